@@ -1,0 +1,49 @@
+# GoHands build, run and test targets. `make run` and `make test` are all a fresh machine needs.
+GO        ?= go
+BIN       ?= bin
+PKGS      ?= ./...
+GOFLAGS_AGENT = CGO_ENABLED=0 GOOS=linux
+SANDBOX_IMAGE ?= gohands/sandbox:bookworm
+
+.PHONY: all build agent server run test test-short bench fuzz vet fmt sandbox-image clean
+
+all: build
+
+build: agent server
+
+# The runtime-agent must be static: it is copied into arbitrary images.
+agent:
+	$(GOFLAGS_AGENT) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/runtime-agent ./cmd/runtime-agent
+
+server:
+	$(GO) build -o $(BIN)/gohands ./cmd/server
+
+run: build sandbox-image
+	$(BIN)/gohands
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every test, the Docker ones included, with the race detector, then a short run of every fuzz target.
+test: fmt vet build sandbox-image
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) fuzz
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+FUZZTIME ?= 10s
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZTIME)
+
+bench: build sandbox-image
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+sandbox-image:
+	@bash scripts/sandbox-image.sh $(SANDBOX_IMAGE)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,207 @@
+package agentd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls a runtime-agent. It is safe for concurrent use.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for an agent at baseURL ("http://127.0.0.1:PORT").
+func NewClient(baseURL, token string) *Client {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, http: &http.Client{Transport: tr}}
+}
+
+// NewUnixClient returns a client for an agent listening on a Unix socket.
+func NewUnixClient(socketPath, token string) *Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", socketPath)
+		},
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{base: "http://agent", token: token, http: &http.Client{Transport: tr}}
+}
+
+// BaseURL is the agent's address as the client sees it.
+func (c *Client) BaseURL() string { return c.base }
+
+// CloseIdleConnections drops pooled connections (after the agent restarted, say).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// Health asks /health; it needs no token.
+func (c *Client) Health(ctx context.Context) error {
+	var h Health
+	return c.do(ctx, http.MethodGet, "/health", nil, &h)
+}
+
+// Exec runs a request in a terminal and waits for its result.
+func (c *Client) Exec(ctx context.Context, terminal string, req ExecRequest) (ExecResult, error) {
+	req.Stream = false
+	var res ExecResult
+	err := c.do(ctx, http.MethodPost, "/terminals/"+url.PathEscape(terminal)+"/exec", req, &res)
+	return res, err
+}
+
+// ExecStream runs a request and calls onOutput with raw output as it comes.
+func (c *Client) ExecStream(ctx context.Context, terminal string, req ExecRequest, onOutput func(string)) (ExecResult, error) {
+	req.Stream = true
+	resp, err := c.send(ctx, http.MethodPost, "/terminals/"+url.PathEscape(terminal)+"/exec", req)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var f StreamFrame
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			return ExecResult{}, fmt.Errorf("exec stream: bad frame: %w", err)
+		}
+		switch f.Type {
+		case "output":
+			if onOutput != nil {
+				onOutput(f.Data)
+			}
+		case "result":
+			if f.Result == nil {
+				return ExecResult{}, errors.New("exec stream: result frame without a result")
+			}
+			return *f.Result, nil
+		case "error":
+			return ExecResult{}, &HTTPError{Status: f.Status, Detail: f.Detail}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return ExecResult{}, fmt.Errorf("exec stream: %w", err)
+	}
+	return ExecResult{}, errors.New("exec stream: ended without a result")
+}
+
+// SendKeys sends keys ("C-c", "C-d", "C-z") to a terminal.
+func (c *Client) SendKeys(ctx context.Context, terminal, keys string) error {
+	return c.do(ctx, http.MethodPost, "/terminals/"+url.PathEscape(terminal)+"/keys", KeysRequest{Keys: keys}, nil)
+}
+
+// ResetTerminal kills a terminal's shell and its jobs and starts a new one.
+func (c *Client) ResetTerminal(ctx context.Context, terminal string) error {
+	return c.do(ctx, http.MethodPost, "/terminals/"+url.PathEscape(terminal)+"/reset", struct{}{}, nil)
+}
+
+// CreateTerminal makes a named terminal starting in dir ("" for the workdir).
+func (c *Client) CreateTerminal(ctx context.Context, name, dir string) (TerminalInfo, error) {
+	var info TerminalInfo
+	err := c.do(ctx, http.MethodPost, "/terminals", CreateTerminalRequest{Name: name, Dir: dir}, &info)
+	return info, err
+}
+
+// CloseTerminal ends a terminal.
+func (c *Client) CloseTerminal(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/terminals/"+url.PathEscape(name), nil, nil)
+}
+
+// Terminals lists the terminals.
+func (c *Client) Terminals(ctx context.Context) ([]TerminalInfo, error) {
+	var out []TerminalInfo
+	err := c.do(ctx, http.MethodGet, "/terminals", nil, &out)
+	return out, err
+}
+
+// do sends a JSON request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return decodeAnswer(resp, out)
+}
+
+func decodeAnswer(resp *http.Response, out any) error {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("agent %s %s: decode answer: %w", resp.Request.Method, resp.Request.URL.Path, err)
+	}
+	return nil
+}
+
+// send makes a request and turns a non-2xx answer into an *HTTPError.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	return c.sendRaw(ctx, method, path, body, "application/json")
+}
+
+func (c *Client) sendRaw(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	return resp, nil
+}
+
+func readError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	he := &HTTPError{Status: resp.StatusCode}
+	if json.Unmarshal(data, he) != nil || he.Detail == "" {
+		he.Detail = strings.TrimSpace(string(data))
+		if he.Detail == "" {
+			he.Detail = http.StatusText(resp.StatusCode)
+		}
+	}
+	return he
+}
+
+// StatusOf returns the HTTP status of an agent error, or 0.
+func StatusOf(err error) int {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return 0
+}

@@ -1,0 +1,142 @@
+package agentd
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestFileRoutes(t *testing.T) {
+	_, c := newTestServer(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "deep", "a.txt")
+
+	if _, err := c.WriteFile(ctx(t), p, "one\ntwo\nthree\n"); err != nil {
+		t.Fatalf("write with missing parents: %v", err)
+	}
+	text, err := c.ReadFile(ctx(t), p, 2, 3)
+	if err != nil || text.Content != "two\nthree\n" || text.TotalLines != 3 {
+		t.Fatalf("read 2-3: %+v, %v", text, err)
+	}
+	if _, err := c.ReadFile(ctx(t), filepath.Join(dir, "missing"), 0, -1); StatusOf(err) != http.StatusNotFound {
+		t.Fatalf("missing: %v, want 404", err)
+	}
+	if _, err := c.ReadFile(ctx(t), "relative.txt", 0, -1); StatusOf(err) != http.StatusBadRequest {
+		t.Fatalf("relative path: %v, want 400", err)
+	}
+	bin := filepath.Join(dir, "bin")
+	os.WriteFile(bin, []byte{0, 1, 2, 0}, 0o644)
+	if _, err := c.Edit(ctx(t), EditRequest{Command: "view", Path: bin}); StatusOf(err) != http.StatusUnsupportedMediaType {
+		t.Fatalf("view binary: %v, want 415", err)
+	}
+
+	// Editor commands through the API.
+	res, err := c.Edit(ctx(t), EditRequest{Command: "str_replace", Path: p, OldStr: ptr("two"), NewStr: ptr("TWO")})
+	if err != nil || !strings.Contains(res.Output, "TWO") {
+		t.Fatalf("str_replace: %+v, %v", res, err)
+	}
+	os.WriteFile(p, []byte("x\nx\n"), 0o644)
+	_, err = c.Edit(ctx(t), EditRequest{Command: "str_replace", Path: p, OldStr: ptr("x"), NewStr: ptr("y")})
+	if StatusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "[1, 2]") {
+		t.Fatalf("ambiguous str_replace: %v, want 409 naming lines 1 and 2", err)
+	}
+	if _, err := c.Edit(ctx(t), EditRequest{Command: "create", Path: p, FileText: ptr("z")}); StatusOf(err) != http.StatusConflict {
+		t.Fatalf("create over a file: %v, want 409", err)
+	}
+	if _, err := c.Edit(ctx(t), EditRequest{Command: "insert", Path: p, InsertLine: ptr(0), NewStr: ptr("top")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Edit(ctx(t), EditRequest{Command: "undo_edit", Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "x\nx\n" {
+		t.Fatalf("after undo: %q", got)
+	}
+	view, err := c.Edit(ctx(t), EditRequest{Command: "view", Path: dir})
+	if err != nil || !strings.Contains(view.Output, "deep") {
+		t.Fatalf("view dir: %+v, %v", view, err)
+	}
+
+	// Search.
+	g, err := c.Glob(ctx(t), GlobRequest{Pattern: "**/*.txt", Dir: dir})
+	if err != nil || len(g.Files) != 1 {
+		t.Fatalf("glob: %+v, %v", g, err)
+	}
+	m, err := c.Grep(ctx(t), GrepRequest{Pattern: "^x$", Path: dir})
+	if err != nil || len(m.Matches) != 2 {
+		t.Fatalf("grep: %+v, %v", m, err)
+	}
+	if _, err := c.Grep(ctx(t), GrepRequest{Pattern: "(", Path: dir}); StatusOf(err) != http.StatusBadRequest {
+		t.Fatalf("bad regexp: %v, want 400", err)
+	}
+	l, err := c.ListFiles(ctx(t), dir, 2)
+	if err != nil || len(l.Entries) != 3 {
+		t.Fatalf("list: %+v, %v", l, err)
+	}
+}
+
+func TestUploadDownloadTree(t *testing.T) {
+	_, c := newTestServer(t)
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(src, "a", "b", "f.txt"), []byte("hello"), 0o644)
+	os.Symlink("b/f.txt", filepath.Join(src, "a", "link"))
+
+	rc, err := c.Download(ctx(t), src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, _ := io.ReadAll(rc)
+	rc.Close()
+	dst := t.TempDir()
+	if _, err := c.UploadTar(ctx(t), dst, bytes.NewReader(archive)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dst, filepath.Base(src), "a", "link")); err != nil || string(got) != "hello" {
+		t.Fatalf("tree round trip: %q, %v", got, err)
+	}
+
+	// A single file, both ways.
+	one := filepath.Join(dst, "one.bin")
+	if _, err := c.UploadFile(ctx(t), one, bytes.NewReader([]byte{0, 1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	rc, err = c.Download(ctx(t), one, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, []byte{0, 1, 2}) {
+		t.Fatalf("file download: %v", got)
+	}
+
+	// A tar that climbs out of its destination is refused.
+	var evil bytes.Buffer
+	tw := tar.NewWriter(&evil)
+	tw.WriteHeader(&tar.Header{Name: "../escape.txt", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if _, err := c.UploadTar(ctx(t), dst, &evil); StatusOf(err) != http.StatusBadRequest {
+		t.Fatalf("escaping tar: %v, want 400", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "escape.txt")); err == nil {
+		t.Fatal("escaping tar wrote outside its destination")
+	}
+}
+
+func TestHugeWriteRefused(t *testing.T) {
+	srv, c := newTestServer(t)
+	limit := srv.cfg.Files.MaxWriteBytes()
+	_, err := c.WriteFile(ctx(t), filepath.Join(t.TempDir(), "big"), strings.Repeat("x", int(limit)+1))
+	if StatusOf(err) != http.StatusRequestEntityTooLarge {
+		t.Fatalf("huge write: %v, want 413", err)
+	}
+}

@@ -1,0 +1,233 @@
+package terminal
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// shell is one running shell process and its pseudo-terminal.
+type shell struct {
+	path  string
+	pty   *os.File
+	cmd   *exec.Cmd
+	scan  *scanner
+	dir   string // the terminal's private folder (rc file, command files)
+	uid   int
+	gid   int
+	wmu   sync.Mutex
+	done  chan struct{}
+	state *os.ProcessState
+}
+
+// rcFile sets the prompt marker after the user's own start-up files, so a
+// .bashrc cannot change it. PS2 is empty so continuation lines print
+// nothing; history expansion is off so '!' in a command is literal.
+const rcFile = `if [ -n "$BASH_VERSION" ]; then
+  [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+  [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+  set +H
+  set -o ignoreeof
+  unset PROMPT_COMMAND
+  HISTFILE=
+fi
+export PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER= DEBIAN_FRONTEND=noninteractive
+PS2=''
+PS1='%s'
+`
+
+func spawn(opts Options, name, nonce string) (*shell, error) {
+	path := lookShell(opts.Shell)
+	dir := filepath.Join(opts.OutputDir, "terminal-"+name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sh := &shell{path: path, dir: dir, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{})}
+	asOther := os.Geteuid() == 0 && opts.UID >= 0 && opts.UID != os.Geteuid()
+	if asOther {
+		sh.uid, sh.gid = opts.UID, max(opts.GID, 0)
+		sh.own(opts.OutputDir)
+		sh.own(dir)
+	}
+	ps1 := "\x1eGH" + nonce + ";$?;$PWD;" + nonce + "\x1e"
+	rc := filepath.Join(dir, "rc.sh")
+	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, ps1)), 0o644); err != nil {
+		return nil, err
+	}
+	sh.own(rc)
+
+	var args []string
+	if strings.HasSuffix(path, "bash") {
+		args = []string{"--noediting", "--noprofile", "--rcfile", rc, "-i"}
+	} else {
+		args = []string{"-i"}
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Dir = opts.Dir
+	if cmd.Dir != "" {
+		if _, err := os.Stat(cmd.Dir); err != nil {
+			return nil, fmt.Errorf("working directory: %w", err)
+		}
+	}
+	cmd.Env = shellEnv(opts.Env, rc)
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	defer tty.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 50, Cols: 200}); err != nil {
+		ptmx.Close()
+		return nil, fmt.Errorf("size pty: %w", err)
+	}
+	if err := quietTTY(tty); err != nil {
+		ptmx.Close()
+		return nil, fmt.Errorf("configure pty: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if asOther {
+		// Programs that open /dev/tty need the terminal to be theirs.
+		os.Chown(tty.Name(), sh.uid, sh.gid)
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(sh.uid), Gid: uint32(sh.gid), Groups: []uint32{}}
+	}
+	if err := cmd.Start(); err != nil {
+		ptmx.Close()
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	sh.pty, sh.cmd = ptmx, cmd
+	return sh, nil
+}
+
+// quietTTY turns off echo (commands are not repeated in their output) and
+// output post-processing: no \n -> \r\n mapping, and the kernel takes its
+// fast path for every write (about a third more throughput for programs that
+// write a line at a time).
+func quietTTY(tty *os.File) error {
+	fd := int(tty.Fd())
+	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	tio.Lflag &^= unix.ECHO | unix.ECHONL
+	tio.Oflag &^= unix.OPOST
+	tio.Iflag |= unix.IUTF8
+	return unix.IoctlSetTermios(fd, unix.TCSETS, tio)
+}
+
+func shellEnv(env []string, rc string) []string {
+	out := make([]string, 0, len(env)+8)
+	seen := map[string]bool{}
+	for _, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, kv)
+	}
+	defaults := []string{
+		"TERM=xterm-256color",
+		"LANG=C.UTF-8",
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/",
+	}
+	for _, kv := range defaults {
+		k, _, _ := strings.Cut(kv, "=")
+		if !seen[k] {
+			out = append(out, kv)
+		}
+	}
+	// sh (dash, busybox) reads $ENV when interactive; bash uses --rcfile.
+	return append(out, "ENV="+rc)
+}
+
+func (sh *shell) write(p []byte) error {
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	_, err := sh.pty.Write(p)
+	if err != nil {
+		return fmt.Errorf("write to terminal: %w", err)
+	}
+	return nil
+}
+
+// writeScript saves a long or multi-line command for the shell to source.
+func (sh *shell) writeScript(n int, cmd string) (string, error) {
+	path := filepath.Join(sh.dir, "cmd-"+strconv.Itoa(n%8)+".sh")
+	if err := os.WriteFile(path, []byte(cmd+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	sh.own(path)
+	return path, nil
+}
+
+// own gives a file the agent made to the shell's user.
+func (sh *shell) own(path string) {
+	if sh.uid >= 0 {
+		os.Lchown(path, sh.uid, sh.gid)
+	}
+}
+
+func (sh *shell) pid() int { return sh.cmd.Process.Pid }
+
+func (sh *shell) wait() {
+	// As PID 1 the agent's reaper may collect the shell first; then Wait
+	// fails with ECHILD, which still means the shell is gone.
+	sh.cmd.Wait()
+	sh.state = sh.cmd.ProcessState
+	close(sh.done)
+}
+
+func (sh *shell) exited() bool {
+	select {
+	case <-sh.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (sh *shell) exitCode() int {
+	if sh.state == nil {
+		return -1
+	}
+	return sh.state.ExitCode()
+}
+
+// kill ends the shell and every process of its session, then closes the pty.
+func (sh *shell) kill() {
+	pid := sh.pid()
+	killSession(pid)
+	sh.cmd.Process.Kill()
+	<-sh.done
+	sh.pty.Close()
+}
+
+// killSession sends SIGKILL to every process whose session is sid: the
+// shell's jobs run in process groups of their own, so killing one group is
+// not enough.
+func killSession(sid int) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		syscall.Kill(-sid, syscall.SIGKILL)
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == sid {
+			continue
+		}
+		if s, err := unix.Getsid(pid); err == nil && s == sid {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+// Command runtime-agent is the daemon GoHands runs as PID 1 in every sandbox:
+// terminals and file operations over HTTP on TCP or a Unix socket.
+//
+//	runtime-agent --listen tcp://0.0.0.0:7000 --user-id 1000 --workdir /workspace
+//
+// The token comes from GOHANDS_AGENT_TOKEN and is removed from the
+// environment before any command runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentd/files"
+)
+
+// TokenEnv names the variable that carries the agent's token.
+const TokenEnv = "GOHANDS_AGENT_TOKEN"
+
+type config struct {
+	listen    string
+	uid, gid  int
+	workdir   string
+	outputDir string
+	maxUpload int64
+	token     string
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.listen, "listen", "tcp://0.0.0.0:7000", "where to serve: tcp://HOST:PORT or unix:///path.sock")
+	flag.IntVar(&cfg.uid, "user-id", -1, "run commands as this uid (-1: as the agent)")
+	flag.IntVar(&cfg.gid, "group-id", -1, "run commands with this gid (-1: same as --user-id)")
+	flag.StringVar(&cfg.workdir, "workdir", "/workspace", "where terminals start (made if missing)")
+	flag.StringVar(&cfg.outputDir, "output-dir", "/tmp/gohands", "where cut command output is kept")
+	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
+	flag.Parse()
+	cfg.token = os.Getenv(TokenEnv)
+	os.Unsetenv(TokenEnv)
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("runtime-agent", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+	if cfg.token == "" {
+		return fmt.Errorf("no token: set %s", TokenEnv)
+	}
+	if os.Getpid() == 1 {
+		go agentd.Reap(ctx)
+	}
+	env := os.Environ()
+	if cfg.uid >= 0 {
+		if cfg.gid < 0 {
+			cfg.gid = cfg.uid
+		}
+		u, err := agentd.PrepareUser(cfg.uid, cfg.gid, cfg.workdir)
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{"HOME", "USER", "LOGNAME"} {
+			env = withoutKey(env, k)
+		}
+		env = append(env, "HOME="+u.Home, "USER="+u.Name, "LOGNAME="+u.Name)
+	} else if err := os.MkdirAll(cfg.workdir, 0o755); err != nil {
+		return fmt.Errorf("make workdir: %w", err)
+	}
+	env = withoutKey(env, TokenEnv)
+
+	var owner *files.Owner
+	if cfg.uid >= 0 && os.Geteuid() == 0 && cfg.uid != 0 {
+		owner = &files.Owner{UID: cfg.uid, GID: cfg.gid}
+	}
+	fsys, err := files.New(files.Config{Owner: owner, MaxUploadBytes: cfg.maxUpload, MaxWriteBytes: cfg.maxUpload})
+	if err != nil {
+		return err
+	}
+	srv, err := agentd.NewServer(agentd.Config{
+		Token:     cfg.token,
+		WorkDir:   cfg.workdir,
+		UID:       cfg.uid,
+		GID:       cfg.gid,
+		Env:       env,
+		OutputDir: cfg.outputDir,
+		Files:     fsys,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := listen(cfg.listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	logger.Info("runtime-agent serving", "listen", cfg.listen, "uid", cfg.uid, "workdir", cfg.workdir, "version", agentd.Version)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func listen(addr string) (net.Listener, error) {
+	switch {
+	case strings.HasPrefix(addr, "tcp://"):
+		return net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
+	case strings.HasPrefix(addr, "unix://"):
+		path := strings.TrimPrefix(addr, "unix://")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		os.Remove(path)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, err
+		}
+		// The server on the host reaches the socket through a bind mount
+		// and may not run as root.
+		os.Chmod(path, 0o666)
+		return ln, nil
+	}
+	return nil, fmt.Errorf("--listen %q: want tcp://HOST:PORT or unix:///path", addr)
+}
+
+func withoutKey(env []string, key string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

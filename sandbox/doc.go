@@ -1,0 +1,31 @@
+// Package sandbox runs GoHands sandboxes: one Docker container per
+// conversation with the runtime-agent as PID 1.
+//
+// Any image with bash works. The static runtime-agent binary is put into the
+// container before it starts (a read-only bind mount on a local engine, a
+// copy otherwise), so there is no image build and a sandbox starts about as
+// fast as the engine starts a container. Each sandbox gets a fresh random
+// token. The server reaches the agent over a Unix socket in a per-sandbox
+// host folder bind-mounted at /run/gohands when the engine is local (the
+// default: publishing a port makes every start slower), or over a port
+// published on 127.0.0.1 only (TransportTCP, and always for a remote
+// engine). A sandbox with network mode "none" always uses the socket.
+//
+// A Manager owns the sandboxes of one server: it creates them (or hands one
+// out of its warm pool), stops idle ones and restarts them on next use,
+// notices containers that die, and on server start re-adopts the sandboxes
+// of live conversations and removes orphans (Reconcile).
+//
+// Every container carries the labels gohands.sandbox=1,
+// gohands.server=<server id> and gohands.conversation=<conversation id>.
+// Labels cannot change after a container is created, so a sandbox taken
+// from the warm pool keeps an empty conversation label (and gohands.pool=1);
+// the Manager records which conversation it serves, and the caller persists
+// that mapping as a Record (container id and token) to re-adopt it after a
+// restart. The token is not put in a label; when a Record has none,
+// Reconcile reads it back from the container's environment, which only
+// holders of engine access can see.
+//
+// The package talks to the engine only through the Docker Go client, with
+// API version negotiation (Debian's docker.io 20.10 speaks API 1.41).
+package sandbox

@@ -1,0 +1,323 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gohands/gohands/agentd"
+)
+
+// Use returns the agent client of a running sandbox, restarting it first
+// when it was stopped (by Stop or the idle timeout). Call done when the
+// work is finished: the idle timeout counts from the last done and never
+// fires while a Use is outstanding. A paused sandbox gives ErrPaused; one
+// that died gives its *ExitError (restart it with Start).
+func (s *Sandbox) Use(ctx context.Context) (cl *agentd.Client, done func(), err error) {
+	if cl, done, ok := s.acquire(); ok {
+		return cl, done, nil
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	if cl, done, ok := s.acquire(); ok {
+		return cl, done, nil
+	}
+	switch st, err := s.Status(), s.Err(); st {
+	case StatusStopped:
+		if err := s.boot(ctx); err != nil {
+			return nil, nil, err
+		}
+	case StatusPaused:
+		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, ErrPaused)
+	case StatusExited:
+		return nil, nil, err
+	case StatusRemoved:
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox %s: %w (%w)", s.name, ErrRemoved, err)
+		}
+		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+	default:
+		return nil, nil, fmt.Errorf("sandbox %s is %s", s.name, st)
+	}
+	if cl, done, ok := s.acquire(); ok {
+		return cl, done, nil
+	}
+	return nil, nil, fmt.Errorf("sandbox %s is %s", s.name, s.Status())
+}
+
+// acquire is Use's fast path: a running sandbox is marked busy.
+func (s *Sandbox) acquire() (*agentd.Client, func(), bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != StatusRunning {
+		return nil, nil, false
+	}
+	s.busy++
+	s.lastUse = time.Now()
+	return s.client, sync.OnceFunc(func() {
+		s.mu.Lock()
+		s.busy--
+		s.lastUse = time.Now()
+		s.mu.Unlock()
+	}), true
+}
+
+// Start starts a stopped or exited sandbox again (same container, same
+// workspace) and waits for its agent. Starting a running sandbox does nothing.
+func (s *Sandbox) Start(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch st := s.Status(); st {
+	case StatusRunning:
+		return nil
+	case StatusPaused:
+		return fmt.Errorf("sandbox %s: %w", s.name, ErrPaused)
+	case StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+	}
+	return s.boot(ctx)
+}
+
+// Stop stops the container (SIGTERM, then SIGKILL after
+// Options.StopTimeout). The next Use or Start restarts it.
+func (s *Sandbox) Stop(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	return s.stop(ctx)
+}
+
+// stop is Stop with s.op held.
+func (s *Sandbox) stop(ctx context.Context) error {
+	st := s.Status()
+	switch st {
+	case StatusStopped, StatusExited:
+		return nil
+	case StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+	}
+	s.setStatus(StatusStopping, nil)
+	return s.stopFrom(ctx, st)
+}
+
+// stopFrom stops a container whose status was st and is now
+// StatusStopping, with s.op held.
+func (s *Sandbox) stopFrom(ctx context.Context, st Status) error {
+	if st == StatusPaused {
+		// A frozen process cannot act on SIGTERM.
+		if err := s.m.engine.ContainerUnpause(ctx, s.id); err != nil && !cerrdefs.IsConflict(err) {
+			s.setStatus(st, nil)
+			return fmt.Errorf("unpause sandbox %s to stop it: %w", s.name, engineErr(s.m.engine, err))
+		}
+	}
+	secs := int(math.Ceil(s.m.opts.StopTimeout.Seconds()))
+	if err := s.m.engine.ContainerStop(ctx, s.id, container.StopOptions{Timeout: &secs}); err != nil {
+		if isGone(err) {
+			s.setStatus(StatusRemoved, nil)
+			return fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+		}
+		s.resync(ctx)
+		return fmt.Errorf("stop sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+	}
+	s.setStatus(StatusStopped, nil)
+	s.m.log.InfoContext(ctx, "sandbox stopped", "container", s.name, "conversation", s.ConversationID())
+	return nil
+}
+
+// Pause freezes every process in the sandbox; Unpause resumes them.
+func (s *Sandbox) Pause(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch st := s.Status(); st {
+	case StatusPaused:
+		return nil
+	case StatusRunning:
+	default:
+		return fmt.Errorf("pause sandbox %s: it is %s", s.name, st)
+	}
+	if err := s.m.engine.ContainerPause(ctx, s.id); err != nil {
+		s.resync(ctx)
+		return fmt.Errorf("pause sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+	}
+	s.setStatus(StatusPaused, nil) // keeps the client for Unpause
+	return nil
+}
+
+// Unpause resumes a paused sandbox.
+func (s *Sandbox) Unpause(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch st := s.Status(); st {
+	case StatusRunning:
+		return nil
+	case StatusPaused:
+	default:
+		return fmt.Errorf("unpause sandbox %s: it is %s", s.name, st)
+	}
+	if err := s.m.engine.ContainerUnpause(ctx, s.id); err != nil {
+		s.resync(ctx)
+		return fmt.Errorf("unpause sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+	}
+	s.mu.Lock()
+	s.lastUse = time.Now()
+	s.mu.Unlock()
+	s.setStatus(StatusRunning, nil)
+	return nil
+}
+
+// Remove deletes the container (running or not), its anonymous volumes and
+// its run folder, and forgets the sandbox. Named volumes and host folders
+// stay. Removing twice is not an error.
+func (s *Sandbox) Remove(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	return s.remove(ctx)
+}
+
+func (s *Sandbox) remove(ctx context.Context) error {
+	if s.Status() == StatusRemoved {
+		return nil
+	}
+	s.setStatus(StatusStopping, s.Err())
+	err := s.m.engine.ContainerRemove(ctx, s.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !isGone(err) {
+		s.resync(ctx)
+		return fmt.Errorf("remove sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+	}
+	if s.runDir != "" {
+		os.RemoveAll(s.runDir)
+	}
+	s.m.forget(s)
+	s.setStatus(StatusRemoved, s.Err())
+	return nil
+}
+
+// State is a sandbox's state as the engine reports it.
+type State struct {
+	Status     Status
+	Running    bool
+	Paused     bool
+	ExitCode   int
+	OOMKilled  bool
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Endpoint   string
+}
+
+// Inspect asks the engine for the container's state. A container found
+// dead while the Manager thought it running is marked exited with an
+// *ExitError (see Err).
+func (s *Sandbox) Inspect(ctx context.Context) (State, error) {
+	info, err := s.m.engine.ContainerInspect(ctx, s.id)
+	if err != nil {
+		if isGone(err) {
+			s.noticeGone()
+			return State{Status: StatusRemoved}, fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+		}
+		return State{Status: s.Status()}, fmt.Errorf("inspect sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+	}
+	var st State
+	if info.State != nil {
+		st.Running, st.Paused = info.State.Running, info.State.Paused
+		st.ExitCode, st.OOMKilled, st.Error = info.State.ExitCode, info.State.OOMKilled, info.State.Error
+		st.StartedAt, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
+		st.FinishedAt, _ = time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+		if !info.State.Running {
+			s.noticeExit(ctx, info)
+		}
+	}
+	st.Status, st.Endpoint = s.Status(), s.Endpoint()
+	return st, nil
+}
+
+// Check reports whether the sandbox is usable: the container runs and the
+// agent answers. It gives the *ExitError of a container that died.
+func (s *Sandbox) Check(ctx context.Context) error {
+	st, err := s.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	switch st.Status {
+	case StatusExited:
+		return s.Err()
+	case StatusPaused:
+		return fmt.Errorf("sandbox %s: %w", s.name, ErrPaused)
+	case StatusRunning:
+	default:
+		return fmt.Errorf("sandbox %s is %s", s.name, st.Status)
+	}
+	cl := s.Client()
+	if cl == nil {
+		return fmt.Errorf("sandbox %s is %s", s.name, s.Status())
+	}
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := cl.Health(hctx); err != nil {
+		return fmt.Errorf("sandbox %s: runtime-agent health: %w", s.name, err)
+	}
+	return nil
+}
+
+// noticeExit marks a running or paused sandbox whose container stopped
+// without being asked to as exited, with the reason and last log lines.
+func (s *Sandbox) noticeExit(ctx context.Context, info container.InspectResponse) {
+	if st := s.Status(); st != StatusRunning && st != StatusPaused {
+		return
+	}
+	err := s.exitError(ctx, info, false, nil)
+	s.mu.Lock()
+	if s.status != StatusRunning && s.status != StatusPaused {
+		s.mu.Unlock()
+		return // stopped or removed by us meanwhile
+	}
+	s.mu.Unlock()
+	s.setStatus(StatusExited, err)
+	s.m.log.WarnContext(ctx, "sandbox exited unexpectedly", "container", s.name, "conversation", s.ConversationID(), "err", err)
+}
+
+// noticeGone marks a sandbox whose container was removed behind our back.
+func (s *Sandbox) noticeGone() {
+	switch s.Status() {
+	case StatusRemoved, StatusStopping, StatusStarting:
+		return
+	}
+	err := s.Err()
+	if err == nil {
+		err = fmt.Errorf("sandbox %s: container removed outside GoHands", s.name)
+	}
+	if s.runDir != "" {
+		os.RemoveAll(s.runDir)
+	}
+	s.m.forget(s)
+	s.setStatus(StatusRemoved, err)
+}
+
+// resync sets the status from the engine after a failed operation.
+func (s *Sandbox) resync(ctx context.Context) {
+	info, err := s.m.engine.ContainerInspect(ctx, s.id)
+	switch {
+	case isGone(err):
+		s.m.forget(s)
+		s.setStatus(StatusRemoved, s.Err())
+	case err != nil || info.State == nil:
+	case info.State.Paused:
+		s.setStatus(StatusPaused, nil)
+	case info.State.Running:
+		if s.Client() != nil {
+			s.setStatus(StatusRunning, nil)
+		}
+	default:
+		s.setStatus(StatusStopped, s.Err())
+	}
+}
+
+func isGone(err error) bool {
+	return err != nil && (cerrdefs.IsNotFound(err) || errors.Is(err, ErrRemoved))
+}

@@ -1,0 +1,284 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	// DefaultImage is the image `make sandbox-image` builds.
+	DefaultImage = "gohands/sandbox:bookworm"
+	// DefaultPidsLimit bounds the number of processes in a sandbox, so a fork
+	// bomb stays inside it.
+	DefaultPidsLimit = 1024
+	// AgentPort is the runtime-agent's TCP port inside the container.
+	AgentPort = 7000
+)
+
+// Network modes.
+const (
+	NetworkBridge = "bridge"
+	NetworkNone   = "none"
+)
+
+// Transport is how the server reaches a sandbox's runtime-agent.
+type Transport string
+
+// Transports.
+const (
+	// TransportAuto is the Unix socket when the engine is local and TCP for
+	// a remote engine. The socket is reachable only by the server's user
+	// (its folder is 0700), where a published port is open to every local
+	// process, and it starts faster: publishing a port costs the engine a
+	// docker-proxy process and iptables rules, 25-200 ms a start on Docker
+	// 20.10 here and seconds under load (BENCHMARKS-sandbox.md).
+	TransportAuto Transport = ""
+	// TransportTCP publishes the agent's port on 127.0.0.1, on a port the
+	// engine picks. Sandboxes with network "none" use the Unix socket anyway.
+	TransportTCP Transport = "tcp"
+	// TransportUnix has the agent listen on a Unix socket in a per-sandbox
+	// host folder bind-mounted at /run/gohands. Needs a local engine.
+	TransportUnix Transport = "unix"
+)
+
+// Inject is how the runtime-agent binary gets into the container.
+type Inject string
+
+// Inject modes.
+const (
+	// InjectAuto binds when the engine is local (a unix:// DOCKER_HOST) and copies otherwise.
+	InjectAuto Inject = ""
+	// InjectBind bind-mounts the host binary read-only. Needs a local engine.
+	InjectBind Inject = "bind"
+	// InjectCopy copies the binary into the created container before start.
+	InjectCopy Inject = "copy"
+)
+
+// Limits are a sandbox's resource limits and network mode. In a Spec, a zero
+// field means "the server's default".
+type Limits struct {
+	// Memory in bytes (swap included); 0 = unlimited.
+	Memory int64
+	// NanoCPUs in units of 1e-9 CPUs (1e9 = one CPU); 0 = unlimited.
+	NanoCPUs int64
+	// PidsLimit is the maximum number of processes; 0 = DefaultPidsLimit, -1 = unlimited.
+	PidsLimit int64
+	// Network is "bridge" (default), "none", or the name of a user-defined
+	// network. "host" and "container:..." are refused.
+	Network string
+}
+
+// over returns l with the non-zero fields of o on top.
+func (l Limits) over(o Limits) Limits {
+	if o.Memory != 0 {
+		l.Memory = o.Memory
+	}
+	if o.NanoCPUs != 0 {
+		l.NanoCPUs = o.NanoCPUs
+	}
+	if o.PidsLimit != 0 {
+		l.PidsLimit = o.PidsLimit
+	}
+	if o.Network != "" {
+		l.Network = o.Network
+	}
+	return l
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.Memory < 0:
+		return fmt.Errorf("memory limit %d is negative", l.Memory)
+	case l.Memory > 0 && l.Memory < 6<<20:
+		return fmt.Errorf("memory limit %d is below the engine's minimum of 6 MiB", l.Memory)
+	case l.NanoCPUs < 0:
+		return fmt.Errorf("CPU limit %d is negative", l.NanoCPUs)
+	case l.PidsLimit < -1:
+		return fmt.Errorf("pids limit %d is invalid", l.PidsLimit)
+	case l.Network == "host" || strings.HasPrefix(l.Network, "container:"):
+		return fmt.Errorf("network mode %q would share the host's or another container's network", l.Network)
+	}
+	return nil
+}
+
+// Options configure a Manager. Start from DefaultOptions.
+type Options struct {
+	// ServerID labels every container (gohands.server) so this server can
+	// find, re-adopt and reap its own sandboxes. Required.
+	ServerID string
+	// Image is the default sandbox image (SANDBOX_BASE_IMAGE).
+	Image string
+	// AgentBinary is the host path of the static runtime-agent. Required.
+	AgentBinary string
+	// UserID and GroupID are the uid and gid commands run as inside the
+	// sandbox (SANDBOX_USER_ID); 0 is root. DefaultOptions sets the server's own.
+	UserID, GroupID int
+	// Mounts are mounted into every sandbox unless a Spec brings its own
+	// (SANDBOX_VOLUMES, WORKSPACE_BASE; see Mounts).
+	Mounts []Mount
+	// Env is added to every sandbox's environment.
+	Env map[string]string
+	// Labels are added to every container (on top of the gohands.* ones).
+	Labels map[string]string
+	// Limits are the default limits; a Spec may override them.
+	Limits Limits
+	// Transport and Inject: see their constants.
+	Transport Transport
+	Inject    Inject
+	// RunDir is the host folder holding per-sandbox run folders (Unix
+	// sockets). Default: $TMPDIR/gohands-run.
+	RunDir string
+	// StartTimeout bounds create-to-healthy. Default 60s.
+	StartTimeout time.Duration
+	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL. Default 2s.
+	StopTimeout time.Duration
+	// IdleTimeout stops a sandbox unused for that long; the next Use
+	// restarts it (same container, same workspace). 0 disables.
+	IdleTimeout time.Duration
+	// PoolSize is the number of pre-started sandboxes of the default Spec
+	// kept ready. 0 disables the warm pool.
+	PoolSize int
+	// OnStatus, if set, is called on every status change. It runs on the
+	// goroutine that made the change and must return quickly.
+	OnStatus func(StatusChange)
+}
+
+// DefaultOptions returns Options with the defaults filled in: the default
+// image, the server process's uid and gid, a pids limit of 1024, bridge
+// networking. ServerID and AgentBinary must still be set.
+func DefaultOptions() Options {
+	return Options{
+		Image:   DefaultImage,
+		UserID:  os.Getuid(),
+		GroupID: os.Getgid(),
+		Limits:  Limits{PidsLimit: DefaultPidsLimit, Network: NetworkBridge},
+	}
+}
+
+func (o Options) withDefaults() (Options, error) {
+	var errs []error
+	if o.ServerID == "" {
+		errs = append(errs, errors.New("ServerID is required"))
+	}
+	if o.AgentBinary == "" {
+		errs = append(errs, errors.New("AgentBinary is required"))
+	} else if fi, err := os.Stat(o.AgentBinary); err != nil {
+		errs = append(errs, fmt.Errorf("runtime-agent binary: %w", err))
+	} else if !fi.Mode().IsRegular() {
+		errs = append(errs, fmt.Errorf("runtime-agent binary %s is not a regular file", o.AgentBinary))
+	} else if abs, err := filepath.Abs(o.AgentBinary); err == nil {
+		o.AgentBinary = abs
+	}
+	if o.UserID < 0 || o.GroupID < 0 {
+		errs = append(errs, fmt.Errorf("user %d:%d is invalid", o.UserID, o.GroupID))
+	}
+	if o.Image == "" {
+		o.Image = DefaultImage
+	}
+	if o.Limits.PidsLimit == 0 {
+		o.Limits.PidsLimit = DefaultPidsLimit
+	}
+	if o.Limits.Network == "" {
+		o.Limits.Network = NetworkBridge
+	}
+	if err := o.Limits.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch o.Transport {
+	case TransportAuto, TransportTCP, TransportUnix:
+	default:
+		errs = append(errs, fmt.Errorf("unknown transport %q", o.Transport))
+	}
+	switch o.Inject {
+	case InjectAuto, InjectBind, InjectCopy:
+	default:
+		errs = append(errs, fmt.Errorf("unknown inject mode %q", o.Inject))
+	}
+	if o.RunDir == "" {
+		o.RunDir = filepath.Join(os.TempDir(), "gohands-run")
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 60 * time.Second
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 2 * time.Second
+	}
+	if o.PoolSize < 0 {
+		errs = append(errs, fmt.Errorf("pool size %d is negative", o.PoolSize))
+	}
+	if len(errs) > 0 {
+		return o, fmt.Errorf("sandbox options: %w", errors.Join(errs...))
+	}
+	return o, nil
+}
+
+// Spec is what one sandbox asks for on top of the Manager's Options. Zero
+// fields take the server's defaults.
+type Spec struct {
+	// Image overrides Options.Image.
+	Image string
+	// Limits override Options.Limits field by field.
+	Limits Limits
+	// Mounts, when non-nil, replace Options.Mounts (use an empty non-nil
+	// slice for no mounts).
+	Mounts []Mount
+	// Env is added on top of Options.Env.
+	Env map[string]string
+	// OnPull, if set, receives progress while a missing image is pulled.
+	OnPull func(PullProgress)
+}
+
+// resolved is a Spec merged with Options: everything a container needs.
+type resolved struct {
+	image     string
+	limits    Limits
+	mounts    []Mount
+	env       map[string]string
+	transport Transport
+}
+
+// resolve merges s into o. Options.Transport must be TCP or Unix by now.
+func (o Options) resolve(s Spec) (resolved, error) {
+	r := resolved{image: o.Image, limits: o.Limits.over(s.Limits), mounts: o.Mounts}
+	if s.Image != "" {
+		r.image = s.Image
+	}
+	if s.Mounts != nil {
+		r.mounts = s.Mounts
+	}
+	for _, m := range r.mounts {
+		// Mounts built in code skip ParseVolumes; check them the same way.
+		if _, err := parseVolume(m.String()); err != nil {
+			return r, fmt.Errorf("sandbox volume %q: %w", m.String(), err)
+		}
+	}
+	if err := r.limits.validate(); err != nil {
+		return r, err
+	}
+	r.env = maps.Clone(o.Env)
+	if len(s.Env) > 0 {
+		if r.env == nil {
+			r.env = make(map[string]string, len(s.Env))
+		}
+		maps.Copy(r.env, s.Env)
+	}
+	r.transport = o.Transport
+	if r.limits.Network == NetworkNone {
+		r.transport = TransportUnix // no network, no port to publish
+	}
+	return r, nil
+}
+
+// equal reports whether two resolved specs make interchangeable sandboxes
+// (the warm pool serves a Spec only when it resolves to the pool's own).
+func (r resolved) equal(o resolved) bool {
+	return r.image == o.image && r.limits == o.limits && r.transport == o.transport &&
+		slices.Equal(r.mounts, o.mounts) && maps.Equal(r.env, o.env)
+}

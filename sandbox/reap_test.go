@@ -1,0 +1,227 @@
+package sandbox
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReconcile restarts the Manager: sandboxes of live conversations are
+// re-adopted with their agent state (matched by Record or by label, token
+// from the Record or from the environment; TCP and Unix socket), and the
+// others are removed as orphans.
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	opts := testOptions(t, "test-"+randomHex(4))
+	opts.Transport = TransportTCP // network none makes the second one Unix
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		removeServer(ctx, opts.ServerID)
+	})
+	ctx := testCtx(t)
+	first, err := New(env.engine, opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := first.Start(ctx, "conv-tcp", Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix, err := first.Start(ctx, "conv-unix", Spec{Limits: Limits{Network: NetworkNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := first.Start(ctx, "conv-gone", Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stoppedOrphan, err := first.Start(ctx, "conv-gone-too", Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stoppedOrphan.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Terminal state that only the same agent process remembers.
+	run(t, tcp, "cd /tmp")
+	run(t, unix, "cd /etc")
+	tcpRecord := tcp.Record()
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	second, err := New(env.engine, opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close(context.Background()) })
+	live := []Record{tcpRecord, {ConversationID: "conv-unix"}} // the second by label, token from env
+	adopted, err := second.Reconcile(ctx, live)
+	if err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if len(adopted) != 2 {
+		t.Fatalf("adopted %d sandboxes, want 2", len(adopted))
+	}
+	for conv, wantDir := range map[string]string{"conv-tcp": "/tmp", "conv-unix": "/etc"} {
+		s := second.Get(conv)
+		if s == nil {
+			t.Errorf("%s not adopted", conv)
+			continue
+		}
+		if res := run(t, s, "pwd"); !strings.Contains(res.Output, wantDir) {
+			t.Errorf("%s: pwd %q, want %s (the same agent)", conv, res.Output, wantDir)
+		}
+	}
+	if got := second.Get("conv-tcp").Record(); got != tcpRecord {
+		t.Errorf("adopted record %+v, want %+v", got, tcpRecord)
+	}
+	for _, s := range []*Sandbox{orphan, stoppedOrphan} {
+		if _, err := env.engine.ContainerInspect(ctx, s.ID()); !isGone(err) {
+			t.Errorf("orphan %s not removed: %v", s.Name(), err)
+		}
+	}
+	// Another server's sandboxes are not ours to reap.
+	other := newManager(t, nil)
+	foreign := start(t, other, Spec{})
+	if _, err := second.Reconcile(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.engine.ContainerInspect(ctx, foreign.ID()); err != nil {
+		t.Errorf("another server's sandbox was touched: %v", err)
+	}
+	// Reconcile with no live conversations removes everything of ours
+	// except what this Manager itself runs.
+	if _, err := second.Reconcile(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if second.Get("conv-tcp").Status() != StatusRunning {
+		t.Error("Reconcile removed a sandbox the Manager itself adopted")
+	}
+}
+
+// TestAdoptStopped adopts a stopped sandbox; it starts on first use.
+func TestAdoptStopped(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	opts := testOptions(t, "test-"+randomHex(4))
+	t.Cleanup(func() { removeServer(context.Background(), opts.ServerID) })
+	ctx := testCtx(t)
+	first, err := New(env.engine, opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := first.Start(ctx, "conv-a", Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, "echo kept > /workspace/f")
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := s.Record()
+	first.Close(ctx)
+
+	second, err := New(env.engine, opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close(context.Background()) })
+	a, err := second.Adopt(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Status() != StatusStopped {
+		t.Errorf("status %s, want stopped", a.Status())
+	}
+	if res := run(t, a, "cat /workspace/f"); !strings.Contains(res.Output, "kept") {
+		t.Errorf("after restart: %q", res.Output)
+	}
+}
+
+// TestWarmPool fills the pool, hands out a pooled sandbox and watches the
+// pool refill; a Spec the pool cannot serve gets a fresh sandbox.
+func TestWarmPool(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, func(o *Options) { o.PoolSize = 2 })
+	waitFor(t, 2*time.Minute, "the pool to fill", func() bool { return m.PoolSize() == 2 })
+
+	begin := time.Now()
+	s := start(t, m, Spec{})
+	took := time.Since(begin)
+	if !s.pooled || s.Status() != StatusRunning {
+		t.Fatalf("sandbox not from the pool (pooled=%v status=%s)", s.pooled, s.Status())
+	}
+	t.Logf("start from the pool took %s", took)
+	if res := run(t, s, "echo pooled"); !strings.Contains(res.Output, "pooled") {
+		t.Errorf("output %q", res.Output)
+	}
+	if got := s.Record().ConversationID; got == "" || m.Get(got) != s {
+		t.Errorf("pool sandbox not recorded for its conversation %q", got)
+	}
+	info, err := env.engine.ContainerInspect(testCtx(t), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Labels[labelPool] != "1" || info.Config.Labels[labelConversation] != "" {
+		t.Errorf("pool labels %v", info.Config.Labels)
+	}
+	waitFor(t, 2*time.Minute, "the pool to refill", func() bool { return m.PoolSize() == 2 })
+
+	custom := start(t, m, Spec{Env: map[string]string{"FOO": "bar"}})
+	if custom.pooled {
+		t.Error("a Spec with its own env was served from the pool")
+	}
+	if res := run(t, custom, "echo $FOO"); !strings.Contains(res.Output, "bar") {
+		t.Errorf("env not set: %q", res.Output)
+	}
+
+	// Close removes the pool's sandboxes but not assigned ones.
+	ids := poolIDs(m)
+	if err := m.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := env.engine.ContainerInspect(testCtx(t), id); !isGone(err) {
+			t.Errorf("pool sandbox %s left after Close: %v", id, err)
+		}
+	}
+	if info, err := env.engine.ContainerInspect(testCtx(t), s.ID()); err != nil || !info.State.Running {
+		t.Errorf("assigned sandbox stopped by Close: %v", err)
+	}
+}
+
+func poolIDs(m *Manager) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for _, s := range m.pool {
+		ids = append(ids, s.id)
+	}
+	return ids
+}
+
+// TestPoolDropsDeadSandbox kills a pooled sandbox: Start skips it.
+func TestPoolDropsDeadSandbox(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, func(o *Options) { o.PoolSize = 1 })
+	waitFor(t, 2*time.Minute, "the pool to fill", func() bool { return m.PoolSize() == 1 })
+	dead := poolIDs(m)[0]
+	if err := env.engine.ContainerKill(testCtx(t), dead, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, m, Spec{})
+	if s.ID() == dead {
+		t.Fatal("Start handed out a dead pool sandbox")
+	}
+	if res := run(t, s, "echo ok"); !strings.Contains(res.Output, "ok") {
+		t.Errorf("output %q", res.Output)
+	}
+	_, err := env.engine.ContainerInspect(testCtx(t), dead)
+	if !isGone(err) {
+		t.Errorf("dead pool sandbox not removed: %v", err)
+	}
+}
