@@ -28,6 +28,10 @@ type Entry struct {
 	Mode    fs.FileMode `json:"mode"` // permission and type bits, as Go's fs.FileMode
 	ModTime time.Time   `json:"mtime"`
 	Target  string      `json:"target,omitempty"` // where a symlink points
+	// Real is the path with every symlink resolved, the last one included
+	// (Stat only): callers use it to tell whether a path leads out of a
+	// folder.
+	Real string `json:"real,omitempty"`
 }
 
 func entryOf(path string, fi fs.FileInfo) Entry {
@@ -67,6 +71,9 @@ func (f *FS) Stat(path string) (Entry, error) {
 	e.Path = t.shown
 	if t.shown == "/" {
 		e.Name = "/"
+	}
+	if real, err := resolveExisting(t.shown); err == nil {
+		e.Real = real
 	}
 	return e, nil
 }

@@ -105,7 +105,7 @@ func TestStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Entry{Name: "f", Path: dir + "/f", Type: TypeFile, Size: 5, Mode: 0o644, ModTime: mtime}
+	want := Entry{Name: "f", Path: dir + "/f", Type: TypeFile, Size: 5, Mode: 0o644, ModTime: mtime, Real: dir + "/f"}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
 	}
@@ -113,8 +113,8 @@ func TestStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Type != TypeSymlink || got.Target != "f" {
-		t.Errorf("symlink stat = %+v", got)
+	if got.Type != TypeSymlink || got.Target != "f" || got.Real != dir+"/f" {
+		t.Errorf("symlink stat = %+v, want type symlink, target f, real %s/f", got, dir)
 	}
 	if got, _ := f.Stat(dir + "/d/"); got.Type != TypeDir || got.Name != "d" {
 		t.Errorf("directory stat = %+v", got)
