@@ -1,0 +1,345 @@
+// Package storage keeps GoHands' state in one bbolt file: conversations,
+// their events (ordered by sequence number), their secrets (encrypted) and
+// the records of running sandboxes.
+//
+// Events are durable before they are visible: [Store.Append] returns only
+// once the events are committed and fsynced. Appends from many conversations
+// at once share transactions (group commit, see batch.go), so the cost of
+// one fsync is spread over every append waiting for it.
+//
+// Secrets never reach the file in the clear. With a secret key
+// ([Options.SecretKey], from OH_SECRET_KEY) they are sealed with AES-256-GCM
+// under a key derived from it; without one they are kept in memory only and
+// are gone when the server stops.
+//
+// A Store is safe for concurrent use. Errors callers branch on are the
+// sentinels below; every error returned wraps at most one of them and says
+// what failed.
+package storage
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no such conversation, or no such event in it.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: CreateConversation of an id already stored, or Append of
+	// an event whose id the conversation already has.
+	ErrExists = errors.New("already exists")
+	// ErrUnavailable: a write (or, on a closed store, a read) failed: disk
+	// full, read-only store, I/O error, store closed. Nothing already stored
+	// is damaged; callers answer 503.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrBadPage: a page id that does not decode, or that belongs to
+	// another kind of listing.
+	ErrBadPage = errors.New("bad page id")
+	// ErrInvalid: an argument the store cannot take: an empty or overlong
+	// id, an unknown sort order, a nil event.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrLocked: Open gave up waiting for the file's lock, which another
+	// process holds.
+	ErrLocked = errors.New("file locked by another process")
+	// ErrSecretKey: the secret key given to Open is not the one the file's
+	// secrets were sealed with.
+	ErrSecretKey = errors.New("secret key does not match the store")
+)
+
+// Options configure a Store.
+type Options struct {
+	// SecretKey seals secrets and sandbox tokens at rest (OH_SECRET_KEY).
+	// Empty means secrets are kept in memory only, never written, and
+	// sandbox tokens are written in the clear (see SandboxRecord).
+	SecretKey string
+	// Logger receives the store's few log lines; nil discards them.
+	Logger *slog.Logger
+	// ReadOnly opens the file read-only, under a shared lock: reads work,
+	// every write fails with ErrUnavailable. The file must exist and have
+	// been opened read-write once.
+	ReadOnly bool
+	// Now is the clock that stamps events and conversations that come
+	// without a time; nil means time.Now.
+	Now func() time.Time
+}
+
+// lockTimeout is how long Open waits for another process to let go of the
+// file.
+const lockTimeout = time.Second
+
+// maxIDLen bounds conversation and event ids, which are bbolt keys.
+const maxIDLen = 1024
+
+// Store is an open GoHands state file.
+type Store struct {
+	db       *bbolt.DB
+	path     string
+	log      *slog.Logger
+	now      func() time.Time
+	serverID string
+	// aead seals secrets and tokens; nil without a secret key.
+	aead cipher.AEAD
+	w    *writer
+
+	// secMu orders memory-only secrets against conversation deletion, so
+	// that a deleted conversation's secrets never outlive it.
+	secMu      sync.Mutex
+	memSecrets map[string]map[string]string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Buckets at the root of the file.
+var (
+	bucketMeta          = []byte("meta")
+	bucketConversations = []byte("conversations")   // id -> conversationRecord JSON
+	bucketByCreated     = []byte("conv_by_created") // timeKey(created)+id -> nothing
+	bucketByUpdated     = []byte("conv_by_updated") // timeKey(updated)+id -> nothing
+	bucketEvents        = []byte("events")          // conv id -> {seqKey -> event record}
+	bucketEventIDs      = []byte("event_ids")       // conv id -> {event id -> seqKey}
+	bucketSecrets       = []byte("secrets")         // conv id -> {name -> sealed value}
+	bucketSandboxes     = []byte("sandboxes")       // conv id -> sandboxRecord JSON
+	rootBuckets         = [][]byte{bucketMeta, bucketConversations, bucketByCreated, bucketByUpdated, bucketEvents, bucketEventIDs, bucketSecrets, bucketSandboxes}
+)
+
+// Keys of the meta bucket.
+var (
+	metaSchema   = []byte("schema")    // uint64, big endian
+	metaServerID = []byte("server_id") // hex
+	metaSalt     = []byte("salt")      // HKDF salt for the secret key
+	metaKeyCheck = []byte("key_check") // a known value sealed with the key
+)
+
+// migrations[v] takes a file from schema version v to v+1, inside one
+// transaction. The file's version is the number of migrations applied.
+var migrations = []func(tx *bbolt.Tx) error{
+	// 0 -> 1: the first layout.
+	func(tx *bbolt.Tx) error {
+		for _, name := range rootBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
+}
+
+// schemaVersion is the layout this code reads and writes.
+var schemaVersion = uint64(len(migrations))
+
+// Open opens the state file at path, creating it (mode 0600) and its folder
+// (0700) if need be, and brings its layout up to date. It waits about a
+// second for the file's lock and then fails with ErrLocked, since only one
+// process may have the file open for writing.
+//
+// With opts.SecretKey set, the key is checked against the one the file was
+// first used with; a different key fails with ErrSecretKey rather than
+// yield garbage later.
+func Open(path string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "storage")
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("storage: open %s: %w", path, err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:  lockTimeout,
+		ReadOnly: opts.ReadOnly,
+		// The freelist is rebuilt on open instead of written on every
+		// commit: one page less to write per append.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		// A mapping larger than the file keeps commits that grow the file
+		// from waiting for read transactions to end (a remap).
+		InitialMmapSize: 256 << 20,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("storage: open %s: %w (waited %s for its lock; is another GoHands server using it?)", path, ErrLocked, lockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("state file is readable by other users; it holds sandbox tokens", "path", path, "mode", fi.Mode().Perm().String())
+	}
+	s := &Store{
+		db:         db,
+		path:       path,
+		log:        log,
+		now:        now,
+		memSecrets: make(map[string]map[string]string),
+	}
+	if err := s.init(opts); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	s.w = newWriter(db)
+	log.Info("store open", "path", path, "server_id", s.serverID, "schema", schemaVersion,
+		"secrets_persistent", s.SecretsPersistent(), "read_only", opts.ReadOnly)
+	return s, nil
+}
+
+// init reads (and on first use creates) the file's metadata: schema
+// version, server id and key check, running migrations as needed.
+func (s *Store) init(opts Options) error {
+	var salt, check []byte
+	if opts.ReadOnly {
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if meta == nil {
+				return errors.New("file has no GoHands data yet; open it read-write first")
+			}
+			if v := readUint(meta.Get(metaSchema)); v != schemaVersion {
+				return fmt.Errorf("file has schema version %d, this server reads %d; open it read-write to migrate", v, schemaVersion)
+			}
+			s.serverID = string(meta.Get(metaServerID))
+			salt = bytes.Clone(meta.Get(metaSalt))
+			check = bytes.Clone(meta.Get(metaKeyCheck))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return s.initKey(opts.SecretKey, salt, check, nil)
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		var version uint64
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			version = readUint(meta.Get(metaSchema))
+		}
+		if version > schemaVersion {
+			return fmt.Errorf("file has schema version %d, newer than this server's %d", version, schemaVersion)
+		}
+		for v := version; v < schemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+			s.log.Info("schema migrated", "from", v, "to", v+1)
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaSchema, binary.BigEndian.AppendUint64(nil, schemaVersion)); err != nil {
+			return err
+		}
+		if id := meta.Get(metaServerID); id != nil {
+			s.serverID = string(id)
+		} else {
+			s.serverID = randomHex(16)
+			if err := meta.Put(metaServerID, []byte(s.serverID)); err != nil {
+				return err
+			}
+		}
+		salt = bytes.Clone(meta.Get(metaSalt))
+		if salt == nil {
+			salt = randomBytes(32)
+			if err := meta.Put(metaSalt, salt); err != nil {
+				return err
+			}
+		}
+		check = bytes.Clone(meta.Get(metaKeyCheck))
+		return s.initKey(opts.SecretKey, salt, check, func(sealed []byte) error {
+			return meta.Put(metaKeyCheck, sealed)
+		})
+	})
+}
+
+// ServerID returns the id made on the file's first open and kept since; it
+// labels this server's containers.
+func (s *Store) ServerID() string { return s.serverID }
+
+// SecretsPersistent reports whether secrets are written (sealed) to the
+// file, that is whether a secret key was given.
+func (s *Store) SecretsPersistent() bool { return s.aead != nil }
+
+// Close waits for pending writes to commit and closes the file. Calls after
+// the first return the first's result; every other method then fails with
+// ErrUnavailable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.w.close()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
+		}
+		s.secMu.Lock()
+		clear(s.memSecrets)
+		s.secMu.Unlock()
+	})
+	return s.closeErr
+}
+
+// view runs fn in a read transaction. An error of fn comes back as is; a
+// failure to begin the transaction (a closed store) is ErrUnavailable.
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	var fnErr error
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// update runs fn through the group-commit writer; see writer.do for the
+// contract fn must keep.
+func (s *Store) update(fn func(tx *bbolt.Tx) error) error {
+	return s.w.do(fn)
+}
+
+// checkID refuses ids bbolt cannot take as keys, and absurd ones.
+func checkID(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("empty %s: %w", what, ErrInvalid)
+	}
+	if len(id) > maxIDLen {
+		return fmt.Errorf("%s of %d bytes, over %d: %w", what, len(id), maxIDLen, ErrInvalid)
+	}
+	return nil
+}
+
+// seqKey is the key of an event: its seq, big endian, so keys sort by seq.
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
+}
+
+// readUint reads a big-endian uint64 key or value; anything else is 0.
+func readUint(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		panic("storage: crypto/rand: " + err.Error()) // crypto/rand does not fail on supported systems
+	}
+	return b
+}
+
+func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
