@@ -29,7 +29,7 @@ import (
 	"time"
 )
 
-// ErrClosed is returned by Flush when the Dispatcher was closed before
+// ErrClosed is returned by Flush when Close stopped the Dispatcher before
 // everything buffered could be sent.
 var ErrClosed = errors.New("webhook: dispatcher closed")
 
@@ -80,6 +80,9 @@ type Dispatcher struct {
 	stats  counters
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	closeMu sync.Mutex // serialises Close
+	closed  bool
 }
 
 // New starts a Dispatcher with two goroutines per valid spec (a flush timer
@@ -162,8 +165,8 @@ func (d *Dispatcher) Conversation(infoJSON []byte) {
 
 // Flush queues every buffered event now and waits until all that was queued
 // before it has been sent, failed or dropped. It returns an error only when
-// ctx ends first (sending goes on) or the Dispatcher was closed meanwhile.
-// Delivery failures show in Stats and the log, not here.
+// ctx ends first (sending goes on) or when Close gave up on some of it
+// (ErrClosed). Delivery failures show in Stats and the log, not here.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	if d.inactive() {
 		return nil
@@ -174,6 +177,9 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	}
 	for i, s := range d.sinks {
 		if err := s.wait(ctx, targets[i]); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return err
+			}
 			return fmt.Errorf("webhook: flush: %w", err)
 		}
 	}
@@ -188,6 +194,12 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	if d.inactive() {
 		return nil
 	}
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	targets := make([]uint64, len(d.sinks))
 	for i, s := range d.sinks {
 		targets[i] = s.cutAll(true)

@@ -50,7 +50,7 @@ type sink struct {
 	stats            *counters
 	log              *slog.Logger
 
-	armed chan struct{} // a buffer got its first event: recompute the timer
+	armed chan struct{} // the first buffer appeared: recompute the timer
 	wake  chan struct{} // the queue got a request
 
 	mu        sync.Mutex
@@ -106,9 +106,14 @@ func (s *sink) addEvent(conversationID string, ev []byte) {
 	}
 	b := s.buffers[conversationID]
 	if b == nil {
+		if len(s.buffers) == 0 {
+			// Every deadline is first+FlushDelay, so a new buffer never
+			// has an earlier one than those already waiting: the flush
+			// timer only needs waking when it has nothing to wait for.
+			signal(s.armed)
+		}
 		b = &buffer{first: s.now()}
 		s.buffers[conversationID] = b
-		signal(s.armed)
 	}
 	b.events = append(b.events, ev)
 	var drops int
@@ -308,8 +313,8 @@ func (s *sink) wait(ctx context.Context, target uint64) error {
 }
 
 // abandon, called once the sender has stopped, counts what is still queued
-// as dropped and marks everything done. It returns how many requests were
-// not delivered because of the stop.
+// as dropped. It returns how many requests were not delivered because of
+// the stop.
 func (s *sink) abandon() int {
 	s.mu.Lock()
 	queued := len(s.queue)
@@ -317,13 +322,9 @@ func (s *sink) abandon() int {
 	s.stats.dropped.Add(int64(queued))
 	s.queue = nil
 	s.abandoned = 0
-	s.doneSeq = s.lastSeq
 	unlogged := s.unloggedDrops
 	s.unloggedDrops = 0
 	s.mu.Unlock()
 	s.logDrops(unlogged)
-	if lost > 0 {
-		s.log.Warn("webhook closed before delivering everything", "undelivered", lost)
-	}
 	return lost
 }
