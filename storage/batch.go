@@ -90,12 +90,15 @@ func (w *writer) close() {
 
 func (w *writer) run() {
 	defer close(w.stopped)
+	// Two slices take turns as the queue, so that steady traffic
+	// allocates none.
 	var spare []*writeOp
 	for {
 		w.mu.Lock()
-		batch := w.queue
-		w.queue = spare[:0]
-		closed := w.closed
+		batch, closed := w.queue, w.closed
+		if len(batch) > 0 {
+			w.queue = spare
+		}
 		w.mu.Unlock()
 		if len(batch) == 0 {
 			if closed {
@@ -109,7 +112,7 @@ func (w *writer) run() {
 			close(op.done)
 		}
 		clear(batch)
-		spare = batch
+		spare = batch[:0]
 	}
 }
 

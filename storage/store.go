@@ -76,6 +76,9 @@ type Options struct {
 	// Now is the clock that stamps events and conversations that come
 	// without a time; nil means time.Now.
 	Now func() time.Time
+
+	// maxSize caps the file's size, for tests that need a full disk.
+	maxSize int
 }
 
 // lockTimeout is how long Open waits for another process to let go of the
@@ -176,6 +179,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// A mapping larger than the file keeps commits that grow the file
 		// from waiting for read transactions to end (a remap).
 		InitialMmapSize: 256 << 20,
+		MaxSize:         opts.maxSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("storage: open %s: %w (waited %s for its lock; is another GoHands server using it?)", path, ErrLocked, lockTimeout)
