@@ -37,8 +37,8 @@ var ErrClosed = errors.New("webhook: dispatcher closed")
 type Options struct {
 	// Client sends the requests. nil means a client on
 	// http.DefaultTransport that does not follow redirects (a redirected
-	// POST would lose its body). Each attempt is also bounded by
-	// attemptTimeout whatever the client's own timeout.
+	// POST would lose its body). Each attempt is also cut off after 30
+	// seconds whatever the client's own timeout.
 	Client *http.Client
 	// Logger receives delivery failures and drops; nil discards them.
 	Logger *slog.Logger
