@@ -1,33 +1,75 @@
 // Package server is GoHands' HTTP layer: the V1 REST routes (gin), the
-// WebSocket endpoints and authentication. It holds no business logic; it
-// turns requests into calls on the session package and answers in the wire
-// shapes of API.md.
+// WebSocket endpoints (melody), authentication and CORS. It holds no
+// business logic; it turns requests into calls on the session package and
+// answers in the wire shapes of API.md.
 package server
 
 import (
+	"context"
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/gohands/gohands/session"
 )
 
 // Version is the server's version, reported by /server_info.
 const Version = "0.1.0"
 
+// Metrics records HTTP and socket metrics; the metrics package's Registry
+// implements it.
+type Metrics interface {
+	GinMiddleware() gin.HandlerFunc
+	Handler() http.Handler
+	SocketOpened()
+	SocketClosed()
+	SocketDropped(reason string)
+}
+
 // Config is what the HTTP layer needs.
 type Config struct {
-	Title  string
-	Logger *slog.Logger
-	Now    func() time.Time // the clock; time.Now when nil
+	Title         string
+	Logger        *slog.Logger
+	Now           func() time.Time // the clock; time.Now when nil
+	Conversations *session.ConversationManager
+	// APIKeys guard /api/ and the sockets; none leaves them open.
+	APIKeys []string
+	// CORSOrigins are allowed besides localhost; "*" allows any.
+	CORSOrigins []string
+	// MaxBodyBytes bounds JSON bodies (413 past it); 0 means 10 MiB.
+	MaxBodyBytes int64
+	// MaxUploadBytes bounds file uploads; 0 means 100 MiB.
+	MaxUploadBytes int64
+	// AllowedUploadTypes, when set, are the file name extensions uploads
+	// may have (".py", ".txt").
+	AllowedUploadTypes []string
+	// SocketBuffer is how many events a socket may have queued before it
+	// counts as slow and is dropped; 0 means 1024.
+	SocketBuffer int
+	// Ready reports whether the server can do its work (/ready); nil is
+	// always ready.
+	Ready func(context.Context) error
+	// Metrics, OpenAPI, Docs and Web are optional.
+	Metrics Metrics
+	OpenAPI []byte
+	Docs    http.Handler // serves /docs and its assets
+	Web     http.Handler // the web page, at /
 }
 
 // Server answers GoHands' HTTP API.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	convs   *session.ConversationManager
+	keys    [][sha256.Size]byte
 	started time.Time
+	last    atomic.Int64 // unix nanos of the last request
 	engine  *gin.Engine
+	sockets *sockets
 }
 
 // New builds the routes.
@@ -41,13 +83,54 @@ func New(cfg Config) *Server {
 	if cfg.Title == "" {
 		cfg.Title = "GoHands"
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 10 << 20
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 100 << 20
+	}
+	if cfg.SocketBuffer <= 0 {
+		cfg.SocketBuffer = 1024
+	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), started: cfg.Now(), engine: gin.New()}
-	s.engine.Use(gin.Recovery())
-	s.engine.GET("/alive", s.ok)
-	s.engine.GET("/health", s.ok)
-	s.engine.GET("/server_info", s.serverInfo)
-	s.engine.NoRoute(func(c *gin.Context) {
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), convs: cfg.Conversations,
+		started: cfg.Now(), engine: gin.New()}
+	for _, k := range cfg.APIKeys {
+		if k != "" {
+			s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+		}
+	}
+	s.last.Store(s.started.UnixNano())
+	e := s.engine
+	e.ContextWithFallback = true
+	e.Use(gin.Recovery(), s.cors)
+	if cfg.Metrics != nil {
+		e.Use(cfg.Metrics.GinMiddleware())
+	}
+	e.Use(func(c *gin.Context) { s.last.Store(s.cfg.Now().UnixNano()) })
+	e.GET("/alive", s.ok)
+	e.GET("/health", s.ok)
+	e.GET("/ready", s.ready)
+	e.GET("/server_info", s.serverInfo)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", gin.WrapH(cfg.Metrics.Handler()))
+	}
+	if cfg.OpenAPI != nil {
+		e.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", cfg.OpenAPI) })
+	}
+	if cfg.Docs != nil {
+		e.GET("/docs", gin.WrapH(cfg.Docs))
+		e.GET("/docs/*asset", gin.WrapH(cfg.Docs))
+	}
+	if s.convs != nil {
+		s.sockets = newSockets(s)
+		s.routes()
+	}
+	e.NoRoute(func(c *gin.Context) {
+		if cfg.Web != nil && c.Request.Method == http.MethodGet {
+			cfg.Web.ServeHTTP(c.Writer, c.Request)
+			return
+		}
 		c.JSON(http.StatusNotFound, gin.H{"detail": "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
 	return s
@@ -56,7 +139,33 @@ func New(cfg Config) *Server {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
+// Shutdown tells every socket the server is going away.
+func (s *Server) Shutdown() {
+	if s.sockets != nil {
+		s.sockets.close()
+	}
+}
+
+// Routes lists the registered routes as "METHOD /path".
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.engine.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
 func (s *Server) ok(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (s *Server) ready(c *gin.Context) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(c.Request.Context()); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "detail": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
 
 // Info is the answer of /server_info.
 type Info struct {
@@ -68,6 +177,56 @@ type Info struct {
 }
 
 func (s *Server) serverInfo(c *gin.Context) {
-	up := s.cfg.Now().Sub(s.started).Seconds()
-	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: up, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+	now := s.cfg.Now()
+	up := now.Sub(s.started).Seconds()
+	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: 0, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+}
+
+// routes registers /api/ and the sockets.
+func (s *Server) routes() {
+	e := s.engine
+	api := e.Group("/api", s.requireKey)
+	convs := api.Group("/conversations")
+	convs.POST("", s.createConversation)
+	convs.GET("", s.batchConversations)
+	convs.GET("/search", s.searchConversations)
+	convs.GET("/count", s.countConversations)
+	convs.GET("/:id", s.getConversation)
+	convs.PATCH("/:id", s.patchConversation)
+	convs.DELETE("/:id", s.deleteConversation)
+	convs.POST("/:id/run", s.runConversation)
+	convs.POST("/:id/pause", s.pauseConversation)
+	convs.POST("/:id/restart", s.restartConversation)
+	convs.POST("/:id/secrets", s.setSecrets)
+	convs.POST("/:id/confirmation_policy", s.setConfirmationPolicy)
+	convs.POST("/:id/security_analyzer", s.setSecurityAnalyzer)
+	convs.POST("/:id/ask_agent", s.askAgent)
+	convs.POST("/:id/generate_title", s.generateTitle)
+	convs.POST("/:id/condense", s.condense)
+
+	convs.GET("/:id/events/search", s.searchEvents)
+	convs.GET("/:id/events/count", s.countEvents)
+	convs.GET("/:id/events/:event_id", s.getEvent)
+	convs.POST("/:id/events", s.postMessage)
+	convs.POST("/:id/events/respond_to_confirmation", s.respondToConfirmation)
+
+	convs.POST("/:id/bash/execute_bash_command", s.executeBash)
+	convs.GET("/:id/bash/bash_events/search", s.searchBashEvents)
+	convs.GET("/:id/file/download", s.download)
+	convs.POST("/:id/file/upload", s.upload)
+	convs.GET("/:id/file/list", s.listFiles)
+
+	// The reference server's global workspace routes, here acting on the
+	// conversation named by conversation_id.
+	api.POST("/bash/execute_bash_command", s.executeBash)
+	api.GET("/bash/bash_events/search", s.searchBashEvents)
+	api.GET("/file/download", s.download)
+	api.POST("/file/upload", s.upload)
+	api.GET("/file/list", s.listFiles)
+	api.GET("/tools/", s.tools)
+
+	e.GET("/sockets/events/:id", s.sockets.events)
+	e.GET("/sockets/bash-events", s.sockets.bash)
+	e.GET("/sockets/bash-events/:id", s.sockets.bash)
+	e.GET("/ws", s.sockets.v0)
 }

@@ -1,0 +1,346 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/storage"
+)
+
+var success = gin.H{"success": true}
+
+// conversation returns the conversation named by the :id parameter or the
+// conversation_id query (the global workspace routes).
+func (s *Server) conversation(c *gin.Context) (*session.AgentSession, bool) {
+	id := c.Param("id")
+	if id == "" {
+		id = c.Query("conversation_id")
+	}
+	if id == "" {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "conversation_id: missing"))
+		return nil, false
+	}
+	a, err := s.convs.Get(id)
+	if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	return a, true
+}
+
+func (s *Server) createConversation(c *gin.Context) {
+	var req session.CreateRequest
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	a, created, err := s.convs.Create(c.Request.Context(), req)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, a.Info())
+}
+
+// batchConversations answers GET /api/conversations?ids=a&ids=b (or
+// ids=a,b): the conversations in order, null for an unknown id.
+func (s *Server) batchConversations(c *gin.Context) {
+	var ids []string
+	for _, v := range c.QueryArray("ids") {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "ids: give one or more conversation ids (ids=a&ids=b or ids=a,b)"))
+		return
+	}
+	if len(ids) > 100 {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "ids: at most 100 at once, got %d", len(ids)))
+		return
+	}
+	out := make([]*session.Info, len(ids))
+	for i, id := range ids {
+		a, err := s.convs.Get(id)
+		if err != nil {
+			if status, _ := statusOf(err); status == http.StatusNotFound {
+				continue
+			}
+			s.fail(c, err)
+			return
+		}
+		info := a.Info()
+		out[i] = &info
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// limitParam reads limit: 1..100, default 100.
+func limitParam(c *gin.Context) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		return 0, errorf(http.StatusUnprocessableEntity, "limit: %q is not a number from 1 to 100", v)
+	}
+	return n, nil
+}
+
+var conversationSorts = []string{"CREATED_AT", "CREATED_AT_DESC", "UPDATED_AT", "UPDATED_AT_DESC"}
+
+func (s *Server) searchConversations(c *gin.Context) {
+	limit, err := limitParam(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	sort := c.Query("sort_order")
+	if sort != "" && !slices.Contains(conversationSorts, sort) {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "sort_order: %q is not one of %s", sort, strings.Join(conversationSorts, ", ")))
+		return
+	}
+	items, next, err := s.convs.Search(storage.ConversationQuery{Status: c.Query("status"),
+		Sort: storage.ConversationSort(sort), Limit: limit, PageID: c.Query("page_id")})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page(items, next))
+}
+
+// page is the shape of every search answer.
+func page[T any](items []T, next string) gin.H {
+	if items == nil {
+		items = []T{}
+	}
+	var np any
+	if next != "" {
+		np = next
+	}
+	return gin.H{"items": items, "next_page_id": np}
+}
+
+func (s *Server) countConversations(c *gin.Context) {
+	n, err := s.convs.Count(c.Query("status"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, n)
+}
+
+func (s *Server) getConversation(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, a.Info())
+}
+
+func (s *Server) patchConversation(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Title *string `json:"title"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.Title == nil {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "title: missing"))
+		return
+	}
+	if err := a.SetTitle(*req.Title); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, a.Info())
+}
+
+func (s *Server) deleteConversation(c *gin.Context) {
+	if err := s.convs.Delete(c.Request.Context(), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) runConversation(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	if err := a.Run(c.Request.Context()); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) pauseConversation(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	if err := a.Pause(c.Request.Context()); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) restartConversation(c *gin.Context) {
+	if err := s.convs.Restart(c.Request.Context(), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) setSecrets(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Secrets map[string]session.Secret `json:"secrets"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.Secrets == nil {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "secrets: missing"))
+		return
+	}
+	if err := a.SetSecrets(req.Secrets); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) setConfirmationPolicy(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var raw map[string]json.RawMessage
+	if err := s.bind(c, &raw); err != nil {
+		s.fail(c, err)
+		return
+	}
+	data, ok := raw["policy"]
+	if !ok {
+		// the bare policy
+		data, _ = json.Marshal(raw)
+	}
+	var p session.ConfirmationPolicy
+	if err := json.Unmarshal(data, &p); err != nil {
+		s.fail(c, jsonError(err))
+		return
+	}
+	if err := a.SetConfirmationPolicy(p); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) setSecurityAnalyzer(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		SecurityAnalyzer *session.SecurityAnalyzer `json:"security_analyzer"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.SecurityAnalyzer != nil && req.SecurityAnalyzer.Kind == "" {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "security_analyzer.kind: missing"))
+		return
+	}
+	if err := a.SetSecurityAnalyzer(req.SecurityAnalyzer); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+func (s *Server) askAgent(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Question string `json:"question"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	resp, err := a.Ask(c.Request.Context(), req.Question)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"response": resp})
+}
+
+func (s *Server) generateTitle(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		MaxLength int `json:"max_length"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := s.bind(c, &req); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if req.MaxLength < 0 {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "max_length: %d is negative", req.MaxLength))
+		return
+	}
+	title, err := a.GenerateTitle(c.Request.Context(), req.MaxLength)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"title": title})
+}
+
+func (s *Server) condense(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	if err := a.Condense(c.Request.Context()); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/storage"
+)
+
+// apiError is an error with the status it is answered with.
+type apiError struct {
+	status int
+	detail string
+}
+
+func (e *apiError) Error() string { return e.detail }
+
+func errorf(status int, format string, args ...any) error {
+	return &apiError{status: status, detail: fmt.Sprintf(format, args...)}
+}
+
+// statusOf picks the HTTP status of an error from the layers below.
+func statusOf(err error) (int, string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.detail
+	}
+	var se *session.Error
+	if errors.As(err, &se) {
+		return se.Status, se.Detail
+	}
+	switch {
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, storage.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, storage.ErrBadPage):
+		return http.StatusUnprocessableEntity, "page_id: " + err.Error()
+	case errors.Is(err, storage.ErrUnavailable):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, session.ErrClosed):
+		return http.StatusServiceUnavailable, "the server is shutting down"
+	case errors.Is(err, session.ErrDeleted):
+		return http.StatusNotFound, "the conversation was deleted"
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// fail answers err as {"detail": ...} and logs what is the server's fault.
+func (s *Server) fail(c *gin.Context, err error) {
+	status, detail := statusOf(err)
+	if status >= 500 {
+		s.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method,
+			"path", c.FullPath(), "status", status, "err", err)
+	}
+	c.AbortWithStatusJSON(status, gin.H{"detail": detail})
+}
+
+// bind decodes a JSON body into v: 413 past the size limit, 422 naming the
+// field for a wrong type, 422 for JSON that does not parse.
+func (s *Server) bind(c *gin.Context, v any) error {
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return errorf(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", mb.Limit)
+		}
+		return errorf(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	return decodeJSON(data, v)
+}
+
+// decodeJSON decodes data into v with errors that name the field.
+func decodeJSON(data []byte, v any) error {
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return errorf(http.StatusUnprocessableEntity, "body: a JSON object is required")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into a 422 naming the field.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var ae *apiError
+	var sess *session.Error
+	switch {
+	case errors.As(err, &ae), errors.As(err, &sess):
+		return err
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return errorf(http.StatusUnprocessableEntity, "%s: expected %s, got %s", field, typeName(te), te.Value)
+	case errors.As(err, &se):
+		return errorf(http.StatusUnprocessableEntity, "body: malformed JSON at byte %d: %v", se.Offset, se)
+	}
+	return errorf(http.StatusUnprocessableEntity, "body: %v", err)
+}
+
+func typeName(te *json.UnmarshalTypeError) string {
+	if te.Type == nil {
+		return "another type"
+	}
+	switch te.Type.Kind().String() {
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "a list"
+	case "int", "int64", "int32", "uint64", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "string":
+		return "a string"
+	}
+	return te.Type.String()
+}

@@ -1,0 +1,487 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/olahol/melody"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/session"
+)
+
+// The close codes of the sockets.
+const (
+	closeUnauthorized = 4001 // missing or wrong API key
+	closeNotFound     = 4004 // unknown or deleted conversation
+	closeSlow         = 4008 // the client fell behind; resume after its last seq
+	closeGoingAway    = 1001 // the server shuts down
+	closeInternal     = 1011
+)
+
+// authWait is how long a socket without a key may take to send its auth
+// frame.
+const authWait = 10 * time.Second
+
+// replayReserve is the buffer room a replay page needs; see
+// session.Subscriber.WaitRoom.
+const replayReserve = 256
+
+// sockets holds the melody hubs of the three socket kinds.
+type sockets struct {
+	srv    *Server
+	eventHub *melody.Melody
+	bashHub  *melody.Melody
+	v0Hub    *melody.Melody
+}
+
+// socket is one connected client: a session.Subscriber over a melody
+// session, with a bounded count of queued frames.
+type socket struct {
+	srv    *Server
+	ms     *melody.Session
+	kind   string // "events", "bash" or "v0"
+	convID string
+	after  int64 // replay after this seq; -1: live only
+	limit  int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	authed  atomic.Bool
+	started atomic.Bool
+	dropped atomic.Bool
+	queued  atomic.Int64
+	lastSeq atomic.Int64
+	room    chan struct{}
+
+	mu     sync.Mutex
+	detach func()
+	conv   *session.AgentSession
+	causes map[string]int64 // V0: action id -> seq
+}
+
+func newSockets(s *Server) *sockets {
+	k := &sockets{srv: s}
+	k.eventHub = k.hub()
+	k.bashHub = k.hub()
+	k.v0Hub = k.hub()
+	k.eventHub.HandleMessage(func(ms *melody.Session, msg []byte) { sock(ms).eventsFrame(msg) })
+	k.bashHub.HandleMessage(func(ms *melody.Session, msg []byte) { sock(ms).bashFrame(msg) })
+	k.v0Hub.HandleMessage(func(ms *melody.Session, msg []byte) { sock(ms).v0Frame(msg) })
+	return k
+}
+
+func (k *sockets) hub() *melody.Melody {
+	m := melody.New()
+	m.Config.MaxMessageSize = k.srv.cfg.MaxBodyBytes
+	m.Config.MessageBufferSize = k.srv.cfg.SocketBuffer + 16 // room for the close frame
+	m.Upgrader.CheckOrigin = func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		return o == "" || k.srv.originAllowed(o) || sameHost(r, o)
+	}
+	m.HandleConnect(func(ms *melody.Session) { sock(ms).connected() })
+	m.HandleDisconnect(func(ms *melody.Session) { sock(ms).disconnected() })
+	m.HandleSentMessage(func(ms *melody.Session, _ []byte) { sock(ms).sent() })
+	m.HandleError(func(ms *melody.Session, err error) {
+		if errors.Is(err, melody.ErrMessageBufferFull) {
+			sock(ms).Drop(session.ErrSlowSubscriber)
+		}
+	})
+	return m
+}
+
+// sameHost reports whether origin is the server's own address (the web
+// page served by GoHands itself).
+func sameHost(r *http.Request, origin string) bool {
+	return origin == "http://"+r.Host || origin == "https://"+r.Host
+}
+
+func sock(ms *melody.Session) *socket { return ms.MustGet("socket").(*socket) }
+
+func (k *sockets) close() {
+	msg := melody.FormatCloseMessage(closeGoingAway, "server shutting down")
+	k.eventHub.CloseWithMsg(msg)
+	k.bashHub.CloseWithMsg(msg)
+	k.v0Hub.CloseWithMsg(msg)
+}
+
+// accept upgrades a request to a socket of the given kind.
+func (k *sockets) accept(c *gin.Context, hub *melody.Melody, kind, convID string, after int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sk := &socket{srv: k.srv, kind: kind, convID: convID, after: after, limit: int64(k.srv.cfg.SocketBuffer),
+		ctx: ctx, cancel: cancel, room: make(chan struct{}, 1), causes: make(map[string]int64)}
+	key := c.Query("session_api_key")
+	if key == "" {
+		key = requestKey(c.Request)
+	}
+	authed := len(k.srv.keys) == 0 || (key != "" && k.srv.keyOK(key))
+	sk.authed.Store(authed)
+	keyGiven := key != ""
+	if err := hub.HandleRequestWithKeys(c.Writer, c.Request, map[string]any{"socket": sk, "key_given": keyGiven}); err != nil {
+		cancel()
+		k.srv.log.Debug("socket upgrade failed", "err", err)
+	}
+}
+
+func (sk *socket) connected() {
+	if m := sk.srv.cfg.Metrics; m != nil {
+		m.SocketOpened()
+	}
+	if sk.authed.Load() {
+		sk.start()
+		return
+	}
+	if given, _ := sk.ms.Get("key_given"); given == true {
+		sk.close(closeUnauthorized, "invalid API key")
+		return
+	}
+	// No key yet: the first frame may carry it.
+	go func() {
+		select {
+		case <-time.After(authWait):
+			if !sk.authed.Load() {
+				sk.close(closeUnauthorized, "missing API key: send it as session_api_key, in the "+keyHeader+" header, or in a first frame {\"type\":\"auth\",\"session_api_key\":...}")
+			}
+		case <-sk.ctx.Done():
+		}
+	}()
+}
+
+// auth handles a frame of a socket that has not authenticated yet; it
+// reports whether the frame was the auth frame.
+func (sk *socket) auth(msg []byte) {
+	var f struct {
+		Type string `json:"type"`
+		Key  string `json:"session_api_key"`
+	}
+	if json.Unmarshal(msg, &f) != nil || f.Type != "auth" {
+		sk.close(closeUnauthorized, "missing API key: the first frame must be {\"type\":\"auth\",\"session_api_key\":...}")
+		return
+	}
+	if !sk.srv.keyOK(f.Key) {
+		sk.close(closeUnauthorized, "invalid API key")
+		return
+	}
+	sk.authed.Store(true)
+	sk.start()
+}
+
+func (sk *socket) disconnected() {
+	if m := sk.srv.cfg.Metrics; m != nil {
+		m.SocketClosed()
+	}
+	sk.cancel()
+	sk.mu.Lock()
+	detach := sk.detach
+	sk.detach = nil
+	sk.mu.Unlock()
+	if detach != nil {
+		detach()
+	}
+}
+
+// start attaches an authenticated socket to its conversation.
+func (sk *socket) start() {
+	if !sk.started.CompareAndSwap(false, true) {
+		return
+	}
+	if sk.kind == "v0" && sk.convID == "" {
+		return // attached on the first action
+	}
+	a, err := sk.srv.convs.Get(sk.convID)
+	if err != nil {
+		sk.close(closeNotFound, fmt.Sprintf("conversation %q not found", sk.convID))
+		return
+	}
+	sk.attach(a)
+}
+
+// attach subscribes to the conversation in the background: the replay may
+// be long, and the socket must keep reading meanwhile.
+func (sk *socket) attach(a *session.AgentSession) {
+	sk.mu.Lock()
+	sk.conv = a
+	sk.mu.Unlock()
+	go func() {
+		var detach func()
+		var err error
+		switch sk.kind {
+		case "bash":
+			detach, err = a.SubscribeBash(sk)
+		default:
+			if sk.kind == "events" {
+				fs := a.FullState()
+				raw, _ := event.Marshal(fs)
+				sk.Send(&session.Delivery{Raw: raw})
+			}
+			after := sk.after
+			if after < 0 {
+				after = a.LastSeq()
+			}
+			detach, err = a.Subscribe(sk.ctx, sk, after)
+		}
+		if err != nil {
+			if sk.ctx.Err() == nil {
+				sk.Drop(err)
+			}
+			return
+		}
+		sk.mu.Lock()
+		if sk.ctx.Err() != nil {
+			sk.mu.Unlock()
+			detach()
+			return
+		}
+		sk.detach = detach
+		sk.mu.Unlock()
+	}()
+}
+
+// Send queues a frame; see session.Subscriber.
+func (sk *socket) Send(d *session.Delivery) bool {
+	if sk.dropped.Load() {
+		return false
+	}
+	frame, ok := sk.encode(d)
+	if !ok {
+		return true
+	}
+	if sk.queued.Add(1) > sk.limit {
+		sk.queued.Add(-1)
+		return false
+	}
+	if err := sk.ms.Write(frame); err != nil {
+		sk.queued.Add(-1)
+		return !sk.ms.IsClosed() // a closed socket is detached on disconnect
+	}
+	if d.Seq > 0 {
+		sk.lastSeq.Store(d.Seq)
+	}
+	return true
+}
+
+// encode turns a delivery into the socket's frame; false skips it.
+func (sk *socket) encode(d *session.Delivery) ([]byte, bool) {
+	if sk.kind != "v0" {
+		return d.Raw, true
+	}
+	e, err := d.Event()
+	if err != nil {
+		return nil, false
+	}
+	if _, ok := e.(*event.Action); ok && d.Seq > 0 {
+		if len(sk.causes) > 10000 {
+			clear(sk.causes)
+		}
+		sk.causes[e.Meta().ID] = d.Seq
+	}
+	f, ok := event.ToV0(e, func(id string) (int64, bool) {
+		seq, ok := sk.causes[id]
+		return seq, ok
+	})
+	if !ok {
+		return nil, false
+	}
+	b, err := json.Marshal(f)
+	return b, err == nil
+}
+
+func (sk *socket) sent() {
+	sk.queued.Add(-1)
+	select {
+	case sk.room <- struct{}{}:
+	default:
+	}
+}
+
+// WaitRoom waits until a replay page fits in the buffer.
+func (sk *socket) WaitRoom(ctx context.Context) error {
+	for sk.queued.Load() > sk.limit-replayReserve {
+		select {
+		case <-sk.room:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sk.ctx.Done():
+			return sk.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Drop closes the socket with a code that says why.
+func (sk *socket) Drop(err error) {
+	if !sk.dropped.CompareAndSwap(false, true) {
+		return
+	}
+	switch {
+	case errors.Is(err, session.ErrSlowSubscriber):
+		if m := sk.srv.cfg.Metrics; m != nil {
+			m.SocketDropped("slow")
+		}
+		sk.forceClose(closeSlow, "slow consumer: reconnect with resend_mode=since&after="+strconv.FormatInt(sk.lastSeq.Load(), 10))
+	case errors.Is(err, session.ErrDeleted):
+		sk.forceClose(closeNotFound, "conversation deleted")
+	case errors.Is(err, session.ErrClosed):
+		sk.forceClose(closeGoingAway, "server shutting down")
+	case errors.Is(err, context.Canceled):
+	default:
+		sk.forceClose(closeInternal, err.Error())
+	}
+}
+
+// close closes the socket with a code, after what is queued.
+func (sk *socket) close(code int, reason string) {
+	sk.dropped.Store(true)
+	sk.forceClose(code, reason)
+}
+
+func (sk *socket) forceClose(code int, reason string) {
+	if len(reason) > 120 {
+		reason = reason[:120] // a close frame's payload is at most 125 bytes
+	}
+	if err := sk.ms.CloseWithMsg(melody.FormatCloseMessage(code, reason)); err != nil {
+		sk.ms.Close()
+	}
+}
+
+// sendError tells the client a frame was bad; the socket stays open.
+func (sk *socket) sendError(code, detail string) {
+	var frame []byte
+	if sk.kind == "v0" {
+		frame, _ = json.Marshal(&event.V0Observation{ID: sk.lastSeq.Load(), Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
+			Source: event.SourceEnvironment, Message: detail, Observation: "error", Content: detail,
+			Extras: map[string]any{"error_id": code}})
+	} else {
+		e := &event.ConversationError{Code: code, Detail: detail}
+		e.ID = event.NewID()
+		e.Source = event.SourceEnvironment
+		e.Timestamp = event.TimeOf(time.Now())
+		frame, _ = event.Marshal(e)
+	}
+	if sk.queued.Add(1) > sk.limit {
+		sk.queued.Add(-1)
+		return
+	}
+	if sk.ms.Write(frame) != nil {
+		sk.queued.Add(-1)
+	}
+}
+
+// events answers /sockets/events/{id}.
+func (k *sockets) events(c *gin.Context) {
+	after, err := replayAfter(c)
+	if err != nil {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": err.Error()})
+		return
+	}
+	k.accept(c, k.eventHub, "events", c.Param("id"), after)
+}
+
+// replayAfter reads what a socket asks to be replayed: resend_all=true or
+// resend_mode=all (everything), resend_mode=since&after=N, or nothing
+// (live events only: -1).
+func replayAfter(c *gin.Context) (int64, error) {
+	switch mode := c.Query("resend_mode"); mode {
+	case "all":
+		return 0, nil
+	case "since":
+		n, err := strconv.ParseInt(c.Query("after"), 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("after: %q is not a sequence number", c.Query("after"))
+		}
+		return n, nil
+	case "", "none":
+	default:
+		return 0, fmt.Errorf("resend_mode: %q is not all or since", mode)
+	}
+	if v := c.Query("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("after: %q is not a sequence number", v)
+		}
+		return n, nil
+	}
+	if all, _ := strconv.ParseBool(c.Query("resend_all")); all {
+		return 0, nil
+	}
+	return -1, nil
+}
+
+// eventsFrame handles a client frame of /sockets/events: a user message.
+func (sk *socket) eventsFrame(msg []byte) {
+	if !sk.authed.Load() {
+		sk.auth(msg)
+		return
+	}
+	var req session.MessageRequest
+	if err := json.Unmarshal(msg, &req); err != nil {
+		sk.sendError("BadFrame", "frame: "+jsonError(err).Error())
+		return
+	}
+	sk.mu.Lock()
+	a := sk.conv
+	sk.mu.Unlock()
+	if a == nil {
+		sk.sendError("BadFrame", "the socket is not attached to a conversation yet")
+		return
+	}
+	if req.Run == nil {
+		run := true
+		req.Run = &run
+	}
+	go func() {
+		if _, err := a.SendMessage(sk.ctx, req); err != nil && !errors.Is(err, session.ErrNoAgent) {
+			_, detail := statusOf(err)
+			sk.sendError("BadFrame", detail)
+		}
+	}()
+}
+
+// bash answers /sockets/bash-events[/{id}].
+func (k *sockets) bash(c *gin.Context) {
+	id := c.Param("id")
+	if id == "" {
+		id = c.Query("conversation_id")
+	}
+	if id == "" {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": "conversation_id: missing"})
+		return
+	}
+	k.accept(c, k.bashHub, "bash", id, 0)
+}
+
+// bashFrame handles a client frame of /sockets/bash-events: a command to
+// run, whose output comes back as bash events.
+func (sk *socket) bashFrame(msg []byte) {
+	if !sk.authed.Load() {
+		sk.auth(msg)
+		return
+	}
+	var req session.BashRequest
+	if err := json.Unmarshal(msg, &req); err != nil {
+		sk.sendError("BadFrame", "frame: "+jsonError(err).Error())
+		return
+	}
+	sk.mu.Lock()
+	a := sk.conv
+	sk.mu.Unlock()
+	if a == nil {
+		sk.sendError("BadFrame", "the socket is not attached to a conversation yet")
+		return
+	}
+	go func() {
+		if _, err := a.Bash(sk.ctx, req); err != nil {
+			_, detail := statusOf(err)
+			sk.sendError("BashError", detail)
+		}
+	}()
+}

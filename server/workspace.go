@@ -1,0 +1,298 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/session"
+)
+
+func (s *Server) executeBash(c *gin.Context) {
+	var req struct {
+		session.BashRequest
+		ConversationID string `json:"conversation_id"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if c.Param("id") == "" && c.Query("conversation_id") == "" && req.ConversationID != "" {
+		c.Request.URL.RawQuery += "&conversation_id=" + req.ConversationID
+	}
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	res, err := a.Bash(c.Request.Context(), req.BashRequest)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) searchBashEvents(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, page(a.BashEvents(), ""))
+}
+
+// sandboxPath checks a path of a file route and returns it absolute and
+// clean. Relative paths start at the working directory. A path that
+// starts in the workspace and leaves it, through ".." or a symlink, is
+// refused with 400; other absolute paths are the sandbox's own files.
+func sandboxPath(ctx context.Context, cl *agentd.Client, workspace, p string) (string, error) {
+	if p == "" {
+		return "", errorf(http.StatusUnprocessableEntity, "path: missing")
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", errorf(http.StatusBadRequest, "path: contains a NUL byte")
+	}
+	if len(p) > 4096 {
+		return "", errorf(http.StatusBadRequest, "path: longer than 4096 bytes")
+	}
+	inside := func(x string) bool { return x == workspace || strings.HasPrefix(x, workspace+"/") }
+	joined := p
+	if !path.IsAbs(p) {
+		joined = workspace + "/" + p
+	}
+	clean := path.Clean(joined)
+	if inside(joined) && !inside(clean) {
+		return "", errorf(http.StatusBadRequest, "path %q escapes the workspace %s", p, workspace)
+	}
+	if !inside(clean) {
+		return clean, nil
+	}
+	// Follow symlinks: the agent reports where the path really leads. A
+	// path that does not exist yet is judged by its folder.
+	for probe := clean; inside(probe); probe = path.Dir(probe) {
+		st, err := cl.Stat(ctx, probe)
+		if agentd.StatusOf(err) == http.StatusNotFound {
+			continue
+		}
+		if err != nil {
+			return "", sandboxErr(err)
+		}
+		if st.Real != "" && !inside(st.Real) && !inside(path.Clean(st.Real)) {
+			return "", errorf(http.StatusBadRequest, "path %q leads out of the workspace %s (to %s) through a symbolic link", p, workspace, st.Real)
+		}
+		break
+	}
+	return clean, nil
+}
+
+// sandboxErr turns an agent error into one for the client: the agent's 4xx
+// answers keep their status, anything else is the sandbox failing.
+func sandboxErr(err error) error {
+	var he *agentd.HTTPError
+	if errors.As(err, &he) && he.Status >= 400 && he.Status < 500 {
+		return &apiError{status: he.Status, detail: he.Detail}
+	}
+	return &apiError{status: http.StatusBadGateway, detail: "sandbox: " + err.Error()}
+}
+
+func (s *Server) download(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	err := a.WithSandbox(c.Request.Context(), func(cl *agentd.Client) error {
+		ctx := c.Request.Context()
+		p, err := sandboxPath(ctx, cl, a.Settings().Workspace.WorkingDir, c.Query("path"))
+		if err != nil {
+			return err
+		}
+		st, err := cl.Stat(ctx, p)
+		if err != nil {
+			return sandboxErr(err)
+		}
+		asTar := st.Type == "dir"
+		body, err := cl.Download(ctx, p, asTar)
+		if err != nil {
+			return sandboxErr(err)
+		}
+		defer body.Close()
+		name := path.Base(p)
+		ctype := "application/octet-stream"
+		if asTar {
+			name += ".tar"
+			ctype = "application/x-tar"
+		} else {
+			c.Header("Content-Length", strconv.FormatInt(st.Size, 10))
+		}
+		c.Header("Content-Type", ctype)
+		c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		c.Status(http.StatusOK)
+		_, err = io.Copy(c.Writer, body)
+		return err
+	})
+	if err != nil && !c.Writer.Written() {
+		s.fail(c, err)
+	}
+}
+
+// upload answers POST .../file/upload?path=: the multipart field "file"
+// is written to path (a file, or a folder to put it in).
+func (s *Server) upload(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+1<<20)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "body: a multipart/form-data body with a \"file\" field is required"))
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			s.fail(c, errorf(http.StatusUnprocessableEntity, "file: missing (the multipart field \"file\")"))
+			return
+		}
+		if err != nil {
+			s.fail(c, uploadError(err, s.cfg.MaxUploadBytes))
+			return
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		res, err := s.receive(c, a, part)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, res)
+		return
+	}
+}
+
+func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader) (gin.H, error) {
+	filename := ""
+	if p, ok := part.(interface{ FileName() string }); ok {
+		filename = path.Base(p.FileName())
+	}
+	var out gin.H
+	err := a.WithSandbox(c.Request.Context(), func(cl *agentd.Client) error {
+		ctx := c.Request.Context()
+		wd := a.Settings().Workspace.WorkingDir
+		target := c.Query("path")
+		if target == "" {
+			target = wd + "/"
+		}
+		dest, err := sandboxPath(ctx, cl, wd, target)
+		if err != nil {
+			return err
+		}
+		isDir := strings.HasSuffix(target, "/")
+		if !isDir {
+			if st, err := cl.Stat(ctx, dest); err == nil && st.Type == "dir" {
+				isDir = true
+			}
+		}
+		if isDir {
+			if filename == "" || filename == "." || filename == ".." || filename == "/" {
+				return errorf(http.StatusUnprocessableEntity, "file: the upload has no file name and path names a folder")
+			}
+			dest = path.Join(dest, filename)
+			if dest, err = sandboxPath(ctx, cl, wd, dest); err != nil {
+				return err
+			}
+		}
+		if len(s.cfg.AllowedUploadTypes) > 0 {
+			ext := strings.ToLower(path.Ext(dest))
+			if !slices.ContainsFunc(s.cfg.AllowedUploadTypes, func(t string) bool { return strings.EqualFold(t, ext) }) {
+				return errorf(http.StatusUnsupportedMediaType, "file type %q is not allowed; allowed: %s", ext, strings.Join(s.cfg.AllowedUploadTypes, ", "))
+			}
+		}
+		lr := &limitReader{r: part, left: s.cfg.MaxUploadBytes}
+		res, err := cl.UploadFile(ctx, dest, lr)
+		if lr.over {
+			return errorf(http.StatusRequestEntityTooLarge, "the file is larger than %d bytes", s.cfg.MaxUploadBytes)
+		}
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				return uploadError(err, s.cfg.MaxUploadBytes)
+			}
+			return sandboxErr(err)
+		}
+		out = gin.H{"success": true, "path": res.Path, "bytes": res.Bytes}
+		return nil
+	})
+	return out, err
+}
+
+func uploadError(err error, limit int64) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return errorf(http.StatusRequestEntityTooLarge, "the upload is larger than %d bytes", limit)
+	}
+	return errorf(http.StatusBadRequest, "reading the upload: %v", err)
+}
+
+// limitReader fails once more than left bytes are read.
+type limitReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		l.over = true
+		return n, fmt.Errorf("upload larger than the limit")
+	}
+	return n, err
+}
+
+func (s *Server) listFiles(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	err := a.WithSandbox(c.Request.Context(), func(cl *agentd.Client) error {
+		ctx := c.Request.Context()
+		wd := a.Settings().Workspace.WorkingDir
+		p := c.Query("path")
+		if p == "" {
+			p = wd
+		}
+		p, err := sandboxPath(ctx, cl, wd, p)
+		if err != nil {
+			return err
+		}
+		l, err := cl.ListFiles(ctx, p, 1)
+		if err != nil {
+			return sandboxErr(err)
+		}
+		c.JSON(http.StatusOK, l)
+		return nil
+	})
+	if err != nil {
+		s.fail(c, err)
+	}
+}
+
+// tools answers GET /api/tools/: the tools an agent can be given.
+func (s *Server) tools(c *gin.Context) {
+	c.JSON(http.StatusOK, []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
+		event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowser, event.ToolThink, event.ToolFinish})
+}

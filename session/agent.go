@@ -1,0 +1,110 @@
+package session
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/storage"
+)
+
+// An agent loop may also answer questions, name conversations, condense
+// history and take confirmations; each is optional.
+type (
+	// Asker answers a question about the conversation without changing it.
+	Asker interface {
+		Ask(ctx context.Context, a *AgentSession, question string) (string, error)
+	}
+	// Titler names a conversation.
+	Titler interface {
+		Title(ctx context.Context, a *AgentSession, maxLength int) (string, error)
+	}
+	// Condenser condenses the history the model sees.
+	Condenser interface {
+		Condense(ctx context.Context, a *AgentSession) error
+	}
+	// Confirmer takes the user's answer to actions that wait for it.
+	Confirmer interface {
+		Respond(ctx context.Context, a *AgentSession, accept bool, reason string) error
+	}
+)
+
+func noAgent(what string) error {
+	return &Error{Status: 409, Err: ErrNoAgent,
+		Detail: what + ": this server has no agent loop configured (set LLM_MODEL and LLM_API_KEY)"}
+}
+
+// Ask answers a question about the conversation; its state is untouched.
+func (a *AgentSession) Ask(ctx context.Context, question string) (string, error) {
+	if strings.TrimSpace(question) == "" {
+		return "", invalid("question: missing")
+	}
+	if l, ok := a.m.opts.Loop.(Asker); ok {
+		return l.Ask(ctx, a, question)
+	}
+	return "", noAgent("ask_agent")
+}
+
+// GenerateTitle names the conversation, stores the title and returns it.
+// Without an agent that can do it, the title is the start of the first
+// user message.
+func (a *AgentSession) GenerateTitle(ctx context.Context, maxLength int) (string, error) {
+	if maxLength <= 0 {
+		maxLength = 50
+	}
+	var title string
+	if l, ok := a.m.opts.Loop.(Titler); ok {
+		t, err := l.Title(ctx, a, maxLength)
+		if err != nil {
+			return "", err
+		}
+		title = t
+	} else {
+		evs, _, err := a.m.store.Events(a.id, storage.EventQuery{Kinds: []event.Kind{event.KindMessage}, Source: string(event.SourceUser), Limit: 1})
+		if err != nil {
+			return "", storeError("read messages", err)
+		}
+		if len(evs) == 0 {
+			return "", conflict("the conversation has no user message to make a title from")
+		}
+		title = strings.Join(strings.Fields(evs[0].(*event.Message).LLMMessage.Content.Text()), " ")
+	}
+	title = truncate(title, maxLength)
+	if err := a.SetTitle(title); err != nil {
+		return "", err
+	}
+	return title, nil
+}
+
+// truncate cuts s to at most n characters, marking the cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if n <= 3 {
+		return string(r[:n])
+	}
+	return string(r[:n-3]) + "..."
+}
+
+// Condense asks the agent to condense the history now.
+func (a *AgentSession) Condense(ctx context.Context) error {
+	if l, ok := a.m.opts.Loop.(Condenser); ok {
+		return l.Condense(ctx, a)
+	}
+	return noAgent("condense")
+}
+
+// RespondToConfirmation accepts or rejects the actions that wait for the
+// user.
+func (a *AgentSession) RespondToConfirmation(ctx context.Context, accept bool, reason string) error {
+	if a.Status() != StatusWaitingForConfirmation {
+		return conflict("no action of conversation %s waits for confirmation", a.id)
+	}
+	if l, ok := a.m.opts.Loop.(Confirmer); ok {
+		return l.Respond(ctx, a, accept, reason)
+	}
+	return noAgent("respond_to_confirmation")
+}

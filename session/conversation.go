@@ -1,0 +1,558 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/docker/go-units"
+
+	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/storage"
+)
+
+// AgentSession is one conversation while the server holds it: its stored
+// record, its event stream, its sandbox and its run loop.
+type AgentSession struct {
+	m      *ConversationManager
+	id     string
+	log    *slog.Logger
+	stream *stream
+	bash   *bashHub
+
+	sbOp sync.Mutex // serialises sandbox starts
+
+	mu       sync.Mutex
+	conv     storage.Conversation
+	settings Settings
+	secrets  map[string]string
+	active   time.Time // last activity
+	users    int       // operations in progress (Sandbox calls not yet done)
+	run      *runState // the loop, while it runs
+	sbState  event.SandboxState
+	sbError  string
+	bgSeq    int
+}
+
+type runState struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settings, secrets map[string]string) *AgentSession {
+	a := &AgentSession{
+		m: m, id: conv.ID, log: m.log.With("conversation", conv.ID),
+		conv: conv, settings: s, secrets: secrets, active: m.now(),
+	}
+	if a.secrets == nil {
+		a.secrets = make(map[string]string)
+	}
+	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
+	a.bash = newBashHub()
+	return a
+}
+
+// storeAdapter gives the stream the storage calls it needs.
+type storeAdapter struct{ s *storage.Store }
+
+func (s storeAdapter) Append(conv string, evs ...event.Event) error { return s.s.Append(conv, evs...) }
+func (s storeAdapter) RawEvents(conv string, after int64, limit int) ([]json.RawMessage, error) {
+	return s.s.RawEvents(conv, uint64(max(after, 0)), limit)
+}
+
+// ID returns the conversation's id.
+func (a *AgentSession) ID() string { return a.id }
+
+// Settings returns the conversation's settings, with the LLM API key.
+func (a *AgentSession) Settings() Settings {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.settings
+	s.Agent.Tools = slices.Clone(s.Agent.Tools)
+	s.Agent.LLM.APIKey = a.secrets[apiKeySecret]
+	return s
+}
+
+// Status returns the execution status.
+func (a *AgentSession) Status() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.conv.Status
+}
+
+// Info returns the conversation as clients see it, secrets masked.
+func (a *AgentSession) Info() Info {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.settings
+	info := Info{
+		ID: a.id, Title: a.conv.Title, ExecutionStatus: a.conv.Status,
+		Agent: s.Agent, Workspace: s.Workspace, MaxIterations: s.MaxIterations,
+		StuckDetection: s.StuckDetection, ConfirmationPolicy: s.ConfirmationPolicy,
+		SecurityAnalyzer: s.SecurityAnalyzer, Metrics: s.Metrics,
+		CreatedAt: a.conv.CreatedAt, UpdatedAt: a.conv.UpdatedAt,
+		Secrets: []string{},
+	}
+	if info.Agent.Tools == nil {
+		info.Agent.Tools = []Tool{}
+	}
+	if a.secrets[apiKeySecret] != "" {
+		info.Agent.LLM.APIKey = Masked
+	}
+	for name := range a.secrets {
+		if name != apiKeySecret {
+			info.Secrets = append(info.Secrets, name)
+		}
+	}
+	sort.Strings(info.Secrets)
+	info.Sandbox = a.sandboxInfoLocked()
+	return info
+}
+
+func (a *AgentSession) sandboxInfoLocked() SandboxInfo {
+	si := SandboxInfo{Status: "none", Image: a.settings.Sandbox.Image}
+	if si.Image == "" {
+		si.Image = a.m.opts.Defaults.Image
+	}
+	if a.sbState != "" {
+		si.Status = string(a.sbState)
+		si.Error = a.sbError
+	}
+	if a.m.opts.Sandboxes != nil {
+		if sb := a.m.opts.Sandboxes.Get(a.id); sb != nil {
+			si.ID = sb.ID()
+			si.Image = sb.Image()
+			if st := sb.Status(); st != sandbox.StatusStopping {
+				si.Status = sandboxState(st)
+			}
+		}
+	}
+	return si
+}
+
+// sandboxState maps the sandbox package's states onto the event's.
+func sandboxState(st sandbox.Status) string {
+	switch st {
+	case sandbox.StatusStarting:
+		return string(event.SandboxStarting)
+	case sandbox.StatusRunning:
+		return string(event.SandboxRunning)
+	case sandbox.StatusPaused:
+		return string(event.SandboxPaused)
+	case sandbox.StatusStopped, sandbox.StatusStopping:
+		return string(event.SandboxStopped)
+	case sandbox.StatusExited:
+		return string(event.SandboxError)
+	case sandbox.StatusRemoved:
+		return string(event.SandboxRemoved)
+	}
+	return string(st)
+}
+
+// Append stores events and delivers them to subscribers. Events without a
+// source are the environment's.
+func (a *AgentSession) Append(evs ...event.Event) error {
+	for _, e := range evs {
+		if e.Meta().Source == "" {
+			e.Meta().Source = event.SourceEnvironment
+		}
+	}
+	if err := a.stream.append(evs...); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFound("conversation", a.id)
+		}
+		if errors.Is(err, ErrDeleted) || errors.Is(err, ErrClosed) {
+			return err
+		}
+		return storeError("append event", err)
+	}
+	a.touch()
+	return nil
+}
+
+// afterAppend runs for every stored event, in order.
+func (a *AgentSession) afterAppend(d *Delivery) {
+	if a.m.opts.Meter != nil {
+		if e, err := d.Event(); err == nil {
+			a.m.opts.Meter.EventAppended(eventKind(e))
+		}
+	}
+	if a.m.opts.Webhooks != nil {
+		a.m.opts.Webhooks.Event(a.id, d.Raw)
+	}
+}
+
+// Subscribe replays the events after seq `after` to sub and then keeps it
+// live until the returned detach is called or sub is dropped. The replay
+// runs in the caller's goroutine.
+func (a *AgentSession) Subscribe(ctx context.Context, sub Subscriber, after int64) (detach func(), err error) {
+	a.touch()
+	return a.stream.attach(ctx, sub, after)
+}
+
+// FullState returns the full_state snapshot sent first on every socket.
+func (a *AgentSession) FullState() *event.StateUpdate {
+	info := a.Info()
+	value, _ := json.Marshal(info)
+	e := &event.StateUpdate{Key: event.StateKeyFull, Value: value}
+	b := e.Meta()
+	b.ID = event.NewID()
+	b.Source = event.SourceEnvironment
+	b.Timestamp = event.TimeOf(a.m.now())
+	return e
+}
+
+// SetStatus changes the execution status, stores it and tells subscribers
+// with a ConversationStateUpdateEvent.
+func (a *AgentSession) SetStatus(status string) error {
+	if !slices.Contains(Statuses, status) {
+		return fmt.Errorf("unknown status %q", status)
+	}
+	a.mu.Lock()
+	old := a.conv.Status
+	a.mu.Unlock()
+	if old == status {
+		return nil
+	}
+	conv, err := a.m.store.UpdateConversation(a.id, func(c *storage.Conversation) error {
+		c.Status = status
+		c.UpdatedAt = a.m.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return storeError("set status", err)
+	}
+	a.mu.Lock()
+	a.conv = conv
+	a.mu.Unlock()
+	value, _ := json.Marshal(status)
+	if err := a.Append(&event.StateUpdate{Key: event.StateKeyExecutionStatus, Value: value}); err != nil {
+		return err
+	}
+	a.publishInfo()
+	return nil
+}
+
+// SetTitle renames the conversation.
+func (a *AgentSession) SetTitle(title string) error {
+	return a.update(func(c *storage.Conversation, _ *Settings) error {
+		c.Title = title
+		return nil
+	})
+}
+
+// SetConfirmationPolicy changes the confirmation policy of a live
+// conversation.
+func (a *AgentSession) SetConfirmationPolicy(p ConfirmationPolicy) error {
+	if err := validPolicy(p); err != nil {
+		return err
+	}
+	return a.update(func(_ *storage.Conversation, s *Settings) error {
+		s.ConfirmationPolicy = p
+		return nil
+	})
+}
+
+// SetSecurityAnalyzer changes the analyzer; nil turns it off.
+func (a *AgentSession) SetSecurityAnalyzer(an *SecurityAnalyzer) error {
+	return a.update(func(_ *storage.Conversation, s *Settings) error {
+		s.SecurityAnalyzer = an
+		return nil
+	})
+}
+
+// AddMetrics adds to the conversation's cost and token counts.
+func (a *AgentSession) AddMetrics(cost float64, usage TokenUsage) error {
+	return a.update(func(_ *storage.Conversation, s *Settings) error {
+		m := &s.Metrics
+		m.AccumulatedCost += cost
+		t := &m.AccumulatedTokenUsage
+		t.Model = usage.Model
+		t.PromptTokens += usage.PromptTokens
+		t.CompletionTokens += usage.CompletionTokens
+		t.CacheReadTokens += usage.CacheReadTokens
+		t.CacheWriteTokens += usage.CacheWriteTokens
+		t.ReasoningTokens += usage.ReasoningTokens
+		t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
+		t.PerTurnToken = usage.PerTurnToken
+		return nil
+	})
+}
+
+// update changes the stored conversation and settings atomically.
+func (a *AgentSession) update(fn func(*storage.Conversation, *Settings) error) error {
+	a.mu.Lock()
+	s := a.settings
+	a.mu.Unlock()
+	conv, err := a.m.store.UpdateConversation(a.id, func(c *storage.Conversation) error {
+		if err := fn(c, &s); err != nil {
+			return err
+		}
+		spec, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		c.Spec = spec
+		c.UpdatedAt = a.m.now().UTC()
+		return nil
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFound("conversation", a.id)
+		}
+		return storeError("update conversation", err)
+	}
+	a.mu.Lock()
+	a.conv, a.settings = conv, s
+	a.mu.Unlock()
+	a.publishInfo()
+	return nil
+}
+
+// SetSecrets adds or replaces secrets; an empty value removes one. They
+// reach the sandbox as environment variables when it next starts.
+func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
+	put := make(map[string]string, len(secrets))
+	for name, v := range secrets {
+		if !secretName.MatchString(name) {
+			return invalid("secrets: %q is not a valid name (an environment variable name)", name)
+		}
+		put[name] = v.Value
+	}
+	if err := a.m.store.PutSecrets(a.id, put); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFound("conversation", a.id)
+		}
+		return storeError("store secrets", err)
+	}
+	a.mu.Lock()
+	for name, v := range put {
+		if v == "" {
+			delete(a.secrets, name)
+		} else {
+			a.secrets[name] = v
+		}
+	}
+	a.mu.Unlock()
+	a.publishInfo()
+	return nil
+}
+
+// Secrets returns the user's secrets (not the LLM key).
+func (a *AgentSession) Secrets() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := maps.Clone(a.secrets)
+	delete(out, apiKeySecret)
+	return out
+}
+
+// publishInfo sends the conversation's info to the webhooks.
+func (a *AgentSession) publishInfo() {
+	if a.m.opts.Webhooks == nil {
+		return
+	}
+	if b, err := json.Marshal(a.Info()); err == nil {
+		a.m.opts.Webhooks.Conversation(b)
+	}
+}
+
+// SendMessage stores a user message and, when it asks, runs the agent. It
+// returns the stored event. Without an agent loop the message is stored
+// and ErrNoAgent is returned only if a run was asked for explicitly.
+func (a *AgentSession) SendMessage(ctx context.Context, req MessageRequest) (*event.Message, error) {
+	if req.Role == "" {
+		req.Role = "user"
+	}
+	if req.Role != "user" {
+		return nil, invalid("role: %q: only user messages can be sent", req.Role)
+	}
+	if len(req.Content) == 0 {
+		return nil, invalid("content: a message needs at least one part")
+	}
+	e := &event.Message{LLMMessage: event.LLMMessage{Role: "user", Content: req.Content}}
+	e.Source = event.SourceUser
+	if err := a.Append(e); err != nil {
+		return nil, err
+	}
+	if req.Run != nil && *req.Run {
+		if err := a.Run(ctx); err != nil && !errors.Is(err, ErrConflict) {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// Run starts the agent loop. Running it while it runs is a conflict.
+func (a *AgentSession) Run(ctx context.Context) error {
+	loop := a.m.opts.Loop
+	if loop == nil {
+		return &Error{Status: 409, Err: ErrNoAgent,
+			Detail: "this server has no agent loop configured; the conversation stores messages and runs commands only"}
+	}
+	a.mu.Lock()
+	if a.run != nil {
+		a.mu.Unlock()
+		return conflict("conversation %s is already running", a.id)
+	}
+	ctx, cancel := context.WithCancel(a.m.ctx)
+	r := &runState{cancel: cancel, done: make(chan struct{})}
+	a.run = r
+	a.mu.Unlock()
+	if err := a.SetStatus(StatusRunning); err != nil {
+		cancel()
+		a.mu.Lock()
+		a.run = nil
+		a.mu.Unlock()
+		return err
+	}
+	a.m.wg.Add(1)
+	go func() {
+		defer a.m.wg.Done()
+		defer close(r.done)
+		err := loop.Run(ctx, a)
+		a.mu.Lock()
+		a.run = nil
+		a.mu.Unlock()
+		a.touch()
+		switch {
+		case ctx.Err() != nil:
+			// paused or shutting down: the pauser set the status
+		case err != nil:
+			a.log.Warn("agent loop failed", "err", err)
+			a.Append(&event.ConversationError{Code: "AgentLoopError", Detail: err.Error()})
+			a.SetStatus(StatusError)
+		}
+	}()
+	return nil
+}
+
+// Pause stops the loop between steps; Run resumes it where it stopped.
+func (a *AgentSession) Pause(ctx context.Context) error {
+	a.stopLoop(ctx)
+	p := &event.Pause{}
+	p.Source = event.SourceUser
+	if err := a.Append(p); err != nil {
+		return err
+	}
+	return a.SetStatus(StatusPaused)
+}
+
+// stopLoop cancels the loop and waits for it to end.
+func (a *AgentSession) stopLoop(ctx context.Context) {
+	a.mu.Lock()
+	r := a.run
+	a.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	}
+}
+
+// Running reports whether the loop runs.
+func (a *AgentSession) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.run != nil
+}
+
+func (a *AgentSession) touch() {
+	a.mu.Lock()
+	a.active = a.m.now()
+	a.mu.Unlock()
+}
+
+func (a *AgentSession) lastActive() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.active
+}
+
+// busy reports whether the conversation is in use: running, attached to
+// a client, or inside a sandbox call.
+func (a *AgentSession) busy() bool {
+	a.mu.Lock()
+	busy := a.run != nil || a.users > 0
+	a.mu.Unlock()
+	return busy || a.stream.subscribers() > 0 || a.bash.subscribers() > 0
+}
+
+func (a *AgentSession) idleFor() time.Duration {
+	if a.busy() {
+		return 0
+	}
+	return a.m.now().Sub(a.lastActive())
+}
+
+// limitsOf turns a conversation's sandbox settings into limits.
+func limitsOf(s SandboxSettings) (sandbox.Limits, error) {
+	var l sandbox.Limits
+	if s.Memory != "" {
+		n, err := units.RAMInBytes(s.Memory)
+		if err != nil || n < 0 {
+			return l, invalid("sandbox.memory: %q is not a size such as 512m or 2g", s.Memory)
+		}
+		l.Memory = n
+	}
+	if s.CPUs < 0 {
+		return l, invalid("sandbox.cpus: %v is negative", s.CPUs)
+	}
+	l.NanoCPUs = int64(s.CPUs * 1e9)
+	if s.PidsLimit < 0 {
+		return l, invalid("sandbox.pids_limit: %d is negative", s.PidsLimit)
+	}
+	l.PidsLimit = s.PidsLimit
+	switch s.Network {
+	case "", sandbox.NetworkBridge, sandbox.NetworkNone:
+		l.Network = s.Network
+	default:
+		return l, invalid("sandbox.network: %q is not bridge or none", s.Network)
+	}
+	return l, nil
+}
+
+// nextBackgroundID numbers background commands of the V0 protocol.
+func (a *AgentSession) nextBackgroundID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.bgSeq++
+	return strconv.Itoa(a.bgSeq)
+}
+
+// WithSandbox runs fn with the agent client of the conversation's sandbox,
+// starting the sandbox first if need be.
+func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentd.Client) error) error {
+	cl, done, err := a.Sandbox(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(cl)
+}
+
+// LastSeq returns the seq of the newest stored event.
+func (a *AgentSession) LastSeq() int64 {
+	c, err := a.m.store.Conversation(a.id)
+	if err != nil {
+		return 0
+	}
+	return int64(c.LastSeq)
+}

@@ -1,0 +1,580 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/storage"
+)
+
+// Sandboxes is what the session package needs from the sandbox manager.
+type Sandboxes interface {
+	Start(ctx context.Context, conversationID string, spec sandbox.Spec) (*sandbox.Sandbox, error)
+	Get(conversationID string) *sandbox.Sandbox
+}
+
+// Loop runs a conversation's agent: it returns when the agent finishes,
+// fails, or ctx is cancelled (a pause). It reports progress by appending
+// events and setting the status on the AgentSession.
+type Loop interface {
+	Run(ctx context.Context, a *AgentSession) error
+}
+
+// Webhooks receives every stored event and every change of a
+// conversation's info.
+type Webhooks interface {
+	Event(conversationID string, eventJSON []byte)
+	Conversation(infoJSON []byte)
+}
+
+// Meter counts what the session package does.
+type Meter interface {
+	EventAppended(kind string)
+	ConversationsLive(n int)
+}
+
+// Defaults fill what a create request leaves out.
+type Defaults struct {
+	LLM           LLM
+	WorkingDir    string // DefaultWorkingDir when empty
+	MaxIterations int    // 500 when 0
+	Image         string // reported before a sandbox exists
+}
+
+// Options configure a ConversationManager.
+type Options struct {
+	Store     *storage.Store
+	Sandboxes Sandboxes // nil: conversations have no sandbox (tests of the stream)
+	Defaults  Defaults
+	// MaxLive caps the conversations with a running sandbox; at the cap,
+	// the least recently used idle one is stopped, and when none is idle
+	// a new one is refused with 429. 0 means 100.
+	MaxLive int
+	// IdleTimeout stops the sandbox of a conversation that has had no
+	// activity, no run and no subscriber for this long; its state stays.
+	// 0 disables.
+	IdleTimeout time.Duration
+	Loop        Loop
+	Webhooks    Webhooks
+	Meter       Meter
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// ConversationManager owns the conversations of this server.
+type ConversationManager struct {
+	opts  Options
+	store *storage.Store
+	log   *slog.Logger
+	now   func() time.Time
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	statusC chan sandbox.StatusChange
+
+	mu     sync.Mutex
+	convs  map[string]*AgentSession
+	closed bool
+}
+
+// New returns a ConversationManager and starts its background work (idle
+// cleanup, sandbox status events). Close stops it.
+func New(opts Options) (*ConversationManager, error) {
+	if opts.Store == nil {
+		return nil, errors.New("session: Options.Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxLive <= 0 {
+		opts.MaxLive = 100
+	}
+	if opts.Defaults.WorkingDir == "" {
+		opts.Defaults.WorkingDir = DefaultWorkingDir
+	}
+	if opts.Defaults.MaxIterations <= 0 {
+		opts.Defaults.MaxIterations = 500
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &ConversationManager{
+		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
+		ctx: ctx, cancel: cancel, statusC: make(chan sandbox.StatusChange, 256),
+		convs: make(map[string]*AgentSession),
+	}
+	m.wg.Add(1)
+	go m.watchSandboxes()
+	if opts.IdleTimeout > 0 {
+		m.wg.Add(1)
+		go m.cleanIdle(opts.IdleTimeout)
+	}
+	return m, nil
+}
+
+// Close stops every run loop and detaches every subscriber (with
+// ErrClosed). Sandboxes are left running, to be re-adopted by the next
+// server on the same state.
+func (m *ConversationManager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	convs := make([]*AgentSession, 0, len(m.convs))
+	for _, a := range m.convs {
+		convs = append(convs, a)
+	}
+	m.mu.Unlock()
+	for _, a := range convs {
+		a.stopLoop(ctx)
+		a.stream.close(ErrClosed)
+	}
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// OnSandboxStatus receives the sandbox manager's status changes. It never
+// blocks: pass it as sandbox.Options.OnStatus.
+func (m *ConversationManager) OnSandboxStatus(c sandbox.StatusChange) {
+	if c.ConversationID == "" {
+		return
+	}
+	select {
+	case m.statusC <- c:
+	default:
+		m.log.Warn("sandbox status change dropped: queue full", "conversation", c.ConversationID, "status", c.Status)
+	}
+}
+
+func (m *ConversationManager) watchSandboxes() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case c := <-m.statusC:
+			a, err := m.Get(c.ConversationID)
+			if err != nil {
+				continue
+			}
+			a.noteSandbox(c)
+		}
+	}
+}
+
+// cleanIdle stops the sandboxes of idle conversations.
+func (m *ConversationManager) cleanIdle(idle time.Duration) {
+	defer m.wg.Done()
+	tick := max(min(idle/4, time.Minute), 10*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, a := range m.loaded() {
+			if a.idleFor() >= idle {
+				a.stopIdleSandbox(m.ctx)
+			}
+		}
+	}
+}
+
+func (m *ConversationManager) loaded() []*AgentSession {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*AgentSession, 0, len(m.convs))
+	for _, a := range m.convs {
+		out = append(out, a)
+	}
+	return out
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// NewID returns a new conversation id: a random UUID (version 4) in hex
+// without dashes, as the SDK writes them.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return hex.EncodeToString(b[:])
+}
+
+// apiKeySecret is the secret name under which a conversation's LLM key is
+// kept. It cannot clash with a secret of the user's: those are
+// environment variable names, which have no dot.
+const apiKeySecret = "gohands.llm.api_key"
+
+var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Create makes a conversation, or returns the existing one when
+// req.ConversationID names one (created is then false). Its sandbox starts
+// in the background; an initial message is stored and, unless it says
+// run: false, starts the agent.
+func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a *AgentSession, created bool, err error) {
+	if m.isClosed() {
+		return nil, false, ErrClosed
+	}
+	id := req.ConversationID
+	if id != "" {
+		if !idPattern.MatchString(id) {
+			return nil, false, invalid("conversation_id: %q is not a valid id (letters, digits, '_', '.', '-'; at most 128)", id)
+		}
+		if a, err := m.Get(id); err == nil {
+			return a, false, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, false, err
+		}
+	} else {
+		id = NewID()
+	}
+	s, err := m.settings(req)
+	if err != nil {
+		return nil, false, err
+	}
+	secrets := make(map[string]string)
+	for name, v := range req.Secrets {
+		if !secretName.MatchString(name) {
+			return nil, false, invalid("secrets: %q is not a valid name (an environment variable name)", name)
+		}
+		secrets[name] = v.Value
+	}
+	if key := s.Agent.LLM.APIKey; key != "" && key != Masked {
+		secrets[apiKeySecret] = key
+	}
+	s.Agent.LLM.APIKey = ""
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode settings: %w", err)
+	}
+	now := m.now().UTC()
+	conv := storage.Conversation{ID: id, Title: req.Title, Status: StatusIdle, CreatedAt: now, UpdatedAt: now, Spec: spec}
+	if err := m.store.CreateConversation(conv); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			a, err := m.Get(id)
+			return a, false, err
+		}
+		return nil, false, storeError("create conversation", err)
+	}
+	if len(secrets) > 0 {
+		if err := m.store.PutSecrets(id, secrets); err != nil {
+			m.store.DeleteConversation(id)
+			return nil, false, storeError("store secrets", err)
+		}
+	}
+	a, err = m.Get(id)
+	if err != nil {
+		return nil, false, err
+	}
+	m.log.InfoContext(ctx, "conversation created", "conversation", id)
+	a.publishInfo()
+	if m.opts.Sandboxes != nil {
+		a.startSandboxInBackground()
+	}
+	if req.InitialMessage != nil {
+		msg := *req.InitialMessage
+		if msg.Run == nil {
+			run := true
+			msg.Run = &run
+		}
+		if _, err := a.SendMessage(ctx, msg); err != nil && !errors.Is(err, ErrNoAgent) {
+			return a, true, err
+		}
+	}
+	return a, true, nil
+}
+
+// settings merges a create request with the defaults and checks it.
+func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
+	d := m.opts.Defaults
+	s := Settings{
+		Agent:              Agent{LLM: d.LLM},
+		Workspace:          Workspace{WorkingDir: d.WorkingDir},
+		MaxIterations:      d.MaxIterations,
+		StuckDetection:     true,
+		ConfirmationPolicy: ConfirmationPolicy{Kind: NeverConfirm},
+	}
+	if req.Agent != nil {
+		ag := *req.Agent
+		if ag.LLM.Model == "" {
+			ag.LLM.Model = d.LLM.Model
+		}
+		if ag.LLM.APIKey == "" {
+			ag.LLM.APIKey = d.LLM.APIKey
+		}
+		if ag.LLM.BaseURL == "" {
+			ag.LLM.BaseURL = d.LLM.BaseURL
+		}
+		s.Agent = ag
+	}
+	for i, t := range s.Agent.Tools {
+		name, ok := normalizeTool(t.Name)
+		if !ok {
+			return s, invalid("agent.tools[%d].name: unknown tool %q", i, t.Name)
+		}
+		s.Agent.Tools[i].Name = name
+	}
+	if req.Workspace != nil && req.Workspace.WorkingDir != "" {
+		if !strings.HasPrefix(req.Workspace.WorkingDir, "/") {
+			return s, invalid("workspace.working_dir: %q is not an absolute path", req.Workspace.WorkingDir)
+		}
+		s.Workspace = *req.Workspace
+	}
+	if req.MaxIterations != nil {
+		if *req.MaxIterations < 1 {
+			return s, invalid("max_iterations: %d is less than 1", *req.MaxIterations)
+		}
+		s.MaxIterations = *req.MaxIterations
+	}
+	if req.StuckDetection != nil {
+		s.StuckDetection = *req.StuckDetection
+	}
+	if req.ConfirmationPolicy != nil {
+		if err := validPolicy(*req.ConfirmationPolicy); err != nil {
+			return s, err
+		}
+		s.ConfirmationPolicy = *req.ConfirmationPolicy
+	}
+	s.SecurityAnalyzer = req.SecurityAnalyzer
+	if req.Sandbox != nil {
+		if _, err := limitsOf(*req.Sandbox); err != nil {
+			return s, err
+		}
+		s.Sandbox = *req.Sandbox
+	}
+	return s, nil
+}
+
+// Get returns a conversation, loading it from storage if need be.
+func (m *ConversationManager) Get(id string) (*AgentSession, error) {
+	m.mu.Lock()
+	if a := m.convs[id]; a != nil {
+		m.mu.Unlock()
+		return a, nil
+	}
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	conv, err := m.store.Conversation(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound("conversation", id)
+	}
+	if err != nil {
+		return nil, storeError("load conversation", err)
+	}
+	var s Settings
+	if err := json.Unmarshal(conv.Spec, &s); err != nil {
+		return nil, fmt.Errorf("conversation %s: stored settings: %w", id, err)
+	}
+	secrets, err := m.store.Secrets(id)
+	if err != nil {
+		return nil, storeError("load secrets", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.convs[id]; a != nil {
+		return a, nil
+	}
+	a := newAgentSession(m, conv, s, secrets)
+	m.convs[id] = a
+	if m.opts.Meter != nil {
+		m.opts.Meter.ConversationsLive(len(m.convs))
+	}
+	return a, nil
+}
+
+// Search lists conversations, a page at a time.
+func (m *ConversationManager) Search(q storage.ConversationQuery) ([]Info, string, error) {
+	if q.Status != "" && !slices.Contains(Statuses, q.Status) {
+		return nil, "", invalid("status: %q is not one of %s", q.Status, strings.Join(Statuses, ", "))
+	}
+	convs, next, err := m.store.Conversations(q)
+	if err != nil {
+		return nil, "", storeError("list conversations", err)
+	}
+	out := make([]Info, 0, len(convs))
+	for _, c := range convs {
+		a, err := m.Get(c.ID)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted meanwhile
+			}
+			return nil, "", err
+		}
+		out = append(out, a.Info())
+	}
+	return out, next, nil
+}
+
+// Count counts conversations, of one status or all.
+func (m *ConversationManager) Count(status string) (int, error) {
+	if status != "" && !slices.Contains(Statuses, status) {
+		return 0, invalid("status: %q is not one of %s", status, strings.Join(Statuses, ", "))
+	}
+	n, err := m.store.CountConversations(status)
+	if err != nil {
+		return 0, storeError("count conversations", err)
+	}
+	return n, nil
+}
+
+// Delete stops a conversation's loop, removes its sandbox and deletes its
+// stored state. Subscribers are detached with ErrDeleted.
+func (m *ConversationManager) Delete(ctx context.Context, id string) error {
+	a, err := m.Get(id)
+	if err != nil {
+		return err
+	}
+	a.stopLoop(ctx)
+	a.stream.close(ErrDeleted)
+	a.bash.close()
+	var errs []error
+	if m.opts.Sandboxes != nil {
+		if sb := m.opts.Sandboxes.Get(id); sb != nil {
+			if err := sb.Remove(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("remove sandbox: %w", err))
+			}
+		}
+	}
+	if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		errs = append(errs, storeError("delete conversation", err))
+	}
+	m.mu.Lock()
+	delete(m.convs, id)
+	n := len(m.convs)
+	m.mu.Unlock()
+	if m.opts.Meter != nil {
+		m.opts.Meter.ConversationsLive(n)
+	}
+	if m.opts.Webhooks != nil {
+		info := a.Info()
+		info.ExecutionStatus = "deleted"
+		if b, err := json.Marshal(info); err == nil {
+			m.opts.Webhooks.Conversation(b)
+		}
+	}
+	m.log.InfoContext(ctx, "conversation deleted", "conversation", id)
+	return errors.Join(errs...)
+}
+
+// Restart stops a conversation's loop and restarts its sandbox (same
+// container, same workspace).
+func (m *ConversationManager) Restart(ctx context.Context, id string) error {
+	a, err := m.Get(id)
+	if err != nil {
+		return err
+	}
+	a.stopLoop(ctx)
+	if m.opts.Sandboxes == nil {
+		return nil
+	}
+	if sb := m.opts.Sandboxes.Get(id); sb != nil {
+		if err := sb.Stop(ctx); err != nil {
+			return sandboxError(err)
+		}
+		if err := sb.Start(ctx); err != nil {
+			return sandboxError(err)
+		}
+		return nil
+	}
+	_, err = a.sandbox(ctx)
+	return err
+}
+
+// makeRoom stops the least recently used idle sandbox when the cap on live
+// conversations is reached; it fails with 429 when every live one is busy.
+func (m *ConversationManager) makeRoom(ctx context.Context, except string) error {
+	if m.opts.Sandboxes == nil {
+		return nil
+	}
+	var live, idle []*AgentSession
+	for _, a := range m.loaded() {
+		if a.id == except {
+			continue
+		}
+		if sb := m.opts.Sandboxes.Get(a.id); sb != nil && sb.Status() == sandbox.StatusRunning {
+			live = append(live, a)
+			if !a.busy() {
+				idle = append(idle, a)
+			}
+		}
+	}
+	if len(live) < m.opts.MaxLive {
+		return nil
+	}
+	if len(idle) == 0 {
+		return &Error{Status: http.StatusTooManyRequests, Err: ErrTooMany,
+			Detail: fmt.Sprintf("%d conversations are live, the most this server allows, and none is idle", len(live))}
+	}
+	slices.SortFunc(idle, func(x, y *AgentSession) int { return x.lastActive().Compare(y.lastActive()) })
+	victim := idle[0]
+	m.log.InfoContext(ctx, "stopping the least recently used sandbox to make room", "conversation", victim.id)
+	victim.stopIdleSandbox(ctx)
+	return nil
+}
+
+func (m *ConversationManager) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// storeError marks a storage failure: a write that failed is a 503.
+func storeError(what string, err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return &Error{Status: http.StatusServiceUnavailable, Detail: what + ": " + err.Error(), Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// sandboxError marks a sandbox failure: the engine is down, the image is
+// missing, the container died: 503, saying why.
+func sandboxError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	status := http.StatusServiceUnavailable
+	if errors.Is(err, sandbox.ErrPaused) {
+		status = http.StatusConflict
+	}
+	return &Error{Status: status, Detail: "sandbox: " + err.Error(), Err: err}
+}
+
+// eventKind names an event for metrics.
+func eventKind(e event.Event) string { return string(e.Kind()) }
+
+// Store returns the storage the manager keeps conversations in, for
+// reading events.
+func (m *ConversationManager) Store() *storage.Store { return m.store }

@@ -1,0 +1,208 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/storage"
+)
+
+// sandboxStartTimeout bounds a sandbox start made in the background.
+const sandboxStartTimeout = 10 * time.Minute
+
+// Sandbox returns the agent client of the conversation's sandbox, starting
+// or restarting it if need be; call done when finished. A sandbox whose
+// container died is replaced by a fresh one on the same mounts (so the
+// same mounted workspace), with an event saying so.
+func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentd.Client, done func(), err error) {
+	if a.m.opts.Sandboxes == nil {
+		return nil, nil, &Error{Status: 503, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
+	}
+	a.mu.Lock()
+	a.users++
+	a.mu.Unlock()
+	release := func() {
+		a.mu.Lock()
+		a.users--
+		a.mu.Unlock()
+		a.touch()
+	}
+	for attempt := 0; ; attempt++ {
+		sb, err := a.sandbox(ctx)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		cl, sbDone, err := sb.Use(ctx)
+		if err == nil {
+			return cl, func() { sbDone(); release() }, nil
+		}
+		dead := errors.Is(err, sandbox.ErrExited) || errors.Is(err, sandbox.ErrRemoved)
+		if !dead || attempt > 0 {
+			release()
+			return nil, nil, sandboxError(err)
+		}
+		a.log.Warn("sandbox died; starting a new one", "err", err)
+		a.sandboxEvent(event.SandboxError, "the sandbox stopped unexpectedly ("+err.Error()+"); starting a new one with the same workspace", sb)
+		if err := sb.Remove(ctx); err != nil && !errors.Is(err, sandbox.ErrRemoved) {
+			a.log.Warn("remove dead sandbox", "err", err)
+		}
+		a.m.store.DeleteSandbox(a.id)
+	}
+}
+
+// sandbox returns the conversation's sandbox, starting one if it has none.
+func (a *AgentSession) sandbox(ctx context.Context) (*sandbox.Sandbox, error) {
+	sbs := a.m.opts.Sandboxes
+	if sb := sbs.Get(a.id); sb != nil && sb.Status() != sandbox.StatusRemoved {
+		return sb, nil
+	}
+	a.sbOp.Lock()
+	defer a.sbOp.Unlock()
+	if sb := sbs.Get(a.id); sb != nil && sb.Status() != sandbox.StatusRemoved {
+		return sb, nil
+	}
+	if err := a.m.makeRoom(ctx, a.id); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	s := a.settings.Sandbox
+	env := maps.Clone(a.secrets)
+	a.mu.Unlock()
+	delete(env, apiKeySecret)
+	limits, err := limitsOf(s)
+	if err != nil {
+		return nil, err
+	}
+	a.sandboxEvent(event.SandboxCreating, "starting the sandbox", nil)
+	var lastPull time.Time
+	var pullMu sync.Mutex
+	spec := sandbox.Spec{Image: s.Image, Limits: limits, Env: env, OnPull: func(p sandbox.PullProgress) {
+		pullMu.Lock()
+		defer pullMu.Unlock()
+		if time.Since(lastPull) < 500*time.Millisecond {
+			return
+		}
+		lastPull = time.Now()
+		a.pullEvent(p)
+	}}
+	sb, err := sbs.Start(ctx, a.id, spec)
+	if err != nil {
+		a.sandboxEvent(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)
+		return nil, sandboxError(err)
+	}
+	rec := sb.Record()
+	if err := a.m.store.PutSandbox(storage.SandboxRecord{ConversationID: a.id, ContainerID: rec.ContainerID,
+		Token: rec.Token, Image: sb.Image()}); err != nil {
+		a.log.Warn("sandbox record not stored: it will not be re-adopted after a restart", "err", err)
+	}
+	a.sandboxEvent(event.SandboxRunning, "the sandbox is ready", sb)
+	return sb, nil
+}
+
+// startSandboxInBackground starts the sandbox without making the caller
+// wait; the outcome arrives as SandboxStatusEvents.
+func (a *AgentSession) startSandboxInBackground() {
+	a.m.wg.Add(1)
+	go func() {
+		defer a.m.wg.Done()
+		ctx, cancel := context.WithTimeout(a.m.ctx, sandboxStartTimeout)
+		defer cancel()
+		if _, err := a.sandbox(ctx); err != nil && a.m.ctx.Err() == nil {
+			a.log.Warn("sandbox start failed", "err", err)
+		}
+	}()
+}
+
+// stopIdleSandbox stops the sandbox of an idle conversation; the next use
+// restarts it with the same workspace.
+func (a *AgentSession) stopIdleSandbox(ctx context.Context) {
+	if a.m.opts.Sandboxes == nil {
+		return
+	}
+	sb := a.m.opts.Sandboxes.Get(a.id)
+	if sb == nil || sb.Status() != sandbox.StatusRunning {
+		return
+	}
+	if err := sb.Stop(ctx); err != nil {
+		a.log.Warn("stop idle sandbox", "err", err)
+		return
+	}
+	a.log.Info("idle sandbox stopped")
+}
+
+// noteSandbox turns a status change of the sandbox manager into an event.
+func (a *AgentSession) noteSandbox(c sandbox.StatusChange) {
+	var st event.SandboxState
+	msg := ""
+	switch c.Status {
+	case sandbox.StatusStarting:
+		st, msg = event.SandboxStarting, "the sandbox is starting"
+	case sandbox.StatusRunning:
+		st, msg = event.SandboxRunning, "the sandbox is ready"
+	case sandbox.StatusPaused:
+		st, msg = event.SandboxPaused, "the sandbox is paused"
+	case sandbox.StatusStopped:
+		st, msg = event.SandboxStopped, "the sandbox is stopped; it starts again on next use"
+	case sandbox.StatusExited:
+		st, msg = event.SandboxError, "the sandbox stopped unexpectedly"
+		if c.Err != nil {
+			msg += ": " + c.Err.Error()
+		}
+	case sandbox.StatusRemoved:
+		st, msg = event.SandboxRemoved, "the sandbox was removed"
+	default:
+		return
+	}
+	var sb *sandbox.Sandbox
+	if a.m.opts.Sandboxes != nil {
+		sb = a.m.opts.Sandboxes.Get(a.id)
+	}
+	a.sandboxEvent(st, msg, sb)
+}
+
+// sandboxEvent appends a SandboxStatusEvent unless the state is the one
+// last reported.
+func (a *AgentSession) sandboxEvent(st event.SandboxState, msg string, sb *sandbox.Sandbox) {
+	a.mu.Lock()
+	if a.sbState == st && st != event.SandboxError {
+		a.mu.Unlock()
+		return
+	}
+	a.sbState = st
+	a.sbError = ""
+	if st == event.SandboxError {
+		a.sbError = msg
+	}
+	a.mu.Unlock()
+	e := &event.SandboxStatus{Status: st, Message: msg}
+	if sb != nil {
+		e.SandboxID, e.Image = sb.ID(), sb.Image()
+	}
+	if err := a.Append(e); err != nil && !errors.Is(err, ErrDeleted) && !errors.Is(err, ErrClosed) {
+		a.log.Warn("sandbox status event not stored", "err", err)
+	}
+}
+
+// pullEvent reports image pull progress.
+func (a *AgentSession) pullEvent(p sandbox.PullProgress) {
+	e := &event.SandboxStatus{Status: event.SandboxPulling, Message: fmt.Sprintf("pulling %s", p.Image)}
+	if p.Total > 0 {
+		f := float64(p.Current) / float64(p.Total)
+		e.Progress = &f
+	}
+	if p.Status != "" {
+		e.Message += ": " + p.Status
+	}
+	a.mu.Lock()
+	a.sbState = event.SandboxPulling
+	a.mu.Unlock()
+	a.Append(e)
+}

@@ -1,0 +1,267 @@
+package session
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gohands/gohands/event"
+)
+
+// Masked is how secret values appear in answers.
+const Masked = "**********"
+
+// The execution statuses of a conversation.
+const (
+	StatusIdle                   = "idle"
+	StatusRunning                = "running"
+	StatusPaused                 = "paused"
+	StatusWaitingForConfirmation = "waiting_for_confirmation"
+	StatusFinished               = "finished"
+	StatusError                  = "error"
+	StatusStuck                  = "stuck"
+)
+
+// Statuses lists every execution status.
+var Statuses = []string{StatusIdle, StatusRunning, StatusPaused, StatusWaitingForConfirmation,
+	StatusFinished, StatusError, StatusStuck}
+
+// DefaultWorkingDir is where commands run unless a conversation says
+// otherwise.
+const DefaultWorkingDir = "/workspace"
+
+// LLM says which model a conversation's agent uses.
+type LLM struct {
+	Model   string `json:"model"`
+	APIKey  string `json:"api_key,omitempty"`
+	BaseURL string `json:"base_url,omitempty"`
+	// UsageID names this LLM in metrics, as the SDK does.
+	UsageID string `json:"usage_id,omitempty"`
+	// Temperature and MaxOutputTokens are passed to the model when set.
+	Temperature     *float64 `json:"temperature,omitempty"`
+	MaxOutputTokens *int     `json:"max_output_tokens,omitempty"`
+	// InputCostPerToken and OutputCostPerToken override the price table.
+	InputCostPerToken  *float64 `json:"input_cost_per_token,omitempty"`
+	OutputCostPerToken *float64 `json:"output_cost_per_token,omitempty"`
+}
+
+// Tool names a tool the agent is given.
+type Tool struct {
+	Name   string          `json:"name"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// Agent is the agent of a conversation.
+type Agent struct {
+	Kind  string `json:"kind,omitempty"`
+	LLM   LLM    `json:"llm"`
+	Tools []Tool `json:"tools"`
+}
+
+// Workspace is where the agent works inside its sandbox.
+type Workspace struct {
+	Kind       string `json:"kind,omitempty"`
+	WorkingDir string `json:"working_dir"`
+}
+
+// ConfirmationPolicy decides which actions wait for the user.
+type ConfirmationPolicy struct {
+	// Kind is NeverConfirm, AlwaysConfirm or ConfirmRisky.
+	Kind string `json:"kind"`
+	// Threshold (ConfirmRisky) is LOW, MEDIUM or HIGH: actions rated at
+	// least this wait.
+	Threshold string `json:"threshold,omitempty"`
+	// ConfirmUnknown (ConfirmRisky) makes UNKNOWN ratings wait too.
+	ConfirmUnknown *bool `json:"confirm_unknown,omitempty"`
+}
+
+// The confirmation policy kinds.
+const (
+	NeverConfirm  = "NeverConfirm"
+	AlwaysConfirm = "AlwaysConfirm"
+	ConfirmRisky  = "ConfirmRisky"
+)
+
+// SecurityAnalyzer names the analyzer that rates actions.
+type SecurityAnalyzer struct {
+	Kind string `json:"kind"`
+	// Rest holds the analyzer's own settings.
+	Rest map[string]json.RawMessage `json:"-"`
+}
+
+// MarshalJSON writes the kind and the analyzer's own settings.
+func (a SecurityAnalyzer) MarshalJSON() ([]byte, error) {
+	m := make(map[string]json.RawMessage, len(a.Rest)+1)
+	for k, v := range a.Rest {
+		m[k] = v
+	}
+	kind, _ := json.Marshal(a.Kind)
+	m["kind"] = kind
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the kind and keeps the other fields.
+func (a *SecurityAnalyzer) UnmarshalJSON(data []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*a = SecurityAnalyzer{}
+	if k, ok := m["kind"]; ok {
+		if err := json.Unmarshal(k, &a.Kind); err != nil {
+			return &json.UnmarshalTypeError{Value: "non-string", Field: "kind", Type: nil}
+		}
+		delete(m, "kind")
+	}
+	if len(m) > 0 {
+		a.Rest = m
+	}
+	return nil
+}
+
+// SandboxSettings are a conversation's overrides of the server's sandbox
+// defaults.
+type SandboxSettings struct {
+	Image     string  `json:"image,omitempty"`
+	Memory    string  `json:"memory,omitempty"` // "2g", "512m" or bytes
+	CPUs      float64 `json:"cpus,omitempty"`
+	PidsLimit int64   `json:"pids_limit,omitempty"`
+	Network   string  `json:"network,omitempty"` // bridge or none
+}
+
+// TokenUsage counts the tokens a conversation used.
+type TokenUsage struct {
+	Model               string `json:"model,omitempty"`
+	PromptTokens        int64  `json:"prompt_tokens"`
+	CompletionTokens    int64  `json:"completion_tokens"`
+	CacheReadTokens     int64  `json:"cache_read_tokens"`
+	CacheWriteTokens    int64  `json:"cache_write_tokens"`
+	ReasoningTokens     int64  `json:"reasoning_tokens"`
+	ContextWindow       int64  `json:"context_window"`
+	PerTurnToken        int64  `json:"per_turn_token"`
+	ResponseID          string `json:"response_id,omitempty"`
+	AccumulatedRequests int64  `json:"-"`
+}
+
+// Metrics is what a conversation has cost so far.
+type Metrics struct {
+	AccumulatedCost       float64    `json:"accumulated_cost"`
+	AccumulatedTokenUsage TokenUsage `json:"accumulated_token_usage"`
+}
+
+// Settings are what a conversation was created with and what has changed
+// since, apart from its title and status: stored with the conversation.
+// The LLM's API key is not kept here but with the secrets.
+type Settings struct {
+	Agent              Agent             `json:"agent"`
+	Workspace          Workspace         `json:"workspace"`
+	MaxIterations      int               `json:"max_iterations"`
+	StuckDetection     bool              `json:"stuck_detection"`
+	ConfirmationPolicy ConfirmationPolicy `json:"confirmation_policy"`
+	SecurityAnalyzer   *SecurityAnalyzer `json:"security_analyzer"`
+	Sandbox            SandboxSettings   `json:"sandbox,omitzero"`
+	Metrics            Metrics           `json:"metrics"`
+	// Protocol is "v0" for conversations made over the /ws socket.
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// CreateRequest is the body of POST /api/conversations.
+type CreateRequest struct {
+	ConversationID     string              `json:"conversation_id,omitempty"`
+	Title              string              `json:"title,omitempty"`
+	Agent              *Agent              `json:"agent,omitempty"`
+	Workspace          *Workspace          `json:"workspace,omitempty"`
+	InitialMessage     *MessageRequest     `json:"initial_message,omitempty"`
+	Secrets            map[string]Secret   `json:"secrets,omitempty"`
+	ConfirmationPolicy *ConfirmationPolicy `json:"confirmation_policy,omitempty"`
+	SecurityAnalyzer   *SecurityAnalyzer   `json:"security_analyzer,omitempty"`
+	MaxIterations      *int                `json:"max_iterations,omitempty"`
+	StuckDetection     *bool               `json:"stuck_detection,omitempty"`
+	Sandbox            *SandboxSettings    `json:"sandbox,omitempty"`
+}
+
+// Secret is a secret's value as a client sends it: a string, or an object
+// {"value": "..."} (with an optional description).
+type Secret struct {
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+}
+
+// UnmarshalJSON reads a string or an object.
+func (s *Secret) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		*s = Secret{}
+		return json.Unmarshal(data, &s.Value)
+	}
+	type plain Secret
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	*s = Secret(p)
+	return nil
+}
+
+// MessageRequest is a user message: POST .../events, the initial message,
+// and a socket frame.
+type MessageRequest struct {
+	Role    string            `json:"role"`
+	Content event.ContentList `json:"content"`
+	// Run starts the agent after the message (default true for the initial
+	// message and socket frames, false for POST .../events as in the SDK).
+	Run *bool `json:"run,omitempty"`
+}
+
+// Info is a conversation as clients see it: the SDK's ConversationInfo
+// plus GoHands' sandbox field.
+type Info struct {
+	ID                 string             `json:"id"`
+	Title              string             `json:"title"`
+	ExecutionStatus    string             `json:"execution_status"`
+	Agent              Agent              `json:"agent"`
+	Workspace          Workspace          `json:"workspace"`
+	MaxIterations      int                `json:"max_iterations"`
+	StuckDetection     bool               `json:"stuck_detection"`
+	ConfirmationPolicy ConfirmationPolicy `json:"confirmation_policy"`
+	SecurityAnalyzer   *SecurityAnalyzer  `json:"security_analyzer"`
+	Metrics            Metrics            `json:"metrics"`
+	CreatedAt          time.Time          `json:"created_at"`
+	UpdatedAt          time.Time          `json:"updated_at"`
+	Sandbox            SandboxInfo        `json:"sandbox"`
+	// Secrets lists the names of the conversation's secrets.
+	Secrets []string `json:"secrets"`
+}
+
+// SandboxInfo is the state of a conversation's sandbox.
+type SandboxInfo struct {
+	ID     string `json:"id,omitempty"`
+	Status string `json:"status"`
+	Image  string `json:"image,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// normalizeTool turns a class-style tool name (TerminalTool) into the
+// lower snake case one (terminal).
+func normalizeTool(name string) (string, bool) {
+	if n, ok := event.ToolName(name); ok {
+		return n, true
+	}
+	return "", false
+}
+
+// validPolicy checks a confirmation policy.
+func validPolicy(p ConfirmationPolicy) error {
+	switch p.Kind {
+	case NeverConfirm, AlwaysConfirm:
+		return nil
+	case ConfirmRisky:
+		if p.Threshold != "" && !slices.Contains([]string{"LOW", "MEDIUM", "HIGH"}, strings.ToUpper(p.Threshold)) {
+			return invalid("confirmation_policy.threshold: %q is not LOW, MEDIUM or HIGH", p.Threshold)
+		}
+		return nil
+	case "":
+		return invalid("confirmation_policy.kind: missing")
+	}
+	return invalid("confirmation_policy.kind: %q is not NeverConfirm, AlwaysConfirm or ConfirmRisky", p.Kind)
+}
