@@ -68,8 +68,9 @@ type eventStore interface {
 }
 
 type attachment struct {
-	sub  Subscriber
-	live bool // replay done: appends deliver to it
+	sub   Subscriber
+	live  bool  // replay done: appends deliver to it
+	floor int64 // events up to this seq were sent (or not asked for)
 }
 
 func newStream(conv string, store eventStore, after func(*Delivery)) *stream {
@@ -106,7 +107,7 @@ func (st *stream) append(evs ...event.Event) error {
 // deliver sends d to every live subscriber; st.mu is held.
 func (st *stream) deliver(d *Delivery) {
 	for a := range st.subs {
-		if !a.live {
+		if !a.live || (d.Seq > 0 && d.Seq <= a.floor) {
 			continue
 		}
 		if !a.sub.Send(d) {
@@ -181,6 +182,7 @@ func (st *stream) attach(ctx context.Context, sub Subscriber, after int64) (deta
 		}
 	}
 	a.live = true
+	a.floor = cursor
 	st.subs[a] = struct{}{}
 	return func() {
 		st.mu.Lock()
