@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 // Page ids are opaque to callers: base64url (no padding) of a version byte,
@@ -89,7 +90,8 @@ func decodePage(id string) ([]byte, error) {
 		return nil, fmt.Errorf("page id of %d bytes: %w", len(id), ErrBadPage)
 	}
 	b, err := pageEncoding.DecodeString(id)
-	if err != nil || len(b) < 2 {
+	// The decoder skips line breaks; a page id has none.
+	if err != nil || len(b) < 2 || strings.ContainsAny(id, "\r\n") {
 		return nil, fmt.Errorf("page id does not decode: %w", ErrBadPage)
 	}
 	if b[0] != pageVersion {
