@@ -1,0 +1,678 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gohands/gohands/sandbox"
+)
+
+// loadFake runs readConfig against a fake environment and fake files.
+func loadFake(args []string, env, files map[string]string) (Config, error) {
+	return readConfig(io.Discard, args, slices.Collect(maps.Keys(env)),
+		func(k string) string { return env[k] }, fakeFiles(files))
+}
+
+func fakeFiles(files map[string]string) func(string) ([]byte, error) {
+	return func(path string) ([]byte, error) {
+		if data, ok := files[path]; ok {
+			return []byte(data), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+	}
+}
+
+// withFile adds OPENHANDS_AGENT_SERVER_CONFIG_PATH naming a file holding data.
+func withFile(env map[string]string, data string) (map[string]string, map[string]string) {
+	env = maps.Clone(env)
+	if env == nil {
+		env = make(map[string]string)
+	}
+	env[configPathEnv] = "/etc/gohands.json"
+	return env, map[string]string{"/etc/gohands.json": data}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := loadFake(nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Host:             "0.0.0.0",
+		Port:             3000,
+		StatePath:        "state/gohands.db",
+		MaxConversations: 100,
+		ConversationIdle: 30 * time.Minute,
+		MaxBodyBytes:     10 << 20,
+		MaxUploadBytes:   100 << 20,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		Sandbox: SandboxConfig{
+			Image:       sandbox.DefaultImage,
+			UserID:      os.Getuid(),
+			GroupID:     os.Getgid(),
+			PidsLimit:   sandbox.DefaultPidsLimit,
+			Network:     sandbox.NetworkBridge,
+			PoolSize:    1,
+			IdleTimeout: 15 * time.Minute,
+		},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("defaults (-got +want):\n%s", diff)
+	}
+
+	got, err = loadFake(nil, map[string]string{conversationsEnv: "/data/conversations"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StatePath != "/data/conversations/gohands.db" {
+		t.Errorf("StatePath with %s set = %q, want /data/conversations/gohands.db", conversationsEnv, got.StatePath)
+	}
+}
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		file  string // config file contents; "" for none
+		field func(Config) any
+		want  any
+	}{
+		{"host default", nil, nil, "", func(c Config) any { return c.Host }, "0.0.0.0"},
+		{"host file", nil, nil, `{"host": "10.0.0.1"}`,
+			func(c Config) any { return c.Host }, "10.0.0.1"},
+		{"host env beats file", nil, map[string]string{"HOST": "10.0.0.2"}, `{"host": "10.0.0.1"}`,
+			func(c Config) any { return c.Host }, "10.0.0.2"},
+		{"host flag beats env", []string{"--host", "10.0.0.3"}, map[string]string{"HOST": "10.0.0.2"}, `{"host": "10.0.0.1"}`,
+			func(c Config) any { return c.Host }, "10.0.0.3"},
+
+		{"port file", nil, nil, `{"port": 8080}`, func(c Config) any { return c.Port }, 8080},
+		{"port env beats file", nil, map[string]string{"PORT": "8081"}, `{"port": 8080}`,
+			func(c Config) any { return c.Port }, 8081},
+		{"port flag beats env", []string{"-port=8082"}, map[string]string{"PORT": "8081"}, `{"port": 8080}`,
+			func(c Config) any { return c.Port }, 8082},
+
+		{"state file beats OH_CONVERSATIONS_PATH", nil, map[string]string{conversationsEnv: "/conv"}, `{"state_path": "/srv/a.db"}`,
+			func(c Config) any { return c.StatePath }, "/srv/a.db"},
+		{"state env beats file", nil, map[string]string{"GOHANDS_STATE": "/srv/b.db"}, `{"state_path": "/srv/a.db"}`,
+			func(c Config) any { return c.StatePath }, "/srv/b.db"},
+		{"state flag beats env", []string{"--state", "/srv/c.db"}, map[string]string{"GOHANDS_STATE": "/srv/b.db"}, "",
+			func(c Config) any { return c.StatePath }, "/srv/c.db"},
+
+		{"memory file", nil, nil, `{"sandbox": {"memory": "1g"}}`,
+			func(c Config) any { return c.Sandbox.Memory }, int64(1 << 30)},
+		{"memory env beats file", nil, map[string]string{"SANDBOX_MEMORY": "512m"}, `{"sandbox": {"memory": "1g"}}`,
+			func(c Config) any { return c.Sandbox.Memory }, int64(512 << 20)},
+
+		{"model file", nil, nil, `{"llm": {"model": "gpt-5"}}`,
+			func(c Config) any { return c.LLM.Model }, "gpt-5"},
+		{"model env beats file", nil, map[string]string{"LLM_MODEL": "claude-sonnet-4"}, `{"llm": {"model": "gpt-5"}}`,
+			func(c Config) any { return c.LLM.Model }, "claude-sonnet-4"},
+
+		{"log level file", nil, nil, `{"log_level": "warn"}`, func(c Config) any { return c.LogLevel }, "warn"},
+		{"log level env beats file", nil, map[string]string{"GOHANDS_LOG_LEVEL": "DEBUG"}, `{"log_level": "warn"}`,
+			func(c Config) any { return c.LogLevel }, "debug"},
+
+		{"idle file", nil, nil, `{"sandbox": {"idle_timeout": "1h"}}`,
+			func(c Config) any { return c.Sandbox.IdleTimeout }, time.Hour},
+		{"idle env beats file", nil, map[string]string{"SANDBOX_IDLE_TIMEOUT": "0"}, `{"sandbox": {"idle_timeout": "1h"}}`,
+			func(c Config) any { return c.Sandbox.IdleTimeout }, time.Duration(0)},
+
+		{"api keys env replace file", nil, map[string]string{"OH_SESSION_API_KEYS_0": "env"}, `{"session_api_keys": ["f1", "f2"]}`,
+			func(c Config) any { return c.APIKeys }, []string{"env"}},
+		{"sandbox env merges by name", nil, map[string]string{"SANDBOX_ENV_B": "env"}, `{"sandbox": {"env": {"A": "file", "B": "file"}}}`,
+			func(c Config) any { return c.Sandbox.Env }, map[string]string{"A": "file", "B": "env"}},
+		{"file null is absent", nil, nil, `{"port": null}`, func(c Config) any { return c.Port }, 3000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env, files := tt.env, map[string]string(nil)
+			if tt.file != "" {
+				env, files = withFile(tt.env, tt.file)
+			}
+			cfg, err := loadFake(tt.args, env, files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.field(cfg), tt.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFileFlagBeatsEnv(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{configPathEnv: "/env.json"}
+	files := map[string]string{"/env.json": `{"port": 1}`, "/flag.json": `{"port": 2}`}
+	cfg, err := readConfig(io.Discard, []string{"--config", "/flag.json"}, nil,
+		func(k string) string { return env[k] }, fakeFiles(files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 2 || cfg.ConfigPath != "/flag.json" {
+		t.Errorf("port %d from %q, want 2 from /flag.json", cfg.Port, cfg.ConfigPath)
+	}
+}
+
+// everyVariable is every environment variable the server reads itself,
+// with a value that differs from the default.
+var everyVariable = map[string]string{
+	"HOST":                               "127.0.0.1",
+	"PORT":                               "4000",
+	"GOHANDS_STATE":                      "/var/lib/gohands/state.db",
+	"OH_CONVERSATIONS_PATH":              "/ignored/because/GOHANDS_STATE/is/set",
+	"OPENHANDS_AGENT_SERVER_CONFIG_PATH": "/etc/gohands.json",
+	"OH_SESSION_API_KEYS_0":              "k0",
+	"OH_SESSION_API_KEYS_1":              "k1",
+	"SESSION_API_KEY":                    "k2",
+	"OH_SECRET_KEY":                      "s3cret",
+	"OH_ALLOW_CORS_ORIGINS":              "https://a.example, https://b.example",
+	"OH_ALLOW_CORS_ORIGINS_0":            "https://c.example",
+	"LLM_MODEL":                          "anthropic/claude-sonnet-4",
+	"LLM_API_KEY":                        "llm-key",
+	"OPENAI_API_KEY":                     "ignored-because-LLM_API_KEY-is-set",
+	"LLM_BASE_URL":                       "https://llm.example/v1",
+	"SANDBOX_BASE_IMAGE":                 "python:3.12-bookworm",
+	"SANDBOX_VOLUMES":                    "cache:/root/.cache,/data:/data:ro",
+	"WORKSPACE_BASE":                     "/home/u/proj",
+	"WORKSPACE_DIR":                      "/ignored/because/WORKSPACE_BASE/is/set",
+	"SANDBOX_USER_ID":                    "1001",
+	"SANDBOX_GROUP_ID":                   "1002",
+	"SANDBOX_MEMORY":                     "2g",
+	"SANDBOX_CPUS":                       "1.5",
+	"SANDBOX_PIDS_LIMIT":                 "512",
+	"SANDBOX_NETWORK":                    "none",
+	"SANDBOX_POOL_SIZE":                  "3",
+	"SANDBOX_IDLE_TIMEOUT":               "5m",
+	"SANDBOX_TRANSPORT":                  "unix",
+	"SANDBOX_INJECT":                     "copy",
+	"SANDBOX_RUN_DIR":                    "/run/gohands-test",
+	"GOHANDS_AGENT_BINARY":               "/opt/bin/runtime-agent",
+	"SANDBOX_ENV_FOO":                    "bar",
+	"GOHANDS_MAX_CONVERSATIONS":          "7",
+	"GOHANDS_CONVERSATION_IDLE":          "1h",
+	"GOHANDS_MAX_BODY_BYTES":             "1m",
+	"GOHANDS_MAX_UPLOAD_BYTES":           "5242880",
+	"GOHANDS_ALLOWED_UPLOAD_TYPES":       "py, .TXT,.tar.gz",
+	"GOHANDS_LOG_LEVEL":                  "debug",
+	"GOHANDS_LOG_FORMAT":                 "json",
+}
+
+func TestLoadConfigEveryVariable(t *testing.T) {
+	t.Parallel()
+	got, err := loadFake(nil, everyVariable, map[string]string{"/etc/gohands.json": `{}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Host:        "127.0.0.1",
+		Port:        4000,
+		StatePath:   "/var/lib/gohands/state.db",
+		ConfigPath:  "/etc/gohands.json",
+		APIKeys:     []string{"k0", "k1", "k2"},
+		SecretKey:   "s3cret",
+		CORSOrigins: []string{"https://a.example", "https://b.example", "https://c.example"},
+		LLM:         LLMConfig{Model: "anthropic/claude-sonnet-4", APIKey: "llm-key", BaseURL: "https://llm.example/v1"},
+		Sandbox: SandboxConfig{
+			Image: "python:3.12-bookworm",
+			Volumes: []sandbox.Mount{
+				{Source: "cache", Target: "/root/.cache", Volume: true},
+				{Source: "/data", Target: "/data", ReadOnly: true},
+				{Source: "/home/u/proj", Target: "/workspace"},
+			},
+			UserID:      1001,
+			GroupID:     1002,
+			Memory:      2 << 30,
+			CPUs:        1.5,
+			PidsLimit:   512,
+			Network:     "none",
+			PoolSize:    3,
+			IdleTimeout: 5 * time.Minute,
+			Transport:   sandbox.TransportUnix,
+			Inject:      sandbox.InjectCopy,
+			RunDir:      "/run/gohands-test",
+			AgentBinary: "/opt/bin/runtime-agent",
+			Env:         map[string]string{"FOO": "bar"},
+		},
+		MaxConversations:   7,
+		ConversationIdle:   time.Hour,
+		MaxBodyBytes:       1 << 20,
+		MaxUploadBytes:     5 << 20,
+		AllowedUploadTypes: []string{".py", ".txt", ".tar.gz"},
+		LogLevel:           "debug",
+		LogFormat:          "json",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// TestLoadConfigReadsEveryVariable checks that the variables read are the
+// ones above, no more and no fewer.
+func TestLoadConfigReadsEveryVariable(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	read := make(map[string]bool)
+	getenv := func(k string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		read[k] = true
+		return ""
+	}
+	if _, err := readConfig(io.Discard, nil, nil, getenv, fakeFiles(nil)); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for k := range everyVariable {
+		// Indexed lists are read up to the first gap; SANDBOX_ENV_* are found by name.
+		if !strings.HasSuffix(k, "_1") && !strings.HasPrefix(k, sandboxEnvPrefix) {
+			want = append(want, k)
+		}
+	}
+	if diff := cmp.Diff(slices.Sorted(maps.Keys(read)), slices.Sorted(slices.Values(want))); diff != "" {
+		t.Errorf("variables read (-got +want):\n%s", diff)
+	}
+}
+
+// everyKey sets every config file key.
+const everyKey = `{
+	"host": "10.0.0.1", "port": 8080, "state_path": "/srv/g.db",
+	"session_api_keys": ["a", "b"], "secret_key": "sk",
+	"allow_cors_origins": ["https://x.example"],
+	"webhooks": [{"base_url": "https://hook.example"}],
+	"llm": {"model": "gpt-5", "api_key": "k", "base_url": "http://localhost:4000"},
+	"sandbox": {
+		"image": "img:1", "volumes": ["/a:/a:ro"], "workspace_base": "/w",
+		"user_id": 0, "group_id": "0", "memory": "512m", "cpus": 2, "pids_limit": -1,
+		"network": "gohands-net", "pool_size": 0, "idle_timeout": "0s",
+		"transport": "tcp", "inject": "bind", "run_dir": "/r", "agent_binary": "/b",
+		"env": {"A": "1"}
+	},
+	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
+	"max_upload_bytes": "1g", "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json"
+}`
+
+func TestLoadConfigEveryKey(t *testing.T) {
+	t.Parallel()
+	env, files := withFile(nil, everyKey)
+	got, err := loadFake(nil, env, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Host:        "10.0.0.1",
+		Port:        8080,
+		StatePath:   "/srv/g.db",
+		ConfigPath:  "/etc/gohands.json",
+		APIKeys:     []string{"a", "b"},
+		SecretKey:   "sk",
+		CORSOrigins: []string{"https://x.example"},
+		Webhooks:    json.RawMessage(`[{"base_url": "https://hook.example"}]`),
+		LLM:         LLMConfig{Model: "gpt-5", APIKey: "k", BaseURL: "http://localhost:4000"},
+		Sandbox: SandboxConfig{
+			Image: "img:1",
+			Volumes: []sandbox.Mount{
+				{Source: "/a", Target: "/a", ReadOnly: true},
+				{Source: "/w", Target: "/workspace"},
+			},
+			Memory:      512 << 20,
+			CPUs:        2,
+			PidsLimit:   -1,
+			Network:     "gohands-net",
+			Transport:   sandbox.TransportTCP,
+			Inject:      sandbox.InjectBind,
+			RunDir:      "/r",
+			AgentBinary: "/b",
+			Env:         map[string]string{"A": "1"},
+		},
+		MaxConversations:   5,
+		ConversationIdle:   10 * time.Minute,
+		MaxBodyBytes:       2048,
+		MaxUploadBytes:     1 << 30,
+		AllowedUploadTypes: []string{".md"},
+		LogLevel:           "warn",
+		LogFormat:          "json",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+
+	// everyKey must name every setting, so a new one is tested here.
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(everyKey), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		section, key, nested := strings.Cut(s.key, ".")
+		raw := doc[section]
+		if nested {
+			var inner map[string]json.RawMessage
+			_ = json.Unmarshal(raw, &inner)
+			raw = inner[key]
+		}
+		if raw == nil {
+			t.Errorf("everyKey lacks %q", s.key)
+		}
+	}
+}
+
+func TestLoadConfigRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		file   string
+		want   []string // substrings of the error
+		is     error    // if set, errors.Is must hold
+		hidden string   // must not appear in the error
+	}{
+		{name: "PORT not a number", env: map[string]string{"PORT": "x"}, want: []string{`PORT="x"`, "whole number"}},
+		{name: "flag port out of range", args: []string{"--port", "70000"}, want: []string{`flag --port="70000"`}},
+		{name: "unknown flag", args: []string{"--colour"}, want: []string{"-colour"}},
+		{name: "argument", args: []string{"serve"}, want: []string{`"serve"`}},
+		{name: "SANDBOX_MEMORY not a size", env: map[string]string{"SANDBOX_MEMORY": "lots"}, want: []string{`SANDBOX_MEMORY="lots"`}},
+		{name: "SANDBOX_MEMORY below minimum", env: map[string]string{"SANDBOX_MEMORY": "1m"}, want: []string{"SANDBOX_MEMORY", "6 MiB"}},
+		{name: "SANDBOX_NETWORK host", env: map[string]string{"SANDBOX_NETWORK": "host"}, want: []string{`SANDBOX_NETWORK="host"`, "host's"}},
+		{name: "SANDBOX_NETWORK container", env: map[string]string{"SANDBOX_NETWORK": "container:abc"}, want: []string{"SANDBOX_NETWORK"}},
+		{name: "SANDBOX_VOLUMES bad entry", env: map[string]string{"SANDBOX_VOLUMES": "/ok:/ok,/a:rel"},
+			want: []string{"SANDBOX_VOLUMES", `"/a:rel"`, "not absolute"}, is: sandbox.ErrBadVolume},
+		{name: "WORKSPACE_BASE relative", env: map[string]string{"WORKSPACE_BASE": "proj"}, want: []string{`WORKSPACE_BASE="proj"`, "absolute"}},
+		{name: "WORKSPACE_BASE and SANDBOX_VOLUMES both on /workspace",
+			env:  map[string]string{"WORKSPACE_BASE": "/w", "SANDBOX_VOLUMES": "/v:/workspace"},
+			want: []string{"WORKSPACE_BASE", "SANDBOX_VOLUMES", `"/v:/workspace:rw"`}, is: sandbox.ErrBadVolume},
+		{name: "WORKSPACE_DIR and file volumes both on /workspace",
+			env: map[string]string{"WORKSPACE_DIR": "/w"}, file: `{"sandbox": {"volumes": "/v:/workspace"}}`,
+			want: []string{"WORKSPACE_DIR", "config file key sandbox.volumes"}, is: sandbox.ErrBadVolume},
+		{name: "SANDBOX_CPUS negative", env: map[string]string{"SANDBOX_CPUS": "-1"}, want: []string{"SANDBOX_CPUS"}},
+		{name: "SANDBOX_CPUS NaN", env: map[string]string{"SANDBOX_CPUS": "NaN"}, want: []string{"SANDBOX_CPUS"}},
+		{name: "SANDBOX_PIDS_LIMIT", env: map[string]string{"SANDBOX_PIDS_LIMIT": "-2"}, want: []string{"SANDBOX_PIDS_LIMIT"}},
+		{name: "SANDBOX_USER_ID", env: map[string]string{"SANDBOX_USER_ID": "-1"}, want: []string{"SANDBOX_USER_ID"}},
+		{name: "SANDBOX_TRANSPORT", env: map[string]string{"SANDBOX_TRANSPORT": "udp"}, want: []string{"SANDBOX_TRANSPORT"}},
+		{name: "SANDBOX_INJECT", env: map[string]string{"SANDBOX_INJECT": "mount"}, want: []string{"SANDBOX_INJECT"}},
+		{name: "SANDBOX_ENV_ bad name", env: map[string]string{"SANDBOX_ENV_A-B": "x"}, want: []string{"SANDBOX_ENV_", `"A-B"`}},
+		{name: "duration without unit", env: map[string]string{"GOHANDS_CONVERSATION_IDLE": "30"}, want: []string{"GOHANDS_CONVERSATION_IDLE"}},
+		{name: "max conversations zero", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "0"}, want: []string{"GOHANDS_MAX_CONVERSATIONS"}},
+		{name: "body limit zero", env: map[string]string{"GOHANDS_MAX_BODY_BYTES": "0"}, want: []string{"GOHANDS_MAX_BODY_BYTES"}},
+		{name: "upload type", env: map[string]string{"GOHANDS_ALLOWED_UPLOAD_TYPES": ".py,.tar.gz,a/b"}, want: []string{"GOHANDS_ALLOWED_UPLOAD_TYPES", `"a/b"`}},
+		{name: "log level", env: map[string]string{"GOHANDS_LOG_LEVEL": "loud"}, want: []string{"GOHANDS_LOG_LEVEL", "debug, info, warn, error"}},
+		{name: "log format", env: map[string]string{"GOHANDS_LOG_FORMAT": "xml"}, want: []string{"GOHANDS_LOG_FORMAT"}},
+		{name: "base URL hides its value", env: map[string]string{"LLM_BASE_URL": "ftp://user:hunter2@llm.example"},
+			want: []string{"LLM_BASE_URL", "http"}, hidden: "hunter2"},
+		{name: "config file missing", env: map[string]string{configPathEnv: "/nowhere/gohands.json"},
+			want: []string{"/nowhere/gohands.json"}, is: fs.ErrNotExist},
+		{name: "config file from flag missing", args: []string{"--config", "/flag/gohands.json"},
+			want: []string{"/flag/gohands.json"}, is: fs.ErrNotExist},
+		{name: "unknown key", file: `{"colour": "blue"}`, want: []string{"/etc/gohands.json", `unknown key "colour"`}},
+		{name: "unknown nested key", file: `{"sandbox": {"memroy": "1g"}}`, want: []string{`unknown key "sandbox.memroy"`}},
+		{name: "config_path is not a file key", file: `{"config_path": "/x"}`, want: []string{`unknown key "config_path"`}},
+		{name: "file bad value", file: `{"port": "x"}`, want: []string{"/etc/gohands.json", `port="x"`}},
+		{name: "file bad nested value", file: `{"sandbox": {"memory": "lots"}}`, want: []string{`sandbox.memory="lots"`}},
+		{name: "file wrong type", file: `{"host": true}`, want: []string{"host", "string or a number"}},
+		{name: "file list of numbers", file: `{"session_api_keys": [1]}`, want: []string{"session_api_keys", "array of strings"}},
+		{name: "file empty key", file: `{"session_api_keys": ["a", " "]}`, want: []string{"session_api_keys", "item 1 is empty"}},
+		{name: "file section not an object", file: `{"llm": "gpt-5"}`, want: []string{"llm", "object"}},
+		{name: "file env not strings", file: `{"sandbox": {"env": {"A": 1}}}`, want: []string{"sandbox.env", "object of strings"}},
+		{name: "file not an object", file: `[1]`, want: []string{"/etc/gohands.json", "JSON object"}},
+		{name: "file trailing data", file: `{} }`, want: []string{"/etc/gohands.json"}},
+		{name: "every error at once", env: map[string]string{"PORT": "x", "SANDBOX_CPUS": "y"}, file: `{"colour": 1}`,
+			want: []string{"PORT", "SANDBOX_CPUS", "colour"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env, files := tt.env, map[string]string(nil)
+			if tt.file != "" {
+				env, files = withFile(tt.env, tt.file)
+			}
+			_, err := loadFake(tt.args, env, files)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %q is not %v", err, tt.is)
+			}
+			if tt.hidden != "" && strings.Contains(err.Error(), tt.hidden) {
+				t.Errorf("error %q shows %q", err, tt.hidden)
+			}
+		})
+	}
+}
+
+func TestLoadConfigAPIKeys(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"none", nil, nil},
+		{"gap stops the list", map[string]string{"OH_SESSION_API_KEYS_0": "a", "OH_SESSION_API_KEYS_1": "b", "OH_SESSION_API_KEYS_3": "d"}, []string{"a", "b"}},
+		{"no _0, no list", map[string]string{"OH_SESSION_API_KEYS_1": "b"}, nil},
+		{"SESSION_API_KEY alone", map[string]string{"SESSION_API_KEY": "s"}, []string{"s"}},
+		{"SESSION_API_KEY added", map[string]string{"OH_SESSION_API_KEYS_0": "a", "SESSION_API_KEY": "s"}, []string{"a", "s"}},
+		{"SESSION_API_KEY not repeated", map[string]string{"OH_SESSION_API_KEYS_0": "s", "SESSION_API_KEY": "s"}, []string{"s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadFake(nil, tt.env, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(cfg.APIKeys, tt.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadConfigOpenAIKeyFallback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"OPENAI_API_KEY alone", map[string]string{"OPENAI_API_KEY": "openai"}, "", "openai"},
+		{"LLM_API_KEY beats it", map[string]string{"OPENAI_API_KEY": "openai", "LLM_API_KEY": "llm"}, "", "llm"},
+		{"file key beats it", map[string]string{"OPENAI_API_KEY": "openai"}, `{"llm": {"api_key": "file"}}`, "file"},
+		{"LLM_API_KEY beats file", map[string]string{"LLM_API_KEY": "llm"}, `{"llm": {"api_key": "file"}}`, "llm"},
+		{"none", nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env, files := tt.env, map[string]string(nil)
+			if tt.file != "" {
+				env, files = withFile(tt.env, tt.file)
+			}
+			cfg, err := loadFake(nil, env, files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.LLM.APIKey != tt.want {
+				t.Errorf("LLM.APIKey = %q, want %q", cfg.LLM.APIKey, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigWorkspace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []sandbox.Mount
+	}{
+		{"WORKSPACE_BASE", map[string]string{"WORKSPACE_BASE": "/p/"}, []sandbox.Mount{{Source: "/p", Target: "/workspace"}}},
+		{"WORKSPACE_DIR, the older name", map[string]string{"WORKSPACE_DIR": "/d"}, []sandbox.Mount{{Source: "/d", Target: "/workspace"}}},
+		{"WORKSPACE_BASE beats WORKSPACE_DIR", map[string]string{"WORKSPACE_BASE": "/p", "WORKSPACE_DIR": "/d"},
+			[]sandbox.Mount{{Source: "/p", Target: "/workspace"}}},
+		{"after SANDBOX_VOLUMES", map[string]string{"WORKSPACE_BASE": "/p", "SANDBOX_VOLUMES": "/c:/cache:ro"},
+			[]sandbox.Mount{{Source: "/c", Target: "/cache", ReadOnly: true}, {Source: "/p", Target: "/workspace"}}},
+		{"SANDBOX_VOLUMES workspace alone", map[string]string{"SANDBOX_VOLUMES": "ws:/workspace"},
+			[]sandbox.Mount{{Source: "ws", Target: "/workspace", Volume: true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadFake(nil, tt.env, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(cfg.Sandbox.Volumes, tt.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadConfigHelp(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help"} {
+		var out bytes.Buffer
+		_, err := readConfig(&out, []string{arg}, nil, func(string) string { return "" }, fakeFiles(nil))
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%s: err = %v, want flag.ErrHelp", arg, err)
+		}
+		for _, w := range []string{"-host address", "-port port", "-state file", "-config file", "env HOST", "default 3000", "Precedence"} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: usage does not mention %q:\n%s", arg, w, out.String())
+			}
+		}
+	}
+}
+
+// TestLoadConfigProcessEnvironment runs LoadConfig as main does, on the
+// real environment, where SANDBOX_ENV_* are found by name.
+func TestLoadConfigProcessEnvironment(t *testing.T) {
+	t.Setenv("SANDBOX_ENV_GOHANDS_CONFIG_TEST", "yes")
+	path := filepath.Join(t.TempDir(), "gohands.json")
+	if err := os.WriteFile(path, []byte(`{"port": 4321}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig([]string{"--config", path}, os.Getenv, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Sandbox.Env["GOHANDS_CONFIG_TEST"]; got != "yes" {
+		t.Errorf("Sandbox.Env[GOHANDS_CONFIG_TEST] = %q, want yes", got)
+	}
+	if os.Getenv("PORT") == "" && cfg.Port != 4321 {
+		t.Errorf("Port = %d, want 4321 from %s", cfg.Port, path)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	t.Parallel()
+	cfg := Config{
+		Host:      "0.0.0.0",
+		APIKeys:   []string{"k1", "k2"},
+		SecretKey: "secret",
+		Webhooks:  json.RawMessage(`[{"headers": {"Authorization": "Bearer x"}}]`),
+		LLM:       LLMConfig{Model: "gpt-5", APIKey: "sk-1", BaseURL: "https://u:pw@llm.example/v1"},
+		Sandbox:   SandboxConfig{Env: map[string]string{"GITHUB_TOKEN": "ghp"}},
+	}
+	orig := Config{
+		Host:      cfg.Host,
+		APIKeys:   slices.Clone(cfg.APIKeys),
+		SecretKey: cfg.SecretKey,
+		Webhooks:  slices.Clone(cfg.Webhooks),
+		LLM:       cfg.LLM,
+		Sandbox:   SandboxConfig{Env: maps.Clone(cfg.Sandbox.Env)},
+	}
+	const mask = "**********"
+	want := Config{
+		Host:      "0.0.0.0",
+		APIKeys:   []string{mask, mask},
+		SecretKey: mask,
+		Webhooks:  json.RawMessage(`"` + mask + `"`),
+		LLM:       LLMConfig{Model: "gpt-5", APIKey: mask, BaseURL: "https://u:xxxxx@llm.example/v1"},
+		Sandbox:   SandboxConfig{Env: map[string]string{"GITHUB_TOKEN": mask}},
+	}
+	if diff := cmp.Diff(cfg.Redacted(), want); diff != "" {
+		t.Errorf("Redacted (-got +want):\n%s", diff)
+	}
+	if diff := cmp.Diff(cfg, orig); diff != "" {
+		t.Errorf("Redacted changed its receiver (-got +want):\n%s", diff)
+	}
+	if diff := cmp.Diff(Config{}.Redacted(), Config{}); diff != "" {
+		t.Errorf("Redacted of nothing (-got +want):\n%s", diff)
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's configuration table whole.
+func TestREADMEListsEverySetting(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "## Configuration\n")
+	if !ok {
+		t.Fatal("README.md has no ## Configuration section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var names []string
+	for k := range everyVariable {
+		if !strings.HasPrefix(k, sandboxEnvPrefix) { // the prefix is added below
+			names = append(names, strings.TrimSuffix(strings.TrimSuffix(k, "_0"), "_1"))
+		}
+	}
+	for _, s := range settings {
+		names = append(names, s.key)
+		if s.flag != "" {
+			names = append(names, "--"+s.flag)
+		}
+	}
+	names = append(names, "--config", sandboxEnvPrefix)
+	for _, name := range names {
+		if !strings.Contains(section, name) {
+			t.Errorf("README.md's configuration section does not mention %s", name)
+		}
+	}
+}
+
+// FuzzConfigFile feeds arbitrary config files; none may panic, and one
+// that is accepted yields values in range.
+func FuzzConfigFile(f *testing.F) {
+	f.Add([]byte(everyKey))
+	f.Add([]byte(`{"port": 1e3, "sandbox": {"memory": 1e30}}`))
+	f.Add([]byte(`{"llm": null, "sandbox": {"volumes": "a:/b,/c:/workspace", "workspace_base": "/w"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, files := withFile(nil, string(data))
+		cfg, err := loadFake(nil, env, files)
+		if err != nil {
+			return
+		}
+		if cfg.Port < 0 || cfg.Port > 65535 || cfg.Sandbox.Memory < 0 || cfg.Sandbox.CPUs < 0 || cfg.MaxBodyBytes < 1 {
+			t.Errorf("out of range: %+v", cfg)
+		}
+	})
+}
