@@ -31,6 +31,7 @@ var wantOperations = []Operation{
 	{"DELETE", "/api/conversations/{conversation_id}"},
 	{"POST", "/api/conversations/{conversation_id}/run"},
 	{"POST", "/api/conversations/{conversation_id}/pause"},
+	{"POST", "/api/conversations/{conversation_id}/restart"},
 	{"POST", "/api/conversations/{conversation_id}/secrets"},
 	{"POST", "/api/conversations/{conversation_id}/confirmation_policy"},
 	{"POST", "/api/conversations/{conversation_id}/security_analyzer"},
@@ -48,6 +49,8 @@ var wantOperations = []Operation{
 	{"GET", "/api/conversations/{conversation_id}/file/download"},
 	{"POST", "/api/conversations/{conversation_id}/file/upload"},
 	{"GET", "/api/conversations/{conversation_id}/file/list"},
+	{"GET", "/api/conversations/{conversation_id}/bash/bash_events/search"},
+	{"GET", "/api/bash/bash_events/search"},
 	{"POST", "/api/bash/execute_bash_command"},
 	{"GET", "/api/file/download"},
 	{"POST", "/api/file/upload"},
@@ -55,6 +58,8 @@ var wantOperations = []Operation{
 	{"GET", "/api/tools/"},
 
 	{"GET", "/sockets/events/{conversation_id}"},
+	{"GET", "/sockets/bash-events"},
+	{"GET", "/sockets/bash-events/{conversation_id}"},
 	{"GET", "/ws"},
 }
 
