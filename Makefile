@@ -15,8 +15,9 @@ build: agent server
 agent:
 	$(GOFLAGS_AGENT) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/runtime-agent ./cmd/runtime-agent
 
+# Static too, so that the Dockerfile can run it on any base.
 server:
-	$(GO) build -o $(BIN)/gohands ./cmd/server
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/gohands ./cmd/server
 
 run: build sandbox-image
 	$(BIN)/gohands

@@ -95,6 +95,56 @@ func TestDockerImage(t *testing.T) {
 	if out, code := execIn(ctx, t, engine, id, "test", "-x", "/usr/local/bin/runtime-agent"); code != 0 {
 		t.Errorf("runtime-agent not executable in the image: exit %d %s", code, out)
 	}
+	if _, ok := unixSocket(engine.DaemonHost()); ok {
+		smokeConversation(t, base)
+	}
+}
+
+// smokeConversation makes a conversation through the containerised
+// server, runs a command in its sandbox and deletes it (which removes the
+// sandbox).
+func smokeConversation(t *testing.T, base string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 2 * time.Minute}
+	post := func(path, body string, out any) {
+		t.Helper()
+		resp, err := hc.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("POST %s: %s: %s", path, resp.Status, data)
+		}
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("POST %s: %v: %s", path, err, data)
+		}
+	}
+	var conv struct {
+		ID string `json:"id"`
+	}
+	post("/api/conversations", `{}`, &conv)
+	defer func() {
+		req, _ := http.NewRequest(http.MethodDelete, base+"/api/conversations/"+conv.ID, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Errorf("delete conversation: %v", err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("delete conversation: %s", resp.Status)
+		}
+	}()
+	var res struct {
+		ExitCode int    `json:"exit_code"`
+		Stdout   string `json:"stdout"`
+	}
+	post("/api/conversations/"+conv.ID+"/bash/execute_bash_command", `{"command":"echo hello from $(hostname)"}`, &res)
+	if res.ExitCode != 0 || !strings.HasPrefix(res.Stdout, "hello from ") {
+		t.Errorf("command in the sandbox of the containerised server: %+v", res)
+	}
 }
 
 // connect returns a client for the engine named by the environment, or
@@ -286,7 +336,7 @@ func checkImageConfig(ctx context.Context, t *testing.T, engine *client.Client, 
 		t.Fatal(err)
 	}
 	cfg := im.Config
-	for _, kv := range []string{"GOHANDS_AGENT_BINARY=/usr/local/bin/runtime-agent", "SANDBOX_INJECT=copy"} {
+	for _, kv := range []string{"GOHANDS_AGENT_BINARY=/usr/local/bin/runtime-agent", "SANDBOX_INJECT=copy", "SANDBOX_TRANSPORT=unix"} {
 		if !slices.Contains(cfg.Env, kv) {
 			t.Errorf("image env %v lacks %s", cfg.Env, kv)
 		}
@@ -313,7 +363,15 @@ func runContainer(ctx context.Context, t *testing.T, engine *client.Client, tag 
 	}
 	env := []string{"SANDBOX_POOL_SIZE=0"} // start no sandbox the test would have to clean up
 	if sock, ok := unixSocket(engine.DaemonHost()); ok {
-		hc.Binds = []string{sock + ":" + socketInContainer}
+		// The sandboxes' socket folders, at the same path on the host
+		// and in the container, as the Dockerfile says.
+		run, err := os.MkdirTemp("", "gohands-deploy-run-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(run) })
+		hc.Binds = []string{sock + ":" + socketInContainer, run + ":" + run}
+		env = append(env, "SANDBOX_RUN_DIR="+run)
 	} else {
 		// A TCP engine is reached the same way from inside the container.
 		env = append(env, "DOCKER_HOST="+engine.DaemonHost())
