@@ -37,7 +37,7 @@ const replayReserve = 256
 
 // sockets holds the melody hubs of the three socket kinds.
 type sockets struct {
-	srv    *Server
+	srv      *Server
 	eventHub *melody.Melody
 	bashHub  *melody.Melody
 	v0Hub    *melody.Melody
@@ -88,7 +88,13 @@ func (k *sockets) hub() *melody.Melody {
 		o := r.Header.Get("Origin")
 		return o == "" || k.srv.originAllowed(o) || sameHost(r, o)
 	}
-	m.HandleConnect(func(ms *melody.Session) { sock(ms).connected() })
+	m.HandleConnect(func(ms *melody.Session) {
+		// The melody session exists only once the request is upgraded;
+		// every other use of sk.ms comes after this.
+		sk := sock(ms)
+		sk.ms = ms
+		sk.connected()
+	})
 	m.HandleDisconnect(func(ms *melody.Session) { sock(ms).disconnected() })
 	m.HandleSentMessage(func(ms *melody.Session, _ []byte) { sock(ms).sent() })
 	m.HandleError(func(ms *melody.Session, err error) {
