@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -11,10 +13,10 @@ import (
 // writer is the store's group commit. Every write goes through one goroutine
 // that takes all the writes queued since its last commit and runs them in a
 // single bbolt transaction, so that one commit (two fdatasyncs) serves every
-// caller waiting at that moment. It adds no delay: a write that arrives while
-// the writer is idle is committed at once, and writes that arrive during a
-// commit go together into the next one. Throughput therefore grows with the
-// number of concurrent writers, up to what one transaction can hold.
+// caller waiting at that moment. A write that arrives while the writer is
+// idle is committed at once, and writes that arrive during a commit go
+// together into the next one. Throughput therefore grows with the number of
+// concurrent writers.
 //
 // The contract of a write function: it returns an error only before it has
 // written anything, so that its failure leaves the shared transaction as it
@@ -32,6 +34,30 @@ type writer struct {
 
 	wake    chan struct{} // capacity 1: "the queue may be non-empty"
 	stopped chan struct{} // closed when run returns
+
+	// Counters for WriteStats.
+	commits    atomic.Uint64
+	writes     atomic.Uint64
+	commitTime atomic.Int64 // nanoseconds
+}
+
+// WriteStats counts the store's write transactions since it was opened.
+type WriteStats struct {
+	// Commits is the number of write transactions, Writes the number of
+	// writes (appends, conversation updates, ...) they carried: Writes /
+	// Commits is the mean size of a group commit.
+	Commits, Writes uint64
+	// CommitTime is the time spent in write transactions, fsyncs included.
+	CommitTime time.Duration
+}
+
+// WriteStats returns the counts of the store's writes so far.
+func (s *Store) WriteStats() WriteStats {
+	return WriteStats{
+		Commits:    s.w.commits.Load(),
+		Writes:     s.w.writes.Load(),
+		CommitTime: time.Duration(s.w.commitTime.Load()),
+	}
 }
 
 type writeOp struct {
@@ -64,10 +90,7 @@ func (w *writer) do(fn func(tx *bbolt.Tx) error) error {
 	}
 	w.queue = append(w.queue, op)
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.signal()
 	<-op.done
 	if op.panicked != nil {
 		panic(op.panicked)
@@ -81,11 +104,16 @@ func (w *writer) close() {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
+	w.signal()
+	<-w.stopped
+}
+
+// signal wakes the writer goroutine, if it is not awake already.
+func (w *writer) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	<-w.stopped
 }
 
 func (w *writer) run() {
@@ -119,6 +147,12 @@ func (w *writer) run() {
 // commit runs batch in one transaction, falling back to one transaction
 // per write when a write aborts the shared one.
 func (w *writer) commit(batch []*writeOp) {
+	start := time.Now()
+	defer func() {
+		w.commits.Add(1)
+		w.writes.Add(uint64(len(batch)))
+		w.commitTime.Add(int64(time.Since(start)))
+	}()
 	err := w.db.Update(func(tx *bbolt.Tx) error {
 		for _, op := range batch {
 			op.err = op.call(tx)

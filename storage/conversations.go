@@ -259,7 +259,7 @@ func (s *Store) DeleteConversation(id string) error {
 		if err := tx.Bucket(bucketByUpdated).Delete(timeKey(old.UpdatedAt, id)); err != nil {
 			return abort(err)
 		}
-		for _, b := range [][]byte{bucketEvents, bucketEventIDs, bucketSecrets} {
+		for _, b := range [][]byte{bucketEvents, bucketSecrets} {
 			if err := tx.Bucket(b).DeleteBucket(key); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
 				return abort(err)
 			}
@@ -270,6 +270,9 @@ func (s *Store) DeleteConversation(id string) error {
 		return fmt.Errorf("storage: delete conversation %s: %w", id, err)
 	}
 	delete(s.memSecrets, id)
+	s.seqMu.Lock()
+	delete(s.lastSeqs, id)
+	s.seqMu.Unlock()
 	return nil
 }
 
@@ -348,7 +351,7 @@ func conversationExists(tx *bbolt.Tx, id string) error {
 }
 
 // writeConversation stores rec, replacing old (nil for a new conversation):
-// the record, its two index keys, and for a new one its event buckets.
+// the record, its two index keys, and for a new one its events bucket.
 func writeConversation(tx *bbolt.Tx, old *conversationRecord, rec conversationRecord) error {
 	v, err := json.Marshal(rec)
 	if err != nil {
@@ -377,9 +380,6 @@ func writeConversation(tx *bbolt.Tx, old *conversationRecord, rec conversationRe
 		if _, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists([]byte(id)); err != nil {
 			return abort(err)
 		}
-		if _, err := tx.Bucket(bucketEventIDs).CreateBucketIfNotExists([]byte(id)); err != nil {
-			return abort(err)
-		}
 	}
 	return nil
 }
@@ -390,8 +390,7 @@ func lastSeq(tx *bbolt.Tx, id string) uint64 {
 	if b == nil {
 		return 0
 	}
-	k, _ := b.Cursor().Last()
-	return readUint(k)
+	return bucketLastSeq(b)
 }
 
 // timeKey is an index key: the time in Unix nanoseconds as a big-endian

@@ -98,52 +98,57 @@ func (s *Store) appendEvents(convID string, evs []event.Event) error {
 		}
 	}
 	// Encode outside the writer, in the caller's goroutine, with the seqs
-	// the conversation's last one gives; the writer checks that it has not
-	// moved and encodes again if it has.
-	var base uint64
-	err := s.view(func(tx *bbolt.Tx) error {
-		if err := conversationExists(tx, convID); err != nil {
+	// that follow the conversation's last one as last seen; the writer
+	// checks that it has not moved and encodes again if it has.
+	s.seqMu.Lock()
+	base, known := s.lastSeqs[convID]
+	s.seqMu.Unlock()
+	if !known || len(evs) == 0 {
+		err := s.view(func(tx *bbolt.Tx) error {
+			if err := conversationExists(tx, convID); err != nil {
+				return err
+			}
+			base = lastSeq(tx, convID)
+			return nil
+		})
+		if err != nil || len(evs) == 0 {
 			return err
 		}
-		base = lastSeq(tx, convID)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(evs) == 0 {
-		return nil
 	}
 	recs, err := encodeEvents(evs, base)
 	if err != nil {
 		return err
 	}
 	return s.update(func(tx *bbolt.Tx) error {
-		evb := tx.Bucket(bucketEvents).Bucket([]byte(convID))
-		idx := tx.Bucket(bucketEventIDs).Bucket([]byte(convID))
-		if evb == nil || idx == nil {
+		b := tx.Bucket(bucketEvents).Bucket([]byte(convID))
+		if b == nil {
 			return ErrNotFound
 		}
-		if last := lastSeq(tx, convID); last != base {
+		if last := bucketLastSeq(b); last != base {
 			if recs, err = encodeEvents(evs, last); err != nil {
 				return err
 			}
 			base = last
 		}
 		for _, e := range evs {
-			if idx.Get([]byte(e.Meta().ID)) != nil {
+			if b.Get(idKey(e.Meta().ID)) != nil {
 				return fmt.Errorf("event id %s: %w", e.Meta().ID, ErrExists)
 			}
 		}
+		// Events go at the end of the bucket: fuller pages when they split.
+		b.FillPercent = 0.9
 		for i, e := range evs {
-			key := seqKey(base + 1 + uint64(i))
-			if err := evb.Put(key, recs[i]); err != nil {
+			seq := base + 1 + uint64(i)
+			if err := b.Put(eventKey(seq), recs[i]); err != nil {
 				return abort(err)
 			}
-			if err := idx.Put([]byte(e.Meta().ID), key); err != nil {
+			if err := b.Put(idKey(e.Meta().ID), seqKey(seq)); err != nil {
 				return abort(err)
 			}
 		}
+		s.seqMu.Lock()
+		s.lastSeqs[convID] = base + uint64(len(evs))
+		s.seqMu.Unlock()
 		return nil
 	})
 }
@@ -191,11 +196,11 @@ func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, erro
 		next string
 	)
 	err = s.view(func(tx *bbolt.Tx) error {
-		evb := tx.Bucket(bucketEvents).Bucket([]byte(convID))
-		if evb == nil {
+		b := tx.Bucket(bucketEvents).Bucket([]byte(convID))
+		if b == nil {
 			return ErrNotFound
 		}
-		return scan(evb, q.AfterSeq, start, q.Desc, func(seq uint64, rec eventRecord) (bool, error) {
+		return scan(b, q.AfterSeq, start, q.Desc, func(seq uint64, rec eventRecord) (bool, error) {
 			ok, e, err := m.match(rec)
 			if err != nil || !ok {
 				return false, err
@@ -228,11 +233,11 @@ func (s *Store) CountEvents(convID string, q EventQuery) (int, error) {
 	}
 	n := 0
 	err = s.view(func(tx *bbolt.Tx) error {
-		evb := tx.Bucket(bucketEvents).Bucket([]byte(convID))
-		if evb == nil {
+		b := tx.Bucket(bucketEvents).Bucket([]byte(convID))
+		if b == nil {
 			return ErrNotFound
 		}
-		return scan(evb, q.AfterSeq, 0, false, func(seq uint64, rec eventRecord) (bool, error) {
+		return scan(b, q.AfterSeq, 0, false, func(seq uint64, rec eventRecord) (bool, error) {
 			ok, _, err := m.match(rec)
 			if ok {
 				n++
@@ -251,20 +256,21 @@ func (s *Store) CountEvents(convID string, q EventQuery) (int, error) {
 func (s *Store) Event(convID, eventID string) (event.Event, error) {
 	var e event.Event
 	err := s.view(func(tx *bbolt.Tx) error {
-		idx := tx.Bucket(bucketEventIDs).Bucket([]byte(convID))
-		if idx == nil {
+		b := tx.Bucket(bucketEvents).Bucket([]byte(convID))
+		if b == nil {
 			return ErrNotFound
 		}
-		key := idx.Get([]byte(eventID))
-		if key == nil {
+		v := b.Get(idKey(eventID))
+		if v == nil {
 			return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 		}
-		rec, err := decodeEventRecord(tx.Bucket(bucketEvents).Bucket([]byte(convID)).Get(key))
+		seq := readUint(v)
+		rec, err := decodeEventRecord(b.Get(eventKey(seq)))
 		if err != nil {
-			return fmt.Errorf("event %s (seq %d): %w", eventID, readUint(key), err)
+			return fmt.Errorf("event %s (seq %d): %w", eventID, seq, err)
 		}
 		if e, err = event.Unmarshal(rec.json); err != nil {
-			return fmt.Errorf("event %s (seq %d): %w", eventID, readUint(key), err)
+			return fmt.Errorf("event %s (seq %d): %w", eventID, seq, err)
 		}
 		return nil
 	})
@@ -281,11 +287,11 @@ func (s *Store) Event(convID, eventID string) (event.Event, error) {
 func (s *Store) RawEvents(convID string, afterSeq uint64, limit int) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	err := s.view(func(tx *bbolt.Tx) error {
-		evb := tx.Bucket(bucketEvents).Bucket([]byte(convID))
-		if evb == nil {
+		b := tx.Bucket(bucketEvents).Bucket([]byte(convID))
+		if b == nil {
 			return ErrNotFound
 		}
-		return scan(evb, afterSeq, 0, false, func(seq uint64, rec eventRecord) (bool, error) {
+		return scan(b, afterSeq, 0, false, func(seq uint64, rec eventRecord) (bool, error) {
 			out = append(out, bytes.Clone(rec.json))
 			return limit > 0 && len(out) == limit, nil
 		})
@@ -296,34 +302,77 @@ func (s *Store) RawEvents(convID string, afterSeq uint64, limit int) ([]json.Raw
 	return out, nil
 }
 
-// scan calls fn on the events of evb with seq > afterSeq, from start (0:
+// A conversation's bucket in bucketEvents holds two kinds of keys, so that
+// an append dirties as few pages as can be (one bucket, not two):
+//
+//	'e' + seq (8 bytes, big endian)  the event record, in seq order
+//	'i' + event id                   the event's seq (8 bytes)
+const (
+	prefixEvent = 'e'
+	prefixID    = 'i'
+)
+
+func eventKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixEvent), seq)
+}
+
+func idKey(id string) []byte {
+	return append(append(make([]byte, 0, 1+len(id)), prefixID), id...)
+}
+
+// eventSeq returns the seq of an event key, or 0 for another key.
+func eventSeq(k []byte) uint64 {
+	if len(k) != 9 || k[0] != prefixEvent {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[1:])
+}
+
+// lastEvent positions c on the last event key of its bucket.
+func lastEvent(c *bbolt.Cursor) (k, v []byte) {
+	if k, _ = c.Seek([]byte{prefixEvent + 1}); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if eventSeq(k) == 0 {
+		return nil, nil
+	}
+	return k, v
+}
+
+// bucketLastSeq returns the seq of the last event in a conversation's
+// bucket, 0 if none.
+func bucketLastSeq(b *bbolt.Bucket) uint64 {
+	k, _ := lastEvent(b.Cursor())
+	return eventSeq(k)
+}
+
+// scan calls fn on the events of b with seq > afterSeq, from start (0:
 // from the first, or the last when desc) on, until fn says stop or fails.
-func scan(evb *bbolt.Bucket, afterSeq, start uint64, desc bool, fn func(seq uint64, rec eventRecord) (bool, error)) error {
+func scan(b *bbolt.Bucket, afterSeq, start uint64, desc bool, fn func(seq uint64, rec eventRecord) (bool, error)) error {
 	if afterSeq == math.MaxUint64 {
 		return nil
 	}
-	c := evb.Cursor()
+	c := b.Cursor()
 	var k, v []byte
 	switch {
 	case !desc:
-		k, v = c.Seek(seqKey(max(afterSeq+1, start)))
+		k, v = c.Seek(eventKey(max(afterSeq+1, start)))
 	case start == 0:
-		k, v = c.Last()
+		k, v = lastEvent(c)
 	default:
-		k, v = c.Seek(seqKey(start))
-		if k == nil {
+		// The last event key <= start.
+		if k, v = c.Seek(eventKey(start)); k == nil {
 			k, v = c.Last()
-		} else if readUint(k) > start {
+		} else if eventSeq(k) != start {
 			k, v = c.Prev()
 		}
 	}
 	for ; k != nil; k, v = nextKV(c, desc) {
-		seq := readUint(k)
-		if seq <= afterSeq {
-			if desc {
-				return nil
-			}
-			continue
+		seq := eventSeq(k)
+		if seq <= afterSeq { // 0: past the events
+			return nil
 		}
 		rec, err := decodeEventRecord(v)
 		if err != nil {

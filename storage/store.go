@@ -99,6 +99,11 @@ type Store struct {
 	aead cipher.AEAD
 	w    *writer
 
+	// lastSeqs caches each conversation's last seq, as a guess that
+	// spares Append a read transaction; the writer checks it.
+	seqMu    sync.Mutex
+	lastSeqs map[string]uint64
+
 	// secMu orders memory-only secrets against conversation deletion, so
 	// that a deleted conversation's secrets never outlive it.
 	secMu      sync.Mutex
@@ -114,11 +119,10 @@ var (
 	bucketConversations = []byte("conversations")   // id -> conversationRecord JSON
 	bucketByCreated     = []byte("conv_by_created") // timeKey(created)+id -> nothing
 	bucketByUpdated     = []byte("conv_by_updated") // timeKey(updated)+id -> nothing
-	bucketEvents        = []byte("events")          // conv id -> {seqKey -> event record}
-	bucketEventIDs      = []byte("event_ids")       // conv id -> {event id -> seqKey}
+	bucketEvents        = []byte("events")          // conv id -> {eventKey -> record, idKey -> seq}
 	bucketSecrets       = []byte("secrets")         // conv id -> {name -> sealed value}
 	bucketSandboxes     = []byte("sandboxes")       // conv id -> sandboxRecord JSON
-	rootBuckets         = [][]byte{bucketMeta, bucketConversations, bucketByCreated, bucketByUpdated, bucketEvents, bucketEventIDs, bucketSecrets, bucketSandboxes}
+	rootBuckets         = [][]byte{bucketMeta, bucketConversations, bucketByCreated, bucketByUpdated, bucketEvents, bucketSecrets, bucketSandboxes}
 )
 
 // Keys of the meta bucket.
@@ -196,6 +200,7 @@ func Open(path string, opts Options) (*Store, error) {
 		log:        log,
 		now:        now,
 		memSecrets: make(map[string]map[string]string),
+		lastSeqs:   make(map[string]uint64),
 	}
 	if err := s.init(opts); err != nil {
 		db.Close()
@@ -325,7 +330,7 @@ func checkID(what, id string) error {
 	return nil
 }
 
-// seqKey is the key of an event: its seq, big endian, so keys sort by seq.
+// seqKey is a seq as a value: big endian.
 func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
 }

@@ -1,0 +1,153 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/gohands/gohands/event"
+)
+
+// benchEvent is a typical observation: a command's output of about 1 KiB.
+func benchEvent(i int) event.Event {
+	return observation(fmt.Sprintf("run %d\n%s", i, strings.Repeat("output line of a command\n", 40)))
+}
+
+// BenchmarkAppendConcurrent measures durable appends from conversations
+// appending at once, each with one append outstanding (the next call when
+// the last returns, as a session does), perCall events per call. b.N is the
+// total number of events.
+//
+// In the same run it measures the baseline, raw bbolt with one db.Update
+// (one commit, fsynced) per event from one goroutine, and the cost of one
+// fdatasync on this disk, and reports the ratio to the baseline.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, c := range []struct{ convs, perCall int }{{16, 1}, {16, 4}, {1, 1}} {
+		b.Run(fmt.Sprintf("convs=%d/per-call=%d", c.convs, c.perCall), func(b *testing.B) {
+			benchAppend(b, c.convs, c.perCall)
+		})
+	}
+}
+
+func benchAppend(b *testing.B, convs, perCall int) {
+	dir := b.TempDir()
+	s, err := Open(filepath.Join(dir, "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for c := range convs {
+		if err := s.CreateConversation(Conversation{ID: fmt.Sprint("c", c)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Build the events before the clock starts.
+	evs := make([][]event.Event, convs)
+	for i := range b.N {
+		evs[i%convs] = append(evs[i%convs], benchEvent(i))
+	}
+	lat := make([][]time.Duration, convs)
+
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range convs {
+		wg.Go(func() {
+			id := fmt.Sprint("c", c)
+			for mine := evs[c]; len(mine) > 0; {
+				n := min(perCall, len(mine))
+				t := time.Now()
+				if err := s.Append(id, mine[:n]...); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t))
+				mine = mine[n:]
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+
+	rate := float64(b.N) / elapsed.Seconds()
+	all := slices.Sorted(slices.Values(slices.Concat(lat...)))
+	b.ReportMetric(rate, "events/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "append-p50-µs")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "append-p99-µs")
+	b.ReportMetric(0, "ns/op")
+	st := s.WriteStats()
+	b.ReportMetric(float64(st.Writes)/float64(st.Commits), "calls/commit")
+	b.ReportMetric(float64(st.CommitTime.Microseconds())/float64(st.Commits), "commit-µs")
+
+	base := baselineRate(b, dir, min(b.N, 1000))
+	b.ReportMetric(base, "baseline-events/s")
+	b.ReportMetric(rate/base, "x-baseline")
+	b.ReportMetric(fsyncCost(b, dir).Seconds()*1e6, "fdatasync-µs")
+}
+
+// baselineRate returns the events per second of raw bbolt committing one
+// event per transaction from one goroutine, n events.
+func baselineRate(b *testing.B, dir string, n int) float64 {
+	db, err := bbolt.Open(filepath.Join(dir, "baseline.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("events"))
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = benchEvent(i)
+	}
+	start := time.Now()
+	for i, e := range evs {
+		e.Meta().Seq = int64(i + 1)
+		v, err := event.Marshal(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket([]byte("events")).Put(seqKey(uint64(i+1)), v)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// fsyncCost returns the median time of a 4 KiB write and fdatasync on the
+// disk under dir.
+func fsyncCost(b *testing.B, dir string) time.Duration {
+	f, err := os.OpenFile(filepath.Join(dir, "fsync"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	var d []time.Duration
+	for i := range 500 {
+		t := time.Now()
+		if _, err := f.WriteAt(page, int64(i%64)*4096); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+		d = append(d, time.Since(t))
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
+}
