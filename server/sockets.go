@@ -309,9 +309,12 @@ func (sk *socket) sent() {
 	}
 }
 
-// WaitRoom waits until a replay page fits in the buffer.
+// WaitRoom waits until a replay page fits in the buffer: replayReserve
+// free places, or half the buffer when it is smaller than twice that (a
+// buffer of replayReserve places or fewer would never have room).
 func (sk *socket) WaitRoom(ctx context.Context) error {
-	for sk.queued.Load() > sk.limit-replayReserve {
+	reserve := min(replayReserve, max(sk.limit/2, 1))
+	for sk.queued.Load() > sk.limit-reserve {
 		select {
 		case <-sk.room:
 		case <-ctx.Done():

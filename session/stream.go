@@ -131,7 +131,11 @@ func (st *stream) broadcast(raw []byte, ev event.Event) {
 func (st *stream) attach(ctx context.Context, sub Subscriber, after int64) (detach func(), err error) {
 	a := &attachment{sub: sub}
 	cursor := after
-	send := func(raws []json.RawMessage) error {
+	// send delivers a page of stored events. With wait, a full buffer is
+	// waited on once before giving up: a page may be larger than a
+	// subscriber's whole buffer, and a subscriber that reads must not be
+	// dropped for that. Under st.mu (wait false) nothing may block.
+	send := func(raws []json.RawMessage, wait bool) error {
 		for _, raw := range raws {
 			seq, err := seqOf(raw)
 			if err != nil {
@@ -140,8 +144,17 @@ func (st *stream) attach(ctx context.Context, sub Subscriber, after int64) (deta
 			if seq <= cursor {
 				continue
 			}
-			if !sub.Send(&Delivery{Seq: seq, Raw: raw}) {
-				return ErrSlowSubscriber
+			d := &Delivery{Seq: seq, Raw: raw}
+			if !sub.Send(d) {
+				if !wait {
+					return ErrSlowSubscriber
+				}
+				if err := sub.WaitRoom(ctx); err != nil {
+					return err
+				}
+				if !sub.Send(d) {
+					return ErrSlowSubscriber
+				}
 			}
 			cursor = seq
 		}
@@ -155,7 +168,7 @@ func (st *stream) attach(ctx context.Context, sub Subscriber, after int64) (deta
 		if err != nil {
 			return nil, err
 		}
-		if err := send(raws); err != nil {
+		if err := send(raws, true); err != nil {
 			return nil, err
 		}
 		if len(raws) < replayPage {
@@ -174,7 +187,7 @@ func (st *stream) attach(ctx context.Context, sub Subscriber, after int64) (deta
 		if err != nil {
 			return nil, err
 		}
-		if err := send(raws); err != nil {
+		if err := send(raws, false); err != nil {
 			return nil, err
 		}
 		if len(raws) < replayPage {
