@@ -22,6 +22,12 @@ func (s *Server) conversation(c *gin.Context) (*session.AgentSession, bool) {
 	if id == "" {
 		id = c.Query("conversation_id")
 	}
+	return s.conversationByID(c, id)
+}
+
+// conversationByID returns the conversation id names, answering the
+// request with 422 or 404 when there is none.
+func (s *Server) conversationByID(c *gin.Context, id string) (*session.AgentSession, bool) {
 	if id == "" {
 		s.fail(c, errorf(http.StatusUnprocessableEntity, "conversation_id: missing"))
 		return nil, false

@@ -28,10 +28,15 @@ func (s *Server) executeBash(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if c.Param("id") == "" && c.Query("conversation_id") == "" && req.ConversationID != "" {
-		c.Request.URL.RawQuery += "&conversation_id=" + req.ConversationID
+	// The global route may name the conversation in the body.
+	id := c.Param("id")
+	if id == "" {
+		id = c.Query("conversation_id")
 	}
-	a, ok := s.conversation(c)
+	if id == "" {
+		id = req.ConversationID
+	}
+	a, ok := s.conversationByID(c, id)
 	if !ok {
 		return
 	}
