@@ -20,9 +20,9 @@ const pageVersion = 1
 
 var pageEncoding = base64.RawURLEncoding.Strict()
 
-// maxPageIDLen bounds the page ids decoded: the longest valid one, a
-// conversation page with an id of maxIDLen bytes.
-var maxPageIDLen = pageEncoding.EncodedLen(3 + 8 + maxIDLen)
+// maxPageIDLen bounds the page ids decoded: the length of the longest valid
+// one, a conversation page with an id of maxIDLen bytes, in unpadded base64.
+const maxPageIDLen = ((3+8+maxIDLen)*8 + 5) / 6
 
 // sortCodes are the bytes naming a conversation sort order in a page id.
 var sortCodes = map[ConversationSort]byte{

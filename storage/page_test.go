@@ -83,3 +83,13 @@ func FuzzPageID(f *testing.F) {
 		}
 	})
 }
+
+func TestMaxPageIDLen(t *testing.T) {
+	longest := encodeConversationPage(ByCreated, timeKey(0, strings.Repeat("x", maxIDLen)))
+	if len(longest) != maxPageIDLen {
+		t.Errorf("longest page id has %d characters, maxPageIDLen is %d", len(longest), maxPageIDLen)
+	}
+	if _, err := decodeConversationPage(longest, ByCreated); err != nil {
+		t.Errorf("longest page id: %v", err)
+	}
+}
