@@ -93,6 +93,7 @@ func (s *Server) routes() {
 	auth("POST /terminals/{name}/reset", s.reset)
 	auth("DELETE /terminals/{name}", s.closeTerminal)
 	s.fileRoutes(auth)
+	s.browseRoutes(auth)
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
