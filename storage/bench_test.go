@@ -55,6 +55,7 @@ func benchAppend(b *testing.B, convs, perCall int) {
 		evs[i%convs] = append(evs[i%convs], benchEvent(i))
 	}
 	lat := make([][]time.Duration, convs)
+	stats0 := s.db.Stats().TxStats
 
 	b.ResetTimer()
 	start := time.Now()
@@ -87,6 +88,9 @@ func benchAppend(b *testing.B, convs, perCall int) {
 	st := s.WriteStats()
 	b.ReportMetric(float64(st.Writes)/float64(st.Commits), "calls/commit")
 	b.ReportMetric(float64(st.CommitTime.Microseconds())/float64(st.Commits), "commit-µs")
+	// Pages written (4 KiB each), per event: what each fsync must carry.
+	stats1 := s.db.Stats().TxStats
+	b.ReportMetric(float64(stats1.GetPageCount()-stats0.GetPageCount())/float64(b.N), "pages/event")
 
 	base := baselineRate(b, dir, min(b.N, 1000))
 	b.ReportMetric(base, "baseline-events/s")
