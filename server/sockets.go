@@ -224,14 +224,18 @@ func (sk *socket) attach(a *session.AgentSession) {
 		case "bash":
 			detach, err = a.SubscribeBash(sk)
 		default:
+			// "Live only" starts at the last event stored before the
+			// full state is taken: whatever is appended after that point
+			// (say, a message the client sends as soon as it has the full
+			// state) is replayed by Subscribe, never lost.
+			after := sk.after
+			if after < 0 {
+				after = a.LastSeq()
+			}
 			if sk.kind == "events" {
 				fs := a.FullState()
 				raw, _ := event.Marshal(fs)
 				sk.Send(&session.Delivery{Raw: raw})
-			}
-			after := sk.after
-			if after < 0 {
-				after = a.LastSeq()
 			}
 			detach, err = a.Subscribe(sk.ctx, sk, after)
 		}
