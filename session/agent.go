@@ -108,3 +108,6 @@ func (a *AgentSession) RespondToConfirmation(ctx context.Context, accept bool, r
 	}
 	return noAgent("respond_to_confirmation")
 }
+
+// Store returns the storage of the conversation's events, for reading.
+func (a *AgentSession) Store() *storage.Store { return a.m.store }

@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/apidoc"
+	"github.com/gohands/gohands/controller"
 	"github.com/gohands/gohands/metrics"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/server"
@@ -126,6 +127,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 			Image: image,
 		},
 		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.ConversationIdle,
+		Loop:     controller.New(controller.Options{Logger: logger}),
 		Webhooks: hooks, Meter: reg, Logger: logger,
 	})
 	if err != nil {

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/session"
+)
+
+// keepRecent is how many of the newest events condensation keeps.
+const keepRecent = 10
+
+// condense summarises the older half of what the model sees: it asks the
+// model for a summary and records a Condensation (the events the model
+// will no longer see) and a CondensationSummaryEvent (what it sees in
+// their place). The first user message always stays.
+func (c *Controller) condense(ctx context.Context, a *session.AgentSession, model llm.Client, evs []event.Event, h history) error {
+	if len(h.view) <= keepRecent {
+		return errors.New("too little history to condense")
+	}
+	cut := len(h.view) / 2
+	if len(h.view)-cut < keepRecent {
+		cut = len(h.view) - keepRecent
+	}
+	// Do not split a tool call from its result: end the forgotten part
+	// before an action or a message.
+	byID := make(map[string]event.Event, len(evs))
+	for _, e := range evs {
+		byID[e.Meta().ID] = e
+	}
+	for cut > 0 {
+		k := byID[h.view[cut]].Kind()
+		if k == event.KindAction || k == event.KindMessage {
+			break
+		}
+		cut--
+	}
+	if cut == 0 {
+		return errors.New("no place to cut the history")
+	}
+	forget := h.view[:cut]
+	var old []event.Event
+	for _, e := range evs {
+		if s, ok := e.(*event.CondensationSummary); ok {
+			old = append(old, s) // the previous summary is summarised again
+		}
+	}
+	for _, id := range forget {
+		old = append(old, byID[id])
+	}
+	resp, err := model.Complete(ctx, llm.Request{
+		System:   condensePrompt,
+		Messages: []event.LLMMessage{{Role: "user", Content: event.Text(describe(old))}},
+	})
+	if err != nil {
+		return fmt.Errorf("summarise: %w", err)
+	}
+	summary := strings.TrimSpace(resp.Message.Content.Text())
+	if summary == "" {
+		return errors.New("the model gave an empty summary")
+	}
+	a.AddMetrics(resp.Cost, session.TokenUsage{Model: model.Model(), PromptTokens: resp.Usage.PromptTokens,
+		CompletionTokens: resp.Usage.CompletionTokens})
+	offset := 1
+	cond := &event.Condensation{ForgottenEventIDs: forget, Summary: summary, SummaryOffset: &offset, LLMResponseID: resp.ID}
+	cond.Source = event.SourceAgent
+	sum := &event.CondensationSummary{Summary: summary}
+	sum.Source = event.SourceAgent
+	return a.Append(cond, sum)
+}
+
+// Condense summarises the history now. See session.Condenser.
+func (c *Controller) Condense(ctx context.Context, a *session.AgentSession) error {
+	model, err := c.client(a.Settings())
+	if err != nil {
+		return err
+	}
+	evs, err := events(a, a.Store())
+	if err != nil {
+		return err
+	}
+	return c.condense(ctx, a, model, evs, buildHistory(evs))
+}
+
+// Ask answers a question about the conversation without changing it. See
+// session.Asker.
+func (c *Controller) Ask(ctx context.Context, a *session.AgentSession, question string) (string, error) {
+	model, err := c.client(a.Settings())
+	if err != nil {
+		return "", err
+	}
+	evs, err := events(a, a.Store())
+	if err != nil {
+		return "", err
+	}
+	h := buildHistory(evs)
+	msgs := append(h.messages, event.LLMMessage{Role: "user", Content: event.Text(
+		"Answer this question about the conversation so far, without calling tools:\n\n" + question)})
+	resp, err := model.Complete(ctx, llm.Request{System: h.system, Messages: msgs})
+	if err != nil {
+		return "", err
+	}
+	a.AddMetrics(resp.Cost, session.TokenUsage{Model: model.Model(), PromptTokens: resp.Usage.PromptTokens,
+		CompletionTokens: resp.Usage.CompletionTokens})
+	return strings.TrimSpace(resp.Message.Content.Text()), nil
+}
+
+// Title names a conversation from its first user message. See
+// session.Titler.
+func (c *Controller) Title(ctx context.Context, a *session.AgentSession, maxLength int) (string, error) {
+	model, err := c.client(a.Settings())
+	if err != nil {
+		return "", err
+	}
+	evs, err := events(a, a.Store())
+	if err != nil {
+		return "", err
+	}
+	first := ""
+	for _, e := range evs {
+		if m, ok := e.(*event.Message); ok && m.LLMMessage.Role == "user" {
+			first = m.LLMMessage.Content.Text()
+			break
+		}
+	}
+	if first == "" {
+		return "", errors.New("the conversation has no user message to make a title from")
+	}
+	resp, err := model.Complete(ctx, llm.Request{Messages: []event.LLMMessage{{Role: "user",
+		Content: event.Text(fmt.Sprintf(titlePrompt, maxLength, clip(first, 4000)))}}})
+	if err != nil {
+		return "", err
+	}
+	title := strings.Trim(strings.TrimSpace(resp.Message.Content.Text()), `"'`)
+	return strings.TrimSuffix(title, "."), nil
+}

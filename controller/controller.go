@@ -1,0 +1,297 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/storage"
+)
+
+// Options configure a Controller.
+type Options struct {
+	// NewClient makes the model client of a conversation; llm.New by
+	// default.
+	NewClient func(llm.Config) (llm.Client, error)
+	Logger    *slog.Logger
+	// CondenseAt is the fraction of the model's context window the history
+	// may fill before older events are summarised; 0 means 0.75.
+	CondenseAt float64
+	// ActionTimeout bounds one action in the sandbox; 0 means 10 minutes.
+	ActionTimeout time.Duration
+}
+
+// Controller runs agents. One Controller serves every conversation of a
+// server; its state lives in the conversations' events.
+type Controller struct {
+	opts Options
+	log  *slog.Logger
+}
+
+var (
+	_ session.Loop      = (*Controller)(nil)
+	_ session.Asker     = (*Controller)(nil)
+	_ session.Titler    = (*Controller)(nil)
+	_ session.Condenser = (*Controller)(nil)
+)
+
+// New returns a Controller.
+func New(opts Options) *Controller {
+	if opts.NewClient == nil {
+		opts.NewClient = llm.New
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CondenseAt <= 0 || opts.CondenseAt >= 1 {
+		opts.CondenseAt = 0.75
+	}
+	if opts.ActionTimeout <= 0 {
+		opts.ActionTimeout = 10 * time.Minute
+	}
+	return &Controller{opts: opts, log: opts.Logger.With("component", "controller")}
+}
+
+// client makes the model client of a conversation.
+func (c *Controller) client(s session.Settings) (llm.Client, error) {
+	l := s.Agent.LLM
+	if l.Model == "" {
+		return nil, errors.New("no model: give agent.llm.model when creating the conversation, or set LLM_MODEL")
+	}
+	return c.opts.NewClient(llm.Config{Model: l.Model, APIKey: l.APIKey, BaseURL: l.BaseURL,
+		InputCostPerToken: l.InputCostPerToken, OutputCostPerToken: l.OutputCostPerToken,
+		Logger: c.opts.Logger})
+}
+
+// events loads every stored event of a conversation.
+func events(a *session.AgentSession, store *storage.Store) ([]event.Event, error) {
+	var all []event.Event
+	var after uint64
+	for {
+		page, err := store.RawEvents(a.ID(), after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range page {
+			e, err := event.Unmarshal(raw)
+			if err != nil {
+				return nil, fmt.Errorf("stored event: %w", err)
+			}
+			all = append(all, e)
+			after = uint64(e.Meta().Seq)
+		}
+		if len(page) < 1000 {
+			return all, nil
+		}
+	}
+}
+
+// fail ends a run with a ConversationErrorEvent and the given status.
+func fail(a *session.AgentSession, status, code, detail string) error {
+	if err := a.Append(&event.ConversationError{Code: code, Detail: detail}); err != nil {
+		return err
+	}
+	return a.SetStatus(status)
+}
+
+// Run runs the agent until it finishes, fails, gets stuck or ctx ends (a
+// pause). See session.Loop.
+func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
+	s := a.Settings()
+	log := c.log.With("conversation", a.ID())
+	model, err := c.client(s)
+	if err != nil {
+		return fail(a, session.StatusError, "LLMConfigError", err.Error())
+	}
+	var names []string
+	for _, t := range s.Agent.Tools {
+		names = append(names, t.Name)
+	}
+	names = toolNames(names)
+	rateRisk := s.SecurityAnalyzer != nil && s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer"
+	llmTools, shown := specs(names, rateRisk)
+	store := a.Store()
+
+	evs, err := events(a, store)
+	if err != nil {
+		return err
+	}
+	if !hasSystemPrompt(evs) {
+		sp := &event.SystemPrompt{SystemPrompt: event.Content{Type: event.ContentText, Text: systemPrompt(s.Workspace.WorkingDir, names)}, Tools: shown}
+		sp.Source = event.SourceAgent
+		if err := a.Append(sp); err != nil {
+			return err
+		}
+	}
+
+	for iteration := 0; ; iteration++ {
+		if ctx.Err() != nil {
+			return nil // paused: the pauser set the status
+		}
+		if iteration >= s.MaxIterations {
+			return fail(a, session.StatusError, "MaxIterationsReached",
+				fmt.Sprintf("the agent took %d steps, the most this conversation allows (max_iterations), without finishing", s.MaxIterations))
+		}
+		evs, err := events(a, store)
+		if err != nil {
+			return err
+		}
+		h := buildHistory(evs)
+		if window := model.ContextWindow(); window > 0 && float64(h.tokens) > c.opts.CondenseAt*float64(window) {
+			if err := c.condense(ctx, a, model, evs, h); err != nil {
+				log.Warn("condensation failed", "err", err)
+			} else if evs, err = events(a, store); err == nil {
+				h = buildHistory(evs)
+			}
+		}
+		resp, err := model.Complete(ctx, llm.Request{System: h.system, Messages: h.messages, Tools: llmTools,
+			Temperature: s.Agent.LLM.Temperature, MaxTokens: deref(s.Agent.LLM.MaxOutputTokens)})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			log.Warn("model call failed", "err", err)
+			return fail(a, session.StatusError, "LLMError", "the model could not be reached: "+err.Error())
+		}
+		a.AddMetrics(resp.Cost, session.TokenUsage{Model: model.Model(), PromptTokens: resp.Usage.PromptTokens,
+			CompletionTokens: resp.Usage.CompletionTokens, CacheReadTokens: resp.Usage.CacheReadTokens,
+			CacheWriteTokens: resp.Usage.CacheWriteTokens, ReasoningTokens: resp.Usage.ReasoningTokens,
+			ContextWindow: int64(model.ContextWindow()), PerTurnToken: resp.Usage.PromptTokens + resp.Usage.CompletionTokens})
+
+		msg := resp.Message
+		if len(msg.ToolCalls) == 0 {
+			m := &event.Message{LLMMessage: event.LLMMessage{Role: "assistant", Content: msg.Content,
+				ReasoningContent: msg.ReasoningContent}, LLMResponseID: resp.ID}
+			m.Source = event.SourceAgent
+			if err := a.Append(m); err != nil {
+				return err
+			}
+			return a.SetStatus(session.StatusFinished)
+		}
+		finished, err := c.step(ctx, a, &h, resp, names)
+		if err != nil {
+			return err
+		}
+		if finished {
+			return a.SetStatus(session.StatusFinished)
+		}
+		if s.StuckDetection {
+			evs, err := events(a, store)
+			if err != nil {
+				return err
+			}
+			if why := stuckReason(evs); why != "" {
+				log.Info("agent stuck", "why", why)
+				return fail(a, session.StatusStuck, "AgentStuck", "the agent is stuck: "+why)
+			}
+		}
+	}
+}
+
+// step records and runs the tool calls of one model response. It reports
+// whether the agent called finish.
+func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *history, resp llm.Response, allowed []string) (bool, error) {
+	thought := resp.Message.Content
+	finished := false
+	for i, call := range resp.Message.ToolCalls {
+		if i > 0 {
+			thought = nil
+		}
+		t, ok := tools[call.Name]
+		if !ok || !contains(allowed, call.Name) {
+			e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(allowed, ", ")),
+				ToolName: call.Name, ToolCallID: call.ID}
+			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
+				return false, err
+			}
+			continue
+		}
+		act, err := t.decode([]byte(call.Arguments))
+		if err != nil {
+			e := &event.AgentError{Error: fmt.Sprintf("The call to %s was not run: %v. Fix the arguments and call again.", call.Name, err),
+				ToolName: call.Name, ToolCallID: call.ID}
+			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
+				return false, err
+			}
+			continue
+		}
+		ae := &event.Action{Thought: thought, ReasoningContent: resp.Message.ReasoningContent, Action: act,
+			ToolName: call.Name, ToolCallID: call.ID, ToolCall: &call, LLMResponseID: resp.ID,
+			SecurityRisk: riskOf(call.Arguments)}
+		ae.Source = event.SourceAgent
+		if err := a.Append(ae); err != nil {
+			return false, err
+		}
+		// The action runs to its end even if the user pauses meanwhile:
+		// a pause takes effect between steps.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ActionTimeout)
+		obs := c.execute(actx, a, h, act)
+		cancel()
+		oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: call.Name, ToolCallID: call.ID}
+		oe.Source = event.SourceEnvironment
+		if err := a.Append(oe); err != nil {
+			return false, err
+		}
+		if _, ok := act.(*event.FinishAction); ok {
+			finished = true
+		}
+	}
+	return finished, nil
+}
+
+// appendFailedCall records a call that could not become an action: an
+// ActionEvent without an action (the SDK's non-executable action), then
+// the AgentError that answers it, which the model sees as the call's
+// result and can correct.
+func (c *Controller) appendFailedCall(a *session.AgentSession, call event.ToolCall, resp llm.Response, thought event.ContentList, e *event.AgentError) error {
+	ae := &event.Action{Thought: thought, ToolName: call.Name, ToolCallID: call.ID, ToolCall: &call,
+		LLMResponseID: resp.ID, SecurityRisk: event.RiskUnknown}
+	ae.Source = event.SourceAgent
+	e.Source = event.SourceAgent
+	return a.Append(ae, e)
+}
+
+// riskOf reads the security_risk the model gave, if any.
+func riskOf(args string) event.Risk {
+	var v struct {
+		Risk string `json:"security_risk"`
+	}
+	json.Unmarshal([]byte(args), &v)
+	switch r := event.Risk(strings.ToUpper(v.Risk)); r {
+	case event.RiskLow, event.RiskMedium, event.RiskHigh:
+		return r
+	}
+	return event.RiskUnknown
+}
+
+func hasSystemPrompt(evs []event.Event) bool {
+	for _, e := range evs {
+		if e.Kind() == event.KindSystemPrompt {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
