@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -548,5 +550,36 @@ func TestCORS(t *testing.T) {
 	resp.Body.Close()
 	if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
 		t.Errorf("GET from an unlisted origin: Allow-Origin %q", v)
+	}
+}
+
+func TestServerInfoIdleTime(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+	}
+	e := newEnv(t, options{config: func(c *server.Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	}})
+	info := func() server.Info {
+		var i server.Info
+		e.call(http.MethodGet, "/server_info", nil, http.StatusOK, &i)
+		return i
+	}
+	at(10 * time.Second)
+	e.call(http.MethodGet, "/api/conversations/count", nil, http.StatusOK, nil)
+	at(15 * time.Second)
+	e.call(http.MethodGet, "/alive", nil, http.StatusOK, nil) // a probe is not activity
+	if i := info(); i.Uptime != 25 || i.IdleTime != 15 {
+		t.Errorf("uptime %v idle %v, want 25 and 15", i.Uptime, i.IdleTime)
+	}
+	at(time.Second)
+	e.call(http.MethodPost, "/api/conversations", map[string]any{}, http.StatusCreated, nil)
+	if i := info(); i.IdleTime != 0 {
+		t.Errorf("idle %v right after a request, want 0", i.IdleTime)
 	}
 }

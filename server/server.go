@@ -107,7 +107,15 @@ func New(cfg Config) *Server {
 	if cfg.Metrics != nil {
 		e.Use(cfg.Metrics.GinMiddleware())
 	}
-	e.Use(func(c *gin.Context) { s.last.Store(s.cfg.Now().UnixNano()) })
+	e.Use(func(c *gin.Context) {
+		switch c.Request.URL.Path {
+		case "/alive", "/health", "/ready", "/server_info", "/metrics":
+			// Probes and scrapes are not activity: they would keep a
+			// server that nobody uses from ever looking idle.
+		default:
+			s.last.Store(s.cfg.Now().UnixNano())
+		}
+	})
 	e.GET("/alive", s.ok)
 	e.GET("/health", s.ok)
 	e.GET("/ready", s.ready)
@@ -170,7 +178,7 @@ func (s *Server) ready(c *gin.Context) {
 // Info is the answer of /server_info.
 type Info struct {
 	Uptime   float64 `json:"uptime"`    // seconds since start
-	IdleTime float64 `json:"idle_time"` // seconds since the last request
+	IdleTime float64 `json:"idle_time"` // seconds since the last request other than a probe
 	Title    string  `json:"title"`
 	Version  string  `json:"version"`
 	Docs     string  `json:"docs"`
@@ -179,7 +187,8 @@ type Info struct {
 func (s *Server) serverInfo(c *gin.Context) {
 	now := s.cfg.Now()
 	up := now.Sub(s.started).Seconds()
-	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: 0, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+	idle := now.Sub(time.Unix(0, s.last.Load())).Seconds()
+	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: idle, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
 }
 
 // routes registers /api/ and the sockets.
