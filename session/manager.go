@@ -303,7 +303,8 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	if req.InitialMessage != nil {
 		msg := *req.InitialMessage
 		if msg.Run == nil {
-			run := true
+			// Run by default, when there is a model to run with.
+			run := s.Agent.LLM.Model != ""
 			msg.Run = &run
 		}
 		if _, err := a.SendMessage(ctx, msg); err != nil && !errors.Is(err, ErrNoAgent) {
