@@ -3,11 +3,16 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/server"
@@ -243,9 +248,27 @@ func waitLive(t testing.TB, e *env, s *socket, id string) {
 	}
 }
 
+// dropWatch is a server.Metrics that tells when a socket is dropped.
+type dropWatch struct{ dropped chan string }
+
+func (d *dropWatch) GinMiddleware() gin.HandlerFunc { return func(*gin.Context) {} }
+func (d *dropWatch) Handler() http.Handler          { return http.NotFoundHandler() }
+func (d *dropWatch) SocketOpened()                  {}
+func (d *dropWatch) SocketClosed()                  {}
+func (d *dropWatch) SocketDropped(reason string) {
+	select {
+	case d.dropped <- reason:
+	default:
+	}
+}
+
 func TestSlowSubscriber(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, options{config: func(c *server.Config) { c.SocketBuffer = 8 }})
+	watch := &dropWatch{dropped: make(chan string, 1)}
+	e := newEnv(t, options{config: func(c *server.Config) {
+		c.SocketBuffer = 8
+		c.Metrics = watch
+	}})
 	id := e.create(nil).ID
 
 	slow := e.dial("/sockets/events/"+id, nil)
@@ -260,21 +283,51 @@ func TestSlowSubscriber(t *testing.T) {
 		t.Fatalf("slow subscriber got %+v, want event %d", f, start)
 	}
 
-	// The fast client reads all the time.
-	const batches, perBatch, size = 8, 20, 64 << 10
-	total := start + batches*perBatch
+	// The fast client reads all the time, until the seq in target.
+	var target atomic.Int64
+	target.Store(math.MaxInt64)
 	var fastSeqs []int64
+	var fastErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { fastSeqs = fast.seqsUntil(total) })
+	wg.Go(func() {
+		for {
+			data, err := fast.tryRead(time.Minute)
+			if err != nil {
+				fastErr = err
+				return
+			}
+			var f frame
+			if err := json.Unmarshal(data, &f); err != nil || f.Seq == 0 {
+				fastErr = fmt.Errorf("frame %.200s: %v", data, err)
+				return
+			}
+			fastSeqs = append(fastSeqs, f.Seq)
+			if f.Seq >= target.Load() {
+				return
+			}
+		}
+	})
 
-	// The slow one reads nothing while some 10 MB go by: more than the
-	// kernel buffers hold, so its queue fills up and it is dropped.
-	for i := range batches {
+	// The slow one reads nothing while large events go by, more than the
+	// kernel buffers hold, until its queue fills up and it is dropped.
+	// The server gives up on a blocked write after a while, so the test
+	// reads again as soon as the drop is reported.
+	const perBatch, size = 10, 64 << 10
+	dropped := false
+	for i := 0; i < 100 && !dropped; i++ {
 		e.appendEvents(id, agentMessages(perBatch, size, fmt.Sprint("batch ", i))...)
+		select {
+		case reason := <-watch.dropped:
+			if reason != "slow" {
+				t.Fatalf("socket dropped as %q", reason)
+			}
+			dropped = true
+		default:
+		}
 	}
-	wg.Wait()
-	checkRun(t, "fast subscriber", fastSeqs, start+1, total)
-
+	if !dropped {
+		t.Fatal("the subscriber that does not read was never dropped")
+	}
 	var slowSeqs []int64
 	code, reason := slow.closed(func(data []byte) bool {
 		var f frame
@@ -292,17 +345,27 @@ func TestSlowSubscriber(t *testing.T) {
 	}
 	checkRun(t, "slow subscriber before the drop", slowSeqs, start+1, slowSeqs[len(slowSeqs)-1])
 	got := slowSeqs[len(slowSeqs)-1]
-	if got >= total {
-		t.Fatalf("the slow subscriber got everything (%d) and was still dropped", got)
-	}
 	if want := fmt.Sprintf("after=%d", got); !strings.Contains(reason, want) {
 		t.Errorf("close reason %q does not say %s", reason, want)
 	}
 
-	// It reconnects after the last event it got and gets the rest.
+	// One more event, the last; the fast one gets everything.
+	total := e.lastSeq(id) + 1
+	target.Store(total)
+	e.appendEvents(id, agentMessages(1, 0, "last")...)
+	wg.Wait()
+	if fastErr != nil {
+		t.Fatalf("fast subscriber: %v after %v", fastErr, abbrev(fastSeqs))
+	}
+	checkRun(t, "fast subscriber", fastSeqs, start+1, total)
+	if got >= total {
+		t.Fatalf("the slow subscriber got everything (%d) and was still dropped", got)
+	}
+
+	// The slow one reconnects after the last event it got and gets the
+	// rest.
 	again := e.dial(fmt.Sprintf("/sockets/events/%s?resend_mode=since&after=%d", id, got), nil)
 	again.fullState(id)
 	checkRun(t, "after reconnecting", again.seqsUntil(total), got+1, total)
-	// The fast one was never dropped.
 	waitLive(t, e, fast, id)
 }
