@@ -144,8 +144,8 @@ type Config struct {
 	// overrides the backoff.
 	RetryMinWait, RetryMaxWait time.Duration
 	// Prices in US dollars per token, overriding the price table. Cache
-	// prices not set here fall back to the table, and for a model not in it
-	// to the input price.
+	// prices not set here follow the input price in the table's proportions
+	// (for a model not in the table, they are the input price).
 	InputCostPerToken      *float64
 	OutputCostPerToken     *float64
 	CacheReadCostPerToken  *float64

@@ -84,11 +84,17 @@ func PriceOf(model string) (Price, bool) {
 }
 
 // priceFor is the price a client charges: the table's, with what cfg sets
-// on top; for a model not in the table, cache prices default to the input
-// price.
+// on top. Cache prices not set follow a configured input price in the
+// table's proportions (OpenAI's half-price reads, Anthropic's tenth); for a
+// model not in the table they are the input price.
 func priceFor(model string, cfg Config) Price {
 	p, known := PriceOf(model)
 	if cfg.InputCostPerToken != nil {
+		if known && p.Input > 0 {
+			r := *cfg.InputCostPerToken / p.Input
+			p.CacheRead *= r
+			p.CacheWrite *= r
+		}
 		p.Input = *cfg.InputCostPerToken
 	}
 	if cfg.OutputCostPerToken != nil {
