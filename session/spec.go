@@ -154,14 +154,14 @@ type Metrics struct {
 // since, apart from its title and status: stored with the conversation.
 // The LLM's API key is not kept here but with the secrets.
 type Settings struct {
-	Agent              Agent             `json:"agent"`
-	Workspace          Workspace         `json:"workspace"`
-	MaxIterations      int               `json:"max_iterations"`
-	StuckDetection     bool              `json:"stuck_detection"`
+	Agent              Agent              `json:"agent"`
+	Workspace          Workspace          `json:"workspace"`
+	MaxIterations      int                `json:"max_iterations"`
+	StuckDetection     bool               `json:"stuck_detection"`
 	ConfirmationPolicy ConfirmationPolicy `json:"confirmation_policy"`
-	SecurityAnalyzer   *SecurityAnalyzer `json:"security_analyzer"`
-	Sandbox            SandboxSettings   `json:"sandbox,omitzero"`
-	Metrics            Metrics           `json:"metrics"`
+	SecurityAnalyzer   *SecurityAnalyzer  `json:"security_analyzer"`
+	Sandbox            SandboxSettings    `json:"sandbox,omitzero"`
+	Metrics            Metrics            `json:"metrics"`
 	// Protocol is "v0" for conversations made over the /ws socket.
 	Protocol string `json:"protocol,omitempty"`
 }
