@@ -161,12 +161,19 @@ func TestEventSocket(t *testing.T) {
 	t.Run("reconnect", func(t *testing.T) {
 		id := seeded(10)
 		const appends = 200
-		done := make(chan struct{})
+		a, err := e.convs.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
 		go func() {
-			defer close(done)
 			for i := range appends {
-				e.appendEvents(id, agentMessages(1, 100, fmt.Sprint("during ", i))...)
+				if err := a.Append(agentMessages(1, 100, fmt.Sprint("during ", i))...); err != nil {
+					done <- err
+					return
+				}
 			}
+			done <- nil
 		}()
 		s := e.dial("/sockets/events/"+id+"?resend_all=true", nil)
 		s.fullState(id)
@@ -175,7 +182,9 @@ func TestEventSocket(t *testing.T) {
 		last := first[len(first)-1]
 		s = e.dial(fmt.Sprintf("/sockets/events/%s?resend_mode=since&after=%d", id, last), nil)
 		s.fullState(id)
-		<-done
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 		second := s.seqsUntil(10 + appends)
 		checkRun(t, "both connections", append(first, second...), 1, 10+appends)
 	})

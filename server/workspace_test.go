@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
 )
 
@@ -74,7 +75,7 @@ type listing struct {
 
 func TestWorkspace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, options{sandboxes: true})
+	e := newEnv(t, options{sandboxes: true, config: func(c *server.Config) { c.MaxUploadBytes = 64 << 10 }})
 	c := e.create(nil)
 	base := "/api/conversations/" + c.ID
 
@@ -164,6 +165,13 @@ func TestWorkspace(t *testing.T) {
 			t.Errorf("the uploaded file seen by bash: %+v", res)
 		}
 
+		// Past MaxUploadBytes: 413, and nothing is left behind.
+		if status, body := e.upload(base+"/file/upload?path=big.bin", "big.bin", bytes.Repeat([]byte("x"), 200<<10)); status != http.StatusRequestEntityTooLarge {
+			t.Errorf("upload over the limit: %d %s, want 413", status, body)
+		}
+		if res := e.bash(c.ID, map[string]any{"command": "ls big.bin 2>/dev/null | wc -l"}); strings.TrimSpace(res.Stdout) != "0" {
+			t.Errorf("an upload over the limit left a file: %+v", res)
+		}
 		e.detail(http.MethodGet, base+"/file/download?path="+url.QueryEscape("/workspace/missing.txt"), nil, http.StatusNotFound)
 		e.detail(http.MethodGet, base+"/file/download", nil, http.StatusUnprocessableEntity)
 		if status, body := e.request(http.MethodPost, base+"/file/upload?path=x.txt", `{}`, nil); status != http.StatusUnprocessableEntity {
