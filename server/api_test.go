@@ -316,6 +316,7 @@ func TestEventRoutes(t *testing.T) {
 			filter(func(f frame) bool { return f.Timestamp >= all[3].Timestamp })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
 			got := seqs(e.events(c.ID, tc.query))
 			if len(tc.want) == 0 {
 				t.Fatalf("the test expects no events for %v; seed better", tc.query)
@@ -388,6 +389,7 @@ func TestBadInput(t *testing.T) {
 		{"relative working dir", `{"workspace": {"working_dir": "work"}}`, "working_dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
 			d := e.detail(http.MethodPost, create, tc.body, http.StatusUnprocessableEntity)
 			if !strings.Contains(d, tc.field) {
 				t.Errorf("detail %q does not name %q", d, tc.field)
@@ -457,6 +459,7 @@ func TestAuth(t *testing.T) {
 	}
 
 	t.Run("sockets", func(t *testing.T) {
+		e := e.in(t)
 		events := "/sockets/events/" + c.ID
 		for name, dial := range map[string]func() *socket{
 			"wrong key in query":  func() *socket { return e.dial(events+"?session_api_key=key-three", nil) },

@@ -247,9 +247,13 @@ type options struct {
 
 // env is a real GoHands server: a ConversationManager on a Store in a temp
 // dir, sandboxes on the real engine when asked for, the HTTP layer behind
-// an httptest server.
+// an httptest server. Its helpers report to t; in a subtest, use e.in(t).
 type env struct {
-	t         testing.TB
+	t testing.TB
+	*envState
+}
+
+type envState struct {
 	statePath string
 	clock     *clock
 	key       string // sent with every request when set
@@ -264,9 +268,12 @@ type env struct {
 	closed    atomic.Bool
 }
 
+// in returns the env reporting to t.
+func (e *env) in(t testing.TB) *env { return &env{t: t, envState: e.envState} }
+
 func newEnv(t testing.TB, o options) *env {
 	t.Helper()
-	e := &env{t: t, statePath: o.statePath, clock: o.clock}
+	e := &env{t: t, envState: &envState{statePath: o.statePath, clock: o.clock}}
 	if e.statePath == "" {
 		e.statePath = filepath.Join(t.TempDir(), "gohands.db")
 	}

@@ -105,14 +105,15 @@ func TestEventSocket(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
 	// seeded makes a conversation holding n events.
-	seeded := func(n int) string {
+	seeded := func(e *env, n int) string {
 		id := e.create(nil).ID
 		e.appendEvents(id, agentMessages(n, 0, "seed")...)
 		return id
 	}
 
 	t.Run("full state then live", func(t *testing.T) {
-		id := seeded(5)
+		e := e.in(t)
+		id := seeded(e, 5)
 		s := e.dial("/sockets/events/"+id, nil)
 		s.fullState(id)
 		// Without a replay the socket gets only what comes next; the
@@ -121,7 +122,8 @@ func TestEventSocket(t *testing.T) {
 	})
 
 	t.Run("resend all", func(t *testing.T) {
-		id := seeded(300) // more than a replay page
+		e := e.in(t)
+		id := seeded(e, 300) // more than a replay page
 		last := e.lastSeq(id)
 		for _, q := range []string{"resend_all=true", "resend_mode=all", "resend_mode=since&after=0"} {
 			s := e.dial("/sockets/events/"+id+"?"+q, nil)
@@ -136,7 +138,8 @@ func TestEventSocket(t *testing.T) {
 	})
 
 	t.Run("since", func(t *testing.T) {
-		id := seeded(20)
+		e := e.in(t)
+		id := seeded(e, 20)
 		last := e.lastSeq(id)
 		for _, after := range []int64{0, 1, 7, last - 1} {
 			s := e.dial(fmt.Sprintf("/sockets/events/%s?resend_mode=since&after=%d", id, after), nil)
@@ -159,7 +162,8 @@ func TestEventSocket(t *testing.T) {
 	})
 
 	t.Run("reconnect", func(t *testing.T) {
-		id := seeded(10)
+		e := e.in(t)
+		id := seeded(e, 10)
 		const appends = 200
 		a, err := e.convs.Get(id)
 		if err != nil {
@@ -190,7 +194,8 @@ func TestEventSocket(t *testing.T) {
 	})
 
 	t.Run("client message", func(t *testing.T) {
-		id := seeded(3)
+		e := e.in(t)
+		id := seeded(e, 3)
 		s := e.dial("/sockets/events/"+id, nil)
 		s.fullState(id)
 		s.send(map[string]any{"role": "user", "content": []map[string]any{{"type": "text", "text": "from the socket"}}})
@@ -205,7 +210,8 @@ func TestEventSocket(t *testing.T) {
 	})
 
 	t.Run("bad frames", func(t *testing.T) {
-		id := seeded(1)
+		e := e.in(t)
+		id := seeded(e, 1)
 		s := e.dial("/sockets/events/"+id, nil)
 		s.fullState(id)
 		for _, bad := range []string{
@@ -236,7 +242,8 @@ func TestEventSocket(t *testing.T) {
 	})
 
 	t.Run("deleted", func(t *testing.T) {
-		id := seeded(1)
+		e := e.in(t)
+		id := seeded(e, 1)
 		s := e.dial("/sockets/events/"+id, nil)
 		s.fullState(id)
 		waitLive(t, e, s, id)

@@ -80,6 +80,7 @@ func TestWorkspace(t *testing.T) {
 	base := "/api/conversations/" + c.ID
 
 	t.Run("bash", func(t *testing.T) {
+		e := e.in(t)
 		res := e.bash(c.ID, map[string]any{"command": "echo hello"})
 		if res.ExitCode != 0 || strings.TrimSpace(res.Stdout) != "hello" {
 			t.Errorf("echo hello: %+v", res)
@@ -114,6 +115,7 @@ func TestWorkspace(t *testing.T) {
 	})
 
 	t.Run("files", func(t *testing.T) {
+		e := e.in(t)
 		content := []byte("uploaded bytes\nline two\n")
 		status, body := e.upload(base+"/file/upload?path="+url.QueryEscape("/workspace/up/hello.txt"), "ignored.txt", content)
 		if status != http.StatusOK {
@@ -180,6 +182,7 @@ func TestWorkspace(t *testing.T) {
 	})
 
 	t.Run("escapes", func(t *testing.T) {
+		e := e.in(t)
 		if res := e.bash(c.ID, map[string]any{"command": "ln -s /etc /workspace/out && ls /workspace/out/passwd"}); res.ExitCode != 0 {
 			t.Fatalf("making the symlink: %+v", res)
 		}
@@ -203,6 +206,7 @@ func TestWorkspace(t *testing.T) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
+		e := e.in(t)
 		var info session.Info
 		e.call(http.MethodGet, base, nil, http.StatusOK, &info)
 		if info.Sandbox.ID == "" || info.Sandbox.Status != "running" {
