@@ -16,16 +16,19 @@ import (
 
 // shell is one running shell process and its pseudo-terminal.
 type shell struct {
-	path  string
-	pty   *os.File
-	cmd   *exec.Cmd
-	scan  *scanner
-	dir   string // the terminal's private folder (rc file, command files)
-	uid   int
-	gid   int
-	wmu   sync.Mutex
-	done  chan struct{}
-	state *os.ProcessState
+	path string
+	pty  *os.File
+	cmd  *exec.Cmd
+	scan *scanner
+	dir  string // the terminal's private folder (rc file, command files)
+	uid  int
+	gid  int
+	wmu  sync.Mutex
+	done chan struct{}
+	// drained is closed when the pty has nothing more to read: every
+	// holder of its other end has exited.
+	drained chan struct{}
+	state   *os.ProcessState
 }
 
 // rcFile sets the prompt marker after the user's own start-up files, so a
@@ -50,7 +53,7 @@ func spawn(opts Options, name, nonce string) (*shell, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	sh := &shell{path: path, dir: dir, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{})}
+	sh := &shell{path: path, dir: dir, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{}), drained: make(chan struct{})}
 	asOther := os.Geteuid() == 0 && opts.UID >= 0 && opts.UID != os.Geteuid()
 	if asOther {
 		sh.uid, sh.gid = opts.UID, max(opts.GID, 0)

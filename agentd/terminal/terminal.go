@@ -401,6 +401,7 @@ func (t *Terminal) detach(snk *sink) {
 
 // readLoop moves the shell's output into the capture and the attached sink.
 func (t *Terminal) readLoop(sh *shell) {
+	defer close(sh.drained)
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := sh.pty.Read(buf)
@@ -450,9 +451,19 @@ func (t *Terminal) feed(sh *shell, p []byte) {
 	}
 }
 
+// exitDrainWait is how long the exit of a shell waits for its last output.
+const exitDrainWait = 250 * time.Millisecond
+
 // waitLoop notices the shell's exit.
 func (t *Terminal) waitLoop(sh *shell) {
 	sh.wait()
+	// What the shell wrote before it exited may still be in the pty:
+	// report the exit after it is read. A background job that keeps the
+	// pty open must not hold the exit back for long.
+	select {
+	case <-sh.drained:
+	case <-time.After(exitDrainWait):
+	}
 	t.mu.Lock()
 	snk := t.sink
 	if t.sh == sh && t.phase == running && snk == nil {

@@ -252,6 +252,13 @@ func TestReset(t *testing.T) {
 
 func TestExitRestartsShell(t *testing.T) {
 	term := newTerm(t, Options{})
+	// What a command prints just before it exits the shell is kept.
+	for i := range 20 {
+		res := run(t, term, Request{Command: "echo oops >&2; exit 3"})
+		if res.ExitCode != 3 || !strings.Contains(res.Message, "exited") || !strings.HasPrefix(res.Output, "oops") {
+			t.Fatalf("exit, try %d: %+v; want exit code 3, output starting with oops, a message", i, res)
+		}
+	}
 	res := run(t, term, Request{Command: "exit 3"})
 	if res.ExitCode != 3 || !strings.Contains(res.Message, "exited") {
 		t.Fatalf("exit: %+v", res)
