@@ -465,8 +465,12 @@ func (t *Terminal) waitLoop(sh *shell) {
 	case <-time.After(exitDrainWait):
 	}
 	t.mu.Lock()
+	if t.sh != sh {
+		t.mu.Unlock()
+		return // replaced (a reset): the new shell's waiter speaks for it
+	}
 	snk := t.sink
-	if t.sh == sh && t.phase == running && snk == nil {
+	if t.phase == running && snk == nil {
 		t.phase = finished
 	}
 	t.mu.Unlock()
