@@ -13,6 +13,7 @@ const (
 
 // Default base URLs of the OpenAI-compatible services a model prefix names.
 const (
+	openAIBaseURL     = "https://api.openai.com/v1"
 	openRouterBaseURL = "https://openrouter.ai/api/v1"
 	ollamaBaseURL     = "http://localhost:11434/v1"
 )

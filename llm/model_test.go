@@ -1,7 +1,11 @@
 package llm
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -121,5 +125,56 @@ func TestConfigLogValue(t *testing.T) {
 	v := Config{Model: "openai/gpt-4o", APIKey: "sk-secret"}.LogValue().String()
 	if strings.Contains(v, "sk-secret") || !strings.Contains(v, "gpt-4o") {
 		t.Errorf("LogValue = %s", v)
+	}
+}
+
+// urlRecorder fails every request, keeping its URL and headers.
+type urlRecorder struct {
+	mu  sync.Mutex
+	req []*http.Request
+}
+
+func (u *urlRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.req = append(u.req, r)
+	return nil, errors.New("no network in this test")
+}
+
+// TestDefaultEndpoints checks that a model without a base URL goes to the
+// provider's public API, whatever OPENAI_* or ANTHROPIC_* variables say:
+// the environment is read in one place, and not here.
+func TestDefaultEndpoints(t *testing.T) {
+	t.Setenv("OPENAI_BASE_URL", "http://env-openai")
+	t.Setenv("OPENAI_API_KEY", "sk-env-openai")
+	t.Setenv("ANTHROPIC_BASE_URL", "http://env-anthropic")
+	t.Setenv("ANTHROPIC_API_KEY", "sk-env-anthropic")
+	tests := []struct{ model, key, url, header, value string }{
+		{"gpt-4o", "sk-cfg", "https://api.openai.com/v1/chat/completions", "Authorization", "Bearer sk-cfg"},
+		{"claude-sonnet-4-5", "sk-cfg", "https://api.anthropic.com/v1/messages", "X-Api-Key", "sk-cfg"},
+		{"openai/gpt-4o", "", "https://api.openai.com/v1/chat/completions", "Authorization", ""},
+		{"anthropic/claude-sonnet-4-5", "", "https://api.anthropic.com/v1/messages", "X-Api-Key", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.model+"/"+tc.key, func(t *testing.T) {
+			rec := &urlRecorder{}
+			c, err := New(Config{Model: tc.model, APIKey: tc.key, MaxRetries: -1, HTTPClient: &http.Client{Transport: rec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Complete(context.Background(), hello); !errors.Is(err, ErrConnection) {
+				t.Errorf("err = %v, want ErrConnection", err)
+			}
+			if len(rec.req) != 1 {
+				t.Fatalf("%d requests, want 1", len(rec.req))
+			}
+			r := rec.req[0]
+			if r.URL.String() != tc.url {
+				t.Errorf("URL = %s, want %s", r.URL, tc.url)
+			}
+			if got := r.Header.Get(tc.header); strings.Contains(got, "sk-env") || (tc.value != "" && got != tc.value) {
+				t.Errorf("%s = %q, want %q", tc.header, got, tc.value)
+			}
+		})
 	}
 }

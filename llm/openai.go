@@ -21,15 +21,14 @@ type openAIClient struct {
 
 func newOpenAI(r routed, cfg Config) *openAIClient {
 	// The SDK reads OPENAI_* variables by default; the options given here
-	// come after and win for the key and base URL. An empty key is sent as
-	// is: local servers (Ollama, vLLM) take none.
+	// come after and win for the key and the base URL, which come from our
+	// Config only. An empty key is sent as is: local servers (Ollama, vLLM)
+	// take none.
 	opts := []option.RequestOption{
+		option.WithBaseURL(or(r.baseURL, openAIBaseURL)),
 		option.WithAPIKey(cfg.APIKey),
 		option.WithHTTPClient(cfg.HTTPClient),
 		option.WithMaxRetries(0), // Client.Complete retries.
-	}
-	if r.baseURL != "" {
-		opts = append(opts, option.WithBaseURL(r.baseURL))
 	}
 	return &openAIClient{sdk: openai.NewClient(opts...), model: r.name}
 }
