@@ -134,10 +134,21 @@ func (s *Server) Remaining() int {
 }
 
 // Requests returns every request received so far, in order of arrival.
+// Each call returns fresh copies, free to change.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		r.Header = r.Header.Clone()
+		r.Raw = append([]byte(nil), r.Raw...)
+		if r.Body != nil {
+			r.Body = nil
+			json.Unmarshal(r.Raw, &r.Body)
+		}
+		out[i] = r
+	}
+	return out
 }
 
 // Close stops the server; slow answers still waiting end at once.
