@@ -7,9 +7,10 @@ import (
 
 // The shell's prompt is a marker that cannot be mistaken for output: it is
 // framed by the ASCII record separator and a random nonce chosen per shell.
-// It carries the exit code of the last command and the working directory:
+// It carries the exit code of the last command, the number of the command
+// the terminal typed last, and the working directory:
 //
-//	\x1e GH <nonce> ; <exit code> ; <cwd> ; <nonce> \x1e
+//	\x1e GH <nonce> ; <exit code> ; <command number> ; <cwd> ; <nonce> \x1e
 const recordSep = 0x1e
 
 // maxMarker bounds how long a half-seen marker is held back before the bytes
@@ -19,6 +20,7 @@ const maxMarker = 4096 + 128
 // prompt is one parsed marker.
 type prompt struct {
 	exitCode int
+	cmd      int // the number of the command this prompt ends
 	cwd      string
 }
 
@@ -99,5 +101,14 @@ func parsePrompt(b []byte) (prompt, bool) {
 	if err != nil {
 		return prompt{}, false
 	}
-	return prompt{exitCode: code, cwd: string(b[i+1:])}, true
+	rest := b[i+1:]
+	j := bytes.IndexByte(rest, ';')
+	if j < 0 {
+		return prompt{}, false
+	}
+	cmd, err := strconv.Atoi(string(rest[:j]))
+	if err != nil {
+		return prompt{}, false
+	}
+	return prompt{exitCode: code, cmd: cmd, cwd: string(rest[j+1:])}, true
 }

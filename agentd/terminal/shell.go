@@ -47,6 +47,10 @@ PS2=''
 PS1='%s'
 `
 
+// cmdVar is the shell variable holding the number of the command the
+// terminal typed last.
+const cmdVar = "__gohands_cmd"
+
 func spawn(opts Options, name, nonce string) (*shell, error) {
 	path := lookShell(opts.Shell)
 	dir := filepath.Join(opts.OutputDir, "terminal-"+name)
@@ -60,7 +64,7 @@ func spawn(opts Options, name, nonce string) (*shell, error) {
 		sh.own(opts.OutputDir)
 		sh.own(dir)
 	}
-	ps1 := "\x1eGH" + nonce + ";$?;$PWD;" + nonce + "\x1e"
+	ps1 := "\x1eGH" + nonce + ";$?;${" + cmdVar + ":-0};$PWD;" + nonce + "\x1e"
 	rc := filepath.Join(dir, "rc.sh")
 	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, ps1)), 0o644); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -107,7 +108,11 @@ type Terminal struct {
 	seg     *capture
 	sink    *sink
 	nextCmd int
-	closed  bool
+	// sent numbers the command typed last; its prompt carries the number,
+	// so that a prompt the shell prints on its own (after C-d at the
+	// prompt, say) is not taken for the end of the next command.
+	sent   int
+	closed bool
 }
 
 // New starts a shell for a terminal called name.
@@ -141,6 +146,7 @@ func (t *Terminal) start() error {
 	snk := newSink()
 	t.mu.Lock()
 	t.sh = sh
+	t.sent = 0        // the first prompt carries no command number
 	t.phase = running // until the first prompt
 	t.seg = newCapture(t.opts.OutputDir, t.name)
 	t.sink = snk
@@ -265,17 +271,21 @@ func (t *Terminal) send(req Request) (*sink, error) {
 // typeCommand sends a new command; t.mu is held.
 func (t *Terminal) typeCommand(cmd string) error {
 	cmd = strings.TrimRight(cmd, "\n")
+	t.nextCmd++
+	t.sent = t.nextCmd
+	// The number goes first on the line: the prompt shows it, and $? is
+	// still the command's own status.
+	mark := cmdVar + "=" + strconv.Itoa(t.sent) + "; "
 	if len(cmd) <= maxTyped && !strings.ContainsAny(cmd, "\n\r") {
-		return t.sh.write([]byte(cmd + "\n"))
+		return t.sh.write([]byte(mark + cmd + "\n"))
 	}
 	// Long or multi-line: run it from a file in this shell, so cd, variables
 	// and functions still persist and it is still one prompt.
-	t.nextCmd++
 	path, err := t.sh.writeScript(t.nextCmd, cmd)
 	if err != nil {
 		return fmt.Errorf("write command file: %w", err)
 	}
-	return t.sh.write([]byte(". " + shellQuote(path) + "\n"))
+	return t.sh.write([]byte(mark + ". " + shellQuote(path) + "\n"))
 }
 
 // wait collects output until the prompt, a timeout or cancellation.
@@ -424,6 +434,9 @@ func (t *Terminal) feed(sh *shell, p []byte) {
 	var msgs []msg
 	sh.scan.feed(p, func(out []byte, pr *prompt) {
 		if pr != nil {
+			if pr.cmd != t.sent {
+				return // a prompt of the shell's own, not the end of a command
+			}
 			t.last = *pr
 			if t.phase == running {
 				if snk != nil {

@@ -243,7 +243,6 @@ func TestTwoTerminalsAtOnce(t *testing.T) {
 	}
 	wg.Wait()
 }
-}
 
 func TestReset(t *testing.T) {
 	term := newTerm(t, Options{})
