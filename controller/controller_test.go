@@ -52,6 +52,7 @@ func newFixture(t *testing.T, s setup, steps ...llmtest.Step) *fixture {
 	}
 	ctl := controller.New(controller.Options{NewClient: func(cfg llm.Config) (llm.Client, error) {
 		cfg.MaxRetries = 1
+		cfg.RetryMinWait = time.Millisecond
 		cfg.Timeout = 20 * time.Second
 		cfg.ContextWindow = s.contextWindow
 		return llm.New(cfg)

@@ -26,7 +26,9 @@ func scanAll(s *scanner, data []byte, chunk int) ([]byte, []prompt) {
 
 func TestScannerSplitsOutputAndPrompts(t *testing.T) {
 	const nonce = "abc123"
-	marker := func(code, cmd, cwd string) string { return "\x1eGH" + nonce + ";" + code + ";" + cmd + ";" + cwd + ";" + nonce + "\x1e" }
+	marker := func(code, cmd, cwd string) string {
+		return "\x1eGH" + nonce + ";" + code + ";" + cmd + ";" + cwd + ";" + nonce + "\x1e"
+	}
 	data := []byte("hello\n" + marker("0", "1", "/tmp") + "x\x1ey" + marker("2", "7", "/a;b") + "\x1eGHother;1;1;/;other\x1e" + "tail")
 	for _, chunk := range []int{1, 2, 3, 7, 64, len(data)} {
 		out, prompts := scanAll(newScanner(nonce), data, chunk)
