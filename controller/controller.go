@@ -151,8 +151,21 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 				h = buildHistory(evs)
 			}
 		}
-		resp, err := model.Complete(ctx, llm.Request{System: h.system, Messages: h.messages, Tools: llmTools,
-			Temperature: s.Agent.LLM.Temperature, MaxTokens: deref(s.Agent.LLM.MaxOutputTokens)})
+		req := llm.Request{System: h.system, Messages: h.messages, Tools: llmTools,
+			Temperature: s.Agent.LLM.Temperature, MaxTokens: deref(s.Agent.LLM.MaxOutputTokens)}
+		resp, err := model.Complete(ctx, req)
+		if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
+			// The model's window is smaller than thought: condense and try
+			// once more.
+			if cerr := c.condense(ctx, a, model, evs, h); cerr == nil {
+				if evs, err = events(a, store); err != nil {
+					return err
+				}
+				h = buildHistory(evs)
+				req.System, req.Messages = h.system, h.messages
+				resp, err = model.Complete(ctx, req)
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
