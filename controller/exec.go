@@ -55,6 +55,16 @@ func (c *Controller) execute(ctx context.Context, a *session.AgentSession, h *hi
 	return obs
 }
 
+// Execute runs an action a user asked for directly. See
+// session.Executor.
+func (c *Controller) Execute(ctx context.Context, a *session.AgentSession, act event.ToolAction) event.ToolObservation {
+	h := history{}
+	if evs, err := events(a, a.Store()); err == nil {
+		h = buildHistory(evs)
+	}
+	return c.execute(ctx, a, &h, act)
+}
+
 // failed is the observation of an action that could not run.
 func failed(act event.ToolAction, msg string) event.ToolObservation {
 	var o event.ToolObservation

@@ -120,6 +120,10 @@ func (sk *socket) v0Act(a *session.AgentSession, act event.V0ClientAction) {
 		_, err = a.Act(ctx, &event.FileEditorAction{Command: event.EditorView, Path: x.Path}, event.ToolFileEditor)
 	case *event.V0Write:
 		_, err = a.Write(ctx, x.Path, x.Content)
+	case *event.V0Browse:
+		_, err = a.Act(ctx, &event.BrowserNavigateAction{URL: x.URL}, event.ToolBrowser)
+	case *event.V0Recall:
+		_, err = a.Recall(ctx, x.Query)
 	case *event.V0Think:
 		_, err = a.Act(ctx, &event.ThinkAction{Thought: x.Thought}, event.ToolThink)
 	case *event.V0Pause, *event.V0Stop:

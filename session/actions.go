@@ -63,7 +63,18 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 		o := &event.FinishObservation{}
 		o.Content = event.Text(x.Message)
 		obs = o
+	case *event.UnknownAction:
+		if x.RawKind == "RecallAction" {
+			q, _ := x.Fields["query"].(string)
+			obs = a.recall(q)
+			break
+		}
+		obs = errorObservation(action, "the "+x.RawKind+" action cannot run here")
 	default:
+		if ex, ok := a.m.opts.Loop.(Executor); ok && exec == nil {
+			obs = ex.Execute(ctx, a, action)
+			break
+		}
 		err = a.WithSandbox(ctx, func(cl *agentd.Client) error {
 			var err error
 			if exec != nil {
