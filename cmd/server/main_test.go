@@ -6,17 +6,24 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/gorilla/websocket"
 
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm/llmtest"
 	"github.com/gohands/gohands/sandbox"
 )
 
@@ -201,5 +208,198 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 	}
 	if _, err := engine.ContainerInspect(ctx, containerID); err == nil {
 		t.Error("the sandbox is still there after delete")
+	}
+}
+
+// TestSeedsTaskEndToEnd runs the seeds' task over V1 and over V0 with the
+// scripted model: it writes hello.sh into /workspace, a host folder
+// mounted with SANDBOX_VOLUMES, runs it, sees hello and finishes. The
+// script lands in the host folder owned by the host user, and the events
+// are in order and survive a restart.
+func TestSeedsTaskEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts sandboxes on the Docker engine; skipped under -short")
+	}
+	ctx := context.Background()
+	engine, err := sandbox.Connect(ctx)
+	if err != nil {
+		t.Skipf("no Docker engine answers: %v", err)
+	}
+	defer engine.Close()
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "runtime-agent")
+	build := exec.Command("go", "build", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build runtime-agent: %v\n%s", err, out)
+	}
+	hostV1, hostV0 := filepath.Join(dir, "ws-v1"), filepath.Join(dir, "ws-v0")
+	for _, d := range []string{hostV1, hostV0} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := llmtest.Call{Name: "file_editor", Args: `{"command":"create","path":"/workspace/hello.sh","file_text":"#!/bin/bash\necho hello\n"}`}
+	run := llmtest.Call{Name: "terminal", Args: `{"command":"bash /workspace/hello.sh"}`}
+	finish := llmtest.Call{Name: "finish", Args: `{"message":"hello.sh prints hello"}`}
+	model := llmtest.New(t,
+		llmtest.Fail{Status: 429, RetryAfter: "0"}, llmtest.Fail{Status: 429, RetryAfter: "0"},
+		llmtest.Reply{Text: "Writing the script.", ToolCalls: []llmtest.Call{write}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{run}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{finish}},
+	)
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(dir, "state.db"), "GOHANDS_AGENT_BINARY": agent,
+		"SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+		"SANDBOX_VOLUMES": hostV1 + ":/workspace:rw",
+		"LLM_MODEL":       "openai/scripted", "LLM_API_KEY": "test", "LLM_BASE_URL": model.URL() + "/v1",
+	}
+	g := start(t, env)
+	var info struct {
+		ID              string `json:"id"`
+		ExecutionStatus string `json:"execution_status"`
+	}
+	body := `{"initial_message":{"role":"user","content":[{"type":"text","text":"write a bash script that prints hello"}]}}`
+	if st := g.do("POST", "/api/conversations", body, &info); st != http.StatusCreated {
+		t.Fatalf("create: status %d", st)
+	}
+	id := info.ID
+	t.Cleanup(func() { removeConversationContainers(engine, id) })
+	deadline := time.Now().Add(2 * time.Minute)
+	for info.ExecutionStatus != "finished" {
+		if time.Now().After(deadline) || info.ExecutionStatus == "error" || info.ExecutionStatus == "stuck" {
+			t.Fatalf("conversation is %s, want finished", info.ExecutionStatus)
+		}
+		time.Sleep(100 * time.Millisecond)
+		g.do("GET", "/api/conversations/"+id, "", &info)
+	}
+	checkHostScript(t, filepath.Join(hostV1, "hello.sh"))
+	var page struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	g.do("GET", "/api/conversations/"+id+"/events/search?limit=100", "", &page)
+	before := seqsAndHello(t, page.Items)
+
+	// V0: the same task over /ws, in a second server sharing nothing but
+	// the model.
+	g.shutdown()
+	model.Add(
+		llmtest.Reply{ToolCalls: []llmtest.Call{write}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{run}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{finish}},
+	)
+	env0 := maps.Clone(env)
+	env0["GOHANDS_STATE"] = filepath.Join(dir, "state-v0.db")
+	env0["SANDBOX_VOLUMES"] = hostV0 + ":/workspace:rw"
+	g0 := start(t, env0)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(g0.url, "http")+"/ws?session_api_key=key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"action":"start","args":{"task":"write a bash script that prints hello"}}`))
+	ws.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	sawHello, finished := false, false
+	var v0conv string
+	for !finished {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("V0 socket: %v (saw hello: %v)", err, sawHello)
+		}
+		var f struct {
+			Observation string         `json:"observation"`
+			Action      string         `json:"action"`
+			Content     string         `json:"content"`
+			Extras      map[string]any `json:"extras"`
+		}
+		json.Unmarshal(frame, &f)
+		switch {
+		case f.Observation == "run" && strings.TrimSpace(f.Content) == "hello" && f.Extras["exit_code"] == float64(0):
+			sawHello = true
+		case f.Observation == "agent_state_changed" && f.Extras["agent_state"] == "finished":
+			finished = true
+		case f.Observation == "error":
+			t.Fatalf("V0 error frame: %s", frame)
+		}
+	}
+	if !sawHello {
+		t.Error("V0: no run observation with hello")
+	}
+	checkHostScript(t, filepath.Join(hostV0, "hello.sh"))
+	var list struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	g0.do("GET", "/api/conversations/search", "", &list)
+	if len(list.Items) == 1 {
+		v0conv = list.Items[0].ID
+		t.Cleanup(func() { removeConversationContainers(engine, v0conv) })
+	}
+	g0.shutdown()
+
+	// The V1 conversation's events survive a restart, in order.
+	g = start(t, env)
+	defer g.shutdown()
+	g.do("GET", "/api/conversations/"+id+"/events/search?limit=100", "", &page)
+	after := seqsAndHello(t, page.Items)
+	if !slices.Equal(before, after) {
+		t.Errorf("events after restart %v, before %v", after, before)
+	}
+	g.do("DELETE", "/api/conversations/"+id, "", nil)
+}
+
+// seqsAndHello checks that events have seqs 1..n and that one is a
+// terminal observation saying hello; it returns the seqs.
+func seqsAndHello(t *testing.T, items []json.RawMessage) []int64 {
+	t.Helper()
+	var seqs []int64
+	hello := false
+	for i, raw := range items {
+		e, err := event.Unmarshal(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Meta().Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Meta().Seq)
+		}
+		seqs = append(seqs, e.Meta().Seq)
+		if o, ok := e.(*event.Observation); ok {
+			if term, ok := o.Observation.(*event.TerminalObservation); ok && strings.TrimSpace(term.Content.Text()) == "hello" {
+				hello = true
+			}
+		}
+	}
+	if !hello {
+		t.Error("no terminal observation saying hello")
+	}
+	return seqs
+}
+
+// checkHostScript checks the script the agent wrote into the mounted host
+// folder: its content and that the host user owns it.
+func checkHostScript(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the script is not in the host folder: %v", err)
+	}
+	if !strings.Contains(string(data), "echo hello") {
+		t.Errorf("script = %q", data)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != os.Getuid() {
+		t.Errorf("the script belongs to uid %d, want the host user %d", uid, os.Getuid())
+	}
+}
+
+func removeConversationContainers(engine *client.Client, id string) {
+	list, _ := engine.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "gohands.conversation="+id))})
+	for _, c := range list {
+		engine.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
 	}
 }
