@@ -72,10 +72,20 @@ func (c *Controller) client(s session.Settings) (llm.Client, error) {
 
 // events loads every stored event of a conversation.
 func events(a *session.AgentSession, store *storage.Store) ([]event.Event, error) {
-	var all []event.Event
-	var after uint64
+	var l eventLog
+	return l.refresh(a, store)
+}
+
+// eventLog holds a conversation's events as a run has read them, and reads
+// only the new ones each step.
+type eventLog struct {
+	evs   []event.Event
+	after uint64
+}
+
+func (l *eventLog) refresh(a *session.AgentSession, store *storage.Store) ([]event.Event, error) {
 	for {
-		page, err := store.RawEvents(a.ID(), after, 1000)
+		page, err := store.RawEvents(a.ID(), l.after, 1000)
 		if err != nil {
 			return nil, err
 		}
@@ -84,11 +94,11 @@ func events(a *session.AgentSession, store *storage.Store) ([]event.Event, error
 			if err != nil {
 				return nil, fmt.Errorf("stored event: %w", err)
 			}
-			all = append(all, e)
-			after = uint64(e.Meta().Seq)
+			l.evs = append(l.evs, e)
+			l.after = uint64(e.Meta().Seq)
 		}
 		if len(page) < 1000 {
-			return all, nil
+			return l.evs, nil
 		}
 	}
 }
@@ -118,8 +128,8 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 	rateRisk := s.SecurityAnalyzer != nil && s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer"
 	llmTools, shown := specs(names, rateRisk)
 	store := a.Store()
-
-	evs, err := events(a, store)
+	var seen eventLog
+	evs, err := seen.refresh(a, store)
 	if err != nil {
 		return err
 	}
@@ -139,7 +149,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			return fail(a, session.StatusError, "MaxIterationsReached",
 				fmt.Sprintf("the agent took %d steps, the most this conversation allows (max_iterations), without finishing", s.MaxIterations))
 		}
-		evs, err := events(a, store)
+		evs, err := seen.refresh(a, store)
 		if err != nil {
 			return err
 		}
@@ -147,7 +157,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 		if window := model.ContextWindow(); window > 0 && float64(h.tokens) > c.opts.CondenseAt*float64(window) {
 			if err := c.condense(ctx, a, model, evs, h); err != nil {
 				log.Warn("condensation failed", "err", err)
-			} else if evs, err = events(a, store); err == nil {
+			} else if evs, err = seen.refresh(a, store); err == nil {
 				h = buildHistory(evs)
 			}
 		}
@@ -158,7 +168,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			// The model's window is smaller than thought: condense and try
 			// once more.
 			if cerr := c.condense(ctx, a, model, evs, h); cerr == nil {
-				if evs, err = events(a, store); err != nil {
+				if evs, err = seen.refresh(a, store); err != nil {
 					return err
 				}
 				h = buildHistory(evs)
@@ -196,7 +206,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			return a.SetStatus(session.StatusFinished)
 		}
 		if s.StuckDetection {
-			evs, err := events(a, store)
+			evs, err := seen.refresh(a, store)
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 // fixture is a conversation manager run by a Controller against a
 // scripted model.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	model *llmtest.Server
 	m     *session.ConversationManager
 }
@@ -39,7 +39,7 @@ type setup struct {
 	contextWindow int
 }
 
-func newFixture(t *testing.T, s setup, steps ...llmtest.Step) *fixture {
+func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 	t.Helper()
 	model := llmtest.New(t, steps...)
 	var sbs session.Sandboxes

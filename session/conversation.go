@@ -42,6 +42,9 @@ type AgentSession struct {
 	sbState  event.SandboxState
 	sbError  string
 	bgSeq    int
+	// metricsDirty says Settings.Metrics changed since metricsSaved.
+	metricsDirty bool
+	metricsSaved time.Time
 }
 
 type runState struct {
@@ -224,9 +227,16 @@ func (a *AgentSession) SetStatus(status string) error {
 	if old == status {
 		return nil
 	}
+	a.mu.Lock()
+	spec, err := json.Marshal(a.settings) // with the metrics kept in memory
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	conv, err := a.m.store.UpdateConversation(a.id, func(c *storage.Conversation) error {
 		c.Status = status
 		c.UpdatedAt = a.m.now().UTC()
+		c.Spec = spec
 		return nil
 	})
 	if err != nil {
@@ -234,6 +244,7 @@ func (a *AgentSession) SetStatus(status string) error {
 	}
 	a.mu.Lock()
 	a.conv = conv
+	a.metricsDirty, a.metricsSaved = false, a.m.now()
 	a.mu.Unlock()
 	value, _ := json.Marshal(status)
 	if err := a.Append(&event.StateUpdate{Key: event.StateKeyExecutionStatus, Value: value}); err != nil {
@@ -271,22 +282,44 @@ func (a *AgentSession) SetSecurityAnalyzer(an *SecurityAnalyzer) error {
 	})
 }
 
-// AddMetrics adds to the conversation's cost and token counts.
+// metricsSaveEvery is how often accumulated metrics are written while a
+// conversation runs; a status change and Close write them too.
+const metricsSaveEvery = 2 * time.Second
+
+// AddMetrics adds to the conversation's cost and token counts. They are
+// kept in memory and written at most every metricsSaveEvery, at a status
+// change and at Close, so that a step costs no extra write.
 func (a *AgentSession) AddMetrics(cost float64, usage TokenUsage) error {
-	return a.update(func(_ *storage.Conversation, s *Settings) error {
-		m := &s.Metrics
-		m.AccumulatedCost += cost
-		t := &m.AccumulatedTokenUsage
-		t.Model = usage.Model
-		t.PromptTokens += usage.PromptTokens
-		t.CompletionTokens += usage.CompletionTokens
-		t.CacheReadTokens += usage.CacheReadTokens
-		t.CacheWriteTokens += usage.CacheWriteTokens
-		t.ReasoningTokens += usage.ReasoningTokens
-		t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
-		t.PerTurnToken = usage.PerTurnToken
+	a.mu.Lock()
+	m := &a.settings.Metrics
+	m.AccumulatedCost += cost
+	t := &m.AccumulatedTokenUsage
+	t.Model = usage.Model
+	t.PromptTokens += usage.PromptTokens
+	t.CompletionTokens += usage.CompletionTokens
+	t.CacheReadTokens += usage.CacheReadTokens
+	t.CacheWriteTokens += usage.CacheWriteTokens
+	t.ReasoningTokens += usage.ReasoningTokens
+	t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
+	t.PerTurnToken = usage.PerTurnToken
+	a.metricsDirty = true
+	due := a.m.now().Sub(a.metricsSaved) >= metricsSaveEvery
+	a.mu.Unlock()
+	if !due {
 		return nil
-	})
+	}
+	return a.saveMetrics()
+}
+
+// saveMetrics writes the in-memory metrics if they changed.
+func (a *AgentSession) saveMetrics() error {
+	a.mu.Lock()
+	dirty := a.metricsDirty
+	a.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	return a.update(func(*storage.Conversation, *Settings) error { return nil })
 }
 
 // update changes the stored conversation and settings atomically.
@@ -318,6 +351,7 @@ func (a *AgentSession) update(fn func(*storage.Conversation, *Settings) error) e
 	}
 	a.mu.Lock()
 	a.conv, a.settings = conv, s
+	a.metricsDirty, a.metricsSaved = false, a.m.now()
 	a.mu.Unlock()
 	a.publishInfo()
 	return nil

@@ -145,6 +145,9 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 	m.mu.Unlock()
 	for _, a := range convs {
 		a.stopLoop(ctx)
+		if err := a.saveMetrics(); err != nil {
+			m.log.Warn("metrics not saved", "conversation", a.id, "err", err)
+		}
 		a.stream.close(ErrClosed)
 	}
 	m.cancel()
