@@ -7,7 +7,7 @@
 // is an object whose "kind" names its type (MessageEvent, ActionEvent, ...),
 // plus the common fields id, timestamp and source. GoHands adds seq, the
 // event's position in its conversation (1, 2, 3, ... with no gaps), and one
-// kind of its own, SandboxStatusEvent.
+// kinds of its own, SandboxStatusEvent and HookEvent.
 //
 // Decode with [Unmarshal], encode with [Marshal] or encoding/json (every
 // event type writes its own "kind"). Storage sets the common fields through
@@ -20,7 +20,8 @@
 //   - events carry seq;
 //   - timestamps are RFC 3339 in UTC with six fractional digits, not the
 //     SDK's zone-less local time, so that they sort as strings;
-//   - SandboxStatusEvent is GoHands' own;
+//   - SandboxStatusEvent and HookEvent are GoHands' own, and so is an
+//     ActionEvent's security_reason;
 //   - BrowserObservation carries the URL fetched, and GoHands' browser tool
 //     fetches pages rather than driving a browser;
 //   - SystemPromptEvent lists tools as ToolSpec, not the SDK's whole
@@ -45,7 +46,7 @@ import (
 // are pointers to the structs in this package: *Message, *Action,
 // *Observation, *UserReject, *AgentError, *ConversationError, *StateUpdate,
 // *Pause, *SystemPrompt, *CondensationSummary, *Condensation and
-// *SandboxStatus.
+// *SandboxStatus and *Hook.
 type Event interface {
 	// Kind is the event's discriminator, as written in "kind".
 	Kind() Kind
@@ -178,6 +179,7 @@ const (
 	KindCondensationSummary Kind = "CondensationSummaryEvent"
 	KindCondensation        Kind = "Condensation"
 	KindSandboxStatus       Kind = "SandboxStatusEvent" // GoHands only
+	KindHook                Kind = "HookEvent"          // GoHands only
 )
 
 // kindInfo is what the codec knows about one kind.
@@ -205,6 +207,7 @@ var registry = []kindInfo{
 	{KindCondensationSummary, "openhands.sdk.event.condenser", func() Event { return new(CondensationSummary) }, SourceEnvironment},
 	{KindCondensation, "openhands.sdk.event.condenser", func() Event { return new(Condensation) }, SourceEnvironment},
 	{KindSandboxStatus, "gohands.event", func() Event { return new(SandboxStatus) }, SourceEnvironment},
+	{KindHook, "gohands.event", func() Event { return new(Hook) }, SourceEnvironment},
 }
 
 func lookup(k Kind) (kindInfo, bool) {

@@ -41,6 +41,9 @@ type Action struct {
 	LLMResponseID string `json:"llm_response_id,omitempty"`
 	// SecurityRisk is the model's (or an analyzer's) rating of the call.
 	SecurityRisk Risk `json:"security_risk"`
+	// SecurityReason says why the analyzer rated the call so (GoHands
+	// only).
+	SecurityReason string `json:"security_reason,omitempty"`
 	// Summary is the model's few-word summary of what the call does.
 	Summary string `json:"summary,omitempty"`
 }
@@ -172,6 +175,30 @@ type SandboxStatus struct {
 	Progress *float64 `json:"progress,omitempty"`
 }
 
+// Hook records one run of an action hook (GoHands only): a pre-action hook
+// that allowed or denied an action, a post-observation hook that
+// annotated or redacted a result, or a hook that failed.
+type Hook struct {
+	Base
+	// Hook names the hook.
+	Hook string `json:"hook"`
+	// Event is "pre_action" or "post_observation".
+	Event string `json:"event"`
+	// Decision is "allow" or "deny" (pre_action), "ok" or "error"
+	// (post_observation).
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exit_code"`
+	// DurationMS is how long the hook ran, in milliseconds.
+	DurationMS float64 `json:"duration_ms"`
+	// Output is the start of what the hook printed.
+	Output string `json:"output,omitempty"`
+	// ActionID and ToolName name the action the hook ran for.
+	ActionID string `json:"action_id,omitempty"`
+	ToolName string `json:"tool_name,omitempty"`
+}
+
 // SandboxState is the state a SandboxStatus event reports.
 type SandboxState string
 
@@ -201,6 +228,7 @@ func (*SystemPrompt) Kind() Kind        { return KindSystemPrompt }
 func (*CondensationSummary) Kind() Kind { return KindCondensationSummary }
 func (*Condensation) Kind() Kind        { return KindCondensation }
 func (*SandboxStatus) Kind() Kind       { return KindSandboxStatus }
+func (*Hook) Kind() Kind                { return KindHook }
 
 // MarshalJSON methods: each writes the struct's fields with "kind" first, so
 // that encoding/json (a gin response, a list of events) writes events the
@@ -304,6 +332,12 @@ func (e Condensation) MarshalJSON() ([]byte, error) {
 // MarshalJSON writes e with its kind.
 func (e SandboxStatus) MarshalJSON() ([]byte, error) {
 	type plain SandboxStatus
+	return withKind(e.Kind(), plain(e))
+}
+
+// MarshalJSON writes e with its kind.
+func (e Hook) MarshalJSON() ([]byte, error) {
+	type plain Hook
 	return withKind(e.Kind(), plain(e))
 }
 
