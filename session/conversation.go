@@ -18,6 +18,7 @@ import (
 	"github.com/gohands/gohands/agentd"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
 )
 
@@ -42,6 +43,8 @@ type AgentSession struct {
 	sbState  event.SandboxState
 	sbError  string
 	bgSeq    int
+	// secretMasker hides secrets; rebuilt when they change.
+	secretMasker *security.Masker
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
 	metricsSaved time.Time
@@ -165,12 +168,22 @@ func sandboxState(st sandbox.Status) string {
 // Append stores events and delivers them to subscribers. Events without a
 // source are the environment's.
 func (a *AgentSession) Append(evs ...event.Event) error {
-	for _, e := range evs {
+	masking := !a.masker().Empty()
+	stored := make([]event.Event, len(evs))
+	for i, e := range evs {
 		if e.Meta().Source == "" {
 			e.Meta().Source = event.SourceEnvironment
 		}
+		stored[i] = e
+		if masking {
+			masked, err := a.mask(e)
+			if err != nil {
+				return err
+			}
+			stored[i] = masked
+		}
 	}
-	if err := a.stream.append(evs...); err != nil {
+	if err := a.stream.append(stored...); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return notFound("conversation", a.id)
 		}
@@ -179,8 +192,44 @@ func (a *AgentSession) Append(evs ...event.Event) error {
 		}
 		return storeError("append event", err)
 	}
+	for i := range evs {
+		if stored[i] != evs[i] {
+			// The caller's event learns what storage gave the stored one.
+			*evs[i].Meta() = *stored[i].Meta()
+		}
+	}
 	a.touch()
 	return nil
+}
+
+// masker hides the conversation's secrets, the LLM key among them.
+func (a *AgentSession) masker() *security.Masker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.secretMasker == nil {
+		a.secretMasker = security.NewMasker(a.secrets)
+	}
+	return a.secretMasker
+}
+
+// mask returns e with every secret value replaced by <secret-hidden>: the
+// event as it is stored and shown, while the caller keeps its own.
+func (a *AgentSession) mask(e event.Event) (event.Event, error) {
+	if e.Meta().ID == "" {
+		e.Meta().ID = event.NewID()
+	}
+	if e.Meta().Timestamp.IsZero() {
+		e.Meta().Timestamp = event.TimeOf(a.m.now())
+	}
+	raw, err := event.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	masked := a.masker().MaskJSON(raw)
+	if len(masked) == len(raw) && string(masked) == string(raw) {
+		return e, nil
+	}
+	return event.Unmarshal(masked)
 }
 
 // afterAppend runs for every stored event, in order.
@@ -381,6 +430,7 @@ func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
 			a.secrets[name] = v
 		}
 	}
+	a.secretMasker = nil
 	a.mu.Unlock()
 	a.publishInfo()
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
 )
 
@@ -368,7 +369,19 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		}
 		s.ConfirmationPolicy = *req.ConfirmationPolicy
 	}
+	if req.SecurityAnalyzer != nil {
+		if _, err := security.NewAnalyzer(req.SecurityAnalyzer.Kind, mustJSON(req.SecurityAnalyzer)); err != nil {
+			return s, invalid("security_analyzer: %v", err)
+		}
+	}
 	s.SecurityAnalyzer = req.SecurityAnalyzer
+	if len(req.Hooks) > 0 && string(req.Hooks) != "null" {
+		hooks, err := security.ParseHooks(req.Hooks)
+		if err != nil {
+			return s, invalid("hooks: %v", err)
+		}
+		s.Hooks = hooks
+	}
 	if req.Sandbox != nil {
 		if _, err := limitsOf(*req.Sandbox); err != nil {
 			return s, err
@@ -574,6 +587,25 @@ func sandboxError(err error) error {
 		status = http.StatusConflict
 	}
 	return &Error{Status: status, Detail: "sandbox: " + err.Error(), Err: err}
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Masker hides the secrets of every conversation this server holds: for
+// log lines, which may come from anywhere.
+func (m *ConversationManager) Masker() *security.Masker {
+	all := make(map[string]string)
+	for _, a := range m.loaded() {
+		a.mu.Lock()
+		for k, v := range a.secrets {
+			all[a.id+"/"+k] = v
+		}
+		a.mu.Unlock()
+	}
+	return security.NewMasker(all)
 }
 
 // eventKind names an event for metrics.

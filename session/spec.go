@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // Masked is how secret values appear in answers.
@@ -162,6 +163,9 @@ type Settings struct {
 	SecurityAnalyzer   *SecurityAnalyzer  `json:"security_analyzer"`
 	Sandbox            SandboxSettings    `json:"sandbox,omitzero"`
 	Metrics            Metrics            `json:"metrics"`
+	// Hooks are the conversation's own action hooks, run after the
+	// server's.
+	Hooks []security.Hook `json:"hooks,omitempty"`
 	// Protocol is "v0" for conversations made over the /ws socket.
 	Protocol string `json:"protocol,omitempty"`
 }
@@ -179,6 +183,7 @@ type CreateRequest struct {
 	MaxIterations      *int                `json:"max_iterations,omitempty"`
 	StuckDetection     *bool               `json:"stuck_detection,omitempty"`
 	Sandbox            *SandboxSettings    `json:"sandbox,omitempty"`
+	Hooks              json.RawMessage     `json:"hooks,omitempty"`
 }
 
 // Secret is a secret's value as a client sends it: a string, or an object

@@ -297,3 +297,31 @@ func TestStatusAndTitle(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestSecretsAreHiddenInStoredEvents(t *testing.T) {
+	m := newTestManager(t)
+	ctx := context.Background()
+	a, _, err := m.Create(ctx, CreateRequest{Secrets: map[string]Secret{"TOKEN": {Value: "tok-5ecret-value"}},
+		Agent: &Agent{LLM: LLM{Model: "m", APIKey: "sk-llm-key-123"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := message(`the token is tok-5ecret-value and the key "sk-llm-key-123"`)
+	if err := a.Append(e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq == 0 || e.ID == "" {
+		t.Errorf("the caller's event has seq %d, id %q: want what storage gave", e.Seq, e.ID)
+	}
+	got, err := m.Store().Event(a.ID(), e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := got.(*event.Message).LLMMessage.Content.Text()
+	if want := `the token is <secret-hidden> and the key "<secret-hidden>"`; text != want {
+		t.Errorf("stored text %q, want %q", text, want)
+	}
+	if masked := m.Masker().Mask("log tok-5ecret-value"); masked != "log <secret-hidden>" {
+		t.Errorf("manager masker: %q", masked)
+	}
+}
