@@ -122,6 +122,7 @@ type ruleParser struct {
 	own       map[string]bool // names of rules defined in this file
 	cur       *Rule
 	curLine   int
+	curErrs   int // len(errs) when the rule started
 	hasRisk   bool
 	errs      []error
 }
@@ -178,7 +179,7 @@ func (p *ruleParser) parse(src string) {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 func (p *ruleParser) startRule(n int, name string) {
-	p.cur, p.curLine, p.hasRisk = &Rule{Name: name, Source: fmt.Sprintf("%s:%d", p.file, n)}, n, false
+	p.cur, p.curLine, p.curErrs, p.hasRisk = &Rule{Name: name, Source: fmt.Sprintf("%s:%d", p.file, n)}, n, len(p.errs), false
 	switch {
 	case name == "":
 		p.errorf(n, "rule without a name")
@@ -204,7 +205,8 @@ func (p *ruleParser) finish() {
 	if r.Reason == "" {
 		p.errorf(p.curLine, "rule %q has no reason", r.Name)
 	}
-	if len(r.conds) == 0 && len(r.Tools) == 0 {
+	if len(r.conds) == 0 && len(r.Tools) == 0 && len(p.errs) == p.curErrs {
+		// (A rule whose conditions were wrong has been reported already.)
 		p.errorf(p.curLine, "rule %q matches every action: give it a tool or a condition", r.Name)
 	}
 	p.checkFields(r)
@@ -268,6 +270,10 @@ func (p *ruleParser) condition(n int, line string) {
 	}
 	pattern = strings.TrimSpace(pattern)
 	var except string
+	if strings.HasSuffix(pattern, " except") {
+		p.errorf(n, "%s: nothing after except", field)
+		return
+	}
 	if i := strings.Index(pattern, " except "); i >= 0 {
 		pattern, except = strings.TrimSpace(pattern[:i]), strings.TrimSpace(pattern[i+len(" except "):])
 		if except == "" {
