@@ -11,6 +11,7 @@ import (
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
 )
@@ -26,13 +27,17 @@ type Options struct {
 	CondenseAt float64
 	// ActionTimeout bounds one action in the sandbox; 0 means 10 minutes.
 	ActionTimeout time.Duration
+	// Hooks are the server's action hooks, run before each
+	// conversation's own.
+	Hooks []security.Hook
 }
 
 // Controller runs agents. One Controller serves every conversation of a
 // server; its state lives in the conversations' events.
 type Controller struct {
-	opts Options
-	log  *slog.Logger
+	opts      Options
+	log       *slog.Logger
+	confirmed confirmations
 }
 
 var (
@@ -40,6 +45,8 @@ var (
 	_ session.Asker     = (*Controller)(nil)
 	_ session.Titler    = (*Controller)(nil)
 	_ session.Condenser = (*Controller)(nil)
+	_ session.Confirmer = (*Controller)(nil)
+	_ session.Executor  = (*Controller)(nil)
 )
 
 // New returns a Controller.
@@ -125,8 +132,13 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 		names = append(names, t.Name)
 	}
 	names = toolNames(names)
-	rateRisk := s.SecurityAnalyzer != nil && s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer"
+	an, err := c.analyzer(s)
+	if err != nil {
+		return fail(a, session.StatusError, "SecurityAnalyzerError", err.Error())
+	}
+	rateRisk := s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
 	llmTools, shown := specs(names, rateRisk)
+	hooks := c.hooks(s)
 	store := a.Store()
 	var seen eventLog
 	evs, err := seen.refresh(a, store)
@@ -138,6 +150,24 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 		sp.Source = event.SourceAgent
 		if err := a.Append(sp); err != nil {
 			return err
+		}
+	}
+
+	// Actions without a result wait for the user: those the policy held
+	// back, and those a stopped server never finished (which the user may
+	// want to run again or not). Run them if the user accepted.
+	if pending := pendingActions(evs); len(pending) > 0 {
+		if !c.confirmed.take(a.ID()) {
+			return a.SetStatus(session.StatusWaitingForConfirmation)
+		}
+		h := buildHistory(evs)
+		for _, ae := range pending {
+			if err := c.runAction(ctx, a, &h, ae, hooks); err != nil {
+				return err
+			}
+			if _, ok := ae.Action.(*event.FinishAction); ok {
+				return a.SetStatus(session.StatusFinished)
+			}
 		}
 	}
 
@@ -198,9 +228,12 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			}
 			return a.SetStatus(session.StatusFinished)
 		}
-		finished, err := c.step(ctx, a, &h, resp, names)
+		finished, waiting, err := c.step(ctx, a, &h, resp, names, an, hooks, security.Policy(s.ConfirmationPolicy))
 		if err != nil {
 			return err
+		}
+		if waiting {
+			return a.SetStatus(session.StatusWaitingForConfirmation)
 		}
 		if finished {
 			return a.SetStatus(session.StatusFinished)
@@ -219,10 +252,12 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 }
 
 // step records and runs the tool calls of one model response. It reports
-// whether the agent called finish.
-func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *history, resp llm.Response, allowed []string) (bool, error) {
+// whether the agent called finish, and whether actions wait for the
+// user's confirmation (then they, and the calls after them, are recorded
+// but not run).
+func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *history, resp llm.Response, allowed []string,
+	an security.Analyzer, hooks []security.Hook, policy security.Policy) (finished, waiting bool, err error) {
 	thought := resp.Message.Content
-	finished := false
 	for i, call := range resp.Message.ToolCalls {
 		if i > 0 {
 			thought = nil
@@ -232,7 +267,7 @@ func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *histo
 			e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(allowed, ", ")),
 				ToolName: call.Name, ToolCallID: call.ID}
 			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
-				return false, err
+				return false, false, err
 			}
 			continue
 		}
@@ -241,7 +276,7 @@ func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *histo
 			e := &event.AgentError{Error: fmt.Sprintf("The call to %s was not run: %v. Fix the arguments and call again.", call.Name, err),
 				ToolName: call.Name, ToolCallID: call.ID}
 			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
-				return false, err
+				return false, false, err
 			}
 			continue
 		}
@@ -249,24 +284,24 @@ func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *histo
 			ToolName: call.Name, ToolCallID: call.ID, ToolCall: &call, LLMResponseID: resp.ID,
 			SecurityRisk: riskOf(call.Arguments)}
 		ae.Source = event.SourceAgent
+		v := rate(ctx, an, ae)
 		if err := a.Append(ae); err != nil {
-			return false, err
+			return false, false, err
+		}
+		if waiting || security.NeedsConfirmation(policy, v) {
+			waiting = true // this and the later calls wait for the user
+			continue
 		}
 		// The action runs to its end even if the user pauses meanwhile:
 		// a pause takes effect between steps.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ActionTimeout)
-		obs := c.execute(actx, a, h, act)
-		cancel()
-		oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: call.Name, ToolCallID: call.ID}
-		oe.Source = event.SourceEnvironment
-		if err := a.Append(oe); err != nil {
-			return false, err
+		if err := c.runAction(ctx, a, h, ae, hooks); err != nil {
+			return false, false, err
 		}
 		if _, ok := act.(*event.FinishAction); ok {
 			finished = true
 		}
 	}
-	return finished, nil
+	return finished, waiting, nil
 }
 
 // appendFailedCall records a call that could not become an action: an

@@ -15,6 +15,7 @@ import (
 	"github.com/gohands/gohands/llm/llmtest"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/sandboxtest"
+	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
 )
@@ -31,12 +32,14 @@ type fixture struct {
 	t     testing.TB
 	model *llmtest.Server
 	m     *session.ConversationManager
+	state string // the bbolt file
 }
 
 type setup struct {
 	sandboxes     bool // start real sandboxes
 	model         string
 	contextWindow int
+	hooks         []security.Hook // the server's
 }
 
 func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
@@ -46,11 +49,12 @@ func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 	if s.sandboxes {
 		sbs = sandboxtest.Manager(t, func(o *sandbox.Options) { o.PoolSize = 0 })
 	}
-	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
+	state := filepath.Join(t.TempDir(), "state.db")
+	store, err := storage.Open(state, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl := controller.New(controller.Options{NewClient: func(cfg llm.Config) (llm.Client, error) {
+	ctl := controller.New(controller.Options{Hooks: s.hooks, NewClient: func(cfg llm.Config) (llm.Client, error) {
 		cfg.MaxRetries = 1
 		cfg.RetryMinWait = time.Millisecond
 		cfg.Timeout = 20 * time.Second
@@ -72,7 +76,7 @@ func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 		m.Close(ctx)
 		store.Close()
 	})
-	return &fixture{t: t, model: model, m: m}
+	return &fixture{t: t, model: model, m: m, state: state}
 }
 
 // start creates a conversation with a task and runs it.

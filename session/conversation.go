@@ -432,6 +432,7 @@ func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
 	}
 	a.secretMasker = nil
 	a.mu.Unlock()
+	a.m.secretsChanged()
 	a.publishInfo()
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gohands/gohands/event"
@@ -87,6 +88,7 @@ type ConversationManager struct {
 	wg     sync.WaitGroup
 
 	statusC chan sandbox.StatusChange
+	masker  atomic.Pointer[security.Masker]
 
 	mu     sync.Mutex
 	convs  map[string]*AgentSession
@@ -425,6 +427,7 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 	}
 	a := newAgentSession(m, conv, s, secrets)
 	m.convs[id] = a
+	m.secretsChanged()
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(len(m.convs))
 	}
@@ -595,8 +598,12 @@ func mustJSON(v any) []byte {
 }
 
 // Masker hides the secrets of every conversation this server holds: for
-// log lines, which may come from anywhere.
+// log lines, which may come from anywhere. It is rebuilt only after
+// secrets change.
 func (m *ConversationManager) Masker() *security.Masker {
+	if mk := m.masker.Load(); mk != nil {
+		return mk
+	}
 	all := make(map[string]string)
 	for _, a := range m.loaded() {
 		a.mu.Lock()
@@ -605,8 +612,13 @@ func (m *ConversationManager) Masker() *security.Masker {
 		}
 		a.mu.Unlock()
 	}
-	return security.NewMasker(all)
+	mk := security.NewMasker(all)
+	m.masker.Store(mk)
+	return mk
 }
+
+// secretsChanged drops the cached masker.
+func (m *ConversationManager) secretsChanged() { m.masker.Store(nil) }
 
 // eventKind names an event for metrics.
 func eventKind(e event.Event) string { return string(e.Kind()) }

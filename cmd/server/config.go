@@ -62,6 +62,8 @@ type Config struct {
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
+	// HooksFile names a JSON file of action hooks every conversation runs.
+	HooksFile string
 }
 
 // LLMConfig is the default model and how to reach it.
@@ -346,6 +348,8 @@ var settings = []setting{
 		set: func(l *loader, v string) error { return oneOf(v, &l.cfg.LogLevel, "debug", "info", "warn", "error") }},
 	{key: "log_format", env: []string{"GOHANDS_LOG_FORMAT"},
 		set: func(l *loader, v string) error { return oneOf(v, &l.cfg.LogFormat, "text", "json") }},
+	{key: "hooks_file", env: []string{"GOHANDS_HOOKS_FILE"},
+		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.HooksFile) }},
 }
 
 func lookupSetting(key string) (setting, bool) {

@@ -215,6 +215,7 @@ var everyVariable = map[string]string{
 	"GOHANDS_ALLOWED_UPLOAD_TYPES":       "py, .TXT,.tar.gz",
 	"GOHANDS_LOG_LEVEL":                  "debug",
 	"GOHANDS_LOG_FORMAT":                 "json",
+	"GOHANDS_HOOKS_FILE":                 "/etc/gohands/hooks.json",
 }
 
 func TestLoadConfigEveryVariable(t *testing.T) {
@@ -260,6 +261,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		AllowedUploadTypes: []string{".py", ".txt", ".tar.gz"},
 		LogLevel:           "debug",
 		LogFormat:          "json",
+		HooksFile:          "/etc/gohands/hooks.json",
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -308,7 +310,8 @@ const everyKey = `{
 		"env": {"A": "1"}
 	},
 	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
-	"max_upload_bytes": "1g", "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json"
+	"max_upload_bytes": "1g", "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
+	"hooks_file": "/etc/gohands/hooks.json"
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -351,6 +354,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		AllowedUploadTypes: []string{".md"},
 		LogLevel:           "warn",
 		LogFormat:          "json",
+		HooksFile:          "/etc/gohands/hooks.json",
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)

@@ -30,6 +30,7 @@ import (
 	"github.com/gohands/gohands/controller"
 	"github.com/gohands/gohands/metrics"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -72,6 +73,14 @@ func newLogger(cfg Config) *slog.Logger {
 // server on the same state to re-adopt. When listening is not nil, the
 // address is sent to it once the server listens.
 func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- string) error {
+	// Log lines never show a conversation's secrets.
+	var convs atomic.Pointer[session.ConversationManager]
+	logger = slog.New(security.MaskHandler(logger.Handler(), func() *security.Masker {
+		if m := convs.Load(); m != nil {
+			return m.Masker()
+		}
+		return nil
+	}))
 	store, err := storage.Open(cfg.StatePath, storage.Options{SecretKey: cfg.SecretKey, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("open state %s: %w", cfg.StatePath, err)
@@ -96,9 +105,15 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		}
 		specs = append(specs, fromFile...)
 	}
-	hooks := webhook.New(specs, webhook.Options{Logger: logger})
+	webhooks := webhook.New(specs, webhook.Options{Logger: logger})
+	var hooks []security.Hook
+	if cfg.HooksFile != "" {
+		if hooks, err = security.LoadHooks(cfg.HooksFile); err != nil {
+			return err
+		}
+		logger.Info("action hooks loaded", "file", cfg.HooksFile, "hooks", len(hooks))
+	}
 
-	var convs atomic.Pointer[session.ConversationManager]
 	engine, sandboxes, err := startSandboxes(ctx, cfg, store.ServerID(), logger, func(c sandbox.StatusChange) {
 		if m := convs.Load(); m != nil {
 			m.OnSandboxStatus(c)
@@ -127,8 +142,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 			Image: image,
 		},
 		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.ConversationIdle,
-		Loop:     controller.New(controller.Options{Logger: logger}),
-		Webhooks: hooks, Meter: reg, Logger: logger,
+		Loop:     controller.New(controller.Options{Logger: logger, Hooks: hooks}),
+		Webhooks: webhooks, Meter: reg, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -177,7 +192,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if err := manager.Close(shutdown); err != nil {
 		logger.Warn("closing conversations", "err", err)
 	}
-	if err := hooks.Close(shutdown); err != nil {
+	if err := webhooks.Close(shutdown); err != nil {
 		logger.Warn("flushing webhooks", "err", err)
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {

@@ -53,8 +53,8 @@ func start(t *testing.T, env map[string]string) *gohands {
 		g.url = "http://" + addr
 	case err := <-g.done:
 		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not listen within 30s")
+	case <-time.After(90 * time.Second):
+		t.Fatal("server did not listen within 90s")
 	}
 	return g
 }
@@ -343,8 +343,8 @@ func TestSeedsTaskEndToEnd(t *testing.T) {
 	defer g.shutdown()
 	g.do("GET", "/api/conversations/"+id+"/events/search?limit=100", "", &page)
 	after := seqsAndHello(t, page.Items)
-	if !slices.Equal(before, after) {
-		t.Errorf("events after restart %v, before %v", after, before)
+	if len(after) < len(before) || !slices.Equal(before, after[:len(before)]) {
+		t.Errorf("events after restart %v, before %v: want every earlier event kept", after, before)
 	}
 	g.do("DELETE", "/api/conversations/"+id, "", nil)
 }

@@ -1,0 +1,178 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
+	"github.com/gohands/gohands/session"
+)
+
+// analyzer builds the conversation's analyzer, or nil when it has none.
+func (c *Controller) analyzer(s session.Settings) (security.Analyzer, error) {
+	if s.SecurityAnalyzer == nil || s.SecurityAnalyzer.Kind == "" {
+		return nil, nil
+	}
+	cfg, _ := json.Marshal(s.SecurityAnalyzer)
+	return security.Options{Workspace: s.Workspace.WorkingDir}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
+}
+
+// rate rates an action with the conversation's analyzer. Without one,
+// the model's own rating (if it gave one) stands.
+func rate(ctx context.Context, an security.Analyzer, ae *event.Action) security.Verdict {
+	if an == nil {
+		return security.Verdict{Risk: ae.SecurityRisk, Reason: "no analyzer is set"}
+	}
+	v := an.Analyze(ctx, ae)
+	ae.SecurityRisk = v.Risk
+	ae.SecurityReason = v.Reason
+	if v.Analyzer != "" && v.Reason != "" {
+		ae.SecurityReason = v.Analyzer + ": " + v.Reason
+	}
+	return v
+}
+
+// hooks returns the server's hooks followed by the conversation's.
+func (c *Controller) hooks(s session.Settings) []security.Hook {
+	return append(append([]security.Hook(nil), c.opts.Hooks...), s.Hooks...)
+}
+
+// recordHooks appends a HookEvent for each hook run.
+func recordHooks(a *session.AgentSession, ae *event.Action, recs []security.HookRecord) error {
+	var evs []event.Event
+	for _, r := range recs {
+		e := &event.Hook{Hook: r.Hook, Event: r.Event, Decision: r.Decision, Reason: r.Reason, Error: r.Error,
+			ExitCode: r.ExitCode, DurationMS: float64(r.Duration.Microseconds()) / 1000, Output: r.Output,
+			ActionID: ae.ID, ToolName: ae.ToolName}
+		e.Source = event.SourceEnvironment
+		evs = append(evs, e)
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	return a.Append(evs...)
+}
+
+// reject records that an action was not run and why; the model sees the
+// reason as the call's result.
+func reject(a *session.AgentSession, ae *event.Action, reason, source string) error {
+	e := &event.UserReject{RejectionReason: reason, RejectionSource: source, ActionID: ae.ID,
+		ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
+	e.Source = event.SourceUser
+	if source == "hook" {
+		e.Source = event.SourceEnvironment
+	}
+	return a.Append(e)
+}
+
+// confirmations remembers the conversations whose pending actions the
+// user accepted, until the resumed run takes them.
+type confirmations struct {
+	mu       sync.Mutex
+	accepted map[string]bool
+}
+
+func (k *confirmations) accept(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.accepted == nil {
+		k.accepted = make(map[string]bool)
+	}
+	k.accepted[id] = true
+}
+
+// take reports whether id's pending actions were accepted, and forgets it.
+func (k *confirmations) take(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ok := k.accepted[id]
+	delete(k.accepted, id)
+	return ok
+}
+
+// pendingActions returns the actions that have no result yet: those that
+// wait for the user's confirmation.
+func pendingActions(evs []event.Event) []*event.Action {
+	answered := make(map[string]bool)
+	for _, e := range evs {
+		switch e := e.(type) {
+		case *event.Observation:
+			answered[e.ActionID] = true
+		case *event.UserReject:
+			answered[e.ActionID] = true
+		case *event.AgentError:
+			answered["call:"+e.ToolCallID] = true
+		}
+	}
+	var out []*event.Action
+	for _, e := range evs {
+		if ae, ok := e.(*event.Action); ok && ae.Action != nil && !answered[ae.ID] && !answered["call:"+ae.ToolCallID] {
+			out = append(out, ae)
+		}
+	}
+	return out
+}
+
+// Respond takes the user's answer to the actions that wait: a rejection
+// records one UserRejectObservation per action and leaves the
+// conversation idle; an acceptance resumes the run, which runs them
+// first. See session.Confirmer.
+func (c *Controller) Respond(ctx context.Context, a *session.AgentSession, accept bool, reason string) error {
+	evs, err := events(a, a.Store())
+	if err != nil {
+		return err
+	}
+	pending := pendingActions(evs)
+	if !accept {
+		if reason == "" {
+			reason = "The user rejected this action."
+		}
+		for _, ae := range pending {
+			if err := reject(a, ae, reason, "user"); err != nil {
+				return err
+			}
+		}
+		return a.SetStatus(session.StatusIdle)
+	}
+	c.confirmed.accept(a.ID())
+	if len(pending) == 0 {
+		c.confirmed.take(a.ID())
+	}
+	return a.Run(ctx)
+}
+
+// runAction runs one recorded action through the pre-action hooks, the
+// sandbox and the post-observation hooks, and records its observation.
+func (c *Controller) runAction(ctx context.Context, a *session.AgentSession, h *history, ae *event.Action, hooks []security.Hook) error {
+	if len(hooks) > 0 {
+		allowed, reason, recs := security.RunPreAction(ctx, hooks, security.PreActionInput{ConversationID: a.ID(), Action: ae})
+		if err := recordHooks(a, ae, recs); err != nil {
+			return err
+		}
+		if !allowed {
+			return reject(a, ae, fmt.Sprintf("A hook blocked this action: %s", reason), "hook")
+		}
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ActionTimeout)
+	obs := c.execute(actx, a, h, ae.Action)
+	cancel()
+	oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
+	oe.Source = event.SourceEnvironment
+	if len(hooks) > 0 {
+		note, redact, recs := security.RunPostObservation(ctx, hooks, security.PostObservationInput{ConversationID: a.ID(), Action: ae, Observation: oe})
+		if err := recordHooks(a, ae, recs); err != nil {
+			return err
+		}
+		if len(redact) > 0 {
+			security.RedactObservation(obs, redact)
+		}
+		if note != "" {
+			out := obs.Output()
+			out.Content = append(out.Content, event.Content{Type: event.ContentText, Text: "\n[note: " + note + "]"})
+		}
+	}
+	return a.Append(oe)
+}
