@@ -301,18 +301,41 @@ func (p *ruleParser) condition(n int, line string) {
 var placeholderRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expand replaces {name} with the pattern defined as name; {name}s not
-// defined are left as they are.
-func (p *ruleParser) expand(pattern string) string {
-	return placeholderRE.ReplaceAllStringFunc(pattern, func(m string) string {
-		if d, ok := p.defines[m[1:len(m)-1]]; ok {
-			return d
+// defined are left as they are. It reports false if the result would be
+// longer than maxPatternLen.
+func (p *ruleParser) expand(pattern string) (string, bool) {
+	var b strings.Builder
+	last := 0
+	for _, m := range placeholderRE.FindAllStringSubmatchIndex(pattern, -1) {
+		d, ok := p.defines[pattern[m[2]:m[3]]]
+		if !ok {
+			continue
 		}
-		return m
-	})
+		if b.Len()+(m[0]-last)+len(d) > maxPatternLen {
+			return "", false
+		}
+		b.WriteString(pattern[last:m[0]])
+		b.WriteString(d)
+		last = m[1]
+	}
+	if b.Len()+len(pattern)-last > maxPatternLen {
+		return "", false
+	}
+	b.WriteString(pattern[last:])
+	return b.String(), true
 }
 
+// maxPatternLen bounds a pattern after {name}s are expanded: definitions
+// that use definitions can otherwise grow without limit.
+const maxPatternLen = 64 << 10
+
 func (p *ruleParser) compile(n int, field, pattern string) (*regexp.Regexp, bool) {
-	re, err := regexp.Compile(p.expand(pattern))
+	expanded, ok := p.expand(pattern)
+	if !ok {
+		p.errorf(n, "%s: the regexp is longer than %d bytes once expanded", field, maxPatternLen)
+		return nil, false
+	}
+	re, err := regexp.Compile(expanded)
 	if err != nil {
 		p.errorf(n, "%s: bad regexp %q: %v", field, truncate(pattern, 80), err)
 		return nil, false
@@ -334,7 +357,11 @@ func (p *ruleParser) define(n int, rest string) {
 		p.errorf(n, "define %s: no regexp", name)
 		return
 	}
-	expanded := p.expand(pattern)
+	expanded, ok := p.expand(pattern)
+	if !ok {
+		p.errorf(n, "define %s: the regexp is longer than %d bytes once expanded", name, maxPatternLen)
+		return
+	}
 	if _, err := regexp.Compile(expanded); err != nil {
 		p.errorf(n, "define %s: bad regexp %q: %v", name, truncate(pattern, 80), err)
 		return
