@@ -147,7 +147,17 @@ type Options struct {
 	// Client makes HookAnalyzer requests; a client with no timeout of its
 	// own (the hook's timeout applies) if nil.
 	Client *http.Client
+	// Restrict limits a setting to the built-in analyzers: it refuses
+	// HookAnalyzer (whose command would run on the server's host, not in
+	// a sandbox, and whose URL the server would call) and rules_file
+	// (which the server would read). Set it for settings that come from
+	// API clients the operator does not trust with the host.
+	Restrict bool
 }
+
+// ErrRestricted is wrapped by the errors of NewAnalyzer for settings that
+// Options.Restrict refuses.
+var ErrRestricted = errors.New("not allowed for this server's clients")
 
 // NewAnalyzer builds the analyzer a conversation's security_analyzer
 // setting names, with default Options. See Options.NewAnalyzer.
@@ -184,7 +194,8 @@ type analyzerConfig struct {
 //     settings of the kinds above.
 //
 // An unknown kind, an unknown field or a bad value is an error wrapping
-// ErrConfig.
+// ErrConfig; so is what o.Restrict refuses, which also wraps
+// ErrRestricted.
 func (o Options) NewAnalyzer(kind string, cfg json.RawMessage) (Analyzer, error) {
 	return o.build(kind, cfg, 0)
 }
@@ -209,6 +220,9 @@ func (o Options) build(kind string, raw json.RawMessage, depth int) (Analyzer, e
 	case KindLLM:
 		return LLMAnalyzer{}, nil
 	case KindRules:
+		if c.RulesFile != "" && o.Restrict {
+			return nil, fmt.Errorf("%w %s: rules_file: %w", ErrConfig, kind, ErrRestricted)
+		}
 		if c.RulesFile == "" {
 			return NewRuleAnalyzer(DefaultRules(o.Workspace)), nil
 		}
@@ -222,6 +236,9 @@ func (o Options) build(kind string, raw json.RawMessage, depth int) (Analyzer, e
 		}
 		return NewRuleAnalyzer(rules), nil
 	case KindHook:
+		if o.Restrict {
+			return nil, fmt.Errorf("%w %s: %w", ErrConfig, kind, ErrRestricted)
+		}
 		return o.hook(c)
 	case KindEnsemble:
 		if depth >= maxEnsembleDepth {

@@ -313,6 +313,23 @@ func TestNewAnalyzer(t *testing.T) {
 	}
 }
 
+func TestOptionsRestrict(t *testing.T) {
+	o := Options{Restrict: true}
+	for _, tt := range []struct{ kind, cfg string }{
+		{KindHook, `{"command":["/bin/true"]}`},
+		{KindHook, `{"url":"http://127.0.0.1:2375/"}`},
+		{KindRules, `{"rules_file":"/etc/passwd"}`},
+		{KindEnsemble, `{"analyzers":[{"kind":"RuleAnalyzer"},{"kind":"HookAnalyzer","command":"id"}]}`},
+	} {
+		if _, err := o.NewAnalyzer(tt.kind, json.RawMessage(tt.cfg)); !errors.Is(err, ErrRestricted) || !errors.Is(err, ErrConfig) {
+			t.Errorf("%s %s: %v", tt.kind, tt.cfg, err)
+		}
+	}
+	if _, err := o.NewAnalyzer(KindEnsemble, json.RawMessage(`{"analyzers":[{"kind":"RuleAnalyzer"},{"kind":"LLMSecurityAnalyzer"}]}`)); err != nil {
+		t.Errorf("built-in analyzers: %v", err)
+	}
+}
+
 func TestOptionsWorkspace(t *testing.T) {
 	a, err := Options{Workspace: "/home/agent/proj"}.NewAnalyzer(KindEnsemble, json.RawMessage(`{"analyzers":[{"kind":"RuleAnalyzer"}]}`))
 	if err != nil {
