@@ -457,6 +457,55 @@ func (m *ConversationManager) Search(q storage.ConversationQuery) ([]Info, strin
 	return out, next, nil
 }
 
+// Resume restarts the loops of the conversations that were running when
+// the server stopped (the loop picks up from the stored events; an action
+// that was cut short waits for the user's confirmation rather than being
+// run twice). Without a loop, such conversations end in error with an
+// event saying why. It returns how many it resumed.
+func (m *ConversationManager) Resume(ctx context.Context) (int, error) {
+	var ids []string
+	page := ""
+	for {
+		convs, next, err := m.store.Conversations(storage.ConversationQuery{Status: StatusRunning, PageID: page})
+		if err != nil {
+			return 0, storeError("list running conversations", err)
+		}
+		for _, c := range convs {
+			ids = append(ids, c.ID)
+		}
+		if next == "" {
+			break
+		}
+		page = next
+	}
+	n := 0
+	for _, id := range ids {
+		a, err := m.Get(id)
+		if err != nil {
+			continue
+		}
+		// Run refuses a conversation whose stored status says running.
+		a.mu.Lock()
+		a.conv.Status = StatusIdle
+		a.mu.Unlock()
+		if m.opts.Loop == nil {
+			a.Append(&event.ConversationError{Code: "ServerRestarted",
+				Detail: "the server stopped while the agent was running, and this server has no agent loop to resume it"})
+			a.SetStatus(StatusError)
+			continue
+		}
+		if err := a.Run(ctx); err != nil {
+			m.log.Warn("resume conversation", "conversation", id, "err", err)
+			a.Append(&event.ConversationError{Code: "ServerRestarted", Detail: "the server stopped while the agent was running and could not resume it: " + err.Error()})
+			a.SetStatus(StatusError)
+			continue
+		}
+		m.log.Info("conversation resumed after a restart", "conversation", id)
+		n++
+	}
+	return n, nil
+}
+
 // Count counts conversations, of one status or all.
 func (m *ConversationManager) Count(status string) (int, error) {
 	if status != "" && !slices.Contains(Statuses, status) {

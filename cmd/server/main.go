@@ -150,6 +150,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	}
 	convs.Store(manager)
 	readopt(ctx, store, sandboxes, logger)
+	if n, err := manager.Resume(ctx); err != nil {
+		logger.Error("resuming conversations", "err", err)
+	} else if n > 0 {
+		logger.Info("conversations resumed", "count", n)
+	}
 
 	srv := server.New(server.Config{
 		Logger: logger, Conversations: manager, APIKeys: cfg.APIKeys, CORSOrigins: cfg.CORSOrigins,
