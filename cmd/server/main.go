@@ -28,6 +28,7 @@ import (
 
 	"github.com/gohands/gohands/apidoc"
 	"github.com/gohands/gohands/controller"
+	"github.com/gohands/gohands/frontend"
 	"github.com/gohands/gohands/metrics"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
@@ -160,6 +161,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		Logger: logger, Conversations: manager, APIKeys: cfg.APIKeys, CORSOrigins: cfg.CORSOrigins,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, AllowedUploadTypes: cfg.AllowedUploadTypes,
 		Metrics: reg, OpenAPI: apidoc.OpenAPI(), Docs: apidoc.Handler("/docs"),
+		Web: frontend.Handler(),
 		Ready: func(ctx context.Context) error {
 			if _, err := engine.Ping(ctx); err != nil {
 				return fmt.Errorf("docker engine: %w", err)

@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { API, APIError, createBody, defaultsFrom } from '../static/api.js';
+
+class Storage {
+  constructor() {
+    this.m = new Map();
+  }
+  getItem(k) {
+    return this.m.has(k) ? this.m.get(k) : null;
+  }
+  setItem(k, v) {
+    this.m.set(k, String(v));
+  }
+  removeItem(k) {
+    this.m.delete(k);
+  }
+}
+
+function fakeFetch(answers) {
+  const calls = [];
+  const f = async (url, init) => {
+    calls.push({ url, init });
+    const [status, body] = answers.shift() || [200, ''];
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      text: async () => (typeof body === 'string' ? body : JSON.stringify(body)),
+      json: async () => body,
+      blob: async () => body,
+    };
+  };
+  return { f, calls };
+}
+
+test('every call carries the key kept in storage', async () => {
+  const { f, calls } = fakeFetch([[200, { items: [] }], [200, { id: 'c1' }]]);
+  const storage = new Storage();
+  const api = new API({ base: 'http://h:3000/#/new', fetch: f, storage });
+  api.key = 'secret';
+  assert.equal(new API({ base: 'http://h/', fetch: f, storage }).key, 'secret', 'kept across pages');
+  await api.searchConversations(10);
+  assert.equal(calls[0].url, 'http://h:3000/api/conversations/search?limit=10&sort_order=UPDATED_AT_DESC');
+  assert.equal(calls[0].init.headers['X-Session-API-Key'], 'secret');
+  const info = await api.createConversation({ a: 1 });
+  assert.equal(info.id, 'c1');
+  assert.equal(calls[1].init.method, 'POST');
+  assert.equal(calls[1].init.headers['Content-Type'], 'application/json');
+  assert.equal(calls[1].init.body, '{"a":1}');
+});
+
+test('a refused key is reported once per call, with the detail', async () => {
+  const { f } = fakeFetch([[401, { detail: 'invalid API key' }]]);
+  const seen = [];
+  const api = new API({ base: 'http://h/', fetch: f, storage: new Storage(), onUnauthorized: (e) => seen.push(e.status) });
+  await assert.rejects(api.getConversation('x'), (e) => e instanceof APIError && e.status === 401 && e.message === 'invalid API key');
+  assert.deepEqual(seen, [401]);
+});
+
+test('errors carry the server detail; unreachable says so', async () => {
+  const { f } = fakeFetch([[422, { detail: 'workspace.working_dir: "x" is not an absolute path' }], [500, 'boom']]);
+  const api = new API({ base: 'http://h/', fetch: f, storage: new Storage() });
+  await assert.rejects(api.createConversation({}), /not an absolute path/);
+  await assert.rejects(api.run('x'), /boom/);
+  const down = new API({ base: 'http://h/', fetch: async () => { throw new TypeError('Failed to fetch'); }, storage: new Storage() });
+  await assert.rejects(down.pause('x'), (e) => e.status === 0 && /cannot be reached/.test(e.message));
+});
+
+test('routes', async () => {
+  const { f, calls } = fakeFetch([]);
+  const api = new API({ base: 'http://h/', fetch: f, storage: new Storage() });
+  await api.sendMessage('c/1', 'hi');
+  await api.respond('c1', false, 'too risky');
+  await api.listFiles('c1', '/workspace/a b');
+  await api.run('c1');
+  await api.bashEvents('c1');
+  assert.deepEqual(calls.map((c) => `${c.init.method} ${c.url}`), [
+    'POST http://h/api/conversations/c%2F1/events',
+    'POST http://h/api/conversations/c1/events/respond_to_confirmation',
+    'GET http://h/api/conversations/c1/file/list?path=%2Fworkspace%2Fa+b',
+    'POST http://h/api/conversations/c1/run',
+    'GET http://h/api/conversations/c1/bash/bash_events/search',
+  ]);
+  assert.deepEqual(JSON.parse(calls[0].init.body), { role: 'user', content: [{ type: 'text', text: 'hi' }], run: true });
+  assert.deepEqual(JSON.parse(calls[1].init.body), { accept: false, reason: 'too risky' });
+  assert.equal(api.downloadURL('c1', '/workspace/x.txt'), 'http://h/api/conversations/c1/file/download?path=%2Fworkspace%2Fx.txt');
+});
+
+test('the create body holds only what the form says', () => {
+  assert.deepEqual(createBody({ task: '  ', policy: 'NeverConfirm' }), { confirmation_policy: { kind: 'NeverConfirm' } });
+  assert.deepEqual(createBody({
+    task: 'write hello.sh', model: ' openai/scripted ', baseURL: 'http://127.0.0.1:1/v1', apiKey: 'k', workingDir: '/workspace',
+    policy: 'ConfirmRisky', threshold: 'MEDIUM', tools: ['terminal', 'finish'], title: 'T',
+  }), {
+    agent: { llm: { model: 'openai/scripted', base_url: 'http://127.0.0.1:1/v1', api_key: 'k' }, tools: [{ name: 'terminal' }, { name: 'finish' }] },
+    workspace: { working_dir: '/workspace' },
+    confirmation_policy: { kind: 'ConfirmRisky', threshold: 'MEDIUM' },
+    title: 'T',
+    initial_message: { role: 'user', content: [{ type: 'text', text: 'write hello.sh' }], run: true },
+  });
+});
+
+test('form suggestions come from the conversations', () => {
+  const d = defaultsFrom([
+    { agent: { llm: { model: 'gpt-5', base_url: 'https://x/v1' } }, workspace: { working_dir: '/workspace/app' } },
+    { agent: { llm: { model: 'gpt-5' } }, workspace: { working_dir: '/workspace' } },
+    null,
+  ]);
+  assert.deepEqual(d.models, ['gpt-5']);
+  assert.deepEqual(d.baseURLs, ['https://x/v1']);
+  assert.deepEqual(d.workingDirs, ['/workspace', '/workspace/app']);
+  assert.deepEqual(defaultsFrom(undefined).workingDirs, ['/workspace']);
+});
