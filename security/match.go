@@ -193,7 +193,7 @@ func patchPaths(patch string) []string {
 
 // matches reports whether r matches the action seen as v.
 func (r *Rule) matches(v *view) bool {
-	if len(r.Tools) > 0 && !contains(r.Tools, v.tool) {
+	if len(r.Tools) > 0 && !slices.Contains(r.Tools, v.tool) {
 		return false
 	}
 	perSegment := false
@@ -226,15 +226,6 @@ func (r *Rule) segmentMatches(seg map[string][]string) bool {
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RuleAnalyzer rates actions with rules. The highest-rated matching rule
