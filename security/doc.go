@@ -19,8 +19,10 @@
 //   - [Ensemble]: several of these; the highest rating wins, UNKNOWN
 //     counting below LOW.
 //
-// [NewAnalyzer] builds one from a conversation's security_analyzer setting.
-// [NeedsConfirmation] applies a confirmation [Policy] to a verdict.
+// [NewAnalyzer] builds one from a conversation's security_analyzer setting;
+// [Options].Restrict limits a setting from an untrusted client to the
+// built-in analyzers, since a hook's command would run on the server's
+// host. [NeedsConfirmation] applies a confirmation [Policy] to a verdict.
 //
 // # Rules files
 //
@@ -99,11 +101,14 @@
 //
 // [Hook]s are programs run before an action ([RunPreAction]), which may
 // block it, and on its result before the model sees it
-// ([RunPostObservation]), which may add a note or hide text. Each run
-// yields a [HookRecord] for the caller to record.
+// ([RunPostObservation]), which may add a note or hide text. A pre-action
+// hook that fails blocks the action unless its on_error is "allow". Each
+// run yields a [HookRecord] for the caller to record.
 //
 // # Secrets
 //
-// A [Masker] replaces secret values in text with <secret-hidden>;
-// [MaskHandler] applies one to everything logged through a slog.Handler.
+// A [Masker] replaces secret values in text with <secret-hidden>, also
+// where they appear escaped inside JSON ([Masker.MaskJSON] keeps a JSON
+// document valid); [MaskHandler] applies one to everything logged through
+// a slog.Handler.
 package security
