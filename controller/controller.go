@@ -72,9 +72,26 @@ func (c *Controller) client(s session.Settings) (llm.Client, error) {
 	if l.Model == "" {
 		return nil, errors.New("no model: give agent.llm.model when creating the conversation, or set LLM_MODEL")
 	}
-	return c.opts.NewClient(llm.Config{Model: l.Model, APIKey: l.APIKey, BaseURL: l.BaseURL,
+	cfg := llm.Config{Model: l.Model, APIKey: l.APIKey, BaseURL: l.BaseURL,
 		InputCostPerToken: l.InputCostPerToken, OutputCostPerToken: l.OutputCostPerToken,
-		Logger: c.opts.Logger})
+		Timeout: seconds(l.Timeout), RetryMinWait: seconds(l.RetryMinWait), RetryMaxWait: seconds(l.RetryMaxWait),
+		Logger: c.opts.Logger}
+	if l.NumRetries != nil {
+		cfg.MaxRetries = *l.NumRetries
+		if cfg.MaxRetries == 0 {
+			cfg.MaxRetries = -1 // llm.Config's "never"
+		}
+	}
+	return c.opts.NewClient(cfg)
+}
+
+// seconds turns a setting in seconds into a duration; nil is 0, the
+// llm package's default.
+func seconds(s *float64) time.Duration {
+	if s == nil {
+		return 0
+	}
+	return time.Duration(*s * float64(time.Second))
 }
 
 // events loads every stored event of a conversation.

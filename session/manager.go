@@ -70,10 +70,15 @@ type Options struct {
 	// 0 disables.
 	IdleTimeout time.Duration
 	Loop        Loop
-	Webhooks    Webhooks
-	Meter       Meter
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// AllowHostCommands lets clients give a conversation action hooks
+	// and hook analyzers that run commands, or a rules file to read: all
+	// of them act on the server's host, not in the sandbox. Off, they are
+	// refused with 422; the server's own hooks still run.
+	AllowHostCommands bool
+	Webhooks          Webhooks
+	Meter             Meter
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // ConversationManager owns the conversations of this server.
@@ -343,6 +348,9 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		}
 		s.Agent = ag
 	}
+	if err := validRetries(s.Agent.LLM); err != nil {
+		return s, err
+	}
 	for i, t := range s.Agent.Tools {
 		name, ok := normalizeTool(t.Name)
 		if !ok {
@@ -371,13 +379,14 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		}
 		s.ConfirmationPolicy = *req.ConfirmationPolicy
 	}
-	if req.SecurityAnalyzer != nil {
-		if _, err := security.NewAnalyzer(req.SecurityAnalyzer.Kind, mustJSON(req.SecurityAnalyzer)); err != nil {
-			return s, invalid("security_analyzer: %v", err)
-		}
+	if err := m.checkAnalyzer(req.SecurityAnalyzer); err != nil {
+		return s, err
 	}
 	s.SecurityAnalyzer = req.SecurityAnalyzer
 	if len(req.Hooks) > 0 && string(req.Hooks) != "null" {
+		if !m.opts.AllowHostCommands {
+			return s, invalid("hooks: a conversation's hooks run commands on the server's host, which this server does not allow (GOHANDS_ALLOW_HOST_COMMANDS)")
+		}
 		hooks, err := security.ParseHooks(req.Hooks)
 		if err != nil {
 			return s, invalid("hooks: %v", err)
@@ -391,6 +400,22 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		s.Sandbox = *req.Sandbox
 	}
 	return s, nil
+}
+
+// validRetries refuses negative timeouts, retry counts and waits.
+func validRetries(l LLM) error {
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"timeout", l.Timeout}, {"retry_min_wait", l.RetryMinWait}, {"retry_max_wait", l.RetryMaxWait}} {
+		if f.v != nil && !(*f.v >= 0) {
+			return invalid("agent.llm.%s: %v is not a number of seconds", f.name, *f.v)
+		}
+	}
+	if l.NumRetries != nil && *l.NumRetries < 0 {
+		return invalid("agent.llm.num_retries: %d is negative", *l.NumRetries)
+	}
+	return nil
 }
 
 // Get returns a conversation, loading it from storage if need be.
@@ -639,6 +664,22 @@ func sandboxError(err error) error {
 		status = http.StatusConflict
 	}
 	return &Error{Status: status, Detail: "sandbox: " + err.Error(), Err: err}
+}
+
+// checkAnalyzer checks a client's security_analyzer setting; analyzers
+// that act on the server's host need AllowHostCommands.
+func (m *ConversationManager) checkAnalyzer(an *SecurityAnalyzer) error {
+	if an == nil {
+		return nil
+	}
+	opts := security.Options{Restrict: !m.opts.AllowHostCommands}
+	if _, err := opts.NewAnalyzer(an.Kind, mustJSON(an)); err != nil {
+		if errors.Is(err, security.ErrRestricted) {
+			return invalid("security_analyzer: %v (GOHANDS_ALLOW_HOST_COMMANDS)", err)
+		}
+		return invalid("security_analyzer: %v", err)
+	}
+	return nil
 }
 
 func mustJSON(v any) []byte {

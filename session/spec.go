@@ -45,6 +45,16 @@ type LLM struct {
 	// InputCostPerToken and OutputCostPerToken override the price table.
 	InputCostPerToken  *float64 `json:"input_cost_per_token,omitempty"`
 	OutputCostPerToken *float64 `json:"output_cost_per_token,omitempty"`
+	// Timeout bounds each attempt of a model call, in seconds. NumRetries
+	// is how many times a failed attempt (timeout, 5xx, 429, dropped
+	// connection) is retried; 0 means never. RetryMinWait and
+	// RetryMaxWait bound the backoff between attempts, in seconds. Unset
+	// (or 0, for the three durations) means the llm package's defaults;
+	// the SDK sends these names.
+	Timeout      *float64 `json:"timeout,omitempty"`
+	NumRetries   *int     `json:"num_retries,omitempty"`
+	RetryMinWait *float64 `json:"retry_min_wait,omitempty"`
+	RetryMaxWait *float64 `json:"retry_max_wait,omitempty"`
 }
 
 // Tool names a tool the agent is given.
