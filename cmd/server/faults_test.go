@@ -1,0 +1,697 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/gorilla/websocket"
+
+	"github.com/gohands/gohands/llm/llmtest"
+	"github.com/gohands/gohands/sandbox"
+)
+
+// This file tries hard to break gohands: the server killed with SIGKILL,
+// sandboxes killed under a running command, the Docker engine away at
+// start and while running, a model that fails every way it can, and a
+// state file that cannot be written. Each test runs the real server (in
+// this process, or as a child process where it must die) against the
+// real engine.
+
+// api is a client of a running gohands.
+type api struct {
+	t   *testing.T
+	url string
+}
+
+// call sends a request with the test key and decodes a 2xx answer into
+// out; it returns the status and the body.
+func (c api) call(method, path, body string, out any) (int, []byte) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.url+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("X-Session-API-Key", "key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return resp.StatusCode, data
+}
+
+// convInfo is the part of ConversationInfo the tests read.
+type convInfo struct {
+	ID              string `json:"id"`
+	ExecutionStatus string `json:"execution_status"`
+	Sandbox         struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	} `json:"sandbox"`
+}
+
+// create makes a conversation and returns its id.
+func (c api) create(body string) string {
+	c.t.Helper()
+	var info convInfo
+	if st, data := c.call("POST", "/api/conversations", body, &info); st != http.StatusCreated {
+		c.t.Fatalf("create: status %d: %s", st, data)
+	}
+	return info.ID
+}
+
+func (c api) info(id string) convInfo {
+	c.t.Helper()
+	var info convInfo
+	if st, data := c.call("GET", "/api/conversations/"+id, "", &info); st != http.StatusOK {
+		c.t.Fatalf("get %s: status %d: %s", id, st, data)
+	}
+	return info
+}
+
+// waitStatus polls a conversation until its status is one of want.
+func (c api) waitStatus(id string, timeout time.Duration, want ...string) convInfo {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		info := c.info(id)
+		for _, w := range want {
+			if info.ExecutionStatus == w {
+				return info
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("conversation %s is %s after %s, want one of %v", id, info.ExecutionStatus, timeout, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// bash runs a command in a conversation's sandbox through the REST route.
+func (c api) bash(id, command string) (status int, stdout string, body []byte) {
+	c.t.Helper()
+	var res struct {
+		ExitCode int    `json:"exit_code"`
+		Stdout   string `json:"stdout"`
+	}
+	req, _ := json.Marshal(map[string]any{"command": command})
+	status, body = c.call("POST", "/api/conversations/"+id+"/bash/execute_bash_command", string(req), &res)
+	return status, res.Stdout, body
+}
+
+// frame is what the tests read of an event: stored or received on a
+// socket.
+type frame struct {
+	Seq   int64           `json:"seq"`
+	ID    string          `json:"id"`
+	Kind  string          `json:"kind"`
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+	Raw   json.RawMessage `json:"-"`
+}
+
+func decodeFrame(t testing.TB, raw []byte) frame {
+	t.Helper()
+	var f frame
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("event %s: %v", raw, err)
+	}
+	f.Raw = append(json.RawMessage(nil), raw...)
+	return f
+}
+
+// status reports the execution status an event sets, or "".
+func (f frame) status() string {
+	if f.Kind != "ConversationStateUpdateEvent" || f.Key != "execution_status" {
+		return ""
+	}
+	var s string
+	json.Unmarshal(f.Value, &s)
+	return s
+}
+
+// events returns every stored event of a conversation, in seq order.
+func (c api) events(id string) []frame {
+	c.t.Helper()
+	var out []frame
+	page := ""
+	for {
+		var res struct {
+			Items []json.RawMessage `json:"items"`
+			Next  *string           `json:"next_page_id"`
+		}
+		q := "/api/conversations/" + id + "/events/search?limit=100"
+		if page != "" {
+			q += "&page_id=" + url.QueryEscape(page)
+		}
+		if st, data := c.call("GET", q, "", &res); st != http.StatusOK {
+			c.t.Fatalf("events of %s: status %d: %s", id, st, data)
+		}
+		for _, raw := range res.Items {
+			out = append(out, decodeFrame(c.t, raw))
+		}
+		if res.Next == nil || *res.Next == "" {
+			return out
+		}
+		page = *res.Next
+	}
+}
+
+// checkSeqs fails unless evs have seqs 1, 2, ..., n.
+func checkSeqs(t testing.TB, what string, evs []frame) {
+	t.Helper()
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("%s: event %d has seq %d, want %d: the seqs have a gap or a repeat", what, i, e.Seq, i+1)
+		}
+	}
+}
+
+// find returns the first event of a kind whose JSON contains every one of
+// the strings.
+func find(evs []frame, kind string, contains ...string) (frame, bool) {
+	for _, e := range evs {
+		if e.Kind != kind {
+			continue
+		}
+		ok := true
+		for _, s := range contains {
+			ok = ok && bytes.Contains(e.Raw, []byte(s))
+		}
+		if ok {
+			return e, true
+		}
+	}
+	return frame{}, false
+}
+
+// listener is a socket client of /sockets/events that keeps every event
+// it receives, across reconnections.
+type listener struct {
+	t    *testing.T
+	base string
+	conv string
+
+	mu     sync.Mutex
+	got    []frame // events with a seq, in order of arrival
+	states int     // full_state frames
+	conn   *websocket.Conn
+	done   chan struct{} // closed when the current connection's reader ends
+}
+
+// listen connects a listener that asks for every stored event.
+func listen(t *testing.T, base, conv string) *listener {
+	l := &listener{t: t, base: base, conv: conv}
+	l.connect(base)
+	t.Cleanup(l.close)
+	return l
+}
+
+// connect (re)connects to base, asking for the events after the last one
+// received.
+func (l *listener) connect(base string) {
+	l.t.Helper()
+	l.base = base
+	after := l.last()
+	u := "ws" + strings.TrimPrefix(base, "http") + "/sockets/events/" + l.conv + "?session_api_key=key"
+	if after == 0 {
+		u += "&resend_all=true"
+	} else {
+		u += fmt.Sprintf("&resend_mode=since&after=%d", after)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		l.t.Fatalf("socket %s: %v", u, err)
+	}
+	done := make(chan struct{})
+	l.mu.Lock()
+	l.conn, l.done = conn, done
+	l.mu.Unlock()
+	go func() {
+		defer close(done)
+		for {
+			_, raw, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f frame
+			if json.Unmarshal(raw, &f) != nil {
+				continue
+			}
+			f.Raw = raw
+			l.mu.Lock()
+			if f.Seq > 0 {
+				l.got = append(l.got, f)
+			} else if f.Key == "full_state" {
+				l.states++
+			}
+			l.mu.Unlock()
+		}
+	}()
+}
+
+func (l *listener) last() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.got) == 0 {
+		return 0
+	}
+	return l.got[len(l.got)-1].Seq
+}
+
+func (l *listener) received() []frame {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]frame(nil), l.got...)
+}
+
+// waitFor waits until an event matching ok has arrived.
+func (l *listener) waitFor(what string, timeout time.Duration, ok func(frame) bool) frame {
+	l.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, f := range l.received() {
+			if ok(f) {
+				return f
+			}
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("socket of %s: no %s within %s", l.conv, what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitSeq waits until the event with seq has arrived.
+func (l *listener) waitSeq(seq int64, timeout time.Duration) {
+	l.t.Helper()
+	l.waitFor(fmt.Sprintf("event %d", seq), timeout, func(f frame) bool { return f.Seq >= seq })
+}
+
+// gone waits until the server has closed the connection.
+func (l *listener) gone(timeout time.Duration) {
+	l.t.Helper()
+	l.mu.Lock()
+	done := l.done
+	l.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		l.t.Fatalf("socket of %s still open %s after the server died", l.conv, timeout)
+	}
+}
+
+func (l *listener) close() {
+	l.mu.Lock()
+	conn, done := l.conn, l.done
+	l.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+		<-done
+	}
+}
+
+// checkOnce fails unless the listener received exactly the stored events,
+// each once, in order, with the stored ids.
+func (l *listener) checkOnce(stored []frame) {
+	l.t.Helper()
+	got := l.received()
+	if len(got) != len(stored) {
+		l.t.Errorf("socket of %s received %d events, %d are stored", l.conv, len(got), len(stored))
+	}
+	for i := range min(len(got), len(stored)) {
+		if got[i].Seq != stored[i].Seq || got[i].ID != stored[i].ID {
+			l.t.Fatalf("socket of %s: event %d is seq %d id %s, stored seq %d id %s",
+				l.conv, i, got[i].Seq, got[i].ID, stored[i].Seq, stored[i].ID)
+		}
+	}
+}
+
+// needEngine skips the test under -short or without an engine, and fails
+// it when the sandbox image is missing.
+func needEngine(t *testing.T) *client.Client {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts sandboxes on the Docker engine; skipped under -short")
+	}
+	ctx := context.Background()
+	engine, err := sandbox.Connect(ctx)
+	if err != nil {
+		t.Skipf("no Docker engine answers: %v", err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	if _, err := engine.ImageInspect(ctx, sandbox.DefaultImage); err != nil {
+		t.Fatalf("sandbox image %s is missing: build it with `make sandbox-image`", sandbox.DefaultImage)
+	}
+	return engine
+}
+
+// buildAgent builds the runtime-agent into dir.
+func buildAgent(t *testing.T, dir string) string {
+	t.Helper()
+	agent := filepath.Join(dir, "runtime-agent")
+	build := exec.Command("go", "build", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build runtime-agent: %v\n%s", err, out)
+	}
+	return agent
+}
+
+// buildServer builds gohands itself into dir, to run as a child process
+// that can be killed.
+func buildServer(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "gohands")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gohands/gohands/cmd/server").CombinedOutput(); err != nil {
+		t.Fatalf("build gohands: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// placeholderAgent is a file standing in for the runtime-agent in tests
+// whose engine is absent, where no sandbox ever starts.
+func placeholderAgent(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "runtime-agent")
+	if err := os.WriteFile(p, []byte("never run: the engine is absent\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ownedBy lists the containers of a server id.
+func ownedBy(t *testing.T, engine *client.Client, serverID string) []container.Summary {
+	t.Helper()
+	list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+serverID))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// removeOwnedBy removes whatever a server id left on the engine.
+func removeOwnedBy(engine *client.Client, serverID string) {
+	if serverID == "" {
+		return
+	}
+	list, _ := engine.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+serverID))})
+	for _, c := range list {
+		engine.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+}
+
+// child is gohands running as a child process.
+type child struct {
+	api
+	cmd      *exec.Cmd
+	serverID string
+
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	exited chan struct{}
+}
+
+var (
+	servingAddr = regexp.MustCompile(`msg="gohands serving" addr=(\S+)`)
+	servingID   = regexp.MustCompile(`server_id=(\S+)`)
+)
+
+// startChild runs argv (gohands, perhaps behind a wrapper) with env added
+// to a clean environment, and waits until it listens.
+func startChild(t *testing.T, argv []string, env map[string]string) *child {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "GOHANDS_"), strings.HasPrefix(k, "SANDBOX_"), strings.HasPrefix(k, "LLM_"),
+			strings.HasPrefix(k, "OH_"), strings.HasPrefix(k, "OPENHANDS_"), strings.HasPrefix(k, "WORKSPACE_"),
+			k == "SESSION_API_KEY", k == "OPENAI_API_KEY", k == "HOST", k == "PORT":
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, "HOST=127.0.0.1", "PORT=0")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{api: api{t: t}, cmd: cmd, exited: make(chan struct{})}
+	serving := make(chan string, 1)
+	go func() {
+		defer close(c.exited)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			c.mu.Lock()
+			c.logs.WriteString(line + "\n")
+			c.mu.Unlock()
+			if m := servingAddr.FindStringSubmatch(line); m != nil {
+				id := ""
+				if m := servingID.FindStringSubmatch(line); m != nil {
+					id = m[1]
+				}
+				serving <- m[1] + " " + id
+			}
+		}
+		cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			cmd.Process.Kill()
+			<-c.exited
+		}
+		if t.Failed() {
+			t.Logf("gohands (pid %d) logged:\n%s", cmd.Process.Pid, c.log())
+		}
+	})
+	select {
+	case s := <-serving:
+		c.url, c.serverID, _ = strings.Cut(s, " ")
+	case <-c.exited:
+		t.Fatalf("gohands exited before listening:\n%s", c.log())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("gohands did not listen within 90s:\n%s", c.log())
+	}
+	return c
+}
+
+func (c *child) log() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logs.String()
+}
+
+// kill ends the process with SIGKILL and waits for it.
+func (c *child) kill() {
+	c.t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		c.t.Fatal(err)
+	}
+	<-c.exited
+	if st := c.cmd.ProcessState; st == nil || st.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		c.t.Fatalf("gohands ended with %v, want killed by SIGKILL", st)
+	}
+}
+
+// stop ends the process with SIGTERM and waits for it to exit cleanly.
+func (c *child) stop() {
+	c.t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(60 * time.Second):
+		c.t.Fatal("gohands did not stop within 60s of SIGTERM")
+	}
+	if !c.cmd.ProcessState.Success() {
+		c.t.Fatalf("gohands stopped with %v", c.cmd.ProcessState)
+	}
+}
+
+// TestFaultServerKilled kills gohands with SIGKILL while two
+// conversations run, one in the middle of a terminal command and one
+// waiting for the model, with sockets attached. The next gohands on the
+// same state has every event the sockets received, with the same seqs and
+// no gaps; it re-adopts the running sandboxes (same containers); the
+// conversation cut short in its command waits for confirmation and then
+// finishes, the other resumes and finishes; and once both are deleted no
+// container of the server is left.
+func TestFaultServerKilled(t *testing.T) {
+	engine := needEngine(t)
+	dir := t.TempDir()
+	bin, agent := buildServer(t, dir), buildAgent(t, dir)
+
+	cmdModel := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo before > /workspace/before.txt"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"sleep 3; echo slept"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done after the restart"}`}}},
+	)
+	waitModel := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "think", Args: `{"thought":"one"}`}}},
+		// Killed while this answer is held back.
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "think", Args: `{"thought":"never seen"}`}}, Delay: 10 * time.Minute},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"resumed"}`}}},
+	)
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "OH_SECRET_KEY": "kill-test-secret",
+		"GOHANDS_STATE": filepath.Join(dir, "state.db"), "GOHANDS_AGENT_BINARY": agent,
+		"SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
+	}
+	g := startChild(t, []string{bin}, env)
+	serverID := g.serverID
+	if serverID == "" {
+		t.Fatal("gohands did not log its server id")
+	}
+	t.Cleanup(func() { removeOwnedBy(engine, serverID) })
+
+	create := func(model *llmtest.Server) string {
+		return g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q}},
+			"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
+	}
+	cmdConv, waitConv := create(cmdModel), create(waitModel)
+	cmdSocks := []*listener{listen(t, g.url, cmdConv), listen(t, g.url, cmdConv)}
+	waitSock := listen(t, g.url, waitConv)
+
+	// Kill while the command runs and the model holds its answer back.
+	cmdSocks[0].waitFor("action running sleep", 2*time.Minute, func(f frame) bool {
+		return f.Kind == "ActionEvent" && bytes.Contains(f.Raw, []byte("sleep 3"))
+	})
+	deadline := time.Now().Add(time.Minute)
+	for len(waitModel.Requests()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second model call did not come")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the command reaches the sandbox
+	sandboxes := map[string]string{}
+	for _, id := range []string{cmdConv, waitConv} {
+		info := g.info(id)
+		if info.Sandbox.ID == "" || info.Sandbox.Status != "running" {
+			t.Fatalf("conversation %s before the kill: sandbox %+v, want one running", id, info.Sandbox)
+		}
+		sandboxes[id] = info.Sandbox.ID
+	}
+	g.kill()
+	for _, l := range append(cmdSocks, waitSock) {
+		l.gone(10 * time.Second)
+	}
+	if len(cmdSocks[0].received()) == 0 || len(waitSock.received()) == 0 {
+		t.Fatal("the sockets received nothing before the kill")
+	}
+	t.Logf("killed with SIGKILL after the sockets received %d, %d and %d events",
+		len(cmdSocks[0].received()), len(cmdSocks[1].received()), len(waitSock.received()))
+
+	g = startChild(t, []string{bin}, env)
+	if g.serverID != serverID {
+		t.Fatalf("server id %s after the restart, was %s", g.serverID, serverID)
+	}
+	for id, ctr := range sandboxes {
+		stored := g.events(id)
+		checkSeqs(t, "after the kill", stored)
+		socks := []*listener{waitSock}
+		if id == cmdConv {
+			socks = cmdSocks
+		}
+		// Every event a socket received before the kill is stored, with
+		// the same seq and id.
+		for _, l := range socks {
+			for _, f := range l.received() {
+				if f.Seq > int64(len(stored)) || stored[f.Seq-1].ID != f.ID {
+					t.Errorf("conversation %s: event seq %d id %s was received before the kill but is not stored so", id, f.Seq, f.ID)
+				}
+			}
+		}
+		// The sandbox was re-adopted: the same container, still running.
+		if info := g.info(id); info.Sandbox.ID != ctr {
+			t.Errorf("conversation %s: sandbox %q after the restart, want the same container %s", id, info.Sandbox.ID, ctr)
+		}
+		st, err := engine.ContainerInspect(context.Background(), ctr)
+		if err != nil || !st.State.Running {
+			t.Errorf("sandbox %s after the restart: %v (running %v)", ctr, err, err == nil && st.State.Running)
+		}
+	}
+
+	// The action cut short waits for the user: it may have run, or not.
+	info := g.waitStatus(cmdConv, time.Minute, "waiting_for_confirmation", "error", "finished")
+	t.Logf("after the restart, the conversation cut short in its command is %s", info.ExecutionStatus)
+	if info.ExecutionStatus == "error" {
+		if _, ok := find(g.events(cmdConv), "ConversationErrorEvent"); !ok {
+			t.Error("the conversation ended in error without an event saying why")
+		}
+		t.Fatalf("the conversation cut short ended in error; want it to wait for confirmation")
+	}
+	if info.ExecutionStatus == "waiting_for_confirmation" {
+		if st, data := g.call("POST", "/api/conversations/"+cmdConv+"/events/respond_to_confirmation", `{"accept":true}`, nil); st != http.StatusOK {
+			t.Fatalf("accept: status %d: %s", st, data)
+		}
+	}
+	g.waitStatus(cmdConv, time.Minute, "finished")
+	g.waitStatus(waitConv, time.Minute, "finished")
+	evs := g.events(cmdConv)
+	if _, ok := find(evs, "ObservationEvent", "slept"); !ok {
+		t.Error("no observation of the command that was cut short, run again after the confirmation")
+	}
+	if _, ok := find(g.events(waitConv), "ActionEvent", "resumed"); !ok {
+		t.Error("the conversation waiting for the model did not resume with the next answer")
+	}
+	if st, out, _ := g.bash(cmdConv, "cat /workspace/before.txt"); st != http.StatusOK || strings.TrimSpace(out) != "before" {
+		t.Errorf("file written before the kill: status %d, %q", st, out)
+	}
+
+	// The sockets resume where they were and end with every event once.
+	for _, l := range append(cmdSocks, waitSock) {
+		l.connect(g.url)
+		stored := g.events(l.conv)
+		l.waitSeq(stored[len(stored)-1].Seq, 30*time.Second)
+		l.checkOnce(stored)
+	}
+
+	for id := range sandboxes {
+		if st, data := g.call("DELETE", "/api/conversations/"+id, "", nil); st != http.StatusOK {
+			t.Fatalf("delete %s: status %d: %s", id, st, data)
+		}
+	}
+	if left := ownedBy(t, engine, serverID); len(left) > 0 {
+		t.Errorf("%d containers of server %s left after deleting every conversation: %v", len(left), serverID, left[0].Names)
+	}
+	g.stop()
+}
