@@ -228,6 +228,7 @@ export function createBody(f) {
     body.confirmation_policy = { kind: f.policy };
     if (f.policy === 'ConfirmRisky' && f.threshold) body.confirmation_policy.threshold = f.threshold;
   }
+  if (f.analyzer) body.security_analyzer = { kind: f.analyzer };
   if (f.title && f.title.trim()) body.title = f.title.trim();
   if (f.task && f.task.trim()) body.initial_message = { role: 'user', content: [{ type: 'text', text: f.task }], run: true };
   return body;

@@ -14,7 +14,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 
 /** mount replaces the children of el with the DOM of vnodes. */
 function mount(el, ...nodes) {
-  el.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined).map((n) => toDOM(n)));
+  el.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && typeof n !== 'boolean').map((n) => toDOM(n)));
 }
 
 const app = {
@@ -213,6 +213,11 @@ async function showNewForm() {
         h('option', { value: 'NeverConfirm' }, 'nothing: run every action'),
         h('option', { value: 'ConfirmRisky' }, 'risky actions'),
         h('option', { value: 'AlwaysConfirm' }, 'every action')),
+      h('label', { for: 'f-analyzer' }, 'Rate the risk of actions with'),
+      h('select', { id: 'f-analyzer', name: 'analyzer' },
+        h('option', { value: '' }, 'nothing'),
+        h('option', { value: 'LLMSecurityAnalyzer' }, 'the model’s own rating'),
+        h('option', { value: 'RuleAnalyzer' }, 'GoHands’ built-in rules')),
       h('div', { id: 'f-threshold-row', hidden: true },
         h('label', { for: 'f-threshold' }, 'Risky means at least'),
         h('select', { id: 'f-threshold', name: 'threshold' },
@@ -271,6 +276,7 @@ async function submitNew() {
     workingDir: $('#f-dir').value,
     policy: $('#f-policy').value,
     threshold: $('#f-threshold').value,
+    analyzer: $('#f-analyzer').value,
     // Every tool ticked: leave the choice to the server's defaults.
     tools: boxes.length && chosen.length < boxes.length ? chosen : [],
   };
@@ -300,6 +306,7 @@ function closeConversation() {
   c.events.stop();
   c.bash.stop();
   clearTimeout(c.termTimer);
+  if (c.unwatch) c.unwatch();
 }
 
 function convSkeleton(id) {
@@ -311,8 +318,8 @@ function convSkeleton(id) {
       h('div', { class: 'conv-tools' },
         h('div', { id: 'sandbox', class: 'sandbox-state', 'aria-live': 'polite' }),
         h('div', { class: 'conv-actions' },
-          h('button', { type: 'button', id: 'btn-pause', class: 'btn', hidden: true }, '⏸ Pause'),
-          h('button', { type: 'button', id: 'btn-run', class: 'btn', hidden: true }, '▶ Resume'),
+          h('button', { type: 'button', id: 'btn-pause', class: 'btn', hidden: true }, '‖ Pause'),
+          h('button', { type: 'button', id: 'btn-run', class: 'btn', hidden: true }, '▷ Resume'),
           h('button', { type: 'button', id: 'btn-delete', class: 'btn btn-ghost', title: 'Delete this conversation and its sandbox' }, 'Delete')))),
     h('div', { class: 'conv-body', id: 'conv-body', 'data-tab': 'timeline' },
       h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Views' },
@@ -337,9 +344,9 @@ function convSkeleton(id) {
         h('div', { class: 'files-bar' },
           h('nav', { id: 'crumbs', class: 'crumbs', 'aria-label': 'Folder' }),
           h('div', { class: 'files-actions' },
-            h('button', { type: 'button', class: 'btn', id: 'btn-refresh', title: 'Refresh the list' }, '⟳'),
+            h('button', { type: 'button', class: 'btn', id: 'btn-refresh', title: 'Refresh the list' }, '↻'),
             h('input', { type: 'file', id: 'file-input', class: 'visually-hidden', multiple: true }),
-            h('label', { for: 'file-input', class: 'btn', id: 'upload-label', tabindex: '0', role: 'button' }, '⤒ Upload'))),
+            h('label', { for: 'file-input', class: 'btn', id: 'upload-label', tabindex: '0', role: 'button' }, '⇧ Upload'))),
         h('p', { id: 'files-state', class: 'muted', 'aria-live': 'polite' }),
         h('ul', { class: 'file-list', id: 'file-list' }),
         h('div', { class: 'file-view', id: 'file-view', hidden: true }))));
@@ -357,6 +364,7 @@ function openConversation(id) {
     id, state, bashLog,
     filesDir: '',
     filesLoaded: false,
+    queue: [],
     termTimer: null,
     events: null,
     bash: null,
@@ -418,8 +426,15 @@ function wireConversation(c) {
     if (name === 'files' && !c.filesLoaded) loadFiles(c, c.filesDir || workingDir(c));
     if (name === 'terminal') scrollTerminal();
   };
+  // A wide screen shows the timeline beside the other views: start on
+  // the terminal there, on the timeline on a narrow one.
+  const wide = window.matchMedia('(min-width: 821px)');
+  const fit = () => {
+    if (wide.matches && body.dataset.tab === 'timeline') select('terminal', false);
+  };
+  wide.addEventListener('change', fit);
+  c.unwatch = () => wide.removeEventListener('change', fit);
   for (const t of tabs) {
-    t.tabIndex = t.dataset.tab === 'timeline' ? 0 : -1;
     t.addEventListener('click', () => select(t.dataset.tab, false));
     t.addEventListener('keydown', (e) => {
       // Arrow keys move between tabs, as the ARIA tabs pattern has it.
@@ -432,6 +447,8 @@ function wireConversation(c) {
       }
     });
   }
+
+  select(wide.matches ? 'terminal' : 'timeline', false);
 
   const msg = $('#message');
   msg.addEventListener('keydown', (e) => {
@@ -517,23 +534,36 @@ function workingDir(c) {
   return (c.state.info && c.state.info.workspace && c.state.info.workspace.working_dir) || '/workspace';
 }
 
-// appendEvent adds one event to the timeline, keeping the view at the
-// bottom if it was there.
+// appendEvent queues one event for the timeline; queued events are added
+// together once per frame, keeping the view at the bottom if it was there.
 function appendEvent(c, ev) {
-  const ol = $('#timeline');
+  c.queue.push(ev);
+  if (c.queue.length === 1) requestAnimationFrame(() => flushEvents(c));
+}
+
+function flushEvents(c) {
+  if (app.conv !== c || !c.queue.length) return;
+  const evs = c.queue;
+  c.queue = [];
   const scroller = scrollerOf($('#timeline-scroll'));
   const stick = atBottom(scroller);
-  const item = toDOM(timeline.render(ev, { actionOf: (id) => c.state.actionByID(id) }));
-  ol.appendChild(item);
+  const frag = document.createDocumentFragment();
+  let term = false;
+  for (const ev of evs) {
+    frag.appendChild(toDOM(timeline.render(ev, { actionOf: (id) => c.state.actionByID(id) })));
+    term = term || ev.kind === 'ActionEvent' || ev.kind === 'ObservationEvent' || ev.kind === 'UserRejectObservation';
+  }
+  $('#timeline').appendChild(frag);
   $('#timeline-empty').hidden = true;
   if (stick) scroller.scrollTop = scroller.scrollHeight;
-  if (ev.kind === 'ActionEvent' || ev.kind === 'ObservationEvent' || ev.kind === 'UserRejectObservation') scheduleTerminal(c);
+  if (term) scheduleTerminal(c);
 }
 
 // scrollerOf is the element that scrolls the timeline: its own box on a
 // wide screen, the page on a narrow one.
 function scrollerOf(el) {
-  return el.scrollHeight > el.clientHeight + 1 && getComputedStyle(el).overflowY !== 'visible' ? el : document.scrollingElement;
+  const oy = getComputedStyle(el).overflowY;
+  return oy === 'auto' || oy === 'scroll' ? el : document.scrollingElement;
 }
 
 function atBottom(el) {
@@ -562,7 +592,9 @@ function updateHead(c) {
     busy ? timeline.progressBar(sb.progress, 'sandbox ' + sandboxLabel(sb.status)) : null);
 
   $('#btn-pause').hidden = !ACTIVE.has(s.status);
-  $('#btn-run').hidden = ACTIVE.has(s.status) || s.status === 'finished' || s.status === '';
+  const run = $('#btn-run');
+  run.hidden = ACTIVE.has(s.status) || s.status === 'finished' || s.status === '';
+  run.textContent = s.status === 'paused' ? '▷ Resume' : '▷ Run';
   renderPending(c);
 }
 
@@ -643,15 +675,15 @@ async function loadFiles(c, dir) {
   const entries = sortEntries((listing && listing.entries) || []);
   state.textContent = entries.length ? (listing.truncated ? 'Only the first entries are shown.' : '') : 'This folder is empty.';
   const up = dir !== '/' ? h('li', { class: 'file file-up' },
-    h('button', { type: 'button', class: 'linklike', 'data-path': parentPath(dir), 'data-type': 'dir' }, '⬑ ..')) : null;
+    h('button', { type: 'button', class: 'linklike', 'data-path': parentPath(dir), 'data-type': 'dir' }, '↰ ..')) : null;
   mount($('#file-list'), up, entries.map((e) => {
     const p = e.path || joinPath(dir, e.name);
     const isDir = e.type === 'dir';
     return h('li', { class: 'file file-' + e.type, 'data-name': e.name },
       h('button', { type: 'button', class: 'linklike file-name', 'data-path': p, 'data-type': e.type, title: isDir ? 'Open the folder' : 'View the file' },
-        h('span', { 'aria-hidden': 'true' }, isDir ? '📁 ' : e.type === 'symlink' ? '🔗 ' : '📄 '), e.name),
+        h('span', { 'aria-hidden': 'true' }, isDir ? '▸ ' : e.type === 'symlink' ? '↪ ' : '▤ '), e.name),
       h('span', { class: 'file-size muted' }, isDir ? '' : size(e.size)),
-      h('a', { class: 'file-download', href: app.api.downloadURL(c.id, p), download: isDir ? e.name + '.tar' : e.name, 'data-path': p, title: 'Download' + (isDir ? ' as a tar archive' : ''), 'aria-label': 'Download ' + e.name }, '⤓'));
+      h('a', { class: 'file-download', href: app.api.downloadURL(c.id, p), download: isDir ? e.name + '.tar' : e.name, 'data-path': p, title: 'Download' + (isDir ? ' as a tar archive' : ''), 'aria-label': 'Download ' + e.name }, '⇩'));
   }));
   for (const b of document.querySelectorAll('#file-list button[data-path]')) {
     b.addEventListener('click', () => {

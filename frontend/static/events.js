@@ -50,9 +50,9 @@ const VIEWS = {
   AgentErrorEvent: agentError,
   ConversationErrorEvent: conversationError,
   ConversationStateUpdateEvent: stateUpdate,
-  PauseEvent: () => ({ icon: '⏸', title: 'Paused', cls: 'ev-note' }),
+  PauseEvent: () => ({ icon: '‖', title: 'Paused', cls: 'ev-note' }),
   SystemPromptEvent: systemPrompt,
-  CondensationSummaryEvent: (ev) => ({ icon: '🗜', title: 'Summary of earlier history', cls: 'ev-note', content: fold('Summary', md.render(ev.summary || '')) }),
+  CondensationSummaryEvent: (ev) => ({ icon: '≡', title: 'Summary of earlier history', cls: 'ev-note', content: fold('Summary', md.render(ev.summary || '')) }),
   Condensation: condensation,
   SandboxStatusEvent: sandboxStatus,
   HookEvent: hook,
@@ -98,7 +98,7 @@ function contentParts(content) {
     if (c.type === 'image' || Array.isArray(c.image_urls)) {
       for (const url of c.image_urls || []) {
         if (/^data:image\/(png|jpeg|gif|webp);base64,/i.test(url)) out.push(h('img', { class: 'msg-image', src: url, alt: 'image in the message' }));
-        else out.push(h('p', null, h('a', { href: url, rel: 'noopener noreferrer nofollow', target: '_blank' }, '🖼 ' + truncate(url, 80))));
+        else out.push(h('p', null, h('a', { href: url, rel: 'noopener noreferrer nofollow', target: '_blank' }, 'image: ' + truncate(url, 80))));
       }
     } else if (typeof c.text === 'string') {
       out.push(...md.render(c.text));
@@ -118,7 +118,7 @@ function message(ev) {
     ? fold('Context added to the message', h('pre', { class: 'ev-pre' }, contentText(ev.extended_content)))
     : null;
   return {
-    icon: role === 'user' ? '🧑' : '🤖',
+    icon: role === 'user' ? '◉' : '✦',
     title: who + (ev.sender ? ` (${ev.sender})` : ''),
     cls: 'ev-message ev-role-' + role,
     content: [h('div', { class: 'md' }, contentParts(m.content)), skills, extended],
@@ -126,8 +126,8 @@ function message(ev) {
 }
 
 const TOOL_ICONS = {
-  terminal: '⌨', file_editor: '📝', task_tracker: '☑', glob: '🔎', grep: '🔎', apply_patch: '🩹',
-  browser: '🌐', think: '💭', finish: '🏁',
+  terminal: '⌨', file_editor: '✎', task_tracker: '☑', glob: '⌕', grep: '⌕', apply_patch: '±',
+  browser: '◎', think: '…', finish: '⚑',
 };
 
 function thoughtOf(ev) {
@@ -184,16 +184,16 @@ function action(ev) {
       title = title || 'Read the page';
       break;
     case 'ThinkAction':
-      return { icon: '💭', title: 'Thought', cls: 'ev-thought', badges: [], content: [...content, h('div', { class: 'thought md' }, md.render(a.thought || ''))] };
+      return { icon: '…', title: 'Thought', cls: 'ev-thought', badges: [], content: [...content, h('div', { class: 'thought md' }, md.render(a.thought || ''))] };
     case 'FinishAction':
-      return { icon: '🏁', title: 'Finished', cls: 'ev-finish', badges: [], content: [...content, h('div', { class: 'md' }, md.render(a.message || ''))] };
+      return { icon: '⚑', title: 'Finished', cls: 'ev-finish', badges: [], content: [...content, h('div', { class: 'md' }, md.render(a.message || ''))] };
     default: {
       title = title || `Call ${tool}`;
       const { kind, ...rest } = a;
       content.push(json(rest));
     }
   }
-  return { icon: TOOL_ICONS[tool] || '🔧', title, cls: 'ev-action', badges, content };
+  return { icon: TOOL_ICONS[tool] || '⚙', title, cls: 'ev-action', badges, content };
 }
 
 function editorTitle(a) {
@@ -262,7 +262,7 @@ function observation(ev, ctx) {
       else if (changed) content.push(diff.render(o.path, o.old_content || '', o.new_content || ''));
       else if (o.command === 'view') content.push(output(text, 'ev-pre'));
       else content.push(h('p', null, text));
-      return { ...base, icon: '📝', title: (o.path ? o.path + ': ' : '') + (err ? 'edit failed' : o.command === 'view' ? 'contents' : o.prev_exist === false ? 'created' : 'edited'), content };
+      return { ...base, icon: '✎', title: (o.path ? o.path + ': ' : '') + (err ? 'edit failed' : o.command === 'view' ? 'contents' : o.prev_exist === false ? 'created' : 'edited'), content };
     }
     case 'TaskTrackerObservation':
       return { ...base, icon: '☑', title: 'Task list', content: Array.isArray(o.task_list) && o.task_list.length ? tasks(o.task_list) : h('p', null, text) };
@@ -270,7 +270,7 @@ function observation(ev, ctx) {
     case 'GrepObservation': {
       const files = o.files || o.matches || [];
       return {
-        ...base, icon: '🔎', title: `${files.length} file${files.length === 1 ? '' : 's'} found${o.truncated ? ' (more not shown)' : ''}`,
+        ...base, icon: '⌕', title: `${files.length} file${files.length === 1 ? '' : 's'} found${o.truncated ? ' (more not shown)' : ''}`,
         content: files.length ? h('ul', { class: 'file-hits' }, files.map((f) => h('li', null, h('code', null, f)))) : h('p', null, text),
       };
     }
@@ -282,17 +282,17 @@ function observation(ev, ctx) {
         content.push(diff.render(label, c.old_content || '', c.new_content || ''));
       }
       if (o.fuzz) badges.push(badge(`fuzz ${o.fuzz}`, 'warn'));
-      return { ...base, icon: '🩹', title: err ? 'Patch failed' : 'Patch applied', content };
+      return { ...base, icon: '±', title: err ? 'Patch failed' : 'Patch applied', content };
     }
     case 'BrowserObservation':
       return {
-        ...base, icon: '🌐', title: 'Web page' + (o.url ? ': ' + truncate(o.url, 80) : ''),
+        ...base, icon: '◎', title: 'Web page' + (o.url ? ': ' + truncate(o.url, 80) : ''),
         content: [o.url ? h('p', null, h('a', { href: o.url, rel: 'noopener noreferrer nofollow', target: '_blank' }, o.url)) : null, fold('Page text', output(text, 'ev-pre'))],
       };
     case 'ThinkObservation':
-      return { ...base, icon: '💭', title: 'Thought noted', cls: base.cls + ' ev-quiet' };
+      return { ...base, icon: '…', title: 'Thought noted', cls: base.cls + ' ev-quiet' };
     case 'FinishObservation':
-      return { ...base, icon: '🏁', title: 'Done', cls: base.cls + ' ev-quiet' };
+      return { ...base, icon: '⚑', title: 'Done', cls: base.cls + ' ev-quiet' };
     default:
       return { ...base, title: `Result of ${ev.tool_name || 'the tool'}`, content: output(text, 'ev-pre') || json(o) };
   }
@@ -301,7 +301,7 @@ function observation(ev, ctx) {
 function rejection(ev) {
   const byHook = ev.rejection_source === 'hook';
   return {
-    icon: '⛔', title: byHook ? 'Blocked by a hook' : 'Rejected', cls: 'ev-rejected',
+    icon: '✖', title: byHook ? 'Blocked by a hook' : 'Rejected', cls: 'ev-rejected',
     badges: ev.tool_name ? [badge(ev.tool_name, 'idle')] : [],
     content: h('p', { class: 'reject-reason' }, ev.rejection_reason || 'No reason given.'),
   };
@@ -345,7 +345,7 @@ function systemPrompt(ev) {
 function condensation(ev) {
   const n = Array.isArray(ev.forgotten_event_ids) ? ev.forgotten_event_ids.length : 0;
   return {
-    icon: '🗜', title: `History condensed: ${n} event${n === 1 ? '' : 's'} set aside`, cls: 'ev-note',
+    icon: '≡', title: `History condensed: ${n} event${n === 1 ? '' : 's'} set aside`, cls: 'ev-note',
     content: ev.summary ? fold('Summary', h('div', { class: 'md' }, md.render(ev.summary))) : null,
   };
 }
@@ -361,13 +361,13 @@ export function progressBar(fraction, label) {
 }
 
 function sandboxStatus(ev) {
-  const busy = ev.status === 'pulling' || ev.status === 'creating' || ev.status === 'starting';
   return {
-    icon: '📦', title: 'Sandbox ' + sandboxLabel(ev.status), cls: `ev-sandbox ev-note tone-${ev.status === 'running' ? 'ok' : tone(ev.status)}`,
+    icon: '▣', title: 'Sandbox ' + sandboxLabel(ev.status), cls: `ev-sandbox ev-note tone-${ev.status === 'running' ? 'ok' : tone(ev.status)}`,
     badges: ev.image ? [badge(ev.image, 'idle', 'image')] : [],
     content: [
       ev.message ? h('p', { class: 'ev-meta' }, ev.message) : null,
-      busy || typeof ev.progress === 'number' ? progressBar(ev.progress, 'sandbox ' + sandboxLabel(ev.status)) : null,
+      // Only a measured progress: the header shows what goes on now.
+      typeof ev.progress === 'number' ? progressBar(ev.progress, 'sandbox ' + sandboxLabel(ev.status)) : null,
     ],
   };
 }
@@ -375,7 +375,7 @@ function sandboxStatus(ev) {
 function hook(ev) {
   const denied = ev.decision === 'deny' || ev.decision === 'error';
   return {
-    icon: '🪝', title: `Hook ${ev.hook || ''} ${ev.event === 'pre_action' ? 'before' : 'after'} ${ev.tool_name || 'the action'}`,
+    icon: '⚓', title: `Hook ${ev.hook || ''} ${ev.event === 'pre_action' ? 'before' : 'after'} ${ev.tool_name || 'the action'}`,
     cls: 'ev-hook ev-note' + (denied ? ' ev-failed' : ''),
     badges: [badge(ev.decision || '?', denied ? 'err' : 'ok', 'decision'), typeof ev.duration_ms === 'number' ? badge(`${Math.round(ev.duration_ms)} ms`, 'idle') : null],
     content: [

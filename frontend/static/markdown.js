@@ -289,7 +289,7 @@ export function inline(text, depth = 0, budget = { left: SCAN_BUDGET }) {
       if (l) {
         flush();
         // Images are links: the page does not load remote content.
-        out.push(link(l.url, ['🖼 ' + (l.label || l.url)], l.title));
+        out.push(link(l.url, ['image: ' + (l.label || l.url)], l.title));
         i = l.end;
         continue;
       }

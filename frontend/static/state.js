@@ -175,8 +175,9 @@ export class Stream {
     this.WS = WebSocket;
     this.onMessage = onMessage;
     this.onStatus = onStatus || (() => {});
-    this.setTimeout = st;
-    this.clearTimeout = ct;
+    // Called as plain functions: window's timers refuse another this.
+    this.setTimeout = (fn, ms) => st(fn, ms);
+    this.clearTimeout = (id) => ct(id);
     this.ws = null;
     this.timer = null;
     this.attempt = 0;

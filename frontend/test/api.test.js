@@ -90,11 +90,12 @@ test('the create body holds only what the form says', () => {
   assert.deepEqual(createBody({ task: '  ', policy: 'NeverConfirm' }), { confirmation_policy: { kind: 'NeverConfirm' } });
   assert.deepEqual(createBody({
     task: 'write hello.sh', model: ' openai/scripted ', baseURL: 'http://127.0.0.1:1/v1', apiKey: 'k', workingDir: '/workspace',
-    policy: 'ConfirmRisky', threshold: 'MEDIUM', tools: ['terminal', 'finish'], title: 'T',
+    policy: 'ConfirmRisky', threshold: 'MEDIUM', tools: ['terminal', 'finish'], title: 'T', analyzer: 'RuleAnalyzer',
   }), {
     agent: { llm: { model: 'openai/scripted', base_url: 'http://127.0.0.1:1/v1', api_key: 'k' }, tools: [{ name: 'terminal' }, { name: 'finish' }] },
     workspace: { working_dir: '/workspace' },
     confirmation_policy: { kind: 'ConfirmRisky', threshold: 'MEDIUM' },
+    security_analyzer: { kind: 'RuleAnalyzer' },
     title: 'T',
     initial_message: { role: 'user', content: [{ type: 'text', text: 'write hello.sh' }], run: true },
   });

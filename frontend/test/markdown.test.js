@@ -41,7 +41,7 @@ test('inline', () => {
     ['see https://go.dev/doc.', 'see <a href="https://go.dev/doc" rel="noopener noreferrer nofollow" target="_blank">https://go.dev/doc</a>.'],
     ['(https://en.wikipedia.org/wiki/Go_(language))', '(<a href="https://en.wikipedia.org/wiki/Go_(language)" rel="noopener noreferrer nofollow" target="_blank">https://en.wikipedia.org/wiki/Go_(language)</a>)'],
     ['<https://a.b/c>', '<a href="https://a.b/c" rel="noopener noreferrer nofollow" target="_blank">https://a.b/c</a>'],
-    ['![logo](https://x.y/l.png)', '<a href="https://x.y/l.png" rel="noopener noreferrer nofollow" target="_blank">🖼 logo</a>'],
+    ['![logo](https://x.y/l.png)', '<a href="https://x.y/l.png" rel="noopener noreferrer nofollow" target="_blank">image: logo</a>'],
     ['**`code` in bold**', '<strong><code>code</code> in bold</strong>'],
   ];
   for (const [md, want] of cases) assert.equal(toHTML(inline(md)), want, md);
