@@ -565,9 +565,10 @@ func TestRejectRiskyAction(t *testing.T) {
 	b.screenshot("rejected")
 }
 
-// TestUploadShowsInFiles uploads a file from the files pane and sees it
-// listed and readable.
-func TestUploadShowsInFiles(t *testing.T) {
+// TestFilesAndTerminal uploads a file from the files pane and sees it
+// listed and readable, then runs a command from the terminal pane and
+// sees its coloured output.
+func TestFilesAndTerminal(t *testing.T) {
 	t.Parallel()
 	g := startGoHands(t, true)
 	b := newBrowser(t) // after the server: its cleanup runs first
@@ -592,6 +593,10 @@ func TestUploadShowsInFiles(t *testing.T) {
 	b.wait("the file in the list", `document.querySelector('#file-list li[data-name="notes.txt"]')`, 30*time.Second)
 	b.do("view it", chromedp.Click(chromedp.CSS(`#file-list li[data-name="notes.txt"] button.file-name`)))
 	b.wait("its text", `document.querySelector('#file-view pre.file-text') && document.querySelector('#file-view pre.file-text').textContent.includes('<b>not bold</b>')`, 15*time.Second)
+	href := eval[string](b, `document.querySelector('#file-list li[data-name="notes.txt"] a.file-download').href`)
+	if !strings.HasSuffix(href, "/api/conversations/"+info.ID+"/file/download?path=%2Fworkspace%2Fnotes.txt") {
+		b.fail("download link %q", href)
+	}
 	b.screenshot("files")
 
 	// The server has it where the pane said.
@@ -606,6 +611,46 @@ func TestUploadShowsInFiles(t *testing.T) {
 	if string(data) != content {
 		t.Errorf("download: %q, want %q", data, content)
 	}
+
+	// A command typed in the terminal pane runs in the sandbox; its
+	// output comes back over the bash socket, in colour.
+	b.do("open the terminal", chromedp.Click(chromedp.ID("tab-terminal")))
+	b.do("run a command",
+		chromedp.SendKeys(chromedp.ID("bash-input"), `printf '\033[32mgreen\033[0m and plain\n'; ls /workspace; exit 3`),
+		chromedp.KeyEvent("\r"))
+	b.wait("the green output", `[...document.querySelectorAll('#terminal .term-output span.ansi-fg-2')].some(e => e.textContent === 'green')`, 30*time.Second)
+	b.wait("the exit code", `[...document.querySelectorAll('#terminal .term-entry[data-by=api] .badge')].some(e => e.textContent === 'exit 3')`, 30*time.Second)
+	b.wait("the uploaded file in the output", `document.querySelector('#terminal').textContent.includes('notes.txt')`, 5*time.Second)
+	b.screenshot("terminal")
+}
+
+// TestPauseAndResume pauses an agent waiting for a slow model and runs it
+// again with the buttons.
+func TestPauseAndResume(t *testing.T) {
+	t.Parallel()
+	g := startGoHands(t, false, llmtest.Reply{Text: "too late", Delay: time.Minute})
+	b := newBrowser(t) // after the server: its cleanup runs first
+	g.model.SetDefault(llmtest.Reply{Text: "Resumed, and **done**."})
+	var info struct {
+		ID string `json:"id"`
+	}
+	body := fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"test"}},
+		"initial_message":{"role":"user","content":[{"type":"text","text":"take your time"}]}}`, g.model.URL()+"/v1")
+	if st := g.do("POST", "/api/conversations", body, &info); st != http.StatusCreated {
+		t.Fatalf("create: status %d", st)
+	}
+	b.open(g, "#/c/"+info.ID)
+	b.wait("the running status", `document.querySelector('#conv-status').dataset.status === 'running'`, 30*time.Second)
+	b.wait("the pause button", `!document.querySelector('#btn-pause').hidden`, 5*time.Second)
+	b.do("pause", chromedp.Click(chromedp.ID("btn-pause")))
+	b.wait("the paused status", `document.querySelector('#conv-status').dataset.status === 'paused'`, 30*time.Second)
+	b.wait("the pause in the timeline", `document.querySelector('#timeline li[data-kind=PauseEvent]')`, 10*time.Second)
+	b.wait("the resume button", `!document.querySelector('#btn-run').hidden && document.querySelector('#btn-run').textContent.includes('Resume')`, 5*time.Second)
+	b.screenshot("paused")
+	b.do("resume", chromedp.Click(chromedp.ID("btn-run")))
+	b.wait("the agent's answer", `[...document.querySelectorAll('#timeline li[data-kind=MessageEvent] strong')].some(e => e.textContent === 'done')`, time.Minute)
+	checkOnce(b, g, info.ID)
+	b.screenshot("resumed")
 }
 
 // TestWrongKeySaysSo loads the page with a wrong key kept in the browser:

@@ -22,7 +22,7 @@ const app = {
   conv: null, // the open conversation view
   listTimer: null,
   listIDs: '',
-  keyPrompted: false,
+  keyDismissed: false, // the user closed the key dialog without a key
 };
 
 // ---------- API key ----------
@@ -38,11 +38,13 @@ function askKey(message) {
 }
 
 function onUnauthorized() {
+  setConn('unauthorized');
+  // Once dismissed, the dialog waits for the API key button.
+  if (app.keyDismissed) return;
   const had = !!app.api.key;
   askKey(had
     ? 'The server refused this API key (401). Enter the right session API key.'
     : 'This server needs a session API key. Enter it to continue.');
-  setConn('unauthorized');
 }
 
 function setupKeyDialog() {
@@ -52,12 +54,19 @@ function setupKeyDialog() {
     const k = $('#key-input').value.trim();
     if (!k) return;
     app.api.key = k;
+    app.keyDismissed = false;
     dlg.close();
     // Everything starts again with the new key.
     refreshList();
     route(true);
   });
   $('#key-cancel').addEventListener('click', () => dlg.close());
+  dlg.addEventListener('cancel', () => {
+    app.keyDismissed = true;
+  });
+  $('#key-cancel').addEventListener('click', () => {
+    app.keyDismissed = true;
+  });
   $('#key-button').addEventListener('click', () => askKey(app.api.key ? 'Replace the session API key kept in this browser.' : 'Enter the session API key, if the server needs one.'));
 }
 
@@ -345,7 +354,7 @@ function convSkeleton(id) {
           h('nav', { id: 'crumbs', class: 'crumbs', 'aria-label': 'Folder' }),
           h('div', { class: 'files-actions' },
             h('button', { type: 'button', class: 'btn', id: 'btn-refresh', title: 'Refresh the list' }, '↻'),
-            h('input', { type: 'file', id: 'file-input', class: 'visually-hidden', multiple: true }),
+            h('input', { type: 'file', id: 'file-input', class: 'visually-hidden', multiple: true, tabindex: '-1' }),
             h('label', { for: 'file-input', class: 'btn', id: 'upload-label', tabindex: '0', role: 'button' }, '⇧ Upload'))),
         h('p', { id: 'files-state', class: 'muted', 'aria-live': 'polite' }),
         h('ul', { class: 'file-list', id: 'file-list' }),

@@ -101,7 +101,7 @@ export function render(list) {
   if (!list.length) return h('div', { class: 'term-empty' }, 'No command has run in the sandbox yet.');
   return h('div', { class: 'term' }, list.map((e) => h('div', { class: 'term-entry', 'data-by': e.by },
     h('div', { class: 'term-cmd' },
-      h('span', { class: 'term-prompt' }, e.input ? '⌨' : e.by === 'agent' ? 'agent $' : 'you $'),
+      h('span', { class: 'term-prompt', title: e.by === 'agent' ? 'run by the agent' : 'run through the API' }, e.input ? 'agent ⌨' : e.by === 'agent' ? 'agent $' : 'api $'),
       ' ',
       h('span', { class: 'term-cmdline' }, e.command || (e.input ? '(input)' : '(more output)')),
       ' ',
