@@ -42,6 +42,7 @@ fuzz:
 
 bench: build sandbox-image
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+	$(GO) run ./bench
 
 sandbox-image:
 	@bash scripts/sandbox-image.sh $(SANDBOX_IMAGE)

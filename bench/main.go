@@ -1,0 +1,184 @@
+// Command bench measures the GoHands server under load and prints each
+// figure next to a baseline measured in the same run, with the ratio:
+//
+//   - fanout: one conversation's events, appended through
+//     session.AgentSession.Append, delivered to many WebSocket subscribers
+//     of /sockets/events/{id}; the baseline is the same fan-out over bare
+//     gorilla/websocket writers with no storage.
+//   - get: GET /api/conversations/{id} at a fixed rate, open loop, from
+//     this process against the real server binary; the baseline is
+//     GET /alive of the same server, interleaved with it.
+//
+// Usage:
+//
+//	go run ./bench                          # both, default sizes (about 4 minutes)
+//	go run ./bench -run fanout -subscribers 100 -events 2000
+//	go run ./bench -run get -rps 1000 -duration 10s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is what one run measures, from the flags.
+type Config struct {
+	Run []string // "fanout", "get"
+
+	// Socket fan-out.
+	Subscribers  int
+	Events       int
+	Rate         float64       // events per second
+	Rounds       int           // the paths alternate this many times
+	TextBytes    int           // size of each event's message text
+	SocketBuffer int           // server.Config.SocketBuffer, and the baseline's queue
+	Drain        time.Duration // how long subscribers may take to catch up after a round
+	FanoutTarget time.Duration // p99 delivery latency to meet
+
+	// GET at a fixed rate.
+	ServerBin   string
+	RPS         int
+	Duration    time.Duration // per route
+	Slice       time.Duration // the two routes alternate in slices this long
+	Warmup      time.Duration
+	SandboxWait time.Duration
+	GetTarget   time.Duration // p99 latency to meet
+
+	CPUProfile string
+	Trace      string
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	runList := fs.String("run", "fanout,get", "benchmarks to run, comma separated: fanout, get")
+	fs.IntVar(&cfg.Subscribers, "subscribers", 500, "fanout: WebSocket subscribers of the conversation")
+	fs.IntVar(&cfg.Events, "events", 10000, "fanout: events appended")
+	fs.Float64Var(&cfg.Rate, "rate", 100, "fanout: events appended per second (steady)")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "fanout: the baseline and GoHands take turns this many times, the events split between the turns")
+	fs.IntVar(&cfg.TextBytes, "text-bytes", 200, "fanout: bytes of message text in each event")
+	fs.IntVar(&cfg.SocketBuffer, "socket-buffer", 16384, "fanout: frames a socket may have queued before it is dropped as slow")
+	fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "fanout: how long subscribers may take to catch up after a round")
+	fs.DurationVar(&cfg.FanoutTarget, "fanout-target", 50*time.Millisecond, "fanout: target p99 delivery latency")
+	fs.StringVar(&cfg.ServerBin, "server", "bin/gohands", "get: server binary (built with go build ./cmd/server when missing)")
+	fs.IntVar(&cfg.RPS, "rps", 1000, "get: requests per second, open loop")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "get: measured time per route")
+	fs.DurationVar(&cfg.Slice, "slice", time.Second, "get: the routes alternate in slices this long")
+	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "get: unmeasured load on each route first")
+	fs.DurationVar(&cfg.SandboxWait, "sandbox-wait", 2*time.Minute, "get: how long to wait for the conversation's sandbox to settle before measuring")
+	fs.DurationVar(&cfg.GetTarget, "get-target", 5*time.Millisecond, "get: target p99 latency")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (server and clients of fanout) to `file`")
+	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of this process to `file` (large: use small sizes; go tool trace -pprof=syscall file)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, name := range strings.Split(*runList, ",") {
+		name = strings.TrimSpace(name)
+		switch name {
+		case "":
+		case "fanout", "get":
+			cfg.Run = append(cfg.Run, name)
+		default:
+			return cfg, fmt.Errorf("-run: unknown benchmark %q (fanout, get)", name)
+		}
+	}
+	switch {
+	case len(cfg.Run) == 0:
+		return cfg, errors.New("-run: nothing to run")
+	case cfg.Subscribers < 1, cfg.Events < 1, cfg.Rate <= 0, cfg.Rounds < 1, cfg.TextBytes < 0, cfg.SocketBuffer < 1:
+		return cfg, errors.New("-subscribers, -events, -rate, -rounds and -socket-buffer must be positive")
+	case cfg.RPS < 1, cfg.Duration <= 0, cfg.Slice <= 0:
+		return cfg, errors.New("-rps, -duration and -slice must be positive")
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, cfg Config) error {
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if cfg.Trace != "" {
+		f, err := os.Create(cfg.Trace)
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer trace.Stop()
+	}
+	out := os.Stdout
+	fmt.Fprintf(out, "GoHands server benchmarks: %s, %d CPUs, %s/%s, load average %s\n",
+		runtime.Version(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadAverage())
+	fmt.Fprintf(out, "command: go run ./bench %s\n", strings.Join(os.Args[1:], " "))
+	if slices.Contains(cfg.Run, "fanout") {
+		res, err := fanout(ctx, cfg, out)
+		if err != nil {
+			return fmt.Errorf("fanout: %w", err)
+		}
+		res.print(out, cfg)
+	}
+	if slices.Contains(cfg.Run, "get") {
+		res, err := getBench(ctx, cfg, out)
+		if err != nil {
+			return fmt.Errorf("get: %w", err)
+		}
+		res.print(out, cfg)
+	}
+	fmt.Fprintf(out, "\nload average at the end: %s\n", loadAverage())
+	return nil
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages: other work on
+// the machine shows in every figure.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
