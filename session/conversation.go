@@ -15,7 +15,6 @@ import (
 
 	"github.com/docker/go-units"
 
-	"github.com/gohands/gohands/agentd"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
@@ -325,6 +324,9 @@ func (a *AgentSession) SetConfirmationPolicy(p ConfirmationPolicy) error {
 
 // SetSecurityAnalyzer changes the analyzer; nil turns it off.
 func (a *AgentSession) SetSecurityAnalyzer(an *SecurityAnalyzer) error {
+	if err := a.m.checkAnalyzer(an); err != nil {
+		return err
+	}
 	return a.update(func(_ *storage.Conversation, s *Settings) error {
 		s.SecurityAnalyzer = an
 		return nil
@@ -431,8 +433,9 @@ func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
 		}
 	}
 	a.secretMasker = nil
+	all := maps.Clone(a.secrets)
 	a.mu.Unlock()
-	a.m.secretsChanged()
+	a.m.noteSecrets(a.id, all)
 	a.publishInfo()
 	return nil
 }
@@ -620,17 +623,6 @@ func (a *AgentSession) nextBackgroundID() string {
 	defer a.mu.Unlock()
 	a.bgSeq++
 	return strconv.Itoa(a.bgSeq)
-}
-
-// WithSandbox runs fn with the agent client of the conversation's sandbox,
-// starting the sandbox first if need be.
-func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentd.Client) error) error {
-	cl, done, err := a.Sandbox(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return fn(cl)
 }
 
 // LastSeq returns the seq of the newest stored event.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -94,6 +95,8 @@ type ConversationManager struct {
 
 	statusC chan sandbox.StatusChange
 	masker  atomic.Pointer[security.Masker]
+	smu     sync.Mutex                   // guards secrets
+	secrets map[string]map[string]string // by conversation, for Masker
 
 	mu     sync.Mutex
 	convs  map[string]*AgentSession
@@ -125,7 +128,7 @@ func New(opts Options) (*ConversationManager, error) {
 	m := &ConversationManager{
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
 		ctx: ctx, cancel: cancel, statusC: make(chan sandbox.StatusChange, 256),
-		convs: make(map[string]*AgentSession),
+		convs: make(map[string]*AgentSession), secrets: make(map[string]map[string]string),
 	}
 	m.wg.Add(1)
 	go m.watchSandboxes()
@@ -445,14 +448,16 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 	if err != nil {
 		return nil, storeError("load secrets", err)
 	}
+	// Made outside m.mu: making its logger may ask for Masker, which
+	// takes m.mu.
+	a := newAgentSession(m, conv, s, secrets)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if a := m.convs[id]; a != nil {
-		return a, nil
+	if old := m.convs[id]; old != nil {
+		return old, nil
 	}
-	a := newAgentSession(m, conv, s, secrets)
 	m.convs[id] = a
-	m.secretsChanged()
+	m.noteSecrets(id, secrets)
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(len(m.convs))
 	}
@@ -568,6 +573,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	delete(m.convs, id)
 	n := len(m.convs)
 	m.mu.Unlock()
+	m.noteSecrets(id, nil)
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
 	}
@@ -688,23 +694,37 @@ func mustJSON(v any) []byte {
 }
 
 // Masker hides the secrets of every conversation this server holds: for
-// log lines, which may come from anywhere. It is rebuilt only after
+// log lines, which may come from anywhere, so it takes no lock another
+// part of the server may hold while logging. It is rebuilt only after
 // secrets change.
 func (m *ConversationManager) Masker() *security.Masker {
 	if mk := m.masker.Load(); mk != nil {
 		return mk
 	}
+	m.smu.Lock()
 	all := make(map[string]string)
-	for _, a := range m.loaded() {
-		a.mu.Lock()
-		for k, v := range a.secrets {
-			all[a.id+"/"+k] = v
+	for id, secrets := range m.secrets {
+		for k, v := range secrets {
+			all[id+"/"+k] = v
 		}
-		a.mu.Unlock()
 	}
+	m.smu.Unlock()
 	mk := security.NewMasker(all)
 	m.masker.Store(mk)
 	return mk
+}
+
+// noteSecrets records a conversation's secrets for Masker; nil forgets
+// them.
+func (m *ConversationManager) noteSecrets(id string, secrets map[string]string) {
+	m.smu.Lock()
+	if secrets == nil {
+		delete(m.secrets, id)
+	} else {
+		m.secrets[id] = maps.Clone(secrets)
+	}
+	m.smu.Unlock()
+	m.secretsChanged()
 }
 
 // secretsChanged drops the cached masker.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"sync"
 	"time"
 
@@ -22,8 +24,96 @@ const sandboxStartTimeout = 10 * time.Minute
 // container died is replaced by a fresh one on the same mounts (so the
 // same mounted workspace), with an event saying so.
 func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentd.Client, done func(), err error) {
+	cl, _, done, err = a.useSandbox(ctx)
+	return cl, done, err
+}
+
+// WithSandbox runs fn with the agent client of the conversation's sandbox,
+// starting the sandbox first if need be.
+//
+// When fn fails because the agent could not be reached, the container is
+// checked at once rather than when the engine's event arrives (which may
+// come after the next call): a container found dead is marked so, with
+// an event, and the next call gets a fresh sandbox. A call that never
+// reached the agent (its connection was refused) is made once more on the
+// fresh sandbox; one that may have run is not.
+func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentd.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		cl, sb, done, err := a.useSandbox(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(cl)
+		done()
+		if err == nil || ctx.Err() != nil || !unreachable(err) || !a.diedUnder(ctx, sb) {
+			return err
+		}
+		if attempt > 0 || !neverSent(err) {
+			return err
+		}
+		a.log.Warn("the sandbox died before a call reached it; making the call on a fresh one", "err", err)
+	}
+}
+
+// unreachable reports whether err says the agent could not be reached or
+// went away mid-answer, rather than answering an error.
+func unreachable(err error) bool {
+	if agentd.StatusOf(err) != 0 {
+		return false
+	}
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// neverSent reports whether err is a refused connection: the request
+// never reached the agent.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// diedUnder asks the engine whether sb's container died, waiting a little
+// for the engine to see what the broken connection already showed. It
+// reports true when the sandbox is now marked exited or removed.
+func (a *AgentSession) diedUnder(ctx context.Context, sb *sandbox.Sandbox) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		st, err := sb.Inspect(ctx)
+		if errors.Is(err, sandbox.ErrRemoved) {
+			return true
+		}
+		if err != nil {
+			return false // the engine cannot tell
+		}
+		if st.Status == sandbox.StatusExited || st.Status == sandbox.StatusRemoved {
+			return true
+		}
+		if st.Status != sandbox.StatusRunning {
+			return false
+		}
+		if cl := sb.Client(); cl != nil {
+			hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			err := cl.Health(hctx)
+			cancel()
+			if err == nil {
+				return false // the agent answers: the failure was the call's own
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// useSandbox is Sandbox, also returning the sandbox.
+func (a *AgentSession) useSandbox(ctx context.Context) (cl *agentd.Client, sb *sandbox.Sandbox, done func(), err error) {
 	if a.m.opts.Sandboxes == nil {
-		return nil, nil, &Error{Status: 503, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
+		return nil, nil, nil, &Error{Status: 503, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
 	}
 	a.mu.Lock()
 	a.users++
@@ -38,16 +128,16 @@ func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentd.Client, done fun
 		sb, err := a.sandbox(ctx)
 		if err != nil {
 			release()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cl, sbDone, err := sb.Use(ctx)
 		if err == nil {
-			return cl, func() { sbDone(); release() }, nil
+			return cl, sb, func() { sbDone(); release() }, nil
 		}
 		dead := errors.Is(err, sandbox.ErrExited) || errors.Is(err, sandbox.ErrRemoved)
 		if !dead || attempt > 0 {
 			release()
-			return nil, nil, sandboxError(err)
+			return nil, nil, nil, sandboxError(err)
 		}
 		a.log.Warn("sandbox died; starting a new one", "err", err)
 		a.sandboxEvent(event.SandboxError, "the sandbox stopped unexpectedly ("+err.Error()+"); starting a new one with the same workspace", sb)

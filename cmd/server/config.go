@@ -64,6 +64,9 @@ type Config struct {
 	LogFormat string
 	// HooksFile names a JSON file of action hooks every conversation runs.
 	HooksFile string
+	// AllowHostCommands lets clients set hooks and hook analyzers that run
+	// commands on this host.
+	AllowHostCommands bool
 }
 
 // LLMConfig is the default model and how to reach it.
@@ -350,6 +353,15 @@ var settings = []setting{
 		set: func(l *loader, v string) error { return oneOf(v, &l.cfg.LogFormat, "text", "json") }},
 	{key: "hooks_file", env: []string{"GOHANDS_HOOKS_FILE"},
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.HooksFile) }},
+	{key: "allow_host_commands", env: []string{"GOHANDS_ALLOW_HOST_COMMANDS"},
+		set: func(l *loader, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			l.cfg.AllowHostCommands = b
+			return nil
+		}},
 }
 
 func lookupSetting(key string) (setting, bool) {

@@ -216,6 +216,7 @@ var everyVariable = map[string]string{
 	"GOHANDS_LOG_LEVEL":                  "debug",
 	"GOHANDS_LOG_FORMAT":                 "json",
 	"GOHANDS_HOOKS_FILE":                 "/etc/gohands/hooks.json",
+	"GOHANDS_ALLOW_HOST_COMMANDS":        "true",
 }
 
 func TestLoadConfigEveryVariable(t *testing.T) {
@@ -262,6 +263,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		LogLevel:           "debug",
 		LogFormat:          "json",
 		HooksFile:          "/etc/gohands/hooks.json",
+		AllowHostCommands:  true,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -311,7 +313,7 @@ const everyKey = `{
 	},
 	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
 	"max_upload_bytes": "1g", "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
-	"hooks_file": "/etc/gohands/hooks.json"
+	"hooks_file": "/etc/gohands/hooks.json", "allow_host_commands": "true"
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -355,6 +357,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		LogLevel:           "warn",
 		LogFormat:          "json",
 		HooksFile:          "/etc/gohands/hooks.json",
+		AllowHostCommands:  true,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
