@@ -193,6 +193,7 @@ function action(ev) {
       content.push(json(rest));
     }
   }
+  if (ev.security_reason) content.push(h('p', { class: 'ev-meta ev-verdict' }, `Rated ${String(ev.security_risk || 'UNKNOWN').toLowerCase()}: ${ev.security_reason}`));
   return { icon: TOOL_ICONS[tool] || '⚙', title, cls: 'ev-action', badges, content };
 }
 

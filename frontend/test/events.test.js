@@ -56,6 +56,7 @@ test('risk and reason show on actions', () => {
   assert.equal(badge.attrs['data-risk'], 'HIGH');
   assert.equal(badge.attrs.title, 'rules: deletes the root');
   assert.match(textOf(badge), /high risk/);
+  assert.match(textOf(item), /Rated high: rules: deletes the root/);
   assert.equal(riskBadge(''), null);
 });
 
