@@ -83,6 +83,11 @@ func newSockets(s *Server) *sockets {
 func (k *sockets) hub() *melody.Melody {
 	m := melody.New()
 	m.Config.MaxMessageSize = k.srv.cfg.MaxBodyBytes
+	// A pong can wait behind a backlog of frames or a paused machine, and
+	// melody moves the read deadline only on pongs: allow for it, so that
+	// a slow moment does not cut sockets without a close code.
+	m.Config.PingPeriod = 20 * time.Second
+	m.Config.PongWait = 2 * time.Minute
 	m.Config.MessageBufferSize = k.srv.cfg.SocketBuffer + 16 // room for the close frame
 	m.Upgrader.CheckOrigin = func(r *http.Request) bool {
 		o := r.Header.Get("Origin")
