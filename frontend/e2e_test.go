@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gohands/gohands/llm/llmtest"
@@ -104,6 +105,14 @@ func TestCreateFromFormAndReload(t *testing.T) {
 		b.fail("the hello observation shows %d times after the reload, want once", hellos)
 	}
 	b.screenshot("reloaded")
+
+	// Dark mode follows the system.
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("the dark theme", `getComputedStyle(document.body).backgroundColor === 'rgb(14, 17, 22)'`, 5*time.Second)
+	b.screenshot("dark")
 
 	// A narrow screen: one view at a time, the list behind a button.
 	b.do("narrow screen", chromedp.EmulateViewport(390, 844))
