@@ -101,11 +101,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestRestartKeepsStateAndSandboxes runs gohands, makes a conversation
-// with a file in its sandbox, stops gohands gracefully, starts it again
-// on the same state, and finds the conversation, its events, its secret
-// and the same running sandbox with the file.
-func TestRestartKeepsStateAndSandboxes(t *testing.T) {
+// dockerSetup skips under -short or without an engine, checks the
+// sandbox image, and builds the runtime-agent into a temp dir. It returns
+// the engine (closed when t ends), the dir and the agent's path.
+func dockerSetup(t *testing.T) (*client.Client, string, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts sandboxes on the Docker engine; skipped under -short")
 	}
@@ -114,7 +114,7 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 	if err != nil {
 		t.Skipf("no Docker engine answers: %v", err)
 	}
-	defer engine.Close()
+	t.Cleanup(func() { engine.Close() })
 	if _, err := engine.ImageInspect(ctx, sandbox.DefaultImage); err != nil {
 		t.Fatalf("sandbox image %s is missing: build it with `make sandbox-image`", sandbox.DefaultImage)
 	}
@@ -125,6 +125,16 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build runtime-agent: %v\n%s", err, out)
 	}
+	return engine, dir, agent
+}
+
+// TestRestartKeepsStateAndSandboxes runs gohands, makes a conversation
+// with a file in its sandbox, stops gohands gracefully, starts it again
+// on the same state, and finds the conversation, its events, its secret
+// and the same running sandbox with the file.
+func TestRestartKeepsStateAndSandboxes(t *testing.T) {
+	ctx := context.Background()
+	engine, dir, agent := dockerSetup(t)
 	env := map[string]string{
 		"SESSION_API_KEY": "key", "OH_SECRET_KEY": "restart-test-secret",
 		"GOHANDS_STATE": filepath.Join(dir, "state.db"), "GOHANDS_AGENT_BINARY": agent,
@@ -217,22 +227,7 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 // script lands in the host folder owned by the host user, and the events
 // are in order and survive a restart.
 func TestSeedsTaskEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts sandboxes on the Docker engine; skipped under -short")
-	}
-	ctx := context.Background()
-	engine, err := sandbox.Connect(ctx)
-	if err != nil {
-		t.Skipf("no Docker engine answers: %v", err)
-	}
-	defer engine.Close()
-	dir := t.TempDir()
-	agent := filepath.Join(dir, "runtime-agent")
-	build := exec.Command("go", "build", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build runtime-agent: %v\n%s", err, out)
-	}
+	engine, dir, agent := dockerSetup(t)
 	hostV1, hostV0 := filepath.Join(dir, "ws-v1"), filepath.Join(dir, "ws-v0")
 	for _, d := range []string{hostV1, hostV0} {
 		if err := os.Mkdir(d, 0o755); err != nil {
