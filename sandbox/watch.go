@@ -29,7 +29,21 @@ func (m *Manager) watch() {
 	resync := false
 	for {
 		ctx, cancel := context.WithCancel(m.ctx)
-		msgs, errs := m.engine.Events(ctx, events.ListOptions{Filters: f})
+		// The client's Events reads the API version without the lock its
+		// lazy negotiation takes, so an engine that did not answer at start
+		// (the version still unsettled) raced with the first other request
+		// to reach it. A request made first settles the version.
+		var (
+			msgs <-chan events.Message
+			errs <-chan error
+		)
+		if _, err := m.engine.ServerVersion(ctx); err != nil {
+			failed := make(chan error, 1)
+			failed <- err
+			errs = failed
+		} else {
+			msgs, errs = m.engine.Events(ctx, events.ListOptions{Filters: f})
+		}
 		if resync {
 			m.recheck(ctx)
 		}
