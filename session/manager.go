@@ -27,7 +27,12 @@ import (
 type Sandboxes interface {
 	Start(ctx context.Context, conversationID string, spec sandbox.Spec) (*sandbox.Sandbox, error)
 	Get(conversationID string) *sandbox.Sandbox
+	// Adopt takes over a container recorded for a conversation, one an
+	// earlier server started.
+	Adopt(ctx context.Context, rec sandbox.Record) (*sandbox.Sandbox, error)
 }
+
+var _ Sandboxes = (*sandbox.Manager)(nil)
 
 // Loop runs a conversation's agent: it returns when the agent finishes,
 // fails, or ctx is cancelled (a pause). It reports progress by appending

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -159,6 +160,9 @@ func (a *AgentSession) sandbox(ctx context.Context) (*sandbox.Sandbox, error) {
 	if sb := sbs.Get(a.id); sb != nil && sb.Status() != sandbox.StatusRemoved {
 		return sb, nil
 	}
+	if sb, err := a.adoptRecorded(ctx); sb != nil || err != nil {
+		return sb, err
+	}
 	if err := a.m.makeRoom(ctx, a.id); err != nil {
 		return nil, err
 	}
@@ -195,6 +199,41 @@ func (a *AgentSession) sandbox(ctx context.Context) (*sandbox.Sandbox, error) {
 	}
 	a.sandboxEvent(event.SandboxRunning, "the sandbox is ready", sb)
 	return sb, nil
+}
+
+// adoptRecorded takes over the container recorded for the conversation,
+// which the re-adoption at start could not (the engine did not answer
+// then, say): without this the conversation would get a second container
+// and lose what it had in the first. It returns nil and no error when
+// there is nothing to adopt, and an error when the engine cannot tell.
+func (a *AgentSession) adoptRecorded(ctx context.Context) (*sandbox.Sandbox, error) {
+	recs, err := a.m.store.Sandboxes()
+	if err != nil {
+		return nil, storeError("read sandbox records", err)
+	}
+	i := slices.IndexFunc(recs, func(r storage.SandboxRecord) bool { return r.ConversationID == a.id })
+	if i < 0 {
+		return nil, nil
+	}
+	rec := recs[i]
+	sb, err := a.m.opts.Sandboxes.Adopt(ctx, sandbox.Record{ConversationID: a.id, ContainerID: rec.ContainerID, Token: rec.Token})
+	switch {
+	case err == nil:
+		a.log.Info("recorded sandbox re-adopted", "container", rec.ContainerID, "status", sb.Status())
+		if sb.Status() == sandbox.StatusRunning {
+			a.sandboxEvent(event.SandboxRunning, "the sandbox is ready", sb)
+		}
+		return sb, nil
+	case errors.Is(err, sandbox.ErrEngineDown):
+		a.sandboxEvent(event.SandboxError, "the sandbox could not be re-adopted: "+err.Error(), nil)
+		return nil, sandboxError(err)
+	}
+	// The container is gone, or is not this server's: start afresh.
+	a.log.Warn("recorded sandbox not re-adopted; starting a new one", "container", rec.ContainerID, "err", err)
+	if err := a.m.store.DeleteSandbox(a.id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		a.log.Warn("delete sandbox record", "err", err)
+	}
+	return nil, nil
 }
 
 // startSandboxInBackground starts the sandbox without making the caller
