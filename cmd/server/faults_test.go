@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -694,4 +695,316 @@ func TestFaultServerKilled(t *testing.T) {
 		t.Errorf("%d containers of server %s left after deleting every conversation: %v", len(left), serverID, left[0].Names)
 	}
 	g.stop()
+}
+
+// TestFaultSandboxKilled kills a conversation's container under a running
+// command, first with SIGKILL while the agent loop waits on it, then by
+// crashing the runtime-agent (SIGSEGV: a Go crash) under a command sent
+// through the REST route. Each time there is an event saying so, and the
+// next action gets a fresh sandbox with the same workspace: a file
+// written before is there after.
+func TestFaultSandboxKilled(t *testing.T) {
+	engine := needEngine(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	agent := buildAgent(t, dir)
+	host := filepath.Join(dir, "ws")
+	if err := os.Mkdir(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	model := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo before > /workspace/before.txt"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"sleep 60"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"cat /workspace/before.txt"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"the file survived"}`}}},
+	)
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(dir, "state.db"), "GOHANDS_AGENT_BINARY": agent,
+		"SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+		"SANDBOX_VOLUMES": host + ":/workspace:rw",
+		"LLM_MODEL":       "openai/scripted", "LLM_API_KEY": "test", "LLM_BASE_URL": model.URL() + "/v1",
+	}
+	g := start(t, env)
+	defer g.shutdown()
+	c := api{t: t, url: g.url}
+	id := c.create(`{"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`)
+	t.Cleanup(func() { removeConversationContainers(engine, id) })
+	sock := listen(t, g.url, id)
+
+	// SIGKILL under the agent loop's command.
+	sock.waitFor("the sleep action", 2*time.Minute, func(f frame) bool {
+		return f.Kind == "ActionEvent" && bytes.Contains(f.Raw, []byte("sleep 60"))
+	})
+	time.Sleep(300 * time.Millisecond)
+	first := c.info(id).Sandbox.ID
+	if err := engine.ContainerKill(ctx, first, "SIGKILL"); err != nil {
+		t.Fatal(err)
+	}
+	dead := sock.waitFor("a sandbox error event", time.Minute, func(f frame) bool {
+		return f.Kind == "SandboxStatusEvent" && bytes.Contains(f.Raw, []byte(`"status":"error"`))
+	})
+	t.Logf("after SIGKILL: %s", dead.Raw)
+	if !bytes.Contains(dead.Raw, []byte("137")) && !bytes.Contains(dead.Raw, []byte("SIGKILL")) {
+		t.Errorf("the sandbox error event does not say how the container ended: %s", dead.Raw)
+	}
+	g2 := api{t: t, url: g.url}
+	g2.waitStatus(id, 2*time.Minute, "finished")
+	evs := g2.events(id)
+	if o, ok := find(evs, "ObservationEvent", "sleep 60"); !ok || !bytes.Contains(o.Raw, []byte(`"is_error":true`)) {
+		t.Errorf("the command under the kill has no error observation: %s", o.Raw)
+	}
+	if o, ok := find(evs, "ObservationEvent", "cat /workspace/before.txt"); !ok || !bytes.Contains(o.Raw, []byte(`before`)) || bytes.Contains(o.Raw, []byte(`"is_error":true`)) {
+		t.Errorf("the next action did not read the file written before the kill: %s", o.Raw)
+	}
+	second := c.info(id).Sandbox.ID
+	if second == "" || second == first {
+		t.Errorf("sandbox after the kill is %q, want a fresh one (the dead one was %s)", second, first)
+	}
+	if _, err := engine.ContainerInspect(ctx, first); err == nil {
+		t.Errorf("the dead container %s is still on the engine", first)
+	}
+
+	// The runtime-agent crashes under a command sent through the REST route.
+	type result struct {
+		status int
+		body   []byte
+	}
+	res := make(chan result, 1)
+	go func() {
+		req, _ := json.Marshal(map[string]any{"command": "sleep 60", "timeout": 120})
+		st, body := c.call("POST", "/api/conversations/"+id+"/bash/execute_bash_command", string(req), nil)
+		res <- result{st, body}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := engine.ContainerKill(ctx, second, "SIGSEGV"); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-res:
+	case <-time.After(time.Minute):
+		t.Fatal("the command under the crash did not answer within a minute")
+	}
+	t.Logf("the command under the crash: status %d: %s", r.status, r.body)
+	if r.status < 500 {
+		t.Errorf("the command under the crash answered %d, want a 5xx saying the sandbox failed", r.status)
+	}
+	crashed := sock.waitFor("an error event about the crashed sandbox", time.Minute, func(f frame) bool {
+		return f.Kind == "SandboxStatusEvent" && bytes.Contains(f.Raw, []byte(`"status":"error"`)) &&
+			bytes.Contains(f.Raw, []byte(`"sandbox_id":"`+second+`"`))
+	})
+	t.Logf("after the crash: %s", crashed.Raw)
+	if !bytes.Contains(crashed.Raw, []byte("exited unexpectedly with code 2")) {
+		t.Errorf("the event does not say the runtime-agent crashed (exit code 2, a Go crash): %s", crashed.Raw)
+	}
+	if st, out, body := c.bash(id, "cat /workspace/before.txt"); st != http.StatusOK || strings.TrimSpace(out) != "before" {
+		t.Errorf("the next command after the crash: status %d, stdout %q: %s", st, out, body)
+	}
+	if third := c.info(id).Sandbox.ID; third == "" || third == second {
+		t.Errorf("sandbox after the crash is %q, want a fresh one (the crashed one was %s)", third, second)
+	}
+	checkSeqs(t, "after two sandbox deaths", c.events(id))
+}
+
+// engineProxy stands between gohands and the Docker engine: a Unix socket
+// the test can take away (every connection cut, the socket file gone) and
+// bring back, which is what gohands sees of an engine that stops and
+// starts again.
+type engineProxy struct {
+	t      *testing.T
+	path   string // where gohands dials (DOCKER_HOST=unix://path)
+	target string // the real engine's socket
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func newEngineProxy(t *testing.T, engine *client.Client, path string) *engineProxy {
+	target, ok := strings.CutPrefix(engine.DaemonHost(), "unix://")
+	if !ok {
+		t.Skipf("the engine is at %s, not on a local Unix socket this test can stand in front of", engine.DaemonHost())
+	}
+	p := &engineProxy{t: t, path: path, target: target, conns: make(map[net.Conn]bool)}
+	t.Cleanup(p.down)
+	return p
+}
+
+// up starts forwarding.
+func (p *engineProxy) up() {
+	p.t.Helper()
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e, err := net.Dial("unix", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.ln != ln { // taken down meanwhile
+				p.mu.Unlock()
+				c.Close()
+				e.Close()
+				return
+			}
+			p.conns[c], p.conns[e] = true, true
+			p.mu.Unlock()
+			p.wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer p.wg.Done()
+				io.Copy(dst, src)
+				dst.Close()
+				src.Close()
+			}
+			go pipe(c, e)
+			go pipe(e, c)
+		}
+	}()
+}
+
+// down cuts every connection and removes the socket: the engine is gone.
+func (p *engineProxy) down() {
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close() // removes the socket file too
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// TestFaultEngineUnreachable runs gohands with the Docker engine away at
+// start and then taken away while it runs. The API stays up: /health
+// answers, conversations are listed and created, and sandbox work answers
+// 503 saying the engine does not answer. When the engine comes back,
+// gohands recovers without a restart: the sandbox of a conversation from
+// before the restart is re-adopted (a file in its container is still
+// there), new conversations get sandboxes, and a sandbox that ran through
+// the outage still works.
+func TestFaultEngineUnreachable(t *testing.T) {
+	engine := needEngine(t)
+	dir := t.TempDir()
+	agent := buildAgent(t, dir)
+	proxy := newEngineProxy(t, engine, filepath.Join(dir, "docker.sock"))
+	t.Setenv("DOCKER_HOST", "unix://"+proxy.path)
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "OH_SECRET_KEY": "engine-test-secret",
+		"GOHANDS_STATE": filepath.Join(dir, "state.db"), "GOHANDS_AGENT_BINARY": agent,
+		"SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+	}
+	var serverID string
+	t.Cleanup(func() { removeOwnedBy(engine, serverID) })
+	engineDown := func(what string, status int, body []byte) {
+		t.Helper()
+		if status != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("docker engine not reachable")) {
+			t.Errorf("%s with the engine away: status %d: %s; want 503 saying the engine does not answer", what, status, body)
+		}
+	}
+
+	// A conversation with a running sandbox, from before the outage.
+	proxy.up()
+	g := start(t, env)
+	c := api{t: t, url: g.url}
+	before := c.create(`{"initial_message":{"role":"user","content":[{"type":"text","text":"hi"}],"run":false}}`)
+	if st, _, body := c.bash(before, "echo kept > /tmp/kept"); st != http.StatusOK {
+		t.Fatalf("bash: status %d: %s", st, body)
+	}
+	ctr := c.info(before).Sandbox.ID
+	inspect, err := engine.ContainerInspect(context.Background(), ctr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverID = inspect.Config.Labels["gohands.server"]
+	g.shutdown()
+
+	// The engine is away at start.
+	proxy.down()
+	g = start(t, env)
+	defer func() { g.shutdown() }()
+	c = api{t: t, url: g.url}
+	if st, body := c.call("GET", "/health", "", nil); st != http.StatusOK {
+		t.Errorf("/health with the engine away: status %d: %s", st, body)
+	}
+	if st, body := c.call("GET", "/ready", "", nil); st != http.StatusServiceUnavailable {
+		t.Errorf("/ready with the engine away: status %d: %s, want 503", st, body)
+	}
+	var list struct {
+		Items []convInfo `json:"items"`
+	}
+	if st, body := c.call("GET", "/api/conversations/search", "", &list); st != http.StatusOK || len(list.Items) != 1 || list.Items[0].ID != before {
+		t.Errorf("list with the engine away: status %d: %s", st, body)
+	}
+	during := c.create(`{"initial_message":{"role":"user","content":[{"type":"text","text":"hi"}],"run":false}}`)
+	sock := listen(t, g.url, during)
+	failed := sock.waitFor("a sandbox error event", time.Minute, func(f frame) bool {
+		return f.Kind == "SandboxStatusEvent" && bytes.Contains(f.Raw, []byte(`"status":"error"`))
+	})
+	if !bytes.Contains(failed.Raw, []byte("docker engine not reachable")) {
+		t.Errorf("the sandbox error event does not say the engine is away: %s", failed.Raw)
+	}
+	for _, id := range []string{before, during} {
+		st, _, body := c.bash(id, "true")
+		engineDown("bash in "+id, st, body)
+	}
+	st, body := c.call("GET", "/api/conversations/"+before+"/file/list?path=/tmp", "", nil)
+	engineDown("file list", st, body)
+
+	// The engine comes back.
+	proxy.up()
+	if st, _ := c.call("GET", "/ready", "", nil); st != http.StatusOK {
+		t.Errorf("/ready with the engine back: status %d", st)
+	}
+	if st, out, body := c.bash(before, "cat /tmp/kept"); st != http.StatusOK || strings.TrimSpace(out) != "kept" {
+		t.Errorf("bash in the conversation from before, with the engine back: status %d, stdout %q: %s; want its own sandbox with the file", st, out, body)
+	}
+	if got := c.info(before).Sandbox.ID; got != ctr {
+		t.Errorf("the conversation from before has sandbox %s, want the one it had, %s, re-adopted", got, ctr)
+	}
+	if st, out, body := c.bash(during, "echo up"); st != http.StatusOK || strings.TrimSpace(out) != "up" {
+		t.Errorf("bash in the conversation made during the outage, with the engine back: status %d, stdout %q: %s", st, out, body)
+	}
+
+	// The engine goes away while gohands runs.
+	proxy.down()
+	if st, body := c.call("GET", "/health", "", nil); st != http.StatusOK {
+		t.Errorf("/health with the engine gone: status %d: %s", st, body)
+	}
+	after := c.create(`{"initial_message":{"role":"user","content":[{"type":"text","text":"hi"}],"run":false}}`)
+	st, _, body = c.bash(after, "true")
+	engineDown("bash in a conversation made while the engine is gone", st, body)
+	// A sandbox that runs is reached directly, not through the engine.
+	if st, out, body := c.bash(before, "echo still"); st != http.StatusOK || strings.TrimSpace(out) != "still" {
+		t.Errorf("bash in a running sandbox with the engine gone: status %d, stdout %q: %s", st, out, body)
+	}
+	proxy.up()
+	if st, out, body := c.bash(after, "echo up"); st != http.StatusOK || strings.TrimSpace(out) != "up" {
+		t.Errorf("bash with the engine back again: status %d, stdout %q: %s", st, out, body)
+	}
+
+	for _, id := range []string{before, during, after} {
+		if st, body := c.call("DELETE", "/api/conversations/"+id, "", nil); st != http.StatusOK {
+			t.Errorf("delete %s: status %d: %s", id, st, body)
+		}
+	}
+	if left := ownedBy(t, engine, serverID); len(left) > 0 {
+		t.Errorf("%d containers of server %s left after deleting every conversation", len(left), serverID)
+	}
 }
