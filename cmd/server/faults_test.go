@@ -26,7 +26,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gohands/gohands/llm/llmtest"
-	"github.com/gohands/gohands/sandbox"
 )
 
 // This file tries hard to break gohands: the server killed with SIGKILL,
@@ -353,37 +352,6 @@ func (l *listener) checkOnce(stored []frame) {
 	}
 }
 
-// needEngine skips the test under -short or without an engine, and fails
-// it when the sandbox image is missing.
-func needEngine(t *testing.T) *client.Client {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts sandboxes on the Docker engine; skipped under -short")
-	}
-	ctx := context.Background()
-	engine, err := sandbox.Connect(ctx)
-	if err != nil {
-		t.Skipf("no Docker engine answers: %v", err)
-	}
-	t.Cleanup(func() { engine.Close() })
-	if _, err := engine.ImageInspect(ctx, sandbox.DefaultImage); err != nil {
-		t.Fatalf("sandbox image %s is missing: build it with `make sandbox-image`", sandbox.DefaultImage)
-	}
-	return engine
-}
-
-// buildAgent builds the runtime-agent into dir.
-func buildAgent(t *testing.T, dir string) string {
-	t.Helper()
-	agent := filepath.Join(dir, "runtime-agent")
-	build := exec.Command("go", "build", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build runtime-agent: %v\n%s", err, out)
-	}
-	return agent
-}
-
 // buildServer builds gohands itself into dir, to run as a child process
 // that can be killed.
 func buildServer(t *testing.T, dir string) string {
@@ -555,9 +523,8 @@ func (c *child) stop() {
 // finishes, the other resumes and finishes; and once both are deleted no
 // container of the server is left.
 func TestFaultServerKilled(t *testing.T) {
-	engine := needEngine(t)
-	dir := t.TempDir()
-	bin, agent := buildServer(t, dir), buildAgent(t, dir)
+	engine, dir, agent := dockerSetup(t)
+	bin := buildServer(t, dir)
 
 	cmdModel := llmtest.New(t,
 		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo before > /workspace/before.txt"}`}}},
@@ -704,10 +671,8 @@ func TestFaultServerKilled(t *testing.T) {
 // next action gets a fresh sandbox with the same workspace: a file
 // written before is there after.
 func TestFaultSandboxKilled(t *testing.T) {
-	engine := needEngine(t)
+	engine, dir, agent := dockerSetup(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	agent := buildAgent(t, dir)
 	host := filepath.Join(dir, "ws")
 	if err := os.Mkdir(host, 0o755); err != nil {
 		t.Fatal(err)
@@ -900,9 +865,7 @@ func (p *engineProxy) down() {
 // there), new conversations get sandboxes, and a sandbox that ran through
 // the outage still works.
 func TestFaultEngineUnreachable(t *testing.T) {
-	engine := needEngine(t)
-	dir := t.TempDir()
-	agent := buildAgent(t, dir)
+	engine, dir, agent := dockerSetup(t)
 	proxy := newEngineProxy(t, engine, filepath.Join(dir, "docker.sock"))
 	t.Setenv("DOCKER_HOST", "unix://"+proxy.path)
 	env := map[string]string{
