@@ -971,3 +971,91 @@ func TestFaultEngineUnreachable(t *testing.T) {
 		t.Errorf("%d containers of server %s left after deleting every conversation", len(left), serverID)
 	}
 }
+
+// TestFaultModel gives three conversations a model that fails, each its
+// own way: it never answers (each attempt times out), it answers 500, or
+// it closes the connection. Each tries a bounded number of times (the
+// conversation's num_retries + 1), then ends in error with an event
+// saying why, and tries no more. Meanwhile a conversation with a working
+// model runs to the end and the API answers.
+func TestFaultModel(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent.sock") // no sandboxes: the agent only thinks
+	g := start(t, map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(dir, "state.db"),
+		"GOHANDS_AGENT_BINARY": placeholderAgent(t), "SANDBOX_POOL_SIZE": "0",
+		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
+	})
+	defer g.shutdown()
+	c := api{t: t, url: g.url}
+	const retries = 2
+	create := func(model *llmtest.Server, timeout float64) string {
+		return c.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,
+			"timeout":%v,"num_retries":%d,"retry_min_wait":0.01,"retry_max_wait":0.05}},
+			"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1", timeout, retries))
+	}
+	faults := []struct {
+		name   string
+		step   llmtest.Step
+		detail string // in the error event
+	}{
+		{"hangs", llmtest.Reply{Text: "too late", Delay: 10 * time.Minute}, "no answer within"},
+		{"500", llmtest.Fail{Status: 500, Message: "the model broke"}, "the model broke"},
+		{"drops", llmtest.Drop{}, "connection"},
+	}
+	models := make([]*llmtest.Server, len(faults))
+	ids := make([]string, len(faults))
+	for i, f := range faults {
+		models[i] = llmtest.New(t)
+		models[i].SetDefault(f.step)
+		timeout := 30.0
+		if f.name == "hangs" {
+			timeout = 2 // three attempts: about 6 s of trying
+		}
+		ids[i] = create(models[i], timeout)
+	}
+
+	// A conversation whose model works finishes while the hanging one
+	// still waits for its model.
+	deadline := time.Now().Add(time.Minute)
+	for len(models[0].Requests()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hanging model got no request")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	good := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "think", Args: `{"thought":"one"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "think", Args: `{"thought":"two"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"fine"}`}}},
+	)
+	working := create(good, 30)
+	c.waitStatus(working, time.Minute, "finished")
+	if st := c.info(ids[0]).ExecutionStatus; st != "running" {
+		t.Errorf("the conversation with the hanging model is %s once the other finished; want it still running", st)
+	}
+	var count int
+	if st, body := c.call("GET", "/api/conversations/count", "", &count); st != http.StatusOK || count != 4 {
+		t.Errorf("count while a model hangs: status %d, %s", st, body)
+	}
+
+	for i, f := range faults {
+		c.waitStatus(ids[i], time.Minute, "error")
+		e, ok := find(c.events(ids[i]), "ConversationErrorEvent", `"code":"LLMError"`)
+		if !ok {
+			t.Errorf("model that %s: no ConversationErrorEvent with code LLMError", f.name)
+			continue
+		}
+		t.Logf("model that %s: %s", f.name, e.Raw)
+		want := fmt.Sprintf("%d attempts", retries+1)
+		if !bytes.Contains(e.Raw, []byte(want)) || !bytes.Contains(e.Raw, []byte(f.detail)) {
+			t.Errorf("model that %s: the error event does not say %q and %q: %s", f.name, want, f.detail, e.Raw)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a retry too many would come now
+	for i, f := range faults {
+		if n := len(models[i].Requests()); n != retries+1 {
+			t.Errorf("model that %s was asked %d times, want %d (num_retries %d + 1)", f.name, n, retries+1, retries)
+		}
+	}
+}
