@@ -1059,3 +1059,115 @@ func TestFaultModel(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultDiskFull runs gohands with a file size limit (RLIMIT_FSIZE) a
+// little above its state file's size, which is what a full disk looks
+// like to it: the state file cannot grow. Writes answer 503 with a log
+// line, each message is either acknowledged and stored or refused and not
+// stored, and reads keep working. When space comes back (the limit lifted
+// on the running process), writes work again and the seqs go on without a
+// gap; after a restart everything acknowledged is there.
+func TestFaultDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs gohands as a child process; skipped under -short")
+	}
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is needed to limit the child's file size")
+	}
+	dir := t.TempDir()
+	bin := buildServer(t, dir)
+	state := filepath.Join(dir, "state.db")
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": state, "GOHANDS_AGENT_BINARY": placeholderAgent(t),
+		"SANDBOX_POOL_SIZE": "0", "DOCKER_HOST": "unix:///nonexistent.sock", // no sandboxes
+	}
+	g := startChild(t, []string{bin}, env)
+	id := g.create(`{"title":"full","initial_message":{"role":"user","content":[{"type":"text","text":"msg-0"}],"run":false}}`)
+	g.stop()
+	fi, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := fi.Size() + 64<<10
+	t.Logf("state file %d bytes; file size limit %d", fi.Size(), limit)
+
+	g = startChild(t, []string{prlimit, fmt.Sprintf("--fsize=%d:unlimited", limit), "--", bin}, env)
+	big := strings.Repeat("x", 128<<10)
+	var acked, refused []string
+	for i := 1; len(refused) < 3 && i < 2000; i++ {
+		text := fmt.Sprintf("msg-%d %s", i, big)
+		body, _ := json.Marshal(map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": text}}, "run": false})
+		switch st, data := g.call("POST", "/api/conversations/"+id+"/events", string(body), nil); st {
+		case http.StatusOK:
+			acked = append(acked, fmt.Sprintf("msg-%d ", i))
+		case http.StatusServiceUnavailable:
+			refused = append(refused, fmt.Sprintf("msg-%d ", i))
+			if len(refused) == 1 {
+				t.Logf("after %d messages: %s", i-1, data)
+			}
+		default:
+			t.Fatalf("message %d: status %d: %s; want 200 or 503", i, st, data)
+		}
+	}
+	if len(refused) == 0 {
+		t.Fatal("no write failed: the file size limit did not bite")
+	}
+	fi, _ = os.Stat(state)
+	t.Logf("%d messages acknowledged, then %d refused; state file %d bytes", len(acked), len(refused), fi.Size())
+	if log := g.log(); !regexp.MustCompile(`level=ERROR msg="request failed".*status=503.*file too large`).MatchString(log) {
+		t.Errorf("no log line says a request failed with 503 because the file cannot grow:\n%s", log)
+	}
+
+	// Reads work, and what was acknowledged is stored, once, and what was
+	// refused is not.
+	check := func(when string, acked, refused []string) []frame {
+		t.Helper()
+		if info := g.info(id); info.ID != id {
+			t.Fatalf("%s: conversation %+v", when, info)
+		}
+		evs := g.events(id)
+		checkSeqs(t, when, evs)
+		stored := map[string]int{} // "msg-N " -> times stored
+		for _, e := range evs {
+			if _, text, ok := bytes.Cut(e.Raw, []byte(`"text":"msg-`)); ok {
+				if n := bytes.IndexByte(text, ' '); n >= 0 {
+					stored["msg-"+string(text[:n+1])]++
+				}
+			}
+		}
+		for _, m := range acked {
+			if stored[m] != 1 {
+				t.Errorf("%s: acknowledged message %q is stored %d times", when, m, stored[m])
+			}
+		}
+		for _, m := range refused {
+			if stored[m] != 0 {
+				t.Errorf("%s: refused message %q is stored", when, m)
+			}
+		}
+		return evs
+	}
+	before := check("with the disk full", acked, refused)
+
+	// Space comes back.
+	if out, err := exec.Command(prlimit, fmt.Sprintf("--pid=%d", g.cmd.Process.Pid), "--fsize=unlimited:unlimited").CombinedOutput(); err != nil {
+		t.Fatalf("lift the limit: %v: %s", err, out)
+	}
+	body, _ := json.Marshal(map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "msg-after "}}, "run": false})
+	if st, data := g.call("POST", "/api/conversations/"+id+"/events", string(body), nil); st != http.StatusOK {
+		t.Fatalf("message with space back: status %d: %s", st, data)
+	}
+	acked = append(acked, "msg-after ")
+	after := check("with space back", acked, refused)
+	if len(after) != len(before)+1 {
+		t.Errorf("%d events after one more message, %d before", len(after), len(before))
+	}
+	g.stop()
+
+	g = startChild(t, []string{bin}, env)
+	defer g.stop()
+	if restarted := check("after a restart", acked, refused); len(restarted) != len(after) {
+		t.Errorf("%d events after the restart, %d before", len(restarted), len(after))
+	}
+}
