@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -26,6 +29,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gohands/gohands/llm/llmtest"
+	"github.com/gohands/gohands/server"
+	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/storage"
 )
 
 // This file tries hard to break gohands: the server killed with SIGKILL,
@@ -1170,4 +1176,126 @@ func TestFaultDiskFull(t *testing.T) {
 	if restarted := check("after a restart", acked, refused); len(restarted) != len(after) {
 		t.Errorf("%d events after the restart, %d before", len(restarted), len(after))
 	}
+}
+
+// lockedBuffer collects log lines written from any goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestFaultStateReadOnly serves a state file opened read-only (gohands
+// has no switch for it, so the test wires the store, the conversations
+// and the HTTP layer itself, as run does). Reads answer as before; every
+// write answers 503 with a log line; the file is not touched, and a
+// read-write gohands afterwards finds everything as it was and writes.
+func TestFaultStateReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent.sock") // no sandboxes
+	state := filepath.Join(dir, "state.db")
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "OH_SECRET_KEY": "read-only-secret", "GOHANDS_STATE": state,
+		"GOHANDS_AGENT_BINARY": placeholderAgent(t), "SANDBOX_POOL_SIZE": "0",
+	}
+	g := start(t, env)
+	c := api{t: t, url: g.url}
+	id := c.create(`{"title":"kept","secrets":{"TOKEN":"s3cret"},
+		"initial_message":{"role":"user","content":[{"type":"text","text":"one"}],"run":false}}`)
+	if st, body := c.call("POST", "/api/conversations/"+id+"/events", `{"role":"user","content":[{"type":"text","text":"two"}],"run":false}`, nil); st != http.StatusOK {
+		t.Fatalf("message: status %d: %s", st, body)
+	}
+	before := c.events(id)
+	g.shutdown()
+	sum := func() [32]byte {
+		data, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sha256.Sum256(data)
+	}
+	was := sum()
+
+	store, err := storage.Open(state, storage.Options{ReadOnly: true, SecretKey: env["OH_SECRET_KEY"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	m, err := session.New(session.Options{Store: store, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(server.New(server.Config{Logger: logger, Conversations: m, APIKeys: []string{"key"}}))
+	ro := api{t: t, url: hs.URL}
+	same := func(when string, evs []frame) {
+		t.Helper()
+		if len(evs) != len(before) {
+			t.Fatalf("%s: %d events, %d before", when, len(evs), len(before))
+		}
+		for i := range evs {
+			if !bytes.Equal(evs[i].Raw, before[i].Raw) {
+				t.Errorf("%s: event %d is\n%s\nwas\n%s", when, i, evs[i].Raw, before[i].Raw)
+			}
+		}
+	}
+	var info struct {
+		Title   string   `json:"title"`
+		Secrets []string `json:"secrets"`
+	}
+	if st, body := ro.call("GET", "/api/conversations/"+id, "", &info); st != http.StatusOK || info.Title != "kept" || len(info.Secrets) != 1 {
+		t.Errorf("read-only: get: status %d: %s", st, body)
+	}
+	same("read-only", ro.events(id))
+	writes := []struct{ method, path, body string }{
+		{"POST", "/api/conversations", `{"initial_message":{"role":"user","content":[{"type":"text","text":"new"}],"run":false}}`},
+		{"POST", "/api/conversations/" + id + "/events", `{"role":"user","content":[{"type":"text","text":"three"}],"run":false}`},
+		{"PATCH", "/api/conversations/" + id, `{"title":"renamed"}`},
+		{"POST", "/api/conversations/" + id + "/secrets", `{"secrets":{"OTHER":"v"}}`},
+		{"POST", "/api/conversations/" + id + "/pause", ``},
+		{"DELETE", "/api/conversations/" + id, ``},
+	}
+	for _, w := range writes {
+		st, body := ro.call(w.method, w.path, w.body, nil)
+		if st != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("store unavailable")) {
+			t.Errorf("read-only: %s %s: status %d: %s; want 503 saying the store is unavailable", w.method, w.path, st, body)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="request failed"`); n != len(writes) {
+		t.Errorf("%d log lines of failed requests for %d refused writes:\n%s", n, len(writes), logs.String())
+	}
+	if st, body := ro.call("GET", "/api/conversations/"+id, "", &info); st != http.StatusOK || info.Title != "kept" {
+		t.Errorf("read-only: get after the refused writes: status %d: %s", st, body)
+	}
+	same("read-only, after the refused writes", ro.events(id))
+	hs.Close()
+	if err := m.Close(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Error(err)
+	}
+	if sum() != was {
+		t.Error("serving the file read-only changed it")
+	}
+
+	g = start(t, env)
+	defer g.shutdown()
+	c = api{t: t, url: g.url}
+	same("read-write again", c.events(id))
+	if st, body := c.call("POST", "/api/conversations/"+id+"/events", `{"role":"user","content":[{"type":"text","text":"three"}],"run":false}`, nil); st != http.StatusOK {
+		t.Fatalf("message when writable again: status %d: %s", st, body)
+	}
+	checkSeqs(t, "read-write again", c.events(id))
 }
