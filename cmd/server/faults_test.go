@@ -188,6 +188,22 @@ func (c api) events(id string) []frame {
 	}
 }
 
+// waitEvent polls a conversation's stored events until one of kind
+// contains every one of the strings.
+func (c api) waitEvent(id string, timeout time.Duration, kind string, contains ...string) frame {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if e, ok := find(c.events(id), kind, contains...); ok {
+			return e
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("conversation %s: no %s with %q within %s", id, kind, contains, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // checkSeqs fails unless evs have seqs 1, 2, ..., n.
 func checkSeqs(t testing.TB, what string, evs []frame) {
 	t.Helper()
@@ -1216,6 +1232,8 @@ func TestFaultStateReadOnly(t *testing.T) {
 	if st, body := c.call("POST", "/api/conversations/"+id+"/events", `{"role":"user","content":[{"type":"text","text":"two"}],"run":false}`, nil); st != http.StatusOK {
 		t.Fatalf("message: status %d: %s", st, body)
 	}
+	// The sandbox start, which fails without an engine, is the last write.
+	c.waitEvent(id, time.Minute, "SandboxStatusEvent", `"status":"error"`)
 	before := c.events(id)
 	g.shutdown()
 	sum := func() [32]byte {
