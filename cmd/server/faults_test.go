@@ -419,6 +419,28 @@ func removeOwnedBy(engine *client.Client, serverID string) {
 	}
 }
 
+// waitProcess waits until a process whose command line contains cmd runs
+// in a container.
+func waitProcess(t *testing.T, engine *client.Client, ctr, cmd string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		top, err := engine.ContainerTop(context.Background(), ctr, nil)
+		if err != nil {
+			t.Fatalf("processes of %s: %v", ctr, err)
+		}
+		for _, p := range top.Processes {
+			if strings.Contains(strings.Join(p, " "), cmd) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q does not run in %s", cmd, ctr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // child is gohands running as a child process.
 type child struct {
 	api
@@ -591,15 +613,18 @@ func TestFaultServerKilled(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // the command reaches the sandbox
 	sandboxes := map[string]string{}
 	for _, id := range []string{cmdConv, waitConv} {
 		info := g.info(id)
-		if info.Sandbox.ID == "" || info.Sandbox.Status != "running" {
-			t.Fatalf("conversation %s before the kill: sandbox %+v, want one running", id, info.Sandbox)
+		for deadline := time.Now().Add(time.Minute); info.Sandbox.Status != "running"; info = g.info(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("conversation %s before the kill: sandbox %+v, want one running", id, info.Sandbox)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		sandboxes[id] = info.Sandbox.ID
 	}
+	waitProcess(t, engine, sandboxes[cmdConv], "sleep 3")
 	g.kill()
 	for _, l := range append(cmdSocks, waitSock) {
 		l.gone(10 * time.Second)
@@ -722,8 +747,8 @@ func TestFaultSandboxKilled(t *testing.T) {
 	sock.waitFor("the sleep action", 2*time.Minute, func(f frame) bool {
 		return f.Kind == "ActionEvent" && bytes.Contains(f.Raw, []byte("sleep 60"))
 	})
-	time.Sleep(300 * time.Millisecond)
 	first := c.info(id).Sandbox.ID
+	waitProcess(t, engine, first, "sleep 60")
 	if err := engine.ContainerKill(ctx, first, "SIGKILL"); err != nil {
 		t.Fatal(err)
 	}
@@ -762,7 +787,7 @@ func TestFaultSandboxKilled(t *testing.T) {
 		st, body := c.call("POST", "/api/conversations/"+id+"/bash/execute_bash_command", string(req), nil)
 		res <- result{st, body}
 	}()
-	time.Sleep(500 * time.Millisecond)
+	waitProcess(t, engine, second, "sleep 60")
 	if err := engine.ContainerKill(ctx, second, "SIGSEGV"); err != nil {
 		t.Fatal(err)
 	}
