@@ -38,6 +38,10 @@ type config struct {
 	token     string
 }
 
+// reservedThreads is how many OS threads the agent starts ahead when it
+// runs as PID 1; see agentd.ReserveThreads.
+const reservedThreads = 24
+
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.listen, "listen", "tcp://0.0.0.0:7000", "where to serve: tcp://HOST:PORT or unix:///path.sock")
@@ -65,6 +69,9 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	if os.Getpid() == 1 {
 		go agentd.Reap(ctx)
+		// Threads for later: a fork bomb in the sandbox must not leave the
+		// agent unable to make one.
+		agentd.ReserveThreads(reservedThreads)
 	}
 	env := os.Environ()
 	if cfg.uid >= 0 {
