@@ -31,6 +31,14 @@ const (
 // frame.
 const authWait = 10 * time.Second
 
+// frameWorkers bounds the frames of one /ws or /sockets/bash-events
+// socket handled at once (commands run for a while, and a pause must not
+// wait behind them). /sockets/events handles its messages one at a time,
+// in the order they came. With every slot taken the socket's read loop
+// waits, so a client that floods its socket is held back by its own
+// frames instead of piling up goroutines that starve everyone else.
+const frameWorkers = 16
+
 // replayReserve is the buffer room a replay page needs; see
 // session.Subscriber.WaitRoom.
 const replayReserve = 256
@@ -62,6 +70,7 @@ type socket struct {
 	queued  atomic.Int64
 	lastSeq atomic.Int64
 	room    chan struct{}
+	slots   chan struct{} // one per frame being handled; see frameWorkers
 
 	mu     sync.Mutex
 	detach func()
@@ -128,8 +137,13 @@ func (k *sockets) close() {
 // accept upgrades a request to a socket of the given kind.
 func (k *sockets) accept(c *gin.Context, hub *melody.Melody, kind, convID string, after int64) {
 	ctx, cancel := context.WithCancel(context.Background())
+	workers := frameWorkers
+	if kind == "events" {
+		workers = 1
+	}
 	sk := &socket{srv: k.srv, kind: kind, convID: convID, after: after, limit: int64(k.srv.cfg.SocketBuffer),
-		ctx: ctx, cancel: cancel, room: make(chan struct{}, 1), causes: make(map[string]int64)}
+		ctx: ctx, cancel: cancel, room: make(chan struct{}, 1), slots: make(chan struct{}, workers),
+		causes: make(map[string]int64)}
 	key := c.Query("session_api_key")
 	if key == "" {
 		key = requestKey(c.Request)
@@ -258,6 +272,21 @@ func (sk *socket) attach(a *session.AgentSession) {
 		}
 		sk.detach = detach
 		sk.mu.Unlock()
+	}()
+}
+
+// handle runs fn for a client frame in a goroutine of its own once the
+// socket has a free slot, waiting for one (and so holding the socket's
+// read loop) while all are taken.
+func (sk *socket) handle(fn func()) {
+	select {
+	case sk.slots <- struct{}{}:
+	case <-sk.ctx.Done():
+		return
+	}
+	go func() {
+		defer func() { <-sk.slots }()
+		fn()
 	}()
 }
 
@@ -456,12 +485,12 @@ func (sk *socket) eventsFrame(msg []byte) {
 		run := true
 		req.Run = &run
 	}
-	go func() {
+	sk.handle(func() {
 		if _, err := a.SendMessage(sk.ctx, req); err != nil && !errors.Is(err, session.ErrNoAgent) {
 			_, detail := statusOf(err)
 			sk.sendError("BadFrame", detail)
 		}
-	}()
+	})
 }
 
 // bash answers /sockets/bash-events[/{id}].
@@ -496,10 +525,10 @@ func (sk *socket) bashFrame(msg []byte) {
 		sk.sendError("BadFrame", "the socket is not attached to a conversation yet")
 		return
 	}
-	go func() {
+	sk.handle(func() {
 		if _, err := a.Bash(sk.ctx, req); err != nil {
 			_, detail := statusOf(err)
 			sk.sendError("BashError", detail)
 		}
-	}()
+	})
 }

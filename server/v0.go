@@ -57,7 +57,7 @@ func (sk *socket) v0Frame(msg []byte) {
 			return
 		}
 	}
-	go sk.v0Act(a, act)
+	sk.handle(func() { sk.v0Act(a, act) })
 }
 
 // v0Conversation creates the conversation of a V0 socket.
