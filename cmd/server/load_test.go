@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -281,4 +282,115 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 func goroutines() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// TestLoadSocketFlood has one client flood its socket with messages as
+// fast as it can write, while another client, on another conversation,
+// posts messages and follows its events. The flood is held back by its
+// own socket: the server's goroutines stay bounded, the other client gets
+// every one of its events, and the flood's messages are stored in the
+// order they were sent.
+func TestLoadSocketFlood(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent.sock") // no sandboxes
+	g := start(t, map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(dir, "state.db"),
+		"GOHANDS_AGENT_BINARY": placeholderAgent(t), "SANDBOX_POOL_SIZE": "0",
+	})
+	defer g.shutdown()
+	c := api{t: t, url: g.url}
+	flooded := c.create(`{}`)
+	other := c.create(`{}`)
+	c.waitEvent(flooded, time.Minute, "SandboxStatusEvent", `"status":"error"`) // the failed sandbox starts are over
+	c.waitEvent(other, time.Minute, "SandboxStatusEvent", `"status":"error"`)
+	base, _ := settled(0, 0)
+
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(g.url, "http")+"/sockets/events/"+flooded+"?session_api_key=key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var sent, peak atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() { // the flood's own events come back; read them
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			frame := fmt.Sprintf(`{"role":"user","content":[{"type":"text","text":"flood %d"}],"run":false}`, i)
+			if conn.WriteMessage(websocket.TextMessage, []byte(frame)) != nil {
+				return
+			}
+			sent.Add(1)
+		}
+	})
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	for sent.Load() < 1000 {
+		time.Sleep(time.Millisecond)
+	}
+
+	// Another client is served while the flood goes on.
+	sock := listen(t, g.url, other)
+	const n = 20
+	for i := range n {
+		body := fmt.Sprintf(`{"role":"user","content":[{"type":"text","text":"other %d"}],"run":false}`, i)
+		if st, data := c.call("POST", "/api/conversations/"+other+"/events", body, nil); st != http.StatusOK {
+			t.Fatalf("message %d of the other client: status %d: %s", i, st, data)
+		}
+	}
+	sock.waitFor("the other client's last message", time.Minute, func(f frame) bool {
+		return bytes.Contains(f.Raw, []byte(fmt.Sprintf(`"other %d"`, n-1)))
+	})
+	close(stop)
+	conn.Close()
+	wg.Wait()
+	t.Logf("the flood sent %d frames; goroutines: %d before it, at most %d during it", sent.Load(), base, peak.Load())
+	if peak.Load() > int64(base)+100 {
+		t.Errorf("%d goroutines during the flood, %d before it: the flood piles up goroutines", peak.Load(), base)
+	}
+
+	evs := c.events(other)
+	checkSeqs(t, "the other conversation", evs)
+	got := 0
+	for _, e := range evs {
+		if bytes.Contains(e.Raw, []byte(`"other `)) {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("the other conversation has %d of its %d messages", got, n)
+	}
+	last, stored := -1, 0
+	for _, e := range c.events(flooded) {
+		var i int
+		if _, rest, ok := bytes.Cut(e.Raw, []byte(`"text":"flood `)); ok {
+			fmt.Sscanf(string(rest), "%d", &i)
+			if i <= last {
+				t.Fatalf("flood message %d stored after message %d: out of the order they were sent", i, last)
+			}
+			last = i
+			stored++
+		}
+	}
+	t.Logf("%d flood messages stored, in the order sent", stored)
 }
