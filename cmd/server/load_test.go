@@ -112,7 +112,10 @@ func soakLoad(t *testing.T, base string, convs, steps, clients int, seed uint64)
 			models[i].URL()+"/v1", steps))
 	}
 
-	// The clients start before the runs and read while they go.
+	// The clients start before the runs and read while they go. A
+	// connection is dropped after 1 to maxRun events: a conversation's
+	// events (two a step) take a client about four connections or more.
+	maxRun := max(2, steps/2)
 	targets := make([]int64, convs) // the last seq of each conversation, once known
 	known := make(chan struct{})
 	results := make([]soakResult, clients)
@@ -120,7 +123,7 @@ func soakLoad(t *testing.T, base string, convs, steps, clients int, seed uint64)
 	var connections atomic.Int64
 	for k := range clients {
 		wg.Go(func() {
-			results[k] = soakClient(base, ids[k%convs], rand.New(rand.NewPCG(seed, uint64(k))), known,
+			results[k] = soakClient(base, ids[k%convs], rand.New(rand.NewPCG(seed, uint64(k))), maxRun, known,
 				func() int64 { return targets[k%convs] }, &connections)
 		})
 	}
@@ -180,11 +183,11 @@ type soakResult struct {
 }
 
 // soakClient follows a conversation's events through connections it keeps
-// dropping after a random number of events, each time resuming after the
+// dropping after 1 to maxRun events, each time resuming after the
 // last seq it has. It checks that every event comes once and in order, and
 // returns when it has the conversation's last event (lastSeq, once known
 // is closed).
-func soakClient(base, conv string, rng *rand.Rand, known <-chan struct{}, lastSeq func() int64, connections *atomic.Int64) soakResult {
+func soakClient(base, conv string, rng *rand.Rand, maxRun int, known <-chan struct{}, lastSeq func() int64, connections *atomic.Int64) soakResult {
 	var res soakResult
 	done := func() bool {
 		select {
@@ -211,7 +214,7 @@ func soakClient(base, conv string, rng *rand.Rand, known <-chan struct{}, lastSe
 			return res
 		}
 		connections.Add(1)
-		budget := 1 + rng.IntN(40) // events before this connection is dropped
+		budget := 1 + rng.IntN(maxRun) // events before this connection is dropped
 		first := true
 		for budget > 0 {
 			conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
