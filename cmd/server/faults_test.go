@@ -137,7 +137,6 @@ type frame struct {
 	ID    string          `json:"id"`
 	Kind  string          `json:"kind"`
 	Key   string          `json:"key"`
-	Value json.RawMessage `json:"value"`
 	Raw   json.RawMessage `json:"-"`
 }
 
@@ -149,16 +148,6 @@ func decodeFrame(t testing.TB, raw []byte) frame {
 	}
 	f.Raw = append(json.RawMessage(nil), raw...)
 	return f
-}
-
-// status reports the execution status an event sets, or "".
-func (f frame) status() string {
-	if f.Kind != "ConversationStateUpdateEvent" || f.Key != "execution_status" {
-		return ""
-	}
-	var s string
-	json.Unmarshal(f.Value, &s)
-	return s
 }
 
 // events returns every stored event of a conversation, in seq order.
