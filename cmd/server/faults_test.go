@@ -133,11 +133,11 @@ func (c api) bash(id, command string) (status int, stdout string, body []byte) {
 // frame is what the tests read of an event: stored or received on a
 // socket.
 type frame struct {
-	Seq   int64           `json:"seq"`
-	ID    string          `json:"id"`
-	Kind  string          `json:"kind"`
-	Key   string          `json:"key"`
-	Raw   json.RawMessage `json:"-"`
+	Seq  int64           `json:"seq"`
+	ID   string          `json:"id"`
+	Kind string          `json:"kind"`
+	Key  string          `json:"key"`
+	Raw  json.RawMessage `json:"-"`
 }
 
 func decodeFrame(t testing.TB, raw []byte) frame {
