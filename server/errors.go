@@ -55,8 +55,13 @@ func statusOf(err error) (int, string) {
 func (s *Server) fail(c *gin.Context, err error) {
 	status, detail := statusOf(err)
 	if status >= 500 {
+		cause := err
+		var se *session.Error
+		if errors.As(err, &se) && se.Err != nil {
+			cause = se.Err
+		}
 		s.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method,
-			"path", c.FullPath(), "status", status, "err", err)
+			"path", c.FullPath(), "status", status, "detail", detail, "err", cause)
 	}
 	c.AbortWithStatusJSON(status, gin.H{"detail": detail})
 }

@@ -658,7 +658,10 @@ func (m *ConversationManager) isClosed() bool {
 // storeError marks a storage failure: a write that failed is a 503.
 func storeError(what string, err error) error {
 	if errors.Is(err, storage.ErrUnavailable) {
-		return &Error{Status: http.StatusServiceUnavailable, Detail: what + ": " + err.Error(), Err: err}
+		// The cause names files on the server: it goes to the log (Err),
+		// not to the client.
+		return &Error{Status: http.StatusServiceUnavailable, Err: err,
+			Detail: what + ": state store unavailable (its disk is full or read-only; the server log says more); nothing was changed"}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
