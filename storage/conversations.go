@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Conversation is what the store keeps of a conversation. Times come back in
@@ -249,6 +250,15 @@ func (s *Store) DeleteConversation(id string) error {
 		if err != nil {
 			return err
 		}
+		// First: it reads the index before it writes, and may fail.
+		if err := openIndex(tx).deleteConversation(id); err != nil {
+			return err
+		}
+		delete(s.tails.last, id)
+		// Counted now, for the appends later in this transaction, and once
+		// committed, for those that looked before the commit.
+		s.deletions.Add(1)
+		tx.OnCommit(func() { s.deletions.Add(1) })
 		key := []byte(id)
 		if err := tx.Bucket(bucketConversations).Delete(key); err != nil {
 			return abort(err)
@@ -259,10 +269,8 @@ func (s *Store) DeleteConversation(id string) error {
 		if err := tx.Bucket(bucketByUpdated).Delete(timeKey(old.UpdatedAt, id)); err != nil {
 			return abort(err)
 		}
-		for _, b := range [][]byte{bucketEvents, bucketSecrets} {
-			if err := tx.Bucket(b).DeleteBucket(key); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
-				return abort(err)
-			}
+		if err := tx.Bucket(bucketSecrets).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return abort(err)
 		}
 		return abort(tx.Bucket(bucketSandboxes).Delete(key))
 	})
@@ -351,7 +359,7 @@ func conversationExists(tx *bbolt.Tx, id string) error {
 }
 
 // writeConversation stores rec, replacing old (nil for a new conversation):
-// the record, its two index keys, and for a new one its events bucket.
+// the record and its two index keys.
 func writeConversation(tx *bbolt.Tx, old *conversationRecord, rec conversationRecord) error {
 	v, err := json.Marshal(rec)
 	if err != nil {
@@ -376,21 +384,12 @@ func writeConversation(tx *bbolt.Tx, old *conversationRecord, rec conversationRe
 	if err := updated.Put(timeKey(rec.UpdatedAt, id), nil); err != nil {
 		return abort(err)
 	}
-	if old == nil {
-		if _, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists([]byte(id)); err != nil {
-			return abort(err)
-		}
-	}
 	return nil
 }
 
 // lastSeq returns the seq of the conversation's last event, 0 if none.
 func lastSeq(tx *bbolt.Tx, id string) uint64 {
-	b := tx.Bucket(bucketEvents).Bucket([]byte(id))
-	if b == nil {
-		return 0
-	}
-	return bucketLastSeq(b)
+	return openIndex(tx).lastSeq(id)
 }
 
 // timeKey is an index key: the time in Unix nanoseconds as a big-endian

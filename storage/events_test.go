@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -483,4 +485,51 @@ func between(s, start, end string) string {
 	_, s, _ = strings.Cut(s, start)
 	s, _, _ = strings.Cut(s, end)
 	return s
+}
+
+// TestMarshalAsEvent checks that marshal writes what event.Marshal does,
+// for an event of every kind: the golden events of package event, each
+// with a seq as stored events have.
+func TestMarshalAsEvent(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "event", "testdata", "golden", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden events of package event: %v", err)
+	}
+	kinds := map[event.Kind]bool{}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := event.Unmarshal(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds[e.Kind()] = true
+			e.Meta().Seq = 42
+			want, err := event.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(got), string(want)); diff != "" {
+				t.Errorf("marshal (-got +want):\n%s", diff)
+			}
+		})
+	}
+	for _, k := range event.Kinds() {
+		if !kinds[k] {
+			t.Errorf("no golden event of kind %s", k)
+		}
+	}
+	// What event.Marshal refuses, marshal refuses.
+	for _, e := range []event.Event{(*event.Message)(nil), &event.Observation{}} {
+		if _, err := marshal(e); err == nil {
+			t.Errorf("marshal(%#v) succeeded", e)
+		}
+	}
 }

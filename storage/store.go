@@ -2,6 +2,11 @@
 // their events (ordered by sequence number), their secrets (encrypted) and
 // the records of running sandboxes.
 //
+// The events of all conversations share one append-ordered log, with a
+// small index per conversation (index.go), so that a commit of appends
+// from many conversations writes a few pages at the end of the log rather
+// than pages all over the file.
+//
 // Events are durable before they are visible: [Store.Append] returns only
 // once the events are committed and fsynced. Appends from many conversations
 // at once share transactions (group commit, see batch.go), so the cost of
@@ -30,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -79,6 +85,8 @@ type Options struct {
 
 	// maxSize caps the file's size, for tests that need a full disk.
 	maxSize int
+	// migrateBudget overrides migrateBudget, for tests.
+	migrateBudget int
 }
 
 // lockTimeout is how long Open waits for another process to let go of the
@@ -103,6 +111,16 @@ type Store struct {
 	// spares Append a read transaction; the writer checks it.
 	seqMu    sync.Mutex
 	lastSeqs map[string]uint64
+	// tails is the writer's record of which conversations' last chunks
+	// are in the tails bucket; see index.go.
+	tails tailClock
+	// deletions counts committed conversation deletions. An append whose
+	// ids were looked for before a deletion looks again in the writer:
+	// the conversation may be another one of the same id.
+	deletions atomic.Uint64
+	// afterLook, if set, runs in Append between the look for the ids and
+	// the write, for tests.
+	afterLook func()
 
 	// secMu orders memory-only secrets against conversation deletion, so
 	// that a deleted conversation's secrets never outlive it.
@@ -119,36 +137,52 @@ var (
 	bucketConversations = []byte("conversations")   // id -> conversationRecord JSON
 	bucketByCreated     = []byte("conv_by_created") // timeKey(created)+id -> nothing
 	bucketByUpdated     = []byte("conv_by_updated") // timeKey(updated)+id -> nothing
-	bucketEvents        = []byte("events")          // conv id -> {eventKey -> record, idKey -> seq}
+	bucketLog           = []byte("log")             // the events of all conversations; see index.go
+	bucketSeqs          = []byte("seqs")            // conversations' chunks of log positions
+	bucketTails         = []byte("tails")           // conversations' last chunks, while they append
+	bucketIDGroups      = []byte("id_groups")       // sorted id hashes of conversations' events, by 1,024
 	bucketSecrets       = []byte("secrets")         // conv id -> {name -> sealed value}
 	bucketSandboxes     = []byte("sandboxes")       // conv id -> sandboxRecord JSON
-	rootBuckets         = [][]byte{bucketMeta, bucketConversations, bucketByCreated, bucketByUpdated, bucketEvents, bucketSecrets, bucketSandboxes}
 )
 
 // Keys of the meta bucket.
 var (
-	metaSchema   = []byte("schema")    // uint64, big endian
-	metaServerID = []byte("server_id") // hex
-	metaSalt     = []byte("salt")      // HKDF salt for the secret key
-	metaKeyCheck = []byte("key_check") // a known value sealed with the key
+	metaSchema    = []byte("schema")    // uint64, big endian
+	metaMigrating = []byte("migrating") // uint64: the migration under way, in several transactions
+	metaServerID  = []byte("server_id") // hex
+	metaSalt      = []byte("salt")      // HKDF salt for the secret key
+	metaKeyCheck  = []byte("key_check") // a known value sealed with the key
 )
 
-// migrations[v] takes a file from schema version v to v+1, inside one
-// transaction. The file's version is the number of migrations applied.
-var migrations = []func(tx *bbolt.Tx) error{
+// migrations[v] takes a file from schema version v to v+1. The file's
+// version is the number of migrations applied.
+//
+// A migration runs in one transaction, or in several when it has much to
+// move: it does at most about budget events' worth of work and reports
+// whether it has more to do. The first transaction already sets the new
+// version, so that an older server refuses the half-migrated file, and
+// marks the migration under way (metaMigrating) until the last; Open
+// resumes one that a crash or a kill cut short.
+var migrations = []func(tx *bbolt.Tx, budget int) (more bool, err error){
 	// 0 -> 1: the first layout.
-	func(tx *bbolt.Tx) error {
-		for _, name := range rootBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
+	func(tx *bbolt.Tx, _ int) (bool, error) {
+		for _, name := range []string{"meta", "conversations", "conv_by_created", "conv_by_updated", "events", "secrets", "sandboxes"} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return false, fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return false, nil
 	},
+	// 1 -> 2: the events of all conversations in one log (index.go).
+	migrateEventLog,
 }
 
 // schemaVersion is the layout this code reads and writes.
 var schemaVersion = uint64(len(migrations))
+
+// migrateBudget is how many events a migration moves per transaction:
+// a transaction holds what it writes in memory until it commits.
+const migrateBudget = 20000
 
 // Open opens the state file at path, creating it (mode 0600) and its folder
 // (0700) if need be, and brings its layout up to date. It waits about a
@@ -201,6 +235,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:        now,
 		memSecrets: make(map[string]map[string]string),
 		lastSeqs:   make(map[string]uint64),
+		tails:      tailClock{last: make(map[string]uint64)},
 	}
 	if err := s.init(opts); err != nil {
 		db.Close()
@@ -222,7 +257,7 @@ func (s *Store) init(opts Options) error {
 			if meta == nil {
 				return errors.New("file has no GoHands data yet; open it read-write first")
 			}
-			if v := readUint(meta.Get(metaSchema)); v != schemaVersion {
+			if v := readUint(meta.Get(metaSchema)); v != schemaVersion || meta.Get(metaMigrating) != nil {
 				return fmt.Errorf("file has schema version %d, this server reads %d; open it read-write to migrate", v, schemaVersion)
 			}
 			s.serverID = string(meta.Get(metaServerID))
@@ -235,19 +270,27 @@ func (s *Store) init(opts Options) error {
 		}
 		return s.initKey(opts.SecretKey, salt, check, nil)
 	}
+	budget := migrateBudget
+	if opts.migrateBudget > 0 {
+		budget = opts.migrateBudget
+	}
+	for {
+		done, err := s.migrate(budget)
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		var version uint64
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			version = readUint(meta.Get(metaSchema))
-		}
-		if version > schemaVersion {
-			return fmt.Errorf("file has schema version %d, newer than this server's %d", version, schemaVersion)
-		}
-		for v := version; v < schemaVersion; v++ {
-			if err := migrations[v](tx); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
-			}
-			s.log.Info("schema migrated", "from", v, "to", v+1)
+		// The conversations that had a last chunk in tails when the file
+		// was closed are settled first when tails gets full.
+		if err := tx.Bucket(bucketTails).ForEach(func(k, _ []byte) error {
+			s.tails.last[string(k)] = 0
+			return nil
+		}); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(metaSchema, binary.BigEndian.AppendUint64(nil, schemaVersion)); err != nil {
@@ -273,6 +316,47 @@ func (s *Store) init(opts Options) error {
 			return meta.Put(metaKeyCheck, sealed)
 		})
 	})
+}
+
+// migrate runs one transaction of the next migration the file needs, and
+// reports whether it needs none.
+func (s *Store) migrate(budget int) (done bool, err error) {
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		// version is the layout the file is in, or is leaving when a
+		// migration is under way.
+		var version uint64
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			version = readUint(meta.Get(metaSchema))
+			if v := meta.Get(metaMigrating); v != nil {
+				version = readUint(v)
+				if version >= schemaVersion {
+					return fmt.Errorf("file is being migrated to schema version %d, newer than this server's %d", version+1, schemaVersion)
+				}
+			}
+		}
+		if version > schemaVersion {
+			return fmt.Errorf("file has schema version %d, newer than this server's %d", version, schemaVersion)
+		}
+		if version == schemaVersion {
+			done = true
+			return nil
+		}
+		more, err := migrations[version](tx, budget)
+		if err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", version, version+1, err)
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaSchema, binary.BigEndian.AppendUint64(nil, version+1)); err != nil {
+			return err
+		}
+		if more {
+			s.log.Info("schema migration under way", "from", version, "to", version+1)
+			return meta.Put(metaMigrating, binary.BigEndian.AppendUint64(nil, version))
+		}
+		s.log.Info("schema migrated", "from", version, "to", version+1)
+		return meta.Delete(metaMigrating)
+	})
+	return done, err
 }
 
 // ServerID returns the id made on the file's first open and kept since; it
