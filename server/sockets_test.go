@@ -304,6 +304,7 @@ func TestSlowSubscriber(t *testing.T) {
 	target.Store(math.MaxInt64)
 	var fastSeqs []int64
 	var fastErr error
+	var fastLast atomic.Int64 // the last seq the fast client read
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -318,6 +319,7 @@ func TestSlowSubscriber(t *testing.T) {
 				return
 			}
 			fastSeqs = append(fastSeqs, f.Seq)
+			fastLast.Store(f.Seq)
 			if f.Seq >= target.Load() {
 				return
 			}
@@ -328,10 +330,17 @@ func TestSlowSubscriber(t *testing.T) {
 	// kernel buffers hold, until its queue fills up and it is dropped.
 	// The server gives up on a blocked write after a while, so the test
 	// reads again as soon as the drop is reported.
-	const perBatch, size = 10, 64 << 10
+	// A batch is smaller than the buffer, and the next waits until the
+	// fast client has read the last: a reader that keeps up is never
+	// dropped, however fast storage is.
+	const perBatch, size = 4, 64 << 10
 	dropped := false
-	for i := 0; i < 100 && !dropped; i++ {
+	for i := 0; i < 250 && !dropped; i++ {
 		e.appendEvents(id, agentMessages(perBatch, size, fmt.Sprint("batch ", i))...)
+		last := e.lastSeq(id)
+		for deadline := time.Now().Add(10 * time.Second); fastLast.Load() < last && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		select {
 		case reason := <-watch.dropped:
 			if reason != "slow" {
