@@ -475,6 +475,14 @@ func TestAuth(t *testing.T) {
 				return s
 			},
 			"v0 wrong key": func() *socket { return e.dial("/ws?session_api_key=nope", nil) },
+			"bash-events wrong key": func() *socket {
+				return e.dial("/sockets/bash-events/"+c.ID+"?session_api_key=nope", nil)
+			},
+			"bash-events no key": func() *socket {
+				s := e.dial("/sockets/bash-events?conversation_id="+c.ID, nil)
+				s.send(map[string]any{"command": "echo hi"})
+				return s
+			},
 		} {
 			if code, _ := dial().closed(nil); code != 4001 {
 				t.Errorf("%s: close code %d, want 4001", name, code)

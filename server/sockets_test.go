@@ -394,3 +394,26 @@ func TestSlowSubscriber(t *testing.T) {
 	checkRun(t, "after reconnecting", again.seqsUntil(total), got+1, total)
 	waitLive(t, e, fast, id)
 }
+
+// TestOversizedFrame: a client frame over the body limit closes that
+// socket with 1009 (message too big); another client goes on.
+func TestOversizedFrame(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, options{config: func(c *server.Config) { c.MaxBodyBytes = 4096 }})
+	id := e.create(nil).ID
+	big := e.dial("/sockets/events/"+id, nil)
+	big.fullState(id)
+	other := e.dial("/sockets/events/"+id, nil)
+	other.fullState(id)
+	big.send(message(strings.Repeat("x", 8192), false))
+	if code, reason := big.closed(nil); code != 1009 {
+		t.Fatalf("oversized frame: close %d %q, want %d", code, reason, 1009)
+	}
+	other.send(message("still here", false))
+	for {
+		f := other.event()
+		if f.Kind == "MessageEvent" {
+			break
+		}
+	}
+}
