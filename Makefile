@@ -40,8 +40,11 @@ FUZZTIME ?= 10s
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
+# Every Go benchmark (each measures its own baseline in the same run), one table of their
+# figures and ratios, then the server benchmarks (socket fan-out, GET rate).
 bench: build sandbox-image
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS) | tee $(BIN)/bench.txt
+	$(GO) run ./bench -summary $(BIN)/bench.txt
 	$(GO) run ./bench
 
 sandbox-image:

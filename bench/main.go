@@ -57,6 +57,8 @@ type Config struct {
 
 	CPUProfile string
 	Trace      string
+	// Summary names go test -bench output to print as one table.
+	Summary string
 }
 
 func main() {
@@ -70,6 +72,22 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if cfg.Summary != "" {
+		f, err := os.Open(cfg.Summary)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		results, err := parseBench(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("## every Go benchmark of %s\n\n", cfg.Summary)
+		printSummary(os.Stdout, results)
+		return
+	}
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -95,6 +113,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "get: unmeasured load on each route first")
 	fs.DurationVar(&cfg.SandboxWait, "sandbox-wait", 2*time.Minute, "get: how long to wait for the conversation's sandbox to settle before measuring")
 	fs.DurationVar(&cfg.GetTarget, "get-target", 5*time.Millisecond, "get: target p99 latency")
+	fs.StringVar(&cfg.Summary, "summary", "", "print one table of the figures and ratios in `file` (the output of go test -bench) and exit")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (server and clients of fanout) to `file`")
 	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of this process to `file` (large: use small sizes; go tool trace -pprof=syscall file)")
 	if err := fs.Parse(args); err != nil {
