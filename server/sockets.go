@@ -299,18 +299,28 @@ func (sk *socket) Send(d *session.Delivery) bool {
 	if !ok {
 		return true
 	}
-	if sk.queued.Add(1) > sk.limit {
-		sk.queued.Add(-1)
-		return false
-	}
-	if err := sk.ms.Write(frame); err != nil {
-		sk.queued.Add(-1)
-		return !sk.ms.IsClosed() // a closed socket is detached on disconnect
+	queued, full := sk.write(frame)
+	if !queued {
+		return !full && !sk.ms.IsClosed() // a closed socket is detached on disconnect
 	}
 	if d.Seq > 0 {
 		sk.lastSeq.Store(d.Seq)
 	}
 	return true
+}
+
+// write queues a frame, counted against the socket's buffer. full says
+// the buffer had no room.
+func (sk *socket) write(frame []byte) (queued, full bool) {
+	if sk.queued.Add(1) > sk.limit {
+		sk.queued.Add(-1)
+		return false, true
+	}
+	if sk.ms.Write(frame) != nil {
+		sk.queued.Add(-1)
+		return false, false
+	}
+	return true, false
 }
 
 // encode turns a delivery into the socket's frame; false skips it.
@@ -414,13 +424,7 @@ func (sk *socket) sendError(code, detail string) {
 		e.Timestamp = event.TimeOf(time.Now())
 		frame, _ = event.Marshal(e)
 	}
-	if sk.queued.Add(1) > sk.limit {
-		sk.queued.Add(-1)
-		return
-	}
-	if sk.ms.Write(frame) != nil {
-		sk.queued.Add(-1)
-	}
+	sk.write(frame)
 }
 
 // events answers /sockets/events/{id}.
@@ -463,6 +467,24 @@ func replayAfter(c *gin.Context) (int64, error) {
 	return -1, nil
 }
 
+// request decodes a client frame into v and returns the socket's
+// conversation; a bad frame, or one before the socket is attached, is
+// answered with an error frame and reports false.
+func (sk *socket) request(msg []byte, v any) (*session.AgentSession, bool) {
+	if err := json.Unmarshal(msg, v); err != nil {
+		sk.sendError("BadFrame", "frame: "+jsonError(err).Error())
+		return nil, false
+	}
+	sk.mu.Lock()
+	a := sk.conv
+	sk.mu.Unlock()
+	if a == nil {
+		sk.sendError("BadFrame", "the socket is not attached to a conversation yet")
+		return nil, false
+	}
+	return a, true
+}
+
 // eventsFrame handles a client frame of /sockets/events: a user message.
 func (sk *socket) eventsFrame(msg []byte) {
 	if !sk.authed.Load() {
@@ -470,15 +492,8 @@ func (sk *socket) eventsFrame(msg []byte) {
 		return
 	}
 	var req session.MessageRequest
-	if err := json.Unmarshal(msg, &req); err != nil {
-		sk.sendError("BadFrame", "frame: "+jsonError(err).Error())
-		return
-	}
-	sk.mu.Lock()
-	a := sk.conv
-	sk.mu.Unlock()
-	if a == nil {
-		sk.sendError("BadFrame", "the socket is not attached to a conversation yet")
+	a, ok := sk.request(msg, &req)
+	if !ok {
 		return
 	}
 	if req.Run == nil {
@@ -514,15 +529,8 @@ func (sk *socket) bashFrame(msg []byte) {
 		return
 	}
 	var req session.BashRequest
-	if err := json.Unmarshal(msg, &req); err != nil {
-		sk.sendError("BadFrame", "frame: "+jsonError(err).Error())
-		return
-	}
-	sk.mu.Lock()
-	a := sk.conv
-	sk.mu.Unlock()
-	if a == nil {
-		sk.sendError("BadFrame", "the socket is not attached to a conversation yet")
+	a, ok := sk.request(msg, &req)
+	if !ok {
 		return
 	}
 	sk.handle(func() {

@@ -83,13 +83,7 @@ func (sk *socket) v0State(state string) {
 		Source: event.SourceEnvironment, Observation: "agent_state_changed",
 		Extras: map[string]any{"agent_state": state, "reason": ""}}
 	b, _ := json.Marshal(frame)
-	if sk.queued.Add(1) > sk.limit {
-		sk.queued.Add(-1)
-		return
-	}
-	if sk.ms.Write(b) != nil {
-		sk.queued.Add(-1)
-	}
+	sk.write(b)
 }
 
 // v0Act carries out one V0 action. Results reach the client through the
