@@ -171,4 +171,23 @@ func TestV0Socket(t *testing.T) {
 	if code, _ := e.dial("/ws?conversation_id=nope", nil).closed(nil); code != 4004 {
 		t.Errorf("/ws for an unknown conversation: close %d, want 4004", code)
 	}
+
+	// A background run answers at once with the id kill takes; killing it
+	// twice, or an id that never ran, is an error frame.
+	again.send(`{"action":"run","args":{"command":"echo started; sleep 100","background":true}}`)
+	fs = again.v0Until(observation("run"))
+	bg := fs[len(fs)-1]
+	if bg.Extras["exit_code"] != float64(-1) || bg.Extras["command_id"] != float64(1) ||
+		!strings.Contains(bg.Content, "started") || !strings.Contains(bg.Content, "background as command 1") {
+		t.Fatalf("background run: %+v, want exit code -1, command_id 1 and its first output", bg)
+	}
+	again.send(`{"action":"kill","args":{"id":1}}`)
+	fs = again.v0Until(observation("run"))
+	if k := fs[len(fs)-1]; !strings.Contains(k.Content, "command 1 killed") {
+		t.Errorf("kill: %+v", k)
+	}
+	again.send(`{"action":"kill","args":{"id":1}}`)
+	if f := again.v0Until(observation("error")); !strings.Contains(f[len(f)-1].Content, "no background command 1") {
+		t.Errorf("second kill: %+v, want an error naming the command", f[len(f)-1])
+	}
 }

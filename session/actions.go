@@ -102,90 +102,50 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 // once (the V0 protocol's run with background). The observation's
 // command_id is the number Kill takes.
 func (a *AgentSession) RunBackground(ctx context.Context, command string) (*event.Observation, error) {
-	id := a.nextBackgroundID()
-	action := &event.TerminalAction{Command: command}
-	act := &event.Action{Action: action, ToolName: "terminal", ToolCallID: "user-" + event.NewID()[:12],
-		SecurityRisk: event.RiskUnknown}
-	act.Source = event.SourceUser
-	if err := a.Append(act); err != nil {
-		return nil, err
-	}
-	var obs event.ToolObservation
-	err := a.WithSandbox(ctx, func(cl *agentd.Client) error {
-		name := backgroundPrefix + id
+	n := a.nextBackgroundID()
+	name := backgroundPrefix + strconv.Itoa(n)
+	return a.act(ctx, &event.TerminalAction{Command: command}, event.ToolTerminal, func(cl *agentd.Client) (event.ToolObservation, error) {
 		if _, err := cl.CreateTerminal(ctx, name, a.Settings().Workspace.WorkingDir); err != nil {
-			return sandboxCallError("open a terminal", err)
+			return nil, sandboxCallError("open a terminal", err)
 		}
 		// A short no-output timeout: the call comes back with what the
 		// command printed at first while it goes on running.
 		r, err := cl.Exec(ctx, name, agentd.ExecRequest{Command: command, Timeout: 0.5})
 		if err != nil {
-			return sandboxCallError("start command", err)
+			return nil, sandboxCallError("start command", err)
 		}
-		n, _ := strconv.Atoi(id)
 		o := terminalObservation(command, r)
 		o.Metadata.PID = n
 		if r.ExitCode == -1 {
-			o.Content = event.Text(r.Output + fmt.Sprintf("\n[running in the background as command %s; stop it with kill]", id))
+			o.Content = event.Text(r.Output + fmt.Sprintf("\n[running in the background as command %d; stop it with kill]", n))
 		}
-		obs = o
-		return nil
+		return o, nil
 	})
-	if err != nil {
-		obs = errorObservation(action, err.Error())
-	}
-	o := &event.Observation{Observation: obs, ActionID: act.ID, ToolName: "terminal", ToolCallID: act.ToolCallID}
-	if aerr := a.Append(o); aerr != nil {
-		return nil, aerr
-	}
-	return o, err
 }
 
 // Kill stops a background command started by RunBackground.
 func (a *AgentSession) Kill(ctx context.Context, id string) (*event.Observation, error) {
-	id = strings.TrimPrefix(id, backgroundPrefix)
-	if _, err := strconv.Atoi(id); err != nil {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, backgroundPrefix))
+	if err != nil {
 		return nil, invalid("id: %q is not the id of a background command", id)
 	}
-	action := &event.TerminalAction{Command: "C-c", IsInput: true}
-	act := &event.Action{Action: action, ToolName: "terminal", ToolCallID: "user-" + event.NewID()[:12],
-		SecurityRisk: event.RiskUnknown}
-	act.Source = event.SourceUser
-	if err := a.Append(act); err != nil {
-		return nil, err
-	}
-	var obs event.ToolObservation
-	err := a.WithSandbox(ctx, func(cl *agentd.Client) error {
-		err := cl.CloseTerminal(ctx, backgroundPrefix+id)
+	return a.act(ctx, &event.TerminalAction{Command: "C-c", IsInput: true}, event.ToolTerminal, func(cl *agentd.Client) (event.ToolObservation, error) {
+		err := cl.CloseTerminal(ctx, backgroundPrefix+strconv.Itoa(n))
 		if agentd.StatusOf(err) == 404 {
-			return &Error{Status: 404, Detail: fmt.Sprintf("no background command %s", id), Err: ErrNotFound}
+			return nil, &Error{Status: 404, Detail: fmt.Sprintf("no background command %d", n), Err: ErrNotFound}
 		}
 		if err != nil {
-			return sandboxCallError("kill", err)
+			return nil, sandboxCallError("kill", err)
 		}
 		code := -1
-		obs = &event.TerminalObservation{ToolOutput: event.ToolOutput{Content: event.Text("command " + id + " killed")},
-			Command: "kill " + id, ExitCode: &code, Metadata: event.TerminalMetadata{ExitCode: -1, PID: mustAtoi(id)}}
-		return nil
+		return &event.TerminalObservation{ToolOutput: event.ToolOutput{Content: event.Text(fmt.Sprintf("command %d killed", n))},
+			Command: fmt.Sprintf("kill %d", n), ExitCode: &code, Metadata: event.TerminalMetadata{ExitCode: -1, PID: n}}, nil
 	})
-	if err != nil {
-		obs = errorObservation(action, err.Error())
-	}
-	o := &event.Observation{Observation: obs, ActionID: act.ID, ToolName: "terminal", ToolCallID: act.ToolCallID}
-	if aerr := a.Append(o); aerr != nil {
-		return nil, aerr
-	}
-	return o, err
-}
-
-func mustAtoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
 }
 
 // Execute runs one tool action in a sandbox through its agent and returns
-// the observation. It runs the tools that act on the sandbox: terminal and
-// file_editor, glob and grep. A tool failure is an observation with
+// the observation. It runs the terminal and file_editor tools; the
+// agent's other tools are the controller's. A tool failure is an observation with
 // is_error; the error return is for an agent that cannot be reached.
 func Execute(ctx context.Context, cl *agentd.Client, action event.ToolAction) (event.ToolObservation, error) {
 	switch act := action.(type) {

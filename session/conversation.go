@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -618,11 +617,11 @@ func limitsOf(s SandboxSettings) (sandbox.Limits, error) {
 }
 
 // nextBackgroundID numbers background commands of the V0 protocol.
-func (a *AgentSession) nextBackgroundID() string {
+func (a *AgentSession) nextBackgroundID() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.bgSeq++
-	return strconv.Itoa(a.bgSeq)
+	return a.bgSeq
 }
 
 // LastSeq returns the seq of the newest stored event.
