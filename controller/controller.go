@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -280,7 +281,7 @@ func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *histo
 			thought = nil
 		}
 		t, ok := tools[call.Name]
-		if !ok || !contains(allowed, call.Name) {
+		if !ok || !slices.Contains(allowed, call.Name) {
 			e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(allowed, ", ")),
 				ToolName: call.Name, ToolCallID: call.ID}
 			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
@@ -349,15 +350,6 @@ func riskOf(args string) event.Risk {
 func hasSystemPrompt(evs []event.Event) bool {
 	for _, e := range evs {
 		if e.Kind() == event.KindSystemPrompt {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

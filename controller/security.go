@@ -137,9 +137,8 @@ func (c *Controller) Respond(ctx context.Context, a *session.AgentSession, accep
 		}
 		return a.SetStatus(session.StatusIdle)
 	}
-	c.confirmed.accept(a.ID())
-	if len(pending) == 0 {
-		c.confirmed.take(a.ID())
+	if len(pending) > 0 {
+		c.confirmed.accept(a.ID())
 	}
 	return a.Run(ctx)
 }

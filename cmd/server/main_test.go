@@ -157,14 +157,7 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 		t.Fatalf("create: status %d", st)
 	}
 	id := info.ID
-	t.Cleanup(func() {
-		// Remove whatever this test left on the engine.
-		list, _ := engine.ContainerList(context.Background(), container.ListOptions{All: true,
-			Filters: filters.NewArgs(filters.Arg("label", "gohands.conversation="+id))})
-		for _, c := range list {
-			engine.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
-		}
-	})
+	t.Cleanup(func() { removeConversationContainers(engine, id) }) // whatever the test left
 	var res struct {
 		ExitCode int    `json:"exit_code"`
 		Stdout   string `json:"stdout"`
