@@ -137,7 +137,7 @@ func (a *AgentSession) sandboxInfoLocked() SandboxInfo {
 			si.ID = sb.ID()
 			si.Image = sb.Image()
 			if st := sb.Status(); st != sandbox.StatusStopping {
-				si.Status = sandboxState(st)
+				si.Status = string(sandboxState(st))
 			}
 		}
 	}
@@ -145,22 +145,22 @@ func (a *AgentSession) sandboxInfoLocked() SandboxInfo {
 }
 
 // sandboxState maps the sandbox package's states onto the event's.
-func sandboxState(st sandbox.Status) string {
+func sandboxState(st sandbox.Status) event.SandboxState {
 	switch st {
 	case sandbox.StatusStarting:
-		return string(event.SandboxStarting)
+		return event.SandboxStarting
 	case sandbox.StatusRunning:
-		return string(event.SandboxRunning)
+		return event.SandboxRunning
 	case sandbox.StatusPaused:
-		return string(event.SandboxPaused)
+		return event.SandboxPaused
 	case sandbox.StatusStopped, sandbox.StatusStopping:
-		return string(event.SandboxStopped)
+		return event.SandboxStopped
 	case sandbox.StatusExited:
-		return string(event.SandboxError)
+		return event.SandboxError
 	case sandbox.StatusRemoved:
-		return string(event.SandboxRemoved)
+		return event.SandboxRemoved
 	}
-	return string(st)
+	return event.SandboxState(st)
 }
 
 // Append stores events and delivers them to subscribers. Events without a

@@ -269,32 +269,28 @@ func (a *AgentSession) stopIdleSandbox(ctx context.Context) {
 
 // noteSandbox turns a status change of the sandbox manager into an event.
 func (a *AgentSession) noteSandbox(c sandbox.StatusChange) {
-	var st event.SandboxState
-	msg := ""
-	switch c.Status {
-	case sandbox.StatusStarting:
-		st, msg = event.SandboxStarting, "the sandbox is starting"
-	case sandbox.StatusRunning:
-		st, msg = event.SandboxRunning, "the sandbox is ready"
-	case sandbox.StatusPaused:
-		st, msg = event.SandboxPaused, "the sandbox is paused"
-	case sandbox.StatusStopped:
-		st, msg = event.SandboxStopped, "the sandbox is stopped; it starts again on next use"
-	case sandbox.StatusExited:
-		st, msg = event.SandboxError, "the sandbox stopped unexpectedly"
-		if c.Err != nil {
-			msg += ": " + c.Err.Error()
-		}
-	case sandbox.StatusRemoved:
-		st, msg = event.SandboxRemoved, "the sandbox was removed"
-	default:
-		return
+	msg, ok := sandboxMessages[c.Status]
+	if !ok {
+		return // stopping: the next change says how it ended
+	}
+	if c.Status == sandbox.StatusExited && c.Err != nil {
+		msg += ": " + c.Err.Error()
 	}
 	var sb *sandbox.Sandbox
 	if a.m.opts.Sandboxes != nil {
 		sb = a.m.opts.Sandboxes.Get(a.id)
 	}
-	a.sandboxEvent(st, msg, sb)
+	a.sandboxEvent(sandboxState(c.Status), msg, sb)
+}
+
+// sandboxMessages say what a sandbox's status means, for people.
+var sandboxMessages = map[sandbox.Status]string{
+	sandbox.StatusStarting: "the sandbox is starting",
+	sandbox.StatusRunning:  "the sandbox is ready",
+	sandbox.StatusPaused:   "the sandbox is paused",
+	sandbox.StatusStopped:  "the sandbox is stopped; it starts again on next use",
+	sandbox.StatusExited:   "the sandbox stopped unexpectedly",
+	sandbox.StatusRemoved:  "the sandbox was removed",
 }
 
 // sandboxEvent appends a SandboxStatusEvent unless the state is the one
