@@ -360,7 +360,7 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		return s, err
 	}
 	for i, t := range s.Agent.Tools {
-		name, ok := normalizeTool(t.Name)
+		name, ok := event.ToolName(t.Name) // TerminalTool -> terminal
 		if !ok {
 			return s, invalid("agent.tools[%d].name: unknown tool %q", i, t.Name)
 		}

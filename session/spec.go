@@ -256,15 +256,6 @@ type SandboxInfo struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// normalizeTool turns a class-style tool name (TerminalTool) into the
-// lower snake case one (terminal).
-func normalizeTool(name string) (string, bool) {
-	if n, ok := event.ToolName(name); ok {
-		return n, true
-	}
-	return "", false
-}
-
 // validPolicy checks a confirmation policy.
 func validPolicy(p ConfirmationPolicy) error {
 	switch p.Kind {
