@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults for the zero values of Spec.
@@ -216,6 +217,9 @@ func checkBaseURL(raw string) error {
 	if raw == "" {
 		return errors.New("required")
 	}
+	if !utf8.ValidString(raw) {
+		return errors.New("not valid UTF-8")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error repeats the whole URL, which may hold a password.
@@ -244,6 +248,9 @@ func checkHeaders(h map[string]string) error {
 		}
 		if !validHeaderValue(value) {
 			return fmt.Errorf("value of %s has control characters", name)
+		}
+		if !utf8.ValidString(value) {
+			return fmt.Errorf("value of %s is not valid UTF-8", name)
 		}
 	}
 	return nil
