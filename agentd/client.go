@@ -3,6 +3,7 @@ package agentd
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,9 +76,32 @@ func (c *Client) ExecStream(ctx context.Context, terminal string, req ExecReques
 		return ExecResult{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	return readExecStream(resp.Body, maxStreamFrame, onOutput)
+}
+
+// maxStreamFrame bounds one line of a streamed exec. The agent's lines are
+// far shorter (an output frame holds a few hundred KiB of output, a result
+// at most 30000 characters, and JSON makes either at most six times
+// longer); a longer line comes from a broken or hostile sandbox, and is
+// refused before more of it is held in memory.
+const maxStreamFrame = 16 << 20
+
+// readExecStream decodes a streamed exec (NDJSON StreamFrames, as the agent
+// writes them): output frames go to onOutput until a result frame, whose
+// result it returns, or an error frame, which it returns as an *HTTPError
+// with a 4xx or 5xx status. Frames of unknown types are skipped. A line
+// longer than maxFrame bytes, a line that is not a frame, or an answer that
+// ends before a result is an error; nothing past the result is decoded.
+func readExecStream(r io.Reader, maxFrame int, onOutput func(string)) (ExecResult, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, min(64<<10, maxFrame)), maxFrame)
 	for sc.Scan() {
+		if data, ok := decodeOutputFrame(sc.Bytes()); ok {
+			if onOutput != nil {
+				onOutput(data)
+			}
+			continue
+		}
 		var f StreamFrame
 		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
 			return ExecResult{}, fmt.Errorf("exec stream: bad frame: %w", err)
@@ -93,10 +117,19 @@ func (c *Client) ExecStream(ctx context.Context, terminal string, req ExecReques
 			}
 			return *f.Result, nil
 		case "error":
+			if f.Status < 400 || f.Status > 599 {
+				return ExecResult{}, fmt.Errorf("exec stream: error frame with status %d, not 4xx or 5xx: %q", f.Status, f.Detail)
+			}
+			if f.Detail == "" {
+				f.Detail = cmp.Or(http.StatusText(f.Status), "error")
+			}
 			return ExecResult{}, &HTTPError{Status: f.Status, Detail: f.Detail}
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return ExecResult{}, fmt.Errorf("exec stream: a line is longer than %d bytes", maxFrame)
+		}
 		return ExecResult{}, fmt.Errorf("exec stream: %w", err)
 	}
 	return ExecResult{}, errors.New("exec stream: ended without a result")
@@ -145,9 +178,32 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return decodeAnswer(resp, out)
 }
 
+// maxAnswer bounds a JSON answer of the agent. The largest it gives (a file
+// read whole, up to 10 MiB, or a listing of 10000 entries) is far shorter
+// even as JSON; a longer answer comes from a broken or hostile sandbox.
+const maxAnswer = 256 << 20
+
 func decodeAnswer(resp *http.Response, out any) error {
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("agent %s %s: decode answer: %w", resp.Request.Method, resp.Request.URL.Path, err)
+	if err := readAnswer(resp.Body, maxAnswer, out); err != nil {
+		return fmt.Errorf("agent %s %s: %w", resp.Request.Method, resp.Request.URL.Path, err)
+	}
+	return nil
+}
+
+// readAnswer decodes the JSON value at the start of r into out, reading at
+// most limit+1 bytes: a value that does not end within limit bytes is an
+// error, before more of it is held in memory.
+func readAnswer(r io.Reader, limit int64, out any) error {
+	lr := &io.LimitedReader{R: r, N: limit + 1}
+	dec := json.NewDecoder(lr)
+	err := dec.Decode(out)
+	// Past the limit the decoder saw a cut answer: an error, or (for a bare
+	// number) a value that may be cut short.
+	if lr.N <= 0 && (err != nil || dec.InputOffset() > limit) {
+		return fmt.Errorf("decode answer: longer than %d bytes", limit)
+	}
+	if err != nil {
+		return fmt.Errorf("decode answer: %w", err)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gohands/gohands/agentd/terminal"
 )
 
 // Reap collects every child that exits, as PID 1 must: processes orphaned
@@ -12,7 +14,7 @@ import (
 // zombies. It returns when ctx ends.
 //
 // It may collect a terminal's shell before the terminal's own Wait does;
-// terminals treat that Wait error as the shell having exited.
+// the status goes to terminal.RecordExit, where that terminal finds it.
 func Reap(ctx context.Context) {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, syscall.SIGCHLD)
@@ -34,5 +36,6 @@ func reapAll() {
 		if pid <= 0 || err != nil {
 			return
 		}
+		terminal.RecordExit(pid, ws)
 	}
 }

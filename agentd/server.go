@@ -269,7 +269,8 @@ func streamExec(w http.ResponseWriter, r *http.Request, t *terminal.Terminal, tr
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	var pending []byte // an incomplete UTF-8 sequence held for the next chunk
+	enc.SetEscapeHTML(false) // output is text for a terminal, not for a page
+	var pending []byte       // an incomplete UTF-8 sequence held for the next chunk
 	treq.OnOutput = func(p []byte) {
 		data := append(pending, p...)
 		cut := completeUTF8(data)

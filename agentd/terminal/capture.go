@@ -36,8 +36,11 @@ type capture struct {
 	tfull bool
 	file  *os.File
 	fbuf  *bufio.Writer // batches writes to file
-	total int64
-	err   error // a failed spill write; reported with the result
+	// scratch holds one read's cleaned output on its way to the file,
+	// reused from read to read.
+	scratch []byte
+	total   int64
+	err     error // a failed spill write; reported with the result
 }
 
 func newCapture(dir, name string) *capture {
@@ -55,13 +58,8 @@ func (c *capture) write(raw []byte) {
 		}
 		return
 	}
-	var buf [32 << 10]byte
-	for len(raw) > 0 {
-		n := min(len(raw), len(buf)/2)
-		out := c.clean.clean(buf[:0], raw[:n])
-		raw = raw[n:]
-		c.appendSpilled(out)
-	}
+	c.scratch = c.clean.clean(c.scratch[:0], raw)
+	c.appendSpilled(c.scratch)
 }
 
 func (c *capture) appendSpilled(out []byte) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,10 @@ type shell struct {
 	// holder of its other end has exited.
 	drained chan struct{}
 	state   *os.ProcessState
+	started time.Time
+	// reapedCode is the exit code when the agent's reaper collected the
+	// shell before its Wait did (state is nil then); see RecordExit.
+	reapedCode int
 }
 
 // rcFile sets the prompt marker after the user's own start-up files, so a
@@ -106,6 +111,7 @@ func spawn(opts Options, name, nonce string) (*shell, error) {
 		os.Chown(tty.Name(), sh.uid, sh.gid)
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(sh.uid), Gid: uint32(sh.gid), Groups: []uint32{}}
 	}
+	sh.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		ptmx.Close()
 		return nil, fmt.Errorf("start %s: %w", path, err)
@@ -191,6 +197,12 @@ func (sh *shell) wait() {
 	// fails with ECHILD, which still means the shell is gone.
 	sh.cmd.Wait()
 	sh.state = sh.cmd.ProcessState
+	if sh.state == nil {
+		sh.reapedCode = -1
+		if ws, ok := reapedStatus(sh.cmd.Process.Pid, sh.started, reapedWait); ok && ws.Exited() {
+			sh.reapedCode = ws.ExitStatus()
+		}
+	}
 	close(sh.done)
 }
 
@@ -205,7 +217,7 @@ func (sh *shell) exited() bool {
 
 func (sh *shell) exitCode() int {
 	if sh.state == nil {
-		return -1
+		return sh.reapedCode
 	}
 	return sh.state.ExitCode()
 }

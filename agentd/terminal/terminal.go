@@ -10,7 +10,6 @@
 package terminal
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -143,7 +142,7 @@ func (t *Terminal) start() error {
 	if err != nil {
 		return fmt.Errorf("start terminal %s: %w", t.name, err)
 	}
-	snk := newSink()
+	snk := newSink(false)
 	t.mu.Lock()
 	t.sh = sh
 	t.sent = 0        // the first prompt carries no command number
@@ -158,21 +157,23 @@ func (t *Terminal) start() error {
 	defer timer.Stop()
 	for {
 		select {
-		case m := <-snk.ch:
-			if m.prompt != nil || m.exited {
-				t.detach(snk)
-				t.mu.Lock()
-				seg := t.seg
-				t.seg = newCapture(t.opts.OutputDir, t.name)
-				t.phase = idle
-				t.mu.Unlock()
-				out, _ := seg.finish()
-				seg.discard()
-				if m.exited {
-					return fmt.Errorf("start terminal %s: shell exited at once: %s", t.name, strings.TrimSpace(out.Text))
-				}
-				return nil
+		case <-snk.ready:
+			if _, _, ended := snk.take(nil); !ended {
+				continue // the capture keeps the output
 			}
+			exited := snk.shellExited()
+			t.detach(snk)
+			t.mu.Lock()
+			seg := t.seg
+			t.seg = newCapture(t.opts.OutputDir, t.name)
+			t.phase = idle
+			t.mu.Unlock()
+			out, _ := seg.finish()
+			seg.discard()
+			if exited {
+				return fmt.Errorf("start terminal %s: shell exited at once: %s", t.name, strings.TrimSpace(out.Text))
+			}
+			return nil
 		case <-timer.C:
 			t.detach(snk)
 			sh.kill()
@@ -259,11 +260,11 @@ func (t *Terminal) send(req Request) (*sink, error) {
 		}
 		t.phase = running
 	}
-	snk := newSink()
+	snk := newSink(req.OnOutput != nil)
 	t.sink = snk
 	if t.phase == finished {
 		// The command ended while nobody waited: report it at once.
-		snk.ch <- msg{prompt: &t.last}
+		snk.end(false)
 	}
 	return snk, nil
 }
@@ -298,34 +299,19 @@ func (t *Terminal) wait(ctx context.Context, snk *sink, req Request) (Result, er
 		defer ht.Stop()
 		hard = ht.C
 	}
+	// While output flows, it is taken every pace rather than on every
+	// read of the pty (see sink.take).
+	paceTimer := time.NewTimer(pace)
+	paceTimer.Stop()
+	defer paceTimer.Stop()
+	var paced <-chan time.Time
+	var buf []byte
 	timedOut := false
 	for {
 		select {
-		case m := <-snk.ch:
-			// Under heavy output, hand over everything already queued in
-			// one call: fewer, larger writes to a streaming client.
-			out, end := m.out, m.prompt != nil || m.exited
-			for !end && len(out) < 256<<10 {
-				select {
-				case next := <-snk.ch:
-					out = append(out, next.out...)
-					end = next.prompt != nil || next.exited
-					continue
-				default:
-				}
-				break
-			}
-			if len(out) > 0 {
-				if req.OnOutput != nil {
-					req.OnOutput(out)
-				}
-				if !timedOut {
-					soft.Reset(req.Timeout)
-				}
-			}
-			if end {
-				return t.collect(snk, collectDone, timedOut, req)
-			}
+		case <-snk.ready:
+		case <-paced:
+			paced = nil
 		case <-soft.C:
 			if timedOut {
 				// The interrupt did not bring the prompt back.
@@ -342,12 +328,36 @@ func (t *Terminal) wait(ctx context.Context, snk *sink, req Request) (Result, er
 				return t.collect(snk, collectRunning, true, req)
 			}
 			soft.Reset(3 * time.Second)
+			continue
 		case <-ctx.Done():
 			t.detach(snk)
 			return Result{}, ctx.Err()
 		}
+		out, got, end := snk.take(buf)
+		if got {
+			for p := out; len(p) > 0; { // out is empty unless the Exec streams
+				n := min(len(p), maxDelivery)
+				req.OnOutput(p[:n])
+				p = p[n:]
+			}
+			if !timedOut {
+				soft.Reset(req.Timeout)
+			}
+			if paced == nil {
+				paceTimer.Reset(pace)
+				paced = paceTimer.C
+			}
+		}
+		buf = out
+		if end {
+			return t.collect(snk, collectDone, timedOut, req)
+		}
 	}
 }
+
+// maxDelivery bounds one call of Request.OnOutput, so that a streaming
+// client gets frames of a known size however much output queued up.
+const maxDelivery = 256 << 10
 
 type collectKind uint8
 
@@ -431,7 +441,6 @@ func (t *Terminal) feed(sh *shell, p []byte) {
 		return
 	}
 	snk := t.sink
-	var msgs []msg
 	sh.scan.feed(p, func(out []byte, pr *prompt) {
 		if pr != nil {
 			if pr.cmd != t.sent {
@@ -446,21 +455,18 @@ func (t *Terminal) feed(sh *shell, p []byte) {
 				}
 			}
 			if snk != nil {
-				msgs = append(msgs, msg{prompt: pr})
+				snk.end(false)
 			}
 			return
 		}
 		t.seg.write(out)
 		if snk != nil {
-			// The reader reuses its buffer: the sink gets its own copy.
-			msgs = append(msgs, msg{out: bytes.Clone(out)})
+			snk.put(out)
 		}
 	})
 	t.mu.Unlock()
-	for _, m := range msgs {
-		if !snk.send(m) {
-			break
-		}
+	if snk != nil {
+		snk.throttle()
 	}
 }
 
@@ -488,7 +494,7 @@ func (t *Terminal) waitLoop(sh *shell) {
 	}
 	t.mu.Unlock()
 	if snk != nil {
-		snk.send(msg{exited: true})
+		snk.end(true)
 	}
 }
 

@@ -1,8 +1,10 @@
 package terminal
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,6 +292,35 @@ func TestStreamedOutput(t *testing.T) {
 	}
 }
 
+// A client slower than the command gets every byte, in order, in frames
+// of bounded size; the command waits for it rather than the agent holding
+// the output.
+func TestStreamedOutputSlowClient(t *testing.T) {
+	term := newTerm(t, Options{})
+	var got bytes.Buffer
+	calls, biggest := 0, 0
+	res := run(t, term, Request{Command: "seq 1 400000", OnOutput: func(p []byte) {
+		calls++
+		biggest = max(biggest, len(p))
+		got.Write(p)
+		time.Sleep(2 * time.Millisecond)
+	}})
+	var want bytes.Buffer
+	for i := 1; i <= 400000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("streamed %d bytes, want %d; they differ", got.Len(), want.Len())
+	}
+	if biggest > maxDelivery {
+		t.Fatalf("a frame of %d bytes, want at most %d", biggest, maxDelivery)
+	}
+	if res.ExitCode != 0 || res.FullOutputPath == "" {
+		t.Fatalf("result %+v", res)
+	}
+	t.Logf("%d bytes in %d calls", got.Len(), calls)
+}
+
 func TestShFallback(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh")
@@ -329,5 +360,55 @@ func TestRunsAsUser(t *testing.T) {
 	res := run(t, term, Request{Command: "id -u; id -g; touch f; stat -c %u f; tty >/dev/null && echo tty; echo x >/dev/tty"})
 	if want := "12345\n12345\n12345\ntty\nx"; res.Output != want {
 		t.Fatalf("got %q, want %q", res.Output, want)
+	}
+}
+
+// As PID 1 the agent reaps every child, and may collect a shell before the
+// terminal's own Wait does. The exit code must survive that: a reaper as
+// eager as can be runs here while shells exit with a code of their own.
+func TestExitCodeWhenReapedFirst(t *testing.T) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid > 0 && err == nil {
+				RecordExit(pid, ws)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	term := newTerm(t, Options{})
+	for i := range 5 {
+		res := run(t, term, Request{Command: fmt.Sprintf("echo bye; exit %d", 3+i)})
+		if res.ExitCode != 3+i || !strings.HasPrefix(res.Output, "bye") {
+			t.Fatalf("exit %d: %+v", 3+i, res)
+		}
+	}
+}
+
+func TestReapedStatus(t *testing.T) {
+	start := time.Now()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		RecordExit(99999, syscall.WaitStatus(7<<8)) // exited with 7
+	}()
+	ws, ok := reapedStatus(99999, start, time.Second)
+	if !ok || !ws.Exited() || ws.ExitStatus() != 7 {
+		t.Fatalf("reapedStatus = %v, %v; want exit 7", ws, ok)
+	}
+	if _, ok := reapedStatus(99999, start, 10*time.Millisecond); ok {
+		t.Fatal("a status was taken twice")
+	}
+	RecordExit(99998, 0)
+	if _, ok := reapedStatus(99998, time.Now().Add(time.Second), 10*time.Millisecond); ok {
+		t.Fatal("a status recorded before the process started was taken")
 	}
 }
