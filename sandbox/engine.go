@@ -68,6 +68,47 @@ func lastLogs(ctx context.Context, engine client.APIClient, id string, n int) st
 	return buf.String()
 }
 
+// crashScan is how many of a dead container's last log lines are searched
+// for the line that says why the runtime-agent crashed: a Go crash prints
+// it first, then a stack trace per goroutine and the registers.
+const crashScan = 500
+
+// crashLine finds the first line of a Go crash report in logs ("panic:
+// ...", "fatal error: ...", or a fatal signal such as "SIGSEGV:
+// segmentation violation"), or "".
+func crashLine(logs string) string {
+	for line := range strings.Lines(logs) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") || isSignalLine(line) {
+			return line
+		}
+	}
+	return ""
+}
+
+// isSignalLine matches the runtime's "SIGxxx: description" head line.
+func isSignalLine(line string) bool {
+	name, _, ok := strings.Cut(line, ": ")
+	if !ok || len(name) < 5 || !strings.HasPrefix(name, "SIG") {
+		return false
+	}
+	for _, r := range name[3:] {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // limitWriter keeps the first n bytes and drops the rest.
 type limitWriter struct {
 	w io.Writer

@@ -35,6 +35,7 @@ type ExitError struct {
 	OOMKilled    bool
 	EngineError  string // the engine's State.Error, if any
 	Logs         string // the container's last log lines
+	Crash        string // the line saying why the runtime-agent crashed, if it did
 	Starting     bool   // the agent died before it answered its health check
 }
 
@@ -60,6 +61,9 @@ func (e *ExitError) Error() string {
 	}
 	if e.EngineError != "" {
 		fmt.Fprintf(&b, "; engine: %s", e.EngineError)
+	}
+	if e.Crash != "" {
+		fmt.Fprintf(&b, "; the runtime-agent crashed: %s", e.Crash)
 	}
 	if logs := strings.TrimSpace(e.Logs); logs != "" {
 		fmt.Fprintf(&b, "; last log lines:\n%s", logs)

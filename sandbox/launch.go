@@ -245,8 +245,9 @@ func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentd.Client) error {
 func (s *Sandbox) exitError(ctx context.Context, info container.InspectResponse, starting bool, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	logs := lastLogs(ctx, s.m.engine, s.id, crashScan)
 	e := &ExitError{Container: s.name, Conversation: s.ConversationID(), Starting: starting,
-		Logs: lastLogs(ctx, s.m.engine, s.id, 20)}
+		Crash: crashLine(logs), Logs: lastLines(logs, 20)}
 	if info.State != nil {
 		e.ExitCode, e.OOMKilled, e.EngineError = info.State.ExitCode, info.State.OOMKilled, info.State.Error
 	}
