@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,7 +70,9 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 // storeAdapter gives the stream the storage calls it needs.
 type storeAdapter struct{ s *storage.Store }
 
-func (s storeAdapter) Append(conv string, evs ...event.Event) error { return s.s.Append(conv, evs...) }
+func (s storeAdapter) Append(conv string, evs ...event.Event) ([][]byte, error) {
+	return s.s.AppendJSON(conv, evs...)
+}
 func (s storeAdapter) RawEvents(conv string, after int64, limit int) ([]json.RawMessage, error) {
 	return s.s.RawEvents(conv, uint64(max(after, 0)), limit)
 }
@@ -94,10 +97,12 @@ func (a *AgentSession) Status() string {
 	return a.conv.Status
 }
 
-// Info returns the conversation as clients see it, secrets masked.
+// Info returns the conversation as clients see it, secrets masked. The
+// sandbox manager is asked after the conversation's lock is let go: the
+// sandbox package calls back into conversations (OnSandboxStatus), and no
+// lock is held across the two.
 func (a *AgentSession) Info() Info {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.settings
 	info := Info{
 		ID: a.id, Title: a.conv.Title, ExecutionStatus: a.conv.Status,
@@ -119,19 +124,13 @@ func (a *AgentSession) Info() Info {
 		}
 	}
 	sort.Strings(info.Secrets)
-	info.Sandbox = a.sandboxInfoLocked()
-	return info
-}
-
-func (a *AgentSession) sandboxInfoLocked() SandboxInfo {
-	si := SandboxInfo{Status: "none", Image: a.settings.Sandbox.Image}
-	if si.Image == "" {
-		si.Image = a.m.opts.Defaults.Image
-	}
+	si := SandboxInfo{Status: "none", Image: cmp.Or(s.Sandbox.Image, a.m.opts.Defaults.Image)}
 	if a.sbState != "" {
 		si.Status = string(a.sbState)
 		si.Error = a.sbError
 	}
+	a.mu.Unlock()
+
 	if a.m.opts.Sandboxes != nil {
 		if sb := a.m.opts.Sandboxes.Get(a.id); sb != nil {
 			si.ID = sb.ID()
@@ -141,7 +140,8 @@ func (a *AgentSession) sandboxInfoLocked() SandboxInfo {
 			}
 		}
 	}
-	return si
+	info.Sandbox = si
+	return info
 }
 
 // sandboxState maps the sandbox package's states onto the event's.

@@ -553,27 +553,24 @@ func (m *ConversationManager) Count(status string) (int, error) {
 	return n, nil
 }
 
-// Delete stops a conversation's loop, removes its sandbox and deletes its
-// stored state. Subscribers are detached with ErrDeleted.
+// Delete stops a conversation's loop, deletes its stored state and removes
+// its sandbox. The store is the point of no return: when it refuses the
+// delete, the conversation stays as it was (but for its stopped run) and
+// the error says so, to be tried again. Once it is deleted, subscribers are
+// detached with ErrDeleted, and a sandbox the engine will not remove now
+// is removed in the background (and, should the server stop first, by the
+// re-adoption at its next start, since no record owns it any more).
 func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	a, err := m.Get(id)
 	if err != nil {
 		return err
 	}
 	a.stopLoop(ctx)
+	if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storeError("delete conversation", err)
+	}
 	a.stream.close(ErrDeleted)
 	a.bash.close()
-	var errs []error
-	if m.opts.Sandboxes != nil {
-		if sb := m.opts.Sandboxes.Get(id); sb != nil {
-			if err := sb.Remove(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("remove sandbox: %w", err))
-			}
-		}
-	}
-	if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		errs = append(errs, storeError("delete conversation", err))
-	}
 	m.mu.Lock()
 	delete(m.convs, id)
 	n := len(m.convs)
@@ -581,6 +578,14 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	m.noteSecrets(id, nil)
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
+	}
+	if m.opts.Sandboxes != nil {
+		if sb := m.opts.Sandboxes.Get(id); sb != nil {
+			if err := sb.Remove(ctx); err != nil {
+				m.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "conversation", id, "err", err)
+				m.removeLater(sb)
+			}
+		}
 	}
 	if m.opts.Webhooks != nil {
 		info := a.Info()
@@ -590,7 +595,35 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 		}
 	}
 	m.log.InfoContext(ctx, "conversation deleted", "conversation", id)
-	return errors.Join(errs...)
+	return nil
+}
+
+// removeRetryMax bounds the wait between two tries of removeLater.
+const removeRetryMax = 30 * time.Second
+
+// removeLater removes the sandbox of a deleted conversation, trying again
+// less and less often until the engine does it or the manager closes.
+func (m *ConversationManager) removeLater(sb *sandbox.Sandbox) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		wait := time.Second
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+			err := sb.Remove(ctx)
+			cancel()
+			if err == nil {
+				m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", sb.ID())
+				return
+			}
+			wait = min(2*wait, removeRetryMax)
+		}
+	}()
 }
 
 // Restart stops a conversation's loop and restarts its sandbox (same

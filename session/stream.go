@@ -63,7 +63,8 @@ type stream struct {
 
 // eventStore is what a stream needs from storage.
 type eventStore interface {
-	Append(convID string, evs ...event.Event) error
+	// Append stores evs and returns each one's JSON as stored.
+	Append(convID string, evs ...event.Event) ([][]byte, error)
 	RawEvents(convID string, afterSeq int64, limit int) ([]json.RawMessage, error)
 }
 
@@ -85,17 +86,15 @@ func (st *stream) append(evs ...event.Event) error {
 	if st.closed != nil {
 		return st.closed
 	}
-	if err := st.store.Append(st.conv, evs...); err != nil {
+	raws, err := st.store.Append(st.conv, evs...)
+	if err != nil {
 		return err
 	}
-	for _, e := range evs {
-		raw, err := event.Marshal(e)
-		if err != nil {
-			// Stored events were marshalled by storage already; this
-			// cannot fail for them.
-			return fmt.Errorf("encode event %s: %w", e.Meta().ID, err)
-		}
-		d := &Delivery{Seq: e.Meta().Seq, Raw: raw, ev: e}
+	if len(raws) != len(evs) {
+		return fmt.Errorf("storage gave %d encoded events for %d", len(raws), len(evs))
+	}
+	for i, e := range evs {
+		d := &Delivery{Seq: e.Meta().Seq, Raw: raws[i], ev: e}
 		st.deliver(d)
 		if st.after != nil {
 			st.after(d)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,4 +326,111 @@ func TestSecretsAreHiddenInStoredEvents(t *testing.T) {
 	if masked := m.Masker().Mask("log tok-5ecret-value"); masked != "log <secret-hidden>" {
 		t.Errorf("manager masker: %q", masked)
 	}
+}
+
+// rawRecorder is a Subscriber that keeps the JSON it is sent, by seq.
+type rawRecorder struct {
+	mu   sync.Mutex
+	raws map[int64]string
+}
+
+func (r *rawRecorder) Send(d *Delivery) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.raws[d.Seq] = string(d.Raw)
+	return true
+}
+func (r *rawRecorder) WaitRoom(ctx context.Context) error { return ctx.Err() }
+func (r *rawRecorder) Drop(error)                         {}
+
+// TestLiveDeliveryIsStoredJSON checks that a live subscriber is sent each
+// event's JSON as stored, byte for byte: for appends of one event and of
+// several, with and without secrets to hide.
+func TestLiveDeliveryIsStoredJSON(t *testing.T) {
+	m := newTestManager(t)
+	ctx := context.Background()
+	for _, req := range []CreateRequest{{}, {Secrets: map[string]Secret{"TOKEN": {Value: "tok-5ecret-value"}}}} {
+		a, _, err := m.Create(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &rawRecorder{raws: map[int64]string{}}
+		detach, err := a.Subscribe(ctx, rec, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Append(message("one tok-5ecret-value")); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Append(message("two"), message("three tok-5ecret-value"), message("four")); err != nil {
+			t.Fatal(err)
+		}
+		detach()
+		stored, err := m.Store().RawEvents(a.ID(), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) != 4 || len(rec.raws) != 4 {
+			t.Fatalf("%d stored events, %d delivered; want 4 of each", len(stored), len(rec.raws))
+		}
+		for i, raw := range stored {
+			if got := rec.raws[int64(i+1)]; got != string(raw) {
+				t.Errorf("seq %d: delivered\n%s\nstored\n%s", i+1, got, raw)
+			}
+			if req.Secrets != nil && strings.Contains(string(raw), "tok-5ecret-value") {
+				t.Errorf("seq %d: a secret is stored: %s", i+1, raw)
+			}
+		}
+	}
+}
+
+// discard is a Subscriber that takes every event and keeps none.
+type discard struct{}
+
+func (discard) Send(*Delivery) bool                { return true }
+func (discard) WaitRoom(ctx context.Context) error { return ctx.Err() }
+func (discard) Drop(error)                         {}
+
+// BenchmarkAppend appends one observation-sized event at a time to 16
+// conversations at once, each with a live subscriber: storage's durable
+// append plus what the session adds (masking and delivery).
+func BenchmarkAppend(b *testing.B) {
+	store, err := storage.Open(filepath.Join(b.TempDir(), "state.db"), storage.Options{SecretKey: "bench-key"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	m, err := New(Options{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	ctx := context.Background()
+	const convs = 16
+	sessions := make(chan *AgentSession, convs)
+	for range convs {
+		a, _, err := m.Create(ctx, CreateRequest{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		detach, err := a.Subscribe(ctx, discard{}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer detach()
+		sessions <- a
+	}
+	text := strings.Repeat("total 48\ndrwxr-xr-x 2 user user 4096 Nov 22 10:00 src\n", 20)
+	b.SetParallelism((convs + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		a := <-sessions
+		for pb.Next() {
+			if err := a.Append(message(text)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

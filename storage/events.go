@@ -65,19 +65,27 @@ type EventQuery struct {
 // to one conversation are still safe: each gets its own seqs, in the order
 // the commits happen.
 func (s *Store) Append(convID string, evs ...event.Event) error {
-	err := s.appendEvents(convID, evs)
+	_, err := s.AppendJSON(convID, evs...)
+	return err
+}
+
+// AppendJSON is Append that also returns each event's JSON as stored (what
+// event.Marshal gives for it, seq included), so that a caller who passes
+// the events on need not encode them again.
+func (s *Store) AppendJSON(convID string, evs ...event.Event) ([][]byte, error) {
+	js, err := s.appendEvents(convID, evs)
 	if err != nil {
 		for _, e := range evs {
 			if e != nil {
 				e.Meta().Seq = 0
 			}
 		}
-		return fmt.Errorf("storage: append %d events to conversation %s: %w", len(evs), convID, err)
+		return nil, fmt.Errorf("storage: append %d events to conversation %s: %w", len(evs), convID, err)
 	}
-	return nil
+	return js, nil
 }
 
-func (s *Store) appendEvents(convID string, evs []event.Event) error {
+func (s *Store) appendEvents(convID string, evs []event.Event) ([][]byte, error) {
 	now := event.TimeOf(s.now())
 	var seen map[string]bool // ids of this call, when it has several
 	if len(evs) > 1 {
@@ -89,7 +97,7 @@ func (s *Store) appendEvents(convID string, evs []event.Event) error {
 	hashes := make([]uint64, len(evs))
 	for i, e := range evs {
 		if e == nil {
-			return fmt.Errorf("event %d is nil: %w", i, ErrInvalid)
+			return nil, fmt.Errorf("event %d is nil: %w", i, ErrInvalid)
 		}
 		m := e.Meta()
 		if m.ID == "" {
@@ -98,10 +106,10 @@ func (s *Store) appendEvents(convID string, evs []event.Event) error {
 			given = append(given, m.ID)
 		}
 		if err := checkID("event id", m.ID); err != nil {
-			return err
+			return nil, err
 		}
 		if seen[m.ID] {
-			return fmt.Errorf("event id %s given twice: %w", m.ID, ErrExists)
+			return nil, fmt.Errorf("event id %s given twice: %w", m.ID, ErrExists)
 		}
 		if seen != nil {
 			seen[m.ID] = true
@@ -132,17 +140,17 @@ func (s *Store) appendEvents(convID string, evs []event.Event) error {
 			return ix.checkIDs(convID, given, 1)
 		})
 		if err != nil || len(evs) == 0 {
-			return err
+			return nil, err
 		}
 	}
-	recs, err := encodeEvents(evs, base)
+	recs, js, err := encodeEvents(evs, base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.afterLook != nil {
 		s.afterLook()
 	}
-	return s.update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		if err := conversationExists(tx, convID); err != nil {
 			return err
 		}
@@ -164,7 +172,7 @@ func (s *Store) appendEvents(convID string, evs []event.Event) error {
 			}
 		}
 		if last != base {
-			if recs, err = encodeEvents(evs, last); err != nil {
+			if recs, js, err = encodeEvents(evs, last); err != nil {
 				return err
 			}
 			base = last
@@ -182,25 +190,29 @@ func (s *Store) appendEvents(convID string, evs []event.Event) error {
 		s.seqMu.Unlock()
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return js, nil
 }
 
 // encodeEvents sets the seqs of evs from base+1 on and returns their stored
-// records.
-func encodeEvents(evs []event.Event, base uint64) ([][]byte, error) {
+// records and their JSON.
+func encodeEvents(evs []event.Event, base uint64) (recs, js [][]byte, err error) {
 	if base > math.MaxInt64-uint64(len(evs)) {
-		return nil, errors.New("seq overflow")
+		return nil, nil, errors.New("seq overflow")
 	}
-	recs := make([][]byte, len(evs))
+	recs = make([][]byte, len(evs))
+	js = make([][]byte, len(evs))
 	for i, e := range evs {
 		m := e.Meta()
 		m.Seq = int64(base) + 1 + int64(i)
-		js, err := marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("event %d: %w: %w", i, ErrInvalid, err)
+		if js[i], err = marshal(e); err != nil {
+			return nil, nil, fmt.Errorf("event %d: %w: %w", i, ErrInvalid, err)
 		}
-		recs[i] = encodeEventRecord(e.Kind(), m.Source, m.Timestamp, js)
+		recs[i] = encodeEventRecord(e.Kind(), m.Source, m.Timestamp, js[i])
 	}
-	return recs, nil
+	return recs, js, nil
 }
 
 // eventPkg is the import path of package event.

@@ -533,3 +533,58 @@ func TestMarshalAsEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendJSON checks that AppendJSON returns what is stored, byte for
+// byte, also when another append moves the seqs between the caller's look
+// and the write, so that the events are encoded again with new seqs.
+func TestAppendJSON(t *testing.T) {
+	s, _ := openStore(t, Options{})
+	mustCreate(t, s, "c")
+	check := func(evs []event.Event, js [][]byte) {
+		t.Helper()
+		if len(js) != len(evs) {
+			t.Fatalf("AppendJSON gave %d JSON values for %d events", len(js), len(evs))
+		}
+		for i, e := range evs {
+			seq := e.Meta().Seq
+			raw, err := s.RawEvents("c", uint64(seq-1), 1)
+			if err != nil || len(raw) != 1 {
+				t.Fatalf("RawEvents at seq %d: %d events, %v", seq, len(raw), err)
+			}
+			if string(js[i]) != string(raw[0]) {
+				t.Errorf("event %d: AppendJSON gave\n%s\nstored is\n%s", i, js[i], raw[0])
+			}
+			want, err := event.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(js[i]) != string(want) {
+				t.Errorf("event %d: AppendJSON gave\n%s\nevent.Marshal gives\n%s", i, js[i], want)
+			}
+		}
+	}
+
+	first := []event.Event{msg(event.SourceUser, "a"), msg(event.SourceAgent, "b")}
+	js, err := s.AppendJSON("c", first...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(first, js)
+
+	s.afterLook = func() {
+		s.afterLook = nil
+		mustAppend(t, s, "c", msg(event.SourceUser, "between"))
+	}
+	moved := []event.Event{msg(event.SourceUser, "c"), msg(event.SourceUser, "d")}
+	if js, err = s.AppendJSON("c", moved...); err != nil {
+		t.Fatal(err)
+	}
+	if got := moved[0].Meta().Seq; got != 4 {
+		t.Fatalf("seq after an append in between = %d, want 4", got)
+	}
+	check(moved, js)
+
+	if js, err := s.AppendJSON("missing", msg(event.SourceUser, "x")); !errors.Is(err, ErrNotFound) || js != nil {
+		t.Errorf("AppendJSON to a missing conversation = %d values, %v; want none and ErrNotFound", len(js), err)
+	}
+}
