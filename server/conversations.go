@@ -3,9 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -61,20 +58,9 @@ func (s *Server) createConversation(c *gin.Context) {
 // batchConversations answers GET /api/conversations?ids=a&ids=b (or
 // ids=a,b): the conversations in order, null for an unknown id.
 func (s *Server) batchConversations(c *gin.Context) {
-	var ids []string
-	for _, v := range c.QueryArray("ids") {
-		for _, id := range strings.Split(v, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
-		}
-	}
-	if len(ids) == 0 {
-		s.fail(c, errorf(http.StatusUnprocessableEntity, "ids: give one or more conversation ids (ids=a&ids=b or ids=a,b)"))
-		return
-	}
-	if len(ids) > 100 {
-		s.fail(c, errorf(http.StatusUnprocessableEntity, "ids: at most 100 at once, got %d", len(ids)))
+	ids, err := parseIDs(c.QueryArray("ids"))
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	out := make([]*session.Info, len(ids))
@@ -93,34 +79,19 @@ func (s *Server) batchConversations(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// limitParam reads limit: 1..100, default 100.
-func limitParam(c *gin.Context) (int, error) {
-	v := c.Query("limit")
-	if v == "" {
-		return 100, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 100 {
-		return 0, errorf(http.StatusUnprocessableEntity, "limit: %q is not a number from 1 to 100", v)
-	}
-	return n, nil
-}
-
-var conversationSorts = []string{"CREATED_AT", "CREATED_AT_DESC", "UPDATED_AT", "UPDATED_AT_DESC"}
-
 func (s *Server) searchConversations(c *gin.Context) {
-	limit, err := limitParam(c)
+	limit, err := parseLimit(c.Query("limit"))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	sort := c.Query("sort_order")
-	if sort != "" && !slices.Contains(conversationSorts, sort) {
-		s.fail(c, errorf(http.StatusUnprocessableEntity, "sort_order: %q is not one of %s", sort, strings.Join(conversationSorts, ", ")))
+	sort, err := parseConversationSort(c.Query("sort_order"))
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	items, next, err := s.convs.Search(storage.ConversationQuery{Status: c.Query("status"),
-		Sort: storage.ConversationSort(sort), Limit: limit, PageID: c.Query("page_id")})
+		Sort: sort, Limit: limit, PageID: c.Query("page_id")})
 	if err != nil {
 		s.fail(c, err)
 		return

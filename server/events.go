@@ -2,75 +2,23 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/session"
-	"github.com/gohands/gohands/storage"
 )
-
-// eventQuery reads the filters of the event search and count routes.
-func eventQuery(c *gin.Context) (storage.EventQuery, error) {
-	var q storage.EventQuery
-	if k := c.Query("kind"); k != "" {
-		kind, err := event.ParseKind(k)
-		if err != nil {
-			return q, errorf(http.StatusUnprocessableEntity, "kind: %q is not an event kind", k)
-		}
-		q.Kinds = []event.Kind{kind}
-	}
-	switch src := c.Query("source"); src {
-	case "", string(event.SourceAgent), string(event.SourceUser), string(event.SourceEnvironment):
-		q.Source = src
-	default:
-		return q, errorf(http.StatusUnprocessableEntity, "source: %q is not agent, user or environment", src)
-	}
-	q.Body = c.Query("body")
-	switch so := c.Query("sort_order"); so {
-	case "", "TIMESTAMP":
-	case "TIMESTAMP_DESC":
-		q.Desc = true
-	default:
-		return q, errorf(http.StatusUnprocessableEntity, "sort_order: %q is not TIMESTAMP or TIMESTAMP_DESC", so)
-	}
-	var err error
-	if q.Since, err = timeParam(c, "timestamp__gte"); err != nil {
-		return q, err
-	}
-	if q.Until, err = timeParam(c, "timestamp__lt"); err != nil {
-		return q, err
-	}
-	q.PageID = c.Query("page_id")
-	return q, nil
-}
-
-// timeParam reads a timestamp: RFC 3339, or without a zone (taken as UTC).
-func timeParam(c *gin.Context, name string) (time.Time, error) {
-	v := c.Query(name)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, errorf(http.StatusUnprocessableEntity, "%s: %q is not a timestamp (RFC 3339)", name, v)
-}
 
 func (s *Server) searchEvents(c *gin.Context) {
 	a, ok := s.conversation(c)
 	if !ok {
 		return
 	}
-	q, err := eventQuery(c)
+	q, err := parseEventQuery(c.Request.URL.Query())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if q.Limit, err = limitParam(c); err != nil {
+	if q.Limit, err = parseLimit(c.Query("limit")); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -87,7 +35,7 @@ func (s *Server) countEvents(c *gin.Context) {
 	if !ok {
 		return
 	}
-	q, err := eventQuery(c)
+	q, err := parseEventQuery(c.Request.URL.Query())
 	if err != nil {
 		s.fail(c, err)
 		return

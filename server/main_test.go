@@ -110,10 +110,11 @@ func (d *dockerSuite) prepare() {
 }
 
 // newManager makes a sandbox manager for serverID whose containers carry
-// this run's labels.
-func (d *dockerSuite) newManager(serverID string, onStatus func(sandbox.StatusChange)) (*sandbox.Manager, error) {
+// this run's labels and have the given mounts.
+func (d *dockerSuite) newManager(serverID string, onStatus func(sandbox.StatusChange), mounts ...sandbox.Mount) (*sandbox.Manager, error) {
 	opts := sandbox.DefaultOptions()
 	opts.ServerID = serverID
+	opts.Mounts = mounts
 	opts.AgentBinary = d.agent
 	opts.Labels = map[string]string{labelTest: "1", labelTestRun: d.run}
 	opts.StartTimeout = time.Minute
@@ -532,6 +533,20 @@ func (f frame) text() string {
 	return b.String()
 }
 
+// ownServerID returns a server id for the test alone; the containers of
+// that id are removed when the test ends.
+func ownServerID(t *testing.T) string {
+	serverID := "srvtest-" + docker.run + "-" + randomHex(3)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, c := range containers(t, serverID) {
+			docker.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+	})
+	return serverID
+}
+
 // socket is a test client of a GoHands socket.
 type socket struct {
 	t testing.TB
@@ -548,7 +563,10 @@ func (e *env) dial(path string, header http.Header) *socket {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.DefaultDialer.DialContext(ctx, e.wsURL(path), header)
+	// A frame goes out in one write, whole, as a browser sends it.
+	dialer := *websocket.DefaultDialer
+	dialer.WriteBufferSize = 64 << 10
+	c, resp, err := dialer.DialContext(ctx, e.wsURL(path), header)
 	if err != nil {
 		if resp != nil {
 			body, _ := io.ReadAll(resp.Body)

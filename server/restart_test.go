@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gohands/gohands/sandbox"
@@ -40,14 +39,7 @@ func TestRestart(t *testing.T) {
 	needDocker(t)
 	// A server id of its own: the second manager's Reconcile removes the
 	// containers of its server id that no conversation owns.
-	serverID := "srvtest-" + docker.run + "-" + randomHex(3)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		for _, c := range containers(t, serverID) {
-			docker.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		}
-	})
+	serverID := ownServerID(t)
 	var target atomic.Pointer[session.ConversationManager]
 	onStatus := func(c sandbox.StatusChange) {
 		if m := target.Load(); m != nil {

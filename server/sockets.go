@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -34,10 +35,27 @@ const authWait = 10 * time.Second
 // frameWorkers bounds the frames of one /ws or /sockets/bash-events
 // socket handled at once (commands run for a while, and a pause must not
 // wait behind them). /sockets/events handles its messages one at a time,
-// in the order they came. With every slot taken the socket's read loop
-// waits, so a client that floods its socket is held back by its own
-// frames instead of piling up goroutines that starve everyone else.
+// in the order they came.
 const frameWorkers = 16
+
+// Frames that come while every worker of a socket is busy wait, in order,
+// up to these bounds, and the socket's read loop goes on: a client that
+// leaves is noticed at once, and the work it asked for is cancelled (the
+// commands it started) or dropped (those still waiting). Past the bounds
+// the client is flooding, and its socket's read loop waits for room: the
+// flood is held back by its own frames, and piles up no memory or
+// goroutines that starve everyone else; a client that leaves meanwhile is
+// found by asking the kernel (see handle). (Closing such a socket instead
+// would cut it without a close frame: the server would close the
+// connection while the client's frames still arrive.)
+const (
+	maxWaitingFrames = 1024
+	maxWaitingBytes  = 16 << 20
+)
+
+// heldRecheck is how often a held-back read loop looks whether its socket
+// has closed; see handle.
+const heldRecheck = time.Second
 
 // replayReserve is the buffer room a replay page needs; see
 // session.Subscriber.WaitRoom.
@@ -56,7 +74,8 @@ type sockets struct {
 type socket struct {
 	srv    *Server
 	ms     *melody.Session
-	kind   string // "events", "bash" or "v0"
+	conn   net.Conn // set by the upgrade, before ms
+	kind   string   // "events", "bash" or "v0"
 	convID string
 	after  int64 // replay after this seq; -1: live only
 	limit  int64
@@ -70,7 +89,13 @@ type socket struct {
 	queued  atomic.Int64
 	lastSeq atomic.Int64
 	room    chan struct{}
-	slots   chan struct{} // one per frame being handled; see frameWorkers
+
+	work    sync.Mutex // guards the fields below; see handle
+	workers int        // how many frames may be handled at once
+	taken   *sync.Cond // a waiting frame was taken
+	running int
+	waiting []waitingFrame
+	waitLen int // bytes of the frames waiting
 
 	mu     sync.Mutex
 	detach func()
@@ -142,8 +167,9 @@ func (k *sockets) accept(c *gin.Context, hub *melody.Melody, kind, convID string
 		workers = 1
 	}
 	sk := &socket{srv: k.srv, kind: kind, convID: convID, after: after, limit: int64(k.srv.cfg.SocketBuffer),
-		ctx: ctx, cancel: cancel, room: make(chan struct{}, 1), slots: make(chan struct{}, workers),
+		ctx: ctx, cancel: cancel, room: make(chan struct{}, 1), workers: workers,
 		causes: make(map[string]int64)}
+	sk.taken = sync.NewCond(&sk.work)
 	key := c.Query("session_api_key")
 	if key == "" {
 		key = requestKey(c.Request)
@@ -151,7 +177,8 @@ func (k *sockets) accept(c *gin.Context, hub *melody.Melody, kind, convID string
 	authed := len(k.srv.keys) == 0 || (key != "" && k.srv.keyOK(key))
 	sk.authed.Store(authed)
 	keyGiven := key != ""
-	if err := hub.HandleRequestWithKeys(c.Writer, c.Request, map[string]any{"socket": sk, "key_given": keyGiven}); err != nil {
+	w := hijackRecorder{ResponseWriter: c.Writer, conn: &sk.conn}
+	if err := hub.HandleRequestWithKeys(w, c.Request, map[string]any{"socket": sk, "key_given": keyGiven}); err != nil {
 		cancel()
 		k.srv.log.Debug("socket upgrade failed", "err", err)
 	}
@@ -275,19 +302,72 @@ func (sk *socket) attach(a *session.AgentSession) {
 	}()
 }
 
-// handle runs fn for a client frame in a goroutine of its own once the
-// socket has a free slot, waiting for one (and so holding the socket's
-// read loop) while all are taken.
-func (sk *socket) handle(fn func()) {
-	select {
-	case sk.slots <- struct{}{}:
-	case <-sk.ctx.Done():
+// waitingFrame is a client frame waiting for a worker of its socket.
+type waitingFrame struct {
+	fn   func()
+	size int
+}
+
+// handle runs fn, the work of a client frame of size bytes, on a worker
+// of the socket: at once when one is free, else after the frames waiting
+// before it. Past maxWaitingFrames or maxWaitingBytes it waits for room,
+// holding the socket's read loop. Work that has not started when the
+// socket ends is dropped.
+//
+// While the read loop is held, the socket does not read, and so would not
+// see a client that leaves: the wait asks the kernel every heldRecheck
+// whether the client closed its end (peerGone). When it has, the work the
+// client asked for is cancelled and dropped like at a disconnect, and the
+// socket is closed.
+func (sk *socket) handle(size int, fn func()) {
+	sk.work.Lock()
+	if sk.running < sk.workers {
+		sk.running++
+		sk.work.Unlock()
+		go sk.worker(fn)
 		return
 	}
-	go func() {
-		defer func() { <-sk.slots }()
-		fn()
-	}()
+	for len(sk.waiting) > 0 && (len(sk.waiting) >= maxWaitingFrames || sk.waitLen+size > maxWaitingBytes) {
+		if sk.ctx.Err() != nil || sk.ms.IsClosed() || peerGone(sk.conn) {
+			sk.work.Unlock()
+			sk.cancel()
+			sk.ms.Close()
+			return
+		}
+		wake := time.AfterFunc(heldRecheck, func() {
+			sk.work.Lock()
+			sk.taken.Broadcast()
+			sk.work.Unlock()
+		})
+		sk.taken.Wait()
+		wake.Stop()
+	}
+	sk.waiting = append(sk.waiting, waitingFrame{fn: fn, size: size})
+	sk.waitLen += size
+	sk.work.Unlock()
+}
+
+// worker runs fn, then the frames waiting, until none is left.
+func (sk *socket) worker(fn func()) {
+	for {
+		if sk.ctx.Err() == nil {
+			fn()
+		}
+		sk.work.Lock()
+		if len(sk.waiting) == 0 {
+			sk.running--
+			sk.waiting = nil // let a burst's backing array go
+			sk.work.Unlock()
+			return
+		}
+		next := sk.waiting[0]
+		sk.waiting[0] = waitingFrame{}
+		sk.waiting = sk.waiting[1:]
+		sk.waitLen -= next.size
+		sk.taken.Signal()
+		sk.work.Unlock()
+		fn = next.fn
+	}
 }
 
 // Send queues a frame; see session.Subscriber.
@@ -429,42 +509,12 @@ func (sk *socket) sendError(code, detail string) {
 
 // events answers /sockets/events/{id}.
 func (k *sockets) events(c *gin.Context) {
-	after, err := replayAfter(c)
+	after, err := parseReplay(c.Request.URL.Query())
 	if err != nil {
 		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": err.Error()})
 		return
 	}
 	k.accept(c, k.eventHub, "events", c.Param("id"), after)
-}
-
-// replayAfter reads what a socket asks to be replayed: resend_all=true or
-// resend_mode=all (everything), resend_mode=since&after=N, or nothing
-// (live events only: -1).
-func replayAfter(c *gin.Context) (int64, error) {
-	switch mode := c.Query("resend_mode"); mode {
-	case "all":
-		return 0, nil
-	case "since":
-		n, err := strconv.ParseInt(c.Query("after"), 10, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("after: %q is not a sequence number", c.Query("after"))
-		}
-		return n, nil
-	case "", "none":
-	default:
-		return 0, fmt.Errorf("resend_mode: %q is not all or since", mode)
-	}
-	if v := c.Query("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("after: %q is not a sequence number", v)
-		}
-		return n, nil
-	}
-	if all, _ := strconv.ParseBool(c.Query("resend_all")); all {
-		return 0, nil
-	}
-	return -1, nil
 }
 
 // request decodes a client frame into v and returns the socket's
@@ -500,7 +550,7 @@ func (sk *socket) eventsFrame(msg []byte) {
 		run := true
 		req.Run = &run
 	}
-	sk.handle(func() {
+	sk.handle(len(msg), func() {
 		if _, err := a.SendMessage(sk.ctx, req); err != nil && !errors.Is(err, session.ErrNoAgent) {
 			_, detail := statusOf(err)
 			sk.sendError("BadFrame", detail)
@@ -533,7 +583,7 @@ func (sk *socket) bashFrame(msg []byte) {
 	if !ok {
 		return
 	}
-	sk.handle(func() {
+	sk.handle(len(msg), func() {
 		if _, err := a.Bash(sk.ctx, req); err != nil {
 			_, detail := statusOf(err)
 			sk.sendError("BashError", detail)

@@ -18,14 +18,10 @@ import (
 // (replaying after ?latest_event_id=N, or everything); without one, the
 // first action (initialize, or any other) creates it.
 func (k *sockets) v0(c *gin.Context) {
-	after := int64(0)
-	if v := c.Query("latest_event_id"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < -1 {
-			c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": fmt.Sprintf("latest_event_id: %q is not an event id", v)})
-			return
-		}
-		after = max(n, 0)
+	after, err := parseLatestEventID(c.Query("latest_event_id"))
+	if err != nil {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": err.Error()})
+		return
 	}
 	k.accept(c, k.v0Hub, "v0", c.Query("conversation_id"), after)
 }
@@ -57,7 +53,7 @@ func (sk *socket) v0Frame(msg []byte) {
 			return
 		}
 	}
-	sk.handle(func() { sk.v0Act(a, act) })
+	sk.handle(len(msg), func() { sk.v0Act(a, act) })
 }
 
 // v0Conversation creates the conversation of a V0 socket.

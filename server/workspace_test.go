@@ -4,16 +4,24 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/google/go-cmp/cmp"
 
+	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
 )
@@ -181,30 +189,6 @@ func TestWorkspace(t *testing.T) {
 		}
 	})
 
-	t.Run("escapes", func(t *testing.T) {
-		e := e.in(t)
-		if res := e.bash(c.ID, map[string]any{"command": "ln -s /etc /workspace/out && ls /workspace/out/passwd"}); res.ExitCode != 0 {
-			t.Fatalf("making the symlink: %+v", res)
-		}
-		for _, p := range []string{"../etc/passwd", "/workspace/../etc/passwd", "up/../../etc/passwd",
-			"/workspace/out/passwd", "out/passwd", "/workspace/out", "/workspace/up/\x00", "/workspace/a\x00b"} {
-			d := e.detail(http.MethodGet, base+"/file/download?path="+url.QueryEscape(p), nil, http.StatusBadRequest)
-			if strings.Contains(d, "root:") {
-				t.Errorf("download %q leaked the file: %s", p, d)
-			}
-			e.detail(http.MethodGet, base+"/file/list?path="+url.QueryEscape(p), nil, http.StatusBadRequest)
-		}
-		for _, p := range []string{"../evil.txt", "/workspace/../tmp/evil.txt", "/workspace/out/evil.txt", "out/", "/workspace/\x00"} {
-			status, body := e.upload(base+"/file/upload?path="+url.QueryEscape(p), "evil.txt", []byte("evil"))
-			if status != http.StatusBadRequest {
-				t.Errorf("upload to %q: %d %s, want 400", p, status, body)
-			}
-		}
-		if res := e.bash(c.ID, map[string]any{"command": "ls /etc/evil.txt /tmp/evil.txt /evil.txt 2>/dev/null | wc -l"}); strings.TrimSpace(res.Stdout) != "0" {
-			t.Errorf("a refused upload was written: %+v", res)
-		}
-	})
-
 	t.Run("delete", func(t *testing.T) {
 		e := e.in(t)
 		var info session.Info
@@ -228,4 +212,205 @@ func TestWorkspace(t *testing.T) {
 			t.Errorf("sandbox records after the delete: %v %v", recs, err)
 		}
 	})
+}
+
+// TestWorkspaceEscapes tries every file route, per conversation and global,
+// with paths that leave the workspace: through "..", through symbolic
+// links (absolute, relative, chained, dangling), with NUL bytes, and with
+// names too long for the kernel. The workspace is a host folder next to a
+// file of the host's, so that an escape would reach the host. Each try
+// must be refused with 400 and a detail, and afterwards nothing was
+// written outside the workspace, on the host or in the sandbox.
+func TestWorkspaceEscapes(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	host := t.TempDir()
+	ws := filepath.Join(host, "ws")
+	if err := os.Mkdir(ws, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	const hostSecret, sandboxSecret = "host secret\n", "sandbox secret\n"
+	if err := os.WriteFile(filepath.Join(host, "secret.txt"), []byte(hostSecret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serverID := ownServerID(t)
+	var target atomic.Pointer[session.ConversationManager]
+	m, err := docker.newManager(serverID, func(c sandbox.StatusChange) {
+		if m := target.Load(); m != nil {
+			m.OnSandboxStatus(c)
+		}
+	}, sandbox.Mount{Source: ws, Target: session.DefaultWorkingDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	e := newEnv(t, options{sandboxes: true, manager: m})
+	target.Store(e.convs)
+	c := e.create(nil)
+
+	// Outside the workspace, in the sandbox: a folder with a secret, and
+	// links from the workspace leading there.
+	setup := `set -e; mkdir -p /outside sub; printf 'sandbox secret\n' > /outside/secret.txt
+ln -s /outside link; ln -s .. rel; ln -s link chain; ln -s /outside/new.txt dangling; touch /tmp/before-escapes`
+	if res := e.bash(c.ID, map[string]any{"command": setup}); res.ExitCode != 0 {
+		t.Fatalf("setting up: %+v", res)
+	}
+
+	q := url.QueryEscape
+	conv := "/api/conversations/" + c.ID + "/file/"
+	global := "/api/file/"
+	routes := []struct {
+		name string
+		do   func(e *env, p, content string) (int, []byte)
+	}{
+		{"GET /api/conversations/{id}/file/download", func(e *env, p, _ string) (int, []byte) {
+			return e.request(http.MethodGet, conv+"download?path="+q(p), nil, nil)
+		}},
+		{"GET /api/conversations/{id}/file/list", func(e *env, p, _ string) (int, []byte) {
+			return e.request(http.MethodGet, conv+"list?path="+q(p), nil, nil)
+		}},
+		{"POST /api/conversations/{id}/file/upload", func(e *env, p, content string) (int, []byte) {
+			return e.upload(conv+"upload?path="+q(p), "escape.txt", []byte(content))
+		}},
+		{"GET /api/file/download", func(e *env, p, _ string) (int, []byte) {
+			return e.request(http.MethodGet, global+"download?conversation_id="+c.ID+"&path="+q(p), nil, nil)
+		}},
+		{"GET /api/file/list", func(e *env, p, _ string) (int, []byte) {
+			return e.request(http.MethodGet, global+"list?conversation_id="+c.ID+"&path="+q(p), nil, nil)
+		}},
+		{"POST /api/file/upload", func(e *env, p, content string) (int, []byte) {
+			return e.upload(global+"upload?conversation_id="+c.ID+"&path="+q(p), "escape.txt", []byte(content))
+		}},
+	}
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"dot-dot", "../outside/secret.txt"},
+		{"dot-dot to the host folder", "../secret.txt"},
+		{"dot-dot in an absolute path", "/workspace/../outside/secret.txt"},
+		{"dot-dot from a folder", "sub/../../outside/secret.txt"},
+		{"dot-dot past the root", strings.Repeat("../", 20) + "outside/secret.txt"},
+		{"dot-dot to a new file", "../outside/new.txt"},
+		{"a folder up", ".."},
+		{"symlink to an absolute folder", "link/secret.txt"},
+		{"the symlink itself", "/workspace/link"},
+		{"the symlink as a folder", "link/"},
+		{"new file under a symlink", "link/new.txt"},
+		{"relative symlink", "rel/outside/secret.txt"},
+		{"symlink to a symlink", "chain/secret.txt"},
+		{"dangling symlink", "dangling"},
+		{"NUL byte", "a\x00b"},
+		{"NUL byte before a dot-dot", "sub\x00/../../outside/secret.txt"},
+		{"NUL byte after a symlink", "link/secret.txt\x00.png"},
+		{"component over 255 bytes", strings.Repeat("n", 256)},
+		{"component over 255 bytes in a folder", "sub/" + strings.Repeat("n", 300) + "/x.txt"},
+		{"path over 4096 bytes", strings.Repeat("d/", 2049)},
+		{"path over 4096 bytes leaving", "/workspace/" + strings.Repeat("./", 2100) + "../outside/secret.txt"},
+	}
+	for _, r := range routes {
+		for _, tt := range tests {
+			t.Run(r.name+"/"+tt.name, func(t *testing.T) {
+				status, body := r.do(e.in(t), tt.path, "escaped through "+r.name+" by "+tt.name)
+				checkRefused(t, status, body, hostSecret, sandboxSecret)
+			})
+		}
+	}
+
+	// The name of an uploaded file is a name, never a path: whatever it
+	// holds, the file lands in the folder asked for, or is refused.
+	names := []struct {
+		name, filename string
+		want           int
+	}{
+		{"dot-dots", "../../outside/named.txt", http.StatusOK},
+		{"NUL byte", "a\x00b.txt", http.StatusBadRequest},
+		{"over 255 bytes", strings.Repeat("n", 256) + ".txt", http.StatusBadRequest},
+	}
+	uploads := []struct{ name, prefix string }{
+		{"POST /api/conversations/{id}/file/upload", conv + "upload?"},
+		{"POST /api/file/upload", global + "upload?conversation_id=" + c.ID + "&"},
+	}
+	for _, u := range uploads {
+		for _, tt := range names {
+			t.Run(u.name+"/file name with "+tt.name, func(t *testing.T) {
+				status, body := e.in(t).upload(u.prefix+"path="+q("sub/"), tt.filename, []byte("a named upload"))
+				if tt.want == http.StatusOK {
+					if status != http.StatusOK {
+						t.Fatalf("%d %s, want 200", status, body)
+					}
+					return
+				}
+				checkRefused(t, status, body, hostSecret, sandboxSecret)
+			})
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(ws, "sub", "named.txt")); err != nil || string(data) != "a named upload" {
+		t.Errorf("the upload named with dot-dots is not in the folder asked for: %q %v", data, err)
+	}
+
+	// Absolute paths outside the workspace are the sandbox's own files
+	// (API.md: paths stay inside the sandbox's filesystem view): they are
+	// served from the sandbox, never from the host, even when the path
+	// names a file of the host's.
+	t.Run("absolute paths are the sandbox's", func(t *testing.T) {
+		e := e.in(t)
+		if resp, data := e.get(conv + "download?path=" + q("/outside/secret.txt")); resp.StatusCode != http.StatusOK || string(data) != sandboxSecret {
+			t.Errorf("download /outside/secret.txt: %d %q, want the sandbox's %q", resp.StatusCode, data, sandboxSecret)
+		}
+		e.detail(http.MethodGet, global+"download?conversation_id="+c.ID+"&path="+q(filepath.Join(host, "secret.txt")), nil, http.StatusNotFound)
+		if status, body := e.upload(global+"upload?conversation_id="+c.ID+"&path="+q(filepath.Join(host, "abs.txt")), "abs.txt", []byte("a sandbox file")); status != http.StatusOK {
+			t.Errorf("upload to an absolute path outside the workspace: %d %s, want 200 (a file of the sandbox)", status, body)
+		}
+	})
+
+	// Nothing was written outside the workspace: on the host, the folder
+	// holding it has only the workspace and the secret, untouched; in the
+	// sandbox, /outside has only its secret, untouched, and no file
+	// written since the tries holds an upload.
+	entries, err := os.ReadDir(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, en := range entries {
+		got = append(got, en.Name())
+	}
+	if diff := cmp.Diff(got, []string{"secret.txt", "ws"}); diff != "" {
+		t.Errorf("the host folder around the workspace (-got +want):\n%s", diff)
+	}
+	if data, err := os.ReadFile(filepath.Join(host, "secret.txt")); err != nil || string(data) != hostSecret {
+		t.Errorf("the host's secret is now %q (%v)", data, err)
+	}
+	filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if data, _ := os.ReadFile(p); strings.Contains(string(data), "escaped") {
+				t.Errorf("an upload that was refused was written on the host at %s: %q", p, data)
+			}
+		}
+		return nil
+	})
+	check := `ls -A /outside; cat /outside/secret.txt; find / \( -path /proc -o -path /sys -o -path /dev -o -path /workspace \) -prune ` +
+		`-o -type f -newer /tmp/before-escapes -exec grep -l escaped {} + 2>/dev/null; true`
+	res := e.bash(c.ID, map[string]any{"command": check})
+	if got, want := strings.Fields(res.Stdout), []string{"secret.txt", "sandbox", "secret"}; !slices.Equal(got, want) {
+		t.Errorf("outside the workspace in the sandbox after the tries: %q, want only /outside/secret.txt, untouched, and no upload", res.Stdout)
+	}
+}
+
+// checkRefused fails unless an answer is a 400 with a detail that leaks
+// none of the secrets.
+func checkRefused(t *testing.T, status int, body []byte, secrets ...string) {
+	t.Helper()
+	var d struct {
+		Detail string `json:"detail"`
+	}
+	if status != http.StatusBadRequest || json.Unmarshal(body, &d) != nil || d.Detail == "" {
+		t.Errorf("%d %.300s, want 400 with a detail", status, body)
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(body), strings.TrimSpace(s)) {
+			t.Errorf("the answer leaks %q: %.300s", s, body)
+		}
+	}
 }

@@ -364,11 +364,14 @@ func (l *listener) checkOnce(stored []frame) {
 }
 
 // buildServer builds gohands itself into dir, to run as a child process
-// that can be killed.
+// that can be killed. It is built as `make server` builds it, so that the
+// two share the build cache.
 func buildServer(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "gohands")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gohands/gohands/cmd/server").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/gohands/gohands/cmd/server")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build gohands: %v\n%s", err, out)
 	}
 	return bin
@@ -795,8 +798,9 @@ func TestFaultSandboxKilled(t *testing.T) {
 			bytes.Contains(f.Raw, []byte(`"sandbox_id":"`+second+`"`))
 	})
 	t.Logf("after the crash: %s", crashed.Raw)
-	if !bytes.Contains(crashed.Raw, []byte("exited unexpectedly with code 2")) {
-		t.Errorf("the event does not say the runtime-agent crashed (exit code 2, a Go crash): %s", crashed.Raw)
+	if !bytes.Contains(crashed.Raw, []byte("exited unexpectedly with code 2")) ||
+		!bytes.Contains(crashed.Raw, []byte("the runtime-agent crashed: SIGSEGV: segmentation violation")) {
+		t.Errorf("the event does not say the runtime-agent crashed (exit code 2, a Go crash, and its head line): %s", crashed.Raw)
 	}
 	if st, out, body := c.bash(id, "cat /workspace/before.txt"); st != http.StatusOK || strings.TrimSpace(out) != "before" {
 		t.Errorf("the next command after the crash: status %d, stdout %q: %s", st, out, body)
@@ -933,6 +937,15 @@ func TestFaultEngineUnreachable(t *testing.T) {
 	}
 	serverID = inspect.Config.Labels["gohands.server"]
 	g.shutdown()
+	// A container of this server that no conversation owns: an orphan,
+	// which re-adoption removes once the engine answers.
+	orphan, err := engine.ContainerCreate(context.Background(), &container.Config{
+		Image: inspect.Config.Image, Entrypoint: []string{"sleep", "infinity"},
+		Labels: map[string]string{"gohands.sandbox": "1", "gohands.server": serverID, "gohands.conversation": "no-such-conversation"},
+	}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The engine is away at start.
 	proxy.down()
@@ -977,6 +990,8 @@ func TestFaultEngineUnreachable(t *testing.T) {
 	if got := c.info(before).Sandbox.ID; got != ctr {
 		t.Errorf("the conversation from before has sandbox %s, want the one it had, %s, re-adopted", got, ctr)
 	}
+	// The orphan goes without a restart.
+	waitRemoved(t, engine, orphan.ID, "the orphan container")
 	if st, out, body := c.bash(during, "echo up"); st != http.StatusOK || strings.TrimSpace(out) != "up" {
 		t.Errorf("bash in the conversation made during the outage, with the engine back: status %d, stdout %q: %s", st, out, body)
 	}
@@ -993,18 +1008,43 @@ func TestFaultEngineUnreachable(t *testing.T) {
 	if st, out, body := c.bash(before, "echo still"); st != http.StatusOK || strings.TrimSpace(out) != "still" {
 		t.Errorf("bash in a running sandbox with the engine gone: status %d, stdout %q: %s", st, out, body)
 	}
+	// A conversation deleted while the engine is gone is deleted; its
+	// sandbox goes once the engine is back.
+	if st, body := c.call("DELETE", "/api/conversations/"+before, "", nil); st != http.StatusOK {
+		t.Errorf("delete with the engine gone: status %d: %s", st, body)
+	}
+	if st, body := c.call("GET", "/api/conversations/"+before, "", nil); st != http.StatusNotFound {
+		t.Errorf("get after the delete with the engine gone: status %d: %s, want 404", st, body)
+	}
 	proxy.up()
 	if st, out, body := c.bash(after, "echo up"); st != http.StatusOK || strings.TrimSpace(out) != "up" {
 		t.Errorf("bash with the engine back again: status %d, stdout %q: %s", st, out, body)
 	}
+	waitRemoved(t, engine, ctr, "the sandbox of the conversation deleted with the engine gone")
 
-	for _, id := range []string{before, during, after} {
+	for _, id := range []string{during, after} {
 		if st, body := c.call("DELETE", "/api/conversations/"+id, "", nil); st != http.StatusOK {
 			t.Errorf("delete %s: status %d: %s", id, st, body)
 		}
 	}
 	if left := ownedBy(t, engine, serverID); len(left) > 0 {
 		t.Errorf("%d containers of server %s left after deleting every conversation", len(left), serverID)
+	}
+}
+
+// waitRemoved fails unless the container is removed within a minute.
+func waitRemoved(t *testing.T, engine *client.Client, id, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; {
+		_, err := engine.ContainerInspect(context.Background(), id)
+		if client.IsErrNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s is still there a minute after the engine came back (inspect: %v)", what, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -1298,6 +1338,10 @@ func TestFaultStateReadOnly(t *testing.T) {
 		{"POST", "/api/conversations/" + id + "/pause", ``},
 		{"DELETE", "/api/conversations/" + id, ``},
 	}
+	// A socket attached before the refused delete stays open: a delete
+	// the store refuses changes nothing.
+	sock := listen(t, hs.URL, id)
+	sock.waitSeq(before[len(before)-1].Seq, 10*time.Second)
 	for _, w := range writes {
 		st, body := ro.call(w.method, w.path, w.body, nil)
 		if st != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("store unavailable")) {
@@ -1311,6 +1355,12 @@ func TestFaultStateReadOnly(t *testing.T) {
 		t.Errorf("read-only: get after the refused writes: status %d: %s", st, body)
 	}
 	same("read-only, after the refused writes", ro.events(id))
+	select {
+	case <-sock.done:
+		t.Error("read-only: the refused delete closed the conversation's socket")
+	case <-time.After(200 * time.Millisecond):
+	}
+	sock.close()
 	hs.Close()
 	if err := m.Close(context.Background()); err != nil {
 		t.Error(err)

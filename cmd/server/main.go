@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -151,7 +152,13 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		return err
 	}
 	convs.Store(manager)
-	readopt(ctx, store, sandboxes, logger)
+	later, stopLater := context.WithCancel(ctx)
+	var laterDone sync.WaitGroup
+	defer laterDone.Wait()
+	defer stopLater()
+	if !readopt(ctx, store, sandboxes, logger) {
+		laterDone.Go(func() { readoptLater(later, store, sandboxes, logger) })
+	}
 	if n, err := manager.Resume(ctx); err != nil {
 		logger.Error("resuming conversations", "err", err)
 	} else if n > 0 {
@@ -275,22 +282,50 @@ func agentBinary(configured string) (string, error) {
 }
 
 // readopt takes over the sandboxes of stored conversations that still run
-// and removes this server's containers that no conversation owns.
-func readopt(ctx context.Context, store *storage.Store, sandboxes *sandbox.Manager, logger *slog.Logger) {
+// and removes this server's containers that no conversation owns. It
+// reports false when the engine did not answer, so that it was not all done.
+func readopt(ctx context.Context, store *storage.Store, sandboxes *sandbox.Manager, logger *slog.Logger) bool {
 	recs, err := store.Sandboxes()
 	if err != nil {
 		logger.Error("reading sandbox records", "err", err)
-		return
+		return true
 	}
 	live := make([]sandbox.Record, 0, len(recs))
 	for _, r := range recs {
 		live = append(live, sandbox.Record{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Token: r.Token})
 	}
 	adopted, err := sandboxes.Reconcile(ctx, live)
+	if errors.Is(err, sandbox.ErrEngineDown) {
+		return false // tried again later: Reconcile skips what it already holds
+	}
 	if err != nil {
 		logger.Warn("re-adopting sandboxes", "err", err)
 	}
 	if len(adopted) > 0 || len(live) > 0 {
 		logger.Info("sandboxes re-adopted", "adopted", len(adopted), "recorded", len(live))
 	}
+	return true
 }
+
+// readoptLater tries readopt again, less and less often, until the engine
+// answers or ctx ends: containers no conversation owns are removed when
+// the engine comes back rather than at the next restart. Conversations
+// do not wait for it: each takes over its own recorded sandbox on first use.
+func readoptLater(ctx context.Context, store *storage.Store, sandboxes *sandbox.Manager, logger *slog.Logger) {
+	logger.Warn("the engine did not answer: sandboxes will be re-adopted and orphans removed once it does")
+	wait := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if readopt(ctx, store, sandboxes, logger) {
+			return
+		}
+		wait = min(2*wait, reconcileRetryMax)
+	}
+}
+
+// reconcileRetryMax bounds the wait between two tries of readoptLater.
+const reconcileRetryMax = 15 * time.Second

@@ -120,7 +120,7 @@ func dockerSetup(t *testing.T) (*client.Client, string, string) {
 	}
 	dir := t.TempDir()
 	agent := filepath.Join(dir, "runtime-agent")
-	build := exec.Command("go", "build", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build runtime-agent: %v\n%s", err, out)
