@@ -224,29 +224,61 @@ func (sh *shell) exitCode() int {
 
 // kill ends the shell and every process of its session, then closes the pty.
 func (sh *shell) kill() {
-	pid := sh.pid()
-	killSession(pid)
+	// The shell goes first: once it is dead it starts no more jobs, and
+	// a fork it was in the middle of fails. Its session outlives it for
+	// as long as any member does.
 	sh.cmd.Process.Kill()
+	killSession(sh.pid())
 	<-sh.done
 	sh.pty.Close()
 }
 
 // killSession sends SIGKILL to every process whose session is sid: the
 // shell's jobs run in process groups of their own, so killing one group is
-// not enough.
+// not enough. It looks again until a look finds none, since a job may
+// have forked while it looked; it gives up after killPasses looks.
 func killSession(sid int) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		syscall.Kill(-sid, syscall.SIGKILL)
-		return
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == sid {
-			continue
+	for range killPasses {
+		pids := sessionMembers(sid)
+		if len(pids) == 0 {
+			return
 		}
-		if s, err := unix.Getsid(pid); err == nil && s == sid {
+		for _, pid := range pids {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// killPasses bounds killSession's looks: a job that forks faster than it
+// is killed could otherwise keep it busy for ever.
+const killPasses = 100
+
+// sessionMembers lists the processes of session sid that have not exited.
+func sessionMembers(sid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp session ...; comm may hold anything.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if s, err := strconv.Atoi(f[3]); err == nil && s == sid {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -412,3 +412,23 @@ func TestReapedStatus(t *testing.T) {
 		t.Fatal("a status recorded before the process started was taken")
 	}
 }
+
+// TestCloseKillsJobsBeingForked closes a terminal while its shell is still
+// starting background jobs: a job forked while Close looks for the
+// shell's processes must not outlive it.
+func TestCloseKillsJobsBeingForked(t *testing.T) {
+	for round := range 5 {
+		term := newTerm(t, Options{})
+		run(t, term, Request{Command: "(for i in $(seq 2000); do sleep 600 & done)", Timeout: 200 * time.Millisecond})
+		sid := term.Info().PID
+		if err := term.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if left := sessionMembers(sid); len(left) > 0 {
+			for _, pid := range left {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("round %d: %d processes of the closed terminal's shell still run", round, len(left))
+		}
+	}
+}
