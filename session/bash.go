@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gohands/gohands/agentd"
 	"github.com/gohands/gohands/event"
@@ -56,6 +57,10 @@ type BashOutput struct {
 // defaultBashTimeout is the hard timeout of a REST command.
 const defaultBashTimeout = 300.0
 
+// terminalCallTimeout bounds the opening and closing of a command's
+// terminal, which its caller's context does not.
+const terminalCallTimeout = 30 * time.Second
+
 // Bash runs a command in a terminal of its own, so that concurrent
 // requests do not wait on each other and the agent's shell is untouched.
 // Its output is published as bash events as it arrives.
@@ -80,11 +85,27 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 	res := BashResult{CommandID: cmd.ID}
 	order := 0
 	err := a.WithSandbox(ctx, func(cl *agentd.Client) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// The terminal is made and closed whatever becomes of ctx: a
+		// create cancelled in flight may still be carried out by the
+		// agent, and would hold one of its terminals for good.
 		name := "api-" + cmd.ID[:12]
-		if _, err := cl.CreateTerminal(ctx, name, cwd); err != nil {
+		uncancelled := func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.WithoutCancel(ctx), terminalCallTimeout)
+		}
+		cctx, cancel := uncancelled()
+		_, err := cl.CreateTerminal(cctx, name, cwd)
+		cancel()
+		if err != nil {
 			return sandboxCallError("open a terminal in "+cwd, err)
 		}
-		defer cl.CloseTerminal(context.WithoutCancel(ctx), name)
+		defer func() {
+			cctx, cancel := uncancelled()
+			cl.CloseTerminal(cctx, name)
+			cancel()
+		}()
 		r, err := cl.ExecStream(ctx, name, agentd.ExecRequest{Command: req.Command, Timeout: timeout, HardTimeout: timeout},
 			func(chunk string) {
 				a.bash.publish(BashOutput{Kind: "BashOutput", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),

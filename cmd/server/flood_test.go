@@ -599,14 +599,24 @@ func bashSocketClientLeaves(t *testing.T, sent int, drain bool) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("the conversation's containers: %d, %v; want one", len(list), err)
 	}
-	count := func() int {
+	// processes lists the sandbox's processes other than its agent.
+	processes := func() []string {
 		top, err := engine.ContainerTop(context.Background(), list[0].ID, nil)
 		if err != nil {
 			t.Fatalf("processes of the sandbox: %v", err)
 		}
-		n := 0
+		var out []string
 		for _, p := range top.Processes {
-			if strings.HasSuffix(strings.Join(p, " "), " sleep 600") {
+			if line := strings.Join(p, " "); !strings.Contains(line, "runtime-agent") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	count := func() int {
+		n := 0
+		for _, p := range processes() {
+			if strings.HasSuffix(p, " sleep 600") {
 				n++
 			}
 		}
@@ -639,5 +649,18 @@ func bashSocketClientLeaves(t *testing.T, sent int, drain bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("%d commands sent; every sleep ended %v after the client left", sent, time.Since(left).Round(time.Millisecond))
+	ended := time.Since(left)
+	// Each command had a terminal of its own: its shell must end too, or
+	// the agent's bounded count of terminals would run out.
+	for {
+		ps := processes()
+		if len(ps) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d processes besides the agent still run %v after the client left, first %q", len(ps), time.Since(left).Round(time.Millisecond), ps[0])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d commands sent; every sleep ended %v after the client left, every shell %v", sent, ended.Round(time.Millisecond), time.Since(left).Round(time.Millisecond))
 }
