@@ -307,27 +307,35 @@ func (t *Terminal) wait(ctx context.Context, snk *sink, req Request) (Result, er
 	var paced <-chan time.Time
 	var buf []byte
 	timedOut := false
+	// After the hard timeout, C-c is sent up to maxInterrupts times, every
+	// interruptEvery: one can be lost, say when it comes as a job is
+	// being started, and bash then goes on with a loop.
+	var again <-chan time.Time
+	interrupts := 0
 	for {
 		select {
 		case <-snk.ready:
 		case <-paced:
 			paced = nil
 		case <-soft.C:
-			if timedOut {
-				// The interrupt did not bring the prompt back.
-				return t.collect(snk, collectRunning, true, req)
-			}
 			return t.collect(snk, collectRunning, false, req)
 		case <-hard:
 			timedOut = true
 			hard = nil
-			t.mu.Lock()
-			err := t.sh.write([]byte{0x03})
-			t.mu.Unlock()
-			if err != nil {
+			soft.Stop()
+			if !t.interrupt() {
 				return t.collect(snk, collectRunning, true, req)
 			}
-			soft.Reset(3 * time.Second)
+			interrupts = 1
+			again = time.After(interruptEvery)
+			continue
+		case <-again:
+			if interrupts == maxInterrupts || !t.interrupt() {
+				// The interrupts did not bring the prompt back.
+				return t.collect(snk, collectRunning, true, req)
+			}
+			interrupts++
+			again = time.After(interruptEvery)
 			continue
 		case <-ctx.Done():
 			t.detach(snk)
@@ -354,6 +362,24 @@ func (t *Terminal) wait(ctx context.Context, snk *sink, req Request) (Result, er
 		}
 	}
 }
+
+// interrupt sends C-c to a running command; it reports false if the
+// shell could not be written to.
+func (t *Terminal) interrupt() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.phase != running {
+		return true // the prompt is back: the sink says so
+	}
+	return t.sh.write([]byte{0x03}) == nil
+}
+
+// After a hard timeout, C-c is sent at most maxInterrupts times,
+// interruptEvery apart, before the command is reported still running.
+const (
+	maxInterrupts  = 3
+	interruptEvery = time.Second
+)
 
 // maxDelivery bounds one call of Request.OnOutput, so that a streaming
 // client gets frames of a known size however much output queued up.
@@ -396,7 +422,7 @@ func (t *Terminal) collect(snk *sink, kind collectKind, timedOut bool, req Reque
 	res.FullOutputPath = out.FullPath
 	switch {
 	case timedOut && res.Running:
-		res.Message = fmt.Sprintf("The command hit its hard timeout of %s; C-c was sent but it is still running. Send C-c again, wait with an empty command, or reset the terminal.", req.HardTimeout)
+		res.Message = fmt.Sprintf("The command hit its hard timeout of %s; C-c was sent %d times but it is still running. Send C-c again, wait with an empty command, or reset the terminal.", req.HardTimeout, maxInterrupts)
 	case timedOut:
 		res.Message = fmt.Sprintf("The command hit its hard timeout of %s and was interrupted with C-c.", req.HardTimeout)
 	case res.Running:

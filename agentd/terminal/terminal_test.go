@@ -432,3 +432,17 @@ func TestCloseKillsJobsBeingForked(t *testing.T) {
 		}
 	}
 }
+
+// TestHardTimeoutInterruptsAgain has a loop outlive the first C-c (its
+// trap takes it, as a lost interrupt would leave it): the hard timeout
+// sends another.
+func TestHardTimeoutInterruptsAgain(t *testing.T) {
+	term := newTerm(t, Options{})
+	res := run(t, term, Request{Command: "trap 'trap - INT' INT; while :; do :; done", HardTimeout: 700 * time.Millisecond})
+	if !res.TimedOut || res.Running || res.ExitCode != 130 {
+		t.Fatalf("hard timeout with the first C-c taken by a trap: %+v", res)
+	}
+	if res := run(t, term, Request{Command: "echo after"}); res.Output != "after" || res.ExitCode != 0 {
+		t.Fatalf("the command after: %+v", res)
+	}
+}
