@@ -239,7 +239,12 @@ func (sh *shell) kill() {
 // have forked while it looked; it gives up after killPasses looks.
 func killSession(sid int) {
 	for range killPasses {
-		pids := sessionMembers(sid)
+		pids, err := sessionMembers(sid)
+		if err != nil {
+			// Without /proc only the shell's own process group is known.
+			syscall.Kill(-sid, syscall.SIGKILL)
+			return
+		}
 		if len(pids) == 0 {
 			return
 		}
@@ -255,8 +260,11 @@ func killSession(sid int) {
 const killPasses = 100
 
 // sessionMembers lists the processes of session sid that have not exited.
-func sessionMembers(sid int) []int {
-	entries, _ := os.ReadDir("/proc")
+func sessionMembers(sid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -280,5 +288,5 @@ func sessionMembers(sid int) []int {
 			pids = append(pids, pid)
 		}
 	}
-	return pids
+	return pids, nil
 }

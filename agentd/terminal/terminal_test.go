@@ -424,7 +424,11 @@ func TestCloseKillsJobsBeingForked(t *testing.T) {
 		if err := term.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if left := sessionMembers(sid); len(left) > 0 {
+		left, err := sessionMembers(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) > 0 {
 			for _, pid := range left {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
