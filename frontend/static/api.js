@@ -19,11 +19,32 @@ export class API {
    * works under a prefix too); storage keeps the key (localStorage);
    * onUnauthorized is called when the server refuses the key.
    */
-  constructor({ base, fetch: f = globalThis.fetch.bind(globalThis), storage, onUnauthorized = () => {} }) {
+  constructor({ base, fetch: f = globalThis.fetch.bind(globalThis), storage, onUnauthorized = () => {}, retryDelay = 250 }) {
     this.base = base;
     this.fetch = f;
     this.storage = storage;
     this.onUnauthorized = onUnauthorized;
+    this.retryDelay = retryDelay;
+  }
+
+  /**
+   * send fetches, and tries a GET again (twice, retryDelay then twice
+   * that later) when it fails without an answer. Chromium drops the
+   * requests in flight whenever a network interface of the machine comes
+   * or goes (net::ERR_NETWORK_CHANGED), and the engine adds one for every
+   * sandbox it starts. Other methods are not sent again: the first may
+   * have been carried out.
+   */
+  async send(url, init) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.fetch(url, init);
+      } catch (err) {
+        const method = (init.method || 'GET').toUpperCase();
+        if ((err && err.name === 'AbortError') || method !== 'GET' || attempt === 2) throw err;
+        await new Promise((resolve) => setTimeout(resolve, this.retryDelay * 2 ** attempt));
+      }
+    }
   }
 
   get key() {
@@ -81,7 +102,7 @@ export class API {
     }
     let res;
     try {
-      res = await this.fetch(this.url(path, query), init);
+      res = await this.send(this.url(path, query), init);
     } catch (err) {
       if (err && err.name === 'AbortError') throw err;
       throw new APIError(0, 'The server cannot be reached: ' + (err && err.message ? err.message : String(err)));
@@ -106,7 +127,7 @@ export class API {
 
   /** blob downloads a file route as a Blob. */
   async blob(path, query) {
-    const res = await this.fetch(this.url(path, query), { headers: this.headers() });
+    const res = await this.send(this.url(path, query), { headers: this.headers() });
     if (!res.ok) {
       let detail = '';
       try {

@@ -66,6 +66,32 @@ test('errors carry the server detail; unreachable says so', async () => {
   await assert.rejects(down.pause('x'), (e) => e.status === 0 && /cannot be reached/.test(e.message));
 });
 
+test('a GET that gets no answer is sent again; other methods are not', async () => {
+  let calls = 0;
+  const flaky = async (url, init) => {
+    calls++;
+    if (calls === 1) throw new TypeError('Failed to fetch'); // net::ERR_NETWORK_CHANGED
+    return { ok: true, status: 200, text: async () => JSON.stringify({ id: 'c1', method: init.method }) };
+  };
+  const api = new API({ base: 'http://h/', fetch: flaky, storage: new Storage(), retryDelay: 1 });
+  assert.deepEqual(await api.getConversation('c1'), { id: 'c1', method: 'GET' });
+  assert.equal(calls, 2);
+
+  calls = 0;
+  await assert.rejects(api.pause('c1'), (e) => e.status === 0 && /cannot be reached/.test(e.message));
+  assert.equal(calls, 1, 'a POST is sent once');
+
+  let tries = 0;
+  const down = new API({ base: 'http://h/', fetch: async () => { tries++; throw new TypeError('Failed to fetch'); }, storage: new Storage(), retryDelay: 1 });
+  await assert.rejects(down.getConversation('c1'), (e) => e.status === 0 && /cannot be reached/.test(e.message));
+  assert.equal(tries, 3, 'a GET is tried three times in all');
+
+  let aborted = 0;
+  const abort = new API({ base: 'http://h/', fetch: async () => { aborted++; throw new DOMException('stop', 'AbortError'); }, storage: new Storage(), retryDelay: 1 });
+  await assert.rejects(abort.getConversation('c1'), (e) => e.name === 'AbortError');
+  assert.equal(aborted, 1, 'an aborted GET is not sent again');
+});
+
 test('routes', async () => {
   const { f, calls } = fakeFetch([]);
   const api = new API({ base: 'http://h/', fetch: f, storage: new Storage() });
