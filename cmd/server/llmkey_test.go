@@ -39,15 +39,24 @@ func TestServerKeyGoesOnlyWhereTheOperatorSentIt(t *testing.T) {
 			body += `,"agent":{"llm":` + llmJSON + `}`
 		}
 		body += `}`
+		req, _ := http.NewRequest("POST", g.url+"/api/conversations", strings.NewReader(body))
+		req.Header.Set("X-Session-API-Key", "key")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
 		var out struct {
 			ID     string `json:"id"`
 			Detail string `json:"detail"`
 		}
-		st := g.do("POST", "/api/conversations", body, &out)
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatalf("create: status %d: %v", resp.StatusCode, err)
+		}
 		if out.ID != "" {
 			t.Cleanup(func() { removeConversationContainers(engine, out.ID) })
 		}
-		return st, out.ID, out.Detail
+		return resp.StatusCode, out.ID, out.Detail
 	}
 	generateTitle := func(id string) {
 		t.Helper()
