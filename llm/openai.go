@@ -15,22 +15,23 @@ import (
 
 // openAIClient speaks OpenAI chat completions to any compatible server.
 type openAIClient struct {
-	sdk   openai.Client
+	chat  openai.ChatCompletionService
 	model string
 }
 
 func newOpenAI(r routed, cfg Config) *openAIClient {
-	// The SDK reads OPENAI_* variables by default; the options given here
-	// come after and win for the key and the base URL, which come from our
-	// Config only. An empty key is sent as is: local servers (Ollama, vLLM)
-	// take none.
+	// openai.NewClient would add what the server's OPENAI_* variables say
+	// (an admin key, custom headers, organization) to every request, and
+	// the endpoint may be one a client chose: the chat service alone is
+	// made, from our Config only. An empty key is sent as is: local servers
+	// (Ollama, vLLM) take none.
 	opts := []option.RequestOption{
 		option.WithBaseURL(or(r.baseURL, openAIBaseURL)),
 		option.WithAPIKey(cfg.APIKey),
 		option.WithHTTPClient(cfg.HTTPClient),
 		option.WithMaxRetries(0), // Client.Complete retries.
 	}
-	return &openAIClient{sdk: openai.NewClient(opts...), model: r.name}
+	return &openAIClient{chat: openai.NewChatCompletionService(opts...), model: r.name}
 }
 
 func (c *openAIClient) complete(ctx context.Context, req Request, mw middleware) (Response, error) {
@@ -38,7 +39,7 @@ func (c *openAIClient) complete(ctx context.Context, req Request, mw middleware)
 	if err != nil {
 		return Response{}, err
 	}
-	cc, err := c.sdk.Chat.Completions.New(ctx, params, option.WithMiddleware(mw))
+	cc, err := c.chat.New(ctx, params, option.WithMiddleware(mw))
 	if err != nil {
 		return Response{}, err
 	}

@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
@@ -56,10 +58,16 @@ type Meter interface {
 
 // Defaults fill what a create request leaves out.
 type Defaults struct {
-	LLM           LLM
-	WorkingDir    string // DefaultWorkingDir when empty
-	MaxIterations int    // 500 when 0
-	Image         string // reported before a sandbox exists
+	// LLM is the server's model settings. Its key is given to a
+	// conversation that brings none only when the conversation's endpoint
+	// is the server's own or one of AllowedBaseURLs (llm.KeyScope).
+	LLM LLM
+	// AllowedBaseURLs are more endpoints the server's key may be sent to,
+	// in llm.NormalizeBaseURL's form.
+	AllowedBaseURLs []string
+	WorkingDir      string // DefaultWorkingDir when empty
+	MaxIterations   int    // 500 when 0
+	Image           string // reported before a sandbox exists
 }
 
 // Options configure a ConversationManager.
@@ -333,6 +341,24 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	return a, true, nil
 }
 
+// lendKey says whether the server's LLM key may be used by a conversation
+// with the model settings l, which bring no key of their own: only when l
+// reaches the server's own endpoint or an allowed one, so that a client
+// cannot have the key sent to a server of its choosing.
+func (m *ConversationManager) lendKey(l LLM) error {
+	d := m.opts.Defaults
+	scope := llm.KeyScope{Model: d.LLM.Model, BaseURL: d.LLM.BaseURL, Allowed: d.AllowedBaseURLs}
+	if scope.Allows(l.Model, l.BaseURL) {
+		return nil
+	}
+	where := "the endpoint of model " + strconv.Quote(l.Model)
+	if ep, err := llm.Endpoint(l.Model, l.BaseURL); err == nil {
+		where = ep
+	}
+	return invalid("agent.llm.api_key: required: the server's key is sent only to its own model endpoint "+
+		"(or those in GOHANDS_LLM_BASE_URLS), not to %s; give the conversation's own api_key", where)
+}
+
 // settings merges a create request with the defaults and checks it.
 func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 	d := m.opts.Defaults
@@ -348,11 +374,14 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		if ag.LLM.Model == "" {
 			ag.LLM.Model = d.LLM.Model
 		}
-		if ag.LLM.APIKey == "" {
-			ag.LLM.APIKey = d.LLM.APIKey
-		}
 		if ag.LLM.BaseURL == "" {
 			ag.LLM.BaseURL = d.LLM.BaseURL
+		}
+		if ag.LLM.APIKey == "" && d.LLM.APIKey != "" && ag.LLM.Model != "" {
+			if err := m.lendKey(ag.LLM); err != nil {
+				return s, err
+			}
+			ag.LLM.APIKey = d.LLM.APIKey
 		}
 		s.Agent = ag
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker/go-units"
 
+	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/sandbox"
 )
 
@@ -74,6 +75,9 @@ type LLMConfig struct {
 	Model   string
 	APIKey  string
 	BaseURL string
+	// AllowedBaseURLs are endpoints besides BaseURL that a conversation may
+	// name and still be lent APIKey (normal form, llm.NormalizeBaseURL).
+	AllowedBaseURLs []string
 }
 
 // SandboxConfig is what every sandbox gets unless a conversation asks
@@ -314,6 +318,7 @@ var settings = []setting{
 	{key: "llm.api_key", env: []string{"LLM_API_KEY"}, secret: true,
 		set: func(l *loader, v string) error { l.cfg.LLM.APIKey = v; return nil }},
 	{key: "llm.base_url", env: []string{"LLM_BASE_URL"}, secret: true, set: parseBaseURL},
+	{key: "llm.allowed_base_urls", env: []string{"GOHANDS_LLM_BASE_URLS"}, setList: parseAllowedBaseURLs},
 	{key: "sandbox.image", env: []string{"SANDBOX_BASE_IMAGE"},
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.Sandbox.Image) }},
 	{key: "sandbox.volumes", env: []string{"SANDBOX_VOLUMES"}, setList: parseVolumes},
@@ -724,6 +729,24 @@ func parseBaseURL(l *loader, v string) error {
 		}
 	}
 	l.cfg.LLM.BaseURL = v
+	return nil
+}
+
+// parseAllowedBaseURLs takes the endpoints besides llm.base_url that the
+// server's LLM key may be sent to.
+func parseAllowedBaseURLs(l *loader, items []string) error {
+	var urls []string
+	for _, item := range items {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
+		u, err := llm.NormalizeBaseURL(item)
+		if err != nil {
+			return err
+		}
+		urls = append(urls, u)
+	}
+	l.cfg.LLM.AllowedBaseURLs = urls
 	return nil
 }
 

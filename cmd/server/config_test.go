@@ -217,6 +217,7 @@ var everyVariable = map[string]string{
 	"GOHANDS_LOG_FORMAT":                 "json",
 	"GOHANDS_HOOKS_FILE":                 "/etc/gohands/hooks.json",
 	"GOHANDS_ALLOW_HOST_COMMANDS":        "true",
+	"GOHANDS_LLM_BASE_URLS":              "https://Gateway.example:443/v1/, http://127.0.0.1:8000/v1",
 }
 
 func TestLoadConfigEveryVariable(t *testing.T) {
@@ -233,7 +234,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		APIKeys:     []string{"k0", "k1", "k2"},
 		SecretKey:   "s3cret",
 		CORSOrigins: []string{"https://a.example", "https://b.example", "https://c.example"},
-		LLM:         LLMConfig{Model: "anthropic/claude-sonnet-4", APIKey: "llm-key", BaseURL: "https://llm.example/v1"},
+		LLM: LLMConfig{Model: "anthropic/claude-sonnet-4", APIKey: "llm-key", BaseURL: "https://llm.example/v1",
+			AllowedBaseURLs: []string{"https://gateway.example/v1", "http://127.0.0.1:8000/v1"}},
 		Sandbox: SandboxConfig{
 			Image: "python:3.12-bookworm",
 			Volumes: []sandbox.Mount{
@@ -303,7 +305,7 @@ const everyKey = `{
 	"session_api_keys": ["a", "b"], "secret_key": "sk",
 	"allow_cors_origins": ["https://x.example"],
 	"webhooks": [{"base_url": "https://hook.example"}],
-	"llm": {"model": "gpt-5", "api_key": "k", "base_url": "http://localhost:4000"},
+	"llm": {"model": "gpt-5", "api_key": "k", "base_url": "http://localhost:4000", "allowed_base_urls": ["https://gw.example/v1"]},
 	"sandbox": {
 		"image": "img:1", "volumes": ["/a:/a:ro"], "workspace_base": "/w",
 		"user_id": 0, "group_id": "0", "memory": "512m", "cpus": 2, "pids_limit": -1,
@@ -332,7 +334,8 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		SecretKey:   "sk",
 		CORSOrigins: []string{"https://x.example"},
 		Webhooks:    json.RawMessage(`[{"base_url": "https://hook.example"}]`),
-		LLM:         LLMConfig{Model: "gpt-5", APIKey: "k", BaseURL: "http://localhost:4000"},
+		LLM: LLMConfig{Model: "gpt-5", APIKey: "k", BaseURL: "http://localhost:4000",
+			AllowedBaseURLs: []string{"https://gw.example/v1"}},
 		Sandbox: SandboxConfig{
 			Image: "img:1",
 			Volumes: []sandbox.Mount{
@@ -423,6 +426,8 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "upload type", env: map[string]string{"GOHANDS_ALLOWED_UPLOAD_TYPES": ".py,.tar.gz,a/b"}, want: []string{"GOHANDS_ALLOWED_UPLOAD_TYPES", `"a/b"`}},
 		{name: "log level", env: map[string]string{"GOHANDS_LOG_LEVEL": "loud"}, want: []string{"GOHANDS_LOG_LEVEL", "debug, info, warn, error"}},
 		{name: "log format", env: map[string]string{"GOHANDS_LOG_FORMAT": "xml"}, want: []string{"GOHANDS_LOG_FORMAT"}},
+		{name: "allowed LLM base URL", env: map[string]string{"GOHANDS_LLM_BASE_URLS": "https://ok.example/v1,file:///etc"},
+			want: []string{"GOHANDS_LLM_BASE_URLS", "file:///etc", "http"}},
 		{name: "base URL hides its value", env: map[string]string{"LLM_BASE_URL": "ftp://user:hunter2@llm.example"},
 			want: []string{"LLM_BASE_URL", "http"}, hidden: "hunter2"},
 		{name: "config file missing", env: map[string]string{configPathEnv: "/nowhere/gohands.json"},

@@ -140,8 +140,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	manager, err := session.New(session.Options{
 		Store: store, Sandboxes: sandboxes,
 		Defaults: session.Defaults{
-			LLM:   session.LLM{Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey, BaseURL: cfg.LLM.BaseURL},
-			Image: image,
+			LLM:             session.LLM{Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey, BaseURL: cfg.LLM.BaseURL},
+			AllowedBaseURLs: cfg.LLM.AllowedBaseURLs,
+			Image:           image,
 		},
 		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.ConversationIdle,
 		Loop:              controller.New(controller.Options{Logger: logger, Hooks: hooks}),
