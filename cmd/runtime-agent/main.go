@@ -99,8 +99,14 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ln, binding, err := listen(cfg.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	srv, err := agentd.NewServer(agentd.Config{
 		Token:     cfg.token,
+		Binding:   binding,
 		WorkDir:   cfg.workdir,
 		UID:       cfg.uid,
 		GID:       cfg.gid,
@@ -114,10 +120,6 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer srv.Close()
 
-	ln, err := listen(cfg.listen)
-	if err != nil {
-		return err
-	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -135,26 +137,36 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	return nil
 }
 
-func listen(addr string) (net.Listener, error) {
+// listen listens at addr and returns the binding of the handshake there
+// (see agentd.Config.Binding).
+func listen(addr string) (net.Listener, string, error) {
 	switch {
 	case strings.HasPrefix(addr, "tcp://"):
-		return net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
+		ln, err := net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
+		return ln, agentd.TCPBinding, err
 	case strings.HasPrefix(addr, "unix://"):
 		path := strings.TrimPrefix(addr, "unix://")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		os.Remove(path)
 		ln, err := net.Listen("unix", path)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		// The server on the host reaches the socket through a bind mount
 		// and may not run as root.
 		os.Chmod(path, 0o666)
-		return ln, nil
+		// Nothing else runs in the sandbox yet: the file is the one just
+		// made.
+		binding, err := agentd.SocketBinding(path)
+		if err != nil {
+			ln.Close()
+			return nil, "", err
+		}
+		return ln, binding, nil
 	}
-	return nil, fmt.Errorf("--listen %q: want tcp://HOST:PORT or unix:///path", addr)
+	return nil, "", fmt.Errorf("--listen %q: want tcp://HOST:PORT or unix:///path", addr)
 }
 
 func withoutKey(env []string, key string) []string {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,8 +77,24 @@ func TestAgentProcessOverUnixSocket(t *testing.T) {
 	if want := work + "\n[]"; res.Output != want || res.ExitCode != 0 {
 		t.Fatalf("got %+v, want output %q: the workdir is the start and the token is not in the environment", res, want)
 	}
-	if err := agentd.NewUnixClient(sock, "wrong").SendKeys(ctx, "main", "C-c"); agentd.StatusOf(err) != 401 {
-		t.Fatalf("wrong token: %v, want 401", err)
+	// A client with another token cannot verify the agent, and sends it
+	// nothing.
+	if err := agentd.NewUnixClient(sock, "wrong").SendKeys(ctx, "main", "C-c"); !errors.Is(err, agentd.ErrUnverified) {
+		t.Fatalf("client with a wrong token: %v, want ErrUnverified", err)
+	}
+	// A bare HTTP client still needs the token.
+	raw := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent/terminals/main/keys", strings.NewReader(`{"keys":"C-c"}`))
+	req.Header.Set("Authorization", "Bearer wrong")
+	resp, err := raw.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token over bare HTTP: %s, want 401", resp.Status)
 	}
 }
 
