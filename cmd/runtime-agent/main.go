@@ -3,8 +3,9 @@
 //
 //	runtime-agent --listen tcp://0.0.0.0:7000 --user-id 1000 --workdir /workspace
 //
-// The token comes from GOHANDS_AGENT_TOKEN and is removed from the
-// environment before any command runs.
+// The token comes from GOHANDS_AGENT_TOKEN. The agent re-executes itself
+// at once without it in the environment (see takeToken), so no process in
+// the sandbox can read it; commands never get it either.
 package main
 
 import (
@@ -35,6 +36,7 @@ type config struct {
 	workdir   string
 	outputDir string
 	maxUpload int64
+	tokenFD   int
 	token     string
 }
 
@@ -50,11 +52,16 @@ func main() {
 	flag.StringVar(&cfg.workdir, "workdir", "/workspace", "where terminals start (made if missing)")
 	flag.StringVar(&cfg.outputDir, "output-dir", "/tmp/gohands", "where cut command output is kept")
 	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
+	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+TokenEnv+" to itself this way)")
 	flag.Parse()
-	cfg.token = os.Getenv(TokenEnv)
-	os.Unsetenv(TokenEnv)
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	token, err := takeToken(os.Getenv(TokenEnv), cfg.tokenFD)
+	if err != nil {
+		logger.Error("runtime-agent", "err", err)
+		os.Exit(1)
+	}
+	cfg.token = token
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, logger); err != nil {
