@@ -184,15 +184,14 @@ func (m *Manager) Adopt(ctx context.Context, rec Record) (*Sandbox, error) {
 		var cl *agentd.Client
 		var endpoint string
 		if s.transport == TransportUnix {
-			sock := filepath.Join(s.runDir, socketName)
-			cl, endpoint = agentd.NewUnixClient(sock, s.token), "unix://"+sock
+			cl, endpoint = s.newClient("")
 		} else {
-			endpoint, err = tcpEndpoint(info)
+			tcp, err := tcpEndpoint(info)
 			if err != nil {
 				m.forget(s)
 				return nil, fmt.Errorf("adopt sandbox %s: %w", s.name, err)
 			}
-			cl = agentd.NewClient(endpoint, s.token)
+			cl, endpoint = s.newClient(tcp)
 		}
 		if info.State.Paused {
 			s.mu.Lock()
