@@ -100,20 +100,31 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 			m.discard(ctx, s)
 		}
 	}()
-	if m.inject == InjectCopy {
-		tarball, err := m.agentArchive()
-		if err != nil {
-			return nil, err
-		}
-		if err := m.engine.CopyToContainer(ctx, s.id, "/", bytes.NewReader(tarball), container.CopyToContainerOptions{}); err != nil {
-			return nil, fmt.Errorf("copy runtime-agent into sandbox %s: %w", s.name, engineErr(m.engine, err))
-		}
+	if err := s.copyAgent(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.boot(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// copyAgent puts the runtime-agent into the (stopped) container when the
+// Manager injects it by copy.
+func (s *Sandbox) copyAgent(ctx context.Context) error {
+	m := s.m
+	if m.inject != InjectCopy {
+		return nil
+	}
+	tarball, err := m.agentArchive()
+	if err != nil {
+		return err
+	}
+	if err := m.engine.CopyToContainer(ctx, s.id, "/", bytes.NewReader(tarball), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("copy runtime-agent into sandbox %s: %w", s.name, engineErr(m.engine, err))
+	}
+	return nil
 }
 
 // discard removes a sandbox that failed to start (or is no longer wanted),
@@ -128,7 +139,27 @@ func (m *Manager) discard(ctx context.Context, s *Sandbox) {
 
 // boot starts the container and waits for the agent's health check.
 // The caller holds s.op or owns s exclusively.
+//
+// An agent that fails verification (agentd.ErrUnverified) right after a
+// start is no agent of this server's: in a container made before an
+// upgrade it is the old agent copied in then, which knows no handshake.
+// When the Manager copies the agent in, boot then copies the current one
+// and starts the container once more. (A bound agent is the current one
+// at every start.)
 func (s *Sandbox) boot(ctx context.Context) error {
+	err := s.bootOnce(ctx)
+	if !errors.Is(err, agentd.ErrUnverified) || s.m.inject != InjectCopy {
+		return err
+	}
+	s.m.log.WarnContext(ctx, "starting sandbox again with the current agent", "container", s.name, "conversation", s.ConversationID(), "err", err)
+	if err := s.copyAgent(ctx); err != nil {
+		return err
+	}
+	return s.bootOnce(ctx)
+}
+
+// bootOnce is boot without the second try.
+func (s *Sandbox) bootOnce(ctx context.Context) error {
 	m := s.m
 	s.setStatus(StatusStarting, nil)
 	if s.runDir != "" {
