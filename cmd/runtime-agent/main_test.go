@@ -221,7 +221,7 @@ func TestReapsZombiesAsPID1(t *testing.T) {
 
 // startOnSocket starts cmd (an agent listening on sock) with token and
 // waits until it answers its health check.
-func startOnSocket(ctx context.Context, t *testing.T, sock, token string, cmd *exec.Cmd) *agentd.Client {
+func startOnSocket(ctx context.Context, t testing.TB, sock, token string, cmd *exec.Cmd) *agentd.Client {
 	t.Helper()
 	cmd.Env = append(os.Environ(), TokenEnv+"="+token)
 	var logs strings.Builder
