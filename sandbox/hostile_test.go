@@ -288,3 +288,74 @@ func (h teeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h teeHandler) WithGroup(name string) slog.Handler {
 	return teeHandler{h.Handler.WithGroup(name), h.w}
 }
+
+// TestNewClientVerifies, without Docker: the sandbox's agent client
+// refuses a socket replaced by a symlink (even one to the real agent) and
+// a TCP peer without the token, and logs each failure with the sandbox's
+// names; a hard link to the agent's own socket is the same socket.
+func TestNewClientVerifies(t *testing.T) {
+	t.Parallel()
+	logs := &warnings{}
+	m := &Manager{log: slog.New(teeHandler{testLogger(t).Handler(), logs})}
+	dir := shortTempDir(t)
+	const token = "sandbox-token"
+	real := filepath.Join(dir, "real.sock")
+	serveAgent(t, "unix", real, token)
+	if err := os.Symlink("real.sock", filepath.Join(dir, socketName)); err != nil {
+		t.Fatal(err)
+	}
+	s := &Sandbox{m: m, name: "gohands-test", token: token, transport: TransportUnix, runDir: dir, conversation: "conv-1"}
+	cl, endpoint := s.newClient("")
+	if want := "unix://" + filepath.Join(dir, socketName); endpoint != want {
+		t.Errorf("endpoint %q, want %q", endpoint, want)
+	}
+	if err := cl.Health(testCtx(t)); !errors.Is(err, agentd.ErrUnverified) {
+		t.Errorf("through a symlink: err = %v, want ErrUnverified", err)
+	}
+	if n := logs.count("agent socket failed verification"); n != 1 {
+		t.Errorf("%d warnings logged, want 1", n)
+	}
+	if err := os.Remove(filepath.Join(dir, socketName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(real, filepath.Join(dir, socketName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Health(testCtx(t)); err != nil {
+		t.Errorf("through a hard link to the agent's socket: %v", err)
+	}
+
+	addr := serveAgent(t, "tcp", "127.0.0.1:0", "another-token")
+	s = &Sandbox{m: m, name: "gohands-tcp", token: token, transport: TransportTCP, conversation: "conv-2"}
+	cl, _ = s.newClient("http://" + addr)
+	if err := cl.Health(testCtx(t)); !errors.Is(err, agentd.ErrUnverified) {
+		t.Errorf("TCP peer with another token: err = %v, want ErrUnverified", err)
+	}
+	if n := logs.count("agent socket failed verification"); n != 2 {
+		t.Errorf("%d warnings logged, want 2", n)
+	}
+}
+
+// serveAgent serves an agent with token on a new listener and returns its
+// address.
+func serveAgent(t *testing.T, network, addr, token string) string {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding := agentd.TCPBinding
+	if network == "unix" {
+		if binding, err = agentd.SocketBinding(addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := agentd.NewServer(agentd.Config{Token: token, Binding: binding, WorkDir: t.TempDir(), UID: -1, GID: -1, OutputDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return ln.Addr().String()
+}
