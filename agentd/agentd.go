@@ -4,7 +4,11 @@
 // the server uses to call it.
 //
 // The API is private to GoHands (API.md section 4). Every route but
-// /health needs the sandbox's token as "Authorization: Bearer TOKEN".
+// /health and /handshake needs the sandbox's token as "Authorization:
+// Bearer TOKEN". The client sends the token only on connections whose peer
+// passed the handshake (handshake.go): it proves the peer holds the token
+// and, on a Unix socket, listens on the very socket file the client
+// opened.
 // Errors are JSON {"detail": "..."} with a 4xx status that says what kind of
 // mistake it was; the agent never exits because of a request.
 package agentd

@@ -17,35 +17,86 @@ import (
 )
 
 // Client calls a runtime-agent. It is safe for concurrent use.
+//
+// Every new connection is verified with the handshake (see ErrUnverified)
+// before a request, and so the token, goes over it; kept-alive connections
+// are reused as verified.
 type Client struct {
 	base  string
 	token string
 	http  *http.Client
+
+	handshakeTimeout time.Duration
+	onUnverified     func(error)
+}
+
+// ClientOption tunes a Client.
+type ClientOption func(*Client)
+
+// WithHandshakeTimeout bounds the handshake on a new connection (default
+// DefaultHandshakeTimeout).
+func WithHandshakeTimeout(d time.Duration) ClientOption {
+	return func(c *Client) { c.handshakeTimeout = d }
+}
+
+// OnUnverified has f called with the error (wrapping ErrUnverified) each
+// time a new connection fails verification, for the caller to log: it
+// means the sandbox moved or replaced its agent's socket. The error is
+// returned to the call as well.
+func OnUnverified(f func(error)) ClientOption {
+	return func(c *Client) { c.onUnverified = f }
 }
 
 // NewClient returns a client for an agent at baseURL ("http://127.0.0.1:PORT").
-func NewClient(baseURL, token string) *Client {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, http: &http.Client{Transport: tr}}
+func NewClient(baseURL, token string, opts ...ClientOption) *Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return newClient(strings.TrimRight(baseURL, "/"), token, opts, func(ctx context.Context, network, addr string) (net.Conn, string, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		return conn, TCPBinding, err
+	})
 }
 
 // NewUnixClient returns a client for an agent listening on a Unix socket.
-func NewUnixClient(socketPath, token string) *Client {
+// The socket's folder is the sandbox's to write in, so the client never
+// follows a symlink there: it opens the socket file itself and connects to
+// exactly that file, whose device and inode the handshake binds.
+func NewUnixClient(socketPath, token string, opts ...ClientOption) *Client {
 	d := &net.Dialer{Timeout: 5 * time.Second}
+	return newClient("http://agent", token, opts, func(ctx context.Context, _, _ string) (net.Conn, string, error) {
+		return dialSocketFile(ctx, d, socketPath)
+	})
+}
+
+// dialFunc dials the agent and returns the binding of what it reached.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, string, error)
+
+func newClient(base, token string, opts []ClientOption, dial dialFunc) *Client {
+	c := &Client{base: base, token: token, handshakeTimeout: DefaultHandshakeTimeout}
+	for _, o := range opts {
+		o(c)
+	}
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", socketPath)
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, binding, err := dial(ctx, network, addr)
+			if err == nil {
+				if err = c.verify(ctx, conn, binding); err != nil {
+					conn.Close()
+				}
+			}
+			if err != nil {
+				if c.onUnverified != nil && errors.Is(err, ErrUnverified) {
+					c.onUnverified(err)
+				}
+				return nil, err
+			}
+			return conn, nil
 		},
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &Client{base: "http://agent", token: token, http: &http.Client{Transport: tr}}
+	c.http = &http.Client{Transport: tr}
+	return c
 }
 
 // BaseURL is the agent's address as the client sees it.

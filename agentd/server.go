@@ -23,7 +23,10 @@ import (
 
 // Config is what the agent needs to serve.
 type Config struct {
-	Token     string // required on every call but /health
+	Token string // required on every call but /health and /handshake
+	// Binding names the endpoint the agent listens on, for the handshake:
+	// SocketBinding of its Unix socket, or TCPBinding (the default).
+	Binding   string
 	WorkDir   string // where terminals start
 	UID, GID  int    // commands run as this user; -1 means as the agent
 	Env       []string
@@ -57,6 +60,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Binding == "" {
+		cfg.Binding = TCPBinding
+	}
 	if cfg.MaxTerminals == 0 {
 		cfg.MaxTerminals = 32
 	}
@@ -83,6 +89,7 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /health", s.health)
+	m.Handle("POST "+handshakePath, handler(s.handshake))
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		m.Handle(pattern, s.authed(h))
 	}
@@ -143,6 +150,15 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request) error) http.H
 			writeError(w, errorf(http.StatusUnauthorized, "wrong token"))
 			return
 		}
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+// handler serves h without a token.
+func handler(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			writeError(w, err)
 		}

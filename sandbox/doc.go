@@ -11,6 +11,15 @@
 // published on 127.0.0.1 only (TransportTCP, and always for a remote
 // engine). A sandbox with network mode "none" always uses the socket.
 //
+// A sandbox's root can write in its run folder, so the server trusts
+// nothing it finds there: the agent client never follows a symlink to the
+// socket, and sends the token only on connections whose peer proved, with
+// the agent's handshake, that it holds the token and listens on the very
+// socket file dialled (agentd.ErrUnverified otherwise; such failures are
+// logged, and a sandbox whose agent fails it at start counts as not
+// healthy). The agent hides the token from the sandbox's processes (see
+// cmd/runtime-agent).
+//
 // A Manager owns the sandboxes of one server: it creates them (or hands one
 // out of its warm pool), stops idle ones and restarts them on next use,
 // notices containers that die, and on server start re-adopts the sandboxes

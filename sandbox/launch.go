@@ -35,8 +35,10 @@ const (
 	labelTransport    = "gohands.transport"    // "tcp" or "unix"
 )
 
-// tokenEnv carries the agent's token; the agent drops it from its own
-// environment after reading it.
+// tokenEnv carries the agent's token. The agent re-executes itself at once
+// without it (cmd/runtime-agent), so nothing in the sandbox can read it;
+// the container's configuration keeps it for Adopt, seen only by holders
+// of engine access.
 const tokenEnv = "GOHANDS_AGENT_TOKEN"
 
 // agentPortKey is the agent's port in the engine's notation.
@@ -98,20 +100,31 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 			m.discard(ctx, s)
 		}
 	}()
-	if m.inject == InjectCopy {
-		tarball, err := m.agentArchive()
-		if err != nil {
-			return nil, err
-		}
-		if err := m.engine.CopyToContainer(ctx, s.id, "/", bytes.NewReader(tarball), container.CopyToContainerOptions{}); err != nil {
-			return nil, fmt.Errorf("copy runtime-agent into sandbox %s: %w", s.name, engineErr(m.engine, err))
-		}
+	if err := s.copyAgent(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.boot(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// copyAgent puts the runtime-agent into the (stopped) container when the
+// Manager injects it by copy.
+func (s *Sandbox) copyAgent(ctx context.Context) error {
+	m := s.m
+	if m.inject != InjectCopy {
+		return nil
+	}
+	tarball, err := m.agentArchive()
+	if err != nil {
+		return err
+	}
+	if err := m.engine.CopyToContainer(ctx, s.id, "/", bytes.NewReader(tarball), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("copy runtime-agent into sandbox %s: %w", s.name, engineErr(m.engine, err))
+	}
+	return nil
 }
 
 // discard removes a sandbox that failed to start (or is no longer wanted),
@@ -126,7 +139,27 @@ func (m *Manager) discard(ctx context.Context, s *Sandbox) {
 
 // boot starts the container and waits for the agent's health check.
 // The caller holds s.op or owns s exclusively.
+//
+// An agent that fails verification (agentd.ErrUnverified) right after a
+// start is no agent of this server's: in a container made before an
+// upgrade it is the old agent copied in then, which knows no handshake.
+// When the Manager copies the agent in, boot then copies the current one
+// and starts the container once more. (A bound agent is the current one
+// at every start.)
 func (s *Sandbox) boot(ctx context.Context) error {
+	err := s.bootOnce(ctx)
+	if !errors.Is(err, agentd.ErrUnverified) || s.m.inject != InjectCopy {
+		return err
+	}
+	s.m.log.WarnContext(ctx, "starting sandbox again with the current agent", "container", s.name, "conversation", s.ConversationID(), "err", err)
+	if err := s.copyAgent(ctx); err != nil {
+		return err
+	}
+	return s.bootOnce(ctx)
+}
+
+// bootOnce is boot without the second try.
+func (s *Sandbox) bootOnce(ctx context.Context) error {
 	m := s.m
 	s.setStatus(StatusStarting, nil)
 	if s.runDir != "" {
@@ -141,18 +174,17 @@ func (s *Sandbox) boot(ctx context.Context) error {
 	var cl *agentd.Client
 	var endpoint string
 	if s.transport == TransportUnix {
-		sock := filepath.Join(s.runDir, socketName)
-		cl, endpoint = agentd.NewUnixClient(sock, s.token), "unix://"+sock
+		cl, endpoint = s.newClient("")
 	} else {
 		info, err := m.engine.ContainerInspect(ctx, s.id)
 		if err != nil {
 			return s.failStart(ctx, fmt.Errorf("inspect sandbox %s: %w", s.name, engineErr(m.engine, err)))
 		}
-		endpoint, err = tcpEndpoint(info)
+		tcp, err := tcpEndpoint(info)
 		if err != nil {
 			return s.failStart(ctx, s.exitError(ctx, info, true, err))
 		}
-		cl = agentd.NewClient(endpoint, s.token)
+		cl, endpoint = s.newClient(tcp)
 	}
 	if err := s.waitHealthy(ctx, cl); err != nil {
 		return s.failStart(ctx, err)
@@ -176,6 +208,22 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 	return err
 }
 
+// newClient makes the agent client of s: over its Unix socket, or over
+// TCP at endpoint. It returns the endpoint as Sandbox.Endpoint reports it.
+func (s *Sandbox) newClient(endpoint string) (*agentd.Client, string) {
+	// A connection that fails the handshake means the sandbox moved or
+	// replaced its agent's socket (or the agent is not this sandbox's):
+	// nothing was sent to it, but whoever runs the server must know.
+	onUnverified := agentd.OnUnverified(func(err error) {
+		s.m.log.Warn("agent socket failed verification", "container", s.name, "conversation", s.ConversationID(), "err", err)
+	})
+	if s.transport == TransportUnix {
+		sock := filepath.Join(s.runDir, socketName)
+		return agentd.NewUnixClient(sock, s.token, onUnverified), "unix://" + sock
+	}
+	return agentd.NewClient(endpoint, s.token, onUnverified), endpoint
+}
+
 func tcpEndpoint(info container.InspectResponse) (string, error) {
 	if info.NetworkSettings != nil {
 		for _, b := range info.NetworkSettings.Ports[agentPortKey] {
@@ -195,7 +243,9 @@ func tcpEndpoint(info container.InspectResponse) (string, error) {
 }
 
 // waitHealthy polls the agent's /health until it answers, the container
-// exits, or Options.StartTimeout passes.
+// exits, or Options.StartTimeout passes. It gives up at once when the peer
+// fails the handshake (agentd.ErrUnverified): that is no agent starting,
+// and waiting will not make it one.
 func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentd.Client) error {
 	m := s.m
 	ctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
@@ -211,6 +261,9 @@ func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentd.Client) error {
 		if lastErr == nil {
 			m.log.DebugContext(ctx, "sandbox healthy", "container", s.name, "after", time.Since(start))
 			return nil
+		}
+		if errors.Is(lastErr, agentd.ErrUnverified) {
+			return fmt.Errorf("sandbox %s: %w", s.name, lastErr)
 		}
 		if time.Now().After(nextInspect) || ctx.Err() != nil {
 			ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -132,12 +132,18 @@ func needDocker(t testing.TB) {
 // all removed when the test ends.
 func newManager(t testing.TB, edit func(*Options)) *Manager {
 	t.Helper()
+	return newManagerLogging(t, edit, testLogger(t))
+}
+
+// newManagerLogging is newManager with the Manager's logger given.
+func newManagerLogging(t testing.TB, edit func(*Options), logger *slog.Logger) *Manager {
+	t.Helper()
 	needDocker(t)
 	opts := testOptions(t, "test-"+strings.ToLower(randomHex(4)))
 	if edit != nil {
 		edit(&opts)
 	}
-	m, err := New(env.engine, opts, testLogger(t))
+	m, err := New(env.engine, opts, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

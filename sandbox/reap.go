@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,15 +185,14 @@ func (m *Manager) Adopt(ctx context.Context, rec Record) (*Sandbox, error) {
 		var cl *agentd.Client
 		var endpoint string
 		if s.transport == TransportUnix {
-			sock := filepath.Join(s.runDir, socketName)
-			cl, endpoint = agentd.NewUnixClient(sock, s.token), "unix://"+sock
+			cl, endpoint = s.newClient("")
 		} else {
-			endpoint, err = tcpEndpoint(info)
+			tcp, err := tcpEndpoint(info)
 			if err != nil {
 				m.forget(s)
 				return nil, fmt.Errorf("adopt sandbox %s: %w", s.name, err)
 			}
-			cl = agentd.NewClient(endpoint, s.token)
+			cl, endpoint = s.newClient(tcp)
 		}
 		if info.State.Paused {
 			s.mu.Lock()
@@ -201,16 +201,35 @@ func (m *Manager) Adopt(ctx context.Context, rec Record) (*Sandbox, error) {
 			s.setStatus(StatusPaused, nil)
 			break
 		}
-		if err := s.waitHealthy(ctx, cl); err != nil {
+		err := s.waitHealthy(ctx, cl)
+		if errors.Is(err, agentd.ErrUnverified) {
+			// The agent predates the handshake (a sandbox made before an
+			// upgrade), or the sandbox moved its socket. A restart runs
+			// the current agent afresh (see boot), keeps the workspace,
+			// and ends whatever the sandbox put in the agent's place.
+			m.log.WarnContext(ctx, "restarting sandbox whose agent failed verification", "container", s.name, "conversation", conv, "err", err)
+			err = s.restart(ctx)
+		} else if err == nil {
+			s.setRunning(cl, endpoint)
+		}
+		if err != nil {
 			m.forget(s)
 			return nil, fmt.Errorf("adopt sandbox %s: %w", s.name, err)
 		}
-		s.setRunning(cl, endpoint)
 	default:
 		s.setStatus(StatusStopped, nil)
 	}
 	m.log.InfoContext(ctx, "sandbox adopted", "container", s.name, "conversation", conv, "status", s.Status())
 	return s, nil
+}
+
+// restart stops the container and boots it again. The caller holds s.op.
+func (s *Sandbox) restart(ctx context.Context) error {
+	secs := int(math.Ceil(s.m.opts.StopTimeout.Seconds()))
+	if err := s.m.engine.ContainerStop(ctx, s.id, container.StopOptions{Timeout: &secs}); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+	}
+	return s.boot(ctx)
 }
 
 // ownFilter selects this server's sandbox containers.

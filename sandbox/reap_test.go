@@ -1,10 +1,15 @@
 package sandbox
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // TestReconcile restarts the Manager: sandboxes of live conversations are
@@ -223,5 +228,101 @@ func TestPoolDropsDeadSandbox(t *testing.T) {
 	_, err := env.engine.ContainerInspect(testCtx(t), dead)
 	if !isGone(err) {
 		t.Errorf("dead pool sandbox not removed: %v", err)
+	}
+}
+
+// TestAdoptRestartsUnverifiedAgent: a running sandbox whose agent fails
+// verification when the server restarts (here its root moved the socket
+// and left a symlink; an agent from before the handshake fails the same
+// way) is restarted on adoption: the agent and socket are fresh, the
+// sandbox's processes are gone and its workspace is kept.
+func TestAdoptRestartsUnverifiedAgent(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	opts := testOptions(t, "test-"+randomHex(4))
+	opts.UserID, opts.GroupID = 0, 0
+	t.Cleanup(func() { removeServer(context.Background(), opts.ServerID) })
+	ctx := testCtx(t)
+	first, err := New(env.engine, opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := first.Start(ctx, "conv-a", Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, "echo kept > /workspace/f; (setsid sleep 1000 &); mv /run/gohands/agent.sock /run/gohands/moved.sock; ln -s moved.sock /run/gohands/agent.sock")
+	rec := s.Record()
+	first.Close(ctx)
+
+	second, err := New(env.engine, opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close(context.Background()) })
+	a, err := second.Adopt(ctx, rec)
+	if err != nil {
+		t.Fatalf("adopt: %v", err)
+	}
+	if a.Status() != StatusRunning {
+		t.Errorf("status %s, want running", a.Status())
+	}
+	res := run(t, a, "cat /workspace/f; [ -S /run/gohands/agent.sock ] && [ ! -L /run/gohands/agent.sock ] && echo socket; pgrep -x sleep || echo no-sleep")
+	for _, want := range []string{"kept", "socket", "no-sleep"} {
+		if !strings.Contains(res.Output, want) {
+			t.Errorf("after adoption: %q lacks %q", res.Output, want)
+		}
+	}
+}
+
+// oldAgent plays a runtime-agent from before the handshake: it answers
+// every request, the handshake included, with 401 (its routes need the
+// token).
+const oldAgent = `#!/usr/bin/python3
+import os, socketserver, sys
+from http.server import BaseHTTPRequestHandler
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_GET = do_POST
+    def log_message(self, *args):
+        pass
+path = sys.argv[sys.argv.index("--listen") + 1].removeprefix("unix://")
+if os.path.exists(path):
+    os.remove(path)
+srv = socketserver.UnixStreamServer(path, H)
+os.chmod(path, 0o666)
+srv.serve_forever()
+`
+
+// TestStartReplacesOldCopiedAgent: a sandbox made before an upgrade, with
+// the agent copied in, still has the old agent, which fails verification;
+// its next start copies the current agent in and goes on.
+func TestStartReplacesOldCopiedAgent(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, func(o *Options) { o.Inject = InjectCopy })
+	s := start(t, m, Spec{})
+	ctx := testCtx(t)
+	run(t, s, "echo kept > /workspace/f")
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(agentPath, "/"), Mode: 0o755, Size: int64(len(oldAgent))})
+	io.WriteString(tw, oldAgent)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.engine.CopyToContainer(ctx, s.ID(), "/", &buf, container.CopyToContainerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("start with the old agent in: %v", err)
+	}
+	if res := run(t, s, "cat /workspace/f; tr '\\0' ' ' < /proc/1/cmdline"); !strings.Contains(res.Output, "kept") || !strings.Contains(res.Output, "--token-fd") {
+		t.Errorf("after the start: %q, want the workspace kept and the current agent", res.Output)
 	}
 }

@@ -202,3 +202,49 @@ func rssKiB(pid int) (int, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
+
+// BenchmarkNewConnection: what the handshake adds to a call on a new
+// connection. Over the agent's Unix socket, sample by sample, /health on a
+// new connection of the Go client (open the socket file, connect, the
+// handshake, the call) against /health on a new connection of a bare
+// net/http client (connect, the call). Kept-alive connections, which carry
+// nearly every call, pay nothing. Reports both p50s and their ratio.
+func BenchmarkNewConnection(b *testing.B) {
+	dir := b.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	ctx := context.Background()
+	start, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c := startOnSocket(start, b, sock, "bench", exec.Command(agentBin, "--listen", "unix://"+sock, "--workdir", filepath.Join(dir, "w"), "--output-dir", filepath.Join(dir, "o")))
+	bare := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	health := func() {
+		resp, err := bare.Get("http://agent/health")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	lat := make([]time.Duration, 0, b.N)
+	base := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		c.CloseIdleConnections()
+		t0 := time.Now()
+		if err := c.Health(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		bare.CloseIdleConnections()
+		t0 = time.Now()
+		health()
+		base = append(base, time.Since(t0))
+	}
+	slices.Sort(lat)
+	slices.Sort(base)
+	p50, base50 := lat[len(lat)/2], base[len(base)/2]
+	b.ReportMetric(float64(p50.Microseconds()), "verified-p50-µs")
+	b.ReportMetric(float64(base50.Microseconds()), "bare-p50-µs")
+	b.ReportMetric(float64(p50)/float64(base50), "x-bare")
+}

@@ -3,8 +3,9 @@
 //
 //	runtime-agent --listen tcp://0.0.0.0:7000 --user-id 1000 --workdir /workspace
 //
-// The token comes from GOHANDS_AGENT_TOKEN and is removed from the
-// environment before any command runs.
+// The token comes from GOHANDS_AGENT_TOKEN. The agent re-executes itself
+// at once without it in the environment (see takeToken), so no process in
+// the sandbox can read it; commands never get it either.
 package main
 
 import (
@@ -35,6 +36,7 @@ type config struct {
 	workdir   string
 	outputDir string
 	maxUpload int64
+	tokenFD   int
 	token     string
 }
 
@@ -50,11 +52,16 @@ func main() {
 	flag.StringVar(&cfg.workdir, "workdir", "/workspace", "where terminals start (made if missing)")
 	flag.StringVar(&cfg.outputDir, "output-dir", "/tmp/gohands", "where cut command output is kept")
 	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
+	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+TokenEnv+" to itself this way)")
 	flag.Parse()
-	cfg.token = os.Getenv(TokenEnv)
-	os.Unsetenv(TokenEnv)
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	token, err := takeToken(os.Getenv(TokenEnv), cfg.tokenFD)
+	if err != nil {
+		logger.Error("runtime-agent", "err", err)
+		os.Exit(1)
+	}
+	cfg.token = token
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, logger); err != nil {
@@ -99,8 +106,14 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ln, binding, err := listen(cfg.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	srv, err := agentd.NewServer(agentd.Config{
 		Token:     cfg.token,
+		Binding:   binding,
 		WorkDir:   cfg.workdir,
 		UID:       cfg.uid,
 		GID:       cfg.gid,
@@ -114,10 +127,6 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer srv.Close()
 
-	ln, err := listen(cfg.listen)
-	if err != nil {
-		return err
-	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -135,26 +144,36 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	return nil
 }
 
-func listen(addr string) (net.Listener, error) {
+// listen listens at addr and returns the binding of the handshake there
+// (see agentd.Config.Binding).
+func listen(addr string) (net.Listener, string, error) {
 	switch {
 	case strings.HasPrefix(addr, "tcp://"):
-		return net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
+		ln, err := net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
+		return ln, agentd.TCPBinding, err
 	case strings.HasPrefix(addr, "unix://"):
 		path := strings.TrimPrefix(addr, "unix://")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		os.Remove(path)
 		ln, err := net.Listen("unix", path)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		// The server on the host reaches the socket through a bind mount
 		// and may not run as root.
 		os.Chmod(path, 0o666)
-		return ln, nil
+		// Nothing else runs in the sandbox yet: the file is the one just
+		// made.
+		binding, err := agentd.SocketBinding(path)
+		if err != nil {
+			ln.Close()
+			return nil, "", err
+		}
+		return ln, binding, nil
 	}
-	return nil, fmt.Errorf("--listen %q: want tcp://HOST:PORT or unix:///path", addr)
+	return nil, "", fmt.Errorf("--listen %q: want tcp://HOST:PORT or unix:///path", addr)
 }
 
 func withoutKey(env []string, key string) []string {

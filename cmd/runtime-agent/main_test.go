@@ -3,10 +3,16 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,8 +80,106 @@ func TestAgentProcessOverUnixSocket(t *testing.T) {
 	if want := work + "\n[]"; res.Output != want || res.ExitCode != 0 {
 		t.Fatalf("got %+v, want output %q: the workdir is the start and the token is not in the environment", res, want)
 	}
-	if err := agentd.NewUnixClient(sock, "wrong").SendKeys(ctx, "main", "C-c"); agentd.StatusOf(err) != 401 {
-		t.Fatalf("wrong token: %v, want 401", err)
+	// A client with another token cannot verify the agent, and sends it
+	// nothing.
+	if err := agentd.NewUnixClient(sock, "wrong").SendKeys(ctx, "main", "C-c"); !errors.Is(err, agentd.ErrUnverified) {
+		t.Fatalf("client with a wrong token: %v, want ErrUnverified", err)
+	}
+	// A bare HTTP client still needs the token.
+	raw := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent/terminals/main/keys", strings.NewReader(`{"keys":"C-c"}`))
+	req.Header.Set("Authorization", "Bearer wrong")
+	resp, err := raw.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token over bare HTTP: %s, want 401", resp.Status)
+	}
+}
+
+// TestTokenLeavesNoTrace checks that the token given in the environment
+// is gone from the agent's /proc/PID/environ and is not on its command
+// line, and that the pipe it came through is closed.
+func TestTokenLeavesNoTrace(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const token = "tok-4e8a1f0c9b7d"
+	cmd := exec.Command(agentBin, "--listen", "unix://"+sock, "--workdir", dir, "--output-dir", filepath.Join(dir, "out"))
+	startOnSocket(ctx, t, sock, token, cmd)
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	environ, err := os.ReadFile(proc + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(environ), token) || strings.Contains(string(environ), TokenEnv) {
+		t.Errorf("the agent's environ holds the token: %q", environ)
+	}
+	if !strings.Contains(string(environ), "PATH=") {
+		t.Errorf("the agent's environ lost the rest: %q", environ)
+	}
+	cmdline, err := os.ReadFile(proc + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if strings.Contains(string(cmdline), token) {
+		t.Errorf("the agent's command line holds the token: %q", args)
+	}
+	i := slices.Index(args, "--token-fd")
+	if i < 0 || i+1 >= len(args) {
+		t.Fatalf("the agent did not re-execute itself with --token-fd: %q", args)
+	}
+	if link, err := os.Readlink(proc + "/fd/" + args[i+1]); err == nil && strings.HasPrefix(link, "pipe:") {
+		t.Errorf("the token's pipe (fd %s) is still open: %s", args[i+1], link)
+	}
+}
+
+// TestAgentNotDumpable runs the agent as an unprivileged user: its /proc
+// files then belong to root, so no process of that user (nor root without
+// CAP_SYS_PTRACE) may read its memory or environ.
+func TestAgentNotDumpable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start the agent as another user")
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "agent-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(agentBin) // its own folder is root's alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "runtime-agent"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.Command(filepath.Join(dir, "runtime-agent"), "--listen", "unix://"+sock, "--workdir", filepath.Join(dir, "w"), "--output-dir", filepath.Join(dir, "out"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	startOnSocket(ctx, t, sock, "tok", cmd)
+	for _, name := range []string{"environ", "mem"} {
+		fi, err := os.Stat("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 0 {
+			t.Errorf("/proc/PID/%s of an agent running as %d belongs to %d: the agent is dumpable", name, nobody, uid)
+		}
 	}
 }
 
@@ -117,7 +221,7 @@ func TestReapsZombiesAsPID1(t *testing.T) {
 
 // startOnSocket starts cmd (an agent listening on sock) with token and
 // waits until it answers its health check.
-func startOnSocket(ctx context.Context, t *testing.T, sock, token string, cmd *exec.Cmd) *agentd.Client {
+func startOnSocket(ctx context.Context, t testing.TB, sock, token string, cmd *exec.Cmd) *agentd.Client {
 	t.Helper()
 	cmd.Env = append(os.Environ(), TokenEnv+"="+token)
 	var logs strings.Builder
