@@ -1,0 +1,192 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gohands/gohands/security"
+)
+
+// DefaultBashOutputMaxBytes is how many bytes of one command's output the
+// server holds in its bash events when Options.BashOutputMaxBytes is 0.
+const DefaultBashOutputMaxBytes = 1 << 20
+
+// MinBashOutputMaxBytes is the least Options.BashOutputMaxBytes may be.
+const MinBashOutputMaxBytes = 4 << 10
+
+// bashOutput bounds what the bash events of one command hold of its
+// output. The first part of the output (the head, three quarters of the
+// bound) goes out as it comes. Past it, output is no longer published:
+// only its last quarter-bound bytes (the tail) are kept, in a buffer of
+// fixed size, to go out when the command ends with a note saying how much
+// was left out and where the sandbox keeps the whole. Whatever the command
+// prints, its events hold at most the bound and two notes.
+type bashOutput struct {
+	headLeft int // bytes of the head still to publish
+	tail     []byte
+	tailPos  int   // where the next tail byte goes
+	tailFull bool  // the tail buffer has wrapped
+	total    int64 // bytes of output seen
+	sent     int64 // bytes of output published as it came
+	cut      bool  // the head is spent
+}
+
+func newBashOutput(limit int) *bashOutput {
+	keep := limit / 4
+	return &bashOutput{headLeft: limit - keep, tail: make([]byte, keep)}
+}
+
+// add takes a chunk of output and returns what of it goes out now, and,
+// the first time the head is spent, the note that says so.
+func (o *bashOutput) add(chunk string) (now, note string) {
+	o.total += int64(len(chunk))
+	if !o.cut {
+		if len(chunk) <= o.headLeft {
+			o.headLeft -= len(chunk)
+			o.sent += int64(len(chunk))
+			return chunk, ""
+		}
+		n := runeStart(chunk, o.headLeft)
+		now, chunk = chunk[:n], chunk[n:]
+		o.sent += int64(n)
+		o.cut = true
+		note = fmt.Sprintf("\n[... this command's output is past %d bytes: the rest is not streamed; its last %d bytes come when it ends ...]\n", o.sent, len(o.tail))
+	}
+	o.keepTail(chunk)
+	return now, note
+}
+
+// keepTail writes s into the tail's ring buffer.
+func (o *bashOutput) keepTail(s string) {
+	if len(o.tail) == 0 {
+		return
+	}
+	if len(s) >= len(o.tail) {
+		copy(o.tail, s[len(s)-len(o.tail):])
+		o.tailPos, o.tailFull = 0, true
+		return
+	}
+	n := copy(o.tail[o.tailPos:], s)
+	if n < len(s) {
+		copy(o.tail, s[n:])
+		o.tailFull = true
+	}
+	o.tailPos = (o.tailPos + len(s)) % len(o.tail)
+}
+
+// tailText is the kept tail, from its first whole character.
+func (o *bashOutput) tailText() string {
+	var s string
+	if o.tailFull {
+		s = string(o.tail[o.tailPos:]) + string(o.tail[:o.tailPos])
+	} else {
+		s = string(o.tail[:o.tailPos])
+	}
+	i := 0
+	for i < len(s) && i < utf8.UTFMax-1 && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+// end returns the text of the command's last event: "" when nothing was
+// left out, else a note naming fullPath, the sandbox file that holds the
+// whole output, and the tail. The agent keeps such a file when the output
+// without its terminal control sequences (cleaned, what it answers with)
+// is long; the raw stream counted here may be long when that is not. Then
+// there is no file, cleaned is the whole output, and its end is the tail.
+func (o *bashOutput) end(fullPath, cleaned string) string {
+	if !o.cut {
+		return ""
+	}
+	if fullPath == "" {
+		o.tailPos, o.tailFull = 0, false
+		o.keepTail(cleaned)
+		tail := o.tailText()
+		return fmt.Sprintf("\n[... %d bytes of output in all, the first %d streamed; the sandbox kept no full-output file: without terminal control sequences the output is only %d bytes, and ends with the %d that follow ...]\n",
+			o.total, o.sent, len(cleaned), len(tail)) + tail
+	}
+	tail := o.tailText()
+	return fmt.Sprintf("\n[... %d bytes of output in all: the %d between the first %d and the last %d are left out here; the full output (without terminal control sequences) is in the sandbox at %s ...]\n",
+		o.total, o.total-o.sent-int64(len(tail)), o.sent, len(tail), fullPath) + tail
+}
+
+// runeStart returns the largest i <= n that starts a character of s (or
+// is its end).
+func runeStart(s string, n int) int {
+	if n >= len(s) {
+		return len(s)
+	}
+	for i := n; i > 0 && n-i < utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return i
+		}
+	}
+	return n
+}
+
+// streamMasker hides secrets in output that comes in chunks: a secret
+// split between two chunks is held back until it is whole, so that
+// neither chunk shows a piece of it. Only the longest end of the output
+// that could start a secret is held, so output that cannot does not wait.
+type streamMasker struct {
+	masker *security.Masker
+	values []string // the secrets, to know what could be one
+	held   string
+}
+
+func newStreamMasker(m *security.Masker, values []string) *streamMasker {
+	vs := make([]string, 0, len(values))
+	for _, v := range values {
+		if len(v) > 1 {
+			vs = append(vs, v)
+		}
+	}
+	return &streamMasker{masker: m, values: vs}
+}
+
+// add returns the masked output that can go out now.
+func (s *streamMasker) add(chunk string) string {
+	if s.masker.Empty() {
+		return chunk
+	}
+	t := s.held + chunk
+	cut := s.safeEnd(t)
+	s.held = t[cut:]
+	return s.masker.Mask(t[:cut])
+}
+
+// flush returns what is held, masked.
+func (s *streamMasker) flush() string {
+	t := s.held
+	s.held = ""
+	return s.masker.Mask(t)
+}
+
+// safeEnd returns where t may be cut with no secret across the cut: before
+// the longest end of t that starts a secret, and before any secret that
+// would straddle that point.
+func (s *streamMasker) safeEnd(t string) int {
+	cut := len(t)
+	for _, v := range s.values {
+		for k := min(len(v)-1, len(t)); k > len(t)-cut; k-- {
+			if strings.HasSuffix(t, v[:k]) {
+				cut = len(t) - k
+				break
+			}
+		}
+	}
+	for moved := true; moved; {
+		moved = false
+		for _, v := range s.values {
+			for i := max(0, cut-len(v)+1); i < cut; i++ {
+				if strings.HasPrefix(t[i:], v) {
+					cut, moved = i, true
+					break
+				}
+			}
+		}
+	}
+	return cut
+}
