@@ -16,14 +16,17 @@ const DefaultBashOutputMaxBytes = 1 << 20
 const MinBashOutputMaxBytes = 4 << 10
 
 // bashOutput bounds what the bash events of one command hold of its
-// output. The first part of the output (the head, three quarters of the
-// bound) goes out as it comes. Past it, output is no longer published:
-// only its last quarter-bound bytes (the tail) are kept, in a buffer of
-// fixed size, to go out when the command ends with a note saying how much
-// was left out and where the sandbox keeps the whole. Whatever the command
-// prints, its events hold at most the bound and two notes.
+// output, counted as they hold it: as JSON text, where a control byte
+// may take six. The first part of the output (the head, three quarters
+// of the bound) goes out as it comes. Past it, output is no longer
+// published: only its last bytes are kept, in a buffer of fixed size, and
+// go out when the command ends (the tail, a quarter of the bound), with a
+// note saying how much was left out and where the sandbox keeps the
+// whole. Whatever the command prints, its events hold at most the bound
+// and two notes.
 type bashOutput struct {
-	headLeft int // bytes of the head still to publish
+	headLeft int // JSON bytes of the head still to publish
+	keep     int // JSON bytes of the tail
 	tail     []byte
 	tailPos  int   // where the next tail byte goes
 	tailFull bool  // the tail buffer has wrapped
@@ -34,7 +37,7 @@ type bashOutput struct {
 
 func newBashOutput(limit int) *bashOutput {
 	keep := limit / 4
-	return &bashOutput{headLeft: limit - keep, tail: make([]byte, keep)}
+	return &bashOutput{headLeft: limit - keep, keep: keep, tail: make([]byte, keep)}
 }
 
 // add takes a chunk of output and returns what of it goes out now, and,
@@ -42,16 +45,15 @@ func newBashOutput(limit int) *bashOutput {
 func (o *bashOutput) add(chunk string) (now, note string) {
 	o.total += int64(len(chunk))
 	if !o.cut {
-		if len(chunk) <= o.headLeft {
-			o.headLeft -= len(chunk)
-			o.sent += int64(len(chunk))
+		n, size := jsonPrefix(chunk, o.headLeft)
+		o.headLeft -= size
+		o.sent += int64(n)
+		if n == len(chunk) {
 			return chunk, ""
 		}
-		n := runeStart(chunk, o.headLeft)
 		now, chunk = chunk[:n], chunk[n:]
-		o.sent += int64(n)
 		o.cut = true
-		note = fmt.Sprintf("\n[... this command's output is past %d bytes: the rest is not streamed; its last %d bytes come when it ends ...]\n", o.sent, len(o.tail))
+		note = fmt.Sprintf("\n[... this command's output is past %d bytes: the rest is not streamed; its end comes when it ends ...]\n", o.sent)
 	}
 	o.keepTail(chunk)
 	return now, note
@@ -75,7 +77,8 @@ func (o *bashOutput) keepTail(s string) {
 	o.tailPos = (o.tailPos + len(s)) % len(o.tail)
 }
 
-// tailText is the kept tail, from its first whole character.
+// tailText is the end of the kept tail that takes at most o.keep bytes as
+// JSON, from a whole character.
 func (o *bashOutput) tailText() string {
 	var s string
 	if o.tailFull {
@@ -86,6 +89,13 @@ func (o *bashOutput) tailText() string {
 	i := 0
 	for i < len(s) && i < utf8.UTFMax-1 && !utf8.RuneStart(s[i]) {
 		i++
+	}
+	s = s[i:]
+	over := jsonLen(s) - o.keep
+	for i = 0; over > 0 && i < len(s); {
+		n, size := jsonRune(s, i)
+		over -= n
+		i += size
 	}
 	return s[i:]
 }
@@ -112,18 +122,53 @@ func (o *bashOutput) end(fullPath, cleaned string) string {
 		o.total, o.total-o.sent-int64(len(tail)), o.sent, len(tail), fullPath) + tail
 }
 
-// runeStart returns the largest i <= n that starts a character of s (or
-// is its end).
-func runeStart(s string, n int) int {
-	if n >= len(s) {
-		return len(s)
-	}
-	for i := n; i > 0 && n-i < utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			return i
+// jsonRune returns how many bytes the character at s[i] takes inside a
+// JSON string as encoding/json writes it, and how many it takes in s.
+func jsonRune(s string, i int) (n, size int) {
+	c := s[i]
+	if c < utf8.RuneSelf {
+		switch {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			return 2, 1
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			return 6, 1 // \u00XX
 		}
+		return 1, 1
+	}
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size == 1 {
+		return 6, 1 // \ufffd
+	}
+	if r == '\u2028' || r == '\u2029' {
+		return 6, size
+	}
+	return size, size
+}
+
+// jsonLen is how many bytes s takes inside a JSON string.
+func jsonLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		k, size := jsonRune(s, i)
+		n += k
+		i += size
 	}
 	return n
+}
+
+// jsonPrefix returns the length of the longest prefix of s, in whole
+// characters, that takes at most limit bytes inside a JSON string, and
+// how many it takes.
+func jsonPrefix(s string, limit int) (n, size int) {
+	for n < len(s) {
+		k, w := jsonRune(s, n)
+		if size+k > limit {
+			break
+		}
+		size += k
+		n += w
+	}
+	return n, size
 }
 
 // streamMasker hides secrets in output that comes in chunks: a secret
