@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -254,5 +257,78 @@ func TestBashMasksSecrets(t *testing.T) {
 	}
 	if out := fromSocket.String(); strings.Contains(out, "tok-5f2c") || strings.Contains(out, "9a81e7d3") {
 		t.Errorf("the socket's output of a secret printed in two pieces: %q, want it hidden whole", out)
+	}
+}
+
+// BenchmarkBash200MB runs a command printing 200 MB through
+// execute_bash_command on a real sandbox and reports the heap of this
+// process, which holds the server: its peak over the heap before while
+// the command runs (peak-heap-MiB), what the command leaves held
+// (held-heap-MiB), the size of one bash_events/search answer
+// (search-MiB) and the heap's peak while it is made and read
+// (search-peak-heap-MiB; the test client's copy of the answer counts),
+// and what stays held once the conversation is deleted
+// (deleted-held-heap-MiB).
+func BenchmarkBash200MB(b *testing.B) {
+	e := newEnv(b, options{sandboxes: true})
+	for b.Loop() {
+		c := e.create(nil)
+		e.runBash(c.ID, "true") // the sandbox is up
+		base := heapNow()
+		stop := heapPeak()
+		res, _ := e.runBash(c.ID, "yes 0123456789abcdef | head -c 200000000")
+		peak := stop()
+		held := heapNow()
+		stop = heapPeak()
+		status, body := e.request(http.MethodGet, "/api/conversations/"+c.ID+"/bash/bash_events/search", nil, nil)
+		search := len(body)
+		body = nil
+		searchPeak := stop()
+		if res.ExitCode != 0 || status != http.StatusOK {
+			b.Fatalf("exit code %d, search %d", res.ExitCode, status)
+		}
+		e.call(http.MethodDelete, "/api/conversations/"+c.ID, nil, http.StatusOK, nil)
+		deleted := heapNow()
+		mib := func(n uint64) float64 { return float64(int64(n)-int64(base)) / (1 << 20) }
+		b.ReportMetric(mib(peak), "peak-heap-MiB")
+		b.ReportMetric(mib(held), "held-heap-MiB")
+		b.ReportMetric(float64(search)/(1<<20), "search-MiB")
+		b.ReportMetric(mib(searchPeak), "search-peak-heap-MiB")
+		b.ReportMetric(mib(deleted), "deleted-held-heap-MiB")
+	}
+}
+
+// heapNow returns the bytes of live heap objects, after a collection.
+func heapNow() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// heapPeak samples the heap until the returned function is called, and
+// that returns the largest it saw.
+func heapPeak() func() uint64 {
+	done := make(chan struct{})
+	result := make(chan uint64)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		return <-result
 	}
 }

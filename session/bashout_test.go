@@ -2,6 +2,8 @@ package session
 
 import (
 	"encoding/json"
+	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,4 +203,60 @@ func FuzzJSONLen(f *testing.F) {
 			t.Errorf("jsonPrefix(%q, %d) = %d, %d", s, len(b)/3, n, size)
 		}
 	})
+}
+
+// BenchmarkBashOutputHeld gives a conversation's bash events the output
+// of a command printing 200 MB, in the agent's chunks of 256 KiB, as Bash
+// does (masked, bounded, published), and reports the heap they hold
+// afterwards (held-MiB). The baseline, measured in the same run, is the
+// same output published chunk by chunk into a hub bounded only in count,
+// as the bash events were before the bound (unbounded-held-MiB); x-before
+// is the ratio of the two.
+func BenchmarkBashOutputHeld(b *testing.B) {
+	const total = 200 << 20
+	chunk := strings.Repeat("0123456789abcdef\n", (256<<10)/17)
+	publish := func(h *bashHub, stdout string) {
+		raw, err := json.Marshal(BashOutput{Kind: "BashOutput", CommandID: "c", Stdout: stdout})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.publish(raw)
+	}
+	held := func(bounded bool) float64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var h *bashHub
+		if bounded {
+			h = newBashHub(bashHubBytesPerLimit * DefaultBashOutputMaxBytes)
+			o := newBashOutput(DefaultBashOutputMaxBytes)
+			m := newStreamMasker(nil, nil)
+			for n := 0; n < total; n += len(chunk) {
+				now, note := o.add(m.add(chunk))
+				for _, s := range []string{now, note} {
+					if s != "" {
+						publish(h, s)
+					}
+				}
+			}
+			publish(h, o.end("/tmp/gohands/api-1.log", ""))
+		} else {
+			h = newBashHub(math.MaxInt)
+			for n := 0; n < total; n += len(chunk) {
+				publish(h, chunk)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(h)
+		return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+	}
+	var bounded, unbounded float64
+	for b.Loop() {
+		unbounded = held(false)
+		bounded = held(true)
+	}
+	b.ReportMetric(bounded, "held-MiB")
+	b.ReportMetric(unbounded, "unbounded-held-MiB")
+	b.ReportMetric(bounded/unbounded, "x-before")
 }
