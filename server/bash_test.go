@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -268,7 +269,8 @@ func TestBashMasksSecrets(t *testing.T) {
 // (search-MiB) and the heap's peak while it is made and read
 // (search-peak-heap-MiB; the test client's copy of the answer counts),
 // and what stays held once the conversation is deleted
-// (deleted-held-heap-MiB).
+// (deleted-held-heap-MiB); and the process's peak RSS
+// (process-peak-rss-MiB: run the benchmark alone for it to be this one's).
 func BenchmarkBash200MB(b *testing.B) {
 	e := newEnv(b, options{sandboxes: true})
 	for b.Loop() {
@@ -295,7 +297,25 @@ func BenchmarkBash200MB(b *testing.B) {
 		b.ReportMetric(float64(search)/(1<<20), "search-MiB")
 		b.ReportMetric(mib(searchPeak), "search-peak-heap-MiB")
 		b.ReportMetric(mib(deleted), "deleted-held-heap-MiB")
+		if hwm, ok := peakRSS(); ok {
+			b.ReportMetric(float64(hwm)/(1<<20), "process-peak-rss-MiB")
+		}
 	}
+}
+
+// peakRSS returns the process's peak resident set (VmHWM), on Linux.
+func peakRSS() (uint64, bool) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
 }
 
 // heapNow returns the bytes of live heap objects, after two collections
