@@ -211,27 +211,41 @@ func (s *streamMasker) flush() string {
 
 // safeEnd returns where t may be cut with no secret across the cut: before
 // the longest end of t that starts a secret, and before any secret that
-// would straddle that point.
+// would straddle that point. Only the places where a secret's first byte
+// is are compared, so that the cost stays about linear in the length of
+// the secrets.
 func (s *streamMasker) safeEnd(t string) int {
 	cut := len(t)
 	for _, v := range s.values {
-		for k := min(len(v)-1, len(t)); k > len(t)-cut; k-- {
-			if strings.HasSuffix(t, v[:k]) {
-				cut = len(t) - k
-				break
-			}
+		// The earliest start, in [len(t)-len(v)+1, cut), of an end of t
+		// that is the start of v.
+		if i := firstAt(t, max(0, len(t)-len(v)+1), cut, v[0], func(i int) bool { return strings.HasPrefix(v, t[i:]) }); i >= 0 {
+			cut = i
 		}
 	}
 	for moved := true; moved; {
 		moved = false
 		for _, v := range s.values {
-			for i := max(0, cut-len(v)+1); i < cut; i++ {
-				if strings.HasPrefix(t[i:], v) {
-					cut, moved = i, true
-					break
-				}
+			if i := firstAt(t, max(0, cut-len(v)+1), cut, v[0], func(i int) bool { return strings.HasPrefix(t[i:], v) }); i >= 0 {
+				cut, moved = i, true
 			}
 		}
 	}
 	return cut
+}
+
+// firstAt returns the first i in [from, to) where t has the byte c and ok
+// holds, or -1.
+func firstAt(t string, from, to int, c byte, ok func(int) bool) int {
+	for i := from; i < to; i++ {
+		j := strings.IndexByte(t[i:to], c)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if ok(i) {
+			return i
+		}
+	}
+	return -1
 }

@@ -260,3 +260,22 @@ func BenchmarkBashOutputHeld(b *testing.B) {
 	b.ReportMetric(unbounded, "unbounded-held-MiB")
 	b.ReportMetric(bounded/unbounded, "x-before")
 }
+
+// BenchmarkStreamMasker masks output in the agent's small and large
+// chunks with a conversation's secrets (one of them 2 KiB, a key file,
+// say); MB/s is output masked per second.
+func BenchmarkStreamMasker(b *testing.B) {
+	key := strings.Repeat("k3y-", 512)
+	values := []string{"tok-5f2c9a81e7d3", key, "sk-proj-0123456789abcdef"}
+	m := security.NewMasker(map[string]string{"A": values[0], "B": values[1], "C": values[2]})
+	for _, size := range []int{4 << 10, 256 << 10} {
+		chunk := strings.Repeat("0123456789abcdef tok-5f2c k\n", size/28)
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			sm := newStreamMasker(m, values)
+			b.SetBytes(int64(len(chunk)))
+			for b.Loop() {
+				sm.add(chunk)
+			}
+		})
+	}
+}
