@@ -65,7 +65,10 @@ const terminalCallTimeout = 30 * time.Second
 
 // Bash runs a command in a terminal of its own, so that concurrent
 // requests do not wait on each other and the agent's shell is untouched.
-// Its output is published as bash events as it arrives.
+// Its output is published as bash events as it arrives, with the
+// conversation's secrets hidden, up to Options.BashOutputMaxBytes (see
+// bashOutput); the answer is the agent's, cut past 30,000 characters
+// with the whole kept in the sandbox's file at FullOutputPath.
 func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, error) {
 	if req.Command == "" {
 		return BashResult{}, invalid("command: missing")
