@@ -48,12 +48,25 @@ func (s *Server) executeBash(c *gin.Context) {
 	c.JSON(http.StatusOK, res)
 }
 
+// searchBashEvents answers GET .../bash/bash_events/search: the
+// conversation's recent bash events, oldest first, a page (limit, at most
+// 100) at a time.
 func (s *Server) searchBashEvents(c *gin.Context) {
 	a, ok := s.conversation(c)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, page(a.BashEvents(), ""))
+	limit, err := parseLimit(c.Query("limit"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, next, err := a.BashEvents(c.Query("page_id"), limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page(items, next))
 }
 
 // sandboxPath checks a path of a file route and returns it absolute and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/gohands/gohands/agentd"
@@ -29,6 +28,9 @@ type BashResult struct {
 	Stdout    string `json:"stdout"`
 	Stderr    string `json:"stderr"`
 	TimedOut  bool   `json:"timed_out,omitempty"`
+	// FullOutputPath names the file in the sandbox that holds the whole
+	// output when Stdout was cut (it says so, in the middle).
+	FullOutputPath string `json:"full_output_path,omitempty"`
 }
 
 // BashCommand and BashOutput are the events of /sockets/bash-events.
@@ -63,7 +65,10 @@ const terminalCallTimeout = 30 * time.Second
 
 // Bash runs a command in a terminal of its own, so that concurrent
 // requests do not wait on each other and the agent's shell is untouched.
-// Its output is published as bash events as it arrives.
+// Its output is published as bash events as it arrives, with the
+// conversation's secrets hidden, up to Options.BashOutputMaxBytes (see
+// bashOutput); the answer is the agent's, cut past 30,000 characters
+// with the whole kept in the sandbox's file at FullOutputPath.
 func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, error) {
 	if req.Command == "" {
 		return BashResult{}, invalid("command: missing")
@@ -81,9 +86,31 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 	}
 	cmd := BashCommand{Kind: "BashCommand", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),
 		Command: req.Command, Cwd: cwd, Timeout: timeout}
-	a.bash.publish(cmd)
+	masker := a.masker()
+	if raw, err := json.Marshal(cmd); err == nil {
+		a.bash.publish(masker.MaskJSON(raw))
+	}
 	res := BashResult{CommandID: cmd.ID}
 	order := 0
+	output := func(stdout string, exitCode *int) {
+		a.publishBash(BashOutput{Kind: "BashOutput", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),
+			CommandID: cmd.ID, Order: order, ExitCode: exitCode, Stdout: stdout})
+		order++
+	}
+	// The output goes out masked and bounded: what the events hold of one
+	// command is at most the bound (and two notes), whatever it prints.
+	masked := newStreamMasker(masker, a.secretValues())
+	bounded := newBashOutput(a.m.opts.BashOutputMaxBytes)
+	emit := func(text string) {
+		now, note := bounded.add(text)
+		if now != "" {
+			output(now, nil)
+		}
+		if note != "" {
+			output(note, nil)
+		}
+	}
+	stream := func(chunk string) { emit(masked.add(chunk)) }
 	err := a.WithSandbox(ctx, func(cl *agentd.Client) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -106,24 +133,20 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 			cl.CloseTerminal(cctx, name)
 			cancel()
 		}()
-		r, err := cl.ExecStream(ctx, name, agentd.ExecRequest{Command: req.Command, Timeout: timeout, HardTimeout: timeout},
-			func(chunk string) {
-				a.bash.publish(BashOutput{Kind: "BashOutput", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),
-					CommandID: cmd.ID, Order: order, Stdout: chunk})
-				order++
-			})
+		r, err := cl.ExecStream(ctx, name, agentd.ExecRequest{Command: req.Command, Timeout: timeout, HardTimeout: timeout}, stream)
 		if err != nil {
 			return sandboxCallError("run command", err)
 		}
-		res.ExitCode, res.Stdout, res.TimedOut = r.ExitCode, r.Output, r.TimedOut
+		res.ExitCode, res.TimedOut = r.ExitCode, r.TimedOut
+		res.Stdout, res.FullOutputPath = masker.Mask(r.Output), masker.Mask(r.FullOutputPath)
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
+	emit(masked.flush())
 	code := res.ExitCode
-	a.bash.publish(BashOutput{Kind: "BashOutput", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),
-		CommandID: cmd.ID, Order: order, ExitCode: &code})
+	output(bounded.end(res.FullOutputPath, res.Stdout), &code)
 	return res, nil
 }
 
@@ -132,8 +155,27 @@ func (a *AgentSession) SubscribeBash(sub Subscriber) (detach func(), err error) 
 	return a.bash.attach(sub)
 }
 
-// BashEvents returns the recent bash events, oldest first.
-func (a *AgentSession) BashEvents() []json.RawMessage { return a.bash.history() }
+// BashEvents returns a page of the conversation's recent bash events,
+// oldest first: up to limit of them from the one pageID names ("" for the
+// oldest kept), and the id of the next page ("" after the last). A
+// conversation keeps its last 1000 bash events, at most eight times
+// Options.BashOutputMaxBytes of them; older ones are dropped.
+func (a *AgentSession) BashEvents(pageID string, limit int) ([]json.RawMessage, string, error) {
+	if limit < 1 {
+		return nil, "", invalid("limit: %d is less than 1", limit)
+	}
+	return a.bash.page(pageID, limit)
+}
+
+// publishBash keeps a bash event and sends it to the bash subscribers.
+// Its text was masked by the caller.
+func (a *AgentSession) publishBash(v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	a.bash.publish(raw)
+}
 
 // sandboxCallError turns an error of the agent into one for the caller:
 // the agent's 4xx answers keep their status and detail.
@@ -142,82 +184,4 @@ func sandboxCallError(what string, err error) error {
 		return &Error{Status: st, Detail: fmt.Sprintf("%s: %v", what, err), Err: err}
 	}
 	return sandboxError(fmt.Errorf("%s: %w", what, err))
-}
-
-// bashHubSize is how many bash events a conversation keeps for replays.
-const bashHubSize = 1000
-
-// bashHub fans bash events out to the /sockets/bash-events subscribers.
-type bashHub struct {
-	mu     sync.Mutex
-	events []json.RawMessage
-	subs   map[Subscriber]struct{}
-	closed bool
-}
-
-func newBashHub() *bashHub { return &bashHub{subs: make(map[Subscriber]struct{})} }
-
-func (h *bashHub) publish(v any) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	if len(h.events) == bashHubSize {
-		copy(h.events, h.events[1:])
-		h.events = h.events[:bashHubSize-1]
-	}
-	h.events = append(h.events, raw)
-	d := &Delivery{Raw: raw}
-	for s := range h.subs {
-		if !s.Send(d) {
-			delete(h.subs, s)
-			go s.Drop(ErrSlowSubscriber)
-		}
-	}
-}
-
-func (h *bashHub) attach(sub Subscriber) (func(), error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrDeleted
-	}
-	for _, raw := range h.events {
-		if !sub.Send(&Delivery{Raw: raw}) {
-			return nil, ErrSlowSubscriber
-		}
-	}
-	h.subs[sub] = struct{}{}
-	return func() {
-		h.mu.Lock()
-		delete(h.subs, sub)
-		h.mu.Unlock()
-	}, nil
-}
-
-func (h *bashHub) history() []json.RawMessage {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]json.RawMessage(nil), h.events...)
-}
-
-func (h *bashHub) subscribers() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
-}
-
-func (h *bashHub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		delete(h.subs, s)
-		go s.Drop(ErrDeleted)
-	}
 }

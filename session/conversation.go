@@ -63,7 +63,7 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 		a.secrets = make(map[string]string)
 	}
 	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
-	a.bash = newBashHub()
+	a.bash = newBashHub(bashHubBytesPerLimit * m.opts.BashOutputMaxBytes)
 	return a
 }
 
@@ -208,6 +208,14 @@ func (a *AgentSession) masker() *security.Masker {
 		a.secretMasker = security.NewMasker(a.secrets)
 	}
 	return a.secretMasker
+}
+
+// secretValues returns the values of the conversation's secrets, the LLM
+// key among them.
+func (a *AgentSession) secretValues() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Collect(maps.Values(a.secrets))
 }
 
 // mask returns e with every secret value replaced by <secret-hidden>: the

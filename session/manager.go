@@ -91,8 +91,14 @@ type Options struct {
 	AllowHostCommands bool
 	Webhooks          Webhooks
 	Meter             Meter
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// BashOutputMaxBytes bounds the output of one command of the bash
+	// routes that the server holds in its bash events (the agent's
+	// sandbox keeps the whole in a file the events name). 0 means
+	// DefaultBashOutputMaxBytes; less than MinBashOutputMaxBytes is an
+	// error.
+	BashOutputMaxBytes int
+	Logger             *slog.Logger
+	Now                func() time.Time
 }
 
 // ConversationManager owns the conversations of this server.
@@ -136,6 +142,12 @@ func New(opts Options) (*ConversationManager, error) {
 	}
 	if opts.Defaults.MaxIterations <= 0 {
 		opts.Defaults.MaxIterations = 500
+	}
+	switch {
+	case opts.BashOutputMaxBytes == 0:
+		opts.BashOutputMaxBytes = DefaultBashOutputMaxBytes
+	case opts.BashOutputMaxBytes < MinBashOutputMaxBytes:
+		return nil, fmt.Errorf("session: Options.BashOutputMaxBytes %d is less than %d", opts.BashOutputMaxBytes, MinBashOutputMaxBytes)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &ConversationManager{

@@ -116,14 +116,6 @@ func (st *stream) deliver(d *Delivery) {
 	}
 }
 
-// broadcast delivers an event that is not stored (a full_state snapshot
-// has no seq) to live subscribers.
-func (st *stream) broadcast(raw []byte, ev event.Event) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.deliver(&Delivery{Raw: raw, ev: ev})
-}
-
 // attach replays the stored events after seq `after` to sub, then makes it
 // live, so that it gets every later event exactly once. It returns a
 // function that detaches sub. The replay runs in the caller's goroutine.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/session"
 )
 
 // Config is every setting of the server. LoadConfig fills it from flags,
@@ -57,6 +58,9 @@ type Config struct {
 	// an uploaded file.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
+	// BashOutputMaxBytes bounds what the server holds of one command's
+	// output on the bash routes; the sandbox keeps the whole in a file.
+	BashOutputMaxBytes int64
 	// AllowedUploadTypes are lower-case file extensions with their dot
 	// (".py"); empty allows every type.
 	AllowedUploadTypes []string
@@ -199,15 +203,16 @@ func readConfig(out io.Writer, args, envNames []string, getenv func(string) stri
 func defaultConfig(getenv func(string) string) Config {
 	o := sandbox.DefaultOptions()
 	return Config{
-		Host:             "0.0.0.0",
-		Port:             3000,
-		StatePath:        filepath.Join(cmp.Or(getenv(conversationsEnv), "state"), "gohands.db"),
-		MaxConversations: 100,
-		ConversationIdle: 30 * time.Minute,
-		MaxBodyBytes:     10 << 20,
-		MaxUploadBytes:   100 << 20,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		Host:               "0.0.0.0",
+		Port:               3000,
+		StatePath:          filepath.Join(cmp.Or(getenv(conversationsEnv), "state"), "gohands.db"),
+		MaxConversations:   100,
+		ConversationIdle:   30 * time.Minute,
+		MaxBodyBytes:       10 << 20,
+		MaxUploadBytes:     100 << 20,
+		BashOutputMaxBytes: session.DefaultBashOutputMaxBytes,
+		LogLevel:           "info",
+		LogFormat:          "text",
 		Sandbox: SandboxConfig{
 			Image:       o.Image,
 			UserID:      o.UserID,
@@ -351,6 +356,7 @@ var settings = []setting{
 		set: func(l *loader, v string) error { return parseSize(v, 1, &l.cfg.MaxBodyBytes) }},
 	{key: "max_upload_bytes", env: []string{"GOHANDS_MAX_UPLOAD_BYTES"},
 		set: func(l *loader, v string) error { return parseSize(v, 1, &l.cfg.MaxUploadBytes) }},
+	{key: "bash_output_max_bytes", env: []string{"GOHANDS_BASH_OUTPUT_MAX_BYTES"}, set: parseBashOutputMax},
 	{key: "allowed_upload_types", env: []string{"GOHANDS_ALLOWED_UPLOAD_TYPES"}, setList: parseUploadTypes},
 	{key: "log_level", env: []string{"GOHANDS_LOG_LEVEL"},
 		set: func(l *loader, v string) error { return oneOf(v, &l.cfg.LogLevel, "debug", "info", "warn", "error") }},
@@ -650,6 +656,22 @@ func parseSize(v string, lo int64, dst *int64) error {
 		return fmt.Errorf("want a size of at least %d bytes like 512m, 2g or a number of bytes", lo)
 	}
 	*dst = n
+	return nil
+}
+
+// maxBashOutput is the most BashOutputMaxBytes may be: a bound past it
+// would not bound anything a server can hold for many commands.
+const maxBashOutput = 1 << 30
+
+func parseBashOutputMax(l *loader, v string) error {
+	var n int64
+	if err := parseSize(v, session.MinBashOutputMaxBytes, &n); err != nil {
+		return err
+	}
+	if n > maxBashOutput {
+		return fmt.Errorf("more than the most allowed, 1g (%d bytes)", int64(maxBashOutput))
+	}
+	l.cfg.BashOutputMaxBytes = n
 	return nil
 }
 

@@ -53,15 +53,16 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Host:             "0.0.0.0",
-		Port:             3000,
-		StatePath:        "state/gohands.db",
-		MaxConversations: 100,
-		ConversationIdle: 30 * time.Minute,
-		MaxBodyBytes:     10 << 20,
-		MaxUploadBytes:   100 << 20,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		Host:               "0.0.0.0",
+		Port:               3000,
+		StatePath:          "state/gohands.db",
+		MaxConversations:   100,
+		ConversationIdle:   30 * time.Minute,
+		MaxBodyBytes:       10 << 20,
+		MaxUploadBytes:     100 << 20,
+		BashOutputMaxBytes: 1 << 20,
+		LogLevel:           "info",
+		LogFormat:          "text",
 		Sandbox: SandboxConfig{
 			Image:       sandbox.DefaultImage,
 			UserID:      os.Getuid(),
@@ -212,6 +213,7 @@ var everyVariable = map[string]string{
 	"GOHANDS_CONVERSATION_IDLE":          "1h",
 	"GOHANDS_MAX_BODY_BYTES":             "1m",
 	"GOHANDS_MAX_UPLOAD_BYTES":           "5242880",
+	"GOHANDS_BASH_OUTPUT_MAX_BYTES":      "64k",
 	"GOHANDS_ALLOWED_UPLOAD_TYPES":       "py, .TXT,.tar.gz",
 	"GOHANDS_LOG_LEVEL":                  "debug",
 	"GOHANDS_LOG_FORMAT":                 "json",
@@ -261,6 +263,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		ConversationIdle:   time.Hour,
 		MaxBodyBytes:       1 << 20,
 		MaxUploadBytes:     5 << 20,
+		BashOutputMaxBytes: 64 << 10,
 		AllowedUploadTypes: []string{".py", ".txt", ".tar.gz"},
 		LogLevel:           "debug",
 		LogFormat:          "json",
@@ -314,7 +317,7 @@ const everyKey = `{
 		"env": {"A": "1"}
 	},
 	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
-	"max_upload_bytes": "1g", "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
+	"max_upload_bytes": "1g", "bash_output_max_bytes": 8192, "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
 	"hooks_file": "/etc/gohands/hooks.json", "allow_host_commands": "true"
 }`
 
@@ -356,6 +359,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		ConversationIdle:   10 * time.Minute,
 		MaxBodyBytes:       2048,
 		MaxUploadBytes:     1 << 30,
+		BashOutputMaxBytes: 8192,
 		AllowedUploadTypes: []string{".md"},
 		LogLevel:           "warn",
 		LogFormat:          "json",
@@ -422,6 +426,10 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "SANDBOX_ENV_ bad name", env: map[string]string{"SANDBOX_ENV_A-B": "x"}, want: []string{"SANDBOX_ENV_", `"A-B"`}},
 		{name: "duration without unit", env: map[string]string{"GOHANDS_CONVERSATION_IDLE": "30"}, want: []string{"GOHANDS_CONVERSATION_IDLE"}},
 		{name: "max conversations zero", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "0"}, want: []string{"GOHANDS_MAX_CONVERSATIONS"}},
+		{name: "bash output bound below the least", env: map[string]string{"GOHANDS_BASH_OUTPUT_MAX_BYTES": "1k"},
+			want: []string{`GOHANDS_BASH_OUTPUT_MAX_BYTES="1k"`, "at least 4096 bytes"}},
+		{name: "bash output bound over the most", file: `{"bash_output_max_bytes": "2g"}`,
+			want: []string{"bash_output_max_bytes", "1g"}},
 		{name: "body limit zero", env: map[string]string{"GOHANDS_MAX_BODY_BYTES": "0"}, want: []string{"GOHANDS_MAX_BODY_BYTES"}},
 		{name: "upload type", env: map[string]string{"GOHANDS_ALLOWED_UPLOAD_TYPES": ".py,.tar.gz,a/b"}, want: []string{"GOHANDS_ALLOWED_UPLOAD_TYPES", `"a/b"`}},
 		{name: "log level", env: map[string]string{"GOHANDS_LOG_LEVEL": "loud"}, want: []string{"GOHANDS_LOG_LEVEL", "debug, info, warn, error"}},

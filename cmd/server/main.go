@@ -145,9 +145,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 			Image:           image,
 		},
 		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.ConversationIdle,
-		Loop:              controller.New(controller.Options{Logger: logger, Hooks: hooks}),
-		AllowHostCommands: cfg.AllowHostCommands,
-		Webhooks:          webhooks, Meter: reg, Logger: logger,
+		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks}),
+		AllowHostCommands:  cfg.AllowHostCommands,
+		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
+		Webhooks:           webhooks, Meter: reg, Logger: logger,
 	})
 	if err != nil {
 		return err

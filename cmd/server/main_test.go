@@ -162,12 +162,13 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 		ExitCode int    `json:"exit_code"`
 		Stdout   string `json:"stdout"`
 	}
-	cmd := `{"command":"echo kept > /workspace/kept.txt && echo $API_TOKEN"}`
+	// The answer masks the secret: the command compares it instead.
+	cmd := `{"command":"echo kept > /workspace/kept.txt && [ \"$API_TOKEN\" = tok-123 ] && echo set; echo $API_TOKEN"}`
 	if st := g.do("POST", "/api/conversations/"+id+"/bash/execute_bash_command", cmd, &res); st != 200 || res.ExitCode != 0 {
 		t.Fatalf("bash: status %d, %+v", st, res)
 	}
-	if strings.TrimSpace(res.Stdout) != "tok-123" {
-		t.Errorf("the secret is not in the sandbox's environment: stdout %q", res.Stdout)
+	if res.Stdout != "set\n<secret-hidden>" {
+		t.Errorf("the secret is not in the sandbox's environment, or not masked in the answer: stdout %q", res.Stdout)
 	}
 	g.do("GET", "/api/conversations/"+id, "", &info)
 	containerID := info.Sandbox.ID
