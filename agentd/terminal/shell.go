@@ -22,10 +22,13 @@ type shell struct {
 	cmd  *exec.Cmd
 	scan *scanner
 	dir  string // the terminal's private folder (rc file, command files)
-	uid  int
-	gid  int
-	wmu  sync.Mutex
-	done chan struct{}
+	// after is what the typed line runs after a command: it keeps the
+	// command's status and puts the marker back.
+	after string
+	uid   int
+	gid   int
+	wmu   sync.Mutex
+	done  chan struct{}
 	// drained is closed when the pty has nothing more to read: every
 	// holder of its other end has exited.
 	drained chan struct{}
@@ -36,25 +39,80 @@ type shell struct {
 	reapedCode int
 }
 
-// rcFile sets the prompt marker after the user's own start-up files, so a
-// .bashrc cannot change it. PS2 is empty so continuation lines print
-// nothing; history expansion is off so '!' in a command is literal.
-const rcFile = `if [ -n "$BASH_VERSION" ]; then
-  [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
-  [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
-  set +H
-  set -o ignoreeof
-  unset PROMPT_COMMAND
-  HISTFILE=
+// How a command's end is found. Every command is written to a file, and
+// the terminal types one fixed line that sources it:
+//
+//	{ __gohands_cmd=N; __gohands_st=; } 2>/dev/null; . 'cmd-N.sh'; { __gohands_st=$?; PS1=...; PROMPT_COMMAND=...; } 2>/dev/null
+//
+// That line always parses, whatever the command is: a syntax error,
+// an unbalanced quote or an open here-doc in the file makes `.` fail
+// with status 2 and the line goes on, where typed as is the command
+// would be dropped with its number, or leave the shell waiting for more
+// input. The prompt (PS1) is the marker the scanner looks for; it
+// carries the number, so a prompt the shell prints on its own is not
+// taken for the end of the next command. After the command the line puts
+// back PS1 and PROMPT_COMMAND, and PROMPT_COMMAND puts back PS1 before
+// every prompt, so a command that changes either (a virtualenv's
+// activate, PS1='$ ') does not lose the marker; the status is kept in
+// __gohands_st because those assignments reset $? (when C-c cuts the
+// line short, $? is still the command's own).
+//
+// A shell that replaces the terminal's own (exec bash) keeps its pid and
+// environment: PROMPT_COMMAND and the command number are exported, and
+// PROMPT_COMMAND, seeing a shell of that pid that was not set up by the
+// rc file, execs a shell set up as the first one was (line editing
+// would otherwise echo every command line). A shell a command starts
+// (a nested bash) has another pid and prints no marker: it is a program
+// that runs until it exits. sh reads the rc file again through $ENV.
+//
+// What the tracking cannot survive: a new shell whose start-up files
+// replace PROMPT_COMMAND (zsh, or a bashrc that sets it) after exec, a
+// command that redirects the shell's own stderr (exec 2>file), and a
+// command that changes the __gohands_ variables. Those leave the
+// command running: C-c, the hard timeout or a reset end it.
+
+// rcFile is the shell's start-up file. The marker is set after the
+// user's own start-up files, so a .bashrc cannot change it; PS2 is empty
+// so continuation lines print nothing.
+const rcFile = `if [ -z "${__gohands_pid-}" ] || [ "$__gohands_pid" = "$$" ]; then
+  if [ -n "${BASH_VERSION-}" ]; then
+    [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+    [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+    set +H
+    set -o ignoreeof
+    HISTFILE=
+    unset __gohands_on
+    __gohands_on=1
+  fi
+  __gohands_pid=$$
+  __gohands_cmd=${__gohands_cmd:-0}
+  PROMPT_COMMAND=%s
+  export __gohands_pid __gohands_cmd PROMPT_COMMAND
+  export PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER= DEBIAN_FRONTEND=noninteractive
+  PS2=''
+  PS1=%s
 fi
-export PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER= DEBIAN_FRONTEND=noninteractive
-PS2=''
-PS1='%s'
 `
 
+// promptCommand is bash's PROMPT_COMMAND (see above); the verbs are the
+// rc file and PS1, each quoted. sh ignores it, but exports it to a bash
+// that replaces it. The exec runs the same bash ($BASH), with the stderr
+// the braces hid from xtrace back, and with __gohands_on in its
+// environment: if the rc file is gone, the new shell does not exec again.
+const promptCommand = `{ if [ "$$" = "${__gohands_pid-}" ]; then ` +
+	`if [ "${__gohands_on-}" != 1 ]; then __gohands_on=1 exec "$BASH" --noediting --noprofile --rcfile %s -i 2>&3 3>&-; fi; ` +
+	`shopt -s promptvars; PS1=%s; fi; } 3>&2 2>/dev/null`
+
 // cmdVar is the shell variable holding the number of the command the
-// terminal typed last.
-const cmdVar = "__gohands_cmd"
+// terminal typed last; stVar holds that command's exit status once the
+// line that ran it goes on.
+const (
+	cmdVar = "__gohands_cmd"
+	stVar  = "__gohands_st"
+)
+
+// maxLine is the longest line a terminal in canonical mode takes.
+const maxLine = 4095
 
 func spawn(opts Options, name, nonce string) (*shell, error) {
 	path := lookShell(opts.Shell)
@@ -69,10 +127,15 @@ func spawn(opts Options, name, nonce string) (*shell, error) {
 		sh.own(opts.OutputDir)
 		sh.own(dir)
 	}
-	ps1 := "\x1eGH" + nonce + ";$?;${" + cmdVar + ":-0};$PWD;" + nonce + "\x1e"
+	ps1 := shellQuote("\x1eGH" + nonce + ";${" + stVar + ":-$?};${" + cmdVar + ":-0};$PWD;" + nonce + "\x1e")
 	rc := filepath.Join(dir, "rc.sh")
-	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, ps1)), 0o644); err != nil {
+	pc := shellQuote(fmt.Sprintf(promptCommand, shellQuote(rc), ps1))
+	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, pc, ps1)), 0o644); err != nil {
 		return nil, err
+	}
+	sh.after = "{ " + stVar + "=$?; PS1=" + ps1 + "; PROMPT_COMMAND=" + pc + "; } 2>/dev/null"
+	if n := len(sh.line(1<<31, filepath.Join(dir, "cmd-0.sh"))); n >= maxLine {
+		return nil, fmt.Errorf("the line that runs a command would be %d bytes, longer than a terminal line (%d): use a shorter output folder than %s", n, maxLine, opts.OutputDir)
 	}
 	sh.own(rc)
 
@@ -141,7 +204,9 @@ func shellEnv(env []string, rc string) []string {
 	seen := map[string]bool{}
 	for _, kv := range env {
 		k, _, ok := strings.Cut(kv, "=")
-		if !ok || seen[k] {
+		// The agent may itself run in a terminal of a GoHands sandbox:
+		// its marker variables are not this shell's.
+		if !ok || seen[k] || strings.HasPrefix(k, "__gohands_") || k == "PROMPT_COMMAND" {
 			continue
 		}
 		seen[k] = true
@@ -173,14 +238,25 @@ func (sh *shell) write(p []byte) error {
 	return nil
 }
 
-// writeScript saves a long or multi-line command for the shell to source.
+// writeScript saves a command for the shell to source.
 func (sh *shell) writeScript(n int, cmd string) (string, error) {
+	// A command may have removed the folder (rm -rf /tmp/*).
+	if err := os.MkdirAll(sh.dir, 0o755); err != nil {
+		return "", err
+	}
+	sh.own(sh.dir)
 	path := filepath.Join(sh.dir, "cmd-"+strconv.Itoa(n%8)+".sh")
 	if err := os.WriteFile(path, []byte(cmd+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	sh.own(path)
 	return path, nil
+}
+
+// line is what the terminal types to run command n saved at path: a line
+// that parses whatever the command holds (see rcFile).
+func (sh *shell) line(n int, path string) string {
+	return "{ " + cmdVar + "=" + strconv.Itoa(n) + "; " + stVar + "=; } 2>/dev/null; . " + shellQuote(path) + "; " + sh.after + "\n"
 }
 
 // own gives a file the agent made to the shell's user.
@@ -199,8 +275,8 @@ func (sh *shell) wait() {
 	sh.state = sh.cmd.ProcessState
 	if sh.state == nil {
 		sh.reapedCode = -1
-		if ws, ok := reapedStatus(sh.cmd.Process.Pid, sh.started, reapedWait); ok && ws.Exited() {
-			sh.reapedCode = ws.ExitStatus()
+		if ws, ok := reapedStatus(sh.cmd.Process.Pid, sh.started, reapedWait); ok {
+			sh.reapedCode = statusCode(ws)
 		}
 	}
 	close(sh.done)
@@ -219,7 +295,23 @@ func (sh *shell) exitCode() int {
 	if sh.state == nil {
 		return sh.reapedCode
 	}
+	if ws, ok := sh.state.Sys().(syscall.WaitStatus); ok {
+		return statusCode(ws)
+	}
 	return sh.state.ExitCode()
+}
+
+// statusCode is the exit code a shell would show for ws: 128 plus the
+// signal for a process a signal ended (kill -9 $$ gives 137), not -1,
+// which a Result keeps for a command still running.
+func statusCode(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return -1
 }
 
 // kill ends the shell and every process of its session, then closes the pty.
