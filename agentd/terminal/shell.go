@@ -22,13 +22,15 @@ type shell struct {
 	cmd  *exec.Cmd
 	scan *scanner
 	dir  string // the terminal's private folder (rc file, command files)
-	// after is what the typed line runs after a command: it keeps the
-	// command's status and puts the marker back.
-	after string
-	uid   int
-	gid   int
-	wmu   sync.Mutex
-	done  chan struct{}
+	// after is the file the typed line sources after a command: it keeps
+	// the command's status and puts the marker back. afterText is what
+	// it holds.
+	after     string
+	afterText string
+	uid       int
+	gid       int
+	wmu       sync.Mutex
+	done      chan struct{}
 	// drained is closed when the pty has nothing more to read: every
 	// holder of its other end has exited.
 	drained chan struct{}
@@ -40,17 +42,19 @@ type shell struct {
 }
 
 // How a command's end is found. Every command is written to a file, and
-// the terminal types one fixed line that sources it:
+// the terminal types one fixed line that sources it, then after.sh:
 //
-//	{ __gohands_cmd=N; __gohands_st=; } 2>/dev/null; . 'cmd-N.sh'; { __gohands_st=$?; PS1=...; PROMPT_COMMAND=...; } 2>/dev/null
+//	{ __gohands_cmd=N; __gohands_st=; } 2>/dev/null; . 'cmd-N.sh'; { . 'after.sh'; } 2>/dev/null
 //
+// (the braces keep the line's own commands out of a `set -x` trace; the
+// line is short because bash reads a typed line a byte at a time).
 // That line always parses, whatever the command is: a syntax error,
 // an unbalanced quote or an open here-doc in the file makes `.` fail
 // with status 2 and the line goes on, where typed as is the command
 // would be dropped with its number, or leave the shell waiting for more
 // input. The prompt (PS1) is the marker the scanner looks for; it
 // carries the number, so a prompt the shell prints on its own is not
-// taken for the end of the next command. After the command the line puts
+// taken for the end of the next command. After the command after.sh puts
 // back PS1 and PROMPT_COMMAND, and PROMPT_COMMAND puts back PS1 before
 // every prompt, so a command that changes either (a virtualenv's
 // activate, PS1='$ ') does not lose the marker; the status is kept in
@@ -60,10 +64,12 @@ type shell struct {
 // A shell that replaces the terminal's own (exec bash) keeps its pid and
 // environment: PROMPT_COMMAND and the command number are exported, and
 // PROMPT_COMMAND, seeing a shell of that pid that was not set up by the
-// rc file, execs a shell set up as the first one was (line editing
-// would otherwise echo every command line). A shell a command starts
-// (a nested bash) has another pid and prints no marker: it is a program
-// that runs until it exits. sh reads the rc file again through $ENV.
+// rc file, execs a shell set up as the first one was, in the same folder
+// with the same environment (with line editing on, readline would add
+// its own bytes to every output; the options the command gave bash, such
+// as -l, are not kept). A shell a command starts (a nested bash) has
+// another pid and prints no marker: it is a program that runs until it
+// exits. sh reads the rc file again through $ENV.
 //
 // What the tracking cannot survive: a new shell whose start-up files
 // replace PROMPT_COMMAND (zsh, or a bashrc that sets it) after exec, a
@@ -133,7 +139,11 @@ func spawn(opts Options, name, nonce string) (*shell, error) {
 	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, pc, ps1)), 0o644); err != nil {
 		return nil, err
 	}
-	sh.after = "{ " + stVar + "=$?; PS1=" + ps1 + "; PROMPT_COMMAND=" + pc + "; } 2>/dev/null"
+	sh.after = filepath.Join(dir, "after.sh")
+	sh.afterText = stVar + "=$?\nPS1=" + ps1 + "\nPROMPT_COMMAND=" + pc + "\n"
+	if err := sh.writeAfter(); err != nil {
+		return nil, err
+	}
 	if n := len(sh.line(1<<31, filepath.Join(dir, "cmd-0.sh"))); n >= maxLine {
 		return nil, fmt.Errorf("the line that runs a command would be %d bytes, longer than a terminal line (%d): use a shorter output folder than %s", n, maxLine, opts.OutputDir)
 	}
@@ -245,6 +255,11 @@ func (sh *shell) writeScript(n int, cmd string) (string, error) {
 		return "", err
 	}
 	sh.own(sh.dir)
+	if _, err := os.Stat(sh.after); err != nil {
+		if err := sh.writeAfter(); err != nil {
+			return "", err
+		}
+	}
 	path := filepath.Join(sh.dir, "cmd-"+strconv.Itoa(n%8)+".sh")
 	if err := os.WriteFile(path, []byte(cmd+"\n"), 0o644); err != nil {
 		return "", err
@@ -253,10 +268,19 @@ func (sh *shell) writeScript(n int, cmd string) (string, error) {
 	return path, nil
 }
 
+// writeAfter writes the file the shell sources after each command.
+func (sh *shell) writeAfter() error {
+	if err := os.WriteFile(sh.after, []byte(sh.afterText), 0o644); err != nil {
+		return err
+	}
+	sh.own(sh.after)
+	return nil
+}
+
 // line is what the terminal types to run command n saved at path: a line
 // that parses whatever the command holds (see rcFile).
 func (sh *shell) line(n int, path string) string {
-	return "{ " + cmdVar + "=" + strconv.Itoa(n) + "; " + stVar + "=; } 2>/dev/null; . " + shellQuote(path) + "; " + sh.after + "\n"
+	return "{ " + cmdVar + "=" + strconv.Itoa(n) + "; " + stVar + "=; } 2>/dev/null; . " + shellQuote(path) + "; { . " + shellQuote(sh.after) + "; } 2>/dev/null\n"
 }
 
 // own gives a file the agent made to the shell's user.
