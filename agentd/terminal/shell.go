@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,16 +20,13 @@ type shell struct {
 	pty  *os.File
 	cmd  *exec.Cmd
 	scan *scanner
-	dir  string // the terminal's private folder (rc file, command files)
-	// after is the file the typed line sources after a command: it keeps
-	// the command's status and puts the marker back. afterText is what
-	// it holds.
-	after     string
-	afterText string
-	uid       int
-	gid       int
-	wmu       sync.Mutex
-	done      chan struct{}
+	// files is the shell's private folder: its rc file and the files
+	// its commands run from.
+	files *scripts
+	uid   int
+	gid   int
+	wmu   sync.Mutex
+	done  chan struct{}
 	// drained is closed when the pty has nothing more to read: every
 	// holder of its other end has exited.
 	drained chan struct{}
@@ -41,113 +37,28 @@ type shell struct {
 	reapedCode int
 }
 
-// How a command's end is found. Every command is written to a file, and
-// the terminal types one fixed line that sources it, then after.sh:
-//
-//	{ __gohands_cmd=N; __gohands_st=; } 2>/dev/null; . 'cmd-N.sh'; { . 'after.sh'; } 2>/dev/null
-//
-// (the braces keep the line's own commands out of a `set -x` trace; the
-// line is short because bash reads a typed line a byte at a time).
-// That line always parses, whatever the command is: a syntax error,
-// an unbalanced quote or an open here-doc in the file makes `.` fail
-// with status 2 and the line goes on, where typed as is the command
-// would be dropped with its number, or leave the shell waiting for more
-// input. The prompt (PS1) is the marker the scanner looks for; it
-// carries the number, so a prompt the shell prints on its own is not
-// taken for the end of the next command. After the command after.sh puts
-// back PS1 and PROMPT_COMMAND, and PROMPT_COMMAND puts back PS1 before
-// every prompt, so a command that changes either (a virtualenv's
-// activate, PS1='$ ') does not lose the marker; the status is kept in
-// __gohands_st because those assignments reset $? (when C-c cuts the
-// line short, $? is still the command's own).
-//
-// A shell that replaces the terminal's own (exec bash) keeps its pid and
-// environment: PROMPT_COMMAND and the command number are exported, and
-// PROMPT_COMMAND, seeing a shell of that pid that was not set up by the
-// rc file, execs a shell set up as the first one was, in the same folder
-// with the same environment (with line editing on, readline would add
-// its own bytes to every output; the options the command gave bash, such
-// as -l, are not kept). A shell a command starts (a nested bash) has
-// another pid and prints no marker: it is a program that runs until it
-// exits. sh reads the rc file again through $ENV.
-//
-// What the tracking cannot survive: a new shell whose start-up files
-// replace PROMPT_COMMAND (zsh, or a bashrc that sets it) after exec, a
-// command that redirects the shell's own stderr (exec 2>file), and a
-// command that changes the __gohands_ variables. Those leave the
-// command running: C-c, the hard timeout or a reset end it.
-
-// rcFile is the shell's start-up file. The marker is set after the
-// user's own start-up files, so a .bashrc cannot change it; PS2 is empty
-// so continuation lines print nothing.
-const rcFile = `if [ -z "${__gohands_pid-}" ] || [ "$__gohands_pid" = "$$" ]; then
-  if [ -n "${BASH_VERSION-}" ]; then
-    [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
-    [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
-    set +H
-    set -o ignoreeof
-    HISTFILE=
-    unset __gohands_on
-    __gohands_on=1
-  fi
-  __gohands_pid=$$
-  __gohands_cmd=${__gohands_cmd:-0}
-  PROMPT_COMMAND=%s
-  export __gohands_pid __gohands_cmd PROMPT_COMMAND
-  export PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER= DEBIAN_FRONTEND=noninteractive
-  PS2=''
-  PS1=%s
-fi
-`
-
-// promptCommand is bash's PROMPT_COMMAND (see above); the verbs are the
-// rc file and PS1, each quoted. sh ignores it, but exports it to a bash
-// that replaces it. The exec runs the same bash ($BASH), with the stderr
-// the braces hid from xtrace back, and with __gohands_on in its
-// environment: if the rc file is gone, the new shell does not exec again.
-const promptCommand = `{ if [ "$$" = "${__gohands_pid-}" ]; then ` +
-	`if [ "${__gohands_on-}" != 1 ]; then __gohands_on=1 exec "$BASH" --noediting --noprofile --rcfile %s -i 2>&3 3>&-; fi; ` +
-	`shopt -s promptvars; PS1=%s; fi; } 3>&2 2>/dev/null`
-
-// cmdVar is the shell variable holding the number of the command the
-// terminal typed last; stVar holds that command's exit status once the
-// line that ran it goes on.
-const (
-	cmdVar = "__gohands_cmd"
-	stVar  = "__gohands_st"
-)
-
-// maxLine is the longest line a terminal in canonical mode takes.
-const maxLine = 4095
-
-func spawn(opts Options, name, nonce string) (*shell, error) {
+func spawn(opts Options, name, nonce string) (_ *shell, err error) {
 	path := lookShell(opts.Shell)
-	dir := filepath.Join(opts.OutputDir, "terminal-"+name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.OutputDir, 0o755); err != nil {
 		return nil, err
 	}
-	sh := &shell{path: path, dir: dir, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{}), drained: make(chan struct{})}
+	sh := &shell{path: path, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{}), drained: make(chan struct{})}
 	asOther := os.Geteuid() == 0 && opts.UID >= 0 && opts.UID != os.Geteuid()
 	if asOther {
 		sh.uid, sh.gid = opts.UID, max(opts.GID, 0)
-		sh.own(opts.OutputDir)
-		sh.own(dir)
+		sh.own(opts.OutputDir) // the shell's user reads and removes cut outputs
 	}
-	ps1 := shellQuote("\x1eGH" + nonce + ";${" + stVar + ":-$?};${" + cmdVar + ":-0};$PWD;" + nonce + "\x1e")
-	rc := filepath.Join(dir, "rc.sh")
-	pc := shellQuote(fmt.Sprintf(promptCommand, shellQuote(rc), ps1))
-	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, pc, ps1)), 0o644); err != nil {
+	files, err := newScripts(opts.OutputDir, name, nonce)
+	if err != nil {
 		return nil, err
 	}
-	sh.after = filepath.Join(dir, "after.sh")
-	sh.afterText = stVar + "=$?\nPS1=" + ps1 + "\nPROMPT_COMMAND=" + pc + "\n"
-	if err := sh.writeAfter(); err != nil {
-		return nil, err
-	}
-	if n := len(sh.line(1<<31, filepath.Join(dir, "cmd-0.sh"))); n >= maxLine {
-		return nil, fmt.Errorf("the line that runs a command would be %d bytes, longer than a terminal line (%d): use a shorter output folder than %s", n, maxLine, opts.OutputDir)
-	}
-	sh.own(rc)
+	defer func() {
+		if err != nil {
+			files.remove()
+		}
+	}()
+	sh.files = files
+	rc := files.rc
 
 	var args []string
 	if strings.HasSuffix(path, "bash") {
@@ -248,41 +159,6 @@ func (sh *shell) write(p []byte) error {
 	return nil
 }
 
-// writeScript saves a command for the shell to source.
-func (sh *shell) writeScript(n int, cmd string) (string, error) {
-	// A command may have removed the folder (rm -rf /tmp/*).
-	if err := os.MkdirAll(sh.dir, 0o755); err != nil {
-		return "", err
-	}
-	sh.own(sh.dir)
-	if _, err := os.Stat(sh.after); err != nil {
-		if err := sh.writeAfter(); err != nil {
-			return "", err
-		}
-	}
-	path := filepath.Join(sh.dir, "cmd-"+strconv.Itoa(n%8)+".sh")
-	if err := os.WriteFile(path, []byte(cmd+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	sh.own(path)
-	return path, nil
-}
-
-// writeAfter writes the file the shell sources after each command.
-func (sh *shell) writeAfter() error {
-	if err := os.WriteFile(sh.after, []byte(sh.afterText), 0o644); err != nil {
-		return err
-	}
-	sh.own(sh.after)
-	return nil
-}
-
-// line is what the terminal types to run command n saved at path: a line
-// that parses whatever the command holds (see rcFile).
-func (sh *shell) line(n int, path string) string {
-	return "{ " + cmdVar + "=" + strconv.Itoa(n) + "; " + stVar + "=; } 2>/dev/null; . " + shellQuote(path) + "; { . " + shellQuote(sh.after) + "; } 2>/dev/null\n"
-}
-
 // own gives a file the agent made to the shell's user.
 func (sh *shell) own(path string) {
 	if sh.uid >= 0 {
@@ -347,6 +223,7 @@ func (sh *shell) kill() {
 	killSession(sh.pid())
 	<-sh.done
 	sh.pty.Close()
+	sh.files.remove()
 }
 
 // killSession sends SIGKILL to every process whose session is sid: the

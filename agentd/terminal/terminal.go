@@ -138,6 +138,9 @@ func (t *Terminal) start() error {
 	}
 	snk := newSink(false)
 	t.mu.Lock()
+	if old := t.sh; old != nil && old.exited() {
+		old.files.remove() // a shell that exited (kill removes the folder of the others)
+	}
 	t.sh = sh
 	t.sent = 0        // the first prompt carries no command number
 	t.phase = running // until the first prompt
@@ -293,11 +296,11 @@ func (t *Terminal) typeCommand(cmd string) error {
 	cmd = strings.TrimRight(cmd, "\n")
 	t.nextCmd++
 	t.sent = t.nextCmd
-	path, err := t.sh.writeScript(t.nextCmd, cmd)
+	path, err := t.sh.files.command(t.nextCmd, cmd)
 	if err != nil {
-		return fmt.Errorf("write command file: %w", err)
+		return err
 	}
-	return t.sh.write([]byte(t.sh.line(t.sent, path)))
+	return t.sh.write([]byte(t.sh.files.line(t.sent, path)))
 }
 
 // wait collects output until the prompt, a timeout or cancellation.

@@ -171,3 +171,34 @@ func TestReplacedShellStaysInteractive(t *testing.T) {
 		t.Fatalf("after the nested shell: %+v", res)
 	}
 }
+
+// TestCommandFilesStayTheAgents: the shell's user cannot make the agent,
+// as root, write a command into a file of its choosing by planting links
+// where the agent saves commands.
+func TestCommandFilesStayTheAgents(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the shell as another user")
+	}
+	dir, err := os.MkdirTemp("", "gohands-links-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("root's own\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	os.Mkdir(home, 0o755)
+	os.Chown(home, 12345, 12345)
+	term := newTerm(t, Options{Dir: home, OutputDir: filepath.Join(dir, "out"), UID: 12345, GID: 12345, Env: []string{"HOME=" + home}})
+	plant := "d=$(dirname \"${BASH_SOURCE[0]}\")\nfor i in 0 1 2 3 4 5 6 7; do ln -sf " + victim + " \"$d/cmd-$i.sh\"; done 2>/dev/null; true"
+	run(t, term, Request{Command: plant})
+	if res := run(t, term, Request{Command: "echo one\necho two"}); res.Output != "one\ntwo" {
+		t.Errorf("the command after the links: %+v", res)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "root's own\n" {
+		t.Fatalf("the agent wrote a command through a link the shell's user planted: the file now holds %q", data)
+	}
+}
