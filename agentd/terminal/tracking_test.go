@@ -35,6 +35,7 @@ func TestCommandsThatBreakTracking(t *testing.T) {
 		{name: "killed shell", cmd: "kill -9 $$", code: 137, restart: true},
 		{name: "set -e failure", cmd: "set -e; false", code: 1, restart: true},
 		{name: "set -e then a failure later", cmd: "set -e\necho before\nfalse\necho never", code: 1, output: "before", restart: true},
+		{name: "set -e then a syntax error", cmd: "set -e\necho a( done", code: 2, output: "syntax error", restart: true, bashOnly: true},
 		{name: "set -e alone", cmd: "set -e", code: 0, keepsVars: true},
 		{name: "set -u", cmd: "set -u", code: 0, keepsVars: true},
 		{name: "exec bash", cmd: "exec bash", code: 0},
@@ -166,7 +167,9 @@ func TestReplacedShellStaysInteractive(t *testing.T) {
 	if !res.Running {
 		t.Fatalf("a nested bash ended the command: %+v", res)
 	}
-	run(t, term, Request{Command: "exit 4", IsInput: true, Timeout: 5 * time.Second})
+	if res := run(t, term, Request{Command: "exit 4", IsInput: true, Timeout: 5 * time.Second}); res.ExitCode != 4 || res.Running {
+		t.Fatalf("exit from the nested shell: %+v; want its code, 4", res)
+	}
 	if res := exec1(t, term, "echo back"); res.Output != "back" {
 		t.Fatalf("after the nested shell: %+v", res)
 	}
