@@ -16,13 +16,12 @@ import (
 //
 //	{ __gohands_cmd=N; __gohands_st=; } 2>/dev/null; . 'cmd-N.sh'; { . 'after.sh'; } 2>/dev/null
 //
-// (the braces keep the line's own commands out of a `set -x` trace; the
-// line is short because bash reads a typed line a byte at a time).
-// That line always parses, whatever the command is: a syntax error,
-// an unbalanced quote or an open here-doc in the file makes `.` fail
-// with status 2 and the line goes on, where typed as is the command
-// would be dropped with its number, or leave the shell waiting for more
-// input. The prompt (PS1) is the marker the scanner looks for; it
+// (the braces keep the line's own commands out of a `set -x` trace).
+// That line always parses, whatever the command is: a syntax error or an
+// unbalanced quote in the file makes `.` fail with status 2, a here-doc
+// left open ends with the file, and the line goes on; typed as it is,
+// the command would be dropped with its number, or leave the shell
+// waiting for more input. The prompt (PS1) is the marker the scanner looks for; it
 // carries the number, so a prompt the shell prints on its own is not
 // taken for the end of the next command. After the command after.sh puts
 // back PS1 and PROMPT_COMMAND, and PROMPT_COMMAND puts back PS1 before
