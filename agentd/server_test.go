@@ -96,6 +96,21 @@ func TestKeysAndConflicts(t *testing.T) {
 	}
 }
 
+// TestSyntaxErrorEnds: a command bash cannot parse answers with its error
+// and status 2, and the terminal takes the next command (it used to wait
+// for the whole timeout, then answer 409 to every command after).
+func TestSyntaxErrorEnds(t *testing.T) {
+	_, c := newTestServer(t)
+	res, err := c.Exec(ctx(t), "main", ExecRequest{Command: "echo a( done", Timeout: 10})
+	if err != nil || res.ExitCode != 2 || !strings.Contains(res.Output, "syntax error") {
+		t.Fatalf("echo a( done: %+v, %v; want exit code 2 and a syntax error", res, err)
+	}
+	res, err = c.Exec(ctx(t), "main", ExecRequest{Command: "echo ok", Timeout: 10})
+	if err != nil || res.ExitCode != 0 || res.Output != "ok" {
+		t.Fatalf("the command after: %+v, %v", res, err)
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	srv, _ := newTestServer(t)
 	tests := []struct {

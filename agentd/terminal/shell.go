@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,11 +20,13 @@ type shell struct {
 	pty  *os.File
 	cmd  *exec.Cmd
 	scan *scanner
-	dir  string // the terminal's private folder (rc file, command files)
-	uid  int
-	gid  int
-	wmu  sync.Mutex
-	done chan struct{}
+	// files is the shell's private folder: its rc file and the files
+	// its commands run from.
+	files *scripts
+	uid   int
+	gid   int
+	wmu   sync.Mutex
+	done  chan struct{}
 	// drained is closed when the pty has nothing more to read: every
 	// holder of its other end has exited.
 	drained chan struct{}
@@ -36,45 +37,28 @@ type shell struct {
 	reapedCode int
 }
 
-// rcFile sets the prompt marker after the user's own start-up files, so a
-// .bashrc cannot change it. PS2 is empty so continuation lines print
-// nothing; history expansion is off so '!' in a command is literal.
-const rcFile = `if [ -n "$BASH_VERSION" ]; then
-  [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
-  [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
-  set +H
-  set -o ignoreeof
-  unset PROMPT_COMMAND
-  HISTFILE=
-fi
-export PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER= DEBIAN_FRONTEND=noninteractive
-PS2=''
-PS1='%s'
-`
-
-// cmdVar is the shell variable holding the number of the command the
-// terminal typed last.
-const cmdVar = "__gohands_cmd"
-
-func spawn(opts Options, name, nonce string) (*shell, error) {
+func spawn(opts Options, name, nonce string) (_ *shell, err error) {
 	path := lookShell(opts.Shell)
-	dir := filepath.Join(opts.OutputDir, "terminal-"+name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.OutputDir, 0o755); err != nil {
 		return nil, err
 	}
-	sh := &shell{path: path, dir: dir, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{}), drained: make(chan struct{})}
+	sh := &shell{path: path, uid: -1, gid: -1, scan: newScanner(nonce), done: make(chan struct{}), drained: make(chan struct{})}
 	asOther := os.Geteuid() == 0 && opts.UID >= 0 && opts.UID != os.Geteuid()
 	if asOther {
 		sh.uid, sh.gid = opts.UID, max(opts.GID, 0)
-		sh.own(opts.OutputDir)
-		sh.own(dir)
+		sh.own(opts.OutputDir) // the shell's user reads and removes cut outputs
 	}
-	ps1 := "\x1eGH" + nonce + ";$?;${" + cmdVar + ":-0};$PWD;" + nonce + "\x1e"
-	rc := filepath.Join(dir, "rc.sh")
-	if err := os.WriteFile(rc, []byte(fmt.Sprintf(rcFile, ps1)), 0o644); err != nil {
+	files, err := newScripts(opts.OutputDir, name, nonce)
+	if err != nil {
 		return nil, err
 	}
-	sh.own(rc)
+	defer func() {
+		if err != nil {
+			files.remove()
+		}
+	}()
+	sh.files = files
+	rc := files.rc
 
 	var args []string
 	if strings.HasSuffix(path, "bash") {
@@ -141,7 +125,9 @@ func shellEnv(env []string, rc string) []string {
 	seen := map[string]bool{}
 	for _, kv := range env {
 		k, _, ok := strings.Cut(kv, "=")
-		if !ok || seen[k] {
+		// The agent may itself run in a terminal of a GoHands sandbox:
+		// its marker variables are not this shell's.
+		if !ok || seen[k] || strings.HasPrefix(k, "__gohands_") || k == "PROMPT_COMMAND" {
 			continue
 		}
 		seen[k] = true
@@ -173,16 +159,6 @@ func (sh *shell) write(p []byte) error {
 	return nil
 }
 
-// writeScript saves a long or multi-line command for the shell to source.
-func (sh *shell) writeScript(n int, cmd string) (string, error) {
-	path := filepath.Join(sh.dir, "cmd-"+strconv.Itoa(n%8)+".sh")
-	if err := os.WriteFile(path, []byte(cmd+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	sh.own(path)
-	return path, nil
-}
-
 // own gives a file the agent made to the shell's user.
 func (sh *shell) own(path string) {
 	if sh.uid >= 0 {
@@ -199,8 +175,8 @@ func (sh *shell) wait() {
 	sh.state = sh.cmd.ProcessState
 	if sh.state == nil {
 		sh.reapedCode = -1
-		if ws, ok := reapedStatus(sh.cmd.Process.Pid, sh.started, reapedWait); ok && ws.Exited() {
-			sh.reapedCode = ws.ExitStatus()
+		if ws, ok := reapedStatus(sh.cmd.Process.Pid, sh.started, reapedWait); ok {
+			sh.reapedCode = statusCode(ws)
 		}
 	}
 	close(sh.done)
@@ -219,7 +195,23 @@ func (sh *shell) exitCode() int {
 	if sh.state == nil {
 		return sh.reapedCode
 	}
+	if ws, ok := sh.state.Sys().(syscall.WaitStatus); ok {
+		return statusCode(ws)
+	}
 	return sh.state.ExitCode()
+}
+
+// statusCode is the exit code a shell would show for ws: 128 plus the
+// signal for a process a signal ended (kill -9 $$ gives 137), not -1,
+// which a Result keeps for a command still running.
+func statusCode(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return -1
 }
 
 // kill ends the shell and every process of its session, then closes the pty.
@@ -231,6 +223,7 @@ func (sh *shell) kill() {
 	killSession(sh.pid())
 	<-sh.done
 	sh.pty.Close()
+	sh.files.remove()
 }
 
 // killSession sends SIGKILL to every process whose session is sid: the

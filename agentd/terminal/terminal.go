@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,11 +26,6 @@ import (
 // DefaultSoftTimeout is how long a command may print nothing before Exec
 // returns with exit code -1 and leaves it running.
 const DefaultSoftTimeout = 30 * time.Second
-
-// maxTyped is the longest single line typed into the terminal. Longer or
-// multi-line commands are run from a file, because a terminal in canonical
-// mode cuts lines at 4095 bytes.
-const maxTyped = 1024
 
 // Errors callers branch on.
 var (
@@ -144,6 +138,9 @@ func (t *Terminal) start() error {
 	}
 	snk := newSink(false)
 	t.mu.Lock()
+	if old := t.sh; old != nil && old.exited() {
+		old.files.remove() // a shell that exited (kill removes the folder of the others)
+	}
 	t.sh = sh
 	t.sent = 0        // the first prompt carries no command number
 	t.phase = running // until the first prompt
@@ -196,7 +193,7 @@ func (t *Terminal) Exec(ctx context.Context, req Request) (Result, error) {
 	if err := t.ensureShell(); err != nil {
 		return Result{}, err
 	}
-	snk, err := t.send(req)
+	snk, err := t.send(req, t.script(ctx, req))
 	if err != nil {
 		return Result{}, err
 	}
@@ -218,8 +215,31 @@ func (t *Terminal) ensureShell() error {
 	return t.start()
 }
 
-// send writes the request to the terminal and attaches a sink for output.
-func (t *Terminal) send(req Request) (*sink, error) {
+// script is the text the shell is to source for req when it is a new
+// command: the command itself, or in its place the error of bash when it
+// ends inside a substitution (see unclosedSubst).
+func (t *Terminal) script(ctx context.Context, req Request) string {
+	if req.IsInput || req.Command == "" {
+		return req.Command
+	}
+	if _, ok := controlKey(req.Command); ok {
+		return req.Command
+	}
+	t.mu.Lock()
+	path, idle := t.sh.path, t.phase != running
+	t.mu.Unlock()
+	if !idle || !isBash(path) {
+		return req.Command // refused, or sh, which has no such bug
+	}
+	if msg, ok := unclosedSubst(ctx, path, req.Command); ok {
+		return guardScript(msg)
+	}
+	return req.Command
+}
+
+// send writes the request to the terminal and attaches a sink for output;
+// script is what a new command runs (see Terminal.script).
+func (t *Terminal) send(req Request, script string) (*sink, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cmd := req.Command
@@ -255,7 +275,7 @@ func (t *Terminal) send(req Request) (*sink, error) {
 		if t.phase == running {
 			return nil, ErrStillRunning
 		}
-		if err := t.typeCommand(cmd); err != nil {
+		if err := t.typeCommand(script); err != nil {
 			return nil, err
 		}
 		t.phase = running
@@ -269,24 +289,18 @@ func (t *Terminal) send(req Request) (*sink, error) {
 	return snk, nil
 }
 
-// typeCommand sends a new command; t.mu is held.
+// typeCommand sends a new command; t.mu is held. The command goes
+// through a file, so that whatever it holds, the line typed parses and
+// ends with the marker (see rcFile).
 func (t *Terminal) typeCommand(cmd string) error {
 	cmd = strings.TrimRight(cmd, "\n")
 	t.nextCmd++
 	t.sent = t.nextCmd
-	// The number goes first on the line: the prompt shows it, and $? is
-	// still the command's own status.
-	mark := cmdVar + "=" + strconv.Itoa(t.sent) + "; "
-	if len(cmd) <= maxTyped && !strings.ContainsAny(cmd, "\n\r") {
-		return t.sh.write([]byte(mark + cmd + "\n"))
-	}
-	// Long or multi-line: run it from a file in this shell, so cd, variables
-	// and functions still persist and it is still one prompt.
-	path, err := t.sh.writeScript(t.nextCmd, cmd)
+	path, err := t.sh.files.command(t.nextCmd, cmd)
 	if err != nil {
-		return fmt.Errorf("write command file: %w", err)
+		return err
 	}
-	return t.sh.write([]byte(mark + ". " + shellQuote(path) + "\n"))
+	return t.sh.write([]byte(t.sh.files.line(t.sent, path)))
 }
 
 // wait collects output until the prompt, a timeout or cancellation.
