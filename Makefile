@@ -5,7 +5,7 @@ PKGS      ?= ./...
 GOFLAGS_AGENT = CGO_ENABLED=0 GOOS=linux
 SANDBOX_IMAGE ?= gohands/sandbox:bookworm
 
-.PHONY: all build agent server run test test-short bench fuzz vet fmt sandbox-image clean
+.PHONY: all build agent server run test test-short bench fuzz vet fmt lint sandbox-image clean
 
 all: build
 
@@ -25,14 +25,27 @@ run: build sandbox-image
 vet:
 	$(GO) vet $(PKGS)
 
+# staticcheck at a fixed version, built once from the Go module proxy into $(BIN)/tools.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK = $(BIN)/tools/staticcheck-$(STATICCHECK_VERSION)
+$(STATICCHECK):
+	mkdir -p $(BIN)/tools
+	GOBIN=$(abspath $(BIN))/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/tools/staticcheck $@
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Every test, the Docker ones included, with the race detector, then a short run of every fuzz target.
+# gofmt, vet and staticcheck; every test, the Docker ones included, with the race detector; then a
+# short run of every fuzz target.
 # vet runs with -race too, so that it reuses the packages the race build compiles (on a cold build
 # cache a plain vet would compile every dependency once more, about three minutes on two cores).
 test: fmt build sandbox-image
 	$(GO) vet -race $(PKGS)
+	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz
 

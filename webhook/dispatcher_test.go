@@ -27,11 +27,11 @@ func TestBatchBySize(t *testing.T) {
 	for i := range 7 {
 		d.Event("conv-1", ev(i))
 	}
-	hits := e.waitHits(t, 2)
+	e.waitHits(t, 2)
 	if err := d.Flush(t.Context()); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
-	hits = e.waitHits(t, 3)
+	hits := e.waitHits(t, 3)
 
 	var got [][]string
 	for _, h := range hits {
