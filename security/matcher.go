@@ -1,6 +1,9 @@
 package security
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // matcher finds, at every position of a text, the longest of a set of
 // strings that starts there, in one pass over the text however many
@@ -55,14 +58,20 @@ const (
 // most 1 KiB for every denseMin strings.
 const denseMin = 8
 
-// newMatcher returns a matcher of the strings; empty ones are ignored.
+// maxMatcherBytes bounds the strings of a matcher, whose nodes are named
+// by int32: about 50 GiB of memory, far past what the secrets settings
+// allow a server.
+const maxMatcherBytes = math.MaxInt32
+
+// newMatcher returns a matcher of the strings; empty ones are ignored, and
+// so are those past maxMatcherBytes in all.
 func newMatcher(strs []string) *matcher {
 	// Each node, while the level below it is being laid out, owns a range
 	// of idx: the strings whose reversed path goes through it.
 	idx := make([]int32, 0, len(strs))
 	total := 0
 	for i, s := range strs {
-		if s != "" {
+		if s != "" && total+len(s) < maxMatcherBytes {
 			idx = append(idx, int32(i))
 			total += len(s)
 		}
