@@ -109,6 +109,9 @@
 //
 // A [Masker] replaces secret values in text with <secret-hidden>, also
 // where they appear escaped inside JSON ([Masker.MaskJSON] keeps a JSON
-// document valid); [MaskHandler] applies one to everything logged through
-// a slog.Handler.
+// document valid). It reads a text in one pass whatever the number of
+// secrets (an Aho-Corasick automaton) and is built in time linear in
+// their length; [Union] joins Maskers. [MaskHandler] applies one to
+// everything logged through a slog.Handler, and [ScopedMaskHandler] adds
+// the Masker of the conversation a record names.
 package security

@@ -95,3 +95,26 @@ func FuzzMask(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReplacer checks the replacer against the reference, naiveReplace,
+// on the strings the newlines of pats split into, in text and, with the
+// strings' JSON forms, in JSON text.
+func FuzzReplacer(f *testing.F) {
+	f.Add("she\nhe\nhers", "ushers", false)
+	f.Add("aa\naaa\na", "aaaaaaa", false)
+	f.Add("nabcd\n00e9zz\nabcd\\", `"\nabcd" "\u00e9zz" "abcd\\"`, true)
+	f.Add("x\"y\n<z>\nq\u2028r", `x\"y \u003cz\u003e q\u2028r <z>`, true)
+	f.Fuzz(func(t *testing.T, pats, text string, jsonForms bool) {
+		if len(pats) > 200 || len(text) > 2000 {
+			return // the reference is slow
+		}
+		values := strings.Split(pats, "\n")
+		for _, minLen := range []int{1, 3} {
+			got, ok := newReplacer(values, "#", minLen, jsonForms).replace(text)
+			want, wantOK := naiveReplace(text, patterns(values, minLen, jsonForms), "#", jsonForms)
+			if got != want || ok != wantOK {
+				t.Fatalf("values %q, minLen %d, jsonForms %v: replace(%q) = %q, %v; want %q, %v", values, minLen, jsonForms, text, got, ok, want, wantOK)
+			}
+		}
+	})
+}

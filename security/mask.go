@@ -26,9 +26,8 @@ const MinSecretLen = 4
 // replacer replaces every occurrence of a set of strings, the longest
 // first where several start at the same place.
 type replacer struct {
-	// byFirst holds the strings by their first byte, longest first.
-	byFirst [256][]string
-	with    string
+	m    *matcher
+	with string
 	// escapes widens a match that starts or ends inside a backslash
 	// escape ("\n", "\u00e9") to the whole escape, so that replacing in
 	// JSON text never leaves half an escape behind.
@@ -37,38 +36,40 @@ type replacer struct {
 
 // newReplacer returns a replacer of the values at least minLen bytes long,
 // with, if jsonForms, the forms they take inside a JSON string; nil if
-// there is nothing to replace.
+// there is nothing to replace. Building it takes time linear in the
+// length of the values and their forms.
 func newReplacer(values []string, with string, minLen int, jsonForms bool) *replacer {
-	var pats []string
-	add := func(s string) {
-		if len(s) >= minLen && s != "" && !slices.Contains(pats, s) {
-			pats = append(pats, s)
-		}
-	}
-	for _, v := range values {
-		add(v)
-		if jsonForms && len(v) >= minLen {
-			for _, f := range jsonEscaped(v) {
-				add(f)
-			}
-		}
-	}
+	pats := patterns(values, minLen, jsonForms)
 	if len(pats) == 0 {
 		return nil
 	}
-	slices.SortFunc(pats, func(a, b string) int {
-		return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b))
-	})
-	r := &replacer{with: with, escapes: jsonForms}
-	for _, p := range pats {
-		r.byFirst[p[0]] = append(r.byFirst[p[0]], p)
+	return &replacer{m: newMatcher(pats), with: with, escapes: jsonForms}
+}
+
+// patterns returns the strings a replacer of the values looks for: those
+// at least minLen bytes long (and never empty) with, if jsonForms, the
+// forms they take inside a JSON string. There may be duplicates.
+func patterns(values []string, minLen int, jsonForms bool) []string {
+	var pats []string
+	for _, v := range values {
+		if len(v) < max(minLen, 1) {
+			continue
+		}
+		pats = append(pats, v)
+		if jsonForms {
+			pats = append(pats, jsonEscaped(v)...)
+		}
 	}
-	return r
+	return pats
 }
 
 // jsonEscaped returns v as it appears inside a JSON string, escaped as
-// encoding/json writes it, with and without HTML escaping.
+// encoding/json writes it, with and without HTML escaping: the forms that
+// differ from v, each once.
 func jsonEscaped(v string) []string {
+	if !needsEscape(v) {
+		return nil
+	}
 	var out []string
 	for _, html := range []bool{true, false} {
 		var b bytes.Buffer
@@ -79,19 +80,38 @@ func jsonEscaped(v string) []string {
 		}
 		s := strings.TrimSuffix(b.String(), "\n")
 		s = s[1 : len(s)-1] // the quotes
-		if s != v {
+		if s != v && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
+// needsEscape reports whether encoding/json may write v otherwise inside
+// a JSON string: whether it has a byte that is not printable ASCII, or
+// one of " \ < > &.
+func needsEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || strings.IndexByte(`"\<>&`, c) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // replace returns s with every match replaced, and whether there was one.
+// It reads s twice: once backwards to find the longest match at each
+// position, then forwards to replace them, left to right.
 func (r *replacer) replace(s string) (string, bool) {
 	if r == nil {
 		return s, false
 	}
+	found := r.m.scan(s, nil) // by position, last first
+	if len(found) == 0 {
+		return s, false
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	last := 0
 	escStart, escEnd := 0, 0 // the backslash escape last seen: s[escStart:escEnd]
 	track := func(p int) {
@@ -103,15 +123,24 @@ func (r *replacer) replace(s string) (string, bool) {
 			escStart, escEnd = p, min(p+n, len(s))
 		}
 	}
+	next := len(found) - 1
 	for i := 0; i < len(s); i++ {
 		if r.escapes {
 			track(i)
 		}
-		n := r.matchAt(s, i)
-		if n == 0 {
+		for next >= 0 && found[next].at < i {
+			next--
+		}
+		if next < 0 {
+			break
+		}
+		if found[next].at != i {
+			if !r.escapes {
+				i = found[next].at - 1 // nothing to track on the way
+			}
 			continue
 		}
-		start, end := i, i+n
+		start, end := i, i+found[next].n
 		if r.escapes {
 			if escStart < i && i < escEnd {
 				start = max(escStart, last)
@@ -123,39 +152,25 @@ func (r *replacer) replace(s string) (string, bool) {
 				end = escEnd
 			}
 		}
-		if last == 0 && b.Len() == 0 {
-			b.Grow(len(s))
-		}
 		b.WriteString(s[last:start])
 		b.WriteString(r.with)
 		last = end
 		i = end - 1
 	}
-	if b.Len() == 0 {
-		return s, false
-	}
 	b.WriteString(s[last:])
 	return b.String(), true
-}
-
-// matchAt returns the length of the longest string that occurs in s at i,
-// or 0.
-func (r *replacer) matchAt(s string, i int) int {
-	for _, p := range r.byFirst[s[i]] {
-		if strings.HasPrefix(s[i:], p) {
-			return len(p)
-		}
-	}
-	return 0
 }
 
 // Masker hides secret values in text: every occurrence of a value, and of
 // the value as escaped inside a JSON string, becomes <secret-hidden>.
 // Where values overlap, the longest is hidden first. Values shorter than
-// MinSecretLen are not hidden. A Masker is immutable and safe for
+// MinSecretLen are not hidden. Masking reads the text twice whatever the
+// number of values; making a Masker takes time and memory linear in
+// their length (see MaskedBytes). A Masker is immutable and safe for
 // concurrent use; a nil or empty Masker changes nothing and costs nothing.
 type Masker struct {
-	r *replacer
+	pats []string // what r looks for, for Union
+	r    *replacer
 }
 
 // NewMasker returns a Masker of the values of secrets (the names do not
@@ -165,7 +180,37 @@ func NewMasker(secrets map[string]string) *Masker {
 	for _, v := range secrets {
 		values = append(values, v)
 	}
-	return &Masker{r: newReplacer(values, HiddenText, MinSecretLen, true)}
+	return newMasker(patterns(values, MinSecretLen, true))
+}
+
+func newMasker(pats []string) *Masker {
+	if len(pats) == 0 {
+		return &Masker{}
+	}
+	return &Masker{pats: pats, r: &replacer{m: newMatcher(pats), with: HiddenText, escapes: true}}
+}
+
+// Union returns a Masker that hides what every one of ms hides.
+func Union(ms ...*Masker) *Masker {
+	var pats []string
+	for _, m := range ms {
+		if m != nil {
+			pats = append(pats, m.pats...)
+		}
+	}
+	return newMasker(pats)
+}
+
+// MaskedBytes returns how many bytes of text a Masker looks for to hide
+// value: the value and the distinct forms it takes escaped in a JSON
+// string; 0 for a value shorter than MinSecretLen. The memory a Masker
+// takes is about 25 times the sum over its values.
+func MaskedBytes(value string) int {
+	n := 0
+	for _, p := range patterns([]string{value}, MinSecretLen, true) {
+		n += len(p)
+	}
+	return n
 }
 
 // Empty reports whether m hides nothing.
@@ -282,62 +327,116 @@ func RedactObservation(o event.ToolObservation, values []string) {
 // through their text, and replaced by the masked text only when it hides
 // something.
 func MaskHandler(h slog.Handler, m func() *Masker) slog.Handler {
-	return &maskHandler{h: h, m: m}
+	return &maskHandler{h: h, all: m}
+}
+
+// ScopedMaskHandler is MaskHandler for records that may belong to a
+// scope, such as a conversation: a record that carries the attribute key
+// with a string value, given to it or bound with Logger.With, is masked
+// with scoped(value) as well as with all(). Both are asked on every
+// record, so scoped can hide a scope's new secrets at once while all,
+// which hides everyone's, is rebuilt in the background.
+func ScopedMaskHandler(h slog.Handler, all func() *Masker, key string, scoped func(string) *Masker) slog.Handler {
+	return &maskHandler{h: h, all: all, key: key, scoped: scoped}
 }
 
 type maskHandler struct {
-	h slog.Handler
-	m func() *Masker
+	h      slog.Handler
+	all    func() *Masker
+	key    string
+	scoped func(string) *Masker
+	scope  string // the value of key bound with WithAttrs
 }
 
-func (h *maskHandler) masker() *Masker {
-	if h.m == nil {
-		return nil
+// maskers returns the Maskers of a record in the scopes, the empty ones
+// left out.
+func (h *maskHandler) maskers(scopes ...string) maskers {
+	var ms maskers
+	add := func(m *Masker) {
+		if !m.Empty() && !slices.Contains(ms, m) {
+			ms = append(ms, m)
+		}
 	}
-	return h.m()
+	if h.all != nil {
+		add(h.all())
+	}
+	for _, scope := range scopes {
+		if h.scoped != nil && scope != "" {
+			add(h.scoped(scope))
+		}
+	}
+	return ms
+}
+
+// scopeOf returns the last scope attrs name, or "".
+func (h *maskHandler) scopeOf(attrs func(func(slog.Attr) bool)) string {
+	scope := ""
+	if h.scoped != nil {
+		attrs(func(a slog.Attr) bool {
+			if a.Key == h.key && a.Value.Kind() == slog.KindString {
+				scope = a.Value.String()
+			}
+			return true
+		})
+	}
+	return scope
 }
 
 func (h *maskHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
 
 func (h *maskHandler) Handle(ctx context.Context, r slog.Record) error {
-	m := h.masker()
-	if m.Empty() {
+	ms := h.maskers(h.scope, h.scopeOf(r.Attrs))
+	if len(ms) == 0 {
 		return h.h.Handle(ctx, r)
 	}
-	out := slog.NewRecord(r.Time, r.Level, m.Mask(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, ms.mask(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(maskAttr(m, a))
+		out.AddAttrs(ms.maskAttr(a))
 		return true
 	})
 	return h.h.Handle(ctx, out)
 }
 
 func (h *maskHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	m := h.masker()
-	if !m.Empty() {
+	scope := cmp.Or(h.scopeOf(slices.Values(attrs)), h.scope)
+	if ms := h.maskers(scope); len(ms) > 0 {
 		masked := make([]slog.Attr, len(attrs))
 		for i, a := range attrs {
-			masked[i] = maskAttr(m, a)
+			masked[i] = ms.maskAttr(a)
 		}
 		attrs = masked
 	}
-	return &maskHandler{h: h.h.WithAttrs(attrs), m: h.m}
+	c := *h
+	c.h, c.scope = h.h.WithAttrs(attrs), scope
+	return &c
 }
 
 func (h *maskHandler) WithGroup(name string) slog.Handler {
-	return &maskHandler{h: h.h.WithGroup(name), m: h.m}
+	c := *h
+	c.h = h.h.WithGroup(name)
+	return &c
 }
 
-func maskAttr(m *Masker, a slog.Attr) slog.Attr {
+// maskers are applied one after the other.
+type maskers []*Masker
+
+func (ms maskers) mask(s string) string {
+	for _, m := range ms {
+		s = m.Mask(s)
+	}
+	return s
+}
+
+func (ms maskers) maskAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, m.Mask(v.String()))
+		return slog.String(a.Key, ms.mask(v.String()))
 	case slog.KindGroup:
 		group := v.Group()
 		masked := make([]slog.Attr, len(group))
 		for i, g := range group {
-			masked[i] = maskAttr(m, g)
+			masked[i] = ms.maskAttr(g)
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(masked...)}
 	case slog.KindAny:
@@ -352,7 +451,7 @@ func maskAttr(m *Masker, a slog.Attr) slog.Attr {
 		default:
 			s = fmt.Sprintf("%+v", x)
 		}
-		if masked := m.Mask(s); masked != s {
+		if masked := ms.mask(s); masked != s {
 			return slog.String(a.Key, masked)
 		}
 	}

@@ -192,3 +192,43 @@ func TestMaskHandler(t *testing.T) {
 type lazy struct{}
 
 func (lazy) LogValue() slog.Value { return slog.StringValue("resolved sk-abcdef") }
+
+// TestScopedMaskHandler checks that a record of a conversation is masked
+// with that conversation's Masker as well as with the Masker of all,
+// which may not have caught up with it yet.
+func TestScopedMaskHandler(t *testing.T) {
+	var buf bytes.Buffer
+	all := NewMasker(map[string]string{"OLD": "old-secret"}) // built before c1 and c2 got theirs
+	byConv := map[string]*Masker{
+		"c1": NewMasker(map[string]string{"K": "c1-secret"}),
+		"c2": NewMasker(map[string]string{"K": "c2-secret"}),
+	}
+	log := slog.New(ScopedMaskHandler(slog.NewTextHandler(&buf, nil), func() *Masker { return all }, "conversation",
+		func(id string) *Masker { return byConv[id] }))
+	line := func(l *slog.Logger, msg string, args ...any) string {
+		buf.Reset()
+		l.Info(msg, args...)
+		return strings.TrimSpace(buf.String())
+	}
+	c1 := log.With("conversation", "c1")
+	tests := []struct{ got, want string }{
+		{line(c1, "c1-secret old-secret", "v", "c1-secret"), `msg="<secret-hidden> <secret-hidden>" conversation=c1 v=<secret-hidden>`},
+		{line(log, "c2-secret", "conversation", "c2"), `msg=<secret-hidden> conversation=c2`},
+		{line(c1.WithGroup("g"), "c1-secret", "conversation", "c2", "x", "c2-secret"), `msg=<secret-hidden> conversation=c1 g.conversation=c2 g.x=<secret-hidden>`},
+		{line(log, "old-secret", "conversation", "nobody"), `msg=<secret-hidden> conversation=nobody`},
+		{line(log, "old-secret", "conversation", 5), `msg=<secret-hidden> conversation=5`},
+		// Until the Masker of all is rebuilt, a record of no conversation
+		// shows a secret that only a conversation's Masker has.
+		{line(log, "c1-secret old-secret"), `msg="c1-secret <secret-hidden>"`},
+	}
+	for _, tt := range tests {
+		if _, after, _ := strings.Cut(tt.got, " level=INFO "); after != tt.want {
+			t.Errorf("logged %q, want %q", after, tt.want)
+		}
+	}
+	// A scoped record with no Masker at all is passed on as it is.
+	all, byConv = nil, nil
+	if got := line(c1, "c1-secret"); !strings.Contains(got, "msg=c1-secret") {
+		t.Errorf("logged %q", got)
+	}
+}

@@ -412,6 +412,71 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestSecretLimits checks that a conversation's secrets are bounded (the
+// defaults: 1,000 secrets, 64 KiB a value, 1 MiB in all): past them, a
+// create or a change is refused with 422 naming secrets, and stores
+// nothing.
+func TestSecretLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, options{})
+	secrets := func(n, size int) map[string]any {
+		out := make(map[string]any, n)
+		for i := range n {
+			v := fmt.Sprintf("value-%d-", i)
+			out[fmt.Sprintf("S%d", i)] = v + strings.Repeat("x", max(size-len(v), 0))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, field string
+		body        map[string]any
+	}{
+		{"too many", "secrets", map[string]any{"secrets": secrets(1001, 16)}},
+		{"far too many", "secrets", map[string]any{"secrets": secrets(100_000, 16)}},
+		{"too long", "secrets", map[string]any{"secrets": secrets(1, 64<<10+1)}},
+		{"too much in all", "secrets", map[string]any{"secrets": secrets(17, 64<<10)}},
+		{"LLM key too long", "agent.llm.api_key", map[string]any{"agent": map[string]any{"llm": map[string]any{"model": "m", "api_key": strings.Repeat("k", 64<<10+1)}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
+			if d := e.detail(http.MethodPost, "/api/conversations", tc.body, http.StatusUnprocessableEntity); !strings.HasPrefix(d, tc.field+":") {
+				t.Errorf("detail %q does not name %s", d, tc.field)
+			}
+		})
+	}
+	var n int
+	e.call(http.MethodGet, "/api/conversations/count", nil, http.StatusOK, &n)
+	if n != 0 {
+		t.Fatalf("%d conversations after refused creates, want none", n)
+	}
+
+	c := e.create(map[string]any{"secrets": secrets(1000, 16)})
+	path := "/api/conversations/" + c.ID + "/secrets"
+	for _, body := range []map[string]any{
+		{"secrets": map[string]any{"ONE_MORE": "one-more-value"}},
+		{"secrets": map[string]any{"S0": strings.Repeat("y", 64<<10+1)}},
+	} {
+		if d := e.detail(http.MethodPost, path, body, http.StatusUnprocessableEntity); !strings.HasPrefix(d, "secrets:") {
+			t.Errorf("detail %q does not name secrets", d)
+		}
+	}
+	var got session.Info
+	e.call(http.MethodGet, "/api/conversations/"+c.ID, nil, http.StatusOK, &got)
+	if len(got.Secrets) != 1000 || slices.Contains(got.Secrets, "ONE_MORE") {
+		t.Errorf("%d secrets after refused changes, want the 1000 there were", len(got.Secrets))
+	}
+	stored, err := e.store.Secrets(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1000 || stored["S0"] != secrets(1, 16)["S0"] {
+		t.Errorf("%d secrets stored, S0 %.20q...: the refused changes were stored", len(stored), stored["S0"])
+	}
+	// One out, one in: still 1,000.
+	var ok map[string]bool
+	e.call(http.MethodPost, path, map[string]any{"secrets": map[string]any{"S0": "", "ONE_MORE": "one-more-value"}}, http.StatusOK, &ok)
+}
+
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{config: func(c *server.Config) { c.APIKeys = []string{"key-one", "key-two"} }})

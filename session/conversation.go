@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/go-units"
@@ -30,20 +31,21 @@ type AgentSession struct {
 	stream *stream
 	bash   *bashHub
 
-	sbOp sync.Mutex // serialises sandbox starts
+	sbOp      sync.Mutex // serialises sandbox starts
+	secretsOp sync.Mutex // serialises changes of secrets
+	// secretMasker hides secrets; built anew for each change of them.
+	secretMasker atomic.Pointer[security.Masker]
 
 	mu       sync.Mutex
 	conv     storage.Conversation
 	settings Settings
-	secrets  map[string]string
-	active   time.Time // last activity
-	users    int       // operations in progress (Sandbox calls not yet done)
-	run      *runState // the loop, while it runs
+	secrets  map[string]string // replaced on change, never changed in place
+	active   time.Time         // last activity
+	users    int               // operations in progress (Sandbox calls not yet done)
+	run      *runState         // the loop, while it runs
 	sbState  event.SandboxState
 	sbError  string
 	bgSeq    int
-	// secretMasker hides secrets; rebuilt when they change.
-	secretMasker *security.Masker
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
 	metricsSaved time.Time
@@ -62,6 +64,7 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 	if a.secrets == nil {
 		a.secrets = make(map[string]string)
 	}
+	a.secretMasker.Store(security.NewMasker(a.secrets))
 	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
 	a.bash = newBashHub(bashHubBytesPerLimit * m.opts.BashOutputMaxBytes)
 	return a
@@ -198,16 +201,6 @@ func (a *AgentSession) Append(evs ...event.Event) error {
 	}
 	a.touch()
 	return nil
-}
-
-// masker hides the conversation's secrets, the LLM key among them.
-func (a *AgentSession) masker() *security.Masker {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.secretMasker == nil {
-		a.secretMasker = security.NewMasker(a.secrets)
-	}
-	return a.secretMasker
 }
 
 // secretValues returns the values of the conversation's secrets, the LLM
@@ -413,47 +406,6 @@ func (a *AgentSession) update(fn func(*storage.Conversation, *Settings) error) e
 	a.mu.Unlock()
 	a.publishInfo()
 	return nil
-}
-
-// SetSecrets adds or replaces secrets; an empty value removes one. They
-// reach the sandbox as environment variables when it next starts.
-func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
-	put := make(map[string]string, len(secrets))
-	for name, v := range secrets {
-		if !secretName.MatchString(name) {
-			return invalid("secrets: %q is not a valid name (an environment variable name)", name)
-		}
-		put[name] = v.Value
-	}
-	if err := a.m.store.PutSecrets(a.id, put); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return notFound("conversation", a.id)
-		}
-		return storeError("store secrets", err)
-	}
-	a.mu.Lock()
-	for name, v := range put {
-		if v == "" {
-			delete(a.secrets, name)
-		} else {
-			a.secrets[name] = v
-		}
-	}
-	a.secretMasker = nil
-	all := maps.Clone(a.secrets)
-	a.mu.Unlock()
-	a.m.noteSecrets(a.id, all)
-	a.publishInfo()
-	return nil
-}
-
-// Secrets returns the user's secrets (not the LLM key).
-func (a *AgentSession) Secrets() map[string]string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := maps.Clone(a.secrets)
-	delete(out, apiKeySecret)
-	return out
 }
 
 // publishInfo sends the conversation's info to the webhooks.

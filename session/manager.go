@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -89,8 +88,11 @@ type Options struct {
 	// of them act on the server's host, not in the sandbox. Off, they are
 	// refused with 422; the server's own hooks still run.
 	AllowHostCommands bool
-	Webhooks          Webhooks
-	Meter             Meter
+	// SecretLimits bound each conversation's secrets; zero fields take
+	// their defaults.
+	SecretLimits SecretLimits
+	Webhooks     Webhooks
+	Meter        Meter
 	// BashOutputMaxBytes bounds the output of one command of the bash
 	// routes that the server holds in its bash events (the agent's
 	// sandbox keeps the whole in a file the events name). 0 means
@@ -99,6 +101,10 @@ type Options struct {
 	BashOutputMaxBytes int
 	Logger             *slog.Logger
 	Now                func() time.Time
+
+	// logMaskerBuilt, if set, is called after each background build of
+	// the Masker of log lines (for tests).
+	logMaskerBuilt func()
 }
 
 // ConversationManager owns the conversations of this server.
@@ -113,9 +119,14 @@ type ConversationManager struct {
 	wg     sync.WaitGroup
 
 	statusC chan sandbox.StatusChange
-	masker  atomic.Pointer[security.Masker]
-	smu     sync.Mutex                   // guards secrets
-	secrets map[string]map[string]string // by conversation, for Masker
+	// maskers holds the Masker of each conversation in convs, by id; it
+	// changes under mu, and is read without a lock.
+	maskers sync.Map
+	// logMasker is the union of maskers, rebuilt when rebuildMasker
+	// receives (logMaskerBuild serialises the builds).
+	logMasker      atomic.Pointer[security.Masker]
+	rebuildMasker  chan struct{}
+	logMaskerBuild sync.Mutex
 
 	mu     sync.Mutex
 	convs  map[string]*AgentSession
@@ -149,14 +160,16 @@ func New(opts Options) (*ConversationManager, error) {
 	case opts.BashOutputMaxBytes < MinBashOutputMaxBytes:
 		return nil, fmt.Errorf("session: Options.BashOutputMaxBytes %d is less than %d", opts.BashOutputMaxBytes, MinBashOutputMaxBytes)
 	}
+	opts.SecretLimits = opts.SecretLimits.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &ConversationManager{
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
 		ctx: ctx, cancel: cancel, statusC: make(chan sandbox.StatusChange, 256),
-		convs: make(map[string]*AgentSession), secrets: make(map[string]map[string]string),
+		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.watchSandboxes()
+	go m.keepLogMasker()
 	if opts.IdleTimeout > 0 {
 		m.wg.Add(1)
 		go m.cleanIdle(opts.IdleTimeout)
@@ -300,6 +313,9 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	if err != nil {
 		return nil, false, err
 	}
+	if n := len(req.Secrets); n > m.opts.SecretLimits.Count {
+		return nil, false, invalid("secrets: %d secrets, more than the %d a conversation may hold", n, m.opts.SecretLimits.Count)
+	}
 	secrets := make(map[string]string)
 	for name, v := range req.Secrets {
 		if !secretName.MatchString(name) {
@@ -309,6 +325,9 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	}
 	if key := s.Agent.LLM.APIKey; key != "" && key != Masked {
 		secrets[apiKeySecret] = key
+	}
+	if err := m.opts.SecretLimits.check(secrets, nil); err != nil {
+		return nil, false, err
 	}
 	s.Agent.LLM.APIKey = ""
 	spec, err := json.Marshal(s)
@@ -494,18 +513,20 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 	if err != nil {
 		return nil, storeError("load secrets", err)
 	}
-	// Made outside m.mu: making its logger may ask for Masker, which
-	// takes m.mu.
+	// Made outside m.mu: it builds the conversation's Masker.
 	a := newAgentSession(m, conv, s, secrets)
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if old := m.convs[id]; old != nil {
+		m.mu.Unlock()
 		return old, nil
 	}
 	m.convs[id] = a
-	m.noteSecrets(id, secrets)
+	m.maskers.Store(id, a.masker())
+	n := len(m.convs)
+	m.mu.Unlock()
+	m.maskersChanged()
 	if m.opts.Meter != nil {
-		m.opts.Meter.ConversationsLive(len(m.convs))
+		m.opts.Meter.ConversationsLive(n)
 	}
 	return a, nil
 }
@@ -614,9 +635,10 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	a.bash.close()
 	m.mu.Lock()
 	delete(m.convs, id)
+	m.maskers.Delete(id)
 	n := len(m.convs)
 	m.mu.Unlock()
-	m.noteSecrets(id, nil)
+	m.maskersChanged()
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
 	}
@@ -774,43 +796,6 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
-
-// Masker hides the secrets of every conversation this server holds: for
-// log lines, which may come from anywhere, so it takes no lock another
-// part of the server may hold while logging. It is rebuilt only after
-// secrets change.
-func (m *ConversationManager) Masker() *security.Masker {
-	if mk := m.masker.Load(); mk != nil {
-		return mk
-	}
-	m.smu.Lock()
-	all := make(map[string]string)
-	for id, secrets := range m.secrets {
-		for k, v := range secrets {
-			all[id+"/"+k] = v
-		}
-	}
-	m.smu.Unlock()
-	mk := security.NewMasker(all)
-	m.masker.Store(mk)
-	return mk
-}
-
-// noteSecrets records a conversation's secrets for Masker; nil forgets
-// them.
-func (m *ConversationManager) noteSecrets(id string, secrets map[string]string) {
-	m.smu.Lock()
-	if secrets == nil {
-		delete(m.secrets, id)
-	} else {
-		m.secrets[id] = maps.Clone(secrets)
-	}
-	m.smu.Unlock()
-	m.secretsChanged()
-}
-
-// secretsChanged drops the cached masker.
-func (m *ConversationManager) secretsChanged() { m.masker.Store(nil) }
 
 // eventKind names an event for metrics.
 func eventKind(e event.Event) string { return string(e.Kind()) }

@@ -323,6 +323,10 @@ func TestSecretsAreHiddenInStoredEvents(t *testing.T) {
 	if want := `the token is <secret-hidden> and the key "<secret-hidden>"`; text != want {
 		t.Errorf("stored text %q, want %q", text, want)
 	}
+	if masked := m.ConversationMasker(a.ID()).Mask("log tok-5ecret-value"); masked != "log <secret-hidden>" {
+		t.Errorf("conversation masker: %q", masked)
+	}
+	m.rebuildLogMasker()
 	if masked := m.Masker().Mask("log tok-5ecret-value"); masked != "log <secret-hidden>" {
 		t.Errorf("manager masker: %q", masked)
 	}

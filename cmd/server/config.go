@@ -51,6 +51,8 @@ type Config struct {
 	Sandbox SandboxConfig
 	// MaxConversations bounds the conversations that exist at once.
 	MaxConversations int
+	// Secrets bounds each conversation's secrets.
+	Secrets SecretsConfig
 	// ConversationIdle is how long a conversation may go unused before its
 	// sandbox is stopped; 0 never stops it.
 	ConversationIdle time.Duration
@@ -82,6 +84,17 @@ type LLMConfig struct {
 	// AllowedBaseURLs are endpoints besides BaseURL that a conversation may
 	// name and still be lent APIKey (normal form, llm.NormalizeBaseURL).
 	AllowedBaseURLs []string
+}
+
+// SecretsConfig bounds the secrets of one conversation (session.SecretLimits).
+type SecretsConfig struct {
+	// MaxPerConversation is the most secrets a conversation may hold.
+	MaxPerConversation int
+	// MaxValueBytes is the longest value a secret, or an LLM key, may have.
+	MaxValueBytes int64
+	// MaxTotalBytes bounds the bytes a conversation's masker looks for:
+	// the values and the forms they take escaped in JSON.
+	MaxTotalBytes int64
 }
 
 // SandboxConfig is what every sandbox gets unless a conversation asks
@@ -203,10 +216,15 @@ func readConfig(out io.Writer, args, envNames []string, getenv func(string) stri
 func defaultConfig(getenv func(string) string) Config {
 	o := sandbox.DefaultOptions()
 	return Config{
-		Host:               "0.0.0.0",
-		Port:               3000,
-		StatePath:          filepath.Join(cmp.Or(getenv(conversationsEnv), "state"), "gohands.db"),
-		MaxConversations:   100,
+		Host:             "0.0.0.0",
+		Port:             3000,
+		StatePath:        filepath.Join(cmp.Or(getenv(conversationsEnv), "state"), "gohands.db"),
+		MaxConversations: 100,
+		Secrets: SecretsConfig{
+			MaxPerConversation: session.DefaultMaxSecrets,
+			MaxValueBytes:      session.DefaultMaxSecretValueBytes,
+			MaxTotalBytes:      session.DefaultMaxSecretsBytes,
+		},
 		ConversationIdle:   30 * time.Minute,
 		MaxBodyBytes:       10 << 20,
 		MaxUploadBytes:     100 << 20,
@@ -350,6 +368,16 @@ var settings = []setting{
 	{key: "sandbox.env", envPrefix: sandboxEnvPrefix, setMap: mergeSandboxEnv},
 	{key: "max_conversations", env: []string{"GOHANDS_MAX_CONVERSATIONS"},
 		set: func(l *loader, v string) error { return parseInt(v, 1, math.MaxInt32, &l.cfg.MaxConversations) }},
+	{key: "secrets.max_per_conversation", env: []string{"GOHANDS_MAX_SECRETS"},
+		set: func(l *loader, v string) error { return parseInt(v, 1, 1_000_000, &l.cfg.Secrets.MaxPerConversation) }},
+	{key: "secrets.max_value_bytes", env: []string{"GOHANDS_MAX_SECRET_VALUE_BYTES"},
+		set: func(l *loader, v string) error {
+			return parseSizeUpTo(v, 1, maxSecretsBytes, &l.cfg.Secrets.MaxValueBytes)
+		}},
+	{key: "secrets.max_total_bytes", env: []string{"GOHANDS_MAX_SECRETS_TOTAL_BYTES"},
+		set: func(l *loader, v string) error {
+			return parseSizeUpTo(v, 1, maxSecretsBytes, &l.cfg.Secrets.MaxTotalBytes)
+		}},
 	{key: "conversation_idle", env: []string{"GOHANDS_CONVERSATION_IDLE"},
 		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.ConversationIdle) }},
 	{key: "max_body_bytes", env: []string{"GOHANDS_MAX_BODY_BYTES"},
@@ -383,8 +411,8 @@ func lookupSetting(key string) (setting, bool) {
 	return settings[i], true
 }
 
-// applyFile applies a JSON object of settings; "llm" and "sandbox" are
-// objects of their own.
+// applyFile applies a JSON object of settings; "llm", "sandbox" and
+// "secrets" are objects of their own.
 func (l *loader) applyFile(path string, data []byte) []error {
 	wrap := func(err error) error { return fmt.Errorf("config file %s: %w", path, err) }
 	var top map[string]json.RawMessage
@@ -396,7 +424,7 @@ func (l *loader) applyFile(path string, data []byte) []error {
 	}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(top)) {
-		if k != "llm" && k != "sandbox" {
+		if k != "llm" && k != "sandbox" && k != "secrets" {
 			errs = append(errs, l.applyFileKey(k, top[k])...)
 			continue
 		}
@@ -672,6 +700,20 @@ func parseBashOutputMax(l *loader, v string) error {
 		return fmt.Errorf("more than the most allowed, 1g (%d bytes)", int64(maxBashOutput))
 	}
 	l.cfg.BashOutputMaxBytes = n
+	return nil
+}
+
+// maxSecretsBytes bounds the secrets settings: a masker takes about 25
+// bytes of memory for each byte it looks for.
+const maxSecretsBytes = 64 << 20
+
+// parseSizeUpTo is parseSize with an upper bound.
+func parseSizeUpTo(v string, lo, hi int64, dst *int64) error {
+	var n int64
+	if err := parseSize(v, lo, &n); err != nil || n > hi {
+		return fmt.Errorf("want a size from %d bytes to %s like 64k, 1m or a number of bytes", lo, units.BytesSize(float64(hi)))
+	}
+	*dst = n
 	return nil
 }
 

@@ -75,11 +75,18 @@ func newLogger(cfg Config) *slog.Logger {
 // server on the same state to re-adopt. When listening is not nil, the
 // address is sent to it once the server listens.
 func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- string) error {
-	// Log lines never show a conversation's secrets.
+	// Log lines never show a conversation's secrets: a line of one
+	// conversation is masked with that conversation's masker, current,
+	// and every line with the masker of all, rebuilt in the background.
 	var convs atomic.Pointer[session.ConversationManager]
-	logger = slog.New(security.MaskHandler(logger.Handler(), func() *security.Masker {
+	logger = slog.New(security.ScopedMaskHandler(logger.Handler(), func() *security.Masker {
 		if m := convs.Load(); m != nil {
 			return m.Masker()
+		}
+		return nil
+	}, "conversation", func(id string) *security.Masker {
+		if m := convs.Load(); m != nil {
+			return m.ConversationMasker(id)
 		}
 		return nil
 	}))
@@ -145,6 +152,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 			Image:           image,
 		},
 		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.ConversationIdle,
+		SecretLimits: session.SecretLimits{Count: cfg.Secrets.MaxPerConversation,
+			ValueBytes: int(cfg.Secrets.MaxValueBytes), TotalBytes: int(cfg.Secrets.MaxTotalBytes)},
 		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks}),
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
