@@ -126,7 +126,7 @@ func (s *Server) download(c *gin.Context) {
 			return sandboxErr(err)
 		}
 		asTar := st.Type == "dir"
-		body, err := cl.Download(ctx, p, asTar)
+		body, size, err := cl.Download(ctx, p, asTar)
 		if err != nil {
 			return sandboxErr(err)
 		}
@@ -136,8 +136,11 @@ func (s *Server) download(c *gin.Context) {
 		if asTar {
 			name += ".tar"
 			ctype = "application/x-tar"
-		} else {
-			c.Header("Content-Length", strconv.FormatInt(st.Size, 10))
+		}
+		// The length is the agent's, which it measured: the size stat
+		// gave is not the content's for the files of /proc and /sys.
+		if size >= 0 {
+			c.Header("Content-Length", strconv.FormatInt(size, 10))
 		}
 		c.Header("Content-Type", ctype)
 		c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
