@@ -160,6 +160,7 @@ func (s *Server) upload(c *gin.Context) {
 	if !ok {
 		return
 	}
+	streamBody(c) // a big file may take long; it must only keep coming
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+1<<20)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
@@ -235,7 +236,7 @@ func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader
 		}
 		if err != nil {
 			var mb *http.MaxBytesError
-			if errors.As(err, &mb) {
+			if errors.As(err, &mb) || errors.Is(err, errBodyTimeout) {
 				return uploadError(err, s.cfg.MaxUploadBytes)
 			}
 			return sandboxErr(err)
@@ -250,6 +251,9 @@ func uploadError(err error, limit int64) error {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return errorf(http.StatusRequestEntityTooLarge, "the upload is larger than %d bytes", limit)
+	}
+	if errors.Is(err, errBodyTimeout) {
+		return errorf(http.StatusRequestTimeout, "the upload stalled: %v", errBodyTimeout)
 	}
 	return errorf(http.StatusBadRequest, "reading the upload: %v", err)
 }
