@@ -34,7 +34,7 @@ func decodeOutputFrame(line []byte) (string, bool) {
 	if !utf8.Valid(s) {
 		return "", false
 	}
-	if bytes.IndexAny(s, "\"\\") < 0 {
+	if !bytes.ContainsAny(s, "\"\\") {
 		return string(s), true
 	}
 	out := make([]byte, 0, len(s))

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -1037,7 +1038,7 @@ func waitRemoved(t *testing.T, engine *client.Client, id, what string) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; {
 		_, err := engine.ContainerInspect(context.Background(), id)
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return
 		}
 		if time.Now().After(deadline) {
