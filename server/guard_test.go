@@ -57,6 +57,7 @@ func TestNoKeyGuard(t *testing.T) {
 		{"same origin (the built-in page)", "", origin("http://127.0.0.1:" + port), http.StatusCreated},
 		{"same origin by name", "localhost:" + port, origin("http://localhost:" + port), http.StatusCreated},
 		{"allowed origin", "", origin("https://app.example"), http.StatusCreated},
+		{"allowed origin, other case", "", origin("HTTPS://App.Example"), http.StatusCreated},
 		{"localhost", "localhost:" + port, nil, http.StatusCreated},
 		{"a .localhost name", "gohands.localhost", nil, http.StatusCreated},
 		{"loopback IPv6", "[::1]:" + port, nil, http.StatusCreated},
@@ -87,6 +88,19 @@ func TestNoKeyGuard(t *testing.T) {
 			}
 		})
 	}
+	// An allowed origin may read the answers.
+	req, _ := http.NewRequest(http.MethodOptions, e.url+"/api/conversations", nil)
+	req.Header.Set("Origin", "HTTPS://App.Example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "HTTPS://App.Example" {
+		t.Errorf("preflight from an allowed origin: %d, Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+
 	// Nothing refused made a conversation.
 	want := 0
 	for _, tt := range tests {
