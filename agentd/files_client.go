@@ -81,15 +81,16 @@ func (c *Client) upload(ctx context.Context, path string, r io.Reader, contentTy
 }
 
 // Download returns a file's bytes, or a tar stream of a directory tree (or
-// of a file, with asTar). The caller closes the reader.
-func (c *Client) Download(ctx context.Context, path string, asTar bool) (io.ReadCloser, error) {
+// of a file, with asTar), and its length, -1 when the agent did not say
+// it. The caller closes the reader.
+func (c *Client) Download(ctx context.Context, path string, asTar bool) (io.ReadCloser, int64, error) {
 	q := url.Values{"path": {path}}
 	if asTar {
 		q.Set("format", "tar")
 	}
 	resp, err := c.sendRaw(ctx, http.MethodGet, "/files/download?"+q.Encode(), nil, "")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return resp.Body, nil
+	return resp.Body, resp.ContentLength, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -215,15 +214,24 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) error {
 		return fileError(err)
 	}
 	if st.Type == "file" && q.Get("format") != "tar" {
-		f, err := os.Open(path)
+		f, fi, err := s.cfg.Files.Open(path)
 		if err != nil {
 			return fileError(err)
 		}
 		defer f.Close()
+		// The size stat gives is not the content's for the files of /proc
+		// and /sys: small files are read first and sent with the length
+		// read, others to their end.
+		body, n, err := files.Measure(f, fi.Size(), files.SmallFile)
+		if err != nil {
+			return fileError(err)
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(st.Size, 10))
+		if n >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		}
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filepath.Base(path)))
-		io.Copy(w, f)
+		io.Copy(w, body)
 		return nil
 	}
 	w.Header().Set("Content-Type", tarType)

@@ -89,7 +89,7 @@ func TestUploadDownloadTree(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "a", "b", "f.txt"), []byte("hello"), 0o644)
 	os.Symlink("b/f.txt", filepath.Join(src, "a", "link"))
 
-	rc, err := c.Download(ctx(t), src, false)
+	rc, _, err := c.Download(ctx(t), src, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +108,14 @@ func TestUploadDownloadTree(t *testing.T) {
 	if _, err := c.UploadFile(ctx(t), one, bytes.NewReader([]byte{0, 1, 2})); err != nil {
 		t.Fatal(err)
 	}
-	rc, err = c.Download(ctx(t), one, false)
+	rc, size, err := c.Download(ctx(t), one, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(rc)
 	rc.Close()
-	if !bytes.Equal(got, []byte{0, 1, 2}) {
-		t.Fatalf("file download: %v", got)
+	if !bytes.Equal(got, []byte{0, 1, 2}) || size != 3 {
+		t.Fatalf("file download: %v, length %d", got, size)
 	}
 
 	// A tar that climbs out of its destination is refused.
@@ -129,6 +129,53 @@ func TestUploadDownloadTree(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "escape.txt")); err == nil {
 		t.Fatal("escaping tar wrote outside its destination")
+	}
+}
+
+// TestDownloadUnsizedFile downloads files whose stat size is not their
+// content's: /proc/version reports 0 bytes, a /sys attribute 4096.
+func TestDownloadUnsizedFile(t *testing.T) {
+	_, c := newTestServer(t)
+	for _, p := range []string{"/proc/version", "/sys/kernel/uevent_seqnum"} {
+		want, err := os.ReadFile(p)
+		if err != nil || len(want) == 0 {
+			t.Logf("%s cannot be read here: %v", p, err)
+			continue
+		}
+		rc, size, err := c.Download(ctx(t), p, false)
+		if err != nil {
+			t.Fatalf("download %s: %v", p, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("download %s: %v after %d bytes", p, err, len(got))
+		}
+		// A counter may move on between two reads; its first line is
+		// enough to tell the content from nothing.
+		line := func(b []byte) string { l, _, _ := bytes.Cut(b, []byte("\n")); return string(l) }
+		if len(got) == 0 || line(got) != line(want) {
+			t.Errorf("download %s: %d bytes starting %q, want %d starting %q", p, len(got), line(got), len(want), line(want))
+		}
+		if size >= 0 && size != int64(len(got)) {
+			t.Errorf("download %s: length %d sent with %d bytes", p, size, len(got))
+		}
+
+		rc, _, err = c.Download(ctx(t), p, true)
+		if err != nil {
+			t.Fatalf("download %s as tar: %v", p, err)
+		}
+		tr := tar.NewReader(rc)
+		hdr, err := tr.Next()
+		if err != nil {
+			rc.Close()
+			t.Fatalf("download %s as tar: %v", p, err)
+		}
+		got, err = io.ReadAll(tr)
+		rc.Close()
+		if err != nil || len(got) == 0 || hdr.Size != int64(len(got)) || line(got) != line(want) {
+			t.Errorf("download %s as tar: entry of %d bytes, %d read (%v) starting %q", p, hdr.Size, len(got), err, line(got))
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/gohands/gohands/event"
@@ -20,7 +21,7 @@ const keepRecent = 10
 // their place). The first user message always stays.
 func (c *Controller) condense(ctx context.Context, a *session.AgentSession, model llm.Client, evs []event.Event, h history) error {
 	if len(h.view) <= keepRecent {
-		return errors.New("too little history to condense")
+		return conflict("too little history to condense: %d events, and the newest %d are always kept", len(h.view), keepRecent)
 	}
 	cut := len(h.view) / 2
 	if len(h.view)-cut < keepRecent {
@@ -40,7 +41,7 @@ func (c *Controller) condense(ctx context.Context, a *session.AgentSession, mode
 		cut--
 	}
 	if cut == 0 {
-		return errors.New("no place to cut the history")
+		return conflict("no place to cut the history: no older action or message to start the kept part at")
 	}
 	forget := h.view[:cut]
 	var old []event.Event
@@ -86,6 +87,12 @@ func (c *Controller) Condense(ctx context.Context, a *session.AgentSession) erro
 	return c.condense(ctx, a, model, evs, buildHistory(evs))
 }
 
+// conflict is an error of the conversation's state, not of the server:
+// the client is answered 409 with the detail.
+func conflict(format string, args ...any) error {
+	return &session.Error{Status: http.StatusConflict, Detail: fmt.Sprintf(format, args...), Err: session.ErrConflict}
+}
+
 // Ask answers a question about the conversation without changing it. See
 // session.Asker.
 func (c *Controller) Ask(ctx context.Context, a *session.AgentSession, question string) (string, error) {
@@ -128,7 +135,7 @@ func (c *Controller) Title(ctx context.Context, a *session.AgentSession, maxLeng
 		}
 	}
 	if first == "" {
-		return "", errors.New("the conversation has no user message to make a title from")
+		return "", conflict("the conversation has no user message to make a title from")
 	}
 	resp, err := model.Complete(ctx, llm.Request{Messages: []event.LLMMessage{{Role: "user",
 		Content: event.Text(fmt.Sprintf(titlePrompt, maxLength, clip(first, 4000)))}}})

@@ -8,6 +8,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +30,8 @@ type Registry struct {
 	socketsDropped   *prometheus.CounterVec
 	conversations    prometheus.Gauge
 	sandboxStart     *prometheus.HistogramVec
-	sandboxesRunning prometheus.Gauge
+	sandboxesRunning prometheus.GaugeFunc
+	countSandboxes   atomic.Pointer[func() int] // see SandboxesRunning
 	webhooks         *prometheus.CounterVec
 	storageDown      prometheus.Counter
 }
@@ -74,11 +76,6 @@ func New() *Registry {
 			// From a warm-pool hand-over (milliseconds) to an image pull (minutes).
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
 		}, []string{"pooled"}),
-		sandboxesRunning: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "sandboxes_running",
-			Help:      "Sandbox containers running now, warm pool included.",
-		}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "webhooks_sent_total",
@@ -90,6 +87,16 @@ func New() *Registry {
 			Help:      "Requests refused because the state store could not be read or written.",
 		}),
 	}
+	r.sandboxesRunning = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "sandboxes_running",
+		Help:      "Sandbox containers running now (paused ones too), warm pool included.",
+	}, func() float64 {
+		if f := r.countSandboxes.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -184,12 +191,14 @@ func (r *Registry) SandboxStart(d time.Duration, pooled bool) {
 	r.sandboxStart.WithLabelValues(strconv.FormatBool(pooled)).Observe(d.Seconds())
 }
 
-// SandboxesRunning sets how many sandbox containers run now.
-func (r *Registry) SandboxesRunning(n int) {
+// SandboxesRunning sets what counts the sandbox containers running, the
+// sandbox manager's Running: it is asked at every scrape, so the gauge is
+// never behind the manager.
+func (r *Registry) SandboxesRunning(count func() int) {
 	if r == nil {
 		return
 	}
-	r.sandboxesRunning.Set(float64(n))
+	r.countSandboxes.Store(&count)
 }
 
 // WebhookSent counts one webhook delivery attempt that ended.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +103,7 @@ func TestInstruments(t *testing.T) {
 	r.ConversationsLive(7)
 	r.SandboxStart(1500*time.Millisecond, false)
 	r.SandboxStart(50*time.Millisecond, true)
-	r.SandboxesRunning(4)
+	r.SandboxesRunning(func() int { return 4 })
 	r.WebhookSent(true)
 	r.WebhookSent(true)
 	r.WebhookSent(false)
@@ -185,9 +186,23 @@ func TestNilRegistry(t *testing.T) {
 	r.SocketDropped("x")
 	r.ConversationsLive(1)
 	r.SandboxStart(time.Second, true)
-	r.SandboxesRunning(1)
+	r.SandboxesRunning(func() int { return 1 })
 	r.WebhookSent(true)
 	r.StorageUnavailable()
+}
+
+// The running sandboxes are counted at every scrape, by the function given.
+func TestSandboxesRunningCounted(t *testing.T) {
+	t.Parallel()
+	r := New()
+	var n atomic.Int64
+	r.SandboxesRunning(func() int { return int(n.Load()) })
+	for _, want := range []int64{0, 2, 1} {
+		n.Store(want)
+		if got, _ := series(t, scrape(t, r), "gohands_sandboxes_running", ""); got.Value != float64(want) {
+			t.Errorf("gohands_sandboxes_running = %v with %d running", got.Value, want)
+		}
+	}
 }
 
 func TestGinMiddleware(t *testing.T) {

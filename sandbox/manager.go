@@ -169,6 +169,24 @@ func (m *Manager) Sandboxes() []*Sandbox {
 	return out
 }
 
+// Running returns how many of the Manager's sandboxes, warm pool included,
+// have a container up: running, or paused (it still holds its memory).
+func (m *Manager) Running() int {
+	m.mu.Lock()
+	all := make([]*Sandbox, 0, len(m.byID))
+	for _, s := range m.byID {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	n := 0
+	for _, s := range all {
+		if st := s.Status(); st == StatusRunning || st == StatusPaused {
+			n++
+		}
+	}
+	return n
+}
+
 // PoolSize returns how many ready sandboxes wait in the warm pool.
 func (m *Manager) PoolSize() int {
 	m.mu.Lock()

@@ -382,6 +382,40 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
+// TestRunningCount follows Running, which the server's
+// gohands_sandboxes_running reports, through a sandbox's life, the warm
+// pool's included.
+func TestRunningCount(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, func(o *Options) { o.PoolSize = 1 })
+	waitFor(t, time.Minute, "the warm pool to fill", func() bool { return m.PoolSize() == 1 })
+	if n := m.Running(); n != 1 {
+		t.Errorf("Running with the pool's sandbox = %d, want 1", n)
+	}
+	s := start(t, m, Spec{}) // the pool's, and the pool refills
+	waitFor(t, time.Minute, "the warm pool to refill", func() bool { return m.PoolSize() == 1 })
+	steps := []struct {
+		name string
+		do   func(context.Context) error
+		want int
+	}{
+		{"started", func(context.Context) error { return nil }, 2},
+		{"paused", s.Pause, 2},
+		{"unpaused", s.Unpause, 2},
+		{"stopped", s.Stop, 1},
+		{"started again", s.Start, 2},
+		{"removed", s.Remove, 1},
+	}
+	for _, st := range steps {
+		if err := st.do(testCtx(t)); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if n := m.Running(); n != st.want {
+			t.Errorf("Running once %s = %d, want %d", st.name, n, st.want)
+		}
+	}
+}
+
 // TestKilledContainer kills a sandbox behind the Manager's back: the death
 // is noticed with a clear error, and Start brings the same container back.
 func TestKilledContainer(t *testing.T) {

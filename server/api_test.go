@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gohands/gohands/controller"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
@@ -498,7 +499,7 @@ func TestAuth(t *testing.T) {
 			"other scheme": {"Authorization": {"Basic key-one"}},
 		} {
 			status, body := e.raw(method, path, `{}`, h, false)
-			if status != http.StatusUnauthorized || !strings.Contains(string(body), `"detail"`) {
+			if status != http.StatusUnauthorized || (method != http.MethodHead && !strings.Contains(string(body), `"detail"`)) {
 				t.Errorf("%s %s with a %s key: %d %s, want 401 with a detail", method, path, name, status, body)
 			}
 		}
@@ -657,5 +658,25 @@ func TestServerInfoIdleTime(t *testing.T) {
 	e.call(http.MethodPost, "/api/conversations", map[string]any{}, http.StatusCreated, nil)
 	if i := info(); i.IdleTime != 0 {
 		t.Errorf("idle %v right after a request, want 0", i.IdleTime)
+	}
+}
+
+// TestAgentRoutesNeedHistory: generate_title and condense on a
+// conversation that has too little to work with are the client's problem
+// (409 with a detail), not the server's (500).
+func TestAgentRoutesNeedHistory(t *testing.T) {
+	t.Parallel()
+	// The model is never called: both routes stop before. Its address is
+	// one nothing listens on, should it be.
+	e := newEnv(t, options{loop: controller.New(controller.Options{})})
+	c := e.create(map[string]any{"agent": map[string]any{"llm": map[string]any{
+		"model": "openai/gpt-4o", "api_key": "k", "base_url": "http://127.0.0.1:9/v1"}}})
+	base := "/api/conversations/" + c.ID
+	if d := e.detail(http.MethodPost, base+"/generate_title", nil, http.StatusConflict); !strings.Contains(d, "no user message") {
+		t.Errorf("generate_title with no message: %q", d)
+	}
+	e.call(http.MethodPost, base+"/events", message("hello", false), http.StatusOK, nil)
+	if d := e.detail(http.MethodPost, base+"/condense", nil, http.StatusConflict); !strings.Contains(d, "too little history") {
+		t.Errorf("condense with one message: %q", d)
 	}
 }

@@ -79,7 +79,7 @@ func (s *Server) cors(c *gin.Context) {
 }
 
 func (s *Server) originAllowed(origin string) bool {
-	if slices.Contains(s.cfg.CORSOrigins, "*") || slices.Contains(s.cfg.CORSOrigins, origin) {
+	if slices.Contains(s.origins, "*") || slices.Contains(s.origins, normalOrigin(origin)) {
 		return true
 	}
 	u, err := url.Parse(origin)

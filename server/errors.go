@@ -76,6 +76,9 @@ func (s *Server) bind(c *gin.Context, v any) error {
 		if errors.As(err, &mb) {
 			return errorf(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", mb.Limit)
 		}
+		if errors.Is(err, errBodyTimeout) {
+			return errorf(http.StatusRequestTimeout, "%v", err)
+		}
 		return errorf(http.StatusBadRequest, "reading the body: %v", err)
 	}
 	return decodeJSON(data, v)

@@ -244,6 +244,8 @@ type options struct {
 	// keep leaves the conversations in place when the test ends (the
 	// test removes them itself).
 	keep bool
+	// loop is the agent loop; none by default.
+	loop session.Loop
 }
 
 // env is a real GoHands server: a ConversationManager on a Store in a temp
@@ -294,7 +296,7 @@ func newEnv(t testing.TB, o options) *env {
 	}
 	e.store = store
 	so := session.Options{Store: store, Now: e.clock.Now, Logger: testLogger(t),
-		Defaults: session.Defaults{Image: sandbox.DefaultImage}}
+		Defaults: session.Defaults{Image: sandbox.DefaultImage}, Loop: o.loop}
 	if e.sbx != nil {
 		so.Sandboxes = e.sbx
 	}

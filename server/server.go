@@ -36,10 +36,20 @@ type Config struct {
 	Logger        *slog.Logger
 	Now           func() time.Time // the clock; time.Now when nil
 	Conversations *session.ConversationManager
-	// APIKeys guard /api/ and the sockets; none leaves them open.
+	// APIKeys guard /api/ and the sockets. With none, the server answers
+	// only requests addressed to one of its names (AllowedHosts) that come
+	// from no web page or from an allowed one (see guard).
 	APIKeys []string
-	// CORSOrigins are allowed besides localhost; "*" allows any.
+	// CORSOrigins are the web origins allowed to call the API ("*" any);
+	// with keys, localhost origins are allowed too.
 	CORSOrigins []string
+	// AllowedHosts are the names, besides localhost and this server's
+	// addresses, a request's Host may give when there is no API key:
+	// "gohands.example", "*.example.com" (subdomains), "*" (any).
+	AllowedHosts []string
+	// ReadTimeout bounds how long a request body may take to arrive; a
+	// file upload may instead not stall for that long. 0 is no limit.
+	ReadTimeout time.Duration
 	// MaxBodyBytes bounds JSON bodies (413 past it); 0 means 10 MiB.
 	MaxBodyBytes int64
 	// MaxUploadBytes bounds file uploads; 0 means 100 MiB.
@@ -66,6 +76,8 @@ type Server struct {
 	log     *slog.Logger
 	convs   *session.ConversationManager
 	keys    [][sha256.Size]byte
+	hosts   []string // AllowedHosts, normalised
+	origins []string // CORSOrigins, normalised
 	started time.Time
 	last    atomic.Int64 // unix nanos of the last request
 	engine  *gin.Engine
@@ -100,13 +112,20 @@ func New(cfg Config) *Server {
 			s.keys = append(s.keys, sha256.Sum256([]byte(k)))
 		}
 	}
+	s.hosts = normalHosts(cfg.AllowedHosts)
+	for _, o := range cfg.CORSOrigins {
+		s.origins = append(s.origins, normalOrigin(o))
+	}
 	s.last.Store(s.started.UnixNano())
 	e := s.engine
 	e.ContextWithFallback = true
-	e.Use(gin.Recovery(), s.cors)
+	// bodyDeadline comes before the metrics' writer, which hides the
+	// connection from http.ResponseController.
+	e.Use(gin.Recovery(), s.bodyDeadline)
 	if cfg.Metrics != nil {
 		e.Use(cfg.Metrics.GinMiddleware())
 	}
+	e.Use(s.guard, s.cors)
 	e.Use(func(c *gin.Context) {
 		switch c.Request.URL.Path {
 		case "/alive", "/health", "/ready", "/server_info", "/metrics":
@@ -116,26 +135,26 @@ func New(cfg Config) *Server {
 			s.last.Store(s.cfg.Now().UnixNano())
 		}
 	})
-	e.GET("/alive", s.ok)
-	e.GET("/health", s.ok)
-	e.GET("/ready", s.ready)
-	e.GET("/server_info", s.serverInfo)
+	getHead(e, "/alive", s.ok)
+	getHead(e, "/health", s.ok)
+	getHead(e, "/ready", s.ready)
+	getHead(e, "/server_info", s.serverInfo)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", gin.WrapH(cfg.Metrics.Handler()))
+		getHead(e, "/metrics", gin.WrapH(cfg.Metrics.Handler()))
 	}
 	if cfg.OpenAPI != nil {
-		e.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", cfg.OpenAPI) })
+		getHead(e, "/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", cfg.OpenAPI) })
 	}
 	if cfg.Docs != nil {
-		e.GET("/docs", gin.WrapH(cfg.Docs))
-		e.GET("/docs/*asset", gin.WrapH(cfg.Docs))
+		getHead(e, "/docs", gin.WrapH(cfg.Docs))
+		getHead(e, "/docs/*asset", gin.WrapH(cfg.Docs))
 	}
 	if s.convs != nil {
 		s.sockets = newSockets(s)
 		s.routes()
 	}
 	e.NoRoute(func(c *gin.Context) {
-		if cfg.Web != nil && c.Request.Method == http.MethodGet {
+		if m := c.Request.Method; cfg.Web != nil && (m == http.MethodGet || m == http.MethodHead) {
 			cfg.Web.ServeHTTP(c.Writer, c.Request)
 			return
 		}
@@ -191,16 +210,22 @@ func (s *Server) serverInfo(c *gin.Context) {
 	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: idle, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
 }
 
+// getHead registers a GET route and the HEAD route of the same handlers: a
+// HEAD is answered as the GET would be, and net/http drops the body.
+func getHead(r gin.IRoutes, path string, handlers ...gin.HandlerFunc) {
+	r.Match([]string{http.MethodGet, http.MethodHead}, path, handlers...)
+}
+
 // routes registers /api/ and the sockets.
 func (s *Server) routes() {
 	e := s.engine
 	api := e.Group("/api", s.requireKey)
 	convs := api.Group("/conversations")
 	convs.POST("", s.createConversation)
-	convs.GET("", s.batchConversations)
-	convs.GET("/search", s.searchConversations)
-	convs.GET("/count", s.countConversations)
-	convs.GET("/:id", s.getConversation)
+	getHead(convs, "", s.batchConversations)
+	getHead(convs, "/search", s.searchConversations)
+	getHead(convs, "/count", s.countConversations)
+	getHead(convs, "/:id", s.getConversation)
 	convs.PATCH("/:id", s.patchConversation)
 	convs.DELETE("/:id", s.deleteConversation)
 	convs.POST("/:id/run", s.runConversation)
@@ -213,27 +238,28 @@ func (s *Server) routes() {
 	convs.POST("/:id/generate_title", s.generateTitle)
 	convs.POST("/:id/condense", s.condense)
 
-	convs.GET("/:id/events/search", s.searchEvents)
-	convs.GET("/:id/events/count", s.countEvents)
-	convs.GET("/:id/events/:event_id", s.getEvent)
+	getHead(convs, "/:id/events/search", s.searchEvents)
+	getHead(convs, "/:id/events/count", s.countEvents)
+	getHead(convs, "/:id/events/:event_id", s.getEvent)
 	convs.POST("/:id/events", s.postMessage)
 	convs.POST("/:id/events/respond_to_confirmation", s.respondToConfirmation)
 
 	convs.POST("/:id/bash/execute_bash_command", s.executeBash)
-	convs.GET("/:id/bash/bash_events/search", s.searchBashEvents)
-	convs.GET("/:id/file/download", s.download)
+	getHead(convs, "/:id/bash/bash_events/search", s.searchBashEvents)
+	getHead(convs, "/:id/file/download", s.download)
 	convs.POST("/:id/file/upload", s.upload)
-	convs.GET("/:id/file/list", s.listFiles)
+	getHead(convs, "/:id/file/list", s.listFiles)
 
 	// The reference server's global workspace routes, here acting on the
 	// conversation named by conversation_id.
 	api.POST("/bash/execute_bash_command", s.executeBash)
-	api.GET("/bash/bash_events/search", s.searchBashEvents)
-	api.GET("/file/download", s.download)
+	getHead(api, "/bash/bash_events/search", s.searchBashEvents)
+	getHead(api, "/file/download", s.download)
 	api.POST("/file/upload", s.upload)
-	api.GET("/file/list", s.listFiles)
-	api.GET("/tools/", s.tools)
+	getHead(api, "/file/list", s.listFiles)
+	getHead(api, "/tools/", s.tools)
 
+	// A socket is opened by a GET only (RFC 6455); a HEAD cannot upgrade.
 	e.GET("/sockets/events/:id", s.sockets.events)
 	e.GET("/sockets/bash-events", s.sockets.bash)
 	e.GET("/sockets/bash-events/:id", s.sockets.bash)

@@ -125,7 +125,7 @@ func (k *sockets) hub() *melody.Melody {
 	m.Config.MessageBufferSize = k.srv.cfg.SocketBuffer + 16 // room for the close frame
 	m.Upgrader.CheckOrigin = func(r *http.Request) bool {
 		o := r.Header.Get("Origin")
-		return o == "" || k.srv.originAllowed(o) || sameHost(r, o)
+		return o == "" || k.srv.originAllowed(o) || sameOrigin(r, o)
 	}
 	m.HandleConnect(func(ms *melody.Session) {
 		// The melody session exists only once the request is upgraded;
@@ -142,12 +142,6 @@ func (k *sockets) hub() *melody.Melody {
 		}
 	})
 	return m
-}
-
-// sameHost reports whether origin is the server's own address (the web
-// page served by GoHands itself).
-func sameHost(r *http.Request, origin string) bool {
-	return origin == "http://"+r.Host || origin == "https://"+r.Host
 }
 
 func sock(ms *melody.Session) *socket { return ms.MustGet("socket").(*socket) }

@@ -139,7 +139,7 @@ func (s *Server) download(c *gin.Context) {
 			return sandboxErr(err)
 		}
 		asTar := st.Type == "dir"
-		body, err := cl.Download(ctx, p, asTar)
+		body, size, err := cl.Download(ctx, p, asTar)
 		if err != nil {
 			return sandboxErr(err)
 		}
@@ -149,8 +149,11 @@ func (s *Server) download(c *gin.Context) {
 		if asTar {
 			name += ".tar"
 			ctype = "application/x-tar"
-		} else {
-			c.Header("Content-Length", strconv.FormatInt(st.Size, 10))
+		}
+		// The length is the agent's, which it measured: the size stat
+		// gave is not the content's for the files of /proc and /sys.
+		if size >= 0 {
+			c.Header("Content-Length", strconv.FormatInt(size, 10))
 		}
 		c.Header("Content-Type", ctype)
 		c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
@@ -170,6 +173,7 @@ func (s *Server) upload(c *gin.Context) {
 	if !ok {
 		return
 	}
+	streamBody(c) // a big file may take long; it must only keep coming
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+1<<20)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
@@ -245,7 +249,7 @@ func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader
 		}
 		if err != nil {
 			var mb *http.MaxBytesError
-			if errors.As(err, &mb) {
+			if errors.As(err, &mb) || errors.Is(err, errBodyTimeout) {
 				return uploadError(err, s.cfg.MaxUploadBytes)
 			}
 			return sandboxErr(err)
@@ -260,6 +264,9 @@ func uploadError(err error, limit int64) error {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return errorf(http.StatusRequestEntityTooLarge, "the upload is larger than %d bytes", limit)
+	}
+	if errors.Is(err, errBodyTimeout) {
+		return errorf(http.StatusRequestTimeout, "the upload stalled: %v", errBodyTimeout)
 	}
 	return errorf(http.StatusBadRequest, "reading the upload: %v", err)
 }

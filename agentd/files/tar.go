@@ -471,18 +471,28 @@ func (d *downloader) add(p, name string, fi fs.FileInfo) error {
 			d.seen[key] = name
 		}
 	}
-	if err := d.tw.WriteHeader(hdr); err != nil {
-		return err
-	}
 	if hdr.Typeflag != tar.TypeReg {
-		return nil
+		return d.tw.WriteHeader(hdr)
 	}
 	file, _, err := openRegular(p)
 	if err != nil {
 		return err
 	}
 	defer file.Close()
-	if _, err := io.CopyN(d.tw, file, hdr.Size); err != nil {
+	// The header must give the length that follows, which a file of /proc
+	// or /sys does not report (see Measure).
+	r, n, err := Measure(file, hdr.Size, MaxUnsized)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("%s reports %d bytes but holds more than %d", p, hdr.Size, MaxUnsized)
+	}
+	hdr.Size = n
+	if err := d.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(d.tw, r, n); err != nil {
 		return fmt.Errorf("%s changed while being read: %w", p, err)
 	}
 	return nil

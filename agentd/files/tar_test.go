@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -353,4 +354,60 @@ func FuzzUpload(f *testing.F) {
 		}
 		checkLinksInside(t, dest)
 	})
+}
+
+// TestMeasure checks the lengths sent ahead of a file's content.
+func TestMeasure(t *testing.T) {
+	big := strings.Repeat("x", SmallFile+10)
+	tests := []struct {
+		name      string
+		content   string
+		size, max int64 // size is what stat reported
+		wantLen   int64
+		want      string
+	}{
+		{"exact", "hello", 5, 100, 5, "hello"},
+		{"reports 0 (/proc)", "Linux version", 0, 100, 13, "Linux version"},
+		{"reports 4096 (/sys)", "42\n", 4096, 100, 3, "42\n"},
+		{"reports 0, holds more than max", "0123456789", 0, 4, -1, "0123456789"},
+		{"big: its reported size", big, SmallFile + 10, 100, SmallFile + 10, big},
+		{"big and grown: its reported size", big + "more", SmallFile + 10, 100, SmallFile + 10, big},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, n, err := Measure(strings.NewReader(tt.content), tt.size, tt.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.wantLen || string(got) != tt.want {
+				t.Errorf("length %d, %d bytes; want %d, %d bytes", n, len(got), tt.wantLen, len(tt.want))
+			}
+		})
+	}
+}
+
+// TestDownloadProcFile puts /proc/version, which reports 0 bytes, in a tar
+// stream with its content.
+func TestDownloadProcFile(t *testing.T) {
+	want, err := os.ReadFile("/proc/version")
+	if err != nil || len(want) == 0 {
+		t.Skipf("no /proc/version here: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := newFS(t, Config{}).Download(context.Background(), "/proc/version", &buf); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	hdr, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(tr)
+	if err != nil || hdr.Name != "version" || string(got) != string(want) {
+		t.Errorf("entry %q of %d bytes: %q (%v), want %q", hdr.Name, hdr.Size, got, err, want)
+	}
 }

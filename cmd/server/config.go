@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,6 +43,11 @@ type Config struct {
 	SecretKey string
 	// CORSOrigins are the origins allowed to call the API from a browser.
 	CORSOrigins []string
+	// AllowedHosts are the Host names, besides localhost and the server's
+	// addresses, a request may give when no API key is set.
+	AllowedHosts []string
+	// HTTP are the HTTP server's timeouts.
+	HTTP HTTPConfig
 	// Webhooks is the config file's "webhooks" value as it was written; the
 	// webhook code parses it (and OH_WEBHOOKS_* itself).
 	Webhooks json.RawMessage
@@ -74,6 +80,17 @@ type Config struct {
 	// AllowHostCommands lets clients set hooks and hook analyzers that run
 	// commands on this host.
 	AllowHostCommands bool
+}
+
+// HTTPConfig are the HTTP server's timeouts; 0 disables one.
+type HTTPConfig struct {
+	// ReadHeaderTimeout bounds the time to send a request's headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the time to send a request's body; a file upload
+	// may instead not stall for that long.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection left unused that long.
+	IdleTimeout time.Duration
 }
 
 // LLMConfig is the default model and how to reach it.
@@ -231,6 +248,7 @@ func defaultConfig(getenv func(string) string) Config {
 		BashOutputMaxBytes: session.DefaultBashOutputMaxBytes,
 		LogLevel:           "info",
 		LogFormat:          "text",
+		HTTP:               HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Sandbox: SandboxConfig{
 			Image:       o.Image,
 			UserID:      o.UserID,
@@ -334,6 +352,13 @@ var settings = []setting{
 		set: func(l *loader, v string) error { l.cfg.SecretKey = v; return nil }},
 	{key: "allow_cors_origins", envList: corsFromEnv,
 		setList: func(l *loader, v []string) error { return noEmptyItems(v, &l.cfg.CORSOrigins) }},
+	{key: "allowed_hosts", env: []string{"GOHANDS_ALLOWED_HOSTS"}, setList: parseAllowedHosts},
+	{key: "http.read_header_timeout", env: []string{"GOHANDS_HTTP_READ_HEADER_TIMEOUT"},
+		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.HTTP.ReadHeaderTimeout) }},
+	{key: "http.read_timeout", env: []string{"GOHANDS_HTTP_READ_TIMEOUT"},
+		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.HTTP.ReadTimeout) }},
+	{key: "http.idle_timeout", env: []string{"GOHANDS_HTTP_IDLE_TIMEOUT"},
+		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.HTTP.IdleTimeout) }},
 	{key: "webhooks",
 		setRaw: func(l *loader, v json.RawMessage) error { l.cfg.Webhooks = slices.Clone(v); return nil }},
 	{key: "llm.model", env: []string{"LLM_MODEL"},
@@ -411,8 +436,11 @@ func lookupSetting(key string) (setting, bool) {
 	return settings[i], true
 }
 
-// applyFile applies a JSON object of settings; "llm", "sandbox" and
-// "secrets" are objects of their own.
+// sections are the config file keys that are objects of settings.
+var sections = []string{"llm", "sandbox", "secrets", "http"}
+
+// applyFile applies a JSON object of settings; the sections are objects
+// of their own.
 func (l *loader) applyFile(path string, data []byte) []error {
 	wrap := func(err error) error { return fmt.Errorf("config file %s: %w", path, err) }
 	var top map[string]json.RawMessage
@@ -424,7 +452,7 @@ func (l *loader) applyFile(path string, data []byte) []error {
 	}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(top)) {
-		if k != "llm" && k != "sandbox" && k != "secrets" {
+		if !slices.Contains(sections, k) {
 			errs = append(errs, l.applyFileKey(k, top[k])...)
 			continue
 		}
@@ -830,6 +858,44 @@ func parseWorkspaceBase(l *loader, v string) error {
 		return errors.New("want an absolute path")
 	}
 	l.workspace = filepath.Clean(v)
+	return nil
+}
+
+// hostLabel is what a part of a host name may be.
+var hostLabel = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$`)
+
+// parseAllowedHosts takes host names ("gohands.example"), their
+// subdomains ("*.example.com"), addresses ("192.0.2.7", "[::1]") or "*".
+func parseAllowedHosts(l *loader, items []string) error {
+	hosts := make([]string, 0, len(items))
+	for _, item := range items {
+		h := strings.ToLower(strings.TrimSpace(item))
+		switch {
+		case h == "*":
+		case strings.Contains(h, "://") || strings.Contains(h, "/"):
+			return fmt.Errorf("%q is a URL: give the host name alone, like gohands.example", item)
+		case strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]"):
+			if _, err := netip.ParseAddr(h[1 : len(h)-1]); err != nil {
+				return fmt.Errorf("%q is not an IPv6 address", item)
+			}
+			h = h[1 : len(h)-1]
+		default:
+			if _, err := netip.ParseAddr(h); err == nil {
+				break
+			}
+			if strings.Contains(h, ":") {
+				return fmt.Errorf("%q has a port: give the host name alone (ports are not checked)", item)
+			}
+			name := strings.TrimSuffix(strings.TrimPrefix(h, "*."), ".")
+			for label := range strings.SplitSeq(name, ".") {
+				if !hostLabel.MatchString(label) {
+					return fmt.Errorf("%q is not a host name like gohands.example or *.example.com", item)
+				}
+			}
+		}
+		hosts = append(hosts, h)
+	}
+	l.cfg.AllowedHosts = hosts
 	return nil
 }
 

@@ -64,6 +64,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		BashOutputMaxBytes: 1 << 20,
 		LogLevel:           "info",
 		LogFormat:          "text",
+		HTTP:               HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Sandbox: SandboxConfig{
 			Image:       sandbox.DefaultImage,
 			UserID:      os.Getuid(),
@@ -224,6 +225,10 @@ var everyVariable = map[string]string{
 	"GOHANDS_HOOKS_FILE":                 "/etc/gohands/hooks.json",
 	"GOHANDS_ALLOW_HOST_COMMANDS":        "true",
 	"GOHANDS_LLM_BASE_URLS":              "https://Gateway.example:443/v1/, http://127.0.0.1:8000/v1",
+	"GOHANDS_ALLOWED_HOSTS":              "gohands.example, *.corp.example, [::2], 192.0.2.7",
+	"GOHANDS_HTTP_READ_HEADER_TIMEOUT":   "5s",
+	"GOHANDS_HTTP_READ_TIMEOUT":          "2m",
+	"GOHANDS_HTTP_IDLE_TIMEOUT":          "0",
 }
 
 func TestLoadConfigEveryVariable(t *testing.T) {
@@ -233,13 +238,15 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Host:        "127.0.0.1",
-		Port:        4000,
-		StatePath:   "/var/lib/gohands/state.db",
-		ConfigPath:  "/etc/gohands.json",
-		APIKeys:     []string{"k0", "k1", "k2"},
-		SecretKey:   "s3cret",
-		CORSOrigins: []string{"https://a.example", "https://b.example", "https://c.example"},
+		Host:         "127.0.0.1",
+		Port:         4000,
+		StatePath:    "/var/lib/gohands/state.db",
+		ConfigPath:   "/etc/gohands.json",
+		APIKeys:      []string{"k0", "k1", "k2"},
+		SecretKey:    "s3cret",
+		CORSOrigins:  []string{"https://a.example", "https://b.example", "https://c.example"},
+		AllowedHosts: []string{"gohands.example", "*.corp.example", "::2", "192.0.2.7"},
+		HTTP:         HTTPConfig{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 2 * time.Minute},
 		LLM: LLMConfig{Model: "anthropic/claude-sonnet-4", APIKey: "llm-key", BaseURL: "https://llm.example/v1",
 			AllowedBaseURLs: []string{"https://gateway.example/v1", "http://127.0.0.1:8000/v1"}},
 		Sandbox: SandboxConfig{
@@ -324,7 +331,9 @@ const everyKey = `{
 	"secrets": {"max_per_conversation": 20, "max_value_bytes": 4096, "max_total_bytes": "128k"},
 	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
 	"max_upload_bytes": "1g", "bash_output_max_bytes": 8192, "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
-	"hooks_file": "/etc/gohands/hooks.json", "allow_host_commands": "true"
+	"hooks_file": "/etc/gohands/hooks.json", "allow_host_commands": "true",
+	"allowed_hosts": ["GoHands.Example."],
+	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"}
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -335,14 +344,16 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Host:        "10.0.0.1",
-		Port:        8080,
-		StatePath:   "/srv/g.db",
-		ConfigPath:  "/etc/gohands.json",
-		APIKeys:     []string{"a", "b"},
-		SecretKey:   "sk",
-		CORSOrigins: []string{"https://x.example"},
-		Webhooks:    json.RawMessage(`[{"base_url": "https://hook.example"}]`),
+		Host:         "10.0.0.1",
+		Port:         8080,
+		StatePath:    "/srv/g.db",
+		ConfigPath:   "/etc/gohands.json",
+		APIKeys:      []string{"a", "b"},
+		SecretKey:    "sk",
+		CORSOrigins:  []string{"https://x.example"},
+		AllowedHosts: []string{"gohands.example."},
+		HTTP:         HTTPConfig{ReadHeaderTimeout: time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		Webhooks:     json.RawMessage(`[{"base_url": "https://hook.example"}]`),
 		LLM: LLMConfig{Model: "gpt-5", APIKey: "k", BaseURL: "http://localhost:4000",
 			AllowedBaseURLs: []string{"https://gw.example/v1"}},
 		Sandbox: SandboxConfig{
@@ -465,6 +476,18 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "file env not strings", file: `{"sandbox": {"env": {"A": 1}}}`, want: []string{"sandbox.env", "object of strings"}},
 		{name: "file not an object", file: `[1]`, want: []string{"/etc/gohands.json", "JSON object"}},
 		{name: "file trailing data", file: `{} }`, want: []string{"/etc/gohands.json"}},
+		{name: "allowed host a URL", env: map[string]string{"GOHANDS_ALLOWED_HOSTS": "https://gohands.example"},
+			want: []string{"GOHANDS_ALLOWED_HOSTS", `"https://gohands.example"`, "host name alone"}},
+		{name: "allowed host with a port", env: map[string]string{"GOHANDS_ALLOWED_HOSTS": "gohands.example:3000"},
+			want: []string{"GOHANDS_ALLOWED_HOSTS", "port"}},
+		{name: "allowed host not a name", env: map[string]string{"GOHANDS_ALLOWED_HOSTS": "a b"},
+			want: []string{"GOHANDS_ALLOWED_HOSTS", `"a b"`}},
+		{name: "allowed host wildcard inside", file: `{"allowed_hosts": ["a.*.example"]}`,
+			want: []string{"allowed_hosts", `"a.*.example"`}},
+		{name: "http timeout negative", env: map[string]string{"GOHANDS_HTTP_IDLE_TIMEOUT": "-1s"},
+			want: []string{"GOHANDS_HTTP_IDLE_TIMEOUT", "duration"}},
+		{name: "http timeout in file", file: `{"http": {"read_timeout": "soon"}}`,
+			want: []string{`http.read_timeout="soon"`}},
 		{name: "every error at once", env: map[string]string{"PORT": "x", "SANDBOX_CPUS": "y"}, file: `{"colour": 1}`,
 			want: []string{"PORT", "SANDBOX_CPUS", "colour"}},
 	}

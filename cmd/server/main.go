@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,7 +100,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		logger.Warn("OH_SECRET_KEY is not set: secrets are kept in memory only and are lost when the server stops")
 	}
 	if len(cfg.APIKeys) == 0 {
-		logger.Warn("no session API key is set (SESSION_API_KEY or OH_SESSION_API_KEYS_0): the API is open to anyone who can reach it")
+		logger.Warn("no session API key is set (SESSION_API_KEY or OH_SESSION_API_KEYS_0): the API is open to any program that can reach it; web pages are kept out by Host and Origin checks")
+		if slices.Contains(cfg.CORSOrigins, "*") || slices.Contains(cfg.AllowedHosts, "*") {
+			logger.Warn("no session API key and a \"*\" in OH_ALLOW_CORS_ORIGINS or GOHANDS_ALLOWED_HOSTS: web pages of other sites can drive this server")
+		}
 	}
 	reg := metrics.New()
 
@@ -131,6 +135,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if err != nil {
 		return err
 	}
+	reg.SandboxesRunning(sandboxes.Running)
 	defer engine.Close()
 	defer func() {
 		closing, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -178,6 +183,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 
 	srv := server.New(server.Config{
 		Logger: logger, Conversations: manager, APIKeys: cfg.APIKeys, CORSOrigins: cfg.CORSOrigins,
+		AllowedHosts: allowedHosts(cfg), ReadTimeout: cfg.HTTP.ReadTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, AllowedUploadTypes: cfg.AllowedUploadTypes,
 		Metrics: reg, OpenAPI: apidoc.OpenAPI(), Docs: apidoc.Handler("/docs"),
 		Web: frontend.Handler(),
@@ -193,7 +199,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		manager.Close(context.Background())
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(cfg.HTTP, srv)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	addr := "http://" + ln.Addr().String()
@@ -225,6 +231,27 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// httpServer makes the HTTP server with the timeouts of the settings. It
+// has no ReadTimeout (the server package bounds each body itself, so that
+// uploads may take long, see server.Config.ReadTimeout) and no
+// WriteTimeout: a download, or a command run with a long timeout, takes as
+// long as it takes. Neither timeout reaches a socket: its connection is
+// taken over once its headers are read.
+func httpServer(c HTTPConfig, h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, IdleTimeout: c.IdleTimeout}
+}
+
+// allowedHosts are the Host names the server answers to without a key
+// (besides localhost and its own addresses): the setting's, and the
+// listen address's unless it is every address.
+func allowedHosts(cfg Config) []string {
+	hosts := slices.Clone(cfg.AllowedHosts)
+	if ip := net.ParseIP(cfg.Host); cfg.Host != "" && (ip == nil || !ip.IsUnspecified()) {
+		hosts = append(hosts, cfg.Host)
+	}
+	return hosts
 }
 
 // startSandboxes connects to the engine and makes the sandbox manager. An
