@@ -588,7 +588,7 @@ func TestFaultServerKilled(t *testing.T) {
 	t.Cleanup(func() { removeOwnedBy(engine, serverID) })
 
 	create := func(model *llmtest.Server) string {
-		return g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q}},
+		return g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
 			"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
 	}
 	cmdConv, waitConv := create(cmdModel), create(waitModel)
@@ -1067,7 +1067,7 @@ func TestFaultModel(t *testing.T) {
 	c := api{t: t, url: g.url}
 	const retries = 2
 	create := func(model *llmtest.Server, timeout float64) string {
-		return c.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,
+		return c.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key",
 			"timeout":%v,"num_retries":%d,"retry_min_wait":0.01,"retry_max_wait":0.05}},
 			"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1", timeout, retries))
 	}

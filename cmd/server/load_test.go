@@ -106,7 +106,7 @@ func soakLoad(t *testing.T, base string, convs, steps, clients int, seed uint64)
 		}
 		script = append(script, llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}})
 		models[i] = llmtest.New(t, script...)
-		ids[i] = c.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q}},
+		ids[i] = c.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
 			"initial_message":{"role":"user","content":[{"type":"text","text":"think %d times"}],"run":false}}`,
 			models[i].URL()+"/v1", steps))
 	}
