@@ -71,7 +71,7 @@ func New(opts Options) *Controller {
 func (c *Controller) client(s session.Settings) (llm.Client, error) {
 	l := s.Agent.LLM
 	if l.Model == "" {
-		return nil, errors.New("no model: give agent.llm.model when creating the conversation, or set LLM_MODEL")
+		return nil, conflict("no model: give agent.llm.model when creating the conversation, or set LLM_MODEL")
 	}
 	cfg := llm.Config{Model: l.Model, APIKey: l.APIKey, BaseURL: l.BaseURL,
 		InputCostPerToken: l.InputCostPerToken, OutputCostPerToken: l.OutputCostPerToken,

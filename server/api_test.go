@@ -679,4 +679,18 @@ func TestAgentRoutesNeedHistory(t *testing.T) {
 	if d := e.detail(http.MethodPost, base+"/condense", nil, http.StatusConflict); !strings.Contains(d, "too little history") {
 		t.Errorf("condense with one message: %q", d)
 	}
+	// A model that cannot be reached is the model's failure, not the
+	// server's: 502, saying so.
+	if d := e.detail(http.MethodPost, base+"/generate_title", nil, http.StatusBadGateway); !strings.Contains(d, "model") {
+		t.Errorf("generate_title with a model that does not answer: %q", d)
+	}
+	if d := e.detail(http.MethodPost, base+"/ask_agent", map[string]any{"question": "why?"}, http.StatusBadGateway); !strings.Contains(d, "model") {
+		t.Errorf("ask_agent with a model that does not answer: %q", d)
+	}
+	// A conversation without a model has nothing to ask: 409.
+	none := e.create(nil)
+	e.call(http.MethodPost, "/api/conversations/"+none.ID+"/events", message("hello", false), http.StatusOK, nil)
+	if d := e.detail(http.MethodPost, "/api/conversations/"+none.ID+"/generate_title", nil, http.StatusConflict); !strings.Contains(d, "no model") {
+		t.Errorf("generate_title without a model: %q", d)
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
 )
@@ -47,8 +48,23 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "the server is shutting down"
 	case errors.Is(err, session.ErrDeleted):
 		return http.StatusNotFound, "the conversation was deleted"
+	case isModelError(err):
+		return http.StatusBadGateway, "the model failed: " + err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()
+}
+
+// isModelError reports whether err is the model's failure (the provider
+// refused, failed or could not be reached), which is the model's fault,
+// not the server's.
+func isModelError(err error) bool {
+	for _, e := range []error{llm.ErrRateLimited, llm.ErrServer, llm.ErrBadRequest, llm.ErrContextWindow,
+		llm.ErrAuth, llm.ErrTimeout, llm.ErrConnection} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // fail answers err as {"detail": ...} and logs what is the server's fault.
