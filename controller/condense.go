@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/gohands/gohands/event"
@@ -88,9 +87,9 @@ func (c *Controller) Condense(ctx context.Context, a *session.AgentSession) erro
 }
 
 // conflict is an error of the conversation's state, not of the server:
-// the client is answered 409 with the detail.
+// a session.KindConflict error, which the client is told with the detail.
 func conflict(format string, args ...any) error {
-	return &session.Error{Status: http.StatusConflict, Detail: fmt.Sprintf(format, args...), Err: session.ErrConflict}
+	return &session.Error{Kind: session.KindConflict, Detail: fmt.Sprintf(format, args...), Err: session.ErrConflict}
 }
 
 // Ask answers a question about the conversation without changing it. See

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gohands/gohands/agentd"
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -35,7 +36,7 @@ func statusOf(err error) (int, string) {
 	}
 	var se *session.Error
 	if errors.As(err, &se) {
-		return se.Status, se.Detail
+		return sessionStatus(se), se.Detail
 	}
 	switch {
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, storage.ErrNotFound):
@@ -52,6 +53,29 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadGateway, "the model failed: " + err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()
+}
+
+// sessionStatus is the one place the kind of a session error becomes an
+// HTTP status. A refusal of the sandbox's agent is answered with the
+// agent's own status.
+func sessionStatus(se *session.Error) int {
+	switch se.Kind {
+	case session.KindInvalid:
+		return http.StatusUnprocessableEntity
+	case session.KindNotFound:
+		return http.StatusNotFound
+	case session.KindConflict:
+		return http.StatusConflict
+	case session.KindTooMany:
+		return http.StatusTooManyRequests
+	case session.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case session.KindRefused:
+		if st := agentd.StatusOf(se.Err); st >= 400 && st < 500 {
+			return st
+		}
+	}
+	return http.StatusInternalServerError
 }
 
 // isModelError reports whether err is the model's failure (the provider

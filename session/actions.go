@@ -132,7 +132,7 @@ func (a *AgentSession) Kill(ctx context.Context, id string) (*event.Observation,
 	return a.act(ctx, &event.TerminalAction{Command: "C-c", IsInput: true}, event.ToolTerminal, func(cl *agentd.Client) (event.ToolObservation, error) {
 		err := cl.CloseTerminal(ctx, backgroundPrefix+strconv.Itoa(n))
 		if agentd.StatusOf(err) == 404 {
-			return nil, &Error{Status: 404, Detail: fmt.Sprintf("no background command %d", n), Err: ErrNotFound}
+			return nil, &Error{Kind: KindNotFound, Detail: fmt.Sprintf("no background command %d", n), Err: ErrNotFound}
 		}
 		if err != nil {
 			return nil, sandboxCallError("kill", err)

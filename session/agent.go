@@ -38,7 +38,7 @@ type (
 )
 
 func noAgent(what string) error {
-	return &Error{Status: 409, Err: ErrNoAgent,
+	return &Error{Kind: KindConflict, Err: ErrNoAgent,
 		Detail: what + ": this server has no agent loop configured (set LLM_MODEL and LLM_API_KEY)"}
 }
 

@@ -178,10 +178,12 @@ func (a *AgentSession) publishBash(v any) {
 }
 
 // sandboxCallError turns an error of the agent into one for the caller:
-// the agent's 4xx answers keep their status and detail.
+// the agent's refusals (its 4xx answers) are KindRefused, wrapping the
+// answer so the server can answer as the agent did; anything else is the
+// sandbox failing.
 func sandboxCallError(what string, err error) error {
 	if st := agentd.StatusOf(err); st >= 400 && st < 500 {
-		return &Error{Status: st, Detail: fmt.Sprintf("%s: %v", what, err), Err: err}
+		return &Error{Kind: KindRefused, Detail: fmt.Sprintf("%s: %v", what, err), Err: err}
 	}
 	return sandboxError(fmt.Errorf("%s: %w", what, err))
 }

@@ -448,7 +448,7 @@ func (a *AgentSession) SendMessage(ctx context.Context, req MessageRequest) (*ev
 func (a *AgentSession) Run(ctx context.Context) error {
 	loop := a.m.opts.Loop
 	if loop == nil {
-		return &Error{Status: 409, Err: ErrNoAgent,
+		return &Error{Kind: KindConflict, Err: ErrNoAgent,
 			Detail: "this server has no agent loop configured; the conversation stores messages and runs commands only"}
 	}
 	a.mu.Lock()

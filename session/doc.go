@@ -13,5 +13,6 @@
 // others; it reconnects asking for what came after the last event it got.
 //
 // The package speaks no HTTP: the server package turns requests and
-// sockets into calls on it.
+// sockets into calls on it, and the Kind of each Error it returns into the
+// status of the answer.
 package session

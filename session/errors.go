@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Errors callers branch on. Error values returned by this package wrap one
@@ -19,28 +18,73 @@ var (
 	ErrDeleted        = errors.New("conversation deleted")
 )
 
-// Error is an error with the HTTP status it should be answered with. The
-// server answers {"detail": Detail} with Status.
+// Kind says what sort of failure an Error is. The package speaks no
+// protocol: the server turns a kind into the status of its answer.
+type Kind int
+
+// The kinds of Error.
+const (
+	// KindInternal is the server's own failure; the zero Kind.
+	KindInternal Kind = iota
+	// KindInvalid is a request that is malformed or asks for the impossible.
+	KindInvalid
+	// KindNotFound is a request naming something that does not exist.
+	KindNotFound
+	// KindConflict is a request the conversation's state refuses now (it
+	// runs, it has no agent loop, its sandbox is paused).
+	KindConflict
+	// KindTooMany is a request refused because the server's limit of live
+	// conversations is reached and none can make room.
+	KindTooMany
+	// KindUnavailable is a request that needs what is down or absent: the
+	// state store, the sandbox engine, sandboxes at all.
+	KindUnavailable
+	// KindRefused is a request the runtime agent in the sandbox refused as
+	// the caller's fault; Err holds the agent's answer (an
+	// *agentd.HTTPError), which says how it refused.
+	KindRefused
+)
+
+var kindNames = [...]string{
+	KindInternal:    "internal",
+	KindInvalid:     "invalid",
+	KindNotFound:    "not found",
+	KindConflict:    "conflict",
+	KindTooMany:     "too many",
+	KindUnavailable: "unavailable",
+	KindRefused:     "refused by the agent",
+}
+
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Error is an error the client is told about: its Kind says what sort of
+// failure it is and Detail says what went wrong, in words for the client.
+// The server answers {"detail": Detail} with the status it gives Kind.
 type Error struct {
-	Status int
+	Kind   Kind
 	Detail string
-	Err    error // what it wraps, for errors.Is
+	Err    error // what it wraps, for errors.Is; it may name server internals
 }
 
 func (e *Error) Error() string { return e.Detail }
 func (e *Error) Unwrap() error { return e.Err }
 
-// invalid returns a 422 error naming what is wrong.
+// invalid returns a KindInvalid error naming what is wrong.
 func invalid(format string, args ...any) error {
-	return &Error{Status: http.StatusUnprocessableEntity, Detail: fmt.Sprintf(format, args...), Err: ErrInvalid}
+	return &Error{Kind: KindInvalid, Detail: fmt.Sprintf(format, args...), Err: ErrInvalid}
 }
 
-// notFound returns a 404 error.
+// notFound returns a KindNotFound error.
 func notFound(what, id string) error {
-	return &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %q not found", what, id), Err: ErrNotFound}
+	return &Error{Kind: KindNotFound, Detail: fmt.Sprintf("%s %q not found", what, id), Err: ErrNotFound}
 }
 
-// conflict returns a 409 error.
+// conflict returns a KindConflict error.
 func conflict(format string, args ...any) error {
-	return &Error{Status: http.StatusConflict, Detail: fmt.Sprintf(format, args...), Err: ErrConflict}
+	return &Error{Kind: KindConflict, Detail: fmt.Sprintf(format, args...), Err: ErrConflict}
 }

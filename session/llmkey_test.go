@@ -55,7 +55,7 @@ func TestServerKeyStaysWithItsEndpoint(t *testing.T) {
 			a, _, err := m.Create(context.Background(), req)
 			if tt.refused {
 				var se *Error
-				if !errors.As(err, &se) || se.Status != 422 || !strings.Contains(se.Detail, "agent.llm.api_key") {
+				if !errors.As(err, &se) || se.Kind != KindInvalid || !strings.Contains(se.Detail, "agent.llm.api_key") {
 					t.Fatalf("Create = %v, want a 422 naming agent.llm.api_key", err)
 				}
 				if !errors.Is(err, ErrInvalid) {

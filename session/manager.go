@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -76,7 +75,7 @@ type Options struct {
 	Defaults  Defaults
 	// MaxLive caps the conversations with a running sandbox; at the cap,
 	// the least recently used idle one is stopped, and when none is idle
-	// a new one is refused with 429. 0 means 100.
+	// a new one is refused (KindTooMany). 0 means 100.
 	MaxLive int
 	// IdleTimeout stops the sandbox of a conversation that has had no
 	// activity, no run and no subscriber for this long; its state stays.
@@ -86,7 +85,7 @@ type Options struct {
 	// AllowHostCommands lets clients give a conversation action hooks
 	// and hook analyzers that run commands, or a rules file to read: all
 	// of them act on the server's host, not in the sandbox. Off, they are
-	// refused with 422; the server's own hooks still run.
+	// refused (KindInvalid); the server's own hooks still run.
 	AllowHostCommands bool
 	// SecretLimits bound each conversation's secrets; zero fields take
 	// their defaults.
@@ -714,7 +713,8 @@ func (m *ConversationManager) Restart(ctx context.Context, id string) error {
 }
 
 // makeRoom stops the least recently used idle sandbox when the cap on live
-// conversations is reached; it fails with 429 when every live one is busy.
+// conversations is reached; it fails with KindTooMany when every live one
+// is busy.
 func (m *ConversationManager) makeRoom(ctx context.Context, except string) error {
 	if m.opts.Sandboxes == nil {
 		return nil
@@ -735,7 +735,7 @@ func (m *ConversationManager) makeRoom(ctx context.Context, except string) error
 		return nil
 	}
 	if len(idle) == 0 {
-		return &Error{Status: http.StatusTooManyRequests, Err: ErrTooMany,
+		return &Error{Kind: KindTooMany, Err: ErrTooMany,
 			Detail: fmt.Sprintf("%d conversations are live, the most this server allows, and none is idle", len(live))}
 	}
 	slices.SortFunc(idle, func(x, y *AgentSession) int { return x.lastActive().Compare(y.lastActive()) })
@@ -751,29 +751,31 @@ func (m *ConversationManager) isClosed() bool {
 	return m.closed
 }
 
-// storeError marks a storage failure: a write that failed is a 503.
+// storeError marks a storage failure: a write that failed is
+// KindUnavailable.
 func storeError(what string, err error) error {
 	if errors.Is(err, storage.ErrUnavailable) {
 		// The cause names files on the server: it goes to the log (Err),
 		// not to the client.
-		return &Error{Status: http.StatusServiceUnavailable, Err: err,
+		return &Error{Kind: KindUnavailable, Err: err,
 			Detail: what + ": state store unavailable (its disk is full or read-only; the server log says more); nothing was changed"}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
 // sandboxError marks a sandbox failure: the engine is down, the image is
-// missing, the container died: 503, saying why.
+// missing, the container died: KindUnavailable, saying why (KindConflict
+// for a paused sandbox).
 func sandboxError(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return err
 	}
-	status := http.StatusServiceUnavailable
+	kind := KindUnavailable
 	if errors.Is(err, sandbox.ErrPaused) {
-		status = http.StatusConflict
+		kind = KindConflict
 	}
-	return &Error{Status: status, Detail: "sandbox: " + err.Error(), Err: err}
+	return &Error{Kind: kind, Detail: "sandbox: " + err.Error(), Err: err}
 }
 
 // checkAnalyzer checks a client's security_analyzer setting; analyzers

@@ -114,7 +114,7 @@ func (a *AgentSession) diedUnder(ctx context.Context, sb *sandbox.Sandbox) bool 
 // useSandbox is Sandbox, also returning the sandbox.
 func (a *AgentSession) useSandbox(ctx context.Context) (cl *agentd.Client, sb *sandbox.Sandbox, done func(), err error) {
 	if a.m.opts.Sandboxes == nil {
-		return nil, nil, nil, &Error{Status: 503, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
+		return nil, nil, nil, &Error{Kind: KindUnavailable, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
 	}
 	a.mu.Lock()
 	a.users++

@@ -11,7 +11,7 @@ import (
 )
 
 // SecretLimits bound the secrets of one conversation. A create or an
-// update past them is refused with 422 and stores nothing. They keep the
+// update past them is refused (KindInvalid) and stores nothing. They keep the
 // conversation's Masker, whose memory grows with the bytes it looks for,
 // and the server-wide one for log lines, small.
 type SecretLimits struct {
@@ -47,7 +47,7 @@ func (l SecretLimits) withDefaults() SecretLimits {
 	return l
 }
 
-// check returns a 422 error when secrets, what a conversation would hold
+// check returns a KindInvalid error when secrets, what a conversation would hold
 // after a change from old, is past the limits: a value that changes is
 // longer than ValueBytes, or there are more than Count or TotalBytes and
 // more than there were. A conversation past them (stored before they were

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,7 +50,7 @@ func secretsOf(n, size int) map[string]Secret {
 func wantInvalid(t *testing.T, err error, field string) {
 	t.Helper()
 	var e *Error
-	if !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity || !strings.HasPrefix(e.Detail, field+":") {
+	if !errors.As(err, &e) || e.Kind != KindInvalid || !strings.HasPrefix(e.Detail, field+":") {
 		t.Fatalf("error %v, want a 422 naming %s", err, field)
 	}
 }

@@ -243,7 +243,7 @@ func TestCreateValidatesAndMasks(t *testing.T) {
 	for _, req := range bad {
 		_, _, err := m.Create(ctx, req)
 		var e *Error
-		if !errors.As(err, &e) || e.Status != 422 {
+		if !errors.As(err, &e) || e.Kind != KindInvalid {
 			t.Errorf("Create(%+v) = %v, want a 422 error", req, err)
 		}
 	}
