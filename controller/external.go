@@ -45,11 +45,17 @@ func browse(ctx context.Context, cl *agentapi.Client, req agentapi.BrowseRequest
 	return o, nil
 }
 
+// fileReader is what sandboxFiles needs of the agent's client.
+type fileReader interface {
+	ReadFile(ctx context.Context, path string, start, end int) (agentapi.FileText, error)
+	Stat(ctx context.Context, path string) (agentapi.FileEntry, error)
+}
+
 // sandboxFiles reads the sandbox's files for patch.Apply; relative paths
 // start at the working directory.
 type sandboxFiles struct {
 	ctx context.Context
-	cl  *agentapi.Client
+	cl  fileReader
 	wd  string
 }
 

@@ -69,11 +69,16 @@ func (s *Server) searchBashEvents(c *gin.Context) {
 	c.JSON(http.StatusOK, page(items, next))
 }
 
+// stater is the call of the agent's client that sandboxPath needs.
+type stater interface {
+	Stat(ctx context.Context, path string) (agentapi.FileEntry, error)
+}
+
 // sandboxPath checks a path of a file route and returns it absolute and
 // clean. Relative paths start at the working directory. A path that
 // starts in the workspace and leaves it, through ".." or a symlink, is
 // refused with 400; other absolute paths are the sandbox's own files.
-func sandboxPath(ctx context.Context, cl *agentapi.Client, workspace, p string) (string, error) {
+func sandboxPath(ctx context.Context, cl stater, workspace, p string) (string, error) {
 	if p == "" {
 		return "", errorf(http.StatusUnprocessableEntity, "path: missing")
 	}
