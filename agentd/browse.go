@@ -18,57 +18,17 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/webtext"
 )
 
 // The browser fetches pages from inside the sandbox, so the sandbox's network
 // policy applies to them: with network "none" there is nothing to reach.
 const (
-	// BrowsePageChars is the most page text one /browse answer carries.
-	BrowsePageChars = 30_000
-	// DefaultBrowseTimeout bounds a fetch when the request gives no timeout.
-	DefaultBrowseTimeout = 30 * time.Second
-	maxBrowseTimeout     = 10 * time.Minute
-	maxRedirects         = 10
-	browseUserAgent      = "Mozilla/5.0 (compatible; GoHands/" + Version + "; +https://github.com/gohands/gohands)"
+	maxBrowseTimeout = 10 * time.Minute
+	maxRedirects     = 10
+	browseUserAgent  = "Mozilla/5.0 (compatible; GoHands/" + Version + "; +https://github.com/gohands/gohands)"
 )
-
-// BrowseRequest fetches a page, or reads on in the last one fetched.
-type BrowseRequest struct {
-	// URL is the http or https address to fetch. Without one the call reads
-	// the last page again, from StartFromChar.
-	URL string `json:"url,omitempty"`
-	// StartFromChar is where the answer's content begins, in characters
-	// (Unicode code points) of the page's text.
-	StartFromChar int `json:"start_from_char,omitempty"`
-	// ExtractLinks numbers the page's links ("Go [3]") and lists them after
-	// the text.
-	ExtractLinks bool `json:"extract_links,omitempty"`
-	// Timeout bounds the fetch, in seconds (default 30, at most 600).
-	Timeout float64 `json:"timeout,omitempty"`
-}
-
-// BrowseResult is a part of a page's text. A page that answered with an error
-// status (404, 500) is still a result: Status says so and Content holds the
-// text of the error page.
-type BrowseResult struct {
-	URL         string `json:"url"` // after redirects
-	Status      int    `json:"status"`
-	ContentType string `json:"content_type,omitempty"`
-	Title       string `json:"title,omitempty"`
-	// Content is the text from StartFromChar on, at most BrowsePageChars
-	// characters, followed by a note of what remains when the page goes on.
-	Content       string `json:"content"`
-	StartFromChar int    `json:"start_from_char"`
-	// NextChar is where the next part begins, or 0 when Content reaches the
-	// end of the page.
-	NextChar   int      `json:"next_char,omitempty"`
-	TotalChars int      `json:"total_chars"`
-	Links      []string `json:"links,omitempty"`
-	// Truncated says the page was larger than the agent reads (5 MiB) and
-	// its text stops short.
-	Truncated bool `json:"truncated,omitempty"`
-}
 
 // browser serves /browse and remembers the last page fetched. One agent
 // serves one sandbox, hence one agent (the model) browsing.
@@ -123,7 +83,7 @@ func newBrowser(log *slog.Logger, maxBody int64) *browser {
 }
 
 func (b *browser) serve(w http.ResponseWriter, r *http.Request) error {
-	var req BrowseRequest
+	var req agentapi.BrowseRequest
 	if err := decodeJSON(io.LimitReader(r.Body, b.maxBody+1), b.maxBody, &req); err != nil {
 		return err
 	}
@@ -135,7 +95,7 @@ func (b *browser) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	timeout := seconds(req.Timeout)
 	if timeout == 0 {
-		timeout = DefaultBrowseTimeout
+		timeout = agentapi.DefaultBrowseTimeout
 	}
 
 	var f *fetched
@@ -266,15 +226,15 @@ func withScheme(raw string) string {
 }
 
 // slice cuts the part of a page's text that starts at character start.
-func slice(p webtext.Page, start int) (BrowseResult, error) {
+func slice(p webtext.Page, start int) (agentapi.BrowseResult, error) {
 	total := utf8.RuneCountInString(p.Text)
 	if start > total {
-		return BrowseResult{}, errorf(http.StatusUnprocessableEntity, "start_from_char %d is past the end of the page (%d characters)", start, total)
+		return agentapi.BrowseResult{}, errorf(http.StatusUnprocessableEntity, "start_from_char %d is past the end of the page (%d characters)", start, total)
 	}
 	from := byteOffset(p.Text, 0, start)
-	to := byteOffset(p.Text, from, BrowsePageChars)
+	to := byteOffset(p.Text, from, agentapi.BrowsePageChars)
 	end := start + utf8.RuneCountInString(p.Text[from:to])
-	res := BrowseResult{
+	res := agentapi.BrowseResult{
 		Title:         p.Title,
 		Content:       p.Text[from:to],
 		StartFromChar: start,
@@ -308,7 +268,7 @@ func byteOffset(s string, from, n int) int {
 
 // fetchError says why a page could not be fetched: the request is refused
 // (502, 504) rather than answered with a page.
-func fetchError(ctx context.Context, u *url.URL, timeout time.Duration, err error) *HTTPError {
+func fetchError(ctx context.Context, u *url.URL, timeout time.Duration, err error) *agentapi.HTTPError {
 	host := u.Hostname()
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
@@ -345,6 +305,6 @@ func trimURLError(err error) error {
 }
 
 // unreadable is the answer for a page of a type webtext does not read.
-func unreadable(url string, err error) *HTTPError {
+func unreadable(url string, err error) *agentapi.HTTPError {
 	return errorf(http.StatusUnsupportedMediaType, "cannot read %s: %s", url, strings.TrimPrefix(err.Error(), "webtext: "))
 }

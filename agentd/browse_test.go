@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -65,11 +66,11 @@ func TestBrowse(t *testing.T) {
 	site := newWebSite(t)
 	_, c := newTestServer(t)
 
-	got, err := c.Browse(ctx(t), BrowseRequest{URL: site.URL + "/", ExtractLinks: true})
+	got, err := c.Browse(ctx(t), agentapi.BrowseRequest{URL: site.URL + "/", ExtractLinks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := BrowseResult{
+	want := agentapi.BrowseResult{
 		URL:         site.URL + "/",
 		Status:      http.StatusOK,
 		ContentType: "text/html; charset=utf-8",
@@ -84,27 +85,27 @@ func TestBrowse(t *testing.T) {
 	}
 
 	// Reading the last page again, without the links this time.
-	got, err = c.Browse(ctx(t), BrowseRequest{})
+	got, err = c.Browse(ctx(t), agentapi.BrowseRequest{})
 	if err != nil || got.Content != "# Welcome\n\nRead the docs or Go.\n\n- one\n- two" || got.Links != nil || got.URL != site.URL+"/" {
 		t.Errorf("the last page without links: %+v, %v", got, err)
 	}
 
-	got, err = c.Browse(ctx(t), BrowseRequest{URL: strings.TrimPrefix(site.URL, "http://") + "/data.json"})
+	got, err = c.Browse(ctx(t), agentapi.BrowseRequest{URL: strings.TrimPrefix(site.URL, "http://") + "/data.json"})
 	if err != nil || got.URL != site.URL+"/data.json" {
 		t.Errorf("an address without a scheme: %+v, %v; want http for a local server", got, err)
 	}
 
-	got, err = c.Browse(ctx(t), BrowseRequest{URL: site.URL + "/old"})
+	got, err = c.Browse(ctx(t), agentapi.BrowseRequest{URL: site.URL + "/old"})
 	if err != nil || got.URL != site.URL+"/moved/here" || got.Status != http.StatusOK || got.Title != "Moved" || got.Content != "The page moved here." {
 		t.Errorf("a redirect: %+v, %v; want the page it leads to, with its address", got, err)
 	}
 
-	got, err = c.Browse(ctx(t), BrowseRequest{URL: site.URL + "/missing"})
+	got, err = c.Browse(ctx(t), agentapi.BrowseRequest{URL: site.URL + "/missing"})
 	if err != nil || got.Status != http.StatusNotFound || got.Content != "# 404\n\nNo such page." {
 		t.Errorf("a 404: %+v, %v; want the error page's text with status 404", got, err)
 	}
 
-	got, err = c.Browse(ctx(t), BrowseRequest{URL: site.URL + "/data.json"})
+	got, err = c.Browse(ctx(t), agentapi.BrowseRequest{URL: site.URL + "/data.json"})
 	if err != nil || got.Content != `{"ok": true}` {
 		t.Errorf("JSON: %+v, %v; want it as it is", got, err)
 	}
@@ -116,13 +117,13 @@ func TestBrowsePaging(t *testing.T) {
 	_, c := newTestServer(t)
 
 	const total = 39_995 + 2 + 4_000 + 3 // two paragraphs, a blank line between, "END"
-	first, err := c.Browse(ctx(t), BrowseRequest{URL: site.URL + "/long"})
+	first, err := c.Browse(ctx(t), agentapi.BrowseRequest{URL: site.URL + "/long"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, note, _ := strings.Cut(first.Content, "\n\n[")
-	if first.TotalChars != total || first.NextChar != BrowsePageChars || utf8.RuneCountInString(text) != BrowsePageChars {
-		t.Fatalf("first part: total %d, next %d, %d characters; want %d, %d, %d", first.TotalChars, first.NextChar, utf8.RuneCountInString(text), total, BrowsePageChars, BrowsePageChars)
+	if first.TotalChars != total || first.NextChar != agentapi.BrowsePageChars || utf8.RuneCountInString(text) != agentapi.BrowsePageChars {
+		t.Fatalf("first part: total %d, next %d, %d characters; want %d, %d, %d", first.TotalChars, first.NextChar, utf8.RuneCountInString(text), total, agentapi.BrowsePageChars, agentapi.BrowsePageChars)
 	}
 	if want := "Characters 0-30000 of 44000 shown; 14000 more: browse again with start_from_char=30000 to read on.]"; note != want {
 		t.Errorf("note = %q, want %q", note, want)
@@ -130,11 +131,11 @@ func TestBrowsePaging(t *testing.T) {
 
 	// The next part comes from the page kept, not from the site again.
 	site.Close()
-	rest, err := c.Browse(ctx(t), BrowseRequest{StartFromChar: first.NextChar, ExtractLinks: true})
+	rest, err := c.Browse(ctx(t), agentapi.BrowseRequest{StartFromChar: first.NextChar, ExtractLinks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rest.StartFromChar != BrowsePageChars || rest.NextChar != 0 || rest.URL != site.URL+"/long" {
+	if rest.StartFromChar != agentapi.BrowsePageChars || rest.NextChar != 0 || rest.URL != site.URL+"/long" {
 		t.Errorf("second part: %+v", rest)
 	}
 	if !strings.HasPrefix(rest.Content, strings.Repeat("é", 9_995)+"\n\nxxx") || !strings.Contains(rest.Content, "END [1]\n\nLinks:\n[1] "+site.URL+"/end") {
@@ -143,7 +144,7 @@ func TestBrowsePaging(t *testing.T) {
 	if !strings.HasSuffix(rest.Content, "of "+fmt.Sprint(rest.TotalChars)+" shown: the end of the page.]") {
 		t.Errorf("second part's note: %q", rest.Content[len(rest.Content)-80:])
 	}
-	if _, err := c.Browse(ctx(t), BrowseRequest{StartFromChar: 1_000_000}); StatusOf(err) != http.StatusUnprocessableEntity {
+	if _, err := c.Browse(ctx(t), agentapi.BrowseRequest{StartFromChar: 1_000_000}); agentapi.StatusOf(err) != http.StatusUnprocessableEntity {
 		t.Errorf("start past the end: %v, want 422", err)
 	}
 }
@@ -153,7 +154,7 @@ func TestBrowseErrors(t *testing.T) {
 	site := newWebSite(t)
 	_, c := newTestServer(t)
 
-	if _, err := c.Browse(ctx(t), BrowseRequest{}); StatusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "give a url") {
+	if _, err := c.Browse(ctx(t), agentapi.BrowseRequest{}); agentapi.StatusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "give a url") {
 		t.Errorf("no url and no last page: %v, want 400", err)
 	}
 
@@ -167,33 +168,33 @@ func TestBrowseErrors(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		req    BrowseRequest
+		req    agentapi.BrowseRequest
 		status int
 		detail string
 	}{
-		{"file scheme", BrowseRequest{URL: "file:///etc/passwd"}, http.StatusBadRequest, "only http and https"},
-		{"no host", BrowseRequest{URL: "http:///path"}, http.StatusBadRequest, "no host"},
-		{"bad url", BrowseRequest{URL: "http://a b/"}, http.StatusBadRequest, "bad url"},
-		{"negative start", BrowseRequest{URL: site.URL, StartFromChar: -1}, http.StatusUnprocessableEntity, "start_from_char"},
-		{"huge timeout", BrowseRequest{URL: site.URL, Timeout: 1e12}, http.StatusUnprocessableEntity, "timeout"},
-		{"PDF", BrowseRequest{URL: site.URL + "/doc.pdf"}, http.StatusUnsupportedMediaType, "application/pdf"},
-		{"redirect loop", BrowseRequest{URL: site.URL + "/loop"}, http.StatusBadGateway, "stopped after 10 redirects"},
-		{"redirect to file", BrowseRequest{URL: site.URL + "/to-file"}, http.StatusBadGateway, "only http and https"},
-		{"connection refused", BrowseRequest{URL: closed}, http.StatusBadGateway, "connection refused"},
-		{"timeout", BrowseRequest{URL: site.URL + "/slow", Timeout: 0.2}, http.StatusGatewayTimeout, "no answer within 200ms"},
+		{"file scheme", agentapi.BrowseRequest{URL: "file:///etc/passwd"}, http.StatusBadRequest, "only http and https"},
+		{"no host", agentapi.BrowseRequest{URL: "http:///path"}, http.StatusBadRequest, "no host"},
+		{"bad url", agentapi.BrowseRequest{URL: "http://a b/"}, http.StatusBadRequest, "bad url"},
+		{"negative start", agentapi.BrowseRequest{URL: site.URL, StartFromChar: -1}, http.StatusUnprocessableEntity, "start_from_char"},
+		{"huge timeout", agentapi.BrowseRequest{URL: site.URL, Timeout: 1e12}, http.StatusUnprocessableEntity, "timeout"},
+		{"PDF", agentapi.BrowseRequest{URL: site.URL + "/doc.pdf"}, http.StatusUnsupportedMediaType, "application/pdf"},
+		{"redirect loop", agentapi.BrowseRequest{URL: site.URL + "/loop"}, http.StatusBadGateway, "stopped after 10 redirects"},
+		{"redirect to file", agentapi.BrowseRequest{URL: site.URL + "/to-file"}, http.StatusBadGateway, "only http and https"},
+		{"connection refused", agentapi.BrowseRequest{URL: closed}, http.StatusBadGateway, "connection refused"},
+		{"timeout", agentapi.BrowseRequest{URL: site.URL + "/slow", Timeout: 0.2}, http.StatusGatewayTimeout, "no answer within 200ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := c.Browse(ctx(t), tt.req)
-			if StatusOf(err) != tt.status || !strings.Contains(err.Error(), tt.detail) {
+			if agentapi.StatusOf(err) != tt.status || !strings.Contains(err.Error(), tt.detail) {
 				t.Errorf("err = %v, want %d naming %q", err, tt.status, tt.detail)
 			}
 		})
 	}
 
 	// An unreadable page does not replace the last one.
-	if _, err := c.Browse(ctx(t), BrowseRequest{}); StatusOf(err) != http.StatusBadRequest {
+	if _, err := c.Browse(ctx(t), agentapi.BrowseRequest{}); agentapi.StatusOf(err) != http.StatusBadRequest {
 		t.Errorf("after failed fetches only: %v, want 400 (no page kept)", err)
 	}
 }
@@ -225,8 +226,8 @@ func TestBrowseUnknownHost(t *testing.T) {
 	_, c := newTestServer(t)
 	// ".invalid" never resolves (RFC 2606). A sandbox without a resolver
 	// fails differently, or runs out of time; either way the host is named.
-	_, err := c.Browse(ctx(t), BrowseRequest{URL: "http://gohands-test.invalid/", Timeout: 10})
-	if s := StatusOf(err); (s != http.StatusBadGateway && s != http.StatusGatewayTimeout) || !strings.Contains(err.Error(), "gohands-test.invalid") {
+	_, err := c.Browse(ctx(t), agentapi.BrowseRequest{URL: "http://gohands-test.invalid/", Timeout: 10})
+	if s := agentapi.StatusOf(err); (s != http.StatusBadGateway && s != http.StatusGatewayTimeout) || !strings.Contains(err.Error(), "gohands-test.invalid") {
 		t.Fatalf("unknown host: %v, want 502 naming the host", err)
 	}
 }

@@ -8,52 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd/files"
 )
-
-// WriteRequest writes a whole file (parents are made).
-type WriteRequest struct {
-	Path    string `json:"path"`
-	Content string `json:"content"`
-}
-
-// GlobRequest finds files by pattern ("**/*.go").
-type GlobRequest struct {
-	Pattern string `json:"pattern"`
-	Dir     string `json:"dir,omitempty"`
-	Limit   int    `json:"limit,omitempty"`
-}
-
-// GrepRequest searches file contents with a regular expression (RE2).
-type GrepRequest struct {
-	Pattern    string `json:"pattern"`
-	Path       string `json:"path,omitempty"`
-	Include    string `json:"include,omitempty"`
-	IgnoreCase bool   `json:"ignore_case,omitempty"`
-	Hidden     bool   `json:"hidden,omitempty"`
-	FilesOnly  bool   `json:"files_only,omitempty"`
-	MaxMatches int    `json:"max_matches,omitempty"`
-}
-
-// The answers of the file routes are the files package's types.
-type (
-	FileText    = files.Text
-	FileEntry   = files.Entry
-	Listing     = files.Listing
-	GlobResult  = files.GlobResult
-	GrepResult  = files.GrepResult
-	EditRequest = files.EditRequest
-	EditResult  = files.EditResult
-)
-
-// UploadResult says what an upload wrote.
-type UploadResult struct {
-	Path  string              `json:"path"`
-	Bytes int64               `json:"bytes"`
-	Tree  *files.UploadResult `json:"tree,omitempty"`
-}
-
-const tarType = "application/x-tar"
 
 func (s *Server) fileRoutes(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	s.editor = files.NewEditor(s.cfg.Files, files.EditorOptions{WorkDir: s.cfg.WorkDir})
@@ -87,7 +44,7 @@ func (s *Server) readFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {
-	var req WriteRequest
+	var req agentapi.WriteRequest
 	// The body may carry a whole file: allow the write limit plus JSON's overhead.
 	limit := s.cfg.Files.MaxWriteBytes()*2 + 4096
 	if err := decodeJSON(io.LimitReader(r.Body, limit+1), limit, &req); err != nil {
@@ -150,7 +107,7 @@ func (s *Server) statFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) globFiles(w http.ResponseWriter, r *http.Request) error {
-	var req GlobRequest
+	var req agentapi.GlobRequest
 	if err := s.decode(r, &req); err != nil {
 		return err
 	}
@@ -166,7 +123,7 @@ func (s *Server) globFiles(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) grepFiles(w http.ResponseWriter, r *http.Request) error {
-	var req GrepRequest
+	var req agentapi.GrepRequest
 	if err := s.decode(r, &req); err != nil {
 		return err
 	}
@@ -188,19 +145,19 @@ func (s *Server) grepFiles(w http.ResponseWriter, r *http.Request) error {
 // that is unpacked under path.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	path := r.URL.Query().Get("path")
-	if r.Header.Get("Content-Type") == tarType {
+	if r.Header.Get("Content-Type") == agentapi.TarType {
 		res, err := s.cfg.Files.Upload(r.Context(), path, r.Body)
 		if err != nil {
 			return fileError(err)
 		}
-		writeJSON(w, http.StatusOK, UploadResult{Path: path, Bytes: res.Bytes, Tree: &res})
+		writeJSON(w, http.StatusOK, agentapi.UploadResult{Path: path, Bytes: res.Bytes, Tree: &res})
 		return nil
 	}
 	n, err := s.cfg.Files.UploadFile(r.Context(), path, r.Body)
 	if err != nil {
 		return fileError(err)
 	}
-	writeJSON(w, http.StatusOK, UploadResult{Path: path, Bytes: n})
+	writeJSON(w, http.StatusOK, agentapi.UploadResult{Path: path, Bytes: n})
 	return nil
 }
 
@@ -234,7 +191,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) error {
 		io.Copy(w, body)
 		return nil
 	}
-	w.Header().Set("Content-Type", tarType)
+	w.Header().Set("Content-Type", agentapi.TarType)
 	// Once the stream has begun the status cannot change; a failure part way
 	// cuts the tar short, which the reader notices as a truncated archive.
 	if err := s.cfg.Files.Download(r.Context(), path, w); err != nil {
@@ -256,7 +213,7 @@ func intParam(v string, def int) (int, error) {
 
 // fileError picks the status for an error of the files package. The detail
 // is the message written for the model (the file editor's own wording).
-func fileError(err error) *HTTPError {
+func fileError(err error) *agentapi.HTTPError {
 	var fe *files.Error
 	detail := err.Error()
 	if errors.As(err, &fe) && fe.Msg != "" && isEditorOp(fe.Op) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -25,55 +27,55 @@ func TestFileRoutes(t *testing.T) {
 	if err != nil || text.Content != "two\nthree\n" || text.TotalLines != 3 {
 		t.Fatalf("read 2-3: %+v, %v", text, err)
 	}
-	if _, err := c.ReadFile(ctx(t), filepath.Join(dir, "missing"), 0, -1); StatusOf(err) != http.StatusNotFound {
+	if _, err := c.ReadFile(ctx(t), filepath.Join(dir, "missing"), 0, -1); agentapi.StatusOf(err) != http.StatusNotFound {
 		t.Fatalf("missing: %v, want 404", err)
 	}
-	if _, err := c.ReadFile(ctx(t), "relative.txt", 0, -1); StatusOf(err) != http.StatusBadRequest {
+	if _, err := c.ReadFile(ctx(t), "relative.txt", 0, -1); agentapi.StatusOf(err) != http.StatusBadRequest {
 		t.Fatalf("relative path: %v, want 400", err)
 	}
 	bin := filepath.Join(dir, "bin")
 	os.WriteFile(bin, []byte{0, 1, 2, 0}, 0o644)
-	if _, err := c.Edit(ctx(t), EditRequest{Command: "view", Path: bin}); StatusOf(err) != http.StatusUnsupportedMediaType {
+	if _, err := c.Edit(ctx(t), agentapi.EditRequest{Command: "view", Path: bin}); agentapi.StatusOf(err) != http.StatusUnsupportedMediaType {
 		t.Fatalf("view binary: %v, want 415", err)
 	}
 
 	// Editor commands through the API.
-	res, err := c.Edit(ctx(t), EditRequest{Command: "str_replace", Path: p, OldStr: ptr("two"), NewStr: ptr("TWO")})
+	res, err := c.Edit(ctx(t), agentapi.EditRequest{Command: "str_replace", Path: p, OldStr: ptr("two"), NewStr: ptr("TWO")})
 	if err != nil || !strings.Contains(res.Output, "TWO") {
 		t.Fatalf("str_replace: %+v, %v", res, err)
 	}
 	os.WriteFile(p, []byte("x\nx\n"), 0o644)
-	_, err = c.Edit(ctx(t), EditRequest{Command: "str_replace", Path: p, OldStr: ptr("x"), NewStr: ptr("y")})
-	if StatusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "[1, 2]") {
+	_, err = c.Edit(ctx(t), agentapi.EditRequest{Command: "str_replace", Path: p, OldStr: ptr("x"), NewStr: ptr("y")})
+	if agentapi.StatusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "[1, 2]") {
 		t.Fatalf("ambiguous str_replace: %v, want 409 naming lines 1 and 2", err)
 	}
-	if _, err := c.Edit(ctx(t), EditRequest{Command: "create", Path: p, FileText: ptr("z")}); StatusOf(err) != http.StatusConflict {
+	if _, err := c.Edit(ctx(t), agentapi.EditRequest{Command: "create", Path: p, FileText: ptr("z")}); agentapi.StatusOf(err) != http.StatusConflict {
 		t.Fatalf("create over a file: %v, want 409", err)
 	}
-	if _, err := c.Edit(ctx(t), EditRequest{Command: "insert", Path: p, InsertLine: ptr(0), NewStr: ptr("top")}); err != nil {
+	if _, err := c.Edit(ctx(t), agentapi.EditRequest{Command: "insert", Path: p, InsertLine: ptr(0), NewStr: ptr("top")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Edit(ctx(t), EditRequest{Command: "undo_edit", Path: p}); err != nil {
+	if _, err := c.Edit(ctx(t), agentapi.EditRequest{Command: "undo_edit", Path: p}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(p); string(got) != "x\nx\n" {
 		t.Fatalf("after undo: %q", got)
 	}
-	view, err := c.Edit(ctx(t), EditRequest{Command: "view", Path: dir})
+	view, err := c.Edit(ctx(t), agentapi.EditRequest{Command: "view", Path: dir})
 	if err != nil || !strings.Contains(view.Output, "deep") {
 		t.Fatalf("view dir: %+v, %v", view, err)
 	}
 
 	// Search.
-	g, err := c.Glob(ctx(t), GlobRequest{Pattern: "**/*.txt", Dir: dir})
+	g, err := c.Glob(ctx(t), agentapi.GlobRequest{Pattern: "**/*.txt", Dir: dir})
 	if err != nil || len(g.Files) != 1 {
 		t.Fatalf("glob: %+v, %v", g, err)
 	}
-	m, err := c.Grep(ctx(t), GrepRequest{Pattern: "^x$", Path: dir})
+	m, err := c.Grep(ctx(t), agentapi.GrepRequest{Pattern: "^x$", Path: dir})
 	if err != nil || len(m.Matches) != 2 {
 		t.Fatalf("grep: %+v, %v", m, err)
 	}
-	if _, err := c.Grep(ctx(t), GrepRequest{Pattern: "(", Path: dir}); StatusOf(err) != http.StatusBadRequest {
+	if _, err := c.Grep(ctx(t), agentapi.GrepRequest{Pattern: "(", Path: dir}); agentapi.StatusOf(err) != http.StatusBadRequest {
 		t.Fatalf("bad regexp: %v, want 400", err)
 	}
 	l, err := c.ListFiles(ctx(t), dir, 2)
@@ -124,7 +126,7 @@ func TestUploadDownloadTree(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "../escape.txt", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
 	tw.Write([]byte("x"))
 	tw.Close()
-	if _, err := c.UploadTar(ctx(t), dst, &evil); StatusOf(err) != http.StatusBadRequest {
+	if _, err := c.UploadTar(ctx(t), dst, &evil); agentapi.StatusOf(err) != http.StatusBadRequest {
 		t.Fatalf("escaping tar: %v, want 400", err)
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "escape.txt")); err == nil {
@@ -183,7 +185,7 @@ func TestHugeWriteRefused(t *testing.T) {
 	srv, c := newTestServer(t)
 	limit := srv.cfg.Files.MaxWriteBytes()
 	_, err := c.WriteFile(ctx(t), filepath.Join(t.TempDir(), "big"), strings.Repeat("x", int(limit)+1))
-	if StatusOf(err) != http.StatusRequestEntityTooLarge {
+	if agentapi.StatusOf(err) != http.StatusRequestEntityTooLarge {
 		t.Fatalf("huge write: %v, want 413", err)
 	}
 }

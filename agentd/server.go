@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd/files"
 	"github.com/gohands/gohands/agentd/terminal"
 )
@@ -61,7 +62,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Binding == "" {
-		cfg.Binding = TCPBinding
+		cfg.Binding = agentapi.TCPBinding
 	}
 	if cfg.MaxTerminals == 0 {
 		cfg.MaxTerminals = 32
@@ -89,7 +90,7 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /health", s.health)
-	m.Handle("POST "+handshakePath, handler(s.handshake))
+	m.Handle("POST "+agentapi.HandshakePath, handler(s.handshake))
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		m.Handle(pattern, s.authed(h))
 	}
@@ -166,7 +167,7 @@ func handler(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: Version, PID: os.Getpid(), Uptime: time.Since(s.started).Round(time.Second).String()})
+	writeJSON(w, http.StatusOK, agentapi.Health{Status: "ok", Version: Version, PID: os.Getpid(), Uptime: time.Since(s.started).Round(time.Second).String()})
 }
 
 var terminalName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -179,7 +180,7 @@ func (s *Server) terminal(name string) (*terminal.Terminal, error) {
 	if ok {
 		return t, nil
 	}
-	if name != DefaultTerminal {
+	if name != agentapi.DefaultTerminal {
 		return nil, errorf(http.StatusNotFound, "terminal %q does not exist: create it with POST /terminals", name)
 	}
 	return s.newTerminal(name, "")
@@ -220,7 +221,7 @@ func (s *Server) newTerminal(name, dir string) (*terminal.Terminal, error) {
 
 func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
-	out := make([]TerminalInfo, 0, len(s.terminals))
+	out := make([]agentapi.TerminalInfo, 0, len(s.terminals))
 	for _, t := range s.terminals {
 		out = append(out, t.Info())
 	}
@@ -231,7 +232,7 @@ func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createTerminal(w http.ResponseWriter, r *http.Request) error {
-	var req CreateTerminalRequest
+	var req agentapi.CreateTerminalRequest
 	if err := s.decode(r, &req); err != nil {
 		return err
 	}
@@ -250,7 +251,7 @@ func (s *Server) createTerminal(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
-	var req ExecRequest
+	var req agentapi.ExecRequest
 	if err := s.decode(r, &req); err != nil {
 		return err
 	}
@@ -294,26 +295,26 @@ func streamExec(w http.ResponseWriter, r *http.Request, t *terminal.Terminal, tr
 		if cut == 0 {
 			return
 		}
-		if enc.Encode(StreamFrame{Type: "output", Data: string(data[:cut])}) == nil {
+		if enc.Encode(agentapi.StreamFrame{Type: "output", Data: string(data[:cut])}) == nil {
 			rc.Flush()
 		}
 	}
 	res, err := t.Exec(r.Context(), treq)
 	if len(pending) > 0 {
-		enc.Encode(StreamFrame{Type: "output", Data: string(pending)})
+		enc.Encode(agentapi.StreamFrame{Type: "output", Data: string(pending)})
 	}
 	if err != nil {
 		he := terminalError(err)
-		enc.Encode(StreamFrame{Type: "error", Detail: he.Detail, Status: he.Status})
+		enc.Encode(agentapi.StreamFrame{Type: "error", Detail: he.Detail, Status: he.Status})
 		return nil
 	}
-	enc.Encode(StreamFrame{Type: "result", Result: &res})
+	enc.Encode(agentapi.StreamFrame{Type: "result", Result: &res})
 	rc.Flush()
 	return nil
 }
 
 func (s *Server) keys(w http.ResponseWriter, r *http.Request) error {
-	var req KeysRequest
+	var req agentapi.KeysRequest
 	if err := s.decode(r, &req); err != nil {
 		return err
 	}
@@ -357,7 +358,7 @@ func (s *Server) closeTerminal(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func terminalError(err error) *HTTPError {
+func terminalError(err error) *agentapi.HTTPError {
 	switch {
 	case errors.Is(err, terminal.ErrBusy), errors.Is(err, terminal.ErrStillRunning):
 		return errorf(http.StatusConflict, "%v", err)
@@ -409,21 +410,12 @@ func decodeJSON(r io.Reader, limit int64, v any) error {
 	return nil
 }
 
-// HTTPError is an error with the status it answers with. The client returns
-// it too, so callers can branch on Status.
-type HTTPError struct {
-	Status int    `json:"-"`
-	Detail string `json:"detail"`
-}
-
-func (e *HTTPError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Detail) }
-
-func errorf(status int, format string, args ...any) *HTTPError {
-	return &HTTPError{Status: status, Detail: fmt.Sprintf(format, args...)}
+func errorf(status int, format string, args ...any) *agentapi.HTTPError {
+	return &agentapi.HTTPError{Status: status, Detail: fmt.Sprintf(format, args...)}
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	var he *HTTPError
+	var he *agentapi.HTTPError
 	if !errors.As(err, &he) {
 		he = errorf(http.StatusInternalServerError, "%v", err)
 	}

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 const testToken = "test-token"
 
-func newTestServer(t *testing.T) (*Server, *Client) {
+func newTestServer(t *testing.T) (*Server, *agentapi.Client) {
 	t.Helper()
 	srv, err := NewServer(Config{Token: testToken, WorkDir: t.TempDir(), UID: -1, GID: -1, OutputDir: t.TempDir()})
 	if err != nil {
@@ -19,7 +21,7 @@ func newTestServer(t *testing.T) (*Server, *Client) {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return srv, NewClient(hs.URL, testToken)
+	return srv, agentapi.NewClient(hs.URL, testToken)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -30,12 +32,12 @@ func ctx(t *testing.T) context.Context {
 
 func TestExecOneShotAndStream(t *testing.T) {
 	_, c := newTestServer(t)
-	res, err := c.Exec(ctx(t), "main", ExecRequest{Command: "echo hi"})
+	res, err := c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: "echo hi"})
 	if err != nil || res.Output != "hi" || res.ExitCode != 0 {
 		t.Fatalf("exec: %+v, %v", res, err)
 	}
 	var streamed strings.Builder
-	res, err = c.ExecStream(ctx(t), "main", ExecRequest{Command: "printf 'é%.0s' $(seq 1 5000); echo; exit_code() { return 3; }; exit_code"}, func(s string) { streamed.WriteString(s) })
+	res, err = c.ExecStream(ctx(t), "main", agentapi.ExecRequest{Command: "printf 'é%.0s' $(seq 1 5000); echo; exit_code() { return 3; }; exit_code"}, func(s string) { streamed.WriteString(s) })
 	if err != nil || res.ExitCode != 3 {
 		t.Fatalf("stream: %+v, %v", res, err)
 	}
@@ -46,20 +48,20 @@ func TestExecOneShotAndStream(t *testing.T) {
 
 func TestTerminalsByName(t *testing.T) {
 	_, c := newTestServer(t)
-	if _, err := c.Exec(ctx(t), "other", ExecRequest{Command: "true"}); StatusOf(err) != http.StatusNotFound {
+	if _, err := c.Exec(ctx(t), "other", agentapi.ExecRequest{Command: "true"}); agentapi.StatusOf(err) != http.StatusNotFound {
 		t.Fatalf("unknown terminal: %v, want 404", err)
 	}
 	if _, err := c.CreateTerminal(ctx(t), "other", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateTerminal(ctx(t), "other", ""); StatusOf(err) != http.StatusConflict {
+	if _, err := c.CreateTerminal(ctx(t), "other", ""); agentapi.StatusOf(err) != http.StatusConflict {
 		t.Fatalf("duplicate terminal: %v, want 409", err)
 	}
-	if _, err := c.CreateTerminal(ctx(t), "../bad", ""); StatusOf(err) != http.StatusBadRequest {
+	if _, err := c.CreateTerminal(ctx(t), "../bad", ""); agentapi.StatusOf(err) != http.StatusBadRequest {
 		t.Fatalf("bad name: %v, want 400", err)
 	}
-	c.Exec(ctx(t), "other", ExecRequest{Command: "cd /"})
-	c.Exec(ctx(t), "main", ExecRequest{Command: "cd /tmp"})
+	c.Exec(ctx(t), "other", agentapi.ExecRequest{Command: "cd /"})
+	c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: "cd /tmp"})
 	list, err := c.Terminals(ctx(t))
 	if err != nil || len(list) != 2 || list[0].WorkingDir != "/tmp" || list[1].WorkingDir != "/" {
 		t.Fatalf("terminals: %+v, %v", list, err)
@@ -67,27 +69,27 @@ func TestTerminalsByName(t *testing.T) {
 	if err := c.CloseTerminal(ctx(t), "other"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CloseTerminal(ctx(t), "other"); StatusOf(err) != http.StatusNotFound {
+	if err := c.CloseTerminal(ctx(t), "other"); agentapi.StatusOf(err) != http.StatusNotFound {
 		t.Fatalf("close twice: %v, want 404", err)
 	}
 }
 
 func TestKeysAndConflicts(t *testing.T) {
 	_, c := newTestServer(t)
-	res, err := c.Exec(ctx(t), "main", ExecRequest{Command: "sleep 100", Timeout: 0.2})
+	res, err := c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: "sleep 100", Timeout: 0.2})
 	if err != nil || res.ExitCode != -1 {
 		t.Fatalf("sleep: %+v, %v", res, err)
 	}
-	if _, err := c.Exec(ctx(t), "main", ExecRequest{Command: "echo x"}); StatusOf(err) != http.StatusConflict {
+	if _, err := c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: "echo x"}); agentapi.StatusOf(err) != http.StatusConflict {
 		t.Fatalf("command while running: %v, want 409", err)
 	}
-	if err := c.SendKeys(ctx(t), "main", "C-?"); StatusOf(err) != http.StatusBadRequest {
+	if err := c.SendKeys(ctx(t), "main", "C-?"); agentapi.StatusOf(err) != http.StatusBadRequest {
 		t.Fatalf("bad key: %v, want 400", err)
 	}
 	if err := c.SendKeys(ctx(t), "main", "C-c"); err != nil {
 		t.Fatal(err)
 	}
-	res, err = c.Exec(ctx(t), "main", ExecRequest{Command: ""})
+	res, err = c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: ""})
 	if err != nil || res.ExitCode != 130 {
 		t.Fatalf("after C-c: %+v, %v", res, err)
 	}
@@ -101,11 +103,11 @@ func TestKeysAndConflicts(t *testing.T) {
 // for the whole timeout, then answer 409 to every command after).
 func TestSyntaxErrorEnds(t *testing.T) {
 	_, c := newTestServer(t)
-	res, err := c.Exec(ctx(t), "main", ExecRequest{Command: "echo a( done", Timeout: 10})
+	res, err := c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: "echo a( done", Timeout: 10})
 	if err != nil || res.ExitCode != 2 || !strings.Contains(res.Output, "syntax error") {
 		t.Fatalf("echo a( done: %+v, %v; want exit code 2 and a syntax error", res, err)
 	}
-	res, err = c.Exec(ctx(t), "main", ExecRequest{Command: "echo ok", Timeout: 10})
+	res, err = c.Exec(ctx(t), "main", agentapi.ExecRequest{Command: "echo ok", Timeout: 10})
 	if err != nil || res.ExitCode != 0 || res.Output != "ok" {
 		t.Fatalf("the command after: %+v, %v", res, err)
 	}
@@ -155,10 +157,10 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req ExecRequest
+		var req agentapi.ExecRequest
 		err := decodeJSON(strings.NewReader(string(data)), 1<<20, &req)
 		if err != nil {
-			he, ok := err.(*HTTPError)
+			he, ok := err.(*agentapi.HTTPError)
 			if !ok || he.Status < 400 || he.Status > 499 || he.Detail == "" {
 				t.Fatalf("error %v is not a 4xx with a message", err)
 			}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/session"
 )
@@ -76,17 +76,17 @@ func BenchmarkAgentStep(b *testing.B) {
 					b.Fatal(err)
 				}
 				// Warm the sandbox up first: its start is not a step.
-				if err := a.WithSandbox(ctx, func(*agentd.Client) error { return nil }); err != nil {
+				if err := a.WithSandbox(ctx, func(*agentapi.Client) error { return nil }); err != nil {
 					b.Fatal(err)
 				}
 				as = append(as, a)
 			}
 			// The bare round trip, in the same run.
 			var bare []time.Duration
-			as[0].WithSandbox(ctx, func(cl *agentd.Client) error {
+			as[0].WithSandbox(ctx, func(cl *agentapi.Client) error {
 				for range 50 {
 					start := time.Now()
-					if _, err := cl.Exec(ctx, agentd.DefaultTerminal, agentd.ExecRequest{Command: "true"}); err != nil {
+					if _, err := cl.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "true"}); err != nil {
 						b.Fatal(err)
 					}
 					bare = append(bare, time.Since(start))

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/session"
 )
@@ -31,7 +31,7 @@ func (c *Controller) execute(ctx context.Context, a *session.AgentSession, h *hi
 	}
 	wd := a.Settings().Workspace.WorkingDir
 	var obs event.ToolObservation
-	err := a.WithSandbox(ctx, func(cl *agentd.Client) error {
+	err := a.WithSandbox(ctx, func(cl *agentapi.Client) error {
 		var err error
 		switch x := act.(type) {
 		case *event.GlobAction:
@@ -41,9 +41,9 @@ func (c *Controller) execute(ctx context.Context, a *session.AgentSession, h *hi
 		case *event.ApplyPatchAction:
 			obs, err = c.applyPatch(ctx, cl, wd, x)
 		case *event.BrowserNavigateAction:
-			obs, err = browse(ctx, cl, agentd.BrowseRequest{URL: x.URL})
+			obs, err = browse(ctx, cl, agentapi.BrowseRequest{URL: x.URL})
 		case *event.BrowserGetContentAction:
-			obs, err = browse(ctx, cl, agentd.BrowseRequest{StartFromChar: x.StartFromChar, ExtractLinks: x.ExtractLinks})
+			obs, err = browse(ctx, cl, agentapi.BrowseRequest{StartFromChar: x.StartFromChar, ExtractLinks: x.ExtractLinks})
 		default:
 			obs, err = session.Execute(ctx, cl, act)
 		}
@@ -95,25 +95,25 @@ func failed(act event.ToolAction, msg string) event.ToolObservation {
 // agentFailure turns an agent's 4xx answer into an observation error and
 // passes anything else on as the sandbox failing.
 func agentFailure(act event.ToolAction, err error) (event.ToolObservation, error) {
-	if st := agentd.StatusOf(err); st >= 400 && st < 500 {
+	if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
 		return failed(act, detail(err)), nil
 	}
 	return nil, err
 }
 
 func detail(err error) string {
-	if he, ok := err.(*agentd.HTTPError); ok {
+	if he, ok := err.(*agentapi.HTTPError); ok {
 		return he.Detail
 	}
 	return err.Error()
 }
 
-func glob(ctx context.Context, cl *agentd.Client, wd string, x *event.GlobAction) (event.ToolObservation, error) {
+func glob(ctx context.Context, cl *agentapi.Client, wd string, x *event.GlobAction) (event.ToolObservation, error) {
 	dir := x.Path
 	if dir == "" {
 		dir = wd
 	}
-	r, err := cl.Glob(ctx, agentd.GlobRequest{Pattern: x.Pattern, Dir: dir, Limit: maxListed})
+	r, err := cl.Glob(ctx, agentapi.GlobRequest{Pattern: x.Pattern, Dir: dir, Limit: maxListed})
 	if err != nil {
 		return agentFailure(x, err)
 	}
@@ -134,12 +134,12 @@ func glob(ctx context.Context, cl *agentd.Client, wd string, x *event.GlobAction
 	return o, nil
 }
 
-func grep(ctx context.Context, cl *agentd.Client, wd string, x *event.GrepAction) (event.ToolObservation, error) {
+func grep(ctx context.Context, cl *agentapi.Client, wd string, x *event.GrepAction) (event.ToolObservation, error) {
 	dir := x.Path
 	if dir == "" {
 		dir = wd
 	}
-	r, err := cl.Grep(ctx, agentd.GrepRequest{Pattern: x.Pattern, Path: dir, Include: x.Include, FilesOnly: true, MaxMatches: maxListed})
+	r, err := cl.Grep(ctx, agentapi.GrepRequest{Pattern: x.Pattern, Path: dir, Include: x.Include, FilesOnly: true, MaxMatches: maxListed})
 	if err != nil {
 		return agentFailure(x, err)
 	}

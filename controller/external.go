@@ -7,14 +7,14 @@ import (
 	"path"
 	"strings"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/patch"
 )
 
 // browse fetches a page from inside the sandbox, so that the sandbox's
 // network rules apply to the agent's browsing too.
-func browse(ctx context.Context, cl *agentd.Client, req agentd.BrowseRequest) (event.ToolObservation, error) {
+func browse(ctx context.Context, cl *agentapi.Client, req agentapi.BrowseRequest) (event.ToolObservation, error) {
 	r, err := cl.Browse(ctx, req)
 	if err != nil {
 		var act event.ToolAction = &event.BrowserGetContentAction{}
@@ -45,11 +45,17 @@ func browse(ctx context.Context, cl *agentd.Client, req agentd.BrowseRequest) (e
 	return o, nil
 }
 
+// fileReader is what sandboxFiles needs of the agent's client.
+type fileReader interface {
+	ReadFile(ctx context.Context, path string, start, end int) (agentapi.FileText, error)
+	Stat(ctx context.Context, path string) (agentapi.FileEntry, error)
+}
+
 // sandboxFiles reads the sandbox's files for patch.Apply; relative paths
 // start at the working directory.
 type sandboxFiles struct {
 	ctx context.Context
-	cl  *agentd.Client
+	cl  fileReader
 	wd  string
 }
 
@@ -62,7 +68,7 @@ func (f sandboxFiles) abs(p string) string {
 
 func (f sandboxFiles) Read(p string) (string, error) {
 	t, err := f.cl.ReadFile(f.ctx, f.abs(p), 0, -1)
-	if agentd.StatusOf(err) == 404 {
+	if agentapi.StatusOf(err) == 404 {
 		return "", patch.ErrNotFound
 	}
 	return t.Content, err
@@ -75,7 +81,7 @@ func (f sandboxFiles) Exists(p string) bool {
 
 // applyPatch applies an apply_patch patch: the new contents are computed
 // first, so a patch that does not apply changes nothing.
-func (c *Controller) applyPatch(ctx context.Context, cl *agentd.Client, wd string, x *event.ApplyPatchAction) (event.ToolObservation, error) {
+func (c *Controller) applyPatch(ctx context.Context, cl *agentapi.Client, wd string, x *event.ApplyPatchAction) (event.ToolObservation, error) {
 	ops, err := patch.Parse(x.Patch)
 	if err != nil {
 		return failed(x, "The patch does not parse: "+err.Error()), nil
@@ -121,7 +127,7 @@ func (c *Controller) applyPatch(ctx context.Context, cl *agentd.Client, wd strin
 }
 
 // removeFiles deletes files in a terminal of its own.
-func removeFiles(ctx context.Context, cl *agentd.Client, paths []string) error {
+func removeFiles(ctx context.Context, cl *agentapi.Client, paths []string) error {
 	name := "patch-" + event.NewID()[:8]
 	if _, err := cl.CreateTerminal(ctx, name, "/"); err != nil {
 		return err
@@ -131,7 +137,7 @@ func removeFiles(ctx context.Context, cl *agentd.Client, paths []string) error {
 	for i, p := range paths {
 		quoted[i] = "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 	}
-	r, err := cl.Exec(ctx, name, agentd.ExecRequest{Command: "rm -f -- " + strings.Join(quoted, " "), HardTimeout: 30})
+	r, err := cl.Exec(ctx, name, agentapi.ExecRequest{Command: "rm -f -- " + strings.Join(quoted, " "), HardTimeout: 30})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 // The engine on a small machine takes seconds per container start, so these
@@ -146,14 +146,14 @@ func BenchmarkEcho(b *testing.B) {
 	defer s.Remove(context.Background())
 	ctx := context.Background()
 	cl := s.Client()
-	if _, err := cl.Exec(ctx, agentd.DefaultTerminal, agentd.ExecRequest{Command: "true"}); err != nil {
+	if _, err := cl.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "true"}); err != nil {
 		b.Fatal(err) // warm the terminal up
 	}
 	for b.Loop() {
 		var agent, engine []time.Duration
 		for i := range 200 {
 			t0 := time.Now()
-			res, err := cl.Exec(ctx, agentd.DefaultTerminal, agentd.ExecRequest{Command: "echo hi"})
+			res, err := cl.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "echo hi"})
 			if err != nil || !strings.Contains(res.Output, "hi") {
 				b.Fatalf("agent echo: %q %v", res.Output, err)
 			}
@@ -221,7 +221,7 @@ func BenchmarkStart20(b *testing.B) {
 		time.Sleep(2 * time.Second)
 		fresh := meanMemory(b, sandboxes)
 		for _, s := range sandboxes {
-			if _, err := s.Client().Exec(ctx, agentd.DefaultTerminal, agentd.ExecRequest{Command: "echo hi"}); err != nil {
+			if _, err := s.Client().Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "echo hi"}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -15,7 +15,7 @@
 // nothing it finds there: the agent client never follows a symlink to the
 // socket, and sends the token only on connections whose peer proved, with
 // the agent's handshake, that it holds the token and listens on the very
-// socket file dialled (agentd.ErrUnverified otherwise; such failures are
+// socket file dialled (agentapi.ErrUnverified otherwise; such failures are
 // logged, and a sandbox whose agent fails it at start counts as not
 // healthy). The agent hides the token from the sandbox's processes (see
 // cmd/runtime-agent).

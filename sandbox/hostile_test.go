@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd"
 )
 
@@ -119,11 +120,11 @@ func TestHostileSocket(t *testing.T) {
 			}
 			defer done()
 			cl.CloseIdleConnections() // the next call needs a new connection
-			_, err = cl.Exec(testCtx(t), agentd.DefaultTerminal, agentd.ExecRequest{Command: "echo reached"})
-			if !errors.Is(err, agentd.ErrUnverified) || !strings.Contains(err.Error(), "agent socket failed verification") {
+			_, err = cl.Exec(testCtx(t), agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "echo reached"})
+			if !errors.Is(err, agentapi.ErrUnverified) || !strings.Contains(err.Error(), "agent socket failed verification") {
 				t.Errorf("exec after the attack: err = %v, want agent socket failed verification", err)
 			}
-			if err := s.Check(testCtx(t)); !errors.Is(err, agentd.ErrUnverified) {
+			if err := s.Check(testCtx(t)); !errors.Is(err, agentapi.ErrUnverified) {
 				t.Errorf("check after the attack: err = %v, want ErrUnverified", err)
 			}
 			if received != nil {
@@ -309,7 +310,7 @@ func TestNewClientVerifies(t *testing.T) {
 	if want := "unix://" + filepath.Join(dir, socketName); endpoint != want {
 		t.Errorf("endpoint %q, want %q", endpoint, want)
 	}
-	if err := cl.Health(testCtx(t)); !errors.Is(err, agentd.ErrUnverified) {
+	if err := cl.Health(testCtx(t)); !errors.Is(err, agentapi.ErrUnverified) {
 		t.Errorf("through a symlink: err = %v, want ErrUnverified", err)
 	}
 	if n := logs.count("agent socket failed verification"); n != 1 {
@@ -328,7 +329,7 @@ func TestNewClientVerifies(t *testing.T) {
 	addr := serveAgent(t, "tcp", "127.0.0.1:0", "another-token")
 	s = &Sandbox{m: m, name: "gohands-tcp", token: token, transport: TransportTCP, conversation: "conv-2"}
 	cl, _ = s.newClient("http://" + addr)
-	if err := cl.Health(testCtx(t)); !errors.Is(err, agentd.ErrUnverified) {
+	if err := cl.Health(testCtx(t)); !errors.Is(err, agentapi.ErrUnverified) {
 		t.Errorf("TCP peer with another token: err = %v, want ErrUnverified", err)
 	}
 	if n := logs.count("agent socket failed verification"); n != 2 {
@@ -344,9 +345,9 @@ func serveAgent(t *testing.T, network, addr, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binding := agentd.TCPBinding
+	binding := agentapi.TCPBinding
 	if network == "unix" {
-		if binding, err = agentd.SocketBinding(addr); err != nil {
+		if binding, err = agentapi.SocketBinding(addr); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Container labels.
@@ -34,12 +34,6 @@ const (
 	labelPool         = "gohands.pool"         // "1" when created for the warm pool
 	labelTransport    = "gohands.transport"    // "tcp" or "unix"
 )
-
-// tokenEnv carries the agent's token. The agent re-executes itself at once
-// without it (cmd/runtime-agent), so nothing in the sandbox can read it;
-// the container's configuration keeps it for Adopt, seen only by holders
-// of engine access.
-const tokenEnv = "GOHANDS_AGENT_TOKEN"
 
 // agentPortKey is the agent's port in the engine's notation.
 var agentPortKey = nat.Port(strconv.Itoa(AgentPort) + "/tcp")
@@ -140,7 +134,7 @@ func (m *Manager) discard(ctx context.Context, s *Sandbox) {
 // boot starts the container and waits for the agent's health check.
 // The caller holds s.op or owns s exclusively.
 //
-// An agent that fails verification (agentd.ErrUnverified) right after a
+// An agent that fails verification (agentapi.ErrUnverified) right after a
 // start is no agent of this server's: in a container made before an
 // upgrade it is the old agent copied in then, which knows no handshake.
 // When the Manager copies the agent in, boot then copies the current one
@@ -148,7 +142,7 @@ func (m *Manager) discard(ctx context.Context, s *Sandbox) {
 // at every start.)
 func (s *Sandbox) boot(ctx context.Context) error {
 	err := s.bootOnce(ctx)
-	if !errors.Is(err, agentd.ErrUnverified) || s.m.inject != InjectCopy {
+	if !errors.Is(err, agentapi.ErrUnverified) || s.m.inject != InjectCopy {
 		return err
 	}
 	s.m.log.WarnContext(ctx, "starting sandbox again with the current agent", "container", s.name, "conversation", s.ConversationID(), "err", err)
@@ -171,7 +165,7 @@ func (s *Sandbox) bootOnce(ctx context.Context) error {
 		s.setStatus(StatusStopped, err)
 		return err
 	}
-	var cl *agentd.Client
+	var cl *agentapi.Client
 	var endpoint string
 	if s.transport == TransportUnix {
 		cl, endpoint = s.newClient("")
@@ -210,18 +204,18 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 
 // newClient makes the agent client of s: over its Unix socket, or over
 // TCP at endpoint. It returns the endpoint as Sandbox.Endpoint reports it.
-func (s *Sandbox) newClient(endpoint string) (*agentd.Client, string) {
+func (s *Sandbox) newClient(endpoint string) (*agentapi.Client, string) {
 	// A connection that fails the handshake means the sandbox moved or
 	// replaced its agent's socket (or the agent is not this sandbox's):
 	// nothing was sent to it, but whoever runs the server must know.
-	onUnverified := agentd.OnUnverified(func(err error) {
+	onUnverified := agentapi.OnUnverified(func(err error) {
 		s.m.log.Warn("agent socket failed verification", "container", s.name, "conversation", s.ConversationID(), "err", err)
 	})
 	if s.transport == TransportUnix {
 		sock := filepath.Join(s.runDir, socketName)
-		return agentd.NewUnixClient(sock, s.token, onUnverified), "unix://" + sock
+		return agentapi.NewUnixClient(sock, s.token, onUnverified), "unix://" + sock
 	}
-	return agentd.NewClient(endpoint, s.token, onUnverified), endpoint
+	return agentapi.NewClient(endpoint, s.token, onUnverified), endpoint
 }
 
 func tcpEndpoint(info container.InspectResponse) (string, error) {
@@ -244,9 +238,9 @@ func tcpEndpoint(info container.InspectResponse) (string, error) {
 
 // waitHealthy polls the agent's /health until it answers, the container
 // exits, or Options.StartTimeout passes. It gives up at once when the peer
-// fails the handshake (agentd.ErrUnverified): that is no agent starting,
+// fails the handshake (agentapi.ErrUnverified): that is no agent starting,
 // and waiting will not make it one.
-func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentd.Client) error {
+func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client) error {
 	m := s.m
 	ctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
 	defer cancel()
@@ -262,7 +256,7 @@ func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentd.Client) error {
 			m.log.DebugContext(ctx, "sandbox healthy", "container", s.name, "after", time.Since(start))
 			return nil
 		}
-		if errors.Is(lastErr, agentd.ErrUnverified) {
+		if errors.Is(lastErr, agentapi.ErrUnverified) {
 			return fmt.Errorf("sandbox %s: %w", s.name, lastErr)
 		}
 		if time.Now().After(nextInspect) || ctx.Err() != nil {
@@ -330,9 +324,13 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	if s.pooled {
 		labels[labelPool] = "1"
 	}
-	env := []string{tokenEnv + "=" + s.token}
+	// The agent re-executes itself at once without the token in its
+	// environment (cmd/runtime-agent), so nothing in the sandbox can read
+	// it; the container's configuration keeps it for Adopt, seen only by
+	// holders of engine access.
+	env := []string{agentapi.TokenEnv + "=" + s.token}
 	for _, k := range slices.Sorted(maps.Keys(r.env)) {
-		if k != tokenEnv { // the token is ours to set
+		if k != agentapi.TokenEnv { // the token is ours to set
 			env = append(env, k+"="+r.env[k])
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Use returns the agent client of a running sandbox, restarting it first
@@ -20,7 +20,7 @@ import (
 // work is finished: the idle timeout counts from the last done and never
 // fires while a Use is outstanding. A paused sandbox gives ErrPaused; one
 // that died gives its *ExitError (restart it with Start).
-func (s *Sandbox) Use(ctx context.Context) (cl *agentd.Client, done func(), err error) {
+func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), err error) {
 	if cl, done, ok := s.acquire(); ok {
 		return cl, done, nil
 	}
@@ -53,7 +53,7 @@ func (s *Sandbox) Use(ctx context.Context) (cl *agentd.Client, done func(), err 
 }
 
 // acquire is Use's fast path: a running sandbox is marked busy.
-func (s *Sandbox) acquire() (*agentd.Client, func(), bool) {
+func (s *Sandbox) acquire() (*agentapi.Client, func(), bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.status != StatusRunning {

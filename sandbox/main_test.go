@@ -19,7 +19,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 // labelTest marks every container the tests make, so leftovers of a
@@ -221,7 +221,7 @@ func start(t testing.TB, m *Manager, spec Spec) *Sandbox {
 }
 
 // run runs a command in the sandbox's main terminal.
-func run(t testing.TB, s *Sandbox, command string) agentd.ExecResult {
+func run(t testing.TB, s *Sandbox, command string) agentapi.ExecResult {
 	t.Helper()
 	res, err := tryRun(testCtx(t), s, command)
 	if err != nil {
@@ -230,13 +230,13 @@ func run(t testing.TB, s *Sandbox, command string) agentd.ExecResult {
 	return res
 }
 
-func tryRun(ctx context.Context, s *Sandbox, command string) (agentd.ExecResult, error) {
+func tryRun(ctx context.Context, s *Sandbox, command string) (agentapi.ExecResult, error) {
 	cl, done, err := s.Use(ctx)
 	if err != nil {
-		return agentd.ExecResult{}, err
+		return agentapi.ExecResult{}, err
 	}
 	defer done()
-	return cl.Exec(ctx, agentd.DefaultTerminal, agentd.ExecRequest{Command: command, Timeout: 30})
+	return cl.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: command, Timeout: 30})
 }
 
 // assertNoContainers fails when a server id still has containers.

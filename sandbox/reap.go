@@ -13,7 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Reconcile is called on server start with the sandboxes of live
@@ -128,7 +128,7 @@ func (m *Manager) Adopt(ctx context.Context, rec Record) (*Sandbox, error) {
 	token := rec.Token
 	if token == "" {
 		for _, kv := range info.Config.Env {
-			if v, ok := strings.CutPrefix(kv, tokenEnv+"="); ok {
+			if v, ok := strings.CutPrefix(kv, agentapi.TokenEnv+"="); ok {
 				token = v
 			}
 		}
@@ -182,7 +182,7 @@ func (m *Manager) Adopt(ctx context.Context, rec Record) (*Sandbox, error) {
 	defer s.op.Unlock()
 	switch {
 	case info.State.Running:
-		var cl *agentd.Client
+		var cl *agentapi.Client
 		var endpoint string
 		if s.transport == TransportUnix {
 			cl, endpoint = s.newClient("")
@@ -202,7 +202,7 @@ func (m *Manager) Adopt(ctx context.Context, rec Record) (*Sandbox, error) {
 			break
 		}
 		err := s.waitHealthy(ctx, cl)
-		if errors.Is(err, agentd.ErrUnverified) {
+		if errors.Is(err, agentapi.ErrUnverified) {
 			// The agent predates the handshake (a sandbox made before an
 			// upgrade), or the sandbox moved its socket. A restart runs
 			// the current agent afresh (see boot), keeps the workspace,

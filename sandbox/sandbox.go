@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Status is a sandbox's life stage as the Manager sees it.
@@ -56,7 +56,7 @@ type Sandbox struct {
 	conversation string
 	status       Status
 	err          error
-	client       *agentd.Client
+	client       *agentapi.Client
 	endpoint     string
 	lastUse      time.Time
 	busy         int
@@ -97,7 +97,7 @@ func (s *Sandbox) Err() error {
 // when it is not running. A restart (after an idle stop) can change the
 // endpoint, so prefer Use, which also restarts a stopped sandbox and keeps
 // the idle timer from firing while a call is in flight.
-func (s *Sandbox) Client() *agentd.Client {
+func (s *Sandbox) Client() *agentapi.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.client
@@ -122,7 +122,7 @@ func (s *Sandbox) Record() Record {
 // It must be called without s.mu held.
 func (s *Sandbox) setStatus(st Status, err error) {
 	s.mu.Lock()
-	var old *agentd.Client
+	var old *agentapi.Client
 	if st != StatusRunning && st != StatusPaused {
 		old = s.client
 		s.client, s.endpoint = nil, ""
@@ -140,7 +140,7 @@ func (s *Sandbox) setStatus(st Status, err error) {
 }
 
 // setRunning records a healthy agent at endpoint.
-func (s *Sandbox) setRunning(cl *agentd.Client, endpoint string) {
+func (s *Sandbox) setRunning(cl *agentapi.Client, endpoint string) {
 	s.mu.Lock()
 	s.client, s.endpoint = cl, endpoint
 	s.lastUse = time.Now()

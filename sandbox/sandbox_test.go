@@ -15,7 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 func TestStartAndRun(t *testing.T) {
@@ -60,8 +60,8 @@ func TestTCPTransport(t *testing.T) {
 		t.Errorf("agent port bindings %v, want 127.0.0.1 only", bindings)
 	}
 	// The token is required by everything but health.
-	wrong := agentd.NewClient(s.Endpoint(), "wrong")
-	if _, err := wrong.Exec(testCtx(t), agentd.DefaultTerminal, agentd.ExecRequest{Command: "true"}); err == nil {
+	wrong := agentapi.NewClient(s.Endpoint(), "wrong")
+	if _, err := wrong.Exec(testCtx(t), agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "true"}); err == nil {
 		t.Error("exec with a wrong token succeeded")
 	}
 }

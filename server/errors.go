@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -71,7 +71,7 @@ func sessionStatus(se *session.Error) int {
 	case session.KindUnavailable:
 		return http.StatusServiceUnavailable
 	case session.KindRefused:
-		if st := agentd.StatusOf(se.Err); st >= 400 && st < 500 {
+		if st := agentapi.StatusOf(se.Err); st >= 400 && st < 500 {
 			return st
 		}
 	}

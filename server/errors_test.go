@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -18,7 +18,7 @@ import (
 func TestStatusOfSession(t *testing.T) {
 	refused := func(status int) error {
 		return &session.Error{Kind: session.KindRefused, Detail: "kill: refused",
-			Err: fmt.Errorf("kill: %w", &agentd.HTTPError{Status: status, Detail: "refused"})}
+			Err: fmt.Errorf("kill: %w", &agentapi.HTTPError{Status: status, Detail: "refused"})}
 	}
 	tests := []struct {
 		name       string

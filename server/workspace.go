@@ -14,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/session"
 )
@@ -69,11 +69,16 @@ func (s *Server) searchBashEvents(c *gin.Context) {
 	c.JSON(http.StatusOK, page(items, next))
 }
 
+// stater is the call of the agent's client that sandboxPath needs.
+type stater interface {
+	Stat(ctx context.Context, path string) (agentapi.FileEntry, error)
+}
+
 // sandboxPath checks a path of a file route and returns it absolute and
 // clean. Relative paths start at the working directory. A path that
 // starts in the workspace and leaves it, through ".." or a symlink, is
 // refused with 400; other absolute paths are the sandbox's own files.
-func sandboxPath(ctx context.Context, cl *agentd.Client, workspace, p string) (string, error) {
+func sandboxPath(ctx context.Context, cl stater, workspace, p string) (string, error) {
 	if p == "" {
 		return "", errorf(http.StatusUnprocessableEntity, "path: missing")
 	}
@@ -99,7 +104,7 @@ func sandboxPath(ctx context.Context, cl *agentd.Client, workspace, p string) (s
 	// path that does not exist yet is judged by its folder.
 	for probe := clean; inside(probe); probe = path.Dir(probe) {
 		st, err := cl.Stat(ctx, probe)
-		if agentd.StatusOf(err) == http.StatusNotFound {
+		if agentapi.StatusOf(err) == http.StatusNotFound {
 			continue
 		}
 		if err != nil {
@@ -116,7 +121,7 @@ func sandboxPath(ctx context.Context, cl *agentd.Client, workspace, p string) (s
 // sandboxErr turns an agent error into one for the client: the agent's 4xx
 // answers keep their status, anything else is the sandbox failing.
 func sandboxErr(err error) error {
-	var he *agentd.HTTPError
+	var he *agentapi.HTTPError
 	if errors.As(err, &he) && he.Status >= 400 && he.Status < 500 {
 		return &apiError{status: he.Status, detail: he.Detail}
 	}
@@ -128,7 +133,7 @@ func (s *Server) download(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := a.WithSandbox(c.Request.Context(), func(cl *agentd.Client) error {
+	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
 		p, err := sandboxPath(ctx, cl, a.Settings().Workspace.WorkingDir, c.Query("path"))
 		if err != nil {
@@ -210,7 +215,7 @@ func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader
 		filename = path.Base(p.FileName())
 	}
 	var out gin.H
-	err := a.WithSandbox(c.Request.Context(), func(cl *agentd.Client) error {
+	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
 		wd := a.Settings().Workspace.WorkingDir
 		target := c.Query("path")
@@ -293,7 +298,7 @@ func (s *Server) listFiles(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := a.WithSandbox(c.Request.Context(), func(cl *agentd.Client) error {
+	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
 		wd := a.Settings().Workspace.WorkingDir
 		p := c.Query("path")

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 )
 
@@ -27,12 +27,12 @@ func (a *AgentSession) Act(ctx context.Context, action event.ToolAction, toolNam
 // write), recorded as a file_editor create.
 func (a *AgentSession) Write(ctx context.Context, path, content string) (*event.Observation, error) {
 	action := &event.FileEditorAction{Command: event.EditorCreate, Path: path, FileText: &content}
-	return a.act(ctx, action, event.ToolFileEditor, func(cl *agentd.Client) (event.ToolObservation, error) {
+	return a.act(ctx, action, event.ToolFileEditor, func(cl *agentapi.Client) (event.ToolObservation, error) {
 		o := &event.FileEditorObservation{Command: event.EditorCreate, Path: path}
 		prev, err := cl.Stat(ctx, path)
 		o.PrevExist = err == nil && prev.Type != ""
 		if _, err := cl.WriteFile(ctx, path, content); err != nil {
-			if st := agentd.StatusOf(err); st >= 400 && st < 500 {
+			if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
 				o.Content, o.IsError = event.Text(agentDetail(err)), true
 				return o, nil
 			}
@@ -45,7 +45,7 @@ func (a *AgentSession) Write(ctx context.Context, path, content string) (*event.
 }
 
 func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolName string,
-	exec func(*agentd.Client) (event.ToolObservation, error)) (*event.Observation, error) {
+	exec func(*agentapi.Client) (event.ToolObservation, error)) (*event.Observation, error) {
 	act := &event.Action{Action: action, ToolName: toolName, ToolCallID: "user-" + event.NewID()[:12],
 		SecurityRisk: event.RiskUnknown}
 	act.Source = event.SourceUser
@@ -75,7 +75,7 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 			obs = ex.Execute(ctx, a, action)
 			break
 		}
-		err = a.WithSandbox(ctx, func(cl *agentd.Client) error {
+		err = a.WithSandbox(ctx, func(cl *agentapi.Client) error {
 			var err error
 			if exec != nil {
 				obs, err = exec(cl)
@@ -104,13 +104,13 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 func (a *AgentSession) RunBackground(ctx context.Context, command string) (*event.Observation, error) {
 	n := a.nextBackgroundID()
 	name := backgroundPrefix + strconv.Itoa(n)
-	return a.act(ctx, &event.TerminalAction{Command: command}, event.ToolTerminal, func(cl *agentd.Client) (event.ToolObservation, error) {
+	return a.act(ctx, &event.TerminalAction{Command: command}, event.ToolTerminal, func(cl *agentapi.Client) (event.ToolObservation, error) {
 		if _, err := cl.CreateTerminal(ctx, name, a.Settings().Workspace.WorkingDir); err != nil {
 			return nil, sandboxCallError("open a terminal", err)
 		}
 		// A short no-output timeout: the call comes back with what the
 		// command printed at first while it goes on running.
-		r, err := cl.Exec(ctx, name, agentd.ExecRequest{Command: command, Timeout: 0.5})
+		r, err := cl.Exec(ctx, name, agentapi.ExecRequest{Command: command, Timeout: 0.5})
 		if err != nil {
 			return nil, sandboxCallError("start command", err)
 		}
@@ -129,9 +129,9 @@ func (a *AgentSession) Kill(ctx context.Context, id string) (*event.Observation,
 	if err != nil {
 		return nil, invalid("id: %q is not the id of a background command", id)
 	}
-	return a.act(ctx, &event.TerminalAction{Command: "C-c", IsInput: true}, event.ToolTerminal, func(cl *agentd.Client) (event.ToolObservation, error) {
+	return a.act(ctx, &event.TerminalAction{Command: "C-c", IsInput: true}, event.ToolTerminal, func(cl *agentapi.Client) (event.ToolObservation, error) {
 		err := cl.CloseTerminal(ctx, backgroundPrefix+strconv.Itoa(n))
-		if agentd.StatusOf(err) == 404 {
+		if agentapi.StatusOf(err) == 404 {
 			return nil, &Error{Kind: KindNotFound, Detail: fmt.Sprintf("no background command %d", n), Err: ErrNotFound}
 		}
 		if err != nil {
@@ -147,11 +147,11 @@ func (a *AgentSession) Kill(ctx context.Context, id string) (*event.Observation,
 // the observation. It runs the terminal and file_editor tools; the
 // agent's other tools are the controller's. A tool failure is an observation with
 // is_error; the error return is for an agent that cannot be reached.
-func Execute(ctx context.Context, cl *agentd.Client, action event.ToolAction) (event.ToolObservation, error) {
+func Execute(ctx context.Context, cl *agentapi.Client, action event.ToolAction) (event.ToolObservation, error) {
 	switch act := action.(type) {
 	case *event.TerminalAction:
 		if act.Reset {
-			if err := cl.ResetTerminal(ctx, agentd.DefaultTerminal); err != nil && agentd.StatusOf(err) != 404 {
+			if err := cl.ResetTerminal(ctx, agentapi.DefaultTerminal); err != nil && agentapi.StatusOf(err) != 404 {
 				return nil, err
 			}
 			if act.Command == "" {
@@ -160,24 +160,24 @@ func Execute(ctx context.Context, cl *agentd.Client, action event.ToolAction) (e
 					ExitCode: &code, Metadata: event.TerminalMetadata{ExitCode: 0, PID: -1}}, nil
 			}
 		}
-		req := agentd.ExecRequest{Command: act.Command, IsInput: act.IsInput}
+		req := agentapi.ExecRequest{Command: act.Command, IsInput: act.IsInput}
 		if act.Timeout != nil && *act.Timeout > 0 {
 			req.HardTimeout = *act.Timeout
 			req.Timeout = *act.Timeout
 		}
-		r, err := cl.Exec(ctx, agentd.DefaultTerminal, req)
+		r, err := cl.Exec(ctx, agentapi.DefaultTerminal, req)
 		if err != nil {
-			if st := agentd.StatusOf(err); st >= 400 && st < 500 {
+			if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
 				return errorObservation(action, err.Error()), nil
 			}
 			return nil, err
 		}
 		return terminalObservation(act.Command, r), nil
 	case *event.FileEditorAction:
-		r, err := cl.Edit(ctx, agentd.EditRequest{Command: act.Command, Path: act.Path, FileText: act.FileText,
+		r, err := cl.Edit(ctx, agentapi.EditRequest{Command: act.Command, Path: act.Path, FileText: act.FileText,
 			ViewRange: act.ViewRange, OldStr: act.OldStr, NewStr: act.NewStr, InsertLine: act.InsertLine})
 		if err != nil {
-			if st := agentd.StatusOf(err); st >= 400 && st < 500 {
+			if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
 				o := &event.FileEditorObservation{Command: act.Command, Path: act.Path}
 				o.Content, o.IsError = event.Text(agentDetail(err)), true
 				return o, nil
@@ -196,7 +196,7 @@ func Execute(ctx context.Context, cl *agentd.Client, action event.ToolAction) (e
 }
 
 // terminalObservation turns an agent's exec result into an observation.
-func terminalObservation(command string, r agentd.ExecResult) *event.TerminalObservation {
+func terminalObservation(command string, r agentapi.ExecResult) *event.TerminalObservation {
 	code := r.ExitCode
 	text := r.Output
 	if r.Message != "" {
@@ -237,7 +237,7 @@ func errorObservation(action event.ToolAction, msg string) event.ToolObservation
 // agentDetail returns the agent's own words for an error, without the
 // client's prefix.
 func agentDetail(err error) string {
-	var he *agentd.HTTPError
+	var he *agentapi.HTTPError
 	if errors.As(err, &he) {
 		return he.Detail
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 )
 
@@ -111,7 +111,7 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 		}
 	}
 	stream := func(chunk string) { emit(masked.add(chunk)) }
-	err := a.WithSandbox(ctx, func(cl *agentd.Client) error {
+	err := a.WithSandbox(ctx, func(cl *agentapi.Client) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 			cl.CloseTerminal(cctx, name)
 			cancel()
 		}()
-		r, err := cl.ExecStream(ctx, name, agentd.ExecRequest{Command: req.Command, Timeout: timeout, HardTimeout: timeout}, stream)
+		r, err := cl.ExecStream(ctx, name, agentapi.ExecRequest{Command: req.Command, Timeout: timeout, HardTimeout: timeout}, stream)
 		if err != nil {
 			return sandboxCallError("run command", err)
 		}
@@ -182,7 +182,7 @@ func (a *AgentSession) publishBash(v any) {
 // answer so the server can answer as the agent did; anything else is the
 // sandbox failing.
 func sandboxCallError(what string, err error) error {
-	if st := agentd.StatusOf(err); st >= 400 && st < 500 {
+	if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
 		return &Error{Kind: KindRefused, Detail: fmt.Sprintf("%s: %v", what, err), Err: err}
 	}
 	return sandboxError(fmt.Errorf("%s: %w", what, err))

@@ -41,7 +41,7 @@ const (
 	KindUnavailable
 	// KindRefused is a request the runtime agent in the sandbox refused as
 	// the caller's fault; Err holds the agent's answer (an
-	// *agentd.HTTPError), which says how it refused.
+	// *agentapi.HTTPError), which says how it refused.
 	KindRefused
 )
 

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/storage"
@@ -24,7 +24,7 @@ const sandboxStartTimeout = 10 * time.Minute
 // or restarting it if need be; call done when finished. A sandbox whose
 // container died is replaced by a fresh one on the same mounts (so the
 // same mounted workspace), with an event saying so.
-func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentd.Client, done func(), err error) {
+func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentapi.Client, done func(), err error) {
 	cl, _, done, err = a.useSandbox(ctx)
 	return cl, done, err
 }
@@ -38,7 +38,7 @@ func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentd.Client, done fun
 // an event, and the next call gets a fresh sandbox. A call that never
 // reached the agent (its connection was refused) is made once more on the
 // fresh sandbox; one that may have run is not.
-func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentd.Client) error) error {
+func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentapi.Client) error) error {
 	for attempt := 0; ; attempt++ {
 		cl, sb, done, err := a.useSandbox(ctx)
 		if err != nil {
@@ -59,7 +59,7 @@ func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentd.Client) 
 // unreachable reports whether err says the agent could not be reached or
 // went away mid-answer, rather than answering an error.
 func unreachable(err error) bool {
-	if agentd.StatusOf(err) != 0 {
+	if agentapi.StatusOf(err) != 0 {
 		return false
 	}
 	var op *net.OpError
@@ -112,7 +112,7 @@ func (a *AgentSession) diedUnder(ctx context.Context, sb *sandbox.Sandbox) bool 
 }
 
 // useSandbox is Sandbox, also returning the sandbox.
-func (a *AgentSession) useSandbox(ctx context.Context) (cl *agentd.Client, sb *sandbox.Sandbox, done func(), err error) {
+func (a *AgentSession) useSandbox(ctx context.Context) (cl *agentapi.Client, sb *sandbox.Sandbox, done func(), err error) {
 	if a.m.opts.Sandboxes == nil {
 		return nil, nil, nil, &Error{Kind: KindUnavailable, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // The file_editor commands.
@@ -21,32 +23,11 @@ const (
 	CmdUndoEdit   = "undo_edit"
 )
 
-// EditRequest is one file_editor tool call as the model sends it. Optional
-// parameters are pointers so that "missing" and "empty" differ: an empty
-// new_str deletes, a missing one is an error.
-type EditRequest struct {
-	Command    string  `json:"command"`
-	Path       string  `json:"path"`
-	FileText   *string `json:"file_text,omitempty"`
-	ViewRange  []int   `json:"view_range,omitempty"`
-	OldStr     *string `json:"old_str,omitempty"`
-	NewStr     *string `json:"new_str,omitempty"`
-	InsertLine *int    `json:"insert_line,omitempty"`
-}
+// EditRequest is one file_editor tool call as the model sends it (see agentapi.EditRequest).
+type EditRequest = agentapi.EditRequest
 
-// EditResult is what a successful command returns. Output is the text the
-// model is shown, as the OpenHands file editor words it.
-type EditResult struct {
-	Command    string  `json:"command"`
-	Path       string  `json:"path"`
-	Output     string  `json:"output"`
-	PrevExist  bool    `json:"prev_exist"`
-	OldContent *string `json:"old_content,omitempty"` // the file before a change
-	NewContent *string `json:"new_content,omitempty"` // the file after a change
-	// ImageURL is set when view opened an image: a data: URL with the
-	// image in base64, for an image content block.
-	ImageURL string `json:"image_url,omitempty"`
-}
+// EditResult is what a successful command returns (see agentapi.EditResult).
+type EditResult = agentapi.EditResult
 
 // EditorOptions configure an Editor; zero values take the defaults.
 type EditorOptions struct {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Glob bounds.
@@ -138,11 +140,7 @@ type GlobOptions struct {
 }
 
 // GlobResult is what Glob returns.
-type GlobResult struct {
-	Dir       string   `json:"dir"`       // the directory searched
-	Files     []string `json:"files"`     // absolute paths, newest first
-	Truncated bool     `json:"truncated"` // more files matched than returned
-}
+type GlobResult = agentapi.GlobResult
 
 // Glob finds the files (not directories) matching pattern, newest
 // modification first, as the OpenHands glob tool does. "**" matches any

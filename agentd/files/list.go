@@ -5,34 +5,23 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Entry types.
 const (
-	TypeFile    = "file"
-	TypeDir     = "dir"
-	TypeSymlink = "symlink"
-	TypeOther   = "other" // device, FIFO, socket
+	TypeFile    = agentapi.TypeFile
+	TypeDir     = agentapi.TypeDir
+	TypeSymlink = agentapi.TypeSymlink
+	TypeOther   = agentapi.TypeOther
 )
 
 // DefaultListLimit bounds the entries List returns.
 const DefaultListLimit = 10_000
 
 // Entry describes one file system entry, without following a symlink.
-type Entry struct {
-	Name    string      `json:"name"`
-	Path    string      `json:"path"` // absolute
-	Type    string      `json:"type"` // TypeFile, TypeDir, TypeSymlink or TypeOther
-	Size    int64       `json:"size"`
-	Mode    fs.FileMode `json:"mode"` // permission and type bits, as Go's fs.FileMode
-	ModTime time.Time   `json:"mtime"`
-	Target  string      `json:"target,omitempty"` // where a symlink points
-	// Real is the path with every symlink resolved, the last one included
-	// (Stat only): callers use it to tell whether a path leads out of a
-	// folder.
-	Real string `json:"real,omitempty"`
-}
+type Entry = agentapi.FileEntry
 
 func entryOf(path string, fi fs.FileInfo) Entry {
 	e := Entry{
@@ -89,11 +78,7 @@ type ListOptions struct {
 }
 
 // Listing is what List returns.
-type Listing struct {
-	Path      string  `json:"path"`
-	Entries   []Entry `json:"entries"`   // depth first, each directory by name
-	Truncated bool    `json:"truncated"` // Limit entries were returned and more exist
-}
+type Listing = agentapi.Listing
 
 // List returns the entries of the directory at path, hidden ones included,
 // down to opts.Depth levels: depth first, each directory's entries by name,

@@ -10,19 +10,15 @@ import (
 	"strings"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // sniffLen is how much of a file is looked at to tell text from binary.
 const sniffLen = 8 << 10
 
 // Text is what Read returns: the lines asked for and where they sit.
-type Text struct {
-	Path       string `json:"path"`
-	Content    string `json:"content"`     // the lines, with their line endings
-	Start      int    `json:"start"`       // first line returned, 1-based
-	End        int    `json:"end"`         // last line returned; Start-1 when none
-	TotalLines int    `json:"total_lines"` // lines in the whole file
-}
+type Text = agentapi.FileText
 
 // Read returns lines start to end (1-based, inclusive) of the text file at
 // path and the file's line count. start 0 means 1; end -1 (or 0) means the

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // Grep bounds.
@@ -46,22 +47,10 @@ type GrepOptions struct {
 }
 
 // Match is one matching line.
-type Match struct {
-	Path string `json:"path"`
-	Line int    `json:"line"` // 1-based
-	Text string `json:"text"` // the line without its newline, cut at 1000 bytes
-}
-
-// String formats the match as grep -n does: path:line:text.
-func (m Match) String() string {
-	return m.Path + ":" + strconv.Itoa(m.Line) + ":" + m.Text
-}
+type Match = agentapi.Match
 
 // GrepResult is what Grep returns.
-type GrepResult struct {
-	Matches   []Match `json:"matches"`
-	Truncated bool    `json:"truncated"` // the bound was hit: there may be more
-}
+type GrepResult = agentapi.GrepResult
 
 // Grep searches the text files under opts.Path for lines matching the
 // regular expression pattern (Go RE2 syntax), in Go: no grep or rg process

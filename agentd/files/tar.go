@@ -13,18 +13,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // UploadResult tells what an Upload extracted.
-type UploadResult struct {
-	Dest     string   `json:"dest"`
-	Files    int      `json:"files"`
-	Dirs     int      `json:"dirs"`
-	Links    int      `json:"links"`    // symbolic and hard
-	Replaced int      `json:"replaced"` // existing files and links replaced
-	Bytes    int64    `json:"bytes"`
-	Skipped  []string `json:"skipped,omitempty"` // devices, FIFOs and other entries not extracted
-}
+type UploadResult = agentapi.TreeUpload
 
 // Upload extracts the tar stream r under the directory dest, creating dest
 // and missing directories. Every entry must stay inside dest: names that are

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gohands/gohands/agentapi"
 )
 
 // DefaultSoftTimeout is how long a command may print nothing before Exec
@@ -66,16 +68,7 @@ type Request struct {
 }
 
 // Result is what a command did.
-type Result struct {
-	Output         string `json:"output"`
-	ExitCode       int    `json:"exit_code"`         // -1: still running
-	Running        bool   `json:"running,omitempty"` // the command goes on after this call
-	TimedOut       bool   `json:"timed_out,omitempty"`
-	WorkingDir     string `json:"working_dir"`
-	PID            int    `json:"pid"`                        // the shell's process id
-	FullOutputPath string `json:"full_output_path,omitempty"` // set when Output was cut
-	Message        string `json:"message,omitempty"`          // what a person or model should know
-}
+type Result = agentapi.ExecResult
 
 type phase uint8
 
@@ -602,12 +595,7 @@ func (t *Terminal) stopShell() {
 }
 
 // Info describes a terminal for listings.
-type Info struct {
-	Name       string `json:"name"`
-	PID        int    `json:"pid"`
-	Running    bool   `json:"running"` // a command is in progress
-	WorkingDir string `json:"working_dir"`
-}
+type Info = agentapi.TerminalInfo
 
 // Info reports the terminal's state.
 func (t *Terminal) Info() Info {

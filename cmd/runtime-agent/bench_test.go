@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 	"golang.org/x/sys/unix"
 )
 
 // startAgentTCP runs the built binary on a loopback port and waits for it.
-func startAgentTCP(b *testing.B) (*agentd.Client, int) {
+func startAgentTCP(b *testing.B) (*agentapi.Client, int) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,12 +33,12 @@ func startAgentTCP(b *testing.B) (*agentd.Client, int) {
 	ln.Close()
 	dir := b.TempDir()
 	cmd := exec.Command(agentBin, "--listen", "tcp://"+addr, "--workdir", filepath.Join(dir, "w"), "--output-dir", filepath.Join(dir, "o"))
-	cmd.Env = append(os.Environ(), TokenEnv+"=bench")
+	cmd.Env = append(os.Environ(), agentapi.TokenEnv+"=bench")
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := agentd.NewClient("http://"+addr, "bench")
+	c := agentapi.NewClient("http://"+addr, "bench")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for c.Health(ctx) != nil {
@@ -58,7 +58,7 @@ func startAgentTCP(b *testing.B) (*agentd.Client, int) {
 func BenchmarkEchoRoundTrip(b *testing.B) {
 	c, _ := startAgentTCP(b)
 	ctx := context.Background()
-	if _, err := c.Exec(ctx, "main", agentd.ExecRequest{Command: "true"}); err != nil {
+	if _, err := c.Exec(ctx, "main", agentapi.ExecRequest{Command: "true"}); err != nil {
 		b.Fatal(err)
 	}
 	floor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +81,7 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		t0 := time.Now()
-		res, err := c.Exec(ctx, "main", agentd.ExecRequest{Command: "echo hi"})
+		res, err := c.Exec(ctx, "main", agentapi.ExecRequest{Command: "echo hi"})
 		lat = append(lat, time.Since(t0))
 		if err != nil || res.Output != "hi" {
 			b.Fatalf("%+v %v", res, err)
@@ -122,7 +122,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 
 				t0 = time.Now()
 				var n int64
-				res, err := c.ExecStream(ctx, "main", agentd.ExecRequest{Command: tc.cmd, Timeout: 60}, func(s string) { n += int64(len(s)) })
+				res, err := c.ExecStream(ctx, "main", agentapi.ExecRequest{Command: tc.cmd, Timeout: 60}, func(s string) { n += int64(len(s)) })
 				if err != nil || res.ExitCode != 0 {
 					b.Fatalf("%+v %v", res, err)
 				}
@@ -178,7 +178,7 @@ func barePTY(b *testing.B, cmd string) int64 {
 func BenchmarkIdleMemory(b *testing.B) {
 	for b.Loop() {
 		c, pid := startAgentTCP(b)
-		if _, err := c.Exec(context.Background(), "main", agentd.ExecRequest{Command: "echo ready"}); err != nil {
+		if _, err := c.Exec(context.Background(), "main", agentapi.ExecRequest{Command: "echo ready"}); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)

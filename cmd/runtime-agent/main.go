@@ -23,12 +23,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd"
 	"github.com/gohands/gohands/agentd/files"
 )
-
-// TokenEnv names the variable that carries the agent's token.
-const TokenEnv = "GOHANDS_AGENT_TOKEN"
 
 type config struct {
 	listen    string
@@ -52,11 +50,11 @@ func main() {
 	flag.StringVar(&cfg.workdir, "workdir", "/workspace", "where terminals start (made if missing)")
 	flag.StringVar(&cfg.outputDir, "output-dir", "/tmp/gohands", "where cut command output is kept")
 	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
-	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+TokenEnv+" to itself this way)")
+	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+agentapi.TokenEnv+" to itself this way)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	token, err := takeToken(os.Getenv(TokenEnv), cfg.tokenFD)
+	token, err := takeToken(os.Getenv(agentapi.TokenEnv), cfg.tokenFD)
 	if err != nil {
 		logger.Error("runtime-agent", "err", err)
 		os.Exit(1)
@@ -72,7 +70,7 @@ func main() {
 
 func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if cfg.token == "" {
-		return fmt.Errorf("no token: set %s", TokenEnv)
+		return fmt.Errorf("no token: set %s", agentapi.TokenEnv)
 	}
 	if os.Getpid() == 1 {
 		go agentd.Reap(ctx)
@@ -96,7 +94,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	} else if err := os.MkdirAll(cfg.workdir, 0o755); err != nil {
 		return fmt.Errorf("make workdir: %w", err)
 	}
-	env = withoutKey(env, TokenEnv)
+	env = withoutKey(env, agentapi.TokenEnv)
 
 	var owner *files.Owner
 	if cfg.uid >= 0 && os.Geteuid() == 0 && cfg.uid != 0 {
@@ -150,7 +148,7 @@ func listen(addr string) (net.Listener, string, error) {
 	switch {
 	case strings.HasPrefix(addr, "tcp://"):
 		ln, err := net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
-		return ln, agentd.TCPBinding, err
+		return ln, agentapi.TCPBinding, err
 	case strings.HasPrefix(addr, "unix://"):
 		path := strings.TrimPrefix(addr, "unix://")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -166,7 +164,7 @@ func listen(addr string) (net.Listener, string, error) {
 		os.Chmod(path, 0o666)
 		// Nothing else runs in the sandbox yet: the file is the one just
 		// made.
-		binding, err := agentd.SocketBinding(path)
+		binding, err := agentapi.SocketBinding(path)
 		if err != nil {
 			ln.Close()
 			return nil, "", err

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/agentapi"
 )
 
 var agentBin string
@@ -73,7 +73,7 @@ func TestAgentProcessOverUnixSocket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := startOnSocket(ctx, t, sock, "s3cret", exec.Command(bin, "--listen", "unix://"+sock, "--workdir", work, "--output-dir", filepath.Join(dir, "out")))
-	res, err := c.Exec(ctx, agentd.DefaultTerminal, agentd.ExecRequest{Command: "pwd; echo \"[$GOHANDS_AGENT_TOKEN]\""})
+	res, err := c.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "pwd; echo \"[$GOHANDS_AGENT_TOKEN]\""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestAgentProcessOverUnixSocket(t *testing.T) {
 	}
 	// A client with another token cannot verify the agent, and sends it
 	// nothing.
-	if err := agentd.NewUnixClient(sock, "wrong").SendKeys(ctx, "main", "C-c"); !errors.Is(err, agentd.ErrUnverified) {
+	if err := agentapi.NewUnixClient(sock, "wrong").SendKeys(ctx, "main", "C-c"); !errors.Is(err, agentapi.ErrUnverified) {
 		t.Fatalf("client with a wrong token: %v, want ErrUnverified", err)
 	}
 	// A bare HTTP client still needs the token.
@@ -117,7 +117,7 @@ func TestTokenLeavesNoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(environ), token) || strings.Contains(string(environ), TokenEnv) {
+	if strings.Contains(string(environ), token) || strings.Contains(string(environ), agentapi.TokenEnv) {
 		t.Errorf("the agent's environ holds the token: %q", environ)
 	}
 	if !strings.Contains(string(environ), "PATH=") {
@@ -188,7 +188,7 @@ func TestNoTokenRefusesToStart(t *testing.T) {
 	cmd := exec.Command(bin, "--listen", "tcp://127.0.0.1:0")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), TokenEnv) {
+	if err == nil || !strings.Contains(string(out), agentapi.TokenEnv) {
 		t.Fatalf("started without a token (err %v): %s", err, out)
 	}
 }
@@ -210,7 +210,7 @@ func TestReapsZombiesAsPID1(t *testing.T) {
 	c := startOnSocket(ctx, t, sock, "tok", exec.Command(unshare, "--pid", "--fork", "--kill-child", "--mount-proc", agentBin, "--listen", "unix://"+sock, "--workdir", dir, "--output-dir", filepath.Join(dir, "out")))
 	// Each subshell exits at once, leaving its child to PID 1; the children
 	// exit shortly after. Unreaped, they would all be zombies.
-	res, err := c.Exec(ctx, "main", agentd.ExecRequest{Command: "echo pid1=$(cat /proc/1/comm); for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1; ps -eo stat= | grep -c '^Z' || true"})
+	res, err := c.Exec(ctx, "main", agentapi.ExecRequest{Command: "echo pid1=$(cat /proc/1/comm); for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1; ps -eo stat= | grep -c '^Z' || true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,16 +221,16 @@ func TestReapsZombiesAsPID1(t *testing.T) {
 
 // startOnSocket starts cmd (an agent listening on sock) with token and
 // waits until it answers its health check.
-func startOnSocket(ctx context.Context, t testing.TB, sock, token string, cmd *exec.Cmd) *agentd.Client {
+func startOnSocket(ctx context.Context, t testing.TB, sock, token string, cmd *exec.Cmd) *agentapi.Client {
 	t.Helper()
-	cmd.Env = append(os.Environ(), TokenEnv+"="+token)
+	cmd.Env = append(os.Environ(), agentapi.TokenEnv+"="+token)
 	var logs strings.Builder
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := agentd.NewUnixClient(sock, token)
+	c := agentapi.NewUnixClient(sock, token)
 	for c.Health(ctx) != nil {
 		if ctx.Err() != nil {
 			t.Fatalf("agent never became healthy; log:\n%s", logs.String())

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/gohands/gohands/agentapi"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,14 +29,14 @@ import (
 func takeToken(env string, fd int) (string, error) {
 	switch {
 	case fd >= 0 && env != "":
-		return "", fmt.Errorf("give the token in one of %s and --token-fd, not both", TokenEnv)
+		return "", fmt.Errorf("give the token in one of %s and --token-fd, not both", agentapi.TokenEnv)
 	case fd >= 0:
 		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 			return "", fmt.Errorf("make the agent non-dumpable: %w", err)
 		}
 		return readToken(fd)
 	case env == "":
-		return "", fmt.Errorf("no token: set %s", TokenEnv)
+		return "", fmt.Errorf("no token: set %s", agentapi.TokenEnv)
 	}
 	return "", reexec(env)
 }
@@ -63,7 +64,7 @@ func reexec(token string) error {
 		return fmt.Errorf("re-execute without the token in the environment: %w", err)
 	}
 	args := append([]string{os.Args[0], "--token-fd", strconv.Itoa(p[0])}, os.Args[1:]...)
-	err = syscall.Exec(exe, args, withoutKey(os.Environ(), TokenEnv))
+	err = syscall.Exec(exe, args, withoutKey(os.Environ(), agentapi.TokenEnv))
 	unix.Close(p[0])
 	return fmt.Errorf("re-execute %s without the token in the environment: %w", exe, err)
 }

@@ -1,4 +1,4 @@
-package agentd
+package agentapi
 
 import (
 	"bufio"
@@ -302,13 +302,4 @@ func readError(resp *http.Response) error {
 		}
 	}
 	return he
-}
-
-// StatusOf returns the HTTP status of an agent error, or 0.
-func StatusOf(err error) int {
-	var he *HTTPError
-	if errors.As(err, &he) {
-		return he.Status
-	}
-	return 0
 }

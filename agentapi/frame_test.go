@@ -1,4 +1,4 @@
-package agentd
+package agentapi
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package agentd
+package agentapi
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func (c *Client) UploadFile(ctx context.Context, path string, r io.Reader) (Uplo
 
 // UploadTar unpacks a tar stream under the directory dest.
 func (c *Client) UploadTar(ctx context.Context, dest string, r io.Reader) (UploadResult, error) {
-	return c.upload(ctx, dest, r, tarType)
+	return c.upload(ctx, dest, r, TarType)
 }
 
 func (c *Client) upload(ctx context.Context, path string, r io.Reader, contentType string) (UploadResult, error) {
