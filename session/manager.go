@@ -802,7 +802,3 @@ func mustJSON(v any) []byte {
 
 // eventKind names an event for metrics.
 func eventKind(e event.Event) string { return string(e.Kind()) }
-
-// Store returns the storage the manager keeps conversations in, for
-// reading events.
-func (m *ConversationManager) Store() *storage.Store { return m.store }
