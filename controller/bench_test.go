@@ -30,19 +30,15 @@ func stepTimes(b *testing.B, a *session.AgentSession) []time.Duration {
 
 func allEventsB(b *testing.B, a *session.AgentSession) []event.Event {
 	var all []event.Event
-	var after uint64
+	var after int64
 	for {
-		page, err := a.Store().RawEvents(a.ID(), after, 1000)
+		page, err := a.EventsAfter(after, 1000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, raw := range page {
-			e, err := event.Unmarshal(raw)
-			if err != nil {
-				b.Fatal(err)
-			}
+		for _, e := range page {
 			all = append(all, e)
-			after = uint64(e.Meta().Seq)
+			after = e.Meta().Seq
 		}
 		if len(page) < 1000 {
 			return all

@@ -79,7 +79,7 @@ func (c *Controller) Condense(ctx context.Context, a *session.AgentSession) erro
 	if err != nil {
 		return err
 	}
-	evs, err := events(a, a.Store())
+	evs, err := events(a)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (c *Controller) Ask(ctx context.Context, a *session.AgentSession, question 
 	if err != nil {
 		return "", err
 	}
-	evs, err := events(a, a.Store())
+	evs, err := events(a)
 	if err != nil {
 		return "", err
 	}
@@ -122,7 +122,7 @@ func (c *Controller) Title(ctx context.Context, a *session.AgentSession, maxLeng
 	if err != nil {
 		return "", err
 	}
-	evs, err := events(a, a.Store())
+	evs, err := events(a)
 	if err != nil {
 		return "", err
 	}

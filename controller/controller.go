@@ -14,7 +14,6 @@ import (
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
-	"github.com/gohands/gohands/storage"
 )
 
 // Options configure a Controller.
@@ -96,31 +95,29 @@ func seconds(s *float64) time.Duration {
 }
 
 // events loads every stored event of a conversation.
-func events(a *session.AgentSession, store *storage.Store) ([]event.Event, error) {
+func events(a *session.AgentSession) ([]event.Event, error) {
 	var l eventLog
-	return l.refresh(a, store)
+	return l.refresh(a)
 }
 
 // eventLog holds a conversation's events as a run has read them, and reads
 // only the new ones each step.
 type eventLog struct {
 	evs   []event.Event
-	after uint64
+	after int64
 }
 
-func (l *eventLog) refresh(a *session.AgentSession, store *storage.Store) ([]event.Event, error) {
+// refresh reads the events stored since the last refresh, a page at a
+// time, and returns them all.
+func (l *eventLog) refresh(a *session.AgentSession) ([]event.Event, error) {
 	for {
-		page, err := store.RawEvents(a.ID(), l.after, 1000)
+		page, err := a.EventsAfter(l.after, 1000)
 		if err != nil {
 			return nil, err
 		}
-		for _, raw := range page {
-			e, err := event.Unmarshal(raw)
-			if err != nil {
-				return nil, fmt.Errorf("stored event: %w", err)
-			}
+		for _, e := range page {
 			l.evs = append(l.evs, e)
-			l.after = uint64(e.Meta().Seq)
+			l.after = e.Meta().Seq
 		}
 		if len(page) < 1000 {
 			return l.evs, nil
@@ -157,9 +154,8 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 	rateRisk := s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
 	llmTools, shown := specs(names, rateRisk)
 	hooks := c.hooks(s)
-	store := a.Store()
 	var seen eventLog
-	evs, err := seen.refresh(a, store)
+	evs, err := seen.refresh(a)
 	if err != nil {
 		return err
 	}
@@ -197,7 +193,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			return fail(a, session.StatusError, "MaxIterationsReached",
 				fmt.Sprintf("the agent took %d steps, the most this conversation allows (max_iterations), without finishing", s.MaxIterations))
 		}
-		evs, err := seen.refresh(a, store)
+		evs, err := seen.refresh(a)
 		if err != nil {
 			return err
 		}
@@ -205,7 +201,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 		if window := model.ContextWindow(); window > 0 && float64(h.tokens) > c.opts.CondenseAt*float64(window) {
 			if err := c.condense(ctx, a, model, evs, h); err != nil {
 				log.Warn("condensation failed", "err", err)
-			} else if evs, err = seen.refresh(a, store); err == nil {
+			} else if evs, err = seen.refresh(a); err == nil {
 				h = buildHistory(evs)
 			}
 		}
@@ -216,7 +212,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			// The model's window is smaller than thought: condense and try
 			// once more.
 			if cerr := c.condense(ctx, a, model, evs, h); cerr == nil {
-				if evs, err = seen.refresh(a, store); err != nil {
+				if evs, err = seen.refresh(a); err != nil {
 					return err
 				}
 				h = buildHistory(evs)
@@ -257,7 +253,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			return a.SetStatus(session.StatusFinished)
 		}
 		if s.StuckDetection {
-			evs, err := seen.refresh(a, store)
+			evs, err := seen.refresh(a)
 			if err != nil {
 				return err
 			}

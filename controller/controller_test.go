@@ -106,7 +106,7 @@ func wait(t *testing.T, a *session.AgentSession) string {
 
 func allEvents(t *testing.T, a *session.AgentSession) []event.Event {
 	t.Helper()
-	evs, _, err := a.Store().Events(a.ID(), storage.EventQuery{Limit: 100})
+	evs, _, err := a.Events(session.EventQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func (c *Controller) execute(ctx context.Context, a *session.AgentSession, h *hi
 // session.Executor.
 func (c *Controller) Execute(ctx context.Context, a *session.AgentSession, act event.ToolAction) event.ToolObservation {
 	h := history{}
-	if evs, err := events(a, a.Store()); err == nil {
+	if evs, err := events(a); err == nil {
 		h = buildHistory(evs)
 	}
 	return c.execute(ctx, a, &h, act)

@@ -121,7 +121,7 @@ func pendingActions(evs []event.Event) []*event.Action {
 // conversation idle; an acceptance resumes the run, which runs them
 // first. See session.Confirmer.
 func (c *Controller) Respond(ctx context.Context, a *session.AgentSession, accept bool, reason string) error {
-	evs, err := events(a, a.Store())
+	evs, err := events(a)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gohands/gohands/session"
-	"github.com/gohands/gohands/storage"
 )
 
 var success = gin.H{"success": true}
@@ -90,7 +89,7 @@ func (s *Server) searchConversations(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, next, err := s.convs.Search(storage.ConversationQuery{Status: c.Query("status"),
+	items, next, err := s.convs.Search(session.ConversationQuery{Status: c.Query("status"),
 		Sort: sort, Limit: limit, PageID: c.Query("page_id")})
 	if err != nil {
 		s.fail(c, err)

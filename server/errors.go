@@ -13,7 +13,6 @@ import (
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/session"
-	"github.com/gohands/gohands/storage"
 )
 
 // apiError is an error with the status it is answered with.
@@ -39,12 +38,8 @@ func statusOf(err error) (int, string) {
 		return sessionStatus(se), se.Detail
 	}
 	switch {
-	case errors.Is(err, session.ErrNotFound), errors.Is(err, storage.ErrNotFound):
+	case errors.Is(err, session.ErrNotFound):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, storage.ErrBadPage):
-		return http.StatusUnprocessableEntity, "page_id: " + err.Error()
-	case errors.Is(err, storage.ErrUnavailable):
-		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, session.ErrClosed):
 		return http.StatusServiceUnavailable, "the server is shutting down"
 	case errors.Is(err, session.ErrDeleted):

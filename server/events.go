@@ -22,7 +22,7 @@ func (s *Server) searchEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, next, err := s.convs.Store().Events(a.ID(), q)
+	items, next, err := a.Events(q)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -40,7 +40,7 @@ func (s *Server) countEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	n, err := s.convs.Store().CountEvents(a.ID(), q)
+	n, err := a.CountEvents(q)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -53,7 +53,7 @@ func (s *Server) getEvent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	e, err := s.convs.Store().Event(a.ID(), c.Param("event_id"))
+	e, err := a.Event(c.Param("event_id"))
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gohands/gohands/event"
-	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/session"
 )
 
 // The parsers of the query parameters of the REST and socket routes. They
@@ -60,17 +60,17 @@ var conversationSorts = []string{"CREATED_AT", "CREATED_AT_DESC", "UPDATED_AT", 
 
 // parseConversationSort reads the sort_order of a conversation search; ""
 // is the store's default.
-func parseConversationSort(v string) (storage.ConversationSort, error) {
+func parseConversationSort(v string) (session.ConversationSort, error) {
 	if v != "" && !slices.Contains(conversationSorts, v) {
 		return "", errorf(http.StatusUnprocessableEntity, "sort_order: %q is not one of %s", v, strings.Join(conversationSorts, ", "))
 	}
-	return storage.ConversationSort(v), nil
+	return session.ConversationSort(v), nil
 }
 
 // parseEventQuery reads the filters of the event search and count routes
 // (all but limit, which only the search takes).
-func parseEventQuery(query url.Values) (storage.EventQuery, error) {
-	var q storage.EventQuery
+func parseEventQuery(query url.Values) (session.EventQuery, error) {
+	var q session.EventQuery
 	if k := query.Get("kind"); k != "" {
 		kind, err := event.ParseKind(k)
 		if err != nil {
@@ -103,7 +103,7 @@ func parseEventQuery(query url.Values) (storage.EventQuery, error) {
 	return q, nil
 }
 
-// timeBound reads a timestamp filter for a storage.EventQuery, where the
+// timeBound reads a timestamp filter for a session.EventQuery, where the
 // zero time means no bound. The one instant that is the zero time
 // (0001-01-01T00:00:00Z) is moved a nanosecond earlier, so that it still
 // bounds: events carry whole microseconds, so the same events pass.

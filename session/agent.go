@@ -173,6 +173,3 @@ func eventText(e event.Event) string {
 	}
 	return ""
 }
-
-// Store returns the storage of the conversation's events, for reading.
-func (a *AgentSession) Store() *storage.Store { return a.m.store }

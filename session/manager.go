@@ -531,7 +531,7 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 }
 
 // Search lists conversations, a page at a time.
-func (m *ConversationManager) Search(q storage.ConversationQuery) ([]Info, string, error) {
+func (m *ConversationManager) Search(q ConversationQuery) ([]Info, string, error) {
 	if q.Status != "" && !slices.Contains(Statuses, q.Status) {
 		return nil, "", invalid("status: %q is not one of %s", q.Status, strings.Join(Statuses, ", "))
 	}
@@ -752,7 +752,8 @@ func (m *ConversationManager) isClosed() bool {
 }
 
 // storeError marks a storage failure: a write that failed is
-// KindUnavailable.
+// KindUnavailable; a bad page id or a missing record get their kinds as
+// readError gives them.
 func storeError(what string, err error) error {
 	if errors.Is(err, storage.ErrUnavailable) {
 		// The cause names files on the server: it goes to the log (Err),
@@ -760,7 +761,7 @@ func storeError(what string, err error) error {
 		return &Error{Kind: KindUnavailable, Err: err,
 			Detail: what + ": state store unavailable (its disk is full or read-only; the server log says more); nothing was changed"}
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return readError(fmt.Errorf("%s: %w", what, err))
 }
 
 // sandboxError marks a sandbox failure: the engine is down, the image is
@@ -801,7 +802,3 @@ func mustJSON(v any) []byte {
 
 // eventKind names an event for metrics.
 func eventKind(e event.Event) string { return string(e.Kind()) }
-
-// Store returns the storage the manager keeps conversations in, for
-// reading events.
-func (m *ConversationManager) Store() *storage.Store { return m.store }

@@ -62,7 +62,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	if a.Status() != StatusError {
 		t.Errorf("status %s, want error", a.Status())
 	}
-	evs, _, _ := m.Store().Events(ids[0], storage.EventQuery{Kinds: []event.Kind{event.KindConversationError}})
+	evs, _, _ := m.store.Events(ids[0], storage.EventQuery{Kinds: []event.Kind{event.KindConversationError}})
 	if len(evs) != 1 || evs[0].(*event.ConversationError).Code != "ServerRestarted" {
 		t.Errorf("error events %v, want one ServerRestarted", evs)
 	}

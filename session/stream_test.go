@@ -289,7 +289,7 @@ func TestStatusAndTitle(t *testing.T) {
 	if n, err := m.Count(StatusFinished); err != nil || n != 1 {
 		t.Fatalf("Count(finished) = %d, %v", n, err)
 	}
-	evs, _, err := m.Store().Events(a.ID(), storage.EventQuery{Kinds: []event.Kind{event.KindStateUpdate}})
+	evs, _, err := m.store.Events(a.ID(), storage.EventQuery{Kinds: []event.Kind{event.KindStateUpdate}})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("state updates = %v, %v; want one", evs, err)
 	}
@@ -315,7 +315,7 @@ func TestSecretsAreHiddenInStoredEvents(t *testing.T) {
 	if e.Seq == 0 || e.ID == "" {
 		t.Errorf("the caller's event has seq %d, id %q: want what storage gave", e.Seq, e.ID)
 	}
-	got, err := m.Store().Event(a.ID(), e.ID)
+	got, err := m.store.Event(a.ID(), e.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestLiveDeliveryIsStoredJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		detach()
-		stored, err := m.Store().RawEvents(a.ID(), 0, 0)
+		stored, err := m.store.RawEvents(a.ID(), 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
