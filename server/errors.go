@@ -57,6 +57,8 @@ func sessionStatus(se *session.Error) int {
 	switch se.Kind {
 	case session.KindInvalid:
 		return http.StatusUnprocessableEntity
+	case session.KindRejected:
+		return http.StatusBadRequest
 	case session.KindNotFound:
 		return http.StatusNotFound
 	case session.KindConflict:

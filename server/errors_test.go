@@ -27,6 +27,7 @@ func TestStatusOfSession(t *testing.T) {
 		wantDetail string
 	}{
 		{"invalid", &session.Error{Kind: session.KindInvalid, Detail: "limit: 0 is less than 1", Err: session.ErrInvalid}, 422, "limit: 0 is less than 1"},
+		{"rejected", &session.Error{Kind: session.KindRejected, Detail: "path: contains a NUL byte", Err: session.ErrInvalid}, 400, "path: contains a NUL byte"},
 		{"not found", &session.Error{Kind: session.KindNotFound, Detail: `conversation "x" not found`, Err: session.ErrNotFound}, 404, `conversation "x" not found`},
 		{"conflict", &session.Error{Kind: session.KindConflict, Detail: "running", Err: session.ErrConflict}, 409, "running"},
 		{"no agent loop", &session.Error{Kind: session.KindConflict, Detail: "no loop", Err: session.ErrNoAgent}, 409, "no loop"},

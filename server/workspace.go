@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,58 +68,14 @@ func (s *Server) searchBashEvents(c *gin.Context) {
 	c.JSON(http.StatusOK, page(items, next))
 }
 
-// stater is the call of the agent's client that sandboxPath needs.
-type stater interface {
-	Stat(ctx context.Context, path string) (agentapi.FileEntry, error)
-}
-
-// sandboxPath checks a path of a file route and returns it absolute and
-// clean. Relative paths start at the working directory. A path that
-// starts in the workspace and leaves it, through ".." or a symlink, is
-// refused with 400; other absolute paths are the sandbox's own files.
-func sandboxPath(ctx context.Context, cl stater, workspace, p string) (string, error) {
-	if p == "" {
-		return "", errorf(http.StatusUnprocessableEntity, "path: missing")
-	}
-	if strings.IndexByte(p, 0) >= 0 {
-		return "", errorf(http.StatusBadRequest, "path: contains a NUL byte")
-	}
-	if len(p) > 4096 {
-		return "", errorf(http.StatusBadRequest, "path: longer than 4096 bytes")
-	}
-	inside := func(x string) bool { return x == workspace || strings.HasPrefix(x, workspace+"/") }
-	joined := p
-	if !path.IsAbs(p) {
-		joined = workspace + "/" + p
-	}
-	clean := path.Clean(joined)
-	if inside(joined) && !inside(clean) {
-		return "", errorf(http.StatusBadRequest, "path %q escapes the workspace %s", p, workspace)
-	}
-	if !inside(clean) {
-		return clean, nil
-	}
-	// Follow symlinks: the agent reports where the path really leads. A
-	// path that does not exist yet is judged by its folder.
-	for probe := clean; inside(probe); probe = path.Dir(probe) {
-		st, err := cl.Stat(ctx, probe)
-		if agentapi.StatusOf(err) == http.StatusNotFound {
-			continue
-		}
-		if err != nil {
-			return "", sandboxErr(err)
-		}
-		if st.Real != "" && !inside(st.Real) && !inside(path.Clean(st.Real)) {
-			return "", errorf(http.StatusBadRequest, "path %q leads out of the workspace %s (to %s) through a symbolic link", p, workspace, st.Real)
-		}
-		break
-	}
-	return clean, nil
-}
-
 // sandboxErr turns an agent error into one for the client: the agent's 4xx
-// answers keep their status, anything else is the sandbox failing.
+// answers keep their status, anything else is the sandbox failing. A
+// session error (the workspace path policy's) is one for the client already.
 func sandboxErr(err error) error {
+	var se *session.Error
+	if errors.As(err, &se) {
+		return err
+	}
 	var he *agentapi.HTTPError
 	if errors.As(err, &he) && he.Status >= 400 && he.Status < 500 {
 		return &apiError{status: he.Status, detail: he.Detail}
@@ -135,9 +90,9 @@ func (s *Server) download(c *gin.Context) {
 	}
 	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
-		p, err := sandboxPath(ctx, cl, a.Settings().Workspace.WorkingDir, c.Query("path"))
+		p, err := a.WorkspacePath(ctx, cl, c.Query("path"))
 		if err != nil {
-			return err
+			return sandboxErr(err)
 		}
 		st, err := cl.Stat(ctx, p)
 		if err != nil {
@@ -222,9 +177,9 @@ func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader
 		if target == "" {
 			target = wd + "/"
 		}
-		dest, err := sandboxPath(ctx, cl, wd, target)
+		dest, err := session.ResolveWorkspacePath(ctx, cl, wd, target)
 		if err != nil {
-			return err
+			return sandboxErr(err)
 		}
 		isDir := strings.HasSuffix(target, "/")
 		if !isDir {
@@ -237,8 +192,8 @@ func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader
 				return errorf(http.StatusUnprocessableEntity, "file: the upload has no file name and path names a folder")
 			}
 			dest = path.Join(dest, filename)
-			if dest, err = sandboxPath(ctx, cl, wd, dest); err != nil {
-				return err
+			if dest, err = session.ResolveWorkspacePath(ctx, cl, wd, dest); err != nil {
+				return sandboxErr(err)
 			}
 		}
 		if len(s.cfg.AllowedUploadTypes) > 0 {
@@ -305,9 +260,9 @@ func (s *Server) listFiles(c *gin.Context) {
 		if p == "" {
 			p = wd
 		}
-		p, err := sandboxPath(ctx, cl, wd, p)
+		p, err := session.ResolveWorkspacePath(ctx, cl, wd, p)
 		if err != nil {
-			return err
+			return sandboxErr(err)
 		}
 		l, err := cl.ListFiles(ctx, p, 1)
 		if err != nil {

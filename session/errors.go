@@ -43,6 +43,10 @@ const (
 	// the caller's fault; Err holds the agent's answer (an
 	// *agentapi.HTTPError), which says how it refused.
 	KindRefused
+	// KindRejected is a request whose input a rule of the server rejects
+	// outright, unlike KindInvalid's: a path with a NUL byte or too long,
+	// one that leaves the conversation's workspace.
+	KindRejected
 )
 
 var kindNames = [...]string{
@@ -53,6 +57,7 @@ var kindNames = [...]string{
 	KindTooMany:     "too many",
 	KindUnavailable: "unavailable",
 	KindRefused:     "refused by the agent",
+	KindRejected:    "rejected",
 }
 
 func (k Kind) String() string {
@@ -77,6 +82,11 @@ func (e *Error) Unwrap() error { return e.Err }
 // invalid returns a KindInvalid error naming what is wrong.
 func invalid(format string, args ...any) error {
 	return &Error{Kind: KindInvalid, Detail: fmt.Sprintf(format, args...), Err: ErrInvalid}
+}
+
+// rejected returns a KindRejected error naming what is wrong.
+func rejected(format string, args ...any) error {
+	return &Error{Kind: KindRejected, Detail: fmt.Sprintf(format, args...), Err: ErrInvalid}
 }
 
 // notFound returns a KindNotFound error.
