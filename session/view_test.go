@@ -62,6 +62,7 @@ func TestViewReadsWithoutLoading(t *testing.T) {
 	var ids []string
 	for i := range n {
 		a, _, err := first.Create(ctx, CreateRequest{Title: "t" + string(rune('0'+i)),
+			Agent:   &Agent{LLM: LLM{Model: "test-model", APIKey: "test-key"}},
 			Secrets: map[string]Secret{"TOKEN": {Value: "s3cret"}}})
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +83,7 @@ func TestViewReadsWithoutLoading(t *testing.T) {
 	first.store.Close()
 
 	meter := &liveMeter{}
-	m := open(Options{Meter: meter, Loop: finishLoop{runs: make(chan string, 1)}})
+	m := open(Options{Meter: meter})
 	infos := make(map[string]Info)
 	for _, id := range ids {
 		v, err := m.View(id)
@@ -130,8 +131,9 @@ func TestViewReadsWithoutLoading(t *testing.T) {
 		if diff := cmp.Diff(a.Info(), infos[id]); diff != "" {
 			t.Errorf("%s: Info of the loaded conversation differs from its view (-loaded +view):\n%s", id, diff)
 		}
-		if got := infos[id]; got.ExecutionStatus != StatusFinished || len(got.Secrets) != 1 || got.Secrets[0] != "TOKEN" {
-			t.Errorf("%s: view's info = status %q, secrets %v; want %q, [TOKEN]", id, got.ExecutionStatus, got.Secrets, StatusFinished)
+		if got := infos[id]; got.ExecutionStatus != StatusFinished || len(got.Secrets) != 1 || got.Secrets[0] != "TOKEN" || got.Agent.LLM.APIKey != Masked {
+			t.Errorf("%s: view's info = status %q, secrets %v, api key %q; want %q, [TOKEN], %q",
+				id, got.ExecutionStatus, got.Secrets, got.Agent.LLM.APIKey, StatusFinished, Masked)
 		}
 	}
 	if live := len(m.loaded()); live != n || meter.max() != n {
