@@ -14,11 +14,31 @@ var success = gin.H{"success": true}
 // conversation returns the conversation named by the :id parameter or the
 // conversation_id query (the global workspace routes).
 func (s *Server) conversation(c *gin.Context) (*session.AgentSession, bool) {
-	id := c.Param("id")
+	return s.conversationByID(c, conversationID(c))
+}
+
+// view is conversation for the routes that only read: a conversation the
+// server does not hold is read from storage, not loaded.
+func (s *Server) view(c *gin.Context) (*session.View, bool) {
+	id := conversationID(c)
 	if id == "" {
-		id = c.Query("conversation_id")
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "conversation_id: missing"))
+		return nil, false
 	}
-	return s.conversationByID(c, id)
+	v, err := s.convs.View(id)
+	if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	return v, true
+}
+
+// conversationID is the :id parameter or the conversation_id query.
+func conversationID(c *gin.Context) string {
+	if id := c.Param("id"); id != "" {
+		return id
+	}
+	return c.Query("conversation_id")
 }
 
 // conversationByID returns the conversation id names, answering the
@@ -64,7 +84,7 @@ func (s *Server) batchConversations(c *gin.Context) {
 	}
 	out := make([]*session.Info, len(ids))
 	for i, id := range ids {
-		a, err := s.convs.Get(id)
+		v, err := s.convs.View(id)
 		if err != nil {
 			if status, _ := statusOf(err); status == http.StatusNotFound {
 				continue
@@ -72,7 +92,7 @@ func (s *Server) batchConversations(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
-		info := a.Info()
+		info := v.Info()
 		out[i] = &info
 	}
 	c.JSON(http.StatusOK, out)
@@ -120,11 +140,11 @@ func (s *Server) countConversations(c *gin.Context) {
 }
 
 func (s *Server) getConversation(c *gin.Context) {
-	a, ok := s.conversation(c)
+	v, ok := s.view(c)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, a.Info())
+	c.JSON(http.StatusOK, v.Info())
 }
 
 func (s *Server) patchConversation(c *gin.Context) {

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Server) searchEvents(c *gin.Context) {
-	a, ok := s.conversation(c)
+	v, ok := s.view(c)
 	if !ok {
 		return
 	}
@@ -22,7 +22,7 @@ func (s *Server) searchEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, next, err := a.Events(q)
+	items, next, err := v.Events(q)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -31,7 +31,7 @@ func (s *Server) searchEvents(c *gin.Context) {
 }
 
 func (s *Server) countEvents(c *gin.Context) {
-	a, ok := s.conversation(c)
+	v, ok := s.view(c)
 	if !ok {
 		return
 	}
@@ -40,7 +40,7 @@ func (s *Server) countEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	n, err := a.CountEvents(q)
+	n, err := v.CountEvents(q)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -49,11 +49,11 @@ func (s *Server) countEvents(c *gin.Context) {
 }
 
 func (s *Server) getEvent(c *gin.Context) {
-	a, ok := s.conversation(c)
+	v, ok := s.view(c)
 	if !ok {
 		return
 	}
-	e, err := a.Event(c.Param("event_id"))
+	e, err := v.Event(c.Param("event_id"))
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -246,6 +246,8 @@ type options struct {
 	keep bool
 	// loop is the agent loop; none by default.
 	loop session.Loop
+	// meter counts what the conversations do; none by default.
+	meter session.Meter
 }
 
 // env is a real GoHands server: a ConversationManager on a Store in a temp
@@ -296,7 +298,7 @@ func newEnv(t testing.TB, o options) *env {
 	}
 	e.store = store
 	so := session.Options{Store: store, Now: e.clock.Now, Logger: testLogger(t),
-		Defaults: session.Defaults{Image: sandbox.DefaultImage}, Loop: o.loop}
+		Defaults: session.Defaults{Image: sandbox.DefaultImage}, Loop: o.loop, Meter: o.meter}
 	if e.sbx != nil {
 		so.Sandboxes = e.sbx
 	}

@@ -51,7 +51,7 @@ func (s *Server) executeBash(c *gin.Context) {
 // conversation's recent bash events, oldest first, a page (limit, at most
 // 100) at a time.
 func (s *Server) searchBashEvents(c *gin.Context) {
-	a, ok := s.conversation(c)
+	v, ok := s.view(c)
 	if !ok {
 		return
 	}
@@ -60,7 +60,7 @@ func (s *Server) searchBashEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, next, err := a.BashEvents(c.Query("page_id"), limit)
+	items, next, err := v.BashEvents(c.Query("page_id"), limit)
 	if err != nil {
 		s.fail(c, err)
 		return

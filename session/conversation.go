@@ -106,45 +106,57 @@ func (a *AgentSession) Status() string {
 // lock is held across the two.
 func (a *AgentSession) Info() Info {
 	a.mu.Lock()
-	s := a.settings
+	info := a.m.info(a.conv, a.settings, a.secrets)
+	if a.sbState != "" {
+		info.Sandbox.Status = string(a.sbState)
+		info.Sandbox.Error = a.sbError
+	}
+	a.mu.Unlock()
+	a.m.addSandbox(&info)
+	return info
+}
+
+// info is a conversation as clients see it, secrets masked, from its
+// record, settings and secrets; its sandbox is the one it was made with
+// until addSandbox asks the sandbox manager.
+func (m *ConversationManager) info(conv storage.Conversation, s Settings, secrets map[string]string) Info {
 	info := Info{
-		ID: a.id, Title: a.conv.Title, ExecutionStatus: a.conv.Status,
+		ID: conv.ID, Title: conv.Title, ExecutionStatus: conv.Status,
 		Agent: s.Agent, Workspace: s.Workspace, MaxIterations: s.MaxIterations,
 		StuckDetection: s.StuckDetection, ConfirmationPolicy: s.ConfirmationPolicy,
 		SecurityAnalyzer: s.SecurityAnalyzer, Metrics: s.Metrics,
-		CreatedAt: a.conv.CreatedAt, UpdatedAt: a.conv.UpdatedAt,
+		CreatedAt: conv.CreatedAt, UpdatedAt: conv.UpdatedAt,
 		Secrets: []string{},
+		Sandbox: SandboxInfo{Status: "none", Image: cmp.Or(s.Sandbox.Image, m.opts.Defaults.Image)},
 	}
 	if info.Agent.Tools == nil {
 		info.Agent.Tools = []Tool{}
 	}
-	if a.secrets[apiKeySecret] != "" {
+	if secrets[apiKeySecret] != "" {
 		info.Agent.LLM.APIKey = Masked
 	}
-	for name := range a.secrets {
+	for name := range secrets {
 		if name != apiKeySecret {
 			info.Secrets = append(info.Secrets, name)
 		}
 	}
 	sort.Strings(info.Secrets)
-	si := SandboxInfo{Status: "none", Image: cmp.Or(s.Sandbox.Image, a.m.opts.Defaults.Image)}
-	if a.sbState != "" {
-		si.Status = string(a.sbState)
-		si.Error = a.sbError
-	}
-	a.mu.Unlock()
+	return info
+}
 
-	if a.m.opts.Sandboxes != nil {
-		if sb := a.m.opts.Sandboxes.Get(a.id); sb != nil {
-			si.ID = sb.ID()
-			si.Image = sb.Image()
-			if st := sb.Status(); st != sandbox.StatusStopping {
-				si.Status = string(sandboxState(st))
-			}
+// addSandbox sets info.Sandbox from the sandbox manager, when it has the
+// conversation's sandbox.
+func (m *ConversationManager) addSandbox(info *Info) {
+	if m.opts.Sandboxes == nil {
+		return
+	}
+	if sb := m.opts.Sandboxes.Get(info.ID); sb != nil {
+		info.Sandbox.ID = sb.ID()
+		info.Sandbox.Image = sb.Image()
+		if st := sb.Status(); st != sandbox.StatusStopping {
+			info.Sandbox.Status = string(sandboxState(st))
 		}
 	}
-	info.Sandbox = si
-	return info
 }
 
 // sandboxState maps the sandbox package's states onto the event's.

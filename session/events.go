@@ -25,31 +25,15 @@ type (
 // Events returns a page of the conversation's stored events and the id of
 // the next page ("" after the last).
 func (a *AgentSession) Events(q EventQuery) ([]event.Event, string, error) {
-	evs, next, err := a.m.store.Events(a.id, q)
-	if err != nil {
-		return nil, "", readError(err)
-	}
-	return evs, next, nil
+	return a.view().Events(q)
 }
 
 // CountEvents counts the conversation's stored events that q selects (its
 // Limit, PageID and Desc are ignored).
-func (a *AgentSession) CountEvents(q EventQuery) (int, error) {
-	n, err := a.m.store.CountEvents(a.id, q)
-	if err != nil {
-		return 0, readError(err)
-	}
-	return n, nil
-}
+func (a *AgentSession) CountEvents(q EventQuery) (int, error) { return a.view().CountEvents(q) }
 
 // Event returns the stored event with the given id.
-func (a *AgentSession) Event(id string) (event.Event, error) {
-	e, err := a.m.store.Event(a.id, id)
-	if err != nil {
-		return nil, readError(err)
-	}
-	return e, nil
-}
+func (a *AgentSession) Event(id string) (event.Event, error) { return a.view().Event(id) }
 
 // EventsAfter returns up to limit stored events with a seq above seq, in
 // seq order (limit <= 0: all of them). An agent loop reads its history

@@ -497,20 +497,9 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	conv, err := m.store.Conversation(id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, notFound("conversation", id)
-	}
+	conv, s, secrets, err := m.load(id)
 	if err != nil {
-		return nil, storeError("load conversation", err)
-	}
-	var s Settings
-	if err := json.Unmarshal(conv.Spec, &s); err != nil {
-		return nil, fmt.Errorf("conversation %s: stored settings: %w", id, err)
-	}
-	secrets, err := m.store.Secrets(id)
-	if err != nil {
-		return nil, storeError("load secrets", err)
+		return nil, err
 	}
 	// Made outside m.mu: it builds the conversation's Masker.
 	a := newAgentSession(m, conv, s, secrets)
@@ -530,6 +519,26 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 	return a, nil
 }
 
+// load reads a conversation's record, settings and secrets from storage.
+func (m *ConversationManager) load(id string) (storage.Conversation, Settings, map[string]string, error) {
+	var s Settings
+	conv, err := m.store.Conversation(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return conv, s, nil, notFound("conversation", id)
+	}
+	if err != nil {
+		return conv, s, nil, storeError("load conversation", err)
+	}
+	if err := json.Unmarshal(conv.Spec, &s); err != nil {
+		return conv, s, nil, fmt.Errorf("conversation %s: stored settings: %w", id, err)
+	}
+	secrets, err := m.store.Secrets(id)
+	if err != nil {
+		return conv, s, nil, storeError("load secrets", err)
+	}
+	return conv, s, secrets, nil
+}
+
 // Search lists conversations, a page at a time.
 func (m *ConversationManager) Search(q ConversationQuery) ([]Info, string, error) {
 	if q.Status != "" && !slices.Contains(Statuses, q.Status) {
@@ -541,14 +550,14 @@ func (m *ConversationManager) Search(q ConversationQuery) ([]Info, string, error
 	}
 	out := make([]Info, 0, len(convs))
 	for _, c := range convs {
-		a, err := m.Get(c.ID)
+		v, err := m.View(c.ID)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				continue // deleted meanwhile
 			}
 			return nil, "", err
 		}
-		out = append(out, a.Info())
+		out = append(out, v.Info())
 	}
 	return out, next, nil
 }
