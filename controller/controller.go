@@ -14,6 +14,7 @@ import (
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/tools"
 )
 
 // Options configure a Controller.
@@ -46,7 +47,6 @@ var (
 	_ session.Titler    = (*Controller)(nil)
 	_ session.Condenser = (*Controller)(nil)
 	_ session.Confirmer = (*Controller)(nil)
-	_ session.Executor  = (*Controller)(nil)
 )
 
 // New returns a Controller.
@@ -146,13 +146,13 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 	for _, t := range s.Agent.Tools {
 		names = append(names, t.Name)
 	}
-	names = toolNames(names)
+	names = tools.Names(names)
 	an, err := c.analyzer(s)
 	if err != nil {
 		return fail(a, session.StatusError, "SecurityAnalyzerError", err.Error())
 	}
 	rateRisk := s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
-	llmTools, shown := specs(names, rateRisk)
+	llmTools, shown := tools.Specs(names, rateRisk)
 	hooks := c.hooks(s)
 	var seen eventLog
 	evs, err := seen.refresh(a)
@@ -174,9 +174,8 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 		if !c.confirmed.take(a.ID()) {
 			return a.SetStatus(session.StatusWaitingForConfirmation)
 		}
-		h := buildHistory(evs)
 		for _, ae := range pending {
-			if err := c.runAction(ctx, a, &h, ae, hooks); err != nil {
+			if err := c.runAction(ctx, a, &seen, ae, hooks); err != nil {
 				return err
 			}
 			if _, ok := ae.Action.(*event.FinishAction); ok {
@@ -242,7 +241,7 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 			}
 			return a.SetStatus(session.StatusFinished)
 		}
-		finished, waiting, err := c.step(ctx, a, &h, resp, names, an, hooks, security.Policy(s.ConfirmationPolicy))
+		finished, waiting, err := c.step(ctx, a, &seen, resp, names, an, hooks, security.Policy(s.ConfirmationPolicy))
 		if err != nil {
 			return err
 		}
@@ -269,14 +268,14 @@ func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
 // whether the agent called finish, and whether actions wait for the
 // user's confirmation (then they, and the calls after them, are recorded
 // but not run).
-func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *history, resp llm.Response, allowed []string,
+func (c *Controller) step(ctx context.Context, a *session.AgentSession, seen *eventLog, resp llm.Response, allowed []string,
 	an security.Analyzer, hooks []security.Hook, policy security.Policy) (finished, waiting bool, err error) {
 	thought := resp.Message.Content
 	for i, call := range resp.Message.ToolCalls {
 		if i > 0 {
 			thought = nil
 		}
-		t, ok := tools[call.Name]
+		t, ok := tools.Lookup(call.Name)
 		if !ok || !slices.Contains(allowed, call.Name) {
 			e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(allowed, ", ")),
 				ToolName: call.Name, ToolCallID: call.ID}
@@ -285,7 +284,7 @@ func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *histo
 			}
 			continue
 		}
-		act, err := t.decode([]byte(call.Arguments))
+		act, err := t.Decode([]byte(call.Arguments))
 		if err != nil {
 			e := &event.AgentError{Error: fmt.Sprintf("The call to %s was not run: %v. Fix the arguments and call again.", call.Name, err),
 				ToolName: call.Name, ToolCallID: call.ID}
@@ -308,7 +307,7 @@ func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *histo
 		}
 		// The action runs to its end even if the user pauses meanwhile:
 		// a pause takes effect between steps.
-		if err := c.runAction(ctx, a, h, ae, hooks); err != nil {
+		if err := c.runAction(ctx, a, seen, ae, hooks); err != nil {
 			return false, false, err
 		}
 		if _, ok := act.(*event.FinishAction); ok {
@@ -358,3 +357,13 @@ func deref(p *int) int {
 	}
 	return *p
 }
+
+// workspace is the conversation as a run's tools see it: its events are
+// those the run has read, brought up to date.
+type workspace struct {
+	tools.Workspace
+	a    *session.AgentSession
+	seen *eventLog
+}
+
+func (w workspace) Events() ([]event.Event, error) { return w.seen.refresh(w.a) }

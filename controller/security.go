@@ -9,6 +9,7 @@ import (
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/tools"
 )
 
 // analyzer builds the conversation's analyzer, or nil when it has none.
@@ -145,7 +146,7 @@ func (c *Controller) Respond(ctx context.Context, a *session.AgentSession, accep
 
 // runAction runs one recorded action through the pre-action hooks, the
 // sandbox and the post-observation hooks, and records its observation.
-func (c *Controller) runAction(ctx context.Context, a *session.AgentSession, h *history, ae *event.Action, hooks []security.Hook) error {
+func (c *Controller) runAction(ctx context.Context, a *session.AgentSession, seen *eventLog, ae *event.Action, hooks []security.Hook) error {
 	if len(hooks) > 0 {
 		allowed, reason, recs := security.RunPreAction(ctx, hooks, security.PreActionInput{ConversationID: a.ID(), Action: ae})
 		if err := recordHooks(a, ae, recs); err != nil {
@@ -156,8 +157,11 @@ func (c *Controller) runAction(ctx context.Context, a *session.AgentSession, h *
 		}
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ActionTimeout)
-	obs := c.execute(actx, a, h, ae.Action)
+	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: seen}, ae.Action)
 	cancel()
+	if err != nil {
+		obs = tools.Failed(ae.Action, "The action could not run: "+err.Error())
+	}
 	oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
 	oe.Source = event.SourceEnvironment
 	if len(hooks) > 0 {

@@ -2,13 +2,12 @@ package session
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 )
 
 // An agent loop may also answer questions, name conversations, condense
@@ -29,11 +28,6 @@ type (
 	// Confirmer takes the user's answer to actions that wait for it.
 	Confirmer interface {
 		Respond(ctx context.Context, a *AgentSession, accept bool, reason string) error
-	}
-	// Executor runs any tool action of the agent's; Act uses it for the
-	// actions a user asks for directly (V0's browse, say).
-	Executor interface {
-		Execute(ctx context.Context, a *AgentSession, action event.ToolAction) event.ToolObservation
 	}
 )
 
@@ -122,54 +116,5 @@ func (a *AgentSession) Recall(ctx context.Context, query string) (*event.Observa
 	if strings.TrimSpace(query) == "" {
 		return nil, invalid("query: missing")
 	}
-	action := &event.UnknownAction{RawKind: "RecallAction", Fields: map[string]any{"query": query}}
-	return a.act(ctx, action, "recall", nil)
-}
-
-// recall finds the events whose text holds query, newest first.
-func (a *AgentSession) recall(query string) event.ToolObservation {
-	evs, _, err := a.m.store.Events(a.id, storage.EventQuery{Body: query, Desc: true, Limit: 20})
-	o := &event.UnknownObservation{RawKind: "RecallObservation", Fields: map[string]any{"query": query}}
-	if err != nil {
-		o.Content, o.IsError = event.Text("The search failed: "+err.Error()), true
-		return o
-	}
-	var b strings.Builder
-	n := 0
-	for _, e := range evs {
-		text := eventText(e)
-		if text == "" || strings.Contains(text, "RecallAction") {
-			continue
-		}
-		n++
-		fmt.Fprintf(&b, "[%d] %s %s: %s\n", e.Meta().Seq, e.Meta().Source, e.Kind(), truncate(strings.Join(strings.Fields(text), " "), 300))
-	}
-	if n == 0 {
-		o.Content = event.Text(fmt.Sprintf("Nothing in this conversation mentions %q.", query))
-	} else {
-		o.Content = event.Text(fmt.Sprintf("%d events mention %q, newest first:\n%s", n, query, strings.TrimRight(b.String(), "\n")))
-	}
-	return o
-}
-
-// eventText is the text of an event a person would search.
-func eventText(e event.Event) string {
-	switch e := e.(type) {
-	case *event.Message:
-		return e.LLMMessage.Content.Text()
-	case *event.Action:
-		t := e.Thought.Text()
-		if e.Action != nil {
-			b, _ := json.Marshal(e.Action)
-			t += " " + string(b)
-		}
-		return t
-	case *event.Observation:
-		if e.Observation != nil {
-			return e.Observation.Output().Content.Text()
-		}
-	case *event.AgentError:
-		return e.Error
-	}
-	return ""
+	return a.act(ctx, tools.RecallAction(query), "recall", nil)
 }
