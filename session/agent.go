@@ -10,27 +10,6 @@ import (
 	"github.com/gohands/gohands/tools"
 )
 
-// An agent loop may also answer questions, name conversations, condense
-// history and take confirmations; each is optional.
-type (
-	// Asker answers a question about the conversation without changing it.
-	Asker interface {
-		Ask(ctx context.Context, a *AgentSession, question string) (string, error)
-	}
-	// Titler names a conversation.
-	Titler interface {
-		Title(ctx context.Context, a *AgentSession, maxLength int) (string, error)
-	}
-	// Condenser condenses the history the model sees.
-	Condenser interface {
-		Condense(ctx context.Context, a *AgentSession) error
-	}
-	// Confirmer takes the user's answer to actions that wait for it.
-	Confirmer interface {
-		Respond(ctx context.Context, a *AgentSession, accept bool, reason string) error
-	}
-)
-
 func noAgent(what string) error {
 	return &Error{Kind: KindConflict, Err: ErrNoAgent,
 		Detail: what + ": this server has no agent loop configured (set LLM_MODEL and LLM_API_KEY)"}
@@ -41,7 +20,7 @@ func (a *AgentSession) Ask(ctx context.Context, question string) (string, error)
 	if strings.TrimSpace(question) == "" {
 		return "", invalid("question: missing")
 	}
-	if l, ok := a.m.opts.Loop.(Asker); ok {
+	if l := a.m.opts.Loop; l != nil {
 		return l.Ask(ctx, a, question)
 	}
 	return "", noAgent("ask_agent")
@@ -55,7 +34,7 @@ func (a *AgentSession) GenerateTitle(ctx context.Context, maxLength int) (string
 		maxLength = 50
 	}
 	var title string
-	if l, ok := a.m.opts.Loop.(Titler); ok {
+	if l := a.m.opts.Loop; l != nil {
 		t, err := l.Title(ctx, a, maxLength)
 		if err != nil {
 			return "", err
@@ -92,22 +71,34 @@ func truncate(s string, n int) string {
 
 // Condense asks the agent to condense the history now.
 func (a *AgentSession) Condense(ctx context.Context) error {
-	if l, ok := a.m.opts.Loop.(Condenser); ok {
+	if l := a.m.opts.Loop; l != nil {
 		return l.Condense(ctx, a)
 	}
 	return noAgent("condense")
 }
 
 // RespondToConfirmation accepts or rejects the actions that wait for the
-// user.
+// user: a rejection records one UserRejectObservation per action and
+// leaves the conversation idle; an acceptance resumes the run, which runs
+// them first.
 func (a *AgentSession) RespondToConfirmation(ctx context.Context, accept bool, reason string) error {
 	if a.Status() != StatusWaitingForConfirmation {
 		return conflict("no action of conversation %s waits for confirmation", a.id)
 	}
-	if l, ok := a.m.opts.Loop.(Confirmer); ok {
-		return l.Respond(ctx, a, accept, reason)
+	l := a.m.opts.Loop
+	if l == nil {
+		return noAgent("respond_to_confirmation")
 	}
-	return noAgent("respond_to_confirmation")
+	if accept {
+		return a.start(true)
+	}
+	if reason == "" {
+		reason = "The user rejected this action."
+	}
+	if err := l.Reject(ctx, a, reason); err != nil {
+		return err
+	}
+	return a.settle(Outcome{Kind: actionsRejected})
 }
 
 // Recall searches the conversation's own events for text (V0's recall)
