@@ -16,8 +16,8 @@ import (
 const backgroundPrefix = "bg-"
 
 // Act records a tool action the user asked for directly (the V0 protocol's
-// run, read and write), runs it in the sandbox and records the
-// observation. Failures of the tool itself (a missing file, a command that
+// run, read, browse, think and finish), runs it with its tool and records
+// the observation. Failures of the tool itself (a missing file, a command that
 // exits non-zero) are observations; only a sandbox that cannot be reached
 // or a storage failure is an error.
 func (a *AgentSession) Act(ctx context.Context, action event.ToolAction, toolName string) (*event.Observation, error) {
