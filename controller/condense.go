@@ -18,7 +18,7 @@ const keepRecent = 10
 // model for a summary and records a Condensation (the events the model
 // will no longer see) and a CondensationSummaryEvent (what it sees in
 // their place). The first user message always stays.
-func (c *Controller) condense(ctx context.Context, a *session.AgentSession, model llm.Client, evs []event.Event, h history) error {
+func (c *Controller) condense(ctx context.Context, a Conversation, model llm.Client, evs []event.Event, h history) error {
 	if len(h.view) <= keepRecent {
 		return conflict("too little history to condense: %d events, and the newest %d are always kept", len(h.view), keepRecent)
 	}
@@ -73,8 +73,13 @@ func (c *Controller) condense(ctx context.Context, a *session.AgentSession, mode
 	return a.Append(cond, sum)
 }
 
-// Condense summarises the history now. See session.Condenser.
+// Condense summarises the history now. See session.Loop.
 func (c *Controller) Condense(ctx context.Context, a *session.AgentSession) error {
+	return c.CondenseConversation(ctx, a)
+}
+
+// CondenseConversation summarises a conversation's history now.
+func (c *Controller) CondenseConversation(ctx context.Context, a Conversation) error {
 	model, err := c.client(a.Settings())
 	if err != nil {
 		return err
@@ -93,8 +98,14 @@ func conflict(format string, args ...any) error {
 }
 
 // Ask answers a question about the conversation without changing it. See
-// session.Asker.
+// session.Loop.
 func (c *Controller) Ask(ctx context.Context, a *session.AgentSession, question string) (string, error) {
+	return c.AskConversation(ctx, a, question)
+}
+
+// AskConversation answers a question about a conversation without
+// changing it.
+func (c *Controller) AskConversation(ctx context.Context, a Conversation, question string) (string, error) {
 	model, err := c.client(a.Settings())
 	if err != nil {
 		return "", err
@@ -116,8 +127,13 @@ func (c *Controller) Ask(ctx context.Context, a *session.AgentSession, question 
 }
 
 // Title names a conversation from its first user message. See
-// session.Titler.
+// session.Loop.
 func (c *Controller) Title(ctx context.Context, a *session.AgentSession, maxLength int) (string, error) {
+	return c.TitleConversation(ctx, a, maxLength)
+}
+
+// TitleConversation names a conversation from its first user message.
+func (c *Controller) TitleConversation(ctx context.Context, a Conversation, maxLength int) (string, error) {
 	model, err := c.client(a.Settings())
 	if err != nil {
 		return "", err

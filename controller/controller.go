@@ -14,6 +14,7 @@ import (
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/tools"
 )
 
 // Options configure a Controller.
@@ -35,18 +36,28 @@ type Options struct {
 // Controller runs agents. One Controller serves every conversation of a
 // server; its state lives in the conversations' events.
 type Controller struct {
-	opts      Options
-	log       *slog.Logger
-	confirmed confirmations
+	opts Options
+	log  *slog.Logger
+}
+
+// Conversation is what the controller uses of a conversation: its
+// settings, its events, its metrics and the workspace its tools run in.
+// It never sets a status: a run says how it ended, and the conversation
+// moves its own status.
+type Conversation interface {
+	ID() string
+	Settings() session.Settings
+	// EventsAfter returns up to limit events with a seq above seq, in
+	// order.
+	EventsAfter(seq int64, limit int) ([]event.Event, error)
+	Append(evs ...event.Event) error
+	AddMetrics(cost float64, usage session.TokenUsage) error
+	ToolWorkspace() tools.Workspace
 }
 
 var (
-	_ session.Loop      = (*Controller)(nil)
-	_ session.Asker     = (*Controller)(nil)
-	_ session.Titler    = (*Controller)(nil)
-	_ session.Condenser = (*Controller)(nil)
-	_ session.Confirmer = (*Controller)(nil)
-	_ session.Executor  = (*Controller)(nil)
+	_ Conversation = (*session.AgentSession)(nil)
+	_ session.Loop = (*Controller)(nil)
 )
 
 // New returns a Controller.
@@ -95,7 +106,7 @@ func seconds(s *float64) time.Duration {
 }
 
 // events loads every stored event of a conversation.
-func events(a *session.AgentSession) ([]event.Event, error) {
+func events(a Conversation) ([]event.Event, error) {
 	var l eventLog
 	return l.refresh(a)
 }
@@ -109,7 +120,7 @@ type eventLog struct {
 
 // refresh reads the events stored since the last refresh, a page at a
 // time, and returns them all.
-func (l *eventLog) refresh(a *session.AgentSession) ([]event.Event, error) {
+func (l *eventLog) refresh(a Conversation) ([]event.Event, error) {
 	for {
 		page, err := a.EventsAfter(l.after, 1000)
 		if err != nil {
@@ -125,204 +136,303 @@ func (l *eventLog) refresh(a *session.AgentSession) ([]event.Event, error) {
 	}
 }
 
-// fail ends a run with a ConversationErrorEvent and the given status.
-func fail(a *session.AgentSession, status, code, detail string) error {
-	if err := a.Append(&event.ConversationError{Code: code, Detail: detail}); err != nil {
-		return err
-	}
-	return a.SetStatus(status)
+// failed is the outcome of a run that cannot go on.
+func failed(code, detail string) session.Outcome {
+	return session.Outcome{Kind: session.Failed, Code: code, Detail: detail}
 }
 
-// Run runs the agent until it finishes, fails, gets stuck or ctx ends (a
-// pause). See session.Loop.
-func (c *Controller) Run(ctx context.Context, a *session.AgentSession) error {
-	s := a.Settings()
-	log := c.log.With("conversation", a.ID())
-	model, err := c.client(s)
-	if err != nil {
-		return fail(a, session.StatusError, "LLMConfigError", err.Error())
+var (
+	finished = session.Outcome{Kind: session.Finished}
+	waiting  = session.Outcome{Kind: session.Waiting}
+	stopped  = session.Outcome{Kind: session.Stopped}
+)
+
+// Run runs the agent of a session's conversation. See session.Loop and
+// RunConversation.
+func (c *Controller) Run(ctx context.Context, a *session.AgentSession, confirmed bool) (session.Outcome, error) {
+	return c.RunConversation(ctx, a, confirmed)
+}
+
+// RunConversation runs the agent until it finishes, fails, gets stuck,
+// waits for the user's confirmation, or ctx ends (a pause), and says how
+// it ended. confirmed says the user accepted the actions that wait. An
+// error means the conversation's events could not be read or written.
+func (c *Controller) RunConversation(ctx context.Context, conv Conversation, confirmed bool) (session.Outcome, error) {
+	r, out := c.start(conv)
+	if r == nil {
+		return out, nil
+	}
+	if err := r.recordSystemPrompt(); err != nil {
+		return stopped, err
+	}
+	if out, done, err := r.runPending(ctx, confirmed); done || err != nil {
+		return out, err
+	}
+	for iteration := 0; ; iteration++ {
+		if ctx.Err() != nil {
+			return stopped, nil
+		}
+		if iteration >= r.s.MaxIterations {
+			return failed("MaxIterationsReached",
+				fmt.Sprintf("the agent took %d steps, the most this conversation allows (max_iterations), without finishing", r.s.MaxIterations)), nil
+		}
+		if out, done, err := r.step(ctx); done || err != nil {
+			return out, err
+		}
+	}
+}
+
+// run is one run of the agent on a conversation: what it was set up
+// with, and the events it has read.
+type run struct {
+	c        *Controller
+	conv     Conversation
+	s        session.Settings
+	log      *slog.Logger
+	model    llm.Client
+	names    []string // the tools the model may call
+	llmTools []llm.Tool
+	shown    []event.ToolSpec
+	an       security.Analyzer
+	hooks    []security.Hook
+	seen     eventLog
+}
+
+// start sets a run up from the conversation's settings; a setting that
+// cannot work ends it at once with the outcome saying why.
+func (c *Controller) start(conv Conversation) (*run, session.Outcome) {
+	s := conv.Settings()
+	r := &run{c: c, conv: conv, s: s, log: c.log.With("conversation", conv.ID()), hooks: c.hooks(s)}
+	var err error
+	if r.model, err = c.client(s); err != nil {
+		return nil, failed("LLMConfigError", err.Error())
 	}
 	var names []string
 	for _, t := range s.Agent.Tools {
 		names = append(names, t.Name)
 	}
-	names = toolNames(names)
-	an, err := c.analyzer(s)
-	if err != nil {
-		return fail(a, session.StatusError, "SecurityAnalyzerError", err.Error())
+	r.names = tools.Names(names)
+	if r.an, err = c.analyzer(s); err != nil {
+		return nil, failed("SecurityAnalyzerError", err.Error())
 	}
 	rateRisk := s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
-	llmTools, shown := specs(names, rateRisk)
-	hooks := c.hooks(s)
-	var seen eventLog
-	evs, err := seen.refresh(a)
+	r.llmTools, r.shown = tools.Specs(r.names, rateRisk)
+	return r, session.Outcome{}
+}
+
+// recordSystemPrompt records the system prompt and the tools, once per
+// conversation.
+func (r *run) recordSystemPrompt() error {
+	evs, err := r.seen.refresh(r.conv)
 	if err != nil {
 		return err
 	}
-	if !hasSystemPrompt(evs) {
-		sp := &event.SystemPrompt{SystemPrompt: event.Content{Type: event.ContentText, Text: systemPrompt(s.Workspace.WorkingDir, names)}, Tools: shown}
-		sp.Source = event.SourceAgent
-		if err := a.Append(sp); err != nil {
-			return err
-		}
+	if hasSystemPrompt(evs) {
+		return nil
 	}
-
-	// Actions without a result wait for the user: those the policy held
-	// back, and those a stopped server never finished (which the user may
-	// want to run again or not). Run them if the user accepted.
-	if pending := pendingActions(evs); len(pending) > 0 {
-		if !c.confirmed.take(a.ID()) {
-			return a.SetStatus(session.StatusWaitingForConfirmation)
-		}
-		h := buildHistory(evs)
-		for _, ae := range pending {
-			if err := c.runAction(ctx, a, &h, ae, hooks); err != nil {
-				return err
-			}
-			if _, ok := ae.Action.(*event.FinishAction); ok {
-				return a.SetStatus(session.StatusFinished)
-			}
-		}
-	}
-
-	for iteration := 0; ; iteration++ {
-		if ctx.Err() != nil {
-			return nil // paused: the pauser set the status
-		}
-		if iteration >= s.MaxIterations {
-			return fail(a, session.StatusError, "MaxIterationsReached",
-				fmt.Sprintf("the agent took %d steps, the most this conversation allows (max_iterations), without finishing", s.MaxIterations))
-		}
-		evs, err := seen.refresh(a)
-		if err != nil {
-			return err
-		}
-		h := buildHistory(evs)
-		if window := model.ContextWindow(); window > 0 && float64(h.tokens) > c.opts.CondenseAt*float64(window) {
-			if err := c.condense(ctx, a, model, evs, h); err != nil {
-				log.Warn("condensation failed", "err", err)
-			} else if evs, err = seen.refresh(a); err == nil {
-				h = buildHistory(evs)
-			}
-		}
-		req := llm.Request{System: h.system, Messages: h.messages, Tools: llmTools,
-			Temperature: s.Agent.LLM.Temperature, MaxTokens: deref(s.Agent.LLM.MaxOutputTokens)}
-		resp, err := model.Complete(ctx, req)
-		if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
-			// The model's window is smaller than thought: condense and try
-			// once more.
-			if cerr := c.condense(ctx, a, model, evs, h); cerr == nil {
-				if evs, err = seen.refresh(a); err != nil {
-					return err
-				}
-				h = buildHistory(evs)
-				req.System, req.Messages = h.system, h.messages
-				resp, err = model.Complete(ctx, req)
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			log.Warn("model call failed", "err", err)
-			return fail(a, session.StatusError, "LLMError", "the model could not be reached: "+err.Error())
-		}
-		a.AddMetrics(resp.Cost, session.TokenUsage{Model: model.Model(), PromptTokens: resp.Usage.PromptTokens,
-			CompletionTokens: resp.Usage.CompletionTokens, CacheReadTokens: resp.Usage.CacheReadTokens,
-			CacheWriteTokens: resp.Usage.CacheWriteTokens, ReasoningTokens: resp.Usage.ReasoningTokens,
-			ContextWindow: int64(model.ContextWindow()), PerTurnToken: resp.Usage.PromptTokens + resp.Usage.CompletionTokens})
-
-		msg := resp.Message
-		if len(msg.ToolCalls) == 0 {
-			m := &event.Message{LLMMessage: event.LLMMessage{Role: "assistant", Content: msg.Content,
-				ReasoningContent: msg.ReasoningContent}, LLMResponseID: resp.ID}
-			m.Source = event.SourceAgent
-			if err := a.Append(m); err != nil {
-				return err
-			}
-			return a.SetStatus(session.StatusFinished)
-		}
-		finished, waiting, err := c.step(ctx, a, &h, resp, names, an, hooks, security.Policy(s.ConfirmationPolicy))
-		if err != nil {
-			return err
-		}
-		if waiting {
-			return a.SetStatus(session.StatusWaitingForConfirmation)
-		}
-		if finished {
-			return a.SetStatus(session.StatusFinished)
-		}
-		if s.StuckDetection {
-			evs, err := seen.refresh(a)
-			if err != nil {
-				return err
-			}
-			if why := stuckReason(evs); why != "" {
-				log.Info("agent stuck", "why", why)
-				return fail(a, session.StatusStuck, "AgentStuck", "the agent is stuck: "+why)
-			}
-		}
-	}
+	sp := &event.SystemPrompt{SystemPrompt: event.Content{Type: event.ContentText, Text: systemPrompt(r.s.Workspace.WorkingDir, r.names)}, Tools: r.shown}
+	sp.Source = event.SourceAgent
+	return r.conv.Append(sp)
 }
 
-// step records and runs the tool calls of one model response. It reports
-// whether the agent called finish, and whether actions wait for the
-// user's confirmation (then they, and the calls after them, are recorded
-// but not run).
-func (c *Controller) step(ctx context.Context, a *session.AgentSession, h *history, resp llm.Response, allowed []string,
-	an security.Analyzer, hooks []security.Hook, policy security.Policy) (finished, waiting bool, err error) {
+// runPending runs the actions without a result if the user accepted
+// them: those the policy held back, and those a stopped server never
+// finished (which the user may want to run again or not). Without the
+// user's word, the run waits for it. done says the run ends here.
+func (r *run) runPending(ctx context.Context, confirmed bool) (out session.Outcome, done bool, err error) {
+	evs, err := r.seen.refresh(r.conv)
+	if err != nil {
+		return stopped, true, err
+	}
+	pending := pendingActions(evs)
+	if len(pending) == 0 {
+		return out, false, nil
+	}
+	if !confirmed {
+		return waiting, true, nil
+	}
+	for _, ae := range pending {
+		if err := r.runAction(ctx, ae); err != nil {
+			return stopped, true, err
+		}
+		if _, ok := ae.Action.(*event.FinishAction); ok {
+			return finished, true, nil
+		}
+	}
+	return out, false, nil
+}
+
+// step asks the model for the next step and carries it out. done says
+// the run ends with out.
+func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err error) {
+	resp, err := r.ask(ctx)
+	if ctx.Err() != nil {
+		return stopped, true, nil
+	}
+	if err != nil {
+		var read readError
+		if errors.As(err, &read) {
+			return stopped, true, read.err
+		}
+		r.log.Warn("model call failed", "err", err)
+		return failed("LLMError", "the model could not be reached: "+err.Error()), true, nil
+	}
+	r.conv.AddMetrics(resp.Cost, session.TokenUsage{Model: r.model.Model(), PromptTokens: resp.Usage.PromptTokens,
+		CompletionTokens: resp.Usage.CompletionTokens, CacheReadTokens: resp.Usage.CacheReadTokens,
+		CacheWriteTokens: resp.Usage.CacheWriteTokens, ReasoningTokens: resp.Usage.ReasoningTokens,
+		ContextWindow: int64(r.model.ContextWindow()), PerTurnToken: resp.Usage.PromptTokens + resp.Usage.CompletionTokens})
+
+	if len(resp.Message.ToolCalls) == 0 {
+		m := &event.Message{LLMMessage: event.LLMMessage{Role: "assistant", Content: resp.Message.Content,
+			ReasoningContent: resp.Message.ReasoningContent}, LLMResponseID: resp.ID}
+		m.Source = event.SourceAgent
+		if err := r.conv.Append(m); err != nil {
+			return stopped, true, err
+		}
+		return finished, true, nil
+	}
+	didFinish, held, err := r.calls(ctx, resp)
+	switch {
+	case err != nil:
+		return stopped, true, err
+	case held:
+		return waiting, true, nil
+	case didFinish:
+		return finished, true, nil
+	}
+	return r.stuck()
+}
+
+// readError is a failure to read the conversation's events, told apart
+// from the model's failures.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+
+// ask shows the model the history, condensed first when it nears the
+// model's context window, and returns the model's answer. When the
+// model finds the history too long after all, it is condensed and the
+// model asked once more.
+func (r *run) ask(ctx context.Context) (llm.Response, error) {
+	evs, h, err := r.history()
+	if err != nil {
+		return llm.Response{}, readError{err}
+	}
+	if window := r.model.ContextWindow(); window > 0 && float64(h.tokens) > r.c.opts.CondenseAt*float64(window) {
+		if err := r.c.condense(ctx, r.conv, r.model, evs, h); err != nil {
+			r.log.Warn("condensation failed", "err", err)
+		} else if evs, h, err = r.history(); err != nil {
+			return llm.Response{}, readError{err}
+		}
+	}
+	req := llm.Request{System: h.system, Messages: h.messages, Tools: r.llmTools,
+		Temperature: r.s.Agent.LLM.Temperature, MaxTokens: deref(r.s.Agent.LLM.MaxOutputTokens)}
+	resp, err := r.model.Complete(ctx, req)
+	if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
+		if cerr := r.c.condense(ctx, r.conv, r.model, evs, h); cerr == nil {
+			if _, h, err = r.history(); err != nil {
+				return llm.Response{}, readError{err}
+			}
+			req.System, req.Messages = h.system, h.messages
+			resp, err = r.model.Complete(ctx, req)
+		}
+	}
+	return resp, err
+}
+
+// history reads the new events and rebuilds what the model is shown.
+func (r *run) history() ([]event.Event, history, error) {
+	evs, err := r.seen.refresh(r.conv)
+	if err != nil {
+		return nil, history{}, err
+	}
+	return evs, buildHistory(evs), nil
+}
+
+// stuck ends the run when stuck detection is on and the agent repeats
+// itself.
+func (r *run) stuck() (session.Outcome, bool, error) {
+	if !r.s.StuckDetection {
+		return session.Outcome{}, false, nil
+	}
+	evs, err := r.seen.refresh(r.conv)
+	if err != nil {
+		return stopped, true, err
+	}
+	if why := stuckReason(evs); why != "" {
+		r.log.Info("agent stuck", "why", why)
+		return session.Outcome{Kind: session.Stuck, Code: "AgentStuck", Detail: "the agent is stuck: " + why}, true, nil
+	}
+	return session.Outcome{}, false, nil
+}
+
+// calls records and runs the tool calls of one model response. It
+// reports whether the agent called finish, and whether actions wait for
+// the user's confirmation (then they, and the calls after them, are
+// recorded but not run).
+func (r *run) calls(ctx context.Context, resp llm.Response) (didFinish, held bool, err error) {
+	policy := security.Policy(r.s.ConfirmationPolicy)
 	thought := resp.Message.Content
 	for i, call := range resp.Message.ToolCalls {
 		if i > 0 {
 			thought = nil
 		}
-		t, ok := tools[call.Name]
-		if !ok || !slices.Contains(allowed, call.Name) {
-			e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(allowed, ", ")),
-				ToolName: call.Name, ToolCallID: call.ID}
-			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
-				return false, false, err
-			}
-			continue
-		}
-		act, err := t.decode([]byte(call.Arguments))
+		ae, v, err := r.record(ctx, call, resp, thought)
 		if err != nil {
-			e := &event.AgentError{Error: fmt.Sprintf("The call to %s was not run: %v. Fix the arguments and call again.", call.Name, err),
-				ToolName: call.Name, ToolCallID: call.ID}
-			if err := c.appendFailedCall(a, call, resp, thought, e); err != nil {
-				return false, false, err
-			}
-			continue
-		}
-		ae := &event.Action{Thought: thought, ReasoningContent: resp.Message.ReasoningContent, Action: act,
-			ToolName: call.Name, ToolCallID: call.ID, ToolCall: &call, LLMResponseID: resp.ID,
-			SecurityRisk: riskOf(call.Arguments)}
-		ae.Source = event.SourceAgent
-		v := rate(ctx, an, ae)
-		if err := a.Append(ae); err != nil {
 			return false, false, err
 		}
-		if waiting || security.NeedsConfirmation(policy, v) {
-			waiting = true // this and the later calls wait for the user
+		if ae == nil {
+			continue
+		}
+		if held || security.NeedsConfirmation(policy, v) {
+			held = true // this and the later calls wait for the user
 			continue
 		}
 		// The action runs to its end even if the user pauses meanwhile:
 		// a pause takes effect between steps.
-		if err := c.runAction(ctx, a, h, ae, hooks); err != nil {
+		if err := r.runAction(ctx, ae); err != nil {
 			return false, false, err
 		}
-		if _, ok := act.(*event.FinishAction); ok {
-			finished = true
+		if _, ok := ae.Action.(*event.FinishAction); ok {
+			didFinish = true
 		}
 	}
-	return finished, waiting, nil
+	return didFinish, held, nil
+}
+
+// record turns a tool call into a recorded ActionEvent, rated by the
+// conversation's analyzer. A call that names none of the run's tools, or
+// whose arguments do not decode, is recorded with the AgentError that
+// answers it, and gives no action.
+func (r *run) record(ctx context.Context, call event.ToolCall, resp llm.Response, thought event.ContentList) (*event.Action, security.Verdict, error) {
+	t, ok := tools.Lookup(call.Name)
+	if !ok || !slices.Contains(r.names, call.Name) {
+		e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(r.names, ", ")),
+			ToolName: call.Name, ToolCallID: call.ID}
+		return nil, security.Verdict{}, appendFailedCall(r.conv, call, resp, thought, e)
+	}
+	act, err := t.Decode([]byte(call.Arguments))
+	if err != nil {
+		e := &event.AgentError{Error: fmt.Sprintf("The call to %s was not run: %v. Fix the arguments and call again.", call.Name, err),
+			ToolName: call.Name, ToolCallID: call.ID}
+		return nil, security.Verdict{}, appendFailedCall(r.conv, call, resp, thought, e)
+	}
+	ae := &event.Action{Thought: thought, ReasoningContent: resp.Message.ReasoningContent, Action: act,
+		ToolName: call.Name, ToolCallID: call.ID, ToolCall: &call, LLMResponseID: resp.ID,
+		SecurityRisk: riskOf(call.Arguments)}
+	ae.Source = event.SourceAgent
+	v := rate(ctx, r.an, ae)
+	if err := r.conv.Append(ae); err != nil {
+		return nil, v, err
+	}
+	return ae, v, nil
 }
 
 // appendFailedCall records a call that could not become an action: an
 // ActionEvent without an action (the SDK's non-executable action), then
 // the AgentError that answers it, which the model sees as the call's
 // result and can correct.
-func (c *Controller) appendFailedCall(a *session.AgentSession, call event.ToolCall, resp llm.Response, thought event.ContentList, e *event.AgentError) error {
+func appendFailedCall(a Conversation, call event.ToolCall, resp llm.Response, thought event.ContentList, e *event.AgentError) error {
 	ae := &event.Action{Thought: thought, ToolName: call.Name, ToolCallID: call.ID, ToolCall: &call,
 		LLMResponseID: resp.ID, SecurityRisk: event.RiskUnknown}
 	ae.Source = event.SourceAgent
@@ -358,3 +468,13 @@ func deref(p *int) int {
 	}
 	return *p
 }
+
+// workspace is the conversation as a run's tools see it: its events are
+// those the run has read, brought up to date.
+type workspace struct {
+	tools.Workspace
+	a    Conversation
+	seen *eventLog
+}
+
+func (w workspace) Events() ([]event.Event, error) { return w.seen.refresh(w.a) }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/tools"
 )
 
 // analyzer builds the conversation's analyzer, or nil when it has none.
@@ -41,7 +41,7 @@ func (c *Controller) hooks(s session.Settings) []security.Hook {
 }
 
 // recordHooks appends a HookEvent for each hook run.
-func recordHooks(a *session.AgentSession, ae *event.Action, recs []security.HookRecord) error {
+func recordHooks(a Conversation, ae *event.Action, recs []security.HookRecord) error {
 	var evs []event.Event
 	for _, r := range recs {
 		e := &event.Hook{Hook: r.Hook, Event: r.Event, Decision: r.Decision, Reason: r.Reason, Error: r.Error,
@@ -58,7 +58,7 @@ func recordHooks(a *session.AgentSession, ae *event.Action, recs []security.Hook
 
 // reject records that an action was not run and why; the model sees the
 // reason as the call's result.
-func reject(a *session.AgentSession, ae *event.Action, reason, source string) error {
+func reject(a Conversation, ae *event.Action, reason, source string) error {
 	e := &event.UserReject{RejectionReason: reason, RejectionSource: source, ActionID: ae.ID,
 		ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
 	e.Source = event.SourceUser
@@ -66,31 +66,6 @@ func reject(a *session.AgentSession, ae *event.Action, reason, source string) er
 		e.Source = event.SourceEnvironment
 	}
 	return a.Append(e)
-}
-
-// confirmations remembers the conversations whose pending actions the
-// user accepted, until the resumed run takes them.
-type confirmations struct {
-	mu       sync.Mutex
-	accepted map[string]bool
-}
-
-func (k *confirmations) accept(id string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.accepted == nil {
-		k.accepted = make(map[string]bool)
-	}
-	k.accepted[id] = true
-}
-
-// take reports whether id's pending actions were accepted, and forgets it.
-func (k *confirmations) take(id string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	ok := k.accepted[id]
-	delete(k.accepted, id)
-	return ok
 }
 
 // pendingActions returns the actions that have no result yet: those that
@@ -116,36 +91,31 @@ func pendingActions(evs []event.Event) []*event.Action {
 	return out
 }
 
-// Respond takes the user's answer to the actions that wait: a rejection
-// records one UserRejectObservation per action and leaves the
-// conversation idle; an acceptance resumes the run, which runs them
-// first. See session.Confirmer.
-func (c *Controller) Respond(ctx context.Context, a *session.AgentSession, accept bool, reason string) error {
-	evs, err := events(a)
+// Reject records the user's refusal of the actions that wait for
+// confirmation: one UserRejectObservation each. See session.Loop.
+func (c *Controller) Reject(ctx context.Context, a *session.AgentSession, reason string) error {
+	return RejectPending(a, reason)
+}
+
+// RejectPending records the user's refusal of the actions of a
+// conversation that wait for confirmation.
+func RejectPending(conv Conversation, reason string) error {
+	evs, err := events(conv)
 	if err != nil {
 		return err
 	}
-	pending := pendingActions(evs)
-	if !accept {
-		if reason == "" {
-			reason = "The user rejected this action."
+	for _, ae := range pendingActions(evs) {
+		if err := reject(conv, ae, reason, "user"); err != nil {
+			return err
 		}
-		for _, ae := range pending {
-			if err := reject(a, ae, reason, "user"); err != nil {
-				return err
-			}
-		}
-		return a.SetStatus(session.StatusIdle)
 	}
-	if len(pending) > 0 {
-		c.confirmed.accept(a.ID())
-	}
-	return a.Run(ctx)
+	return nil
 }
 
 // runAction runs one recorded action through the pre-action hooks, the
 // sandbox and the post-observation hooks, and records its observation.
-func (c *Controller) runAction(ctx context.Context, a *session.AgentSession, h *history, ae *event.Action, hooks []security.Hook) error {
+func (r *run) runAction(ctx context.Context, ae *event.Action) error {
+	a, hooks := r.conv, r.hooks
 	if len(hooks) > 0 {
 		allowed, reason, recs := security.RunPreAction(ctx, hooks, security.PreActionInput{ConversationID: a.ID(), Action: ae})
 		if err := recordHooks(a, ae, recs); err != nil {
@@ -155,9 +125,12 @@ func (c *Controller) runAction(ctx context.Context, a *session.AgentSession, h *
 			return reject(a, ae, fmt.Sprintf("A hook blocked this action: %s", reason), "hook")
 		}
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ActionTimeout)
-	obs := c.execute(actx, a, h, ae.Action)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.c.opts.ActionTimeout)
+	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
 	cancel()
+	if err != nil {
+		obs = tools.Failed(ae.Action, "The action could not run: "+err.Error())
+	}
 	oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
 	oe.Source = event.SourceEnvironment
 	if len(hooks) > 0 {

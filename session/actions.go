@@ -9,14 +9,15 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/tools"
 )
 
 // backgroundPrefix names the terminals of background commands.
 const backgroundPrefix = "bg-"
 
 // Act records a tool action the user asked for directly (the V0 protocol's
-// run, read and write), runs it in the sandbox and records the
-// observation. Failures of the tool itself (a missing file, a command that
+// run, read, browse, think and finish), runs it with its tool and records
+// the observation. Failures of the tool itself (a missing file, a command that
 // exits non-zero) are observations; only a sandbox that cannot be reached
 // or a storage failure is an error.
 func (a *AgentSession) Act(ctx context.Context, action event.ToolAction, toolName string) (*event.Observation, error) {
@@ -54,41 +55,19 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 	}
 	var obs event.ToolObservation
 	var err error
-	switch x := action.(type) {
-	case *event.ThinkAction:
-		o := &event.ThinkObservation{}
-		o.Content = event.Text("Your thought has been logged.")
-		obs = o
-	case *event.FinishAction:
-		o := &event.FinishObservation{}
-		o.Content = event.Text(x.Message)
-		obs = o
-	case *event.UnknownAction:
-		if x.RawKind == "RecallAction" {
-			q, _ := x.Fields["query"].(string)
-			obs = a.recall(q)
-			break
-		}
-		obs = errorObservation(action, "the "+x.RawKind+" action cannot run here")
-	default:
-		if ex, ok := a.m.opts.Loop.(Executor); ok && exec == nil {
-			obs = ex.Execute(ctx, a, action)
-			break
-		}
+	if exec == nil {
+		obs, err = tools.Run(ctx, a.ToolWorkspace(), action)
+	} else {
 		err = a.WithSandbox(ctx, func(cl *agentapi.Client) error {
 			var err error
-			if exec != nil {
-				obs, err = exec(cl)
-			} else {
-				obs, err = Execute(ctx, cl, action)
-			}
+			obs, err = exec(cl)
 			return err
 		})
 	}
 	if err != nil {
 		// Say what happened in the stream too, so that clients watching
 		// it see the action end.
-		obs = errorObservation(action, err.Error())
+		obs = tools.Failed(action, err.Error())
 	}
 	o := &event.Observation{Observation: obs, ActionID: act.ID, ToolName: toolName, ToolCallID: act.ToolCallID}
 	o.Source = event.SourceEnvironment
@@ -114,7 +93,7 @@ func (a *AgentSession) RunBackground(ctx context.Context, command string) (*even
 		if err != nil {
 			return nil, sandboxCallError("start command", err)
 		}
-		o := terminalObservation(command, r)
+		o := tools.TerminalObservation(command, r)
 		o.Metadata.PID = n
 		if r.ExitCode == -1 {
 			o.Content = event.Text(r.Output + fmt.Sprintf("\n[running in the background as command %d; stop it with kill]", n))
@@ -141,97 +120,6 @@ func (a *AgentSession) Kill(ctx context.Context, id string) (*event.Observation,
 		return &event.TerminalObservation{ToolOutput: event.ToolOutput{Content: event.Text(fmt.Sprintf("command %d killed", n))},
 			Command: fmt.Sprintf("kill %d", n), ExitCode: &code, Metadata: event.TerminalMetadata{ExitCode: -1, PID: n}}, nil
 	})
-}
-
-// Execute runs one tool action in a sandbox through its agent and returns
-// the observation. It runs the terminal and file_editor tools; the
-// agent's other tools are the controller's. A tool failure is an observation with
-// is_error; the error return is for an agent that cannot be reached.
-func Execute(ctx context.Context, cl *agentapi.Client, action event.ToolAction) (event.ToolObservation, error) {
-	switch act := action.(type) {
-	case *event.TerminalAction:
-		if act.Reset {
-			if err := cl.ResetTerminal(ctx, agentapi.DefaultTerminal); err != nil && agentapi.StatusOf(err) != 404 {
-				return nil, err
-			}
-			if act.Command == "" {
-				code := 0
-				return &event.TerminalObservation{ToolOutput: event.ToolOutput{Content: event.Text("The terminal was reset.")},
-					ExitCode: &code, Metadata: event.TerminalMetadata{ExitCode: 0, PID: -1}}, nil
-			}
-		}
-		req := agentapi.ExecRequest{Command: act.Command, IsInput: act.IsInput}
-		if act.Timeout != nil && *act.Timeout > 0 {
-			req.HardTimeout = *act.Timeout
-			req.Timeout = *act.Timeout
-		}
-		r, err := cl.Exec(ctx, agentapi.DefaultTerminal, req)
-		if err != nil {
-			if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
-				return errorObservation(action, err.Error()), nil
-			}
-			return nil, err
-		}
-		return terminalObservation(act.Command, r), nil
-	case *event.FileEditorAction:
-		r, err := cl.Edit(ctx, agentapi.EditRequest{Command: act.Command, Path: act.Path, FileText: act.FileText,
-			ViewRange: act.ViewRange, OldStr: act.OldStr, NewStr: act.NewStr, InsertLine: act.InsertLine})
-		if err != nil {
-			if st := agentapi.StatusOf(err); st >= 400 && st < 500 {
-				o := &event.FileEditorObservation{Command: act.Command, Path: act.Path}
-				o.Content, o.IsError = event.Text(agentDetail(err)), true
-				return o, nil
-			}
-			return nil, err
-		}
-		o := &event.FileEditorObservation{Command: r.Command, Path: r.Path, PrevExist: r.PrevExist,
-			OldContent: r.OldContent, NewContent: r.NewContent}
-		o.Content = event.Text(r.Output)
-		if r.ImageURL != "" {
-			o.Content = append(o.Content, event.Content{Type: event.ContentImage, ImageURLs: []string{r.ImageURL}})
-		}
-		return o, nil
-	}
-	return errorObservation(action, fmt.Sprintf("the %s action cannot run here", action.Kind())), nil
-}
-
-// terminalObservation turns an agent's exec result into an observation.
-func terminalObservation(command string, r agentapi.ExecResult) *event.TerminalObservation {
-	code := r.ExitCode
-	text := r.Output
-	if r.Message != "" {
-		if text != "" && !strings.HasSuffix(text, "\n") {
-			text += "\n"
-		}
-		text += "[" + r.Message + "]"
-	}
-	o := &event.TerminalObservation{Command: command, ExitCode: &code, Timeout: r.TimedOut,
-		Metadata: event.TerminalMetadata{ExitCode: code, PID: r.PID, WorkingDir: r.WorkingDir}}
-	if r.FullOutputPath != "" {
-		o.FullOutputSaveDir = r.FullOutputPath
-	}
-	o.Content = event.Text(text)
-	return o
-}
-
-// errorObservation is the observation of an action that failed before its
-// tool could answer.
-func errorObservation(action event.ToolAction, msg string) event.ToolObservation {
-	switch act := action.(type) {
-	case *event.TerminalAction:
-		code := -1
-		o := &event.TerminalObservation{Command: act.Command, ExitCode: &code,
-			Metadata: event.TerminalMetadata{ExitCode: -1, PID: -1}}
-		o.Content, o.IsError = event.Text(msg), true
-		return o
-	case *event.FileEditorAction:
-		o := &event.FileEditorObservation{Command: act.Command, Path: act.Path}
-		o.Content, o.IsError = event.Text(msg), true
-		return o
-	}
-	o := &event.ThinkObservation{}
-	o.Content, o.IsError = event.Text(msg), true
-	return o
 }
 
 // agentDetail returns the agent's own words for an error, without the

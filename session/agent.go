@@ -2,39 +2,12 @@ package session
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/storage"
-)
-
-// An agent loop may also answer questions, name conversations, condense
-// history and take confirmations; each is optional.
-type (
-	// Asker answers a question about the conversation without changing it.
-	Asker interface {
-		Ask(ctx context.Context, a *AgentSession, question string) (string, error)
-	}
-	// Titler names a conversation.
-	Titler interface {
-		Title(ctx context.Context, a *AgentSession, maxLength int) (string, error)
-	}
-	// Condenser condenses the history the model sees.
-	Condenser interface {
-		Condense(ctx context.Context, a *AgentSession) error
-	}
-	// Confirmer takes the user's answer to actions that wait for it.
-	Confirmer interface {
-		Respond(ctx context.Context, a *AgentSession, accept bool, reason string) error
-	}
-	// Executor runs any tool action of the agent's; Act uses it for the
-	// actions a user asks for directly (V0's browse, say).
-	Executor interface {
-		Execute(ctx context.Context, a *AgentSession, action event.ToolAction) event.ToolObservation
-	}
+	"github.com/gohands/gohands/tools"
 )
 
 func noAgent(what string) error {
@@ -47,7 +20,7 @@ func (a *AgentSession) Ask(ctx context.Context, question string) (string, error)
 	if strings.TrimSpace(question) == "" {
 		return "", invalid("question: missing")
 	}
-	if l, ok := a.m.opts.Loop.(Asker); ok {
+	if l := a.m.opts.Loop; l != nil {
 		return l.Ask(ctx, a, question)
 	}
 	return "", noAgent("ask_agent")
@@ -61,7 +34,7 @@ func (a *AgentSession) GenerateTitle(ctx context.Context, maxLength int) (string
 		maxLength = 50
 	}
 	var title string
-	if l, ok := a.m.opts.Loop.(Titler); ok {
+	if l := a.m.opts.Loop; l != nil {
 		t, err := l.Title(ctx, a, maxLength)
 		if err != nil {
 			return "", err
@@ -98,22 +71,34 @@ func truncate(s string, n int) string {
 
 // Condense asks the agent to condense the history now.
 func (a *AgentSession) Condense(ctx context.Context) error {
-	if l, ok := a.m.opts.Loop.(Condenser); ok {
+	if l := a.m.opts.Loop; l != nil {
 		return l.Condense(ctx, a)
 	}
 	return noAgent("condense")
 }
 
 // RespondToConfirmation accepts or rejects the actions that wait for the
-// user.
+// user: a rejection records one UserRejectObservation per action and
+// leaves the conversation idle; an acceptance resumes the run, which runs
+// them first.
 func (a *AgentSession) RespondToConfirmation(ctx context.Context, accept bool, reason string) error {
 	if a.Status() != StatusWaitingForConfirmation {
 		return conflict("no action of conversation %s waits for confirmation", a.id)
 	}
-	if l, ok := a.m.opts.Loop.(Confirmer); ok {
-		return l.Respond(ctx, a, accept, reason)
+	l := a.m.opts.Loop
+	if l == nil {
+		return noAgent("respond_to_confirmation")
 	}
-	return noAgent("respond_to_confirmation")
+	if accept {
+		return a.start(true)
+	}
+	if reason == "" {
+		reason = "The user rejected this action."
+	}
+	if err := l.Reject(ctx, a, reason); err != nil {
+		return err
+	}
+	return a.settle(Outcome{Kind: actionsRejected})
 }
 
 // Recall searches the conversation's own events for text (V0's recall)
@@ -122,54 +107,5 @@ func (a *AgentSession) Recall(ctx context.Context, query string) (*event.Observa
 	if strings.TrimSpace(query) == "" {
 		return nil, invalid("query: missing")
 	}
-	action := &event.UnknownAction{RawKind: "RecallAction", Fields: map[string]any{"query": query}}
-	return a.act(ctx, action, "recall", nil)
-}
-
-// recall finds the events whose text holds query, newest first.
-func (a *AgentSession) recall(query string) event.ToolObservation {
-	evs, _, err := a.m.store.Events(a.id, storage.EventQuery{Body: query, Desc: true, Limit: 20})
-	o := &event.UnknownObservation{RawKind: "RecallObservation", Fields: map[string]any{"query": query}}
-	if err != nil {
-		o.Content, o.IsError = event.Text("The search failed: "+err.Error()), true
-		return o
-	}
-	var b strings.Builder
-	n := 0
-	for _, e := range evs {
-		text := eventText(e)
-		if text == "" || strings.Contains(text, "RecallAction") {
-			continue
-		}
-		n++
-		fmt.Fprintf(&b, "[%d] %s %s: %s\n", e.Meta().Seq, e.Meta().Source, e.Kind(), truncate(strings.Join(strings.Fields(text), " "), 300))
-	}
-	if n == 0 {
-		o.Content = event.Text(fmt.Sprintf("Nothing in this conversation mentions %q.", query))
-	} else {
-		o.Content = event.Text(fmt.Sprintf("%d events mention %q, newest first:\n%s", n, query, strings.TrimRight(b.String(), "\n")))
-	}
-	return o
-}
-
-// eventText is the text of an event a person would search.
-func eventText(e event.Event) string {
-	switch e := e.(type) {
-	case *event.Message:
-		return e.LLMMessage.Content.Text()
-	case *event.Action:
-		t := e.Thought.Text()
-		if e.Action != nil {
-			b, _ := json.Marshal(e.Action)
-			t += " " + string(b)
-		}
-		return t
-	case *event.Observation:
-		if e.Observation != nil {
-			return e.Observation.Output().Content.Text()
-		}
-	case *event.AgentError:
-		return e.Error
-	}
-	return ""
+	return a.act(ctx, tools.RecallAction(query), "recall", nil)
 }

@@ -275,9 +275,9 @@ func (a *AgentSession) FullState() *event.StateUpdate {
 	return e
 }
 
-// SetStatus changes the execution status, stores it and tells subscribers
-// with a ConversationStateUpdateEvent.
-func (a *AgentSession) SetStatus(status string) error {
+// setStatus changes the execution status, stores it and tells subscribers
+// with a ConversationStateUpdateEvent. Only settle calls it.
+func (a *AgentSession) setStatus(status string) error {
 	if !slices.Contains(Statuses, status) {
 		return fmt.Errorf("unknown status %q", status)
 	}
@@ -458,6 +458,12 @@ func (a *AgentSession) SendMessage(ctx context.Context, req MessageRequest) (*ev
 
 // Run starts the agent loop. Running it while it runs is a conflict.
 func (a *AgentSession) Run(ctx context.Context) error {
+	return a.start(false)
+}
+
+// start starts the agent loop; confirmed says the user accepted the
+// actions that wait for confirmation.
+func (a *AgentSession) start(confirmed bool) error {
 	loop := a.m.opts.Loop
 	if loop == nil {
 		return &Error{Kind: KindConflict, Err: ErrNoAgent,
@@ -472,7 +478,7 @@ func (a *AgentSession) Run(ctx context.Context) error {
 	r := &runState{cancel: cancel, done: make(chan struct{})}
 	a.run = r
 	a.mu.Unlock()
-	if err := a.SetStatus(StatusRunning); err != nil {
+	if err := a.settle(Outcome{Kind: startedRun}); err != nil {
 		cancel()
 		a.mu.Lock()
 		a.run = nil
@@ -483,18 +489,22 @@ func (a *AgentSession) Run(ctx context.Context) error {
 	go func() {
 		defer a.m.wg.Done()
 		defer close(r.done)
-		err := loop.Run(ctx, a)
+		out, err := loop.Run(ctx, a, confirmed)
+		if err == nil {
+			// Settled while the run still counts as running, so that a
+			// run started by a client who saw the new status is not
+			// overtaken by this one's end.
+			if err := a.settle(out); err != nil {
+				a.log.Warn("record the end of a run", "err", err)
+			}
+		}
 		a.mu.Lock()
 		a.run = nil
 		a.mu.Unlock()
 		a.touch()
-		switch {
-		case ctx.Err() != nil:
-			// paused or shutting down: the pauser set the status
-		case err != nil:
+		if err != nil && ctx.Err() == nil { // after a pause or at shutdown, the pauser sets the status
 			a.log.Warn("agent loop failed", "err", err)
-			a.Append(&event.ConversationError{Code: "AgentLoopError", Detail: err.Error()})
-			a.SetStatus(StatusError)
+			a.settle(Outcome{Kind: Failed, Code: "AgentLoopError", Detail: err.Error()})
 		}
 	}()
 	return nil
@@ -508,7 +518,7 @@ func (a *AgentSession) Pause(ctx context.Context) error {
 	if err := a.Append(p); err != nil {
 		return err
 	}
-	return a.SetStatus(StatusPaused)
+	return a.settle(Outcome{Kind: pausedByUser})
 }
 
 // stopLoop cancels the loop and waits for it to end.

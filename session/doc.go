@@ -12,6 +12,11 @@
 // dropped once its bounded buffer is full, so that it never holds up the
 // others; it reconnects asking for what came after the last event it got.
 //
+// A conversation's execution status changes in one place, settle: the
+// agent's runs (a Loop) report how they ended as an Outcome, and the
+// session's own moves (a run starting, a pause, a rejection, a restart)
+// are outcomes too; statusAfter derives the status from each.
+//
 // The package speaks no HTTP: the server package turns requests and
 // sockets into calls on it, and the Kind of each Error it returns into the
 // status of the answer.

@@ -34,11 +34,20 @@ type Sandboxes interface {
 
 var _ Sandboxes = (*sandbox.Manager)(nil)
 
-// Loop runs a conversation's agent: it returns when the agent finishes,
-// fails, or ctx is cancelled (a pause). It reports progress by appending
-// events and setting the status on the AgentSession.
+// Loop is the agent of the server's conversations. Run runs one until it
+// finishes, fails, waits for the user or ctx ends (a pause), appending
+// events as it goes, and says how it ended; the session moves the
+// conversation's status (see statusAfter). confirmed says the user
+// accepted the actions that wait for confirmation. Reject records the
+// user's refusal of those actions. Ask answers a question about the
+// conversation without changing it, Title names it, and Condense
+// condenses the history the model sees.
 type Loop interface {
-	Run(ctx context.Context, a *AgentSession) error
+	Run(ctx context.Context, a *AgentSession, confirmed bool) (Outcome, error)
+	Reject(ctx context.Context, a *AgentSession, reason string) error
+	Ask(ctx context.Context, a *AgentSession, question string) (string, error)
+	Title(ctx context.Context, a *AgentSession, maxLength int) (string, error)
+	Condense(ctx context.Context, a *AgentSession) error
 }
 
 // Webhooks receives every stored event and every change of a
@@ -594,15 +603,12 @@ func (m *ConversationManager) Resume(ctx context.Context) (int, error) {
 		a.conv.Status = StatusIdle
 		a.mu.Unlock()
 		if m.opts.Loop == nil {
-			a.Append(&event.ConversationError{Code: "ServerRestarted",
-				Detail: "the server stopped while the agent was running, and this server has no agent loop to resume it"})
-			a.SetStatus(StatusError)
+			a.settle(Outcome{Kind: Failed, Code: "ServerRestarted", Detail: "the server stopped while the agent was running, and this server has no agent loop to resume it"})
 			continue
 		}
 		if err := a.Run(ctx); err != nil {
 			m.log.Warn("resume conversation", "conversation", id, "err", err)
-			a.Append(&event.ConversationError{Code: "ServerRestarted", Detail: "the server stopped while the agent was running and could not resume it: " + err.Error()})
-			a.SetStatus(StatusError)
+			a.settle(Outcome{Kind: Failed, Code: "ServerRestarted", Detail: "the server stopped while the agent was running and could not resume it: " + err.Error()})
 			continue
 		}
 		m.log.Info("conversation resumed after a restart", "conversation", id)

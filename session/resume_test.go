@@ -13,10 +13,15 @@ import (
 // finishLoop is a Loop that finishes at once, counting its runs.
 type finishLoop struct{ runs chan string }
 
-func (l finishLoop) Run(ctx context.Context, a *AgentSession) error {
+func (l finishLoop) Run(ctx context.Context, a *AgentSession, _ bool) (Outcome, error) {
 	l.runs <- a.ID()
-	return a.SetStatus(StatusFinished)
+	return Outcome{Kind: Finished}, nil
 }
+
+func (finishLoop) Reject(context.Context, *AgentSession, string) error        { return nil }
+func (finishLoop) Ask(context.Context, *AgentSession, string) (string, error) { return "", nil }
+func (finishLoop) Title(context.Context, *AgentSession, int) (string, error)  { return "", nil }
+func (finishLoop) Condense(context.Context, *AgentSession) error              { return nil }
 
 // TestResumeAfterRestart: a conversation stored as running (the server
 // died mid-run) is resumed by the next manager with a loop, and ends in
@@ -43,7 +48,7 @@ func TestResumeAfterRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		// What a server killed mid-run leaves behind.
-		if err := a.SetStatus(StatusRunning); err != nil {
+		if err := a.setStatus(StatusRunning); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, a.ID())
@@ -72,7 +77,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	b.mu.Lock()
 	b.conv.Status = StatusIdle
 	b.mu.Unlock()
-	if err := b.SetStatus(StatusRunning); err != nil {
+	if err := b.setStatus(StatusRunning); err != nil {
 		t.Fatal(err)
 	}
 	closeM()

@@ -283,7 +283,7 @@ func TestStatusAndTitle(t *testing.T) {
 	if err != nil || title != "write a bash scri..." {
 		t.Fatalf("GenerateTitle = %q, %v", title, err)
 	}
-	if err := a.SetStatus(StatusFinished); err != nil {
+	if err := a.setStatus(StatusFinished); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := m.Count(StatusFinished); err != nil || n != 1 {

@@ -85,7 +85,7 @@ func TestWebhooksGetEveryEventInBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.SetStatus(StatusFinished); err != nil { // one more event
+	if err := a.setStatus(StatusFinished); err != nil { // one more event
 		t.Fatal(err)
 	}
 	m.Close(ctx)

@@ -1,7 +1,8 @@
-// Package agentapitest is an in-memory stand-in for the file calls of the
-// runtime-agent's client (agentapi.Client), for tests of code that reads a
-// sandbox's files through a small interface and has no need of a real
-// sandbox.
+// Package agentapitest is an in-memory stand-in for the runtime-agent's
+// client (agentapi.Client): Files for code that reads a sandbox's files,
+// Agent for the tools, which also run commands, edit, search and browse.
+// It serves tests that declare the calls they need as a small interface
+// and have no need of a real sandbox.
 package agentapitest
 
 import (

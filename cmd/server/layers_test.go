@@ -19,6 +19,9 @@ func TestImportRules(t *testing.T) {
 			[]string{"github.com/gohands/gohands/storage"}},
 		{"../../controller", "the agent loop reaches events and the sandbox through session",
 			[]string{"github.com/gohands/gohands/storage", "github.com/gohands/gohands/sandbox/docker"}},
+		{"../../tools", "tools know no sessions and no HTTP: a conversation reaches them as a Workspace",
+			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/server", "github.com/gohands/gohands/storage",
+				"github.com/gohands/gohands/sandbox", "net/http"}},
 	}
 	for _, r := range rules {
 		pkg, err := build.Default.ImportDir(r.dir, 0)

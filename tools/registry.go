@@ -1,0 +1,158 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm"
+)
+
+// all is every tool, by name and by the kinds of the actions it runs.
+var all = newRegistry(
+	terminal{}, fileEditor{}, taskTracker{}, glob{}, grep{}, applyPatch{}, browser{}, think{}, finish{},
+	recall{},
+)
+
+type registry struct {
+	byName   map[string]Tool
+	byAction map[string]Tool
+}
+
+func newRegistry(ts ...Tool) registry {
+	r := registry{byName: make(map[string]Tool), byAction: make(map[string]Tool)}
+	for _, t := range ts {
+		s := t.Spec()
+		r.byName[s.Name] = t
+		for _, k := range s.Actions {
+			r.byAction[k] = t
+		}
+	}
+	return r
+}
+
+// Default are the tools an agent gets when its conversation names none.
+var Default = []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
+	event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowser, event.ToolThink, event.ToolFinish}
+
+// Lookup returns the tool of a name.
+func Lookup(name string) (Tool, bool) {
+	t, ok := all.byName[name]
+	return t, ok
+}
+
+// For returns the tool that runs an action.
+func For(act event.ToolAction) (Tool, bool) {
+	if act == nil {
+		return nil, false
+	}
+	t, ok := all.byAction[act.Kind()]
+	return t, ok
+}
+
+// Run runs an action with its tool; see Tool.Run. An action no tool runs
+// is answered with an error observation.
+func Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
+	t, ok := For(act)
+	if !ok {
+		return Failed(act, fmt.Sprintf("the %s action cannot run here", act.Kind())), nil
+	}
+	return t.Run(ctx, ws, act)
+}
+
+// Failed is the observation of an action that could not run; see
+// Tool.Failed.
+func Failed(act event.ToolAction, msg string) event.ToolObservation {
+	if t, ok := For(act); ok {
+		return t.Failed(act, msg)
+	}
+	return failedPlain(msg)
+}
+
+// Texts returns the texts of an action a search reads; see Tool.Texts.
+// An action no tool runs gives its string fields.
+func Texts(act event.ToolAction) []string {
+	if t, ok := For(act); ok {
+		return t.Texts(act)
+	}
+	if u, ok := act.(*event.UnknownAction); ok {
+		return unknownTexts(u)
+	}
+	return nil
+}
+
+// Names returns a conversation's tools, normalised, with think and finish
+// always there; Default when it names none.
+func Names(configured []string) []string {
+	if len(configured) == 0 {
+		return slices.Clone(Default)
+	}
+	var out []string
+	for _, n := range configured {
+		if name, ok := event.ToolName(n); ok && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	for _, n := range []string{event.ToolThink, event.ToolFinish} {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// securityRiskSchema is added to every tool when the model rates its own
+// actions.
+const securityRiskSchema = `{"type":"string","enum":["LOW","MEDIUM","HIGH"],` +
+	`"description":"How risky this action is: LOW (reads, or harmless changes in the workspace), MEDIUM (changes outside the workspace, installs), HIGH (destructive, irreversible, or sends data out)."}`
+
+// Specs returns the model's tool list and the SystemPromptEvent's for the
+// named tools. With rateRisk, every tool takes a security_risk argument.
+func Specs(names []string, rateRisk bool) ([]llm.Tool, []event.ToolSpec) {
+	var out []llm.Tool
+	var shown []event.ToolSpec
+	for _, n := range names {
+		t, ok := Lookup(n)
+		if !ok {
+			continue
+		}
+		s := t.Spec()
+		schema := s.Parameters
+		if rateRisk {
+			schema = withRisk(schema)
+		}
+		out = append(out, llm.Tool{Name: s.Name, Description: s.Description, Parameters: schema})
+		shown = append(shown, event.ToolSpec{Kind: s.Kind, Name: s.Name, Description: s.Description, Parameters: schema})
+	}
+	return out, shown
+}
+
+// withRisk adds a required security_risk property to a schema.
+func withRisk(schema json.RawMessage) json.RawMessage {
+	var m map[string]any
+	json.Unmarshal(schema, &m)
+	props, _ := m["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+		m["properties"] = props
+	}
+	var risk any
+	json.Unmarshal([]byte(securityRiskSchema), &risk)
+	props["security_risk"] = risk
+	req, _ := m["required"].([]any)
+	m["required"] = append(req, "security_risk")
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// schema compacts a tool's JSON schema.
+func schema(s string) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		panic("tools: bad tool schema: " + err.Error())
+	}
+	return b.Bytes()
+}
