@@ -72,7 +72,7 @@ func TestViewReadsWithoutLoading(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := a.SetStatus(StatusFinished); err != nil {
+		if err := a.settle(Outcome{Kind: Finished}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, a.ID())
