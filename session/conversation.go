@@ -31,7 +31,7 @@ type AgentSession struct {
 	stream *stream
 	bash   *bashHub
 
-	sbOp      sync.Mutex // serialises sandbox starts
+	sb        *runner    // the conversation's sandbox
 	secretsOp sync.Mutex // serialises changes of secrets
 	// secretMasker hides secrets; built anew for each change of them.
 	secretMasker atomic.Pointer[security.Masker]
@@ -41,10 +41,7 @@ type AgentSession struct {
 	settings Settings
 	secrets  map[string]string // replaced on change, never changed in place
 	active   time.Time         // last activity
-	users    int               // operations in progress (Sandbox calls not yet done)
 	run      *runState         // the loop, while it runs
-	sbState  event.SandboxState
-	sbError  string
 	bgSeq    int
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
@@ -64,6 +61,7 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 	if a.secrets == nil {
 		a.secrets = make(map[string]string)
 	}
+	a.sb = &runner{a: a, be: m.opts.Sandboxes}
 	a.secretMasker.Store(security.NewMasker(a.secrets))
 	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
 	a.bash = newBashHub(bashHubBytesPerLimit * m.opts.BashOutputMaxBytes)
@@ -101,9 +99,8 @@ func (a *AgentSession) Status() string {
 }
 
 // Info returns the conversation as clients see it, secrets masked. The
-// sandbox manager is asked after the conversation's lock is let go: the
-// sandbox package calls back into conversations (OnSandboxStatus), and no
-// lock is held across the two.
+// sandbox is asked after the conversation's lock is let go: no lock is
+// held across the two.
 func (a *AgentSession) Info() Info {
 	a.mu.Lock()
 	s := a.settings
@@ -128,21 +125,8 @@ func (a *AgentSession) Info() Info {
 	}
 	sort.Strings(info.Secrets)
 	si := SandboxInfo{Status: "none", Image: cmp.Or(s.Sandbox.Image, a.m.opts.Defaults.Image)}
-	if a.sbState != "" {
-		si.Status = string(a.sbState)
-		si.Error = a.sbError
-	}
 	a.mu.Unlock()
-
-	if a.m.opts.Sandboxes != nil {
-		if sb := a.m.opts.Sandboxes.Get(a.id); sb != nil {
-			si.ID = sb.ID()
-			si.Image = sb.Image()
-			if st := sb.Status(); st != sandbox.StatusStopping {
-				si.Status = string(sandboxState(st))
-			}
-		}
-	}
+	a.sb.info(&si)
 	info.Sandbox = si
 	return info
 }
@@ -537,9 +521,9 @@ func (a *AgentSession) lastActive() time.Time {
 // a client, or inside a sandbox call.
 func (a *AgentSession) busy() bool {
 	a.mu.Lock()
-	busy := a.run != nil || a.users > 0
+	busy := a.run != nil
 	a.mu.Unlock()
-	return busy || a.stream.subscribers() > 0 || a.bash.subscribers() > 0
+	return busy || a.sb.inUse() || a.stream.subscribers() > 0 || a.bash.subscribers() > 0
 }
 
 func (a *AgentSession) idleFor() time.Duration {
