@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/sandboxtest"
@@ -333,5 +334,33 @@ func TestVanishedSandboxReplaced(t *testing.T) {
 	useSandbox(t, a)
 	if s := be.Engine().Lookup(a.ID()); s == nil || s == first || be.Engine().Starts() != 2 {
 		t.Errorf("after the removal: %+v, %d starts; want a second sandbox", s, be.Engine().Starts())
+	}
+}
+
+// TestFakeSandboxRunsCommands: the in-memory backend's sandboxes have a
+// working runtime-agent: a command runs in the sandbox's workspace, and
+// what it writes is there after an idle stop and the next use.
+func TestFakeSandboxRunsCommands(t *testing.T) {
+	be := sandboxtest.New(t)
+	m := newManagerOn(t, openStore(t), Options{Sandboxes: be})
+	a := create(t, m, be)
+	var res agentapi.ExecResult
+	err := a.WithSandbox(testCtx(t), func(cl *agentapi.Client) (err error) {
+		res, err = cl.Exec(testCtx(t), "main", agentapi.ExecRequest{Command: "echo hello > greeting && cat greeting"})
+		return err
+	})
+	if err != nil || res.ExitCode != 0 || !strings.Contains(res.Output, "hello") {
+		t.Fatalf("exec: %+v %v", res, err)
+	}
+	sb := be.Engine().Lookup(a.ID())
+	if !a.sb.stopIdle(testCtx(t)) || sb.Status() != sandbox.StatusStopped {
+		t.Fatalf("the idle stop left the sandbox %s", sb.Status())
+	}
+	err = a.WithSandbox(testCtx(t), func(cl *agentapi.Client) (err error) {
+		res, err = cl.Exec(testCtx(t), "main", agentapi.ExecRequest{Command: "cat " + filepath.Join(sb.Workspace(), "greeting")})
+		return err
+	})
+	if err != nil || !strings.Contains(res.Output, "hello") {
+		t.Fatalf("after the restart: %+v %v", res, err)
 	}
 }
