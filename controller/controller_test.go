@@ -14,7 +14,8 @@ import (
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/llm/llmtest"
 	"github.com/gohands/gohands/sandbox"
-	"github.com/gohands/gohands/sandbox/sandboxtest"
+	"github.com/gohands/gohands/sandbox/docker"
+	"github.com/gohands/gohands/sandbox/docker/dockertest"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -22,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	sandboxtest.Cleanup()
+	dockertest.Cleanup()
 	os.Exit(code)
 }
 
@@ -45,9 +46,9 @@ type setup struct {
 func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 	t.Helper()
 	model := llmtest.New(t, steps...)
-	var sbs session.Sandboxes
+	var sbs sandbox.Backend
 	if s.sandboxes {
-		sbs = sandboxtest.Manager(t, func(o *sandbox.Options) { o.PoolSize = 0 })
+		sbs = dockertest.Manager(t, func(o *docker.Options) { o.PoolSize = 0 })
 	}
 	state := filepath.Join(t.TempDir(), "state.db")
 	store, err := storage.Open(state, storage.Options{})

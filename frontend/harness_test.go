@@ -19,7 +19,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +29,8 @@ import (
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/llm/llmtest"
 	"github.com/gohands/gohands/sandbox"
-	"github.com/gohands/gohands/sandbox/sandboxtest"
+	"github.com/gohands/gohands/sandbox/docker"
+	"github.com/gohands/gohands/sandbox/docker/dockertest"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -38,7 +38,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	sandboxtest.Cleanup()
+	dockertest.Cleanup()
 	os.Exit(code)
 }
 
@@ -63,17 +63,9 @@ func startGoHands(t *testing.T, sandboxes bool, steps ...llmtest.Step) *gohands 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	var convs atomic.Pointer[session.ConversationManager]
-	var sbs session.Sandboxes
+	var sbs sandbox.Backend
 	if sandboxes {
-		sbs = sandboxtest.Manager(t, func(o *sandbox.Options) {
-			o.PoolSize = 0
-			o.OnStatus = func(c sandbox.StatusChange) {
-				if m := convs.Load(); m != nil {
-					m.OnSandboxStatus(c)
-				}
-			}
-		})
+		sbs = dockertest.Manager(t, func(o *docker.Options) { o.PoolSize = 0 })
 	}
 	loop := controller.New(controller.Options{Logger: logger, NewClient: func(cfg llm.Config) (llm.Client, error) {
 		cfg.MaxRetries = 1
@@ -85,7 +77,6 @@ func startGoHands(t *testing.T, sandboxes bool, steps ...llmtest.Step) *gohands 
 	if err != nil {
 		t.Fatal(err)
 	}
-	convs.Store(m)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

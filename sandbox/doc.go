@@ -1,40 +1,17 @@
-// Package sandbox runs GoHands sandboxes: one Docker container per
-// conversation with the runtime-agent as PID 1.
+// Package sandbox is the seam between GoHands and the engines that run its
+// sandboxes: the Backend interface and the types it speaks (Spec, Limits,
+// Mount, Handle, Status, StatusChange, State and the errors callers
+// branch on). A sandbox runs the runtime-agent, reached through package
+// agentapi.
 //
-// Any image with bash works. The static runtime-agent binary is put into the
-// container before it starts (a read-only bind mount on a local engine, a
-// copy otherwise), so there is no image build and a sandbox starts about as
-// fast as the engine starts a container. Each sandbox gets a fresh random
-// token. The server reaches the agent over a Unix socket in a per-sandbox
-// host folder bind-mounted at /run/gohands when the engine is local (the
-// default: publishing a port makes every start slower), or over a port
-// published on 127.0.0.1 only (TransportTCP, and always for a remote
-// engine). A sandbox with network mode "none" always uses the socket.
+// A Backend starts a sandbox for an owner key, an opaque string its
+// caller chooses (session uses a conversation's id), and gives back a
+// Sandbox whose Handle the caller saves. After a restart the caller gives
+// the saved handles to Recover and removes with Destroy what List shows
+// and no handle names. Status changes come on one stream, keyed by owner.
+// Nothing here decides when a sandbox is idle: its owner stops it.
 //
-// A sandbox's root can write in its run folder, so the server trusts
-// nothing it finds there: the agent client never follows a symlink to the
-// socket, and sends the token only on connections whose peer proved, with
-// the agent's handshake, that it holds the token and listens on the very
-// socket file dialled (agentapi.ErrUnverified otherwise; such failures are
-// logged, and a sandbox whose agent fails it at start counts as not
-// healthy). The agent hides the token from the sandbox's processes (see
-// cmd/runtime-agent).
-//
-// A Manager owns the sandboxes of one server: it creates them (or hands one
-// out of its warm pool), stops idle ones and restarts them on next use,
-// notices containers that die, and on server start re-adopts the sandboxes
-// of live conversations and removes orphans (Reconcile).
-//
-// Every container carries the labels gohands.sandbox=1,
-// gohands.server=<server id> and gohands.conversation=<conversation id>.
-// Labels cannot change after a container is created, so a sandbox taken
-// from the warm pool keeps an empty conversation label (and gohands.pool=1);
-// the Manager records which conversation it serves, and the caller persists
-// that mapping as a Record (container id and token) to re-adopt it after a
-// restart. The token is not put in a label; when a Record has none,
-// Reconcile reads it back from the container's environment, which only
-// holders of engine access can see.
-//
-// The package talks to the engine only through the Docker Go client, with
-// API version negotiation (Debian's docker.io 20.10 speaks API 1.41).
+// Backends: sandbox/docker (the Docker engine, the first), and
+// sandbox/sandboxtest (in memory, for tests). A Kubernetes backend, a
+// sandbox being a Pod, is meant to implement the same interface.
 package sandbox

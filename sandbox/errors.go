@@ -8,7 +8,7 @@ import (
 
 // Sentinels callers branch on. Errors returned by this package wrap them.
 var (
-	// ErrEngineDown means the Docker engine did not answer.
+	// ErrEngineDown means the engine (Docker, say) did not answer.
 	ErrEngineDown = errors.New("docker engine not reachable")
 	// ErrImageMissing means the image is not present and could not be pulled.
 	ErrImageMissing = errors.New("sandbox image missing")
@@ -21,29 +21,29 @@ var (
 	ErrPaused = errors.New("sandbox is paused")
 	// ErrRemoved means the sandbox's container is gone.
 	ErrRemoved = errors.New("sandbox removed")
-	// ErrExists means the conversation already has a sandbox.
-	ErrExists = errors.New("conversation already has a sandbox")
-	// ErrClosed means the Manager is closed.
+	// ErrExists means the owner already has a sandbox.
+	ErrExists = errors.New("owner already has a sandbox")
+	// ErrClosed means the backend is closed.
 	ErrClosed = errors.New("sandbox manager closed")
 )
 
-// ExitError describes a container that stopped on its own. It wraps ErrExited.
+// ExitError describes a sandbox that stopped on its own. It wraps ErrExited.
 type ExitError struct {
-	Container    string // container name
-	Conversation string // conversation id, "" for a pool sandbox
-	ExitCode     int
-	OOMKilled    bool
-	EngineError  string // the engine's State.Error, if any
-	Logs         string // the container's last log lines
-	Crash        string // the line saying why the runtime-agent crashed, if it did
-	Starting     bool   // the agent died before it answered its health check
+	Container   string // the sandbox's name (a container name)
+	Owner       string // the owner key, "" for a pool sandbox
+	ExitCode    int
+	OOMKilled   bool
+	EngineError string // the engine's State.Error, if any
+	Logs        string // the container's last log lines
+	Crash       string // the line saying why the runtime-agent crashed, if it did
+	Starting    bool   // the agent died before it answered its health check
 }
 
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sandbox %s", e.Container)
-	if e.Conversation != "" {
-		fmt.Fprintf(&b, " (conversation %s)", e.Conversation)
+	if e.Owner != "" {
+		fmt.Fprintf(&b, " (of %s)", e.Owner)
 	}
 	if e.Starting {
 		b.WriteString(": runtime-agent exited during start")

@@ -12,13 +12,15 @@ import (
 // working directory. A mount whose target is WorkspaceDir is the workspace.
 const WorkspaceDir = "/workspace"
 
-// Paths inside the container that belong to GoHands; user mounts may not
+// Paths inside every sandbox that belong to GoHands; user mounts may not
 // cover them.
 const (
-	agentDir   = "/opt/gohands"
-	agentPath  = agentDir + "/runtime-agent"
-	runDirCtr  = "/run/gohands"
-	socketName = "agent.sock"
+	// AgentDir holds the runtime-agent binary (AgentPath).
+	AgentDir  = "/opt/gohands"
+	AgentPath = AgentDir + "/runtime-agent"
+	// RunDir holds the agent's Unix socket (SocketName), when it has one.
+	RunDir     = "/run/gohands"
+	SocketName = "agent.sock"
 )
 
 // Mount is one entry of SANDBOX_VOLUMES: a host folder (bind mount) or a
@@ -79,6 +81,14 @@ func ParseVolumes(spec string) ([]Mount, error) {
 	return mounts, nil
 }
 
+// Check refuses a mount built in code that ParseVolumes would refuse.
+func (m Mount) Check() error {
+	if _, err := parseVolume(m.String()); err != nil {
+		return fmt.Errorf("sandbox volume %q: %w", m.String(), err)
+	}
+	return nil
+}
+
 func parseVolume(entry string) (Mount, error) {
 	var m Mount
 	rest := entry
@@ -120,7 +130,7 @@ func parseVolume(entry string) (Mount, error) {
 	if dst == "/" {
 		return Mount{}, fmt.Errorf("cannot mount over the container's root: %w", ErrBadVolume)
 	}
-	for _, reserved := range []string{agentDir, runDirCtr} {
+	for _, reserved := range []string{AgentDir, RunDir} {
 		if dst == reserved || strings.HasPrefix(dst, reserved+"/") || strings.HasPrefix(reserved, dst+"/") {
 			return Mount{}, fmt.Errorf("container path %s overlaps %s, which GoHands uses: %w", dst, reserved, ErrBadVolume)
 		}

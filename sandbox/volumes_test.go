@@ -136,18 +136,3 @@ func FuzzParseVolumes(f *testing.F) {
 		}
 	})
 }
-
-func TestSpecMountsChecked(t *testing.T) {
-	t.Parallel()
-	o := DefaultOptions()
-	o.Transport = TransportUnix
-	for _, m := range []Mount{
-		{Source: "/x", Target: "relative"},
-		{Source: "/x", Target: "/opt/gohands"},
-		{Source: "not a name", Target: "/a", Volume: true},
-	} {
-		if _, err := o.resolve(Spec{Mounts: []Mount{m}}); !errors.Is(err, ErrBadVolume) {
-			t.Errorf("resolve with mount %+v: err = %v, want ErrBadVolume", m, err)
-		}
-	}
-}

@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gohands/gohands/sandbox"
+	sbdocker "github.com/gohands/gohands/sandbox/docker"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/storage"
@@ -55,13 +56,13 @@ type dockerSuite struct {
 	skip     string // why sandbox tests skip
 	fatal    string // why they fail
 	serverID string // of the shared manager
-	shared   *sandbox.Manager
+	shared   *sbdocker.Manager
 
 	mu        sync.Mutex
-	listeners map[*session.ConversationManager]struct{}
+	listeners map[*fanout]struct{}
 }
 
-var docker = dockerSuite{listeners: make(map[*session.ConversationManager]struct{})}
+var docker = dockerSuite{listeners: make(map[*fanout]struct{})}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -75,7 +76,7 @@ func (d *dockerSuite) prepare() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	engine, err := sandbox.Connect(ctx)
+	engine, err := sbdocker.Connect(ctx)
 	cancel()
 	if err != nil {
 		d.skip = fmt.Sprintf("no Docker engine answers: %v", err)
@@ -103,51 +104,69 @@ func (d *dockerSuite) prepare() {
 		return
 	}
 	d.serverID = "srvtest-" + d.run
-	d.shared, err = d.newManager(d.serverID, d.dispatch)
+	d.shared, err = d.newManager(d.serverID)
 	if err != nil {
 		d.fatal = err.Error()
+		return
 	}
+	go d.dispatch()
 }
 
 // newManager makes a sandbox manager for serverID whose containers carry
 // this run's labels and have the given mounts.
-func (d *dockerSuite) newManager(serverID string, onStatus func(sandbox.StatusChange), mounts ...sandbox.Mount) (*sandbox.Manager, error) {
-	opts := sandbox.DefaultOptions()
+func (d *dockerSuite) newManager(serverID string, mounts ...sandbox.Mount) (*sbdocker.Manager, error) {
+	opts := sbdocker.DefaultOptions()
 	opts.ServerID = serverID
 	opts.Mounts = mounts
 	opts.AgentBinary = d.agent
 	opts.Labels = map[string]string{labelTest: "1", labelTestRun: d.run}
 	opts.StartTimeout = time.Minute
-	opts.OnStatus = onStatus
 	// Unix socket paths are limited to 108 bytes: keep the run dir short.
 	runDir, err := os.MkdirTemp(d.dir, "r")
 	if err != nil {
 		return nil, err
 	}
 	opts.RunDir = runDir
-	return sandbox.New(d.engine, opts, nil)
+	return sbdocker.New(d.engine, opts, nil)
 }
+
+// fanout is the shared manager as one conversation manager sees it: the
+// shared manager's status changes reach it on a channel of its own.
+type fanout struct {
+	*sbdocker.Manager
+	changes chan sandbox.StatusChange
+}
+
+func (f *fanout) Changes() <-chan sandbox.StatusChange { return f.changes }
 
 // dispatch hands the shared manager's status changes to every
 // conversation manager using it; each ignores the conversations it does
 // not know.
-func (d *dockerSuite) dispatch(c sandbox.StatusChange) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for m := range d.listeners {
-		m.OnSandboxStatus(c)
+func (d *dockerSuite) dispatch() {
+	for c := range d.shared.Changes() {
+		d.mu.Lock()
+		for f := range d.listeners {
+			select {
+			case f.changes <- c:
+			default:
+			}
+		}
+		d.mu.Unlock()
 	}
 }
 
-func (d *dockerSuite) listen(m *session.ConversationManager) {
+// listen gives a conversation manager the shared manager.
+func (d *dockerSuite) listen() *fanout {
+	f := &fanout{Manager: d.shared, changes: make(chan sandbox.StatusChange, 256)}
 	d.mu.Lock()
-	d.listeners[m] = struct{}{}
+	d.listeners[f] = struct{}{}
 	d.mu.Unlock()
+	return f
 }
 
-func (d *dockerSuite) unlisten(m *session.ConversationManager) {
+func (d *dockerSuite) unlisten(f *fanout) {
 	d.mu.Lock()
-	delete(d.listeners, m)
+	delete(d.listeners, f)
 	d.mu.Unlock()
 }
 
@@ -236,7 +255,7 @@ type options struct {
 	// manager unless manager is set. Without it conversations have none
 	// (and the tests of routes that need none start no container).
 	sandboxes bool
-	manager   *sandbox.Manager
+	manager   *sbdocker.Manager
 	// statePath reopens an existing state file.
 	statePath string
 	clock     *clock
@@ -263,7 +282,8 @@ type envState struct {
 	clock     *clock
 	key       string // sent with every request when set
 	store     *storage.Store
-	sbx       *sandbox.Manager
+	sbx       *sbdocker.Manager
+	shared    *fanout // when sbx is the shared manager
 	convs     *session.ConversationManager
 	srv       *server.Server
 	hs        *httptest.Server
@@ -299,16 +319,17 @@ func newEnv(t testing.TB, o options) *env {
 	e.store = store
 	so := session.Options{Store: store, Now: e.clock.Now, Logger: testLogger(t),
 		Defaults: session.Defaults{Image: sandbox.DefaultImage}, Loop: o.loop, Meter: o.meter}
-	if e.sbx != nil {
+	switch {
+	case e.sbx != nil && e.sbx == docker.shared:
+		e.shared = docker.listen()
+		so.Sandboxes = e.shared
+	case e.sbx != nil:
 		so.Sandboxes = e.sbx
 	}
 	e.convs, err = session.New(so)
 	if err != nil {
 		store.Close()
 		t.Fatal(err)
-	}
-	if e.sbx == docker.shared && e.sbx != nil {
-		docker.listen(e.convs)
 	}
 	cfg := server.Config{Logger: testLogger(t), Conversations: e.convs}
 	if o.config != nil {
@@ -360,7 +381,7 @@ func (e *env) close() {
 		e.hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		docker.unlisten(e.convs)
+		docker.unlisten(e.shared)
 		if err := e.convs.Close(ctx); err != nil {
 			e.t.Errorf("close conversations: %v", err)
 		}

@@ -5,33 +5,23 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gohands/gohands/sandbox"
+	sbdocker "github.com/gohands/gohands/sandbox/docker"
 	"github.com/gohands/gohands/session"
 )
 
 // readopt re-adopts the sandboxes recorded in the env's store, as
-// cmd/server does on start.
-func (e *env) readopt(ctx context.Context) []*sandbox.Sandbox {
+// cmd/server does on start, and returns those its sandbox manager holds.
+func (e *env) readopt(ctx context.Context) []*sbdocker.Sandbox {
 	e.t.Helper()
-	recs, err := e.store.Sandboxes()
-	if err != nil {
-		e.t.Fatal(err)
+	if err := e.convs.Restore(ctx); err != nil {
+		e.t.Fatalf("restore: %v", err)
 	}
-	live := make([]sandbox.Record, 0, len(recs))
-	for _, r := range recs {
-		live = append(live, sandbox.Record{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Token: r.Token})
-	}
-	adopted, err := e.sbx.Reconcile(ctx, live)
-	if err != nil {
-		e.t.Fatalf("reconcile: %v", err)
-	}
-	return adopted
+	return e.sbx.Sandboxes()
 }
 
 func TestRestart(t *testing.T) {
@@ -40,16 +30,10 @@ func TestRestart(t *testing.T) {
 	// A server id of its own: the second manager's Reconcile removes the
 	// containers of its server id that no conversation owns.
 	serverID := ownServerID(t)
-	var target atomic.Pointer[session.ConversationManager]
-	onStatus := func(c sandbox.StatusChange) {
-		if m := target.Load(); m != nil {
-			m.OnSandboxStatus(c)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	first, err := docker.newManager(serverID, onStatus)
+	first, err := docker.newManager(serverID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +41,6 @@ func TestRestart(t *testing.T) {
 	clk := newClock()
 	path := filepath.Join(t.TempDir(), "state.db")
 	e1 := newEnv(t, options{sandboxes: true, manager: first, statePath: path, clock: clk, keep: true})
-	target.Store(e1.convs)
 	c := e1.create(map[string]any{"title": "before", "initial_message": message("remember this", false)})
 	if res := e1.bash(c.ID, map[string]any{"command": "echo $((6*7)) > answer && cat answer"}); strings.TrimSpace(res.Stdout) != "42" {
 		t.Fatalf("bash before the restart: %+v", res)
@@ -79,15 +62,14 @@ func TestRestart(t *testing.T) {
 	}
 
 	// Start again on the same state file.
-	second, err := docker.newManager(serverID, onStatus)
+	second, err := docker.newManager(serverID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { second.Close(context.Background()) })
 	e2 := newEnv(t, options{sandboxes: true, manager: second, statePath: path, clock: clk})
-	target.Store(e2.convs)
 	adopted := e2.readopt(ctx)
-	if len(adopted) != 1 || adopted[0].ConversationID() != c.ID || adopted[0].ID() != before.Sandbox.ID {
+	if len(adopted) != 1 || adopted[0].Owner() != c.ID || adopted[0].ID() != before.Sandbox.ID {
 		t.Fatalf("adopted %v, want the sandbox %s of %s", adopted, before.Sandbox.ID, c.ID)
 	}
 

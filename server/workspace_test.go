@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,18 +233,12 @@ func TestWorkspaceEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	serverID := ownServerID(t)
-	var target atomic.Pointer[session.ConversationManager]
-	m, err := docker.newManager(serverID, func(c sandbox.StatusChange) {
-		if m := target.Load(); m != nil {
-			m.OnSandboxStatus(c)
-		}
-	}, sandbox.Mount{Source: ws, Target: session.DefaultWorkingDir})
+	m, err := docker.newManager(serverID, sandbox.Mount{Source: ws, Target: session.DefaultWorkingDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
 	e := newEnv(t, options{sandboxes: true, manager: m})
-	target.Store(e.convs)
 	c := e.create(nil)
 
 	// Outside the workspace, in the sandbox: a folder with a secret, and

@@ -31,7 +31,7 @@ type AgentSession struct {
 	stream *stream
 	bash   *bashHub
 
-	sbOp      sync.Mutex // serialises sandbox starts
+	sb        *runner    // the conversation's sandbox
 	secretsOp sync.Mutex // serialises changes of secrets
 	// secretMasker hides secrets; built anew for each change of them.
 	secretMasker atomic.Pointer[security.Masker]
@@ -41,10 +41,7 @@ type AgentSession struct {
 	settings Settings
 	secrets  map[string]string // replaced on change, never changed in place
 	active   time.Time         // last activity
-	users    int               // operations in progress (Sandbox calls not yet done)
 	run      *runState         // the loop, while it runs
-	sbState  event.SandboxState
-	sbError  string
 	bgSeq    int
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
@@ -64,6 +61,7 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 	if a.secrets == nil {
 		a.secrets = make(map[string]string)
 	}
+	a.sb = &runner{a: a, be: m.opts.Sandboxes}
 	a.secretMasker.Store(security.NewMasker(a.secrets))
 	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
 	a.bash = newBashHub(bashHubBytesPerLimit * m.opts.BashOutputMaxBytes)
@@ -101,24 +99,19 @@ func (a *AgentSession) Status() string {
 }
 
 // Info returns the conversation as clients see it, secrets masked. The
-// sandbox manager is asked after the conversation's lock is let go: the
-// sandbox package calls back into conversations (OnSandboxStatus), and no
-// lock is held across the two.
+// sandbox is asked after the conversation's lock is let go: no lock is
+// held across the two.
 func (a *AgentSession) Info() Info {
 	a.mu.Lock()
 	info := a.m.info(a.conv, a.settings, a.secrets)
-	if a.sbState != "" {
-		info.Sandbox.Status = string(a.sbState)
-		info.Sandbox.Error = a.sbError
-	}
 	a.mu.Unlock()
-	a.m.addSandbox(&info)
+	a.sb.info(&info.Sandbox)
 	return info
 }
 
 // info is a conversation as clients see it, secrets masked, from its
-// record, settings and secrets; its sandbox is the one it was made with
-// until addSandbox asks the sandbox manager.
+// record, settings and secrets; its sandbox is "none" until the caller
+// adds what it knows of it.
 func (m *ConversationManager) info(conv storage.Conversation, s Settings, secrets map[string]string) Info {
 	info := Info{
 		ID: conv.ID, Title: conv.Title, ExecutionStatus: conv.Status,
@@ -144,17 +137,23 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 	return info
 }
 
-// addSandbox sets info.Sandbox from the sandbox manager, when it has the
-// conversation's sandbox.
-func (m *ConversationManager) addSandbox(info *Info) {
+// addStoredSandbox sets info.Sandbox, for a conversation the server does
+// not hold, from its saved sandbox handle, if any: such a sandbox was
+// stopped when its conversation went idle, and starts again on next use.
+func (m *ConversationManager) addStoredSandbox(info *Info) {
 	if m.opts.Sandboxes == nil {
 		return
 	}
-	if sb := m.opts.Sandboxes.Get(info.ID); sb != nil {
-		info.Sandbox.ID = sb.ID()
-		info.Sandbox.Image = sb.Image()
-		if st := sb.Status(); st != sandbox.StatusStopping {
-			info.Sandbox.Status = string(sandboxState(st))
+	recs, err := m.store.Sandboxes()
+	if err != nil {
+		return
+	}
+	for _, r := range recs {
+		if r.ConversationID == info.ID {
+			info.Sandbox.ID = r.ContainerID
+			info.Sandbox.Image = cmp.Or(r.Image, info.Sandbox.Image)
+			info.Sandbox.Status = string(event.SandboxStopped)
+			return
 		}
 	}
 }
@@ -559,9 +558,9 @@ func (a *AgentSession) lastActive() time.Time {
 // a client, or inside a sandbox call.
 func (a *AgentSession) busy() bool {
 	a.mu.Lock()
-	busy := a.run != nil || a.users > 0
+	busy := a.run != nil
 	a.mu.Unlock()
-	return busy || a.stream.subscribers() > 0 || a.bash.subscribers() > 0
+	return busy || a.sb.inUse() || a.stream.subscribers() > 0 || a.bash.subscribers() > 0
 }
 
 func (a *AgentSession) idleFor() time.Duration {

@@ -23,17 +23,6 @@ import (
 	"github.com/gohands/gohands/storage"
 )
 
-// Sandboxes is what the session package needs from the sandbox manager.
-type Sandboxes interface {
-	Start(ctx context.Context, conversationID string, spec sandbox.Spec) (*sandbox.Sandbox, error)
-	Get(conversationID string) *sandbox.Sandbox
-	// Adopt takes over a container recorded for a conversation, one an
-	// earlier server started.
-	Adopt(ctx context.Context, rec sandbox.Record) (*sandbox.Sandbox, error)
-}
-
-var _ Sandboxes = (*sandbox.Manager)(nil)
-
 // Loop is the agent of the server's conversations. Run runs one until it
 // finishes, fails, waits for the user or ctx ends (a pause), appending
 // events as it goes, and says how it ended; the session moves the
@@ -79,18 +68,26 @@ type Defaults struct {
 
 // Options configure a ConversationManager.
 type Options struct {
-	Store     *storage.Store
-	Sandboxes Sandboxes // nil: conversations have no sandbox (tests of the stream)
+	Store *storage.Store
+	// Sandboxes runs the conversations' sandboxes, a conversation's id
+	// being its owner key. nil: conversations have no sandbox (tests of
+	// the stream).
+	Sandboxes sandbox.Backend
 	Defaults  Defaults
 	// MaxLive caps the conversations with a running sandbox; at the cap,
 	// the least recently used idle one is stopped, and when none is idle
 	// a new one is refused (KindTooMany). 0 means 100.
 	MaxLive int
-	// IdleTimeout stops the sandbox of a conversation that has had no
-	// activity, no run and no subscriber for this long; its state stays.
-	// 0 disables.
+	// A conversation is idle while it has no run, no subscriber and no
+	// sandbox call in progress. IdleTimeout stops the sandbox of one idle
+	// that long (the next use starts it again, same workspace); 0 leaves
+	// it to eviction.
 	IdleTimeout time.Duration
-	Loop        Loop
+	// EvictAfter drops from memory a conversation idle that long, its
+	// sandbox stopped first (its state is all in the store: the next use
+	// loads it again). 0 keeps conversations loaded.
+	EvictAfter time.Duration
+	Loop       Loop
 	// AllowHostCommands lets clients give a conversation action hooks
 	// and hook analyzers that run commands, or a rules file to read: all
 	// of them act on the server's host, not in the sandbox. Off, they are
@@ -126,7 +123,6 @@ type ConversationManager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	statusC chan sandbox.StatusChange
 	// maskers holds the Masker of each conversation in convs, by id; it
 	// changes under mu, and is read without a lock.
 	maskers sync.Map
@@ -172,15 +168,18 @@ func New(opts Options) (*ConversationManager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &ConversationManager{
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
-		ctx: ctx, cancel: cancel, statusC: make(chan sandbox.StatusChange, 256),
+		ctx: ctx, cancel: cancel,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
 	}
-	m.wg.Add(2)
-	go m.watchSandboxes()
+	m.wg.Add(1)
 	go m.keepLogMasker()
-	if opts.IdleTimeout > 0 {
+	if opts.Sandboxes != nil {
 		m.wg.Add(1)
-		go m.cleanIdle(opts.IdleTimeout)
+		go m.watchSandboxes(opts.Sandboxes.Changes())
+	}
+	if opts.IdleTimeout > 0 || opts.EvictAfter > 0 {
+		m.wg.Add(1)
+		go m.cleanIdle()
 	}
 	return m, nil
 }
@@ -218,40 +217,36 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 	}
 }
 
-// OnSandboxStatus receives the sandbox manager's status changes. It never
-// blocks: pass it as sandbox.Options.OnStatus.
-func (m *ConversationManager) OnSandboxStatus(c sandbox.StatusChange) {
-	if c.ConversationID == "" {
-		return
-	}
-	select {
-	case m.statusC <- c:
-	default:
-		m.log.Warn("sandbox status change dropped: queue full", "conversation", c.ConversationID, "status", c.Status)
-	}
-}
-
-func (m *ConversationManager) watchSandboxes() {
+// watchSandboxes turns the backend's status changes into events of the
+// conversations they belong to.
+func (m *ConversationManager) watchSandboxes(changes <-chan sandbox.StatusChange) {
 	defer m.wg.Done()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
-		case c := <-m.statusC:
-			a, err := m.Get(c.ConversationID)
+		case c := <-changes:
+			if c.Owner == "" {
+				continue
+			}
+			a, err := m.Get(c.Owner)
 			if err != nil {
 				continue
 			}
-			a.noteSandbox(c)
+			a.sb.note(c)
 		}
 	}
 }
 
-// cleanIdle stops the sandboxes of idle conversations.
-func (m *ConversationManager) cleanIdle(idle time.Duration) {
+// cleanIdle applies the idle policy (Options.IdleTimeout, EvictAfter)
+// until Close: the one timer of conversations and their sandboxes.
+func (m *ConversationManager) cleanIdle() {
 	defer m.wg.Done()
-	tick := max(min(idle/4, time.Minute), 10*time.Millisecond)
-	t := time.NewTicker(tick)
+	first := m.opts.IdleTimeout
+	if first <= 0 || m.opts.EvictAfter > 0 && m.opts.EvictAfter < first {
+		first = m.opts.EvictAfter
+	}
+	t := time.NewTicker(max(min(first/4, time.Minute), 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -260,11 +255,40 @@ func (m *ConversationManager) cleanIdle(idle time.Duration) {
 		case <-t.C:
 		}
 		for _, a := range m.loaded() {
-			if a.idleFor() >= idle {
-				a.stopIdleSandbox(m.ctx)
+			idle := a.idleFor()
+			switch {
+			case idle <= 0:
+			case m.opts.EvictAfter > 0 && idle >= m.opts.EvictAfter:
+				m.evict(a)
+			case m.opts.IdleTimeout > 0 && idle >= m.opts.IdleTimeout:
+				a.sb.stopIdle(m.ctx)
 			}
 		}
 	}
+}
+
+// evict drops an idle conversation from memory once its sandbox is
+// stopped; the next Get loads it again from the store, and its runner
+// recovers the stopped sandbox by its saved handle.
+func (m *ConversationManager) evict(a *AgentSession) {
+	if !a.sb.stopIdle(m.ctx) || a.busy() {
+		return // in use again, or the engine did not stop it: next round
+	}
+	m.mu.Lock()
+	if m.closed || m.convs[a.id] != a {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.convs, a.id)
+	m.maskers.Delete(a.id)
+	n := len(m.convs)
+	m.mu.Unlock()
+	a.sb.release()
+	m.maskersChanged()
+	if m.opts.Meter != nil {
+		m.opts.Meter.ConversationsLive(n)
+	}
+	a.log.Info("idle conversation evicted from memory")
 }
 
 func (m *ConversationManager) loaded() []*AgentSession {
@@ -364,7 +388,7 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	m.log.InfoContext(ctx, "conversation created", "conversation", id)
 	a.publishInfo()
 	if m.opts.Sandboxes != nil {
-		a.startSandboxInBackground()
+		a.sb.startInBackground()
 	}
 	if req.InitialMessage != nil {
 		msg := *req.InitialMessage
@@ -642,6 +666,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	a.stopLoop(ctx)
+	sbHandle, hasSandbox := a.sb.handle()
 	if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storeError("delete conversation", err)
 	}
@@ -656,13 +681,8 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
 	}
-	if m.opts.Sandboxes != nil {
-		if sb := m.opts.Sandboxes.Get(id); sb != nil {
-			if err := sb.Remove(ctx); err != nil {
-				m.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "conversation", id, "err", err)
-				m.removeLater(sb)
-			}
-		}
+	if hasSandbox {
+		a.sb.remove(ctx, sbHandle)
 	}
 	if m.opts.Webhooks != nil {
 		info := a.Info()
@@ -678,9 +698,10 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 // removeRetryMax bounds the wait between two tries of removeLater.
 const removeRetryMax = 30 * time.Second
 
-// removeLater removes the sandbox of a deleted conversation, trying again
-// less and less often until the engine does it or the manager closes.
-func (m *ConversationManager) removeLater(sb *sandbox.Sandbox) {
+// removeLater removes the sandbox of a deleted conversation with rm,
+// trying again less and less often until the engine does it or the
+// manager closes.
+func (m *ConversationManager) removeLater(id string, rm func(context.Context) error) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -692,10 +713,10 @@ func (m *ConversationManager) removeLater(sb *sandbox.Sandbox) {
 			case <-time.After(wait):
 			}
 			ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
-			err := sb.Remove(ctx)
+			err := rm(ctx)
 			cancel()
 			if err == nil {
-				m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", sb.ID())
+				m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", id)
 				return
 			}
 			wait = min(2*wait, removeRetryMax)
@@ -711,20 +732,7 @@ func (m *ConversationManager) Restart(ctx context.Context, id string) error {
 		return err
 	}
 	a.stopLoop(ctx)
-	if m.opts.Sandboxes == nil {
-		return nil
-	}
-	if sb := m.opts.Sandboxes.Get(id); sb != nil {
-		if err := sb.Stop(ctx); err != nil {
-			return sandboxError(err)
-		}
-		if err := sb.Start(ctx); err != nil {
-			return sandboxError(err)
-		}
-		return nil
-	}
-	_, err = a.sandbox(ctx)
-	return err
+	return a.sb.restart(ctx)
 }
 
 // makeRoom stops the least recently used idle sandbox when the cap on live
@@ -739,7 +747,7 @@ func (m *ConversationManager) makeRoom(ctx context.Context, except string) error
 		if a.id == except {
 			continue
 		}
-		if sb := m.opts.Sandboxes.Get(a.id); sb != nil && sb.Status() == sandbox.StatusRunning {
+		if a.sb.running() {
 			live = append(live, a)
 			if !a.busy() {
 				idle = append(idle, a)
@@ -756,7 +764,7 @@ func (m *ConversationManager) makeRoom(ctx context.Context, except string) error
 	slices.SortFunc(idle, func(x, y *AgentSession) int { return x.lastActive().Compare(y.lastActive()) })
 	victim := idle[0]
 	m.log.InfoContext(ctx, "stopping the least recently used sandbox to make room", "conversation", victim.id)
-	victim.stopIdleSandbox(ctx)
+	victim.sb.stopIdle(ctx)
 	return nil
 }
 

@@ -52,14 +52,14 @@ func (a *AgentSession) view() *View { return &View{m: a.m, id: a.id, live: a} }
 func (v *View) ID() string { return v.id }
 
 // Info returns the conversation as clients see it, secrets masked. For a
-// conversation the server does not hold, it is the stored one, with the
-// sandbox the sandbox manager has for it, if any.
+// conversation the server does not hold, it is the stored one, with its
+// saved sandbox, if any.
 func (v *View) Info() Info {
 	if v.live != nil {
 		return v.live.Info()
 	}
 	info := v.m.info(v.conv, v.settings, v.secrets)
-	v.m.addSandbox(&info)
+	v.m.addStoredSandbox(&info)
 	return info
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/docker"
 	"github.com/gohands/gohands/session"
 )
 
@@ -59,8 +60,10 @@ type Config struct {
 	MaxConversations int
 	// Secrets bounds each conversation's secrets.
 	Secrets SecretsConfig
-	// ConversationIdle is how long a conversation may go unused before its
-	// sandbox is stopped; 0 never stops it.
+	// ConversationIdle is how long a conversation may be idle (no run, no
+	// subscriber, no sandbox call) before it is dropped from memory, its
+	// sandbox stopped first (session.Options.EvictAfter); 0 never drops
+	// it. Sandbox.IdleTimeout counts on the same clock.
 	ConversationIdle time.Duration
 	// MaxBodyBytes bounds a request body (413 past it); MaxUploadBytes bounds
 	// an uploaded file.
@@ -115,7 +118,7 @@ type SecretsConfig struct {
 }
 
 // SandboxConfig is what every sandbox gets unless a conversation asks
-// otherwise. The fields map onto sandbox.Options.
+// otherwise. The fields map onto docker.Options (IdleTimeout onto session.Options).
 type SandboxConfig struct {
 	// Image is the default image.
 	Image string
@@ -133,11 +136,13 @@ type SandboxConfig struct {
 	Network string
 	// PoolSize is the number of warm sandboxes kept ready; 0 disables the pool.
 	PoolSize int
-	// IdleTimeout stops a sandbox unused for that long; 0 never does.
+	// IdleTimeout stops the sandbox of a conversation idle that long (the
+	// clock of ConversationIdle; session.Options.IdleTimeout); 0 leaves it
+	// to ConversationIdle.
 	IdleTimeout time.Duration
-	// Transport and Inject: see the sandbox constants. Empty picks by engine.
-	Transport sandbox.Transport
-	Inject    sandbox.Inject
+	// Transport and Inject: see the docker backend's constants. Empty picks by engine.
+	Transport docker.Transport
+	Inject    docker.Inject
 	// RunDir holds the per-sandbox socket folders; empty is the sandbox default.
 	RunDir string
 	// AgentBinary is the runtime-agent binary as configured; empty means
@@ -231,7 +236,7 @@ func readConfig(out io.Writer, args, envNames []string, getenv func(string) stri
 }
 
 func defaultConfig(getenv func(string) string) Config {
-	o := sandbox.DefaultOptions()
+	o := docker.DefaultOptions()
 	return Config{
 		Host:             "0.0.0.0",
 		Port:             3000,
@@ -781,11 +786,11 @@ func parseNetwork(l *loader, v string) error {
 }
 
 func parseTransport(l *loader, v string) error {
-	switch t := sandbox.Transport(strings.ToLower(v)); t {
-	case sandbox.TransportAuto, sandbox.TransportTCP, sandbox.TransportUnix:
+	switch t := docker.Transport(strings.ToLower(v)); t {
+	case docker.TransportAuto, docker.TransportTCP, docker.TransportUnix:
 		l.cfg.Sandbox.Transport = t
 	case "auto":
-		l.cfg.Sandbox.Transport = sandbox.TransportAuto
+		l.cfg.Sandbox.Transport = docker.TransportAuto
 	default:
 		return errors.New("want auto, tcp or unix")
 	}
@@ -793,11 +798,11 @@ func parseTransport(l *loader, v string) error {
 }
 
 func parseInject(l *loader, v string) error {
-	switch i := sandbox.Inject(strings.ToLower(v)); i {
-	case sandbox.InjectAuto, sandbox.InjectBind, sandbox.InjectCopy:
+	switch i := docker.Inject(strings.ToLower(v)); i {
+	case docker.InjectAuto, docker.InjectBind, docker.InjectCopy:
 		l.cfg.Sandbox.Inject = i
 	case "auto":
-		l.cfg.Sandbox.Inject = sandbox.InjectAuto
+		l.cfg.Sandbox.Inject = docker.InjectAuto
 	default:
 		return errors.New("want auto, bind or copy")
 	}

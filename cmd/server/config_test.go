@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/docker"
 )
 
 // loadFake runs readConfig against a fake environment and fake files.
@@ -264,8 +265,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			Network:     "none",
 			PoolSize:    3,
 			IdleTimeout: 5 * time.Minute,
-			Transport:   sandbox.TransportUnix,
-			Inject:      sandbox.InjectCopy,
+			Transport:   docker.TransportUnix,
+			Inject:      docker.InjectCopy,
 			RunDir:      "/run/gohands-test",
 			AgentBinary: "/opt/bin/runtime-agent",
 			Env:         map[string]string{"FOO": "bar"},
@@ -366,8 +367,8 @@ func TestLoadConfigEveryKey(t *testing.T) {
 			CPUs:        2,
 			PidsLimit:   -1,
 			Network:     "gohands-net",
-			Transport:   sandbox.TransportTCP,
-			Inject:      sandbox.InjectBind,
+			Transport:   docker.TransportTCP,
+			Inject:      docker.InjectBind,
 			RunDir:      "/r",
 			AgentBinary: "/b",
 			Env:         map[string]string{"A": "1"},

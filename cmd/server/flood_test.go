@@ -21,7 +21,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/gorilla/websocket"
 
-	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/docker"
 )
 
 // A client that floods its socket must not starve the others: every
@@ -589,7 +589,7 @@ func bashSocketClientLeaves(t *testing.T, sent int, drain bool) {
 	// The sleeps are counted through the engine: a command run through
 	// GoHands would send the socket events, and a write to a client that
 	// left would tell the server before it asks the kernel.
-	engine, err := sandbox.Connect(context.Background())
+	engine, err := docker.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,13 @@ func TestImportRules(t *testing.T) {
 		{"../../tools", "tools know no sessions and no HTTP: a conversation reaches them as a Workspace",
 			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/server", "github.com/gohands/gohands/storage",
 				"github.com/gohands/gohands/sandbox", "net/http"}},
+		{"../../sandbox", "sandbox is the backend seam: it knows no conversation and no engine (its owner keys are opaque)",
+			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/controller", "github.com/gohands/gohands/storage",
+				"github.com/docker/docker", "github.com/gohands/gohands/sandbox/docker"}},
+		{"../../sandbox/docker", "a backend knows no conversation",
+			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/controller", "github.com/gohands/gohands/storage"}},
+		{"../../session", "session runs sandboxes through the sandbox.Backend interface, on any engine",
+			[]string{"github.com/gohands/gohands/sandbox/docker", "github.com/docker/docker", "github.com/gohands/gohands/sandbox/sandboxtest"}},
 	}
 	for _, r := range rules {
 		pkg, err := build.Default.ImportDir(r.dir, 0)
@@ -36,4 +43,35 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestServerLinksNoDaemon walks the server's imports (tests aside): the
+// runtime-agent's daemon and the in-memory sandbox backend, which serves
+// that daemon in-process, stay out of the server binary.
+func TestServerLinksNoDaemon(t *testing.T) {
+	const module = "github.com/gohands/gohands/"
+	forbid := []string{module + "agentd", module + "sandbox/sandboxtest"}
+	seen := map[string]bool{}
+	var walk func(path, dir string, from string)
+	walk = func(path, dir, from string) {
+		if seen[path] {
+			return
+		}
+		seen[path] = true
+		for _, f := range forbid {
+			if path == f || strings.HasPrefix(path, f+"/") {
+				t.Errorf("the server binary links %s (imported by %s)", path, from)
+			}
+		}
+		pkg, err := build.Default.Import(path, dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range pkg.Imports {
+			if strings.HasPrefix(imp, module) {
+				walk(imp, pkg.Dir, path)
+			}
+		}
+	}
+	walk(".", ".", "")
 }

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +33,7 @@ import (
 	"github.com/gohands/gohands/frontend"
 	"github.com/gohands/gohands/metrics"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/docker"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
@@ -80,7 +81,72 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	// conversation is masked with that conversation's masker, current,
 	// and every line with the masker of all, rebuilt in the background.
 	var convs atomic.Pointer[session.ConversationManager]
-	logger = slog.New(security.ScopedMaskHandler(logger.Handler(), func() *security.Masker {
+	logger = maskedLogger(logger, &convs)
+	store, err := openStore(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	reg := metrics.New()
+	webhooks, hooks, err := loadHooks(cfg, logger)
+	if err != nil {
+		return err
+	}
+	engine, sandboxes, err := startSandboxes(ctx, cfg, store.ServerID(), logger)
+	if err != nil {
+		return err
+	}
+	reg.SandboxesRunning(sandboxes.Running)
+	defer engine.Close()
+	defer closeSandboxes(sandboxes, logger)
+	manager, err := session.New(sessionOptions(cfg, store, sandboxes, webhooks, hooks, reg, logger))
+	if err != nil {
+		return err
+	}
+	convs.Store(manager)
+	manager.Restore(ctx)
+	if n, err := manager.Resume(ctx); err != nil {
+		logger.Error("resuming conversations", "err", err)
+	} else if n > 0 {
+		logger.Info("conversations resumed", "count", n)
+	}
+	srv := server.New(server.Config{
+		Logger: logger, Conversations: manager, APIKeys: cfg.APIKeys, CORSOrigins: cfg.CORSOrigins,
+		AllowedHosts: allowedHosts(cfg), ReadTimeout: cfg.HTTP.ReadTimeout,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, AllowedUploadTypes: cfg.AllowedUploadTypes,
+		Metrics: reg, OpenAPI: apidoc.OpenAPI(), Docs: apidoc.Handler("/docs"),
+		Web: frontend.Handler(), Ready: sandboxes.Ready,
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		manager.Close(context.Background())
+		return err
+	}
+	hs := httpServer(cfg.HTTP, srv)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	logger.Info("gohands serving", "addr", "http://"+ln.Addr().String(), "version", server.Version, "state", cfg.StatePath,
+		"server_id", store.ServerID(), "sandbox_image", cmp.Or(cfg.Sandbox.Image, sandbox.DefaultImage))
+	if listening != nil {
+		listening <- ln.Addr().String()
+	}
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	}
+	shutdown(srv, hs, manager, webhooks, logger)
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// maskedLogger wraps logger so that no line shows a conversation's
+// secrets, with the maskers of the conversation manager convs will hold.
+func maskedLogger(logger *slog.Logger, convs *atomic.Pointer[session.ConversationManager]) *slog.Logger {
+	return slog.New(security.ScopedMaskHandler(logger.Handler(), func() *security.Masker {
 		if m := convs.Load(); m != nil {
 			return m.Masker()
 		}
@@ -91,11 +157,15 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		}
 		return nil
 	}))
+}
+
+// openStore opens the state and warns about settings that leave it, or
+// the API, open.
+func openStore(cfg Config, logger *slog.Logger) (*storage.Store, error) {
 	store, err := storage.Open(cfg.StatePath, storage.Options{SecretKey: cfg.SecretKey, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("open state %s: %w", cfg.StatePath, err)
+		return nil, fmt.Errorf("open state %s: %w", cfg.StatePath, err)
 	}
-	defer store.Close()
 	if !store.SecretsPersistent() {
 		logger.Warn("OH_SECRET_KEY is not set: secrets are kept in memory only and are lost when the server stops")
 	}
@@ -105,132 +175,80 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 			logger.Warn("no session API key and a \"*\" in OH_ALLOW_CORS_ORIGINS or GOHANDS_ALLOWED_HOSTS: web pages of other sites can drive this server")
 		}
 	}
-	reg := metrics.New()
+	return store, nil
+}
 
+// loadHooks makes the webhook dispatcher (from the environment and the
+// config file) and loads the action hooks file.
+func loadHooks(cfg Config, logger *slog.Logger) (*webhook.Dispatcher, []security.Hook, error) {
 	specs, err := webhook.SpecsFromEnv(os.Getenv)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if len(cfg.Webhooks) > 0 && string(cfg.Webhooks) != "null" {
 		var fromFile []webhook.Spec
 		if err := json.Unmarshal(cfg.Webhooks, &fromFile); err != nil {
-			return fmt.Errorf("config file: webhooks: %w", err)
+			return nil, nil, fmt.Errorf("config file: webhooks: %w", err)
 		}
 		specs = append(specs, fromFile...)
 	}
-	webhooks := webhook.New(specs, webhook.Options{Logger: logger})
 	var hooks []security.Hook
 	if cfg.HooksFile != "" {
 		if hooks, err = security.LoadHooks(cfg.HooksFile); err != nil {
-			return err
+			return nil, nil, err
 		}
 		logger.Info("action hooks loaded", "file", cfg.HooksFile, "hooks", len(hooks))
 	}
+	return webhook.New(specs, webhook.Options{Logger: logger}), hooks, nil
+}
 
-	engine, sandboxes, err := startSandboxes(ctx, cfg, store.ServerID(), logger, func(c sandbox.StatusChange) {
-		if m := convs.Load(); m != nil {
-			m.OnSandboxStatus(c)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	reg.SandboxesRunning(sandboxes.Running)
-	defer engine.Close()
-	defer func() {
-		closing, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := sandboxes.Close(closing); err != nil {
-			logger.Warn("closing the sandbox manager", "err", err)
-		}
-	}()
-
-	image := cfg.Sandbox.Image
-	if image == "" {
-		image = sandbox.DefaultImage
-	}
-	manager, err := session.New(session.Options{
+// sessionOptions wires the conversation manager. One idle clock covers a
+// conversation and its sandbox: SANDBOX_IDLE_TIMEOUT stops the sandbox of
+// a conversation idle that long, GOHANDS_CONVERSATION_IDLE drops the
+// conversation from memory (its sandbox stopped first).
+func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend, webhooks *webhook.Dispatcher,
+	hooks []security.Hook, reg *metrics.Registry, logger *slog.Logger) session.Options {
+	return session.Options{
 		Store: store, Sandboxes: sandboxes,
 		Defaults: session.Defaults{
 			LLM:             session.LLM{Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey, BaseURL: cfg.LLM.BaseURL},
 			AllowedBaseURLs: cfg.LLM.AllowedBaseURLs,
-			Image:           image,
+			Image:           cmp.Or(cfg.Sandbox.Image, sandbox.DefaultImage),
 		},
-		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.ConversationIdle,
+		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.Sandbox.IdleTimeout, EvictAfter: cfg.ConversationIdle,
 		SecretLimits: session.SecretLimits{Count: cfg.Secrets.MaxPerConversation,
 			ValueBytes: int(cfg.Secrets.MaxValueBytes), TotalBytes: int(cfg.Secrets.MaxTotalBytes)},
 		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks}),
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		Webhooks:           webhooks, Meter: reg, Logger: logger,
-	})
-	if err != nil {
-		return err
 	}
-	convs.Store(manager)
-	later, stopLater := context.WithCancel(ctx)
-	var laterDone sync.WaitGroup
-	defer laterDone.Wait()
-	defer stopLater()
-	if !readopt(ctx, store, sandboxes, logger) {
-		laterDone.Go(func() { readoptLater(later, store, sandboxes, logger) })
-	}
-	if n, err := manager.Resume(ctx); err != nil {
-		logger.Error("resuming conversations", "err", err)
-	} else if n > 0 {
-		logger.Info("conversations resumed", "count", n)
-	}
+}
 
-	srv := server.New(server.Config{
-		Logger: logger, Conversations: manager, APIKeys: cfg.APIKeys, CORSOrigins: cfg.CORSOrigins,
-		AllowedHosts: allowedHosts(cfg), ReadTimeout: cfg.HTTP.ReadTimeout,
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, AllowedUploadTypes: cfg.AllowedUploadTypes,
-		Metrics: reg, OpenAPI: apidoc.OpenAPI(), Docs: apidoc.Handler("/docs"),
-		Web: frontend.Handler(),
-		Ready: func(ctx context.Context) error {
-			if _, err := engine.Ping(ctx); err != nil {
-				return fmt.Errorf("docker engine: %w", err)
-			}
-			return nil
-		},
-	})
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		manager.Close(context.Background())
-		return err
-	}
-	hs := httpServer(cfg.HTTP, srv)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	addr := "http://" + ln.Addr().String()
-	logger.Info("gohands serving", "addr", addr, "version", server.Version, "state", cfg.StatePath,
-		"server_id", store.ServerID(), "sandbox_image", image)
-	if listening != nil {
-		listening <- ln.Addr().String()
-	}
-
-	var serveErr error
-	select {
-	case serveErr = <-errc:
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+// shutdown stops serving, closes the conversations and flushes webhooks.
+func shutdown(srv *server.Server, hs *http.Server, manager *session.ConversationManager, webhooks *webhook.Dispatcher, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown()
-	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := hs.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		logger.Warn("http shutdown", "err", err)
 	}
-	if err := manager.Close(shutdown); err != nil {
+	if err := manager.Close(ctx); err != nil {
 		logger.Warn("closing conversations", "err", err)
 	}
-	if err := webhooks.Close(shutdown); err != nil {
+	if err := webhooks.Close(ctx); err != nil {
 		logger.Warn("flushing webhooks", "err", err)
 	}
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
+}
+
+// closeSandboxes stops the sandbox backend's background work; the
+// conversations' sandboxes keep running, for the next server.
+func closeSandboxes(sandboxes *docker.Manager, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sandboxes.Close(ctx); err != nil {
+		logger.Warn("closing the sandbox manager", "err", err)
 	}
-	return serveErr
 }
 
 // httpServer makes the HTTP server with the timeouts of the settings. It
@@ -254,11 +272,11 @@ func allowedHosts(cfg Config) []string {
 	return hosts
 }
 
-// startSandboxes connects to the engine and makes the sandbox manager. An
-// engine that does not answer yet is not fatal: the API comes up, and
-// sandbox work fails with a clear error until the engine is back.
-func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *slog.Logger, onStatus func(sandbox.StatusChange)) (client.APIClient, *sandbox.Manager, error) {
-	engine, err := sandbox.Connect(ctx)
+// startSandboxes connects to the Docker engine and makes the sandbox
+// backend. An engine that does not answer yet is not fatal: the API comes
+// up, and sandbox work fails with a clear error until the engine is back.
+func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *slog.Logger) (client.APIClient, *docker.Manager, error) {
+	engine, err := docker.Connect(ctx)
 	if err != nil {
 		logger.Error("the Docker engine does not answer; conversations cannot start sandboxes until it does", "err", err)
 		engine, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -272,7 +290,7 @@ func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *sl
 		return nil, nil, err
 	}
 	s := cfg.Sandbox
-	opts := sandbox.DefaultOptions()
+	opts := docker.DefaultOptions()
 	opts.ServerID = serverID
 	opts.AgentBinary = agent
 	if s.Image != "" {
@@ -283,9 +301,8 @@ func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *sl
 	opts.Env = s.Env
 	opts.Limits = sandbox.Limits{Memory: s.Memory, NanoCPUs: int64(s.CPUs * 1e9), PidsLimit: s.PidsLimit, Network: s.Network}
 	opts.Transport, opts.Inject, opts.RunDir = s.Transport, s.Inject, s.RunDir
-	opts.IdleTimeout, opts.PoolSize = s.IdleTimeout, s.PoolSize
-	opts.OnStatus = onStatus
-	m, err := sandbox.New(engine, opts, logger)
+	opts.PoolSize = s.PoolSize
+	m, err := docker.New(engine, opts, logger)
 	if err != nil {
 		engine.Close()
 		return nil, nil, err
@@ -318,52 +335,3 @@ func agentBinary(configured string) (string, error) {
 	}
 	return "", fmt.Errorf("runtime-agent binary not found (looked at %s): build it with `make build` or set GOHANDS_AGENT_BINARY", strings.Join(tried, ", "))
 }
-
-// readopt takes over the sandboxes of stored conversations that still run
-// and removes this server's containers that no conversation owns. It
-// reports false when the engine did not answer, so that it was not all done.
-func readopt(ctx context.Context, store *storage.Store, sandboxes *sandbox.Manager, logger *slog.Logger) bool {
-	recs, err := store.Sandboxes()
-	if err != nil {
-		logger.Error("reading sandbox records", "err", err)
-		return true
-	}
-	live := make([]sandbox.Record, 0, len(recs))
-	for _, r := range recs {
-		live = append(live, sandbox.Record{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Token: r.Token})
-	}
-	adopted, err := sandboxes.Reconcile(ctx, live)
-	if errors.Is(err, sandbox.ErrEngineDown) {
-		return false // tried again later: Reconcile skips what it already holds
-	}
-	if err != nil {
-		logger.Warn("re-adopting sandboxes", "err", err)
-	}
-	if len(adopted) > 0 || len(live) > 0 {
-		logger.Info("sandboxes re-adopted", "adopted", len(adopted), "recorded", len(live))
-	}
-	return true
-}
-
-// readoptLater tries readopt again, less and less often, until the engine
-// answers or ctx ends: containers no conversation owns are removed when
-// the engine comes back rather than at the next restart. Conversations
-// do not wait for it: each takes over its own recorded sandbox on first use.
-func readoptLater(ctx context.Context, store *storage.Store, sandboxes *sandbox.Manager, logger *slog.Logger) {
-	logger.Warn("the engine did not answer: sandboxes will be re-adopted and orphans removed once it does")
-	wait := time.Second
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		if readopt(ctx, store, sandboxes, logger) {
-			return
-		}
-		wait = min(2*wait, reconcileRetryMax)
-	}
-}
-
-// reconcileRetryMax bounds the wait between two tries of readoptLater.
-const reconcileRetryMax = 15 * time.Second

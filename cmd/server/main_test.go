@@ -25,6 +25,7 @@ import (
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm/llmtest"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/docker"
 )
 
 // gohands is one run of the server in this process.
@@ -110,7 +111,7 @@ func dockerSetup(t *testing.T) (*client.Client, string, string) {
 		t.Skip("starts sandboxes on the Docker engine; skipped under -short")
 	}
 	ctx := context.Background()
-	engine, err := sandbox.Connect(ctx)
+	engine, err := docker.Connect(ctx)
 	if err != nil {
 		t.Skipf("no Docker engine answers: %v", err)
 	}

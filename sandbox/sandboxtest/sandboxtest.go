@@ -1,165 +1,568 @@
-// Package sandboxtest sets up real sandboxes for the tests of packages
-// above sandbox: it connects to the Docker engine, builds the
-// runtime-agent once per test binary, and makes sandbox Managers whose
-// containers carry this run's labels and are removed at the end.
+// Package sandboxtest is an in-memory sandbox.Backend for tests: each
+// sandbox is a runtime-agent server (package agentd) in the test process,
+// serving on a Unix socket in a temporary folder with a random token, its
+// workspace a temporary folder, so a whole conversation runs without a
+// container engine. A test can make a sandbox die, vanish or fail to
+// start, take the engine away and bring it back, and count the starts and
+// recoveries.
 //
-// Tests call Require, which skips under -short or when no engine answers
-// and fails when the agent cannot be built or the image is missing; the
-// package's TestMain calls Cleanup after the tests.
+// Sandboxes belong to an Engine, which outlives the Backends on it: a new
+// Backend on the same Engine (Reopen) is a server restarted on the same
+// engine, finding the sandboxes its predecessor left.
 package sandboxtest
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
-
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/agentd"
 	"github.com/gohands/gohands/sandbox"
 )
 
-// The labels put on test sandboxes: leftovers of a crashed run are removed
-// by a later one, and runs going on at the same time leave each other
-// alone.
-const (
-	LabelTest    = "gohands.test"
-	LabelTestRun = "gohands.testrun"
-	leftoverAge  = 30 * time.Minute
-)
+// Engine holds the sandboxes of every Backend on it.
+type Engine struct {
+	tb  testing.TB
+	dir string
 
-type suite struct {
-	once   sync.Once
-	engine *client.Client
-	dir    string
-	agent  string
-	run    string
-	skip   string
-	fatal  string
+	mu         sync.Mutex
+	boxes      map[string]*Sandbox // by id, until removed
+	seq        int
+	down       bool
+	failStarts int
+	starts     int
+	recovers   int
 }
 
-var env suite
+// Backend is a sandbox.Backend on an Engine.
+type Backend struct {
+	e       *Engine
+	changes chan sandbox.StatusChange
 
-// Require prepares the suite on first use and skips or fails tb when
-// sandboxes cannot be had.
-func Require(tb testing.TB) {
+	mu     sync.Mutex
+	held   map[string]*Sandbox // by owner
+	closed bool
+}
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+// New returns a Backend on a new Engine. Its sandboxes stop when tb ends.
+func New(tb testing.TB) *Backend {
 	tb.Helper()
-	env.once.Do(env.prepare)
-	if env.skip != "" {
-		tb.Skip(env.skip)
-	}
-	if env.fatal != "" {
-		tb.Fatal(env.fatal)
-	}
-}
-
-// Engine returns the engine client. Call Require first.
-func Engine() *client.Client { return env.engine }
-
-// AgentBinary returns the path of the runtime-agent built for the run.
-func AgentBinary() string { return env.agent }
-
-func (s *suite) prepare() {
-	if testing.Short() {
-		s.skip = "sandbox tests skipped under -short"
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	engine, err := sandbox.Connect(ctx)
-	cancel()
-	if err != nil {
-		s.skip = fmt.Sprintf("no Docker engine answers: %v", err)
-		return
-	}
-	s.engine = engine
-	var b [6]byte
-	rand.Read(b[:])
-	s.run = hex.EncodeToString(b[:])
-	if s.dir, err = os.MkdirTemp("", "ghst"); err != nil {
-		s.fatal = err.Error()
-		return
-	}
-	s.agent = filepath.Join(s.dir, "runtime-agent")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.agent, "github.com/gohands/gohands/cmd/runtime-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		s.fatal = fmt.Sprintf("build runtime-agent: %v\n%s", err, out)
-		return
-	}
-	reap(filters.Arg("label", LabelTest+"=1"), time.Now().Add(-leftoverAge))
-	ictx, icancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err = engine.ImageInspect(ictx, sandbox.DefaultImage)
-	icancel()
-	if err != nil {
-		s.fatal = fmt.Sprintf("sandbox image %s is missing (%v): build it with `make sandbox-image`", sandbox.DefaultImage, err)
-	}
-}
-
-// Manager returns a sandbox Manager with a server id of its own; edit may
-// change its options. Its sandboxes are removed when tb ends.
-func Manager(tb testing.TB, edit func(*sandbox.Options)) *sandbox.Manager {
-	tb.Helper()
-	Require(tb)
-	var b [4]byte
-	rand.Read(b[:])
-	opts := sandbox.DefaultOptions()
-	opts.ServerID = "test-" + hex.EncodeToString(b[:])
-	opts.AgentBinary = env.agent
-	opts.Labels = map[string]string{LabelTest: "1", LabelTestRun: env.run}
-	opts.StartTimeout = time.Minute
-	// Unix socket paths are limited to 108 bytes: keep the run dir short.
-	runDir, err := os.MkdirTemp(env.dir, "r")
+	// Unix socket paths are limited to 108 bytes: keep the folder short.
+	dir, err := os.MkdirTemp("", "ghfake")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	opts.RunDir = runDir
-	if edit != nil {
-		edit(&opts)
-	}
-	m, err := sandbox.New(env.engine, opts, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	e := &Engine{tb: tb, dir: dir, boxes: make(map[string]*Sandbox)}
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		m.Close(ctx)
-		reap(filters.Arg("label", "gohands.server="+opts.ServerID), time.Now().Add(time.Hour))
+		e.mu.Lock()
+		boxes := make([]*Sandbox, 0, len(e.boxes))
+		for _, s := range e.boxes {
+			boxes = append(boxes, s)
+		}
+		e.mu.Unlock()
+		for _, s := range boxes {
+			s.halt()
+		}
+		os.RemoveAll(dir)
 	})
-	return m
+	return e.Backend()
 }
 
-// Cleanup removes every container of this run and the built agent. Call
-// it from TestMain after m.Run.
-func Cleanup() {
-	if env.engine != nil {
-		reap(filters.Arg("label", LabelTestRun+"="+env.run), time.Now().Add(time.Hour))
-		env.engine.Close()
-	}
-	if env.dir != "" {
-		os.RemoveAll(env.dir)
-	}
+// Backend returns a new Backend on e that holds nothing yet.
+func (e *Engine) Backend() *Backend {
+	return &Backend{e: e, changes: make(chan sandbox.StatusChange, 256), held: make(map[string]*Sandbox)}
 }
 
-// reap removes the containers matching f created before the given time.
-func reap(f filters.KeyValuePair, before time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	list, err := env.engine.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(f)})
-	if err != nil {
-		return
+// Engine returns the engine b runs on.
+func (b *Backend) Engine() *Engine { return b.e }
+
+// Reopen returns a new Backend on b's engine, as a restarted server makes.
+func (b *Backend) Reopen() *Backend { return b.e.Backend() }
+
+// SetDown takes the engine away (every call fails with
+// sandbox.ErrEngineDown) or brings it back.
+func (e *Engine) SetDown(down bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.down = down
+}
+
+// FailStarts makes the next n starts fail, as an image that cannot be had.
+func (e *Engine) FailStarts(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failStarts = n
+}
+
+// Starts returns how many sandboxes were started.
+func (e *Engine) Starts() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.starts
+}
+
+// Recovers returns how many sandboxes were taken over by Recover.
+func (e *Engine) Recovers() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.recovers
+}
+
+// Sandboxes returns the sandboxes on the engine, removed ones aside.
+func (e *Engine) Sandboxes() []*Sandbox {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*Sandbox, 0, len(e.boxes))
+	for _, s := range e.boxes {
+		out = append(out, s)
 	}
-	for _, c := range list {
-		if time.Unix(c.Created, 0).Before(before) {
-			env.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	return out
+}
+
+// Lookup returns the sandbox of owner on the engine, or nil.
+func (e *Engine) Lookup(owner string) *Sandbox {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.boxes {
+		if s.owner == owner {
+			return s
 		}
 	}
+	return nil
+}
+
+// Leave puts a sandbox on the engine for owner that no Backend holds, as
+// one a crashed server left; it runs.
+func (e *Engine) Leave(owner string) *Sandbox {
+	e.tb.Helper()
+	s, err := e.create(context.Background(), owner)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return s
+}
+
+func (e *Engine) check() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.down {
+		return fmt.Errorf("%w (the test took it away)", sandbox.ErrEngineDown)
+	}
+	return nil
+}
+
+// create makes and boots a sandbox for owner.
+func (e *Engine) create(ctx context.Context, owner string) (*Sandbox, error) {
+	e.mu.Lock()
+	if e.down {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("%w (the test took it away)", sandbox.ErrEngineDown)
+	}
+	if e.failStarts > 0 {
+		e.failStarts--
+		e.mu.Unlock()
+		return nil, fmt.Errorf("%w: the test refused the start", sandbox.ErrImageMissing)
+	}
+	e.seq++
+	e.starts++
+	id := fmt.Sprintf("fake%04d%s", e.seq, rand.Text()[:8])
+	e.mu.Unlock()
+	s := &Sandbox{e: e, id: id, owner: owner, token: rand.Text(), image: sandbox.DefaultImage,
+		dir: filepath.Join(e.dir, id[:8]), status: sandbox.StatusStopped}
+	s.work = filepath.Join(s.dir, "workspace")
+	if err := os.MkdirAll(s.work, 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.boot(ctx); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.boxes[id] = s
+	e.mu.Unlock()
+	return s, nil
+}
+
+// Start starts a sandbox for owner.
+func (b *Backend) Start(ctx context.Context, owner string, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if owner == "" {
+		return nil, errors.New("start sandbox: empty owner")
+	}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return nil, sandbox.ErrClosed
+	case b.held[owner] != nil:
+		b.mu.Unlock()
+		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	}
+	b.mu.Unlock()
+	s, err := b.e.create(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	b.hold(s)
+	return s, nil
+}
+
+func (b *Backend) hold(s *Sandbox) {
+	s.mu.Lock()
+	s.b = b
+	s.mu.Unlock()
+	b.mu.Lock()
+	b.held[s.owner] = s
+	b.mu.Unlock()
+}
+
+// Recover takes over the sandbox of h (by id, or by owner when h.ID is
+// empty).
+func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox, error) {
+	if err := b.e.check(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if s := b.held[h.Owner]; s != nil && (h.ID == "" || s.id == h.ID) {
+		b.mu.Unlock()
+		return s, nil
+	}
+	b.mu.Unlock()
+	b.e.mu.Lock()
+	s := b.e.boxes[h.ID]
+	if h.ID == "" {
+		for _, c := range b.e.boxes {
+			if c.owner == h.Owner {
+				s = c
+			}
+		}
+	}
+	if s != nil {
+		b.e.recovers++
+	}
+	b.e.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("adopt sandbox %s: %w", h.ID, sandbox.ErrRemoved)
+	}
+	if h.Token != "" && h.Token != s.token {
+		return nil, fmt.Errorf("adopt sandbox %s: the token does not match", h.ID)
+	}
+	b.hold(s)
+	return s, nil
+}
+
+// List returns the sandboxes on the engine that b does not hold.
+func (b *Backend) List(ctx context.Context) ([]sandbox.Handle, error) {
+	if err := b.e.check(); err != nil {
+		return nil, err
+	}
+	var out []sandbox.Handle
+	for _, s := range b.e.Sandboxes() {
+		b.mu.Lock()
+		held := b.held[s.owner] == s
+		b.mu.Unlock()
+		if !held {
+			out = append(out, sandbox.Handle{Owner: s.owner, ID: s.id, Image: s.image})
+		}
+	}
+	return out, nil
+}
+
+// Destroy removes the sandbox of h.
+func (b *Backend) Destroy(ctx context.Context, h sandbox.Handle) error {
+	if err := b.e.check(); err != nil {
+		return err
+	}
+	b.e.mu.Lock()
+	s := b.e.boxes[h.ID]
+	b.e.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Remove(ctx)
+}
+
+// Release forgets the sandbox of h.
+func (b *Backend) Release(h sandbox.Handle) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.held[h.Owner]; s != nil && s.id == h.ID {
+		delete(b.held, h.Owner)
+	}
+}
+
+// Held returns how many sandboxes b holds.
+func (b *Backend) Held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
+}
+
+// Changes delivers the status changes of the sandboxes b holds.
+func (b *Backend) Changes() <-chan sandbox.StatusChange { return b.changes }
+
+func (b *Backend) notify(c sandbox.StatusChange) {
+	b.mu.Lock()
+	held := b.held[c.Owner] != nil && b.held[c.Owner].id == c.ID
+	b.mu.Unlock()
+	if !held {
+		return
+	}
+	select {
+	case b.changes <- c:
+	default:
+	}
+}
+
+// Running returns how many sandboxes on the engine run.
+func (b *Backend) Running() int {
+	n := 0
+	for _, s := range b.e.Sandboxes() {
+		if st := s.Status(); st == sandbox.StatusRunning || st == sandbox.StatusPaused {
+			n++
+		}
+	}
+	return n
+}
+
+// Ready reports whether the engine answers.
+func (b *Backend) Ready(ctx context.Context) error { return b.e.check() }
+
+// Close stops holding sandboxes; they keep running.
+func (b *Backend) Close(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+// Sandbox is a runtime-agent server in the test process.
+type Sandbox struct {
+	e     *Engine
+	id    string
+	owner string
+	token string
+	image string
+	dir   string // holds the socket, the agent's files and the workspace
+	work  string
+
+	op sync.Mutex // serialises boots, stops and removals
+
+	mu     sync.Mutex
+	b      *Backend // the Backend holding it, for its changes
+	status sandbox.Status
+	err    error
+	client *agentapi.Client
+	srv    *agentd.Server
+	hs     *http.Server
+}
+
+// Handle returns the sandbox's handle.
+func (s *Sandbox) Handle() sandbox.Handle {
+	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
+}
+
+// Workspace returns the host folder the agent works in.
+func (s *Sandbox) Workspace() string { return s.work }
+
+// Status returns the sandbox's status.
+func (s *Sandbox) Status() sandbox.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Err returns why the sandbox died.
+func (s *Sandbox) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Client returns the agent client while the sandbox runs.
+func (s *Sandbox) Client() *agentapi.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != sandbox.StatusRunning {
+		return nil
+	}
+	return s.client
+}
+
+func (s *Sandbox) setStatus(st sandbox.Status, err error) {
+	s.mu.Lock()
+	changed := s.status != st
+	s.status, s.err = st, err
+	b := s.b
+	s.mu.Unlock()
+	if changed && b != nil {
+		b.notify(sandbox.StatusChange{Owner: s.owner, ID: s.id, Status: st, Err: err})
+	}
+}
+
+// Use returns the agent client, starting a stopped sandbox first.
+func (s *Sandbox) Use(ctx context.Context) (*agentapi.Client, func(), error) {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch st := s.Status(); st {
+	case sandbox.StatusRunning:
+	case sandbox.StatusStopped:
+		if err := s.boot(ctx); err != nil {
+			return nil, nil, err
+		}
+	case sandbox.StatusExited:
+		return nil, nil, s.Err()
+	case sandbox.StatusRemoved:
+		return nil, nil, fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
+	default:
+		return nil, nil, fmt.Errorf("sandbox %s is %s", s.id, st)
+	}
+	return s.Client(), func() {}, nil
+}
+
+// Start starts a stopped or dead sandbox again.
+func (s *Sandbox) Start(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch s.Status() {
+	case sandbox.StatusRunning:
+		return nil
+	case sandbox.StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
+	}
+	return s.boot(ctx)
+}
+
+// boot starts the agent server. The caller holds s.op or owns s.
+func (s *Sandbox) boot(ctx context.Context) error {
+	if err := s.e.check(); err != nil {
+		return err
+	}
+	s.setStatus(sandbox.StatusStarting, nil)
+	sock := filepath.Join(s.dir, sandbox.SocketName)
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	binding, err := agentapi.SocketBinding(sock)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	out := filepath.Join(s.dir, "out")
+	os.MkdirAll(out, 0o755)
+	srv, err := agentd.NewServer(agentd.Config{Token: s.token, Binding: binding, WorkDir: s.work, UID: -1, GID: -1, OutputDir: out})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	cl := agentapi.NewUnixClient(sock, s.token)
+	if err := cl.Health(ctx); err != nil {
+		hs.Close()
+		srv.Close()
+		return fmt.Errorf("%w: %v", sandbox.ErrNotReady, err)
+	}
+	s.mu.Lock()
+	s.client, s.srv, s.hs = cl, srv, hs
+	s.mu.Unlock()
+	s.setStatus(sandbox.StatusRunning, nil)
+	return nil
+}
+
+// halt stops the agent server, if it runs.
+func (s *Sandbox) halt() {
+	s.mu.Lock()
+	srv, hs, cl := s.srv, s.hs, s.client
+	s.srv, s.hs, s.client = nil, nil, nil
+	s.mu.Unlock()
+	if hs != nil {
+		hs.Close()
+		srv.Close()
+		cl.CloseIdleConnections()
+	}
+}
+
+// Stop stops the agent; Use or Start starts it again.
+func (s *Sandbox) Stop(ctx context.Context) error {
+	if err := s.e.check(); err != nil {
+		return err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch s.Status() {
+	case sandbox.StatusStopped, sandbox.StatusExited:
+		return nil
+	case sandbox.StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
+	}
+	s.halt()
+	s.setStatus(sandbox.StatusStopped, nil)
+	return nil
+}
+
+// Remove removes the sandbox.
+func (s *Sandbox) Remove(ctx context.Context) error {
+	if err := s.e.check(); err != nil {
+		return err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.gone(s.Err())
+	return nil
+}
+
+func (s *Sandbox) gone(err error) {
+	if s.Status() == sandbox.StatusRemoved {
+		return
+	}
+	s.halt()
+	s.e.mu.Lock()
+	delete(s.e.boxes, s.id)
+	s.e.mu.Unlock()
+	s.mu.Lock()
+	b := s.b
+	s.mu.Unlock()
+	s.setStatus(sandbox.StatusRemoved, err)
+	if b != nil {
+		b.Release(s.Handle())
+	}
+}
+
+// Inspect reports the sandbox's state.
+func (s *Sandbox) Inspect(ctx context.Context) (sandbox.State, error) {
+	if err := s.e.check(); err != nil {
+		return sandbox.State{Status: s.Status()}, err
+	}
+	st := s.Status()
+	if st == sandbox.StatusRemoved {
+		return sandbox.State{Status: st}, fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
+	}
+	return sandbox.State{Status: st, Running: st == sandbox.StatusRunning}, nil
+}
+
+// Kill makes the sandbox die on its own, as a container the kernel
+// killed: its agent stops answering and it is marked exited.
+func (s *Sandbox) Kill() {
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.halt()
+	s.setStatus(sandbox.StatusExited, &sandbox.ExitError{Container: s.id, Owner: s.owner, ExitCode: 137})
+}
+
+// Vanish removes the sandbox behind its owner's back.
+func (s *Sandbox) Vanish() {
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.gone(fmt.Errorf("sandbox %s: removed outside GoHands", s.id))
 }

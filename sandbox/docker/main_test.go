@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
 )
 
 // labelTest marks every container the tests make, so leftovers of a
@@ -76,7 +77,7 @@ func (e *suite) prepare() {
 		return
 	}
 	e.engine = engine
-	e.useImage = DefaultImage
+	e.useImage = sandbox.DefaultImage
 	e.run = randomHex(6)
 
 	if e.dir, err = os.MkdirTemp("", "gohands-sandbox-test-"); err != nil {
@@ -206,9 +207,9 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // start starts a sandbox for a fresh conversation and removes it at the end.
-func start(t testing.TB, m *Manager, spec Spec) *Sandbox {
+func start(t testing.TB, m *Manager, spec sandbox.Spec) *Sandbox {
 	t.Helper()
-	s, err := m.Start(testCtx(t), "conv-"+randomHex(4), spec)
+	s, err := m.start(testCtx(t), "conv-"+randomHex(4), spec)
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
 	}

@@ -1,8 +1,10 @@
-package sandbox
+package docker
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
 // A Go crash report as the runtime-agent prints it when it gets SIGSEGV:
@@ -55,7 +57,7 @@ func TestLastLines(t *testing.T) {
 }
 
 func TestExitErrorSaysWhyItCrashed(t *testing.T) {
-	e := &ExitError{Container: "c", ExitCode: 2, Crash: crashLine(segvReport), Logs: lastLines(segvReport, 3)}
+	e := &sandbox.ExitError{Container: "c", ExitCode: 2, Crash: crashLine(segvReport), Logs: lastLines(segvReport, 3)}
 	msg := e.Error()
 	for _, want := range []string{"code 2", "the runtime-agent crashed: SIGSEGV: segmentation violation", "rip    0x48d2c1\ngs     0x0"} {
 		if !strings.Contains(msg, want) {

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -6,20 +6,20 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
 )
 
 // Use returns the agent client of a running sandbox, restarting it first
-// when it was stopped (by Stop or the idle timeout). Call done when the
-// work is finished: the idle timeout counts from the last done and never
-// fires while a Use is outstanding. A paused sandbox gives ErrPaused; one
-// that died gives its *ExitError (restart it with Start).
+// when it was stopped. Call done when the work is finished (the owner
+// counts uses to tell when the sandbox is idle; done itself does nothing
+// here). A paused sandbox gives ErrPaused; one that died gives its
+// *ExitError (restart it with Start).
 func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), err error) {
 	if cl, done, ok := s.acquire(); ok {
 		return cl, done, nil
@@ -30,19 +30,19 @@ func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), er
 		return cl, done, nil
 	}
 	switch st, err := s.Status(), s.Err(); st {
-	case StatusStopped:
+	case sandbox.StatusStopped:
 		if err := s.boot(ctx); err != nil {
 			return nil, nil, err
 		}
-	case StatusPaused:
-		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, ErrPaused)
-	case StatusExited:
+	case sandbox.StatusPaused:
+		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrPaused)
+	case sandbox.StatusExited:
 		return nil, nil, err
-	case StatusRemoved:
+	case sandbox.StatusRemoved:
 		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox %s: %w (%w)", s.name, ErrRemoved, err)
+			return nil, nil, fmt.Errorf("sandbox %s: %w (%w)", s.name, sandbox.ErrRemoved, err)
 		}
-		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
 	default:
 		return nil, nil, fmt.Errorf("sandbox %s is %s", s.name, st)
 	}
@@ -52,21 +52,14 @@ func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), er
 	return nil, nil, fmt.Errorf("sandbox %s is %s", s.name, s.Status())
 }
 
-// acquire is Use's fast path: a running sandbox is marked busy.
+// acquire is Use's fast path: the client of a running sandbox.
 func (s *Sandbox) acquire() (*agentapi.Client, func(), bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.status != StatusRunning {
+	if s.status != sandbox.StatusRunning {
 		return nil, nil, false
 	}
-	s.busy++
-	s.lastUse = time.Now()
-	return s.client, sync.OnceFunc(func() {
-		s.mu.Lock()
-		s.busy--
-		s.lastUse = time.Now()
-		s.mu.Unlock()
-	}), true
+	return s.client, func() {}, true
 }
 
 // Start starts a stopped or exited sandbox again (same container, same
@@ -75,12 +68,12 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	switch st := s.Status(); st {
-	case StatusRunning:
+	case sandbox.StatusRunning:
 		return nil
-	case StatusPaused:
-		return fmt.Errorf("sandbox %s: %w", s.name, ErrPaused)
-	case StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+	case sandbox.StatusPaused:
+		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrPaused)
+	case sandbox.StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
 	}
 	return s.boot(ctx)
 }
@@ -97,19 +90,19 @@ func (s *Sandbox) Stop(ctx context.Context) error {
 func (s *Sandbox) stop(ctx context.Context) error {
 	st := s.Status()
 	switch st {
-	case StatusStopped, StatusExited:
+	case sandbox.StatusStopped, sandbox.StatusExited:
 		return nil
-	case StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+	case sandbox.StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
 	}
-	s.setStatus(StatusStopping, nil)
+	s.setStatus(sandbox.StatusStopping, nil)
 	return s.stopFrom(ctx, st)
 }
 
 // stopFrom stops a container whose status was st and is now
 // StatusStopping, with s.op held.
-func (s *Sandbox) stopFrom(ctx context.Context, st Status) error {
-	if st == StatusPaused {
+func (s *Sandbox) stopFrom(ctx context.Context, st sandbox.Status) error {
+	if st == sandbox.StatusPaused {
 		// A frozen process cannot act on SIGTERM.
 		if err := s.m.engine.ContainerUnpause(ctx, s.id); err != nil && !cerrdefs.IsConflict(err) {
 			s.setStatus(st, nil)
@@ -119,14 +112,14 @@ func (s *Sandbox) stopFrom(ctx context.Context, st Status) error {
 	secs := int(math.Ceil(s.m.opts.StopTimeout.Seconds()))
 	if err := s.m.engine.ContainerStop(ctx, s.id, container.StopOptions{Timeout: &secs}); err != nil {
 		if isGone(err) {
-			s.setStatus(StatusRemoved, nil)
-			return fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+			s.setStatus(sandbox.StatusRemoved, nil)
+			return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
 		}
 		s.resync(ctx)
 		return fmt.Errorf("stop sandbox %s: %w", s.name, engineErr(s.m.engine, err))
 	}
-	s.setStatus(StatusStopped, nil)
-	s.m.log.InfoContext(ctx, "sandbox stopped", "container", s.name, "conversation", s.ConversationID())
+	s.setStatus(sandbox.StatusStopped, nil)
+	s.m.log.InfoContext(ctx, "sandbox stopped", "container", s.name, "owner", s.Owner())
 	return nil
 }
 
@@ -135,9 +128,9 @@ func (s *Sandbox) Pause(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	switch st := s.Status(); st {
-	case StatusPaused:
+	case sandbox.StatusPaused:
 		return nil
-	case StatusRunning:
+	case sandbox.StatusRunning:
 	default:
 		return fmt.Errorf("pause sandbox %s: it is %s", s.name, st)
 	}
@@ -145,7 +138,7 @@ func (s *Sandbox) Pause(ctx context.Context) error {
 		s.resync(ctx)
 		return fmt.Errorf("pause sandbox %s: %w", s.name, engineErr(s.m.engine, err))
 	}
-	s.setStatus(StatusPaused, nil) // keeps the client for Unpause
+	s.setStatus(sandbox.StatusPaused, nil) // keeps the client for Unpause
 	return nil
 }
 
@@ -154,9 +147,9 @@ func (s *Sandbox) Unpause(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	switch st := s.Status(); st {
-	case StatusRunning:
+	case sandbox.StatusRunning:
 		return nil
-	case StatusPaused:
+	case sandbox.StatusPaused:
 	default:
 		return fmt.Errorf("unpause sandbox %s: it is %s", s.name, st)
 	}
@@ -164,10 +157,7 @@ func (s *Sandbox) Unpause(ctx context.Context) error {
 		s.resync(ctx)
 		return fmt.Errorf("unpause sandbox %s: %w", s.name, engineErr(s.m.engine, err))
 	}
-	s.mu.Lock()
-	s.lastUse = time.Now()
-	s.mu.Unlock()
-	s.setStatus(StatusRunning, nil)
+	s.setStatus(sandbox.StatusRunning, nil)
 	return nil
 }
 
@@ -181,10 +171,10 @@ func (s *Sandbox) Remove(ctx context.Context) error {
 }
 
 func (s *Sandbox) remove(ctx context.Context) error {
-	if s.Status() == StatusRemoved {
+	if s.Status() == sandbox.StatusRemoved {
 		return nil
 	}
-	s.setStatus(StatusStopping, s.Err())
+	s.setStatus(sandbox.StatusStopping, s.Err())
 	err := s.m.engine.ContainerRemove(ctx, s.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !isGone(err) {
 		s.resync(ctx)
@@ -194,36 +184,23 @@ func (s *Sandbox) remove(ctx context.Context) error {
 		os.RemoveAll(s.runDir)
 	}
 	s.m.forget(s)
-	s.setStatus(StatusRemoved, s.Err())
+	s.setStatus(sandbox.StatusRemoved, s.Err())
 	return nil
-}
-
-// State is a sandbox's state as the engine reports it.
-type State struct {
-	Status     Status
-	Running    bool
-	Paused     bool
-	ExitCode   int
-	OOMKilled  bool
-	Error      string
-	StartedAt  time.Time
-	FinishedAt time.Time
-	Endpoint   string
 }
 
 // Inspect asks the engine for the container's state. A container found
 // dead while the Manager thought it running is marked exited with an
 // *ExitError (see Err).
-func (s *Sandbox) Inspect(ctx context.Context) (State, error) {
+func (s *Sandbox) Inspect(ctx context.Context) (sandbox.State, error) {
 	info, err := s.m.engine.ContainerInspect(ctx, s.id)
 	if err != nil {
 		if isGone(err) {
 			s.noticeGone()
-			return State{Status: StatusRemoved}, fmt.Errorf("sandbox %s: %w", s.name, ErrRemoved)
+			return sandbox.State{Status: sandbox.StatusRemoved}, fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
 		}
-		return State{Status: s.Status()}, fmt.Errorf("inspect sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+		return sandbox.State{Status: s.Status()}, fmt.Errorf("inspect sandbox %s: %w", s.name, engineErr(s.m.engine, err))
 	}
-	var st State
+	var st sandbox.State
 	if info.State != nil {
 		st.Running, st.Paused = info.State.Running, info.State.Paused
 		st.ExitCode, st.OOMKilled, st.Error = info.State.ExitCode, info.State.OOMKilled, info.State.Error
@@ -245,11 +222,11 @@ func (s *Sandbox) Check(ctx context.Context) error {
 		return err
 	}
 	switch st.Status {
-	case StatusExited:
+	case sandbox.StatusExited:
 		return s.Err()
-	case StatusPaused:
-		return fmt.Errorf("sandbox %s: %w", s.name, ErrPaused)
-	case StatusRunning:
+	case sandbox.StatusPaused:
+		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrPaused)
+	case sandbox.StatusRunning:
 	default:
 		return fmt.Errorf("sandbox %s is %s", s.name, st.Status)
 	}
@@ -268,24 +245,24 @@ func (s *Sandbox) Check(ctx context.Context) error {
 // noticeExit marks a running or paused sandbox whose container stopped
 // without being asked to as exited, with the reason and last log lines.
 func (s *Sandbox) noticeExit(ctx context.Context, info container.InspectResponse) {
-	if st := s.Status(); st != StatusRunning && st != StatusPaused {
+	if st := s.Status(); st != sandbox.StatusRunning && st != sandbox.StatusPaused {
 		return
 	}
 	err := s.exitError(ctx, info, false, nil)
 	s.mu.Lock()
-	if s.status != StatusRunning && s.status != StatusPaused {
+	if s.status != sandbox.StatusRunning && s.status != sandbox.StatusPaused {
 		s.mu.Unlock()
 		return // stopped or removed by us meanwhile
 	}
 	s.mu.Unlock()
-	s.setStatus(StatusExited, err)
-	s.m.log.WarnContext(ctx, "sandbox exited unexpectedly", "container", s.name, "conversation", s.ConversationID(), "err", err)
+	s.setStatus(sandbox.StatusExited, err)
+	s.m.log.WarnContext(ctx, "sandbox exited unexpectedly", "container", s.name, "owner", s.Owner(), "err", err)
 }
 
 // noticeGone marks a sandbox whose container was removed behind our back.
 func (s *Sandbox) noticeGone() {
 	switch s.Status() {
-	case StatusRemoved, StatusStopping, StatusStarting:
+	case sandbox.StatusRemoved, sandbox.StatusStopping, sandbox.StatusStarting:
 		return
 	}
 	err := s.Err()
@@ -296,7 +273,7 @@ func (s *Sandbox) noticeGone() {
 		os.RemoveAll(s.runDir)
 	}
 	s.m.forget(s)
-	s.setStatus(StatusRemoved, err)
+	s.setStatus(sandbox.StatusRemoved, err)
 }
 
 // resync sets the status from the engine after a failed operation.
@@ -305,19 +282,19 @@ func (s *Sandbox) resync(ctx context.Context) {
 	switch {
 	case isGone(err):
 		s.m.forget(s)
-		s.setStatus(StatusRemoved, s.Err())
+		s.setStatus(sandbox.StatusRemoved, s.Err())
 	case err != nil || info.State == nil:
 	case info.State.Paused:
-		s.setStatus(StatusPaused, nil)
+		s.setStatus(sandbox.StatusPaused, nil)
 	case info.State.Running:
 		if s.Client() != nil {
-			s.setStatus(StatusRunning, nil)
+			s.setStatus(sandbox.StatusRunning, nil)
 		}
 	default:
-		s.setStatus(StatusStopped, s.Err())
+		s.setStatus(sandbox.StatusStopped, s.Err())
 	}
 }
 
 func isGone(err error) bool {
-	return err != nil && (cerrdefs.IsNotFound(err) || errors.Is(err, ErrRemoved))
+	return err != nil && (cerrdefs.IsNotFound(err) || errors.Is(err, sandbox.ErrRemoved))
 }

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
 )
 
 // The engine on a small machine takes seconds per container start, so these
@@ -41,7 +42,7 @@ func BenchmarkColdStart(b *testing.B) {
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			m := newManager(b, func(o *Options) { o.Inject, o.Transport = v.inject, v.transport })
-			r, err := m.opts.resolve(Spec{})
+			r, err := m.opts.resolve(sandbox.Spec{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,7 +51,7 @@ func BenchmarkColdStart(b *testing.B) {
 				for i := range coldSamples {
 					measure := func() {
 						t0 := time.Now()
-						s, err := m.Start(context.Background(), "bench-"+randomHex(4), Spec{})
+						s, err := m.start(context.Background(), "bench-"+randomHex(4), sandbox.Spec{})
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -94,7 +95,7 @@ func bareStart(b *testing.B, m *Manager, r resolved) (time.Duration, string) {
 		b.Fatal(err)
 	}
 	cfg.Entrypoint = []string{"sleep", "infinity"}
-	hc.Mounts = slices.DeleteFunc(hc.Mounts, func(mt mount.Mount) bool { return mt.Target == agentPath })
+	hc.Mounts = slices.DeleteFunc(hc.Mounts, func(mt mount.Mount) bool { return mt.Target == sandbox.AgentPath })
 	ctx := context.Background()
 	t0 := time.Now()
 	resp, err := env.engine.ContainerCreate(ctx, cfg, hc, nil, nil, s.name)
@@ -118,7 +119,7 @@ func BenchmarkPoolStart(b *testing.B) {
 			// runs once; the metric is the sample median.
 			waitFor(b, 2*time.Minute, "the pool to fill", func() bool { return m.PoolSize() == 1 })
 			t0 := time.Now()
-			s, err := m.Start(context.Background(), "bench-"+randomHex(4), Spec{})
+			s, err := m.start(context.Background(), "bench-"+randomHex(4), sandbox.Spec{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -139,7 +140,7 @@ func BenchmarkPoolStart(b *testing.B) {
 // exit code) in the same sandbox.
 func BenchmarkEcho(b *testing.B) {
 	m := newManager(b, nil)
-	s, err := m.Start(context.Background(), "bench-echo", Spec{})
+	s, err := m.start(context.Background(), "bench-echo", sandbox.Spec{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -208,7 +209,9 @@ func BenchmarkStart20(b *testing.B) {
 		errs := make([]error, n)
 		t0 := time.Now()
 		for i := range n {
-			wg.Go(func() { sandboxes[i], errs[i] = m.Start(ctx, fmt.Sprintf("bench20-%d-%s", i, randomHex(3)), Spec{}) })
+			wg.Go(func() {
+				sandboxes[i], errs[i] = m.start(ctx, fmt.Sprintf("bench20-%d-%s", i, randomHex(3)), sandbox.Spec{})
+			})
 		}
 		wg.Wait()
 		total := time.Since(t0)

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -11,22 +11,15 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
-)
 
-// PullProgress is one progress report of an image pull, as the engine sends it.
-type PullProgress struct {
-	Image   string // the image being pulled
-	Layer   string // layer id, "" for messages about the whole image
-	Status  string // e.g. "Downloading", "Pull complete"
-	Current int64  // bytes done, when known
-	Total   int64  // bytes in all, when known
-}
+	"github.com/gohands/gohands/sandbox"
+)
 
 // EnsureImage makes sure ref exists on the engine, pulling it (with
 // progress sent to onPull, which may be nil) when it is missing. When the
 // pull fails too, the error wraps ErrImageMissing, names the image and says
 // how to build the default one.
-func (m *Manager) EnsureImage(ctx context.Context, ref string, onPull func(PullProgress)) error {
+func (m *Manager) EnsureImage(ctx context.Context, ref string, onPull func(sandbox.PullProgress)) error {
 	_, err := m.engine.ImageInspect(ctx, ref)
 	if err == nil {
 		return nil
@@ -37,20 +30,20 @@ func (m *Manager) EnsureImage(ctx context.Context, ref string, onPull func(PullP
 	return m.pull(ctx, ref, onPull)
 }
 
-func (m *Manager) pull(ctx context.Context, ref string, onPull func(PullProgress)) error {
+func (m *Manager) pull(ctx context.Context, ref string, onPull func(sandbox.PullProgress)) error {
 	m.log.InfoContext(ctx, "pulling missing sandbox image", "image", ref)
 	err := pull(ctx, m.engine, ref, onPull)
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrEngineDown) || ctx.Err() != nil {
+	if errors.Is(err, sandbox.ErrEngineDown) || ctx.Err() != nil {
 		return err
 	}
 	return fmt.Errorf("%w: image %s is not on the Docker engine and pulling it failed (%v); build the default image with `make sandbox-image` (scripts/sandbox-image.sh %s) or set SANDBOX_BASE_IMAGE to an image that exists",
-		ErrImageMissing, ref, err, ref)
+		sandbox.ErrImageMissing, ref, err, ref)
 }
 
-func pull(ctx context.Context, engine client.APIClient, ref string, onPull func(PullProgress)) error {
+func pull(ctx context.Context, engine client.APIClient, ref string, onPull func(sandbox.PullProgress)) error {
 	rc, err := engine.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
 		return engineErr(engine, err)
@@ -69,7 +62,7 @@ func pull(ctx context.Context, engine client.APIClient, ref string, onPull func(
 			return errors.New(msg.Error.Message)
 		}
 		if onPull != nil {
-			p := PullProgress{Image: ref, Layer: msg.ID, Status: msg.Status}
+			p := sandbox.PullProgress{Image: ref, Layer: msg.ID, Status: msg.Status}
 			if msg.Progress != nil {
 				p.Current, p.Total = msg.Progress.Current, msg.Progress.Total
 			}

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -16,13 +16,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
 )
 
 func TestStartAndRun(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, nil)
-	s := start(t, m, Spec{})
-	if got := s.Status(); got != StatusRunning {
+	s := start(t, m, sandbox.Spec{})
+	if got := s.Status(); got != sandbox.StatusRunning {
 		t.Fatalf("status = %s, want running", got)
 	}
 	if !strings.HasPrefix(s.Endpoint(), "unix://"+m.opts.RunDir) {
@@ -32,11 +33,11 @@ func TestStartAndRun(t *testing.T) {
 	if want := "hi\n" + strconv.Itoa(m.opts.UserID) + "\n/workspace"; !strings.Contains(res.Output, want) || res.ExitCode != 0 {
 		t.Errorf("output %q exit %d, want %q and 0", res.Output, res.ExitCode, want)
 	}
-	if got := m.Get(s.ConversationID()); got != s {
-		t.Errorf("Get(%s) = %v, want the sandbox", s.ConversationID(), got)
+	if got := m.Get(s.Owner()); got != s {
+		t.Errorf("Get(%s) = %v, want the sandbox", s.Owner(), got)
 	}
-	if _, err := m.Start(testCtx(t), s.ConversationID(), Spec{}); !errors.Is(err, ErrExists) {
-		t.Errorf("second Start for the same conversation: err = %v, want ErrExists", err)
+	if _, err := m.start(testCtx(t), s.Owner(), sandbox.Spec{}); !errors.Is(err, sandbox.ErrExists) {
+		t.Errorf("second Start for the same conversation: err = %v, want sandbox.ErrExists", err)
 	}
 }
 
@@ -44,7 +45,7 @@ func TestStartAndRun(t *testing.T) {
 func TestTCPTransport(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, func(o *Options) { o.Transport = TransportTCP })
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	if !strings.HasPrefix(s.Endpoint(), "http://127.0.0.1:") {
 		t.Errorf("endpoint %q is not on 127.0.0.1", s.Endpoint())
 	}
@@ -93,12 +94,12 @@ func TestMountsAndOwnership(t *testing.T) {
 	t.Cleanup(func() {
 		env.engine.VolumeRemove(context.Background(), vol, true)
 	})
-	mounts, err := ParseVolumes(ws + ":/workspace," + ro + ":/data:ro,volume:" + vol + ":/cache")
+	mounts, err := sandbox.ParseVolumes(ws + ":/workspace," + ro + ":/data:ro,volume:" + vol + ":/cache")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := newManager(t, func(o *Options) { o.UserID, o.GroupID = uid, gid })
-	s := start(t, m, Spec{Mounts: mounts})
+	s := start(t, m, sandbox.Spec{Mounts: mounts})
 
 	res := run(t, s, "id -u; cat /workspace/hello.txt /data/hello.txt; echo made > /workspace/out.txt && echo wrote")
 	for _, want := range []string{"1000\n", "from the host\nfrom the host\n", "wrote"} {
@@ -135,7 +136,7 @@ func TestMountsAndOwnership(t *testing.T) {
 func TestNetworkNone(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, nil)
-	s := start(t, m, Spec{Limits: Limits{Network: NetworkNone}})
+	s := start(t, m, sandbox.Spec{Limits: sandbox.Limits{Network: sandbox.NetworkNone}})
 	if !strings.HasPrefix(s.Endpoint(), "unix://"+m.opts.RunDir) {
 		t.Errorf("endpoint %q is not a socket under %s", s.Endpoint(), m.opts.RunDir)
 	}
@@ -147,7 +148,7 @@ func TestNetworkNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(info.HostConfig.NetworkMode); got != NetworkNone {
+	if got := string(info.HostConfig.NetworkMode); got != sandbox.NetworkNone {
 		t.Errorf("network mode %q", got)
 	}
 	if len(info.HostConfig.PortBindings) != 0 {
@@ -166,7 +167,7 @@ func TestNetworkNone(t *testing.T) {
 func TestCopyInject(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, func(o *Options) { o.Inject = InjectCopy })
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	if res := run(t, s, "echo copied"); !strings.Contains(res.Output, "copied") {
 		t.Errorf("output %q", res.Output)
 	}
@@ -175,7 +176,7 @@ func TestCopyInject(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mp := range info.Mounts {
-		if mp.Destination == agentPath {
+		if mp.Destination == sandbox.AgentPath {
 			t.Errorf("agent bind-mounted in copy mode: %+v", mp)
 		}
 	}
@@ -186,9 +187,9 @@ func TestMissingImage(t *testing.T) {
 	m := newManager(t, nil)
 	const img = "gohands/no-such-image:test"
 	var progress int
-	_, err := m.Start(testCtx(t), "conv-missing", Spec{Image: img, OnPull: func(PullProgress) { progress++ }})
-	if !errors.Is(err, ErrImageMissing) {
-		t.Fatalf("err = %v, want ErrImageMissing", err)
+	_, err := m.start(testCtx(t), "conv-missing", sandbox.Spec{Image: img, OnPull: func(sandbox.PullProgress) { progress++ }})
+	if !errors.Is(err, sandbox.ErrImageMissing) {
+		t.Fatalf("err = %v, want sandbox.ErrImageMissing", err)
 	}
 	for _, want := range []string{img, "make sandbox-image"} {
 		if !strings.Contains(err.Error(), want) {
@@ -206,8 +207,8 @@ func TestEngineDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := Connect(ctx)
-	if !errors.Is(err, ErrEngineDown) || !strings.Contains(err.Error(), "no-docker.sock") {
-		t.Errorf("Connect: err = %v, want ErrEngineDown naming the host", err)
+	if !errors.Is(err, sandbox.ErrEngineDown) || !strings.Contains(err.Error(), "no-docker.sock") {
+		t.Errorf("Connect: err = %v, want sandbox.ErrEngineDown naming the host", err)
 	}
 	engine, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -219,8 +220,8 @@ func TestEngineDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close(ctx)
-	if _, err := m.Start(ctx, "conv", Spec{}); !errors.Is(err, ErrEngineDown) {
-		t.Errorf("Start: err = %v, want ErrEngineDown", err)
+	if _, err := m.start(ctx, "conv", sandbox.Spec{}); !errors.Is(err, sandbox.ErrEngineDown) {
+		t.Errorf("Start: err = %v, want sandbox.ErrEngineDown", err)
 	}
 }
 
@@ -234,10 +235,10 @@ func TestAgentCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newManager(t, func(o *Options) { o.AgentBinary = fake })
-	_, err := m.Start(testCtx(t), "conv-crash", Spec{})
-	var ee *ExitError
-	if !errors.As(err, &ee) || !errors.Is(err, ErrExited) {
-		t.Fatalf("err = %v, want an *ExitError", err)
+	_, err := m.start(testCtx(t), "conv-crash", sandbox.Spec{})
+	var ee *sandbox.ExitError
+	if !errors.As(err, &ee) || !errors.Is(err, sandbox.ErrExited) {
+		t.Fatalf("err = %v, want an *sandbox.ExitError", err)
 	}
 	if !ee.Starting || ee.ExitCode != 3 || !strings.Contains(err.Error(), "boom: agent cannot start") {
 		t.Errorf("error %q: want exit code 3 during start with the log line", err)
@@ -251,20 +252,20 @@ func TestAgentCrash(t *testing.T) {
 func TestLimits(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, nil)
-	limits := Limits{Memory: 256 << 20, NanoCPUs: 500_000_000, PidsLimit: 64}
-	bomb := start(t, m, Spec{Limits: limits})
-	other := start(t, m, Spec{})
+	limits := sandbox.Limits{Memory: 256 << 20, NanoCPUs: 500_000_000, PidsLimit: 64}
+	bomb := start(t, m, sandbox.Spec{Limits: limits})
+	other := start(t, m, sandbox.Spec{})
 
 	info, err := env.engine.ContainerInspect(testCtx(t), bomb.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := info.HostConfig
-	got := Limits{Memory: hc.Memory, NanoCPUs: hc.NanoCPUs, Network: string(hc.NetworkMode)}
+	got := sandbox.Limits{Memory: hc.Memory, NanoCPUs: hc.NanoCPUs, Network: string(hc.NetworkMode)}
 	if hc.PidsLimit != nil {
 		got.PidsLimit = *hc.PidsLimit
 	}
-	limits.Network = NetworkBridge
+	limits.Network = sandbox.NetworkBridge
 	if diff := cmp.Diff(got, limits); diff != "" {
 		t.Errorf("limits (-got +want):\n%s", diff)
 	}
@@ -272,7 +273,7 @@ func TestLimits(t *testing.T) {
 		!cmp.Equal(normalizeCaps(hc.CapAdd), normalizeCaps(capabilities)) || !cmp.Equal(hc.SecurityOpt, []string{"no-new-privileges"}) {
 		t.Errorf("isolation: privileged=%v swap=%d capdrop=%v capadd=%v securityopt=%v", hc.Privileged, hc.MemorySwap, hc.CapDrop, hc.CapAdd, hc.SecurityOpt)
 	}
-	if labels := info.Config.Labels; labels[labelSandbox] != "1" || labels[labelServer] != m.opts.ServerID || labels[labelConversation] != bomb.ConversationID() {
+	if labels := info.Config.Labels; labels[labelSandbox] != "1" || labels[labelServer] != m.opts.ServerID || labels[labelOwner] != bomb.Owner() {
 		t.Errorf("labels %v", labels)
 	}
 	if res := run(t, other, "echo before"); !strings.Contains(res.Output, "before") {
@@ -327,7 +328,7 @@ func TestLimits(t *testing.T) {
 func TestCapabilities(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, func(o *Options) { o.UserID, o.GroupID = 0, 0 })
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	res := run(t, s, "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status")
 	want := capMask(t, capabilities)
 	for _, field := range []string{"CapBnd", "CapEff"} {
@@ -349,7 +350,7 @@ func TestCapabilities(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, nil)
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	res := run(t, s, "(while :; do n=$((n+1)); echo $n > /tmp/count; sleep 0.05; done) >/dev/null 2>&1 & echo pid=$!")
 	pid := field(res.Output, "pid=")
 	if pid == "" {
@@ -359,11 +360,11 @@ func TestPauseResume(t *testing.T) {
 	if err := s.Pause(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := s.Inspect(testCtx(t)); err != nil || !st.Paused || st.Status != StatusPaused {
+	if st, err := s.Inspect(testCtx(t)); err != nil || !st.Paused || st.Status != sandbox.StatusPaused {
 		t.Fatalf("after Pause: %+v %v", st, err)
 	}
-	if _, _, err := s.Use(testCtx(t)); !errors.Is(err, ErrPaused) {
-		t.Errorf("Use of a paused sandbox: err = %v, want ErrPaused", err)
+	if _, _, err := s.Use(testCtx(t)); !errors.Is(err, sandbox.ErrPaused) {
+		t.Errorf("Use of a paused sandbox: err = %v, want sandbox.ErrPaused", err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if err := s.Unpause(testCtx(t)); err != nil {
@@ -392,7 +393,7 @@ func TestRunningCount(t *testing.T) {
 	if n := m.Running(); n != 1 {
 		t.Errorf("Running with the pool's sandbox = %d, want 1", n)
 	}
-	s := start(t, m, Spec{}) // the pool's, and the pool refills
+	s := start(t, m, sandbox.Spec{}) // the pool's, and the pool refills
 	waitFor(t, time.Minute, "the warm pool to refill", func() bool { return m.PoolSize() == 1 })
 	steps := []struct {
 		name string
@@ -420,40 +421,33 @@ func TestRunningCount(t *testing.T) {
 // is noticed with a clear error, and Start brings the same container back.
 func TestKilledContainer(t *testing.T) {
 	t.Parallel()
-	var changes = make(chan StatusChange, 100)
-	m := newManager(t, func(o *Options) {
-		o.OnStatus = func(c StatusChange) {
-			select {
-			case changes <- c:
-			default:
-			}
-		}
-	})
-	s := start(t, m, Spec{})
+	m := newManager(t, nil)
+	changes := m.Changes()
+	s := start(t, m, sandbox.Spec{})
 	run(t, s, "echo keep > /workspace/kept")
 	if err := env.engine.ContainerKill(testCtx(t), s.ID(), "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the kill to be noticed", func() bool { return s.Status() == StatusExited })
+	waitFor(t, 20*time.Second, "the kill to be noticed", func() bool { return s.Status() == sandbox.StatusExited })
 	err := s.Err()
-	var ee *ExitError
-	if !errors.As(err, &ee) || ee.ExitCode != 137 || !strings.Contains(err.Error(), "killed") || !strings.Contains(err.Error(), s.ConversationID()) {
-		t.Errorf("Err() = %v, want an exit error with code 137 naming the conversation", err)
+	var ee *sandbox.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode != 137 || !strings.Contains(err.Error(), "killed") || !strings.Contains(err.Error(), s.Owner()) {
+		t.Errorf("Err() = %v, want an exit error with code 137 naming the owner", err)
 	}
-	if _, _, err := s.Use(testCtx(t)); !errors.Is(err, ErrExited) {
-		t.Errorf("Use after the kill: err = %v, want ErrExited", err)
+	if _, _, err := s.Use(testCtx(t)); !errors.Is(err, sandbox.ErrExited) {
+		t.Errorf("Use after the kill: err = %v, want sandbox.ErrExited", err)
 	}
-	if err := s.Check(testCtx(t)); !errors.Is(err, ErrExited) {
-		t.Errorf("Check after the kill: err = %v, want ErrExited", err)
+	if err := s.Check(testCtx(t)); !errors.Is(err, sandbox.ErrExited) {
+		t.Errorf("Check after the kill: err = %v, want sandbox.ErrExited", err)
 	}
 	var sawExited bool
 	for len(changes) > 0 {
-		if c := <-changes; c.Status == StatusExited && c.ContainerID == s.ID() && c.Err != nil {
+		if c := <-changes; c.Status == sandbox.StatusExited && c.ID == s.ID() && c.Owner == s.Owner() && c.Err != nil {
 			sawExited = true
 		}
 	}
 	if !sawExited {
-		t.Error("OnStatus did not report the exit")
+		t.Error("Changes did not report the exit")
 	}
 	if err := s.Start(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -463,33 +457,27 @@ func TestKilledContainer(t *testing.T) {
 	}
 }
 
-// TestIdleTimeout lets a sandbox idle until it is stopped; the next Use
-// restarts the same container with the same workspace.
-func TestIdleTimeout(t *testing.T) {
+// TestStopAndUse stops a sandbox (as its owner does when it is idle); the
+// next Use restarts the same container with the same workspace.
+func TestStopAndUse(t *testing.T) {
 	t.Parallel()
-	m := newManager(t, func(o *Options) { o.IdleTimeout = 500 * time.Millisecond })
-	s := start(t, m, Spec{})
+	m := newManager(t, nil)
+	s := start(t, m, sandbox.Spec{})
 	run(t, s, "echo keep > /workspace/kept")
-
-	// A Use in flight keeps it running.
-	_, done, err := s.Use(testCtx(t))
-	if err != nil {
+	if err := s.Stop(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	if st := s.Status(); st != StatusRunning {
-		t.Fatalf("stopped while in use: %s", st)
+	if st := s.Status(); st != sandbox.StatusStopped {
+		t.Fatalf("status after Stop: %s", st)
 	}
-	done()
-	waitFor(t, 30*time.Second, "the idle stop", func() bool { return s.Status() == StatusStopped })
 	if st, err := s.Inspect(testCtx(t)); err != nil || st.Running {
-		t.Fatalf("container still running after idle stop: %+v %v", st, err)
+		t.Fatalf("container still running after the stop: %+v %v", st, err)
 	}
 	id := s.ID()
 	if res := run(t, s, "cat /workspace/kept"); !strings.Contains(res.Output, "keep") {
 		t.Errorf("after restart: %q", res.Output)
 	}
-	if s.ID() != id || m.Get(s.ConversationID()) != s {
+	if s.ID() != id || m.Get(s.Owner()) != s {
 		t.Error("restart did not reuse the container")
 	}
 }

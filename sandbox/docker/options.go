@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"errors"
@@ -7,26 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
-// Defaults.
-const (
-	// DefaultImage is the image `make sandbox-image` builds.
-	DefaultImage = "gohands/sandbox:bookworm"
-	// DefaultPidsLimit bounds the number of processes in a sandbox, so a fork
-	// bomb stays inside it.
-	DefaultPidsLimit = 1024
-	// AgentPort is the runtime-agent's TCP port inside the container.
-	AgentPort = 7000
-)
-
-// Network modes.
-const (
-	NetworkBridge = "bridge"
-	NetworkNone   = "none"
-)
+// AgentPort is the runtime-agent's TCP port inside the container.
+const AgentPort = 7000
 
 // Transport is how the server reaches a sandbox's runtime-agent.
 type Transport string
@@ -61,53 +48,6 @@ const (
 	InjectCopy Inject = "copy"
 )
 
-// Limits are a sandbox's resource limits and network mode. In a Spec, a zero
-// field means "the server's default".
-type Limits struct {
-	// Memory in bytes (swap included); 0 = unlimited.
-	Memory int64
-	// NanoCPUs in units of 1e-9 CPUs (1e9 = one CPU); 0 = unlimited.
-	NanoCPUs int64
-	// PidsLimit is the maximum number of processes; 0 = DefaultPidsLimit, -1 = unlimited.
-	PidsLimit int64
-	// Network is "bridge" (default), "none", or the name of a user-defined
-	// network. "host" and "container:..." are refused.
-	Network string
-}
-
-// over returns l with the non-zero fields of o on top.
-func (l Limits) over(o Limits) Limits {
-	if o.Memory != 0 {
-		l.Memory = o.Memory
-	}
-	if o.NanoCPUs != 0 {
-		l.NanoCPUs = o.NanoCPUs
-	}
-	if o.PidsLimit != 0 {
-		l.PidsLimit = o.PidsLimit
-	}
-	if o.Network != "" {
-		l.Network = o.Network
-	}
-	return l
-}
-
-func (l Limits) validate() error {
-	switch {
-	case l.Memory < 0:
-		return fmt.Errorf("memory limit %d is negative", l.Memory)
-	case l.Memory > 0 && l.Memory < 6<<20:
-		return fmt.Errorf("memory limit %d is below the engine's minimum of 6 MiB", l.Memory)
-	case l.NanoCPUs < 0:
-		return fmt.Errorf("CPU limit %d is negative", l.NanoCPUs)
-	case l.PidsLimit < -1:
-		return fmt.Errorf("pids limit %d is invalid", l.PidsLimit)
-	case l.Network == "host" || strings.HasPrefix(l.Network, "container:"):
-		return fmt.Errorf("network mode %q would share the host's or another container's network", l.Network)
-	}
-	return nil
-}
-
 // Options configure a Manager. Start from DefaultOptions.
 type Options struct {
 	// ServerID labels every container (gohands.server) so this server can
@@ -122,13 +62,13 @@ type Options struct {
 	UserID, GroupID int
 	// Mounts are mounted into every sandbox unless a Spec brings its own
 	// (SANDBOX_VOLUMES, WORKSPACE_BASE; see Mounts).
-	Mounts []Mount
+	Mounts []sandbox.Mount
 	// Env is added to every sandbox's environment.
 	Env map[string]string
 	// Labels are added to every container (on top of the gohands.* ones).
 	Labels map[string]string
 	// Limits are the default limits; a Spec may override them.
-	Limits Limits
+	Limits sandbox.Limits
 	// Transport and Inject: see their constants.
 	Transport Transport
 	Inject    Inject
@@ -139,15 +79,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL. Default 2s.
 	StopTimeout time.Duration
-	// IdleTimeout stops a sandbox unused for that long; the next Use
-	// restarts it (same container, same workspace). 0 disables.
-	IdleTimeout time.Duration
 	// PoolSize is the number of pre-started sandboxes of the default Spec
 	// kept ready. 0 disables the warm pool.
 	PoolSize int
-	// OnStatus, if set, is called on every status change. It runs on the
-	// goroutine that made the change and must return quickly.
-	OnStatus func(StatusChange)
 }
 
 // DefaultOptions returns Options with the defaults filled in: the default
@@ -155,10 +89,10 @@ type Options struct {
 // networking. ServerID and AgentBinary must still be set.
 func DefaultOptions() Options {
 	return Options{
-		Image:   DefaultImage,
+		Image:   sandbox.DefaultImage,
 		UserID:  os.Getuid(),
 		GroupID: os.Getgid(),
-		Limits:  Limits{PidsLimit: DefaultPidsLimit, Network: NetworkBridge},
+		Limits:  sandbox.Limits{PidsLimit: sandbox.DefaultPidsLimit, Network: sandbox.NetworkBridge},
 	}
 }
 
@@ -180,15 +114,15 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("user %d:%d is invalid", o.UserID, o.GroupID))
 	}
 	if o.Image == "" {
-		o.Image = DefaultImage
+		o.Image = sandbox.DefaultImage
 	}
 	if o.Limits.PidsLimit == 0 {
-		o.Limits.PidsLimit = DefaultPidsLimit
+		o.Limits.PidsLimit = sandbox.DefaultPidsLimit
 	}
 	if o.Limits.Network == "" {
-		o.Limits.Network = NetworkBridge
+		o.Limits.Network = sandbox.NetworkBridge
 	}
-	if err := o.Limits.validate(); err != nil {
+	if err := o.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	switch o.Transport {
@@ -219,34 +153,18 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Spec is what one sandbox asks for on top of the Manager's Options. Zero
-// fields take the server's defaults.
-type Spec struct {
-	// Image overrides Options.Image.
-	Image string
-	// Limits override Options.Limits field by field.
-	Limits Limits
-	// Mounts, when non-nil, replace Options.Mounts (use an empty non-nil
-	// slice for no mounts).
-	Mounts []Mount
-	// Env is added on top of Options.Env.
-	Env map[string]string
-	// OnPull, if set, receives progress while a missing image is pulled.
-	OnPull func(PullProgress)
-}
-
 // resolved is a Spec merged with Options: everything a container needs.
 type resolved struct {
 	image     string
-	limits    Limits
-	mounts    []Mount
+	limits    sandbox.Limits
+	mounts    []sandbox.Mount
 	env       map[string]string
 	transport Transport
 }
 
 // resolve merges s into o. Options.Transport must be TCP or Unix by now.
-func (o Options) resolve(s Spec) (resolved, error) {
-	r := resolved{image: o.Image, limits: o.Limits.over(s.Limits), mounts: o.Mounts}
+func (o Options) resolve(s sandbox.Spec) (resolved, error) {
+	r := resolved{image: o.Image, limits: o.Limits.Over(s.Limits), mounts: o.Mounts}
 	if s.Image != "" {
 		r.image = s.Image
 	}
@@ -255,11 +173,11 @@ func (o Options) resolve(s Spec) (resolved, error) {
 	}
 	for _, m := range r.mounts {
 		// Mounts built in code skip ParseVolumes; check them the same way.
-		if _, err := parseVolume(m.String()); err != nil {
-			return r, fmt.Errorf("sandbox volume %q: %w", m.String(), err)
+		if err := m.Check(); err != nil {
+			return r, err
 		}
 	}
-	if err := r.limits.validate(); err != nil {
+	if err := r.limits.Validate(); err != nil {
 		return r, err
 	}
 	r.env = maps.Clone(o.Env)
@@ -270,7 +188,7 @@ func (o Options) resolve(s Spec) (resolved, error) {
 		maps.Copy(r.env, s.Env)
 	}
 	r.transport = o.Transport
-	if r.limits.Network == NetworkNone {
+	if r.limits.Network == sandbox.NetworkNone {
 		r.transport = TransportUnix // no network, no port to publish
 	}
 	return r, nil

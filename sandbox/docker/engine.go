@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
 // Connect returns a Docker engine client configured from the environment
@@ -34,7 +36,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 // engineErr marks connection failures with ErrEngineDown and names the host.
 func engineErr(engine client.APIClient, err error) error {
 	if client.IsErrConnectionFailed(err) || isConnRefused(err) {
-		return fmt.Errorf("%w at %s (is dockerd running? DOCKER_HOST is honoured): %w", ErrEngineDown, engine.DaemonHost(), err)
+		return fmt.Errorf("%w at %s (is dockerd running? DOCKER_HOST is honoured): %w", sandbox.ErrEngineDown, engine.DaemonHost(), err)
 	}
 	return err
 }

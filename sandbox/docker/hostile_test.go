@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd"
+	"github.com/gohands/gohands/sandbox"
 )
 
 // The tests in this file play a hostile sandbox: commands run as root in
@@ -26,8 +27,8 @@ import (
 func TestHostileTokenUnreadable(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, func(o *Options) { o.UserID, o.GroupID = 0, 0 })
-	s := start(t, m, Spec{})
-	token := s.Record().Token
+	s := start(t, m, sandbox.Spec{})
+	token := s.Handle().Token
 	res := run(t, s, `id -u; echo environ:; tr '\0' '\n' < /proc/1/environ; echo cmdline:; tr '\0' ' ' < /proc/1/cmdline; echo
 echo tasks:; cat /proc/1/task/*/environ | tr '\0' '\n'
 echo env:; env
@@ -110,8 +111,8 @@ func TestHostileSocket(t *testing.T) {
 			logs := &warnings{}
 			m := newManagerLogging(t, func(o *Options) { o.UserID, o.GroupID = 0, 0 },
 				slog.New(teeHandler{testLogger(t).Handler(), logs}))
-			s := start(t, m, Spec{})
-			token := s.Record().Token
+			s := start(t, m, sandbox.Spec{})
+			token := s.Handle().Token
 			received := tt.attack(t, s)
 
 			cl, done, err := s.Use(testCtx(t))
@@ -302,12 +303,12 @@ func TestNewClientVerifies(t *testing.T) {
 	const token = "sandbox-token"
 	real := filepath.Join(dir, "real.sock")
 	serveAgent(t, "unix", real, token)
-	if err := os.Symlink("real.sock", filepath.Join(dir, socketName)); err != nil {
+	if err := os.Symlink("real.sock", filepath.Join(dir, sandbox.SocketName)); err != nil {
 		t.Fatal(err)
 	}
-	s := &Sandbox{m: m, name: "gohands-test", token: token, transport: TransportUnix, runDir: dir, conversation: "conv-1"}
+	s := &Sandbox{m: m, name: "gohands-test", token: token, transport: TransportUnix, runDir: dir, owner: "conv-1"}
 	cl, endpoint := s.newClient("")
-	if want := "unix://" + filepath.Join(dir, socketName); endpoint != want {
+	if want := "unix://" + filepath.Join(dir, sandbox.SocketName); endpoint != want {
 		t.Errorf("endpoint %q, want %q", endpoint, want)
 	}
 	if err := cl.Health(testCtx(t)); !errors.Is(err, agentapi.ErrUnverified) {
@@ -316,10 +317,10 @@ func TestNewClientVerifies(t *testing.T) {
 	if n := logs.count("agent socket failed verification"); n != 1 {
 		t.Errorf("%d warnings logged, want 1", n)
 	}
-	if err := os.Remove(filepath.Join(dir, socketName)); err != nil {
+	if err := os.Remove(filepath.Join(dir, sandbox.SocketName)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Link(real, filepath.Join(dir, socketName)); err != nil {
+	if err := os.Link(real, filepath.Join(dir, sandbox.SocketName)); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.Health(testCtx(t)); err != nil {
@@ -327,7 +328,7 @@ func TestNewClientVerifies(t *testing.T) {
 	}
 
 	addr := serveAgent(t, "tcp", "127.0.0.1:0", "another-token")
-	s = &Sandbox{m: m, name: "gohands-tcp", token: token, transport: TransportTCP, conversation: "conv-2"}
+	s = &Sandbox{m: m, name: "gohands-tcp", token: token, transport: TransportTCP, owner: "conv-2"}
 	cl, _ = s.newClient("http://" + addr)
 	if err := cl.Health(testCtx(t)); !errors.Is(err, agentapi.ErrUnverified) {
 		t.Errorf("TCP peer with another token: err = %v, want ErrUnverified", err)

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/docker/docker/client"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
 // Manager owns the sandboxes of one server. Its methods are safe for
@@ -25,10 +27,11 @@ type Manager struct {
 	poolSpec resolved
 	caps     []string // capabilities kept; tests vary it
 
-	ctx    context.Context // cancelled by Close; parent of background work
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	refill chan struct{}
+	ctx     context.Context // cancelled by Close; parent of background work
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	refill  chan struct{}
+	changes chan sandbox.StatusChange
 
 	tarOnce sync.Once
 	tarball []byte
@@ -37,15 +40,15 @@ type Manager struct {
 	mu       sync.Mutex // guards the fields below
 	closed   bool
 	byID     map[string]*Sandbox // every known sandbox, pool included
-	byConv   map[string]*Sandbox // assigned sandboxes
-	starting map[string]bool     // conversations whose sandbox is being made
+	byOwner  map[string]*Sandbox // held for owners
+	starting map[string]bool     // owners whose sandbox is being made
 	pool     []*Sandbox          // ready, unassigned
 }
 
 // New returns a Manager using engine (see Connect). It starts the event
-// watcher, the idle reaper (when Options.IdleTimeout > 0) and the warm pool
-// (when Options.PoolSize > 0). Call Reconcile next to re-adopt the
-// sandboxes of live conversations and remove orphans.
+// watcher and the warm pool (when Options.PoolSize > 0). Its owner
+// recovers the sandboxes it saved with Recover, and removes the others
+// List shows with Destroy.
 func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -62,8 +65,9 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 		local:    localEngine(engine),
 		inject:   opts.Inject,
 		refill:   make(chan struct{}, 1),
+		changes:  make(chan sandbox.StatusChange, changesQueue),
 		byID:     make(map[string]*Sandbox),
-		byConv:   make(map[string]*Sandbox),
+		byOwner:  make(map[string]*Sandbox),
 		starting: make(map[string]bool),
 		caps:     capabilities,
 	}
@@ -79,62 +83,68 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 			m.opts.Transport = TransportUnix
 		}
 	}
-	if !m.local && (m.inject == InjectBind || m.opts.Transport == TransportUnix || opts.Limits.Network == NetworkNone) {
+	if !m.local && (m.inject == InjectBind || m.opts.Transport == TransportUnix || opts.Limits.Network == sandbox.NetworkNone) {
 		return nil, fmt.Errorf("sandbox options: engine %s is not local: bind-mounting the agent and Unix sockets need a unix:// DOCKER_HOST", engine.DaemonHost())
 	}
-	if m.poolSpec, err = m.opts.resolve(Spec{}); err != nil {
+	if m.poolSpec, err = m.opts.resolve(sandbox.Spec{}); err != nil {
 		return nil, fmt.Errorf("sandbox options: %w", err)
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Go(m.watch)
-	if opts.IdleTimeout > 0 {
-		m.wg.Go(m.reapIdle)
-	}
 	if opts.PoolSize > 0 {
 		m.wg.Go(m.fillPool)
 	}
 	return m, nil
 }
 
-// Start gives conversationID a ready sandbox: one from the warm pool when
+// Start gives owner a ready sandbox: one from the warm pool when
 // spec asks for nothing the pool's sandboxes lack, otherwise a new one. A
 // missing image is pulled (progress to spec.OnPull) before failing with
 // ErrImageMissing.
-func (m *Manager) Start(ctx context.Context, conversationID string, spec Spec) (*Sandbox, error) {
-	if conversationID == "" {
-		return nil, errors.New("start sandbox: empty conversation id")
+func (m *Manager) Start(ctx context.Context, owner string, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	s, err := m.start(ctx, owner, spec)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// start is Start giving the concrete sandbox.
+func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*Sandbox, error) {
+	if owner == "" {
+		return nil, errors.New("start sandbox: empty owner")
 	}
 	r, err := m.opts.resolve(spec)
 	if err != nil {
-		return nil, fmt.Errorf("start sandbox for %s: %w", conversationID, err)
+		return nil, fmt.Errorf("start sandbox for %s: %w", owner, err)
 	}
 	if r.transport == TransportUnix && !m.local {
-		return nil, fmt.Errorf("start sandbox for %s: network none needs the Unix socket transport, which needs a local engine (not %s)", conversationID, m.engine.DaemonHost())
+		return nil, fmt.Errorf("start sandbox for %s: network none needs the Unix socket transport, which needs a local engine (not %s)", owner, m.engine.DaemonHost())
 	}
 	m.mu.Lock()
 	switch {
 	case m.closed:
 		m.mu.Unlock()
-		return nil, ErrClosed
-	case m.byConv[conversationID] != nil || m.starting[conversationID]:
+		return nil, sandbox.ErrClosed
+	case m.byOwner[owner] != nil || m.starting[owner]:
 		m.mu.Unlock()
-		return nil, fmt.Errorf("start sandbox for %s: %w", conversationID, ErrExists)
+		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
 	}
-	m.starting[conversationID] = true
+	m.starting[owner] = true
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
-		delete(m.starting, conversationID)
+		delete(m.starting, owner)
 		m.mu.Unlock()
 	}()
 
 	if m.opts.PoolSize > 0 && r.equal(m.poolSpec) {
-		if s := m.take(ctx, conversationID); s != nil {
-			m.log.InfoContext(ctx, "sandbox from warm pool", "container", s.name, "conversation", conversationID)
+		if s := m.take(ctx, owner); s != nil {
+			m.log.InfoContext(ctx, "sandbox from warm pool", "container", s.name, "owner", owner)
 			return s, nil
 		}
 	}
-	s, err := m.create(ctx, conversationID, r, spec.OnPull, false)
+	s, err := m.create(ctx, owner, r, spec.OnPull, false)
 	if err != nil {
 		return nil, err
 	}
@@ -145,25 +155,25 @@ func (m *Manager) Start(ctx context.Context, conversationID string, spec Spec) (
 		// assigned one (Close leaves those running).
 		return s, nil
 	}
-	m.byConv[conversationID] = s
+	m.byOwner[owner] = s
 	m.mu.Unlock()
-	m.log.InfoContext(ctx, "sandbox started", "container", s.name, "conversation", conversationID, "image", s.image)
+	m.log.InfoContext(ctx, "sandbox started", "container", s.name, "owner", owner, "image", s.image)
 	return s, nil
 }
 
-// Get returns the sandbox of a conversation, or nil.
-func (m *Manager) Get(conversationID string) *Sandbox {
+// Get returns the sandbox held for owner, or nil.
+func (m *Manager) Get(owner string) *Sandbox {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.byConv[conversationID]
+	return m.byOwner[owner]
 }
 
-// Sandboxes returns the sandboxes assigned to conversations.
+// Sandboxes returns the sandboxes held for owners.
 func (m *Manager) Sandboxes() []*Sandbox {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]*Sandbox, 0, len(m.byConv))
-	for _, s := range m.byConv {
+	out := make([]*Sandbox, 0, len(m.byOwner))
+	for _, s := range m.byOwner {
 		out = append(out, s)
 	}
 	return out
@@ -180,7 +190,7 @@ func (m *Manager) Running() int {
 	m.mu.Unlock()
 	n := 0
 	for _, s := range all {
-		if st := s.Status(); st == StatusRunning || st == StatusPaused {
+		if st := s.Status(); st == sandbox.StatusRunning || st == sandbox.StatusPaused {
 			n++
 		}
 	}
@@ -195,8 +205,8 @@ func (m *Manager) PoolSize() int {
 }
 
 // Close stops the Manager's background work and removes the warm pool's
-// sandboxes. Sandboxes assigned to conversations keep running, so the next
-// Manager can re-adopt them with Reconcile; Remove those that should go.
+// sandboxes. Sandboxes held for owners keep running, so the next Manager
+// can take them over with Recover; Remove those that should go.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -239,8 +249,8 @@ func (m *Manager) forget(s *Sandbox) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.byID, s.id)
-	if conv := s.ConversationID(); conv != "" && m.byConv[conv] == s {
-		delete(m.byConv, conv)
+	if conv := s.Owner(); conv != "" && m.byOwner[conv] == s {
+		delete(m.byOwner, conv)
 	}
 	m.pool = slices.DeleteFunc(m.pool, func(p *Sandbox) bool { return p == s })
 }
@@ -251,8 +261,30 @@ func (m *Manager) lookup(containerID string) *Sandbox {
 	return m.byID[containerID]
 }
 
-func (m *Manager) notify(c StatusChange) {
-	if m.opts.OnStatus != nil {
-		m.opts.OnStatus(c)
+// changesQueue is how many status changes wait for the reader of Changes.
+const changesQueue = 256
+
+// Changes delivers the status changes of the sandboxes held for owners.
+// A change the reader is too slow for is dropped, and logged.
+func (m *Manager) Changes() <-chan sandbox.StatusChange { return m.changes }
+
+func (m *Manager) notify(c sandbox.StatusChange) {
+	if c.Owner == "" {
+		return // a pool sandbox: nobody to tell
+	}
+	select {
+	case m.changes <- c:
+	default:
+		m.log.Warn("sandbox status change dropped: queue full", "owner", c.Owner, "status", c.Status)
 	}
 }
+
+// Ready reports whether the engine answers.
+func (m *Manager) Ready(ctx context.Context) error {
+	if _, err := m.engine.Ping(ctx); err != nil {
+		return fmt.Errorf("docker engine: %w", err)
+	}
+	return nil
+}
+
+var _ sandbox.Backend = (*Manager)(nil)

@@ -1,15 +1,19 @@
-package sandbox
+package docker
 
 import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
 // TestReconcile restarts the Manager: sandboxes of live conversations are
@@ -31,19 +35,19 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcp, err := first.Start(ctx, "conv-tcp", Spec{})
+	tcp, err := first.start(ctx, "conv-tcp", sandbox.Spec{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix, err := first.Start(ctx, "conv-unix", Spec{Limits: Limits{Network: NetworkNone}})
+	unix, err := first.start(ctx, "conv-unix", sandbox.Spec{Limits: sandbox.Limits{Network: sandbox.NetworkNone}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan, err := first.Start(ctx, "conv-gone", Spec{})
+	orphan, err := first.start(ctx, "conv-gone", sandbox.Spec{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stoppedOrphan, err := first.Start(ctx, "conv-gone-too", Spec{})
+	stoppedOrphan, err := first.start(ctx, "conv-gone-too", sandbox.Spec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +57,7 @@ func TestReconcile(t *testing.T) {
 	// Terminal state that only the same agent process remembers.
 	run(t, tcp, "cd /tmp")
 	run(t, unix, "cd /etc")
-	tcpRecord := tcp.Record()
+	tcpRecord := tcp.Handle()
 	if err := first.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +67,8 @@ func TestReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { second.Close(context.Background()) })
-	live := []Record{tcpRecord, {ConversationID: "conv-unix"}} // the second by label, token from env
-	adopted, err := second.Reconcile(ctx, live)
+	live := []sandbox.Handle{tcpRecord, {Owner: "conv-unix"}} // the second by label, token from env
+	adopted, err := reconcile(second, ctx, live)
 	if err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
@@ -81,18 +85,18 @@ func TestReconcile(t *testing.T) {
 			t.Errorf("%s: pwd %q, want %s (the same agent)", conv, res.Output, wantDir)
 		}
 	}
-	if got := second.Get("conv-tcp").Record(); got != tcpRecord {
+	if got := second.Get("conv-tcp").Handle(); got != tcpRecord {
 		t.Errorf("adopted record %+v, want %+v", got, tcpRecord)
 	}
-	for _, s := range []*Sandbox{orphan, stoppedOrphan} {
-		if _, err := env.engine.ContainerInspect(ctx, s.ID()); !isGone(err) {
-			t.Errorf("orphan %s not removed: %v", s.Name(), err)
+	for _, s := range []sandbox.Sandbox{orphan, stoppedOrphan} {
+		if _, err := env.engine.ContainerInspect(ctx, s.Handle().ID); !isGone(err) {
+			t.Errorf("orphan %s not removed: %v", s.Handle().ID, err)
 		}
 	}
 	// Another server's sandboxes are not ours to reap.
 	other := newManager(t, nil)
-	foreign := start(t, other, Spec{})
-	if _, err := second.Reconcile(ctx, nil); err != nil {
+	foreign := start(t, other, sandbox.Spec{})
+	if _, err := reconcile(second, ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.engine.ContainerInspect(ctx, foreign.ID()); err != nil {
@@ -100,10 +104,10 @@ func TestReconcile(t *testing.T) {
 	}
 	// Reconcile with no live conversations removes everything of ours
 	// except what this Manager itself runs.
-	if _, err := second.Reconcile(ctx, nil); err != nil {
+	if _, err := reconcile(second, ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if second.Get("conv-tcp").Status() != StatusRunning {
+	if second.Get("conv-tcp").Status() != sandbox.StatusRunning {
 		t.Error("Reconcile removed a sandbox the Manager itself adopted")
 	}
 }
@@ -119,7 +123,7 @@ func TestAdoptStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := first.Start(ctx, "conv-a", Spec{})
+	s, err := first.start(ctx, "conv-a", sandbox.Spec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,7 @@ func TestAdoptStopped(t *testing.T) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rec := s.Record()
+	rec := s.Handle()
 	first.Close(ctx)
 
 	second, err := New(env.engine, opts, testLogger(t))
@@ -135,11 +139,11 @@ func TestAdoptStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { second.Close(context.Background()) })
-	a, err := second.Adopt(ctx, rec)
+	a, err := second.recover(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Status() != StatusStopped {
+	if a.Status() != sandbox.StatusStopped {
 		t.Errorf("status %s, want stopped", a.Status())
 	}
 	if res := run(t, a, "cat /workspace/f"); !strings.Contains(res.Output, "kept") {
@@ -155,30 +159,30 @@ func TestWarmPool(t *testing.T) {
 	waitFor(t, 2*time.Minute, "the pool to fill", func() bool { return m.PoolSize() == 2 })
 
 	begin := time.Now()
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	took := time.Since(begin)
-	if !s.pooled || s.Status() != StatusRunning {
+	if !s.pooled || s.Status() != sandbox.StatusRunning {
 		t.Fatalf("sandbox not from the pool (pooled=%v status=%s)", s.pooled, s.Status())
 	}
 	t.Logf("start from the pool took %s", took)
 	if res := run(t, s, "echo pooled"); !strings.Contains(res.Output, "pooled") {
 		t.Errorf("output %q", res.Output)
 	}
-	if got := s.Record().ConversationID; got == "" || m.Get(got) != s {
+	if got := s.Handle().Owner; got == "" || m.Get(got) != s {
 		t.Errorf("pool sandbox not recorded for its conversation %q", got)
 	}
 	info, err := env.engine.ContainerInspect(testCtx(t), s.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Config.Labels[labelPool] != "1" || info.Config.Labels[labelConversation] != "" {
+	if info.Config.Labels[labelPool] != "1" || info.Config.Labels[labelOwner] != "" {
 		t.Errorf("pool labels %v", info.Config.Labels)
 	}
 	waitFor(t, 2*time.Minute, "the pool to refill", func() bool { return m.PoolSize() == 2 })
 
-	custom := start(t, m, Spec{Env: map[string]string{"FOO": "bar"}})
+	custom := start(t, m, sandbox.Spec{Env: map[string]string{"FOO": "bar"}})
 	if custom.pooled {
-		t.Error("a Spec with its own env was served from the pool")
+		t.Error("a sandbox.Spec with its own env was served from the pool")
 	}
 	if res := run(t, custom, "echo $FOO"); !strings.Contains(res.Output, "bar") {
 		t.Errorf("env not set: %q", res.Output)
@@ -218,7 +222,7 @@ func TestPoolDropsDeadSandbox(t *testing.T) {
 	if err := env.engine.ContainerKill(testCtx(t), dead, "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	if s.ID() == dead {
 		t.Fatal("Start handed out a dead pool sandbox")
 	}
@@ -247,12 +251,12 @@ func TestAdoptRestartsUnverifiedAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := first.Start(ctx, "conv-a", Spec{})
+	s, err := first.start(ctx, "conv-a", sandbox.Spec{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, s, "echo kept > /workspace/f; (setsid sleep 1000 &); mv /run/gohands/agent.sock /run/gohands/moved.sock; ln -s moved.sock /run/gohands/agent.sock")
-	rec := s.Record()
+	rec := s.Handle()
 	first.Close(ctx)
 
 	second, err := New(env.engine, opts, testLogger(t))
@@ -260,11 +264,11 @@ func TestAdoptRestartsUnverifiedAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { second.Close(context.Background()) })
-	a, err := second.Adopt(ctx, rec)
+	a, err := second.recover(ctx, rec)
 	if err != nil {
 		t.Fatalf("adopt: %v", err)
 	}
-	if a.Status() != StatusRunning {
+	if a.Status() != sandbox.StatusRunning {
 		t.Errorf("status %s, want running", a.Status())
 	}
 	res := run(t, a, "cat /workspace/f; [ -S /run/gohands/agent.sock ] && [ ! -L /run/gohands/agent.sock ] && echo socket; pgrep -x sleep || echo no-sleep")
@@ -303,7 +307,7 @@ srv.serve_forever()
 func TestStartReplacesOldCopiedAgent(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, func(o *Options) { o.Inject = InjectCopy })
-	s := start(t, m, Spec{})
+	s := start(t, m, sandbox.Spec{})
 	ctx := testCtx(t)
 	run(t, s, "echo kept > /workspace/f")
 	if err := s.Stop(ctx); err != nil {
@@ -311,7 +315,7 @@ func TestStartReplacesOldCopiedAgent(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(agentPath, "/"), Mode: 0o755, Size: int64(len(oldAgent))})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(sandbox.AgentPath, "/"), Mode: 0o755, Size: int64(len(oldAgent))})
 	io.WriteString(tw, oldAgent)
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
@@ -325,4 +329,39 @@ func TestStartReplacesOldCopiedAgent(t *testing.T) {
 	if res := run(t, s, "cat /workspace/f; tr '\\0' ' ' < /proc/1/cmdline"); !strings.Contains(res.Output, "kept") || !strings.Contains(res.Output, "--token-fd") {
 		t.Errorf("after the start: %q, want the workspace kept and the current agent", res.Output)
 	}
+}
+
+// reconcile is what a server does at start (session's Restore, here
+// without conversations): it recovers the sandboxes of the live handles,
+// by id (a short one too) or by owner label, and destroys every other
+// sandbox List shows.
+func reconcile(m *Manager, ctx context.Context, live []sandbox.Handle) ([]*Sandbox, error) {
+	list, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		adopted []*Sandbox
+		errs    []error
+	)
+	for _, h := range list {
+		i := slices.IndexFunc(live, func(l sandbox.Handle) bool {
+			return l.ID != "" && len(l.ID) >= 12 && strings.HasPrefix(h.ID, l.ID) || l.ID == "" && l.Owner == h.Owner
+		})
+		if i < 0 {
+			if err := m.Destroy(ctx, h); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		rec := live[i]
+		rec.ID = h.ID
+		s, err := m.recover(ctx, rec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		adopted = append(adopted, s)
+	}
+	return adopted, errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"archive/tar"
@@ -23,16 +23,20 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
 )
 
 // Container labels.
 const (
-	labelSandbox      = "gohands.sandbox"      // "1" on every sandbox
-	labelServer       = "gohands.server"       // Options.ServerID
-	labelConversation = "gohands.conversation" // conversation id, "" for the pool
-	labelInstance     = "gohands.instance"     // the Manager that created it
-	labelPool         = "gohands.pool"         // "1" when created for the warm pool
-	labelTransport    = "gohands.transport"    // "tcp" or "unix"
+	labelSandbox = "gohands.sandbox" // "1" on every sandbox
+	labelServer  = "gohands.server"  // Options.ServerID
+	// labelOwner carries the owner key given to Start ("" for the pool).
+	// It keeps the name it had when the only owners were conversations,
+	// so that containers an older server made are still recognised.
+	labelOwner     = "gohands.conversation"
+	labelInstance  = "gohands.instance"  // the Manager that created it
+	labelPool      = "gohands.pool"      // "1" when created for the warm pool
+	labelTransport = "gohands.transport" // "tcp" or "unix"
 )
 
 // agentPortKey is the agent's port in the engine's notation.
@@ -54,16 +58,16 @@ var capabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID",
 
 // create makes, starts and health-checks a new sandbox. On failure nothing
 // is left behind.
-func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull func(PullProgress), pooled bool) (*Sandbox, error) {
+func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull func(sandbox.PullProgress), pooled bool) (*Sandbox, error) {
 	s := &Sandbox{
-		m:            m,
-		name:         "gohands-" + randomHex(6),
-		image:        r.image,
-		token:        rand.Text(),
-		transport:    r.transport,
-		pooled:       pooled,
-		conversation: conv,
-		status:       StatusStarting,
+		m:         m,
+		name:      "gohands-" + randomHex(6),
+		image:     r.image,
+		token:     rand.Text(),
+		transport: r.transport,
+		pooled:    pooled,
+		owner:     conv,
+		status:    sandbox.StatusStarting,
 	}
 	if r.transport == TransportUnix {
 		s.runDir = filepath.Join(m.opts.RunDir, s.name)
@@ -145,7 +149,7 @@ func (s *Sandbox) boot(ctx context.Context) error {
 	if !errors.Is(err, agentapi.ErrUnverified) || s.m.inject != InjectCopy {
 		return err
 	}
-	s.m.log.WarnContext(ctx, "starting sandbox again with the current agent", "container", s.name, "conversation", s.ConversationID(), "err", err)
+	s.m.log.WarnContext(ctx, "starting sandbox again with the current agent", "container", s.name, "owner", s.Owner(), "err", err)
 	if err := s.copyAgent(ctx); err != nil {
 		return err
 	}
@@ -155,14 +159,14 @@ func (s *Sandbox) boot(ctx context.Context) error {
 // bootOnce is boot without the second try.
 func (s *Sandbox) bootOnce(ctx context.Context) error {
 	m := s.m
-	s.setStatus(StatusStarting, nil)
+	s.setStatus(sandbox.StatusStarting, nil)
 	if s.runDir != "" {
 		// A socket left by the previous run would answer nothing.
-		os.Remove(filepath.Join(s.runDir, socketName))
+		os.Remove(filepath.Join(s.runDir, sandbox.SocketName))
 	}
 	if err := m.engine.ContainerStart(ctx, s.id, container.StartOptions{}); err != nil {
 		err = fmt.Errorf("start sandbox %s: %w", s.name, engineErr(m.engine, err))
-		s.setStatus(StatusStopped, err)
+		s.setStatus(sandbox.StatusStopped, err)
 		return err
 	}
 	var cl *agentapi.Client
@@ -194,9 +198,9 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 	defer cancel()
 	zero := 0
 	s.m.engine.ContainerStop(ctx, s.id, container.StopOptions{Timeout: &zero})
-	st := StatusStopped
-	if errors.Is(err, ErrExited) {
-		st = StatusExited
+	st := sandbox.StatusStopped
+	if errors.Is(err, sandbox.ErrExited) {
+		st = sandbox.StatusExited
 	}
 	s.setStatus(st, err)
 	return err
@@ -209,10 +213,10 @@ func (s *Sandbox) newClient(endpoint string) (*agentapi.Client, string) {
 	// replaced its agent's socket (or the agent is not this sandbox's):
 	// nothing was sent to it, but whoever runs the server must know.
 	onUnverified := agentapi.OnUnverified(func(err error) {
-		s.m.log.Warn("agent socket failed verification", "container", s.name, "conversation", s.ConversationID(), "err", err)
+		s.m.log.Warn("agent socket failed verification", "container", s.name, "owner", s.Owner(), "err", err)
 	})
 	if s.transport == TransportUnix {
-		sock := filepath.Join(s.runDir, socketName)
+		sock := filepath.Join(s.runDir, sandbox.SocketName)
 		return agentapi.NewUnixClient(sock, s.token, onUnverified), "unix://" + sock
 	}
 	return agentapi.NewClient(endpoint, s.token, onUnverified), endpoint
@@ -276,7 +280,7 @@ func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client) error {
 			logs := lastLogs(lctx, m.engine, s.id, 20)
 			lcancel()
 			return fmt.Errorf("%w: sandbox %s: runtime-agent did not answer /health within %s (last error: %v); last log lines:\n%s",
-				ErrNotReady, s.name, time.Since(start).Round(time.Millisecond), lastErr, strings.TrimSpace(logs))
+				sandbox.ErrNotReady, s.name, time.Since(start).Round(time.Millisecond), lastErr, strings.TrimSpace(logs))
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -293,7 +297,7 @@ func (s *Sandbox) exitError(ctx context.Context, info container.InspectResponse,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	logs := lastLogs(ctx, s.m.engine, s.id, crashScan)
-	e := &ExitError{Container: s.name, Conversation: s.ConversationID(), Starting: starting,
+	e := &sandbox.ExitError{Container: s.name, Owner: s.Owner(), Starting: starting,
 		Crash: crashLine(logs), Logs: lastLines(logs, 20)}
 	if info.State != nil {
 		e.ExitCode, e.OOMKilled, e.EngineError = info.State.ExitCode, info.State.OOMKilled, info.State.Error
@@ -308,18 +312,18 @@ func (s *Sandbox) exitError(ctx context.Context, info container.InspectResponse,
 func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *container.HostConfig, error) {
 	listen := "tcp://0.0.0.0:" + strconv.Itoa(AgentPort)
 	if r.transport == TransportUnix {
-		listen = "unix://" + runDirCtr + "/" + socketName
+		listen = "unix://" + sandbox.RunDir + "/" + sandbox.SocketName
 	}
 	labels := maps.Clone(m.opts.Labels)
 	if labels == nil {
 		labels = make(map[string]string)
 	}
 	maps.Copy(labels, map[string]string{
-		labelSandbox:      "1",
-		labelServer:       m.opts.ServerID,
-		labelConversation: s.conversation,
-		labelInstance:     m.instance,
-		labelTransport:    string(r.transport),
+		labelSandbox:   "1",
+		labelServer:    m.opts.ServerID,
+		labelOwner:     s.owner,
+		labelInstance:  m.instance,
+		labelTransport: string(r.transport),
 	})
 	if s.pooled {
 		labels[labelPool] = "1"
@@ -336,15 +340,15 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	}
 	cfg := &container.Config{
 		Image: r.image,
-		Entrypoint: []string{agentPath,
+		Entrypoint: []string{sandbox.AgentPath,
 			"--listen", listen,
 			"--user-id", strconv.Itoa(m.opts.UserID),
 			"--group-id", strconv.Itoa(m.opts.GroupID),
-			"--workdir", WorkspaceDir,
+			"--workdir", sandbox.WorkspaceDir,
 		},
 		Env:        env,
 		Labels:     labels,
-		WorkingDir: WorkspaceDir,
+		WorkingDir: sandbox.WorkspaceDir,
 	}
 	pids := r.limits.PidsLimit
 	hc := &container.HostConfig{
@@ -368,10 +372,10 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 		hc.PortBindings = nat.PortMap{agentPortKey: {{HostIP: "127.0.0.1", HostPort: ""}}}
 	}
 	if m.inject == InjectBind {
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.opts.AgentBinary, Target: agentPath, ReadOnly: true})
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.opts.AgentBinary, Target: sandbox.AgentPath, ReadOnly: true})
 	}
 	if s.runDir != "" {
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: s.runDir, Target: runDirCtr})
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: s.runDir, Target: sandbox.RunDir})
 	}
 	for _, mt := range r.mounts {
 		if mt.Volume {
@@ -405,7 +409,7 @@ func (m *Manager) ensureHostDir(dir string) error {
 	return nil
 }
 
-// agentArchive returns a tar holding the agent binary at agentPath, built
+// agentArchive returns a tar holding the agent binary at sandbox.AgentPath, built
 // once.
 func (m *Manager) agentArchive() ([]byte, error) {
 	m.tarOnce.Do(func() {
@@ -420,7 +424,7 @@ func (m *Manager) agentArchive() ([]byte, error) {
 		for _, dir := range []string{"opt/", "opt/gohands/"} {
 			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: now})
 		}
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(agentPath, "/"), Mode: 0o755, Size: int64(len(bin)), ModTime: now})
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(sandbox.AgentPath, "/"), Mode: 0o755, Size: int64(len(bin)), ModTime: now})
 		tw.Write(bin)
 		if err := tw.Close(); err != nil {
 			m.tarErr = fmt.Errorf("archive runtime-agent: %w", err)

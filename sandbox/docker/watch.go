@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
 var errNotRunning = errors.New("not running")
@@ -81,7 +83,7 @@ func (m *Manager) onEvent(ctx context.Context, msg events.Message) {
 	}
 	switch msg.Action {
 	case events.ActionDie:
-		if st := s.Status(); st != StatusRunning && st != StatusPaused {
+		if st := s.Status(); st != sandbox.StatusRunning && st != sandbox.StatusPaused {
 			return // our own stop, start or remove
 		}
 		info, err := m.engine.ContainerInspect(ctx, s.id)
@@ -98,17 +100,17 @@ func (m *Manager) onEvent(ctx context.Context, msg events.Message) {
 		s.noticeGone()
 	case events.ActionPause:
 		s.mu.Lock()
-		ext := s.status == StatusRunning
+		ext := s.status == sandbox.StatusRunning
 		s.mu.Unlock()
 		if ext { // paused by someone else
-			s.setStatus(StatusPaused, nil)
+			s.setStatus(sandbox.StatusPaused, nil)
 		}
 	case events.ActionUnPause:
 		s.mu.Lock()
-		ext := s.status == StatusPaused && s.client != nil
+		ext := s.status == sandbox.StatusPaused && s.client != nil
 		s.mu.Unlock()
 		if ext {
-			s.setStatus(StatusRunning, nil)
+			s.setStatus(sandbox.StatusRunning, nil)
 		}
 	}
 }
@@ -123,7 +125,7 @@ func (m *Manager) recheck(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, s := range all {
-		if st := s.Status(); st == StatusRunning || st == StatusPaused {
+		if st := s.Status(); st == sandbox.StatusRunning || st == sandbox.StatusPaused {
 			s.Inspect(ctx)
 		}
 	}

@@ -1,15 +1,17 @@
-package sandbox
+package docker
 
 import (
 	"context"
 	"time"
+
+	"github.com/gohands/gohands/sandbox"
 )
 
 // The warm pool keeps Options.PoolSize started, healthy sandboxes of the
-// default Spec. Pool sandboxes are created with an empty conversation label
-// and gohands.pool=1; labels cannot change after create, so when one is
-// handed to a conversation the Manager records the assignment itself (and
-// the caller persists Sandbox.Record for Reconcile).
+// default Spec. Pool sandboxes are created with an empty owner label and
+// gohands.pool=1; labels cannot change after create, so when one is handed
+// to an owner the Manager records the assignment itself (and the owner
+// saves Sandbox.Handle for Recover).
 
 // fillPool runs until Close, creating pool sandboxes one at a time whenever
 // the pool is short. Failures back off from 1s to 30s.
@@ -74,7 +76,7 @@ func (m *Manager) take(ctx context.Context, conv string) *Sandbox {
 		cl := s.Client()
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := errNotRunning
-		if cl != nil && s.Status() == StatusRunning {
+		if cl != nil && s.Status() == sandbox.StatusRunning {
 			err = cl.Health(hctx)
 		}
 		cancel()
@@ -84,11 +86,10 @@ func (m *Manager) take(ctx context.Context, conv string) *Sandbox {
 			continue
 		}
 		s.mu.Lock()
-		s.conversation = conv
-		s.lastUse = time.Now()
+		s.owner = conv
 		s.mu.Unlock()
 		m.mu.Lock()
-		m.byConv[conv] = s
+		m.byOwner[conv] = s
 		m.mu.Unlock()
 		return s
 	}

@@ -1,0 +1,509 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/storage"
+)
+
+// sandboxStartTimeout bounds a sandbox start made in the background.
+const sandboxStartTimeout = 10 * time.Minute
+
+// runner owns the sandbox of one conversation: its saved handle (the
+// conversation's sandbox record in the store), the recovery of a sandbox
+// an earlier server started, the replacement of one that died, the stop
+// when the conversation is idle, and the SandboxStatusEvents that say so.
+// The conversation's id is the backend's owner key.
+type runner struct {
+	a  *AgentSession
+	be sandbox.Backend // nil: the conversation has no sandbox
+
+	op sync.Mutex // serialises starts, recoveries and stops
+
+	mu    sync.Mutex
+	sb    sandbox.Sandbox // nil until started or recovered
+	uses  int             // Use calls not yet done
+	state event.SandboxState
+	err   string // the message of the last SandboxError
+}
+
+// current returns the sandbox the runner holds, unless it is gone.
+func (r *runner) current() sandbox.Sandbox {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sb != nil && r.sb.Status() == sandbox.StatusRemoved {
+		return nil
+	}
+	return r.sb
+}
+
+func (r *runner) set(sb sandbox.Sandbox) {
+	r.mu.Lock()
+	r.sb = sb
+	r.mu.Unlock()
+}
+
+// inUse reports whether a Use is not done yet.
+func (r *runner) inUse() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.uses > 0
+}
+
+// running reports whether the sandbox is up (running or paused).
+func (r *runner) running() bool {
+	sb := r.current()
+	if sb == nil {
+		return false
+	}
+	st := sb.Status()
+	return st == sandbox.StatusRunning || st == sandbox.StatusPaused
+}
+
+// use returns the agent client, getting the sandbox first (see get). A
+// sandbox found dead is replaced by a fresh one on the same mounts (so
+// the same mounted workspace), with an event saying so.
+func (r *runner) use(ctx context.Context) (cl *agentapi.Client, sb sandbox.Sandbox, done func(), err error) {
+	if r.be == nil {
+		return nil, nil, nil, &Error{Kind: KindUnavailable, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
+	}
+	r.mu.Lock()
+	r.uses++
+	r.mu.Unlock()
+	release := func() {
+		r.mu.Lock()
+		r.uses--
+		r.mu.Unlock()
+		r.a.touch()
+	}
+	for attempt := 0; ; attempt++ {
+		sb, err := r.get(ctx)
+		if err != nil {
+			release()
+			return nil, nil, nil, err
+		}
+		cl, sbDone, err := sb.Use(ctx)
+		if err == nil {
+			return cl, sb, sync.OnceFunc(func() { sbDone(); release() }), nil
+		}
+		dead := errors.Is(err, sandbox.ErrExited) || errors.Is(err, sandbox.ErrRemoved)
+		if !dead || attempt > 0 {
+			release()
+			return nil, nil, nil, sandboxError(err)
+		}
+		r.a.log.Warn("sandbox died; starting a new one", "err", err)
+		r.event(event.SandboxError, "the sandbox stopped unexpectedly ("+err.Error()+"); starting a new one with the same workspace", sb)
+		r.drop(ctx, sb)
+	}
+}
+
+// drop removes a dead sandbox and forgets its handle.
+func (r *runner) drop(ctx context.Context, sb sandbox.Sandbox) {
+	if err := sb.Remove(ctx); err != nil && !errors.Is(err, sandbox.ErrRemoved) {
+		r.a.log.Warn("remove dead sandbox", "err", err)
+	}
+	r.mu.Lock()
+	if r.sb == sb {
+		r.sb = nil
+	}
+	r.mu.Unlock()
+	r.a.m.store.DeleteSandbox(r.a.id)
+}
+
+// get returns the conversation's sandbox: the one the runner holds, the
+// one its saved handle names (recovered), or a new one.
+func (r *runner) get(ctx context.Context) (sandbox.Sandbox, error) {
+	if sb := r.current(); sb != nil {
+		return sb, nil
+	}
+	r.op.Lock()
+	defer r.op.Unlock()
+	if sb := r.current(); sb != nil {
+		return sb, nil
+	}
+	if sb, err := r.recoverSaved(ctx); sb != nil || err != nil {
+		return sb, err
+	}
+	if err := r.a.m.makeRoom(ctx, r.a.id); err != nil {
+		return nil, err
+	}
+	return r.start(ctx)
+}
+
+// start starts a new sandbox and saves its handle. The caller holds r.op.
+func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
+	a := r.a
+	a.mu.Lock()
+	s := a.settings.Sandbox
+	env := maps.Clone(a.secrets)
+	a.mu.Unlock()
+	delete(env, apiKeySecret)
+	limits, err := limitsOf(s)
+	if err != nil {
+		return nil, err
+	}
+	r.event(event.SandboxCreating, "starting the sandbox", nil)
+	var lastPull time.Time
+	var pullMu sync.Mutex
+	spec := sandbox.Spec{Image: s.Image, Limits: limits, Env: env, OnPull: func(p sandbox.PullProgress) {
+		pullMu.Lock()
+		defer pullMu.Unlock()
+		if time.Since(lastPull) < 500*time.Millisecond {
+			return
+		}
+		lastPull = time.Now()
+		r.pullEvent(p)
+	}}
+	sb, err := r.be.Start(ctx, a.id, spec)
+	if err != nil {
+		r.event(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)
+		return nil, sandboxError(err)
+	}
+	r.set(sb)
+	h := sb.Handle()
+	if err := a.m.store.PutSandbox(storage.SandboxRecord{ConversationID: a.id, ContainerID: h.ID,
+		Token: h.Token, Image: h.Image}); err != nil {
+		a.log.Warn("sandbox record not stored: it will not be re-adopted after a restart", "err", err)
+	}
+	r.event(event.SandboxRunning, "the sandbox is ready", sb)
+	return sb, nil
+}
+
+// savedHandle returns the handle saved for the conversation, if any.
+func (r *runner) savedHandle() (sandbox.Handle, bool, error) {
+	recs, err := r.a.m.store.Sandboxes()
+	if err != nil {
+		return sandbox.Handle{}, false, storeError("read sandbox records", err)
+	}
+	i := slices.IndexFunc(recs, func(rec storage.SandboxRecord) bool { return rec.ConversationID == r.a.id })
+	if i < 0 {
+		return sandbox.Handle{}, false, nil
+	}
+	rec := recs[i]
+	return sandbox.Handle{Owner: r.a.id, ID: rec.ContainerID, Token: rec.Token, Image: rec.Image}, true, nil
+}
+
+// recoverSaved takes over the sandbox the saved handle names: one an
+// earlier server started, or one this server let go (an evicted
+// conversation's). Without this the conversation would get a second
+// sandbox and lose what it had in the first. It returns nil and no error
+// when there is nothing to recover, and an error when the engine cannot
+// tell. The caller holds r.op.
+func (r *runner) recoverSaved(ctx context.Context) (sandbox.Sandbox, error) {
+	h, ok, err := r.savedHandle()
+	if err != nil || !ok {
+		return nil, err
+	}
+	sb, err := r.be.Recover(ctx, h)
+	switch {
+	case err == nil:
+		r.a.log.Info("recorded sandbox re-adopted", "container", h.ID, "status", sb.Status())
+		r.set(sb)
+		if sb.Status() == sandbox.StatusRunning {
+			r.event(event.SandboxRunning, "the sandbox is ready", sb)
+		}
+		return sb, nil
+	case errors.Is(err, sandbox.ErrEngineDown):
+		r.event(event.SandboxError, "the sandbox could not be re-adopted: "+err.Error(), nil)
+		return nil, sandboxError(err)
+	}
+	// The sandbox is gone, or is not this server's: start afresh.
+	r.a.log.Warn("recorded sandbox not re-adopted; starting a new one", "container", h.ID, "err", err)
+	if err := r.a.m.store.DeleteSandbox(r.a.id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		r.a.log.Warn("delete sandbox record", "err", err)
+	}
+	return nil, nil
+}
+
+// adopt makes sb, recovered by Restore, the runner's.
+func (r *runner) adopt(sb sandbox.Sandbox) {
+	r.op.Lock()
+	defer r.op.Unlock()
+	if r.current() == nil {
+		r.set(sb)
+	}
+}
+
+// startInBackground gets the sandbox without making the caller wait; the
+// outcome arrives as SandboxStatusEvents. The conversation is not idle
+// meanwhile.
+func (r *runner) startInBackground() {
+	m := r.a.m
+	r.mu.Lock()
+	r.uses++
+	r.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			r.uses--
+			r.mu.Unlock()
+			r.a.touch()
+		}()
+		ctx, cancel := context.WithTimeout(m.ctx, sandboxStartTimeout)
+		defer cancel()
+		if _, err := r.get(ctx); err != nil && m.ctx.Err() == nil {
+			r.a.log.Warn("sandbox start failed", "err", err)
+		}
+	}()
+}
+
+// stopIdle stops the sandbox of an idle conversation unless a Use came
+// in meanwhile; the next use starts it again with the same workspace. It
+// reports whether the sandbox is down (or there is none).
+func (r *runner) stopIdle(ctx context.Context) bool {
+	r.op.Lock()
+	defer r.op.Unlock()
+	sb := r.current()
+	if sb == nil || sb.Status() != sandbox.StatusRunning {
+		return sb == nil || sb.Status() != sandbox.StatusPaused
+	}
+	if r.inUse() {
+		return false
+	}
+	if err := sb.Stop(ctx); err != nil {
+		r.a.log.Warn("stop idle sandbox", "err", err)
+		return false
+	}
+	r.a.log.Info("idle sandbox stopped")
+	return true
+}
+
+// release lets the backend forget the (stopped) sandbox of an evicted
+// conversation; its saved handle recovers it on next use.
+func (r *runner) release() {
+	r.op.Lock()
+	defer r.op.Unlock()
+	if sb := r.current(); sb != nil && r.be != nil {
+		r.be.Release(sb.Handle())
+	}
+	r.set(nil)
+}
+
+// restart stops and starts the sandbox (same workspace), or gets one.
+func (r *runner) restart(ctx context.Context) error {
+	if r.be == nil {
+		return nil
+	}
+	if sb := r.current(); sb != nil {
+		if err := sb.Stop(ctx); err != nil {
+			return sandboxError(err)
+		}
+		if err := sb.Start(ctx); err != nil {
+			return sandboxError(err)
+		}
+		return nil
+	}
+	_, err := r.get(ctx)
+	return err
+}
+
+// handle returns the handle of the conversation's sandbox: the one held,
+// or else the saved one.
+func (r *runner) handle() (sandbox.Handle, bool) {
+	if r.be == nil {
+		return sandbox.Handle{}, false
+	}
+	if sb := r.current(); sb != nil {
+		return sb.Handle(), true
+	}
+	h, ok, _ := r.savedHandle()
+	return h, ok
+}
+
+// remove removes the sandbox of h, that of a deleted conversation. One the
+// engine will not remove now is removed in the background.
+func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
+	rm := func(ctx context.Context) error { return r.be.Destroy(ctx, h) }
+	if sb := r.current(); sb != nil && sb.Handle().ID == h.ID {
+		rm = sb.Remove
+	}
+	if err := rm(ctx); err != nil {
+		r.a.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "err", err)
+		r.a.m.removeLater(h.ID, rm)
+	}
+}
+
+// note turns a status change of the backend into an event.
+func (r *runner) note(c sandbox.StatusChange) {
+	msg, ok := sandboxMessages[c.Status]
+	if !ok {
+		return // stopping: the next change says how it ended
+	}
+	if c.Status == sandbox.StatusExited && c.Err != nil {
+		msg += ": " + c.Err.Error()
+	}
+	r.event(sandboxState(c.Status), msg, r.current())
+}
+
+// sandboxMessages say what a sandbox's status means, for people.
+var sandboxMessages = map[sandbox.Status]string{
+	sandbox.StatusStarting: "the sandbox is starting",
+	sandbox.StatusRunning:  "the sandbox is ready",
+	sandbox.StatusPaused:   "the sandbox is paused",
+	sandbox.StatusStopped:  "the sandbox is stopped; it starts again on next use",
+	sandbox.StatusExited:   "the sandbox stopped unexpectedly",
+	sandbox.StatusRemoved:  "the sandbox was removed",
+}
+
+// event appends a SandboxStatusEvent unless the state is the one last
+// reported.
+func (r *runner) event(st event.SandboxState, msg string, sb sandbox.Sandbox) {
+	r.mu.Lock()
+	if r.state == st && st != event.SandboxError {
+		r.mu.Unlock()
+		return
+	}
+	r.state = st
+	r.err = ""
+	if st == event.SandboxError {
+		r.err = msg
+	}
+	r.mu.Unlock()
+	e := &event.SandboxStatus{Status: st, Message: msg}
+	if sb != nil {
+		h := sb.Handle()
+		e.SandboxID, e.Image = h.ID, h.Image
+	}
+	if err := r.a.Append(e); err != nil && !errors.Is(err, ErrDeleted) && !errors.Is(err, ErrClosed) {
+		r.a.log.Warn("sandbox status event not stored", "err", err)
+	}
+}
+
+// pullEvent reports image pull progress.
+func (r *runner) pullEvent(p sandbox.PullProgress) {
+	e := &event.SandboxStatus{Status: event.SandboxPulling, Message: fmt.Sprintf("pulling %s", p.Image)}
+	if p.Total > 0 {
+		f := float64(p.Current) / float64(p.Total)
+		e.Progress = &f
+	}
+	if p.Status != "" {
+		e.Message += ": " + p.Status
+	}
+	r.mu.Lock()
+	r.state = event.SandboxPulling
+	r.mu.Unlock()
+	r.a.Append(e)
+}
+
+// info fills what SandboxInfo says of the sandbox.
+func (r *runner) info(si *SandboxInfo) {
+	r.mu.Lock()
+	if r.state != "" {
+		si.Status = string(r.state)
+		si.Error = r.err
+	}
+	r.mu.Unlock()
+	sb := r.current()
+	if sb == nil {
+		return
+	}
+	h := sb.Handle()
+	si.ID, si.Image = h.ID, h.Image
+	if st := sb.Status(); st != sandbox.StatusStopping {
+		si.Status = string(sandboxState(st))
+	}
+}
+
+// Sandbox returns the agent client of the conversation's sandbox, starting
+// or restarting it if need be; call done when finished. A sandbox whose
+// container died is replaced by a fresh one on the same mounts (so the
+// same mounted workspace), with an event saying so.
+func (a *AgentSession) Sandbox(ctx context.Context) (cl *agentapi.Client, done func(), err error) {
+	cl, _, done, err = a.sb.use(ctx)
+	return cl, done, err
+}
+
+// WithSandbox runs fn with the agent client of the conversation's sandbox,
+// starting the sandbox first if need be.
+//
+// When fn fails because the agent could not be reached, the sandbox is
+// checked at once rather than when the engine's event arrives (which may
+// come after the next call): a sandbox found dead is marked so, with an
+// event, and the next call gets a fresh sandbox. A call that never
+// reached the agent (its connection was refused) is made once more on the
+// fresh sandbox; one that may have run is not.
+func (a *AgentSession) WithSandbox(ctx context.Context, fn func(*agentapi.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		cl, sb, done, err := a.sb.use(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(cl)
+		done()
+		if err == nil || ctx.Err() != nil || !unreachable(err) || !diedUnder(ctx, sb) {
+			return err
+		}
+		if attempt > 0 || !neverSent(err) {
+			return err
+		}
+		a.log.Warn("the sandbox died before a call reached it; making the call on a fresh one", "err", err)
+	}
+}
+
+// unreachable reports whether err says the agent could not be reached or
+// went away mid-answer, rather than answering an error.
+func unreachable(err error) bool {
+	if agentapi.StatusOf(err) != 0 {
+		return false
+	}
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// neverSent reports whether err is a refused connection: the request
+// never reached the agent.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// diedUnder asks the engine whether sb died, waiting a little for the
+// engine to see what the broken connection already showed. It reports
+// true when the sandbox is now marked exited or removed.
+func diedUnder(ctx context.Context, sb sandbox.Sandbox) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		st, err := sb.Inspect(ctx)
+		if errors.Is(err, sandbox.ErrRemoved) {
+			return true
+		}
+		if err != nil {
+			return false // the engine cannot tell
+		}
+		if st.Status == sandbox.StatusExited || st.Status == sandbox.StatusRemoved {
+			return true
+		}
+		if st.Status != sandbox.StatusRunning {
+			return false
+		}
+		if cl := sb.Client(); cl != nil {
+			hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			err := cl.Health(hctx)
+			cancel()
+			if err == nil {
+				return false // the agent answers: the failure was the call's own
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
