@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/agentd/terminal"
 )
 
 func (s *Server) runRoutes(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
@@ -71,6 +72,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) error {
 	// The whole group goes when the time is up: git may start helpers.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
+	started := time.Now()
 	err = cmd.Run()
 	res := agentapi.RunResult{Stdout: stdout.buf.String(), Stderr: stderr.buf.String(), Truncated: stdout.over}
 	var ee *exec.ExitError
@@ -79,6 +81,17 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) error {
 		res.ExitCode, res.TimedOut = -1, true
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
+	case errors.Is(err, syscall.ECHILD) && cmd.Process != nil:
+		// As PID 1 the agent's reaper may have collected the program
+		// before its Wait did: the status is the reaper's.
+		ws, ok := terminal.ReapedStatus(cmd.Process.Pid, started)
+		if !ok {
+			return errorf(http.StatusInternalServerError, "run %s: its exit status was lost", req.Args[0])
+		}
+		res.ExitCode = ws.ExitStatus()
+		if ws.Signaled() {
+			res.ExitCode = 128 + int(ws.Signal())
+		}
 	case err != nil:
 		return errorf(http.StatusBadRequest, "run %s: %v", req.Args[0], err)
 	}
