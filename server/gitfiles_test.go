@@ -299,6 +299,9 @@ func TestWorkspacePreview(t *testing.T) {
 			{"/workspace/site/sub/data.json", "application/json", "x"},
 		} {
 			resp, data := e.get(base + tc.path)
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "sandbox") {
+				t.Errorf("%s: Content-Security-Policy %q: the agent's pages must not run as the server's origin", tc.path, csp)
+			}
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != tc.ctype || string(data) != tc.body {
 				t.Errorf("%s: %d %q %q, want %q %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), data, tc.ctype, tc.body)
 			}
@@ -357,6 +360,32 @@ func TestWorkspacePreview(t *testing.T) {
 		}
 	})
 
+	t.Run("preview token", func(t *testing.T) {
+		e := e.in(t)
+		var urls struct {
+			Workspace string `json:"workspace_url"`
+			Ports     string `json:"ports_url"`
+		}
+		e.call(http.MethodPost, base+"/preview", nil, http.StatusOK, &urls)
+		if !strings.HasPrefix(urls.Workspace, "/preview/") || !strings.HasSuffix(urls.Workspace, "/"+c.ID+"/workspace/") || strings.Contains(urls.Workspace, "k1") {
+			t.Fatalf("preview URLs: %+v", urls)
+		}
+		if status, body := e.raw(http.MethodGet, urls.Workspace+"site/a.css", nil, nil, false); status != http.StatusOK || string(body) != "body{}" {
+			t.Errorf("a file through the preview URL: %d %s", status, body)
+		}
+		e.detail(http.MethodGet, urls.Workspace+"site/out/s.txt", nil, http.StatusBadRequest)
+		// The token is this conversation's: not another's, not forged.
+		other := e.create(nil)
+		forOther := strings.Replace(urls.Workspace, c.ID, other.ID, 1)
+		if status, _ := e.raw(http.MethodGet, forOther+"site/a.css", nil, nil, false); status != http.StatusUnauthorized {
+			t.Errorf("the token on another conversation: %d", status)
+		}
+		if status, _ := e.raw(http.MethodGet, "/preview/forged/"+c.ID+"/workspace/site/a.css", nil, nil, false); status != http.StatusUnauthorized {
+			t.Errorf("a forged token: %d", status)
+		}
+		e.detail(http.MethodPost, "/api/conversations/nope/preview", nil, http.StatusNotFound)
+	})
+
 	t.Run("ports", func(t *testing.T) {
 		e := e.in(t)
 		if d := e.detail(http.MethodGet, base+"/ports/8799/", nil, http.StatusBadGateway); !strings.Contains(d, "8799") {
@@ -404,6 +433,13 @@ func TestWorkspacePreview(t *testing.T) {
 		}
 		if status, _ := e.raw(http.MethodGet, base+"/ports/8798/", nil, nil, false); status != http.StatusUnauthorized {
 			t.Errorf("a port without the key: %d", status)
+		}
+		var urls struct {
+			Ports string `json:"ports_url"`
+		}
+		e.call(http.MethodPost, base+"/preview", nil, http.StatusOK, &urls)
+		if status, body := e.raw(http.MethodGet, urls.Ports+"8798/p", nil, nil, false); status != http.StatusOK || !strings.Contains(string(body), `"path": "/p"`) {
+			t.Errorf("a port through the preview URL: %d %s", status, body)
 		}
 	})
 }

@@ -54,6 +54,55 @@ func (s *Server) requireKeyOrCookie(c *gin.Context) {
 	s.requireKey(c)
 }
 
+// previewToken is the capability of the preview URLs of one conversation:
+// /preview/TOKEN/ID/workspace/... and /preview/TOKEN/ID/ports/.... The web
+// page shows the agent's pages in a sandboxed frame, with an origin of its
+// own, whose requests for its own files carry no cookie (they are
+// cross-site); the token in their path, which relative links keep, lets
+// them in. It opens that conversation's workspace and ports only, which
+// the page in the frame could load anyway.
+func previewToken(key, id string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("gohands preview\x00" + id))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// previewKeys are the keys preview tokens derive from; with none
+// configured, a fixed one (the routes are open then anyway).
+func (s *Server) previewKeys() []string {
+	if len(s.keys) == 0 {
+		return []string{"open"}
+	}
+	return s.cfg.APIKeys
+}
+
+// requirePreviewToken guards the /preview/ routes.
+func (s *Server) requirePreviewToken(c *gin.Context) {
+	got := []byte(c.Param("token"))
+	for _, k := range s.previewKeys() {
+		if k != "" && hmac.Equal(got, []byte(previewToken(k, c.Param("id")))) {
+			return
+		}
+	}
+	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"detail": "invalid preview token: ask POST /api/conversations/{id}/preview for the URLs"})
+}
+
+// createPreview answers POST /api/conversations/{id}/preview: the URLs
+// at which a sandboxed frame can show the conversation's workspace and
+// ports.
+func (s *Server) createPreview(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	key := requestKey(c.Request)
+	if len(s.keys) == 0 {
+		key = "open"
+	}
+	base := "/preview/" + previewToken(key, a.ID()) + "/" + a.ID()
+	c.JSON(http.StatusOK, gin.H{"workspace_url": base + "/workspace/", "ports_url": base + "/ports/"})
+}
+
 // secureContext reports whether a browser takes Secure cookies from this
 // request: HTTPS, or plain HTTP to a loopback name.
 func secureContext(r *http.Request) bool {
@@ -72,8 +121,12 @@ func setWorkspaceCookie(c *gin.Context, value string, maxAge int) {
 	ck := &http.Cookie{Name: workspaceCookie, Value: value, Path: cookiePath, MaxAge: maxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	if secureContext(c.Request) {
 		// SameSite=None lets a page of another site show the workspace
-		// in an iframe; browsers take it only when Secure.
-		ck.Secure, ck.SameSite, ck.Partitioned = true, http.SameSiteNoneMode, true
+		// in an iframe, and the sandboxed page (an origin of its own)
+		// load its own files; browsers take it only when Secure. Not
+		// Partitioned: the sandboxed page's requests have a cross-site
+		// ancestor, and a partitioned cookie set by the top page would
+		// not go with them.
+		ck.Secure, ck.SameSite = true, http.SameSiteNoneMode
 	}
 	http.SetCookie(c.Writer, ck)
 }
@@ -132,6 +185,7 @@ func (s *Server) workspaceFile(c *gin.Context) {
 		h := c.Writer.Header()
 		h.Set("Content-Type", ctype)
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", sandboxPolicy)
 		h.Set("Cache-Control", "no-cache")
 		if f.Size >= 0 {
 			h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
@@ -150,6 +204,12 @@ func (s *Server) workspaceFile(c *gin.Context) {
 		s.fail(c, sandboxErr(err))
 	}
 }
+
+// sandboxPolicy is the Content-Security-Policy of everything the workspace
+// and port routes serve: the agent wrote those pages, and they must not
+// run as the server's own origin, where they could call the API with the
+// browser's credentials. A sandboxed document has an origin of its own.
+const sandboxPolicy = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 
 // proxiedMethods are the methods the port routes forward.
 var proxiedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
@@ -176,6 +236,7 @@ func (s *Server) portProxy(c *gin.Context) {
 	r.Header.Del(keyHeader)
 	r.Header.Del("Authorization")
 	dropCookie(r, workspaceCookie)
+	c.Writer.Header().Set("Content-Security-Policy", sandboxPolicy)
 	err = a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		var failed error
 		cl.PortProxy(port, func(w http.ResponseWriter, _ *http.Request, err error) { failed = err }).ServeHTTP(c.Writer, r)

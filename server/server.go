@@ -267,6 +267,14 @@ func (s *Server) routes() {
 		preview.Handle(m, "/:id/ports/:port", s.portProxy)
 		preview.Handle(m, "/:id/ports/:port/*path", s.portProxy)
 	}
+	convs.POST("/:id/preview", s.createPreview)
+	pv := e.Group("/preview/:token", s.requirePreviewToken)
+	getHead(pv, "/:id/workspace", s.workspaceFile)
+	getHead(pv, "/:id/workspace/*path", s.workspaceFile)
+	for _, m := range proxiedMethods {
+		pv.Handle(m, "/:id/ports/:port", s.portProxy)
+		pv.Handle(m, "/:id/ports/:port/*path", s.portProxy)
+	}
 	api.POST("/auth/workspace-session", s.createWorkspaceSession)
 	api.DELETE("/auth/workspace-session", s.deleteWorkspaceSession)
 
