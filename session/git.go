@@ -209,16 +209,20 @@ func (w SandboxWorkspace) GitChanges(ctx context.Context, p, ref string) ([]GitC
 // old path DELETED and the new one ADDED, as upstream reports it; a copy
 // is its new path ADDED.
 func parseNameStatus(out string) ([]GitChange, error) {
+	out = strings.TrimSuffix(out, "\x00")
+	if out == "" {
+		return nil, nil
+	}
 	f := strings.Split(out, "\x00")
 	var changes []GitChange
 	for i := 0; i < len(f); i++ {
 		st := f[i]
 		if st == "" {
-			continue
+			return nil, fmt.Errorf("git diff: an empty status")
 		}
 		switch st[0] {
 		case 'R', 'C':
-			if i+2 >= len(f) {
+			if i+2 >= len(f) || f[i+1] == "" || f[i+2] == "" {
 				return nil, fmt.Errorf("git diff: a %s line without two paths", st)
 			}
 			if st[0] == 'R' {
@@ -228,7 +232,7 @@ func parseNameStatus(out string) ([]GitChange, error) {
 			i += 2
 			continue
 		}
-		if i+1 >= len(f) {
+		if i+1 >= len(f) || f[i+1] == "" {
 			return nil, fmt.Errorf("git diff: a %s line without a path", st)
 		}
 		status := GitUpdated
