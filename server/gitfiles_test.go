@@ -285,7 +285,7 @@ func TestFileRoutes(t *testing.T) {
 
 func TestWorkspacePreview(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, options{sandboxes: true, config: func(c *server.Config) { c.APIKeys = []string{"k1"} }})
+	e := newEnv(t, options{sandboxes: true, config: func(c *server.Config) { c.APIKeys = []string{"k1"}; c.MaxUploadBytes = 1 << 20 }})
 	c := e.create(nil)
 	base := "/api/conversations/" + c.ID
 	e.sh(c.ID, "mkdir -p site/sub /tmp/outside && printf '<h1>hi</h1>' > site/index.html && printf 'body{}' > site/a.css && printf 'secret' > /tmp/outside/s.txt && ln -s /tmp/outside site/out && printf 'x' > site/sub/data.json")
@@ -411,6 +411,10 @@ func TestWorkspacePreview(t *testing.T) {
 		want := map[string]string{"path": "/echo/a%20b?x=1", "method": "POST", "body": "ping", "key": "", "auth": "", "cookie": "keep=me"}
 		if diff := cmp.Diff(seen, want); diff != "" {
 			t.Errorf("what the sandbox's server saw (-got +want):\n%s", diff)
+		}
+		// A body past the upload bound does not reach the sandbox whole.
+		if status, body := e.request(http.MethodPost, base+"/ports/8798/echo", strings.Repeat("x", 2<<20), nil); status != http.StatusRequestEntityTooLarge {
+			t.Errorf("a body over the bound: %d %.200s, want 413", status, body)
 		}
 		// A WebSocket through the port.
 		h := http.Header{"X-Session-API-Key": {"k1"}}

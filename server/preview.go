@@ -228,6 +228,12 @@ func (s *Server) portProxy(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// A body goes to the sandbox as it comes: it may take long as long
+	// as it does not stall, and is bounded as an upload is.
+	streamBody(c)
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
+	}
 	r := c.Request.Clone(c.Request.Context())
 	r.URL.Path = "/" + strings.TrimPrefix(c.Param("path"), "/")
 	r.URL.RawPath = ""
@@ -246,6 +252,11 @@ func (s *Server) portProxy(c *gin.Context) {
 		var he *agentapi.HTTPError
 		if errors.As(err, &he) {
 			s.fail(c, &apiError{status: he.Status, detail: he.Detail})
+			return
+		}
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			s.fail(c, errorf(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", s.cfg.MaxUploadBytes))
 			return
 		}
 		s.fail(c, &apiError{status: http.StatusBadGateway, detail: "port " + strconv.Itoa(port) + ": " + err.Error()})
