@@ -47,6 +47,8 @@ type Server struct {
 	started time.Time
 	mux     *http.ServeMux
 	editor  *files.Editor
+	// loopback carries the port proxy's requests; it uses no HTTP proxy.
+	loopback *http.Transport
 
 	mu        sync.Mutex
 	terminals map[string]*terminal.Terminal
@@ -102,6 +104,7 @@ func (s *Server) routes() {
 	auth("DELETE /terminals/{name}", s.closeTerminal)
 	s.fileRoutes(auth)
 	s.browseRoutes(auth)
+	s.runRoutes(auth)
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))

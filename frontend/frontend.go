@@ -29,7 +29,7 @@ var static embed.FS
 // styles it needs (ANSI colours, progress) through the CSSOM, which the
 // policy allows.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; font-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // file is one embedded file, ready to serve.
 type file struct {

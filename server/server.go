@@ -249,6 +249,34 @@ func (s *Server) routes() {
 	getHead(convs, "/:id/file/download", s.download)
 	convs.POST("/:id/file/upload", s.upload)
 	getHead(convs, "/:id/file/list", s.listFiles)
+	getHead(convs, "/:id/file/archive", s.archive)
+	getHead(convs, "/:id/file/home", s.home)
+	getHead(convs, "/:id/file/search_subdirs", s.searchSubdirs)
+	convs.POST("/:id/file/create_directory", s.createDirectory)
+	getHead(convs, "/:id/git/changes", s.gitChanges)
+	getHead(convs, "/:id/git/diff", s.gitDiff)
+	getHead(convs, "/:id/git/commits", s.gitCommits)
+	getHead(convs, "/:id/git/commits/:sha/changes", s.gitCommitChanges)
+
+	// What the agent built, for a browser: the key header or the
+	// workspace session cookie.
+	preview := e.Group("/api/conversations", s.requireKeyOrCookie)
+	getHead(preview, "/:id/workspace", s.workspaceFile)
+	getHead(preview, "/:id/workspace/*path", s.workspaceFile)
+	for _, m := range proxiedMethods {
+		preview.Handle(m, "/:id/ports/:port", s.portProxy)
+		preview.Handle(m, "/:id/ports/:port/*path", s.portProxy)
+	}
+	convs.POST("/:id/preview", s.createPreview)
+	pv := e.Group("/preview/:token", s.requirePreviewToken)
+	getHead(pv, "/:id/workspace", s.workspaceFile)
+	getHead(pv, "/:id/workspace/*path", s.workspaceFile)
+	for _, m := range proxiedMethods {
+		pv.Handle(m, "/:id/ports/:port", s.portProxy)
+		pv.Handle(m, "/:id/ports/:port/*path", s.portProxy)
+	}
+	api.POST("/auth/workspace-session", s.createWorkspaceSession)
+	api.DELETE("/auth/workspace-session", s.deleteWorkspaceSession)
 
 	// The reference server's global workspace routes, here acting on the
 	// conversation named by conversation_id.
@@ -257,6 +285,15 @@ func (s *Server) routes() {
 	getHead(api, "/file/download", s.download)
 	api.POST("/file/upload", s.upload)
 	getHead(api, "/file/list", s.listFiles)
+	getHead(api, "/file/archive", s.archive)
+	getHead(api, "/file/home", s.home)
+	getHead(api, "/file/search_subdirs", s.searchSubdirs)
+	api.POST("/file/create_directory", s.createDirectory)
+	getHead(api, "/file/download-trajectory/:conversation_id", s.downloadTrajectory)
+	getHead(api, "/git/changes", s.gitChanges)
+	getHead(api, "/git/diff", s.gitDiff)
+	getHead(api, "/git/commits", s.gitCommits)
+	getHead(api, "/git/commits/:sha/changes", s.gitCommitChanges)
 	getHead(api, "/tools/", s.tools)
 
 	// A socket is opened by a GET only (RFC 6455); a HEAD cannot upgrade.

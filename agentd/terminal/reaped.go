@@ -74,3 +74,10 @@ func reapedStatus(pid int, since time.Time, wait time.Duration) (syscall.WaitSta
 		reaped.cond.Wait()
 	}
 }
+
+// ReapedStatus is the status the reaper collected for a child started at
+// since whose own Wait failed with ECHILD, waiting a moment for the
+// reaper to record it; ok is false when it did not.
+func ReapedStatus(pid int, since time.Time) (ws syscall.WaitStatus, ok bool) {
+	return reapedStatus(pid, since, reapedWait)
+}

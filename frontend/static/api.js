@@ -204,6 +204,31 @@ export class API {
     return this.request('POST', this.conv(id, '/file/upload'), { query: { path: dir.replace(/\/*$/, '/') }, body: form });
   }
 
+  gitChanges(id, path) {
+    return this.request('GET', this.conv(id, '/git/changes'), { query: { path } });
+  }
+
+  gitDiff(id, path) {
+    return this.request('GET', this.conv(id, '/git/diff'), { query: { path } });
+  }
+
+  /** preview asks for the URLs at which a sandboxed frame shows the workspace and ports. */
+  preview(id) {
+    return this.request('POST', this.conv(id, '/preview'));
+  }
+
+  /**
+   * previewURL is where a preview shows, given the URLs of preview(): a
+   * server on a port of the sandbox (":8000/path") or a file of the
+   * workspace ("site/index.html"; a folder shows its index.html).
+   */
+  previewURL(urls, target) {
+    const t = String(target || '').trim();
+    const port = /^:(\d{1,5})(\/.*)?$/.exec(t);
+    if (port) return this.url(urls.ports_url.replace(/^\/+/, '') + port[1] + (port[2] || '/'));
+    return this.url(urls.workspace_url.replace(/^\/+/, '') + t.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/'));
+  }
+
   tools() {
     return this.request('GET', 'api/tools/');
   }

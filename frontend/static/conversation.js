@@ -12,6 +12,8 @@ import { sandboxLabel, statusLabel, tone, truncate } from './format.js';
 import { $, app, failure, mount, notify, onUnauthorized, setConn } from './ui.js';
 import { markListStatus, refreshList } from './list.js';
 import { loadFiles } from './files.js';
+import { loadChanges } from './changes.js';
+import { showPreview } from './preview.js';
 
 export function closeConversation() {
   const c = app.conv;
@@ -37,7 +39,7 @@ function convSkeleton(id) {
           h('button', { type: 'button', id: 'btn-delete', class: 'btn btn-ghost', title: 'Delete this conversation and its sandbox' }, 'Delete')))),
     h('div', { class: 'conv-body', id: 'conv-body', 'data-tab': 'timeline' },
       h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Views' },
-        tab('timeline', 'Timeline'), tab('terminal', 'Terminal'), tab('files', 'Files')),
+        tab('timeline', 'Timeline'), tab('terminal', 'Terminal'), tab('files', 'Files'), tab('changes', 'Changes'), tab('preview', 'Preview')),
       h('div', { class: 'timeline-col', id: 'panel-timeline', role: 'tabpanel', 'aria-labelledby': 'tab-timeline' },
         h('div', { class: 'timeline-scroll', id: 'timeline-scroll' },
           h('ol', { class: 'timeline', id: 'timeline', 'aria-label': 'Events' }),
@@ -63,7 +65,20 @@ function convSkeleton(id) {
             h('label', { for: 'file-input', class: 'btn', id: 'upload-label', tabindex: '0', role: 'button' }, '⇧ Upload'))),
         h('p', { id: 'files-state', class: 'muted', 'aria-live': 'polite' }),
         h('ul', { class: 'file-list', id: 'file-list' }),
-        h('div', { class: 'file-view', id: 'file-view', hidden: true }))));
+        h('div', { class: 'file-view', id: 'file-view', hidden: true })),
+      h('div', { class: 'side-col', id: 'panel-changes', role: 'tabpanel', 'aria-labelledby': 'tab-changes' },
+        h('div', { class: 'files-bar' },
+          h('p', { id: 'changes-state', class: 'muted', 'aria-live': 'polite' }),
+          h('button', { type: 'button', class: 'btn', id: 'btn-changes-refresh', title: 'Refresh the changes' }, '↻')),
+        h('ul', { class: 'change-list', id: 'change-list' }),
+        h('div', { class: 'change-diff', id: 'change-diff', hidden: true })),
+      h('div', { class: 'side-col', id: 'panel-preview', role: 'tabpanel', 'aria-labelledby': 'tab-preview' },
+        h('form', { class: 'files-bar preview-bar', id: 'preview-form' },
+          h('label', { class: 'visually-hidden', for: 'preview-target' }, 'What to preview'),
+          h('input', { id: 'preview-target', type: 'text', autocomplete: 'off', placeholder: 'a file of the workspace (index.html), or :PORT/ for a server in the sandbox' }),
+          h('button', { type: 'submit', class: 'btn' }, 'Show')),
+        h('p', { id: 'preview-state', class: 'muted', 'aria-live': 'polite' }),
+        h('div', { class: 'preview-box', id: 'preview-box' }))));
 }
 
 function tab(name, label) {
@@ -78,6 +93,8 @@ export function openConversation(id) {
     id, state, bashLog,
     filesDir: '',
     filesLoaded: false,
+    changesLoaded: false,
+    previewTarget: undefined,
     queue: [],
     termTimer: null,
     events: null,
@@ -138,6 +155,8 @@ function wireConversation(c) {
       if (on && focus) t.focus();
     }
     if (name === 'files' && !c.filesLoaded) loadFiles(c, c.filesDir || workingDir(c));
+    if (name === 'changes' && !c.changesLoaded) loadChanges(c, workingDir(c));
+    if (name === 'preview' && c.previewTarget === undefined) showPreview(c, '');
     if (name === 'terminal') scrollTerminal();
   };
   // A wide screen shows the timeline beside the other views: start on
@@ -214,6 +233,11 @@ function wireConversation(c) {
   });
 
   $('#btn-refresh').addEventListener('click', () => loadFiles(c, c.filesDir || workingDir(c)));
+  $('#btn-changes-refresh').addEventListener('click', () => loadChanges(c, workingDir(c)));
+  $('#preview-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    showPreview(c, $('#preview-target').value);
+  });
   $('#upload-label').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();

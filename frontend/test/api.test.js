@@ -112,6 +112,26 @@ test('routes', async () => {
   assert.equal(api.downloadURL('c1', '/workspace/x.txt'), 'http://h/api/conversations/c1/file/download?path=%2Fworkspace%2Fx.txt');
 });
 
+test('workspace routes: git changes, diffs and preview URLs', async () => {
+  const { f, calls } = fakeFetch([]);
+  const api = new API({ base: 'http://h/gh/', fetch: f, storage: new Storage() });
+  await api.gitChanges('c1', '/workspace');
+  await api.gitDiff('c1', '/workspace/a b.txt');
+  await api.preview('c1');
+  assert.deepEqual(calls.map((c) => `${c.init.method} ${c.url}`), [
+    'GET http://h/gh/api/conversations/c1/git/changes?path=%2Fworkspace',
+    'GET http://h/gh/api/conversations/c1/git/diff?path=%2Fworkspace%2Fa+b.txt',
+    'POST http://h/gh/api/conversations/c1/preview',
+  ]);
+  const urls = { workspace_url: '/preview/T/c1/workspace/', ports_url: '/preview/T/c1/ports/' };
+  assert.equal(api.previewURL(urls, ''), 'http://h/gh/preview/T/c1/workspace/');
+  assert.equal(api.previewURL(urls, '/site/a b.html'), 'http://h/gh/preview/T/c1/workspace/site/a%20b.html');
+  assert.equal(api.previewURL(urls, ':8000'), 'http://h/gh/preview/T/c1/ports/8000/');
+  assert.equal(api.previewURL(urls, ' :3000/app?x=1'), 'http://h/gh/preview/T/c1/ports/3000/app?x=1');
+  // A name that only looks like a port is a file.
+  assert.equal(api.previewURL(urls, '8000/'), 'http://h/gh/preview/T/c1/workspace/8000/');
+});
+
 test('the create body holds only what the form says', () => {
   assert.deepEqual(createBody({ task: '  ', policy: 'NeverConfirm' }), { confirmation_policy: { kind: 'NeverConfirm' } });
   assert.deepEqual(createBody({
