@@ -154,7 +154,19 @@ func New(cfg Config) *Server {
 		s.routes()
 	}
 	e.NoRoute(func(c *gin.Context) {
-		if m := c.Request.Method; cfg.Web != nil && (m == http.MethodGet || m == http.MethodHead) {
+		if s.answerNotOffered(c) {
+			return
+		}
+		m := c.Request.Method
+		if m != http.MethodGet && m != http.MethodHead {
+			c.JSON(http.StatusNotFound, gin.H{"detail": "no route " + m + " " + c.Request.URL.Path})
+			return
+		}
+		if c.Request.URL.Path == "/" && (cfg.Web == nil || !wantsHTML(c.Request)) {
+			s.serverInfo(c) // an API client asking for the root, as the reference server answers it
+			return
+		}
+		if cfg.Web != nil {
 			cfg.Web.ServeHTTP(c.Writer, c.Request)
 			return
 		}
@@ -258,6 +270,7 @@ func (s *Server) routes() {
 	api.POST("/file/upload", s.upload)
 	getHead(api, "/file/list", s.listFiles)
 	getHead(api, "/tools/", s.tools)
+	s.surfaceRoutes(api)
 
 	// A socket is opened by a GET only (RFC 6455); a HEAD cannot upgrade.
 	e.GET("/sockets/events/:id", s.sockets.events)

@@ -492,7 +492,7 @@ func (sk *socket) sendError(code, detail string) {
 			Source: event.SourceEnvironment, Message: detail, Observation: "error", Content: detail,
 			Extras: map[string]any{"error_id": code}})
 	} else {
-		e := &event.ConversationError{Code: code, Detail: detail}
+		e := &event.ServerError{Code: code, Detail: detail}
 		e.ID = event.NewID()
 		e.Source = event.SourceEnvironment
 		e.Timestamp = event.TimeOf(time.Now())

@@ -308,6 +308,9 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	} else {
 		id = NewID()
 	}
+	if req, err = m.withServerSettings(req); err != nil {
+		return nil, false, err
+	}
 	s, err := m.settings(req)
 	if err != nil {
 		return nil, false, err
