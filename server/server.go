@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -208,8 +209,8 @@ func (s *Server) ready(c *gin.Context) {
 
 // Info is the answer of /server_info.
 type Info struct {
-	Uptime   float64 `json:"uptime"`    // seconds since start
-	IdleTime float64 `json:"idle_time"` // seconds since the last request other than a probe
+	Uptime   Seconds `json:"uptime"`    // since start
+	IdleTime Seconds `json:"idle_time"` // since the last request other than a probe
 	Title    string  `json:"title"`
 	Version  string  `json:"version"`
 	Docs     string  `json:"docs"`
@@ -219,7 +220,17 @@ func (s *Server) serverInfo(c *gin.Context) {
 	now := s.cfg.Now()
 	up := now.Sub(s.started).Seconds()
 	idle := now.Sub(time.Unix(0, s.last.Load())).Seconds()
-	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: idle, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+	c.JSON(http.StatusOK, Info{Uptime: Seconds(up), IdleTime: Seconds(idle), Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+}
+
+// Seconds is a duration in seconds, written with three decimals: the
+// answer keeps its length from one moment to the next, so that a HEAD
+// tells the length of the GET that follows.
+type Seconds float64
+
+// MarshalJSON writes s with millisecond precision.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, float64(s), 'f', 3, 64), nil
 }
 
 // getHead registers a GET route and the HEAD route of the same handlers: a
