@@ -256,9 +256,12 @@ func conversationDiff(raw json.RawMessage, u *session.SettingsUpdate) error {
 			case string(v) == "null":
 				u.ClearAnalyzer = true
 			case json.Unmarshal(v, &name) == nil:
-				if name == "" || strings.EqualFold(name, "none") {
+				switch {
+				case name == "" || strings.EqualFold(name, "none"):
 					u.ClearAnalyzer = true
-				} else {
+				case strings.EqualFold(name, "llm"): // the reference server's name
+					u.SecurityAnalyzer = &session.SecurityAnalyzer{Kind: "LLMSecurityAnalyzer"}
+				default:
 					u.SecurityAnalyzer = &session.SecurityAnalyzer{Kind: name}
 				}
 			default:

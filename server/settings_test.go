@@ -115,6 +115,15 @@ func TestSettingsRoutes(t *testing.T) {
 	if status, _ := e.request(http.MethodPatch, "/api/settings", huge, nil); status != http.StatusRequestEntityTooLarge {
 		t.Errorf("an oversized PATCH: %d, want 413", status)
 	}
+	// The reference server's analyzer names.
+	e.call(http.MethodPatch, "/api/settings", map[string]any{"conversation_settings_diff": map[string]any{"security_analyzer": "llm"}}, http.StatusOK, &got)
+	if !strings.Contains(string(got.ConversationSettings.SecurityAnalyzer), `"LLMSecurityAnalyzer"`) {
+		t.Errorf("security_analyzer llm: %s", got.ConversationSettings.SecurityAnalyzer)
+	}
+	e.call(http.MethodPatch, "/api/settings", map[string]any{"conversation_settings_diff": map[string]any{"security_analyzer": "none"}}, http.StatusOK, &got)
+	if string(got.ConversationSettings.SecurityAnalyzer) != "null" {
+		t.Errorf("security_analyzer none: %s", got.ConversationSettings.SecurityAnalyzer)
+	}
 	// Clearing: null removes the endpoint and the key.
 	e.call(http.MethodPatch, "/api/settings", map[string]any{"agent_settings_diff": map[string]any{"llm": map[string]any{"base_url": nil}}}, http.StatusOK, &got)
 	if got.AgentSettings.LLM.BaseURL != nil || got.AgentSettings.LLM.APIKey != nil {
