@@ -130,6 +130,10 @@ type ConversationManager struct {
 	mu     sync.Mutex
 	convs  map[string]*AgentSession
 	closed bool
+
+	// settingsMu orders the read-change-write of the server-wide
+	// settings, profiles and secrets (serversettings.go).
+	settingsMu sync.Mutex
 }
 
 // New returns a ConversationManager and starts its background work (idle

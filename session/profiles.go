@@ -115,8 +115,8 @@ func (m *ConversationManager) SaveProfile(name string, l LLM, withKey bool) erro
 	if len(l.APIKey) > m.opts.SecretLimits.ValueBytes {
 		return invalid("llm.api_key: longer than %d bytes", m.opts.SecretLimits.ValueBytes)
 	}
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	existing, err := m.store.ServerValue(profilePrefix + name)
 	if err != nil {
 		return storeError("read profile", err)
@@ -162,8 +162,8 @@ func (m *ConversationManager) DeleteProfile(name string) error {
 	if _, _, err := m.profile(name); err != nil {
 		return err
 	}
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	if err := m.store.PutServerSecret(profileKeyPrefix+name, ""); err != nil {
 		return storeError("delete profile key", err)
 	}
@@ -186,8 +186,8 @@ func (m *ConversationManager) RenameProfile(name, newName string) error {
 	if name == newName {
 		return nil
 	}
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	if raw, err := m.store.ServerValue(profilePrefix + newName); err != nil {
 		return storeError("read profile", err)
 	} else if raw != nil {
@@ -210,7 +210,7 @@ func (m *ConversationManager) RenameProfile(name, newName string) error {
 }
 
 // renameActive changes the settings' active profile from old to new ("":
-// none), when old is the active one. The caller holds settingsMu.
+// none), when old is the active one. The caller holds m.settingsMu.
 func (m *ConversationManager) renameActive(old, new string) error {
 	st, _, err := m.storedSettings()
 	if err != nil || st.ActiveProfile != old {

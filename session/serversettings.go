@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/storage"
@@ -75,11 +74,6 @@ var (
 	serverSecretName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 )
 
-// settingsMu orders the read-change-write of the server-wide state; it is
-// package-level because every ConversationManager of a process shares the
-// one store it was given (a second manager on the same store is a test).
-var settingsMu sync.Mutex
-
 // storedSettings reads the settings and their key.
 func (m *ConversationManager) storedSettings() (ServerSettings, string, error) {
 	var st ServerSettings
@@ -122,8 +116,8 @@ func (m *ConversationManager) settingsView(st ServerSettings, key string) Settin
 
 // UpdateSettings changes the server settings and returns them.
 func (m *ConversationManager) UpdateSettings(u SettingsUpdate) (SettingsView, error) {
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	st, key, err := m.storedSettings()
 	if err != nil {
 		return SettingsView{}, err
@@ -362,8 +356,8 @@ func (m *ConversationManager) PutServerSecret(name, value string, description *s
 	if len(value) > m.opts.SecretLimits.ValueBytes {
 		return invalid("value: longer than %d bytes", m.opts.SecretLimits.ValueBytes)
 	}
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	names, err := m.store.ServerSecretNames()
 	if err != nil {
 		return storeError("list server secrets", err)
@@ -389,8 +383,8 @@ func (m *ConversationManager) DeleteServerSecret(name string) error {
 	if _, err := m.ServerSecretValue(name); err != nil {
 		return err
 	}
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	if err := m.store.PutServerSecret(name, ""); err != nil {
 		return storeError("delete server secret", err)
 	}
