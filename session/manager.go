@@ -135,6 +135,10 @@ type ConversationManager struct {
 	mu     sync.Mutex
 	convs  map[string]*AgentSession
 	closed bool
+
+	// settingsMu orders the read-change-write of the server-wide
+	// settings, profiles and secrets (serversettings.go).
+	settingsMu sync.Mutex
 }
 
 // New returns a ConversationManager and starts its background work (idle
@@ -340,6 +344,9 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 		}
 	} else {
 		id = NewID()
+	}
+	if req, err = m.withServerSettings(req); err != nil {
+		return nil, false, err
 	}
 	s, err := m.settings(req)
 	if err != nil {
