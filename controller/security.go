@@ -129,7 +129,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
 	cancel()
 	if err != nil {
-		obs = tools.Failed(ae.Action, "The action could not run: "+err.Error())
+		obs = tools.CouldNotRun(ae.Action, err)
 	}
 	oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
 	oe.Source = event.SourceEnvironment

@@ -72,6 +72,13 @@ func Failed(act event.ToolAction, msg string) event.ToolObservation {
 	return failedPlain(msg)
 }
 
+// CouldNotRun is the observation of an action whose sandbox could not be
+// reached (err, Run's error): the action's own error observation, saying
+// so.
+func CouldNotRun(act event.ToolAction, err error) event.ToolObservation {
+	return Failed(act, "The action could not run: "+err.Error())
+}
+
 // Texts returns the texts of an action a search reads; see Tool.Texts.
 // An action no tool runs gives its string fields.
 func Texts(act event.ToolAction) []string {
