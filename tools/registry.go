@@ -53,6 +53,15 @@ func For(act event.ToolAction) (Tool, bool) {
 	return t, ok
 }
 
+// KindTool returns the name of the tool that runs actions of a kind.
+func KindTool(kind string) (string, bool) {
+	t, ok := all.byAction[kind]
+	if !ok {
+		return "", false
+	}
+	return t.Spec().Name, true
+}
+
 // Run runs an action with its tool; see Tool.Run. An action no tool runs
 // is answered with an error observation.
 func Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
