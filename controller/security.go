@@ -17,7 +17,7 @@ func (c *Controller) analyzer(s session.Settings) (security.Analyzer, error) {
 		return nil, nil
 	}
 	cfg, _ := json.Marshal(s.SecurityAnalyzer)
-	return security.Options{Workspace: s.Workspace.WorkingDir, ToolOf: tools.KindTool}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
+	return security.Options{Workspace: s.Workspace.WorkingDir, ToolOf: tools.KindTool, Tools: tools.SecurityFields()}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
 }
 
 // rate rates an action with the conversation's analyzer. Without one,

@@ -158,6 +158,10 @@ type Options struct {
 	// takes the tool whose name the kind spells ("TerminalAction" is
 	// terminal).
 	ToolOf func(kind string) (tool string, ok bool)
+	// Tools are the tools rules cover, and the fields rules may name of
+	// each (tools.SecurityFields); see ToolFields. Rules rate actions of
+	// the tools not listed UNKNOWN unless one matches.
+	Tools []ToolFields
 }
 
 // ErrRestricted is wrapped by the errors of NewAnalyzer for settings that
@@ -208,7 +212,7 @@ func (o Options) NewAnalyzer(kind string, cfg json.RawMessage) (Analyzer, error)
 // ruleAnalyzer returns a RuleAnalyzer of rules that names tools as o
 // says.
 func (o Options) ruleAnalyzer(rules []*Rule) *RuleAnalyzer {
-	a := NewRuleAnalyzer(rules)
+	a := NewRuleAnalyzer(rules, o.Tools)
 	a.kinds = o.ToolOf
 	return a
 }
@@ -237,9 +241,9 @@ func (o Options) build(kind string, raw json.RawMessage, depth int) (Analyzer, e
 			return nil, fmt.Errorf("%w %s: rules_file: %w", ErrConfig, kind, ErrRestricted)
 		}
 		if c.RulesFile == "" {
-			return o.ruleAnalyzer(DefaultRules(o.Workspace)), nil
+			return o.ruleAnalyzer(DefaultRules(o.Workspace, o.Tools)), nil
 		}
-		rules, err := LoadRules(c.RulesFile, o.Workspace)
+		rules, err := LoadRules(c.RulesFile, o.Workspace, o.Tools)
 		if err != nil {
 			var pe *ParseError
 			if errors.As(err, &pe) {

@@ -36,7 +36,7 @@ func TestToolOfNamesTheTool(t *testing.T) {
 		{"terminal, spelt", nil, kill, event.RiskHigh, ""},
 	}
 	for _, tt := range tests {
-		a, err := Options{ToolOf: tt.toolOf}.NewAnalyzer(KindRules, json.RawMessage(`{}`))
+		a, err := Options{ToolOf: tt.toolOf, Tools: testTools}.NewAnalyzer(KindRules, json.RawMessage(`{}`))
 		if err != nil {
 			t.Fatal(err)
 		}

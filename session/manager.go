@@ -21,6 +21,7 @@ import (
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 )
 
 // Loop is the agent of the server's conversations. Run runs one until it
@@ -850,7 +851,7 @@ func (m *ConversationManager) checkAnalyzer(an *SecurityAnalyzer) error {
 	if an == nil {
 		return nil
 	}
-	opts := security.Options{Restrict: !m.opts.AllowHostCommands}
+	opts := security.Options{Restrict: !m.opts.AllowHostCommands, Tools: tools.SecurityFields()}
 	if _, err := opts.NewAnalyzer(an.Kind, mustJSON(an)); err != nil {
 		if errors.Is(err, security.ErrRestricted) {
 			return invalid("security_analyzer: %v (GOHANDS_ALLOW_HOST_COMMANDS)", err)
