@@ -98,6 +98,11 @@ type Options struct {
 	SecretLimits SecretLimits
 	Webhooks     Webhooks
 	Meter        Meter
+	// HostRoots are where a workspace.working_dir (or the path a global
+	// workspace route names) is a folder of the server's host, made if
+	// missing and bind-mounted into the sandbox at the same path. Empty:
+	// every working_dir is a path inside the sandbox.
+	HostRoots []string
 	// BashOutputMaxBytes bounds the output of one command of the bash
 	// routes that the server holds in its bash events (the agent's
 	// sandbox keeps the whole in a file the events name). 0 means
@@ -115,6 +120,7 @@ type Options struct {
 // ConversationManager owns the conversations of this server.
 type ConversationManager struct {
 	opts  Options
+	roots HostRoots // Options.HostRoots, cleaned
 	store *storage.Store
 	log   *slog.Logger
 	now   func() time.Time
@@ -165,10 +171,14 @@ func New(opts Options) (*ConversationManager, error) {
 		return nil, fmt.Errorf("session: Options.BashOutputMaxBytes %d is less than %d", opts.BashOutputMaxBytes, MinBashOutputMaxBytes)
 	}
 	opts.SecretLimits = opts.SecretLimits.withDefaults()
+	roots, err := CleanHostRoots(opts.HostRoots)
+	if err != nil {
+		return nil, fmt.Errorf("session: Options.HostRoots: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &ConversationManager{
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, roots: roots,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
 	}
 	m.wg.Add(1)
@@ -463,6 +473,13 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 			return s, invalid("workspace.working_dir: %q is not an absolute path", req.Workspace.WorkingDir)
 		}
 		s.Workspace = *req.Workspace
+		if m.roots.Has(s.Workspace.WorkingDir) {
+			dir, err := m.roots.Resolve(s.Workspace.WorkingDir, true)
+			if err != nil {
+				return s, err
+			}
+			s.Workspace.WorkingDir = dir
+		}
 	}
 	if req.MaxIterations != nil {
 		if *req.MaxIterations < 1 {

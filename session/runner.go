@@ -165,6 +165,9 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 		lastPull = time.Now()
 		r.pullEvent(p)
 	}}
+	if m, ok := a.m.hostMount(a.Settings().Workspace.WorkingDir); ok {
+		spec.AddMounts = []sandbox.Mount{m}
+	}
 	sb, err := r.be.Start(ctx, a.id, spec)
 	if err != nil {
 		r.event(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)

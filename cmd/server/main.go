@@ -221,6 +221,7 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks}),
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
+		HostRoots:          cfg.WorkspaceRoots,
 		Webhooks:           webhooks, Meter: reg, Logger: logger,
 	}
 }
