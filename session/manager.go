@@ -121,6 +121,8 @@ type Options struct {
 type ConversationManager struct {
 	opts  Options
 	roots HostRoots // Options.HostRoots, cleaned
+	// workspaces are the shared workspace sandboxes of the global routes.
+	workspaces *workspaces
 	store *storage.Store
 	log   *slog.Logger
 	now   func() time.Time
@@ -181,11 +183,13 @@ func New(opts Options) (*ConversationManager, error) {
 		ctx: ctx, cancel: cancel, roots: roots,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
 	}
+	m.workspaces = newWorkspaces(m)
 	m.wg.Add(1)
 	go m.keepLogMasker()
 	if opts.Sandboxes != nil {
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.watchSandboxes(opts.Sandboxes.Changes())
+		go m.workspaces.keepIdle()
 	}
 	if opts.IdleTimeout > 0 || opts.EvictAfter > 0 {
 		m.wg.Add(1)
@@ -216,6 +220,11 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 		}
 		a.stream.close(ErrClosed)
 	}
+	// A workspace sandbox has no record to be re-adopted by: it goes.
+	for _, s := range m.workspaces.all() {
+		s.remove(ctx)
+	}
+	m.workspaces.hub.close()
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -236,7 +245,7 @@ func (m *ConversationManager) watchSandboxes(changes <-chan sandbox.StatusChange
 		case <-m.ctx.Done():
 			return
 		case c := <-changes:
-			if c.Owner == "" {
+			if c.Owner == "" || strings.HasPrefix(c.Owner, WorkspaceOwnerPrefix) {
 				continue
 			}
 			a, err := m.Get(c.Owner)
