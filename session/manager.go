@@ -123,9 +123,9 @@ type ConversationManager struct {
 	roots HostRoots // Options.HostRoots, cleaned
 	// workspaces are the shared workspace sandboxes of the global routes.
 	workspaces *workspaces
-	store *storage.Store
-	log   *slog.Logger
-	now   func() time.Time
+	store      *storage.Store
+	log        *slog.Logger
+	now        func() time.Time
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
