@@ -149,3 +149,17 @@ func (m *ConversationManager) hostMount(dir string) (sandbox.Mount, bool) {
 	}
 	return sandbox.Mount{Source: dir, Target: dir}, true
 }
+
+// checkHostFolder refuses the use of a sandbox whose host folder dir was
+// removed from the host while mounted: the sandbox would see an empty
+// folder it cannot write in. Making the folder again and restarting the
+// conversation mounts it anew.
+func (m *ConversationManager) checkHostFolder(dir string) error {
+	if !m.roots.Has(dir) {
+		return nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return rejected("host folder %s is gone: it was removed from the host while the sandbox used it; make it again and restart the conversation (POST .../restart)", dir)
+	}
+	return nil
+}

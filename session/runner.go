@@ -78,6 +78,9 @@ func (r *runner) use(ctx context.Context) (cl *agentapi.Client, sb sandbox.Sandb
 	if r.be == nil {
 		return nil, nil, nil, &Error{Kind: KindUnavailable, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
 	}
+	if err := r.a.m.checkHostFolder(r.a.WorkingDir()); err != nil {
+		return nil, nil, nil, err
+	}
 	r.mu.Lock()
 	r.uses++
 	r.mu.Unlock()
@@ -300,6 +303,9 @@ func (r *runner) restart(ctx context.Context) error {
 	if r.be == nil {
 		return nil
 	}
+	// A host folder removed meanwhile is made again: the engine would
+	// refuse to mount a missing one.
+	r.a.m.hostMount(r.a.WorkingDir())
 	if sb := r.current(); sb != nil {
 		if err := sb.Stop(ctx); err != nil {
 			return sandboxError(err)

@@ -182,6 +182,15 @@ func (s *SharedWorkspace) WithSandbox(ctx context.Context, fn func(*agentapi.Cli
 		s.last = s.ws.m.now()
 		s.mu.Unlock()
 	}()
+	if s.mount != nil {
+		if _, err := os.Stat(s.root); errors.Is(err, fs.ErrNotExist) && s.current() != nil {
+			// Mounted while it existed: the sandbox holds the removed
+			// folder, and goes, to mount the folder anew on next use.
+			s.ws.m.log.Warn("host folder removed while mounted; its workspace sandbox goes", "root", s.root)
+			s.remove(ctx)
+			return rejected("host folder %s was removed from the host while its workspace sandbox used it; the next call makes it again", s.root)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		sb, err := s.get(ctx)
 		if err != nil {
