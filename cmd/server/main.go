@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if err != nil {
 		return err
 	}
+	reg.WorkspaceSandboxes(manager.WorkspaceSandboxes)
 	convs.Store(manager)
 	manager.Restore(ctx)
 	if n, err := manager.Resume(ctx); err != nil {
