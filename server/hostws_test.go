@@ -275,6 +275,29 @@ func TestGlobalWorkspaceRoutes(t *testing.T) {
 		t.Errorf("something was written outside the roots: %v", ents)
 	}
 
+	// /sockets/bash-events without a conversation: the workspace
+	// sandboxes' events, replayed then live; a frame runs a command in
+	// the workspace sandbox of its cwd.
+	sock := e.dial("/sockets/bash-events", nil)
+	sock.send(map[string]any{"command": "echo from-socket > s.txt; echo sock", "cwd": dir})
+	var sockCmd string
+	for sockCmd == "" || !sawEnd(t, sock, sockCmd) {
+		var ev struct {
+			Kind    string `json:"kind"`
+			ID      string `json:"id"`
+			Command string `json:"command"`
+		}
+		if err := json.Unmarshal(sock.read(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == "BashCommand" && strings.HasPrefix(ev.Command, "echo from-socket") {
+			sockCmd = ev.ID
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "s.txt")); err != nil || string(b) != "from-socket\n" {
+		t.Errorf("the socket's command on the host: %q, %v", b, err)
+	}
+
 	var cleared map[string]int
 	e.call(http.MethodDelete, "/api/bash/bash_events", nil, http.StatusOK, &cleared)
 	if cleared["cleared_count"] == 0 {
@@ -283,5 +306,23 @@ func TestGlobalWorkspaceRoutes(t *testing.T) {
 	e.call(http.MethodGet, "/api/bash/bash_events/search", nil, http.StatusOK, &p)
 	if len(p.Items) != 0 {
 		t.Errorf("%d events after DELETE", len(p.Items))
+	}
+}
+
+// sawEnd reads the socket's events until the last output of command id.
+func sawEnd(t *testing.T, sock *socket, id string) bool {
+	t.Helper()
+	for {
+		var ev struct {
+			Kind      string `json:"kind"`
+			CommandID string `json:"command_id"`
+			ExitCode  *int   `json:"exit_code"`
+		}
+		if err := json.Unmarshal(sock.read(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == "BashOutput" && ev.CommandID == id && ev.ExitCode != nil {
+			return true
+		}
 	}
 }
