@@ -17,7 +17,7 @@ import (
 
 // hostRoot makes a workspace root in the temp folder, its symbolic links
 // resolved (as the server sees it).
-func hostRoot(t *testing.T) string {
+func hostRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
