@@ -208,6 +208,7 @@ var registry = []kindInfo{
 	{KindCondensation, "openhands.sdk.event.condenser", func() Event { return new(Condensation) }, SourceEnvironment},
 	{KindSandboxStatus, "gohands.event", func() Event { return new(SandboxStatus) }, SourceEnvironment},
 	{KindHook, "gohands.event", func() Event { return new(Hook) }, SourceEnvironment},
+	{KindServerError, "openhands.agent_server.models", func() Event { return new(ServerError) }, SourceEnvironment},
 }
 
 func lookup(k Kind) (kindInfo, bool) {
@@ -239,7 +240,8 @@ func ParseKind(s string) (Kind, error) {
 	name := s
 	if i := strings.LastIndexByte(s, '.'); i >= 0 {
 		module := s[:i]
-		if module != "gohands.event" && module != "openhands.sdk.event" && !strings.HasPrefix(module, "openhands.sdk.event.") {
+		if module != "gohands.event" && module != "openhands.sdk.event" && module != "openhands.agent_server.models" &&
+			!strings.HasPrefix(module, "openhands.sdk.event.") {
 			return "", fmt.Errorf("event: kind %q: %w", s, ErrUnknownKind)
 		}
 		name = s[i+1:]

@@ -21,8 +21,10 @@ func (p Price) Cost(u Usage) float64 {
 
 // modelInfo is what we know of a well-known model.
 type modelInfo struct {
-	price  Price
-	window int // context window in tokens
+	price    Price
+	window   int      // context window in tokens
+	provider string   // the provider prefix of its name: "openai", "anthropic"
+	names    []string // the names a client picks it by (Catalogue), as the provider spells them
 }
 
 // perM turns dollars per million tokens into dollars per token.
@@ -35,26 +37,26 @@ func perM(in, out, cacheRead, cacheWrite float64) Price {
 // OpenAI charges cache writes as input; Anthropic charges 1.25x input for
 // them (5-minute cache) and 0.1x for reads.
 var models = map[string]modelInfo{
-	"gpt-4o":       {perM(2.50, 10.00, 1.25, 2.50), 128_000},
-	"gpt-4o-mini":  {perM(0.15, 0.60, 0.075, 0.15), 128_000},
-	"gpt-4-1":      {perM(2.00, 8.00, 0.50, 2.00), 1_047_576},
-	"gpt-4-1-mini": {perM(0.40, 1.60, 0.10, 0.40), 1_047_576},
-	"gpt-4-1-nano": {perM(0.10, 0.40, 0.025, 0.10), 1_047_576},
-	"gpt-5":        {perM(1.25, 10.00, 0.125, 1.25), 400_000},
-	"gpt-5-mini":   {perM(0.25, 2.00, 0.025, 0.25), 400_000},
-	"gpt-5-nano":   {perM(0.05, 0.40, 0.005, 0.05), 400_000},
-	"gpt-5-1":      {perM(1.25, 10.00, 0.125, 1.25), 400_000},
-	"gpt-5-2":      {perM(1.75, 14.00, 0.175, 1.75), 400_000},
-	"o3":           {perM(2.00, 8.00, 0.50, 2.00), 200_000},
-	"o3-mini":      {perM(1.10, 4.40, 0.55, 1.10), 200_000},
-	"o4-mini":      {perM(1.10, 4.40, 0.275, 1.10), 200_000},
+	"gpt-4o":       {perM(2.50, 10.00, 1.25, 2.50), 128_000, "openai", []string{"gpt-4o"}},
+	"gpt-4o-mini":  {perM(0.15, 0.60, 0.075, 0.15), 128_000, "openai", []string{"gpt-4o-mini"}},
+	"gpt-4-1":      {perM(2.00, 8.00, 0.50, 2.00), 1_047_576, "openai", []string{"gpt-4.1"}},
+	"gpt-4-1-mini": {perM(0.40, 1.60, 0.10, 0.40), 1_047_576, "openai", []string{"gpt-4.1-mini"}},
+	"gpt-4-1-nano": {perM(0.10, 0.40, 0.025, 0.10), 1_047_576, "openai", []string{"gpt-4.1-nano"}},
+	"gpt-5":        {perM(1.25, 10.00, 0.125, 1.25), 400_000, "openai", []string{"gpt-5"}},
+	"gpt-5-mini":   {perM(0.25, 2.00, 0.025, 0.25), 400_000, "openai", []string{"gpt-5-mini"}},
+	"gpt-5-nano":   {perM(0.05, 0.40, 0.005, 0.05), 400_000, "openai", []string{"gpt-5-nano"}},
+	"gpt-5-1":      {perM(1.25, 10.00, 0.125, 1.25), 400_000, "openai", []string{"gpt-5.1"}},
+	"gpt-5-2":      {perM(1.75, 14.00, 0.175, 1.75), 400_000, "openai", []string{"gpt-5.2"}},
+	"o3":           {perM(2.00, 8.00, 0.50, 2.00), 200_000, "openai", []string{"o3"}},
+	"o3-mini":      {perM(1.10, 4.40, 0.55, 1.10), 200_000, "openai", []string{"o3-mini"}},
+	"o4-mini":      {perM(1.10, 4.40, 0.275, 1.10), 200_000, "openai", []string{"o4-mini"}},
 
-	"claude-sonnet-4": {perM(3.00, 15.00, 0.30, 3.75), 200_000},
-	"claude-opus-4":   {perM(15.00, 75.00, 1.50, 18.75), 200_000},
-	"claude-opus-4-1": {perM(15.00, 75.00, 1.50, 18.75), 200_000},
-	"claude-opus-4-5": {perM(5.00, 25.00, 0.50, 6.25), 200_000},
-	"claude-opus-4-6": {perM(5.00, 25.00, 0.50, 6.25), 200_000},
-	"claude-haiku-4":  {perM(1.00, 5.00, 0.10, 1.25), 200_000},
+	"claude-sonnet-4": {perM(3.00, 15.00, 0.30, 3.75), 200_000, "anthropic", []string{"claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929"}},
+	"claude-opus-4":   {perM(15.00, 75.00, 1.50, 18.75), 200_000, "anthropic", []string{"claude-opus-4-20250514"}},
+	"claude-opus-4-1": {perM(15.00, 75.00, 1.50, 18.75), 200_000, "anthropic", []string{"claude-opus-4-1-20250805"}},
+	"claude-opus-4-5": {perM(5.00, 25.00, 0.50, 6.25), 200_000, "anthropic", []string{"claude-opus-4-5-20251101"}},
+	"claude-opus-4-6": {perM(5.00, 25.00, 0.50, 6.25), 200_000, "anthropic", []string{"claude-opus-4-6"}},
+	"claude-haiku-4":  {perM(1.00, 5.00, 0.10, 1.25), 200_000, "anthropic", []string{"claude-haiku-4-5-20251001"}},
 }
 
 // lookup finds the model in the table: the longest key that is the name or

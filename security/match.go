@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/gohands/gohands/event"
 )
@@ -45,27 +46,40 @@ func normalizeTool(name string) string {
 	return strings.ToLower(name)
 }
 
-// kindTools maps action kinds to their tools, for actions whose event
-// names no tool.
-var kindTools = map[string]string{
-	"TerminalAction": event.ToolTerminal, "FileEditorAction": event.ToolFileEditor,
-	"ApplyPatchAction": event.ToolApplyPatch, "BrowserNavigateAction": event.ToolBrowser,
-	"BrowserGetContentAction": event.ToolBrowser, "GlobAction": event.ToolGlob, "GrepAction": event.ToolGrep,
-	"TaskTrackerAction": event.ToolTaskTracker, "ThinkAction": event.ToolThink, "FinishAction": event.ToolFinish,
-}
-
-// toolOf returns the tool of an action event.
-func toolOf(a *event.Action) string {
+// toolOf returns the tool of an action event: the one it names, else the
+// one kinds gives for its action's kind (nil: the tool whose name the
+// kind spells, see kindTool), else the kind lower-cased.
+func toolOf(a *event.Action, kinds func(kind string) (tool string, ok bool)) string {
 	if a.ToolName != "" {
 		return normalizeTool(a.ToolName)
 	}
-	if a.Action != nil {
-		if t, ok := kindTools[a.Action.Kind()]; ok {
-			return t
-		}
-		return strings.ToLower(a.Action.Kind())
+	if a.Action == nil {
+		return ""
 	}
-	return ""
+	if kinds == nil {
+		kinds = kindTool
+	}
+	if t, ok := kinds(a.Action.Kind()); ok {
+		return t
+	}
+	return strings.ToLower(a.Action.Kind())
+}
+
+// kindTool returns the tool whose name an action kind spells
+// ("TerminalAction" is terminal, "ApplyPatchAction" apply_patch), for
+// callers not given the tools' own table (Options.ToolOf).
+func kindTool(kind string) (string, bool) {
+	var b strings.Builder
+	for i, r := range strings.TrimSuffix(kind, "Action") {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return event.ToolName(b.String())
 }
 
 // view is what rules see of an action.
@@ -77,9 +91,10 @@ type view struct {
 	segs []map[string][]string
 }
 
-// newView reads an action's fields.
-func newView(a *event.Action) *view {
-	v := &view{tool: toolOf(a), fields: actionFields(a.Action)}
+// newView reads an action's fields; kinds names the tool of an action
+// event that names none (see toolOf).
+func newView(a *event.Action, kinds func(string) (string, bool)) *view {
+	v := &view{tool: toolOf(a, kinds), fields: actionFields(a.Action)}
 	switch act := a.Action.(type) {
 	case *event.TerminalAction:
 		for _, s := range parseShell(act.Command) {
@@ -233,6 +248,9 @@ func (r *Rule) segmentMatches(seg map[string][]string) bool {
 // and UNKNOWN when they do not (an MCP tool).
 type RuleAnalyzer struct {
 	rules []*Rule
+	// kinds names the tool of an action event that names none (see
+	// toolOf); Options.ToolOf.
+	kinds func(string) (string, bool)
 }
 
 // NewRuleAnalyzer returns an analyzer that applies rules, in order.
@@ -248,7 +266,7 @@ func (r *RuleAnalyzer) Match(a *event.Action) []*Rule {
 	if a == nil || a.Action == nil {
 		return nil
 	}
-	v := newView(a)
+	v := newView(a, r.kinds)
 	var out []*Rule
 	for _, rule := range r.rules {
 		if rule.matches(v) {
@@ -273,7 +291,7 @@ func (r *RuleAnalyzer) Analyze(_ context.Context, a *event.Action) Verdict {
 	if best != nil {
 		return Verdict{Risk: best.Risk, Reason: best.Name + ": " + best.Reason, Analyzer: "rules", Rule: best.Name}
 	}
-	if tool := toolOf(a); toolFields[tool] == nil {
+	if tool := toolOf(a, r.kinds); toolFields[tool] == nil {
 		return Verdict{Risk: event.RiskUnknown, Reason: "no rule covers the tool " + tool, Analyzer: "rules"}
 	}
 	return Verdict{Risk: event.RiskLow, Reason: "no rule matched", Analyzer: "rules"}

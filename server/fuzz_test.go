@@ -167,7 +167,7 @@ func FuzzSocketFrame(f *testing.F) {
 				sentinel = true
 			case fr.Kind == "MessageEvent" && fr.Source == "user" && fr.Seq > 0:
 				answers++
-			case fr.Kind == "ConversationErrorEvent" && fr.Seq == 0 && fr.Detail != "":
+			case fr.Kind == "ServerErrorEvent" && fr.Seq == 0 && fr.Detail != "":
 				answers++
 			default:
 				t.Fatalf("frame %q answered with %+v", data, fr)

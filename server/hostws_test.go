@@ -244,6 +244,10 @@ func TestGlobalWorkspaceRoutes(t *testing.T) {
 	if len(batch) != 2 || string(batch[1]) != "null" || !strings.Contains(string(batch[0]), cmd.ID) {
 		t.Errorf("batch: %s", batch)
 	}
+	e.call(http.MethodGet, "/api/bash/bash_events/?event_ids="+cmd.ID, nil, http.StatusOK, &batch)
+	if len(batch) != 1 || !strings.Contains(string(batch[0]), cmd.ID) {
+		t.Errorf("batch at bash_events/: %s", batch)
+	}
 
 	// Bad input. A cwd under no root runs in the default workspace
 	// sandbox, not on the host.

@@ -142,6 +142,9 @@ func parseReplay(query url.Values) (int64, error) {
 	case "all":
 		return 0, nil
 	case "since":
+		if query.Get("after") == "" && query.Get("after_timestamp") != "" {
+			return 0, nil // narrowed by parseReplaySince
+		}
 		return parseSeq(query.Get("after"))
 	case "", "none":
 	default:
@@ -154,6 +157,21 @@ func parseReplay(query url.Values) (int64, error) {
 		return 0, nil
 	}
 	return -1, nil
+}
+
+// parseReplaySince reads after_timestamp, the reference server's form of
+// resend_mode=since: replay the events stamped at or after it (RFC 3339;
+// without a zone, UTC). It is the zero time when not given, and when
+// after, GoHands' exact form, is given too, which then wins.
+func parseReplaySince(query url.Values) (time.Time, error) {
+	v := query.Get("after_timestamp")
+	if v == "" || query.Get("after") != "" {
+		return time.Time{}, nil
+	}
+	if mode := query.Get("resend_mode"); mode != "since" {
+		return time.Time{}, errorf(http.StatusUnprocessableEntity, "after_timestamp: given with resend_mode %q; it goes with resend_mode=since", mode)
+	}
+	return timeBound("after_timestamp", v)
 }
 
 // parseSeq reads after, a sequence number (0 or more).

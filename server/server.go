@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -154,7 +155,19 @@ func New(cfg Config) *Server {
 		s.routes()
 	}
 	e.NoRoute(func(c *gin.Context) {
-		if m := c.Request.Method; cfg.Web != nil && (m == http.MethodGet || m == http.MethodHead) {
+		if s.answerNotOffered(c) {
+			return
+		}
+		m := c.Request.Method
+		if m != http.MethodGet && m != http.MethodHead {
+			c.JSON(http.StatusNotFound, gin.H{"detail": "no route " + m + " " + c.Request.URL.Path})
+			return
+		}
+		if c.Request.URL.Path == "/" && (cfg.Web == nil || !wantsHTML(c.Request)) {
+			s.serverInfo(c) // an API client asking for the root, as the reference server answers it
+			return
+		}
+		if cfg.Web != nil {
 			cfg.Web.ServeHTTP(c.Writer, c.Request)
 			return
 		}
@@ -196,8 +209,8 @@ func (s *Server) ready(c *gin.Context) {
 
 // Info is the answer of /server_info.
 type Info struct {
-	Uptime   float64 `json:"uptime"`    // seconds since start
-	IdleTime float64 `json:"idle_time"` // seconds since the last request other than a probe
+	Uptime   Seconds `json:"uptime"`    // since start
+	IdleTime Seconds `json:"idle_time"` // since the last request other than a probe
 	Title    string  `json:"title"`
 	Version  string  `json:"version"`
 	Docs     string  `json:"docs"`
@@ -207,7 +220,17 @@ func (s *Server) serverInfo(c *gin.Context) {
 	now := s.cfg.Now()
 	up := now.Sub(s.started).Seconds()
 	idle := now.Sub(time.Unix(0, s.last.Load())).Seconds()
-	c.JSON(http.StatusOK, Info{Uptime: up, IdleTime: idle, Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+	c.JSON(http.StatusOK, Info{Uptime: Seconds(up), IdleTime: Seconds(idle), Title: s.cfg.Title, Version: Version, Docs: "/docs"})
+}
+
+// Seconds is a duration in seconds, written with three decimals: the
+// answer keeps its length from one moment to the next, so that a HEAD
+// tells the length of the GET that follows.
+type Seconds float64
+
+// MarshalJSON writes s with millisecond precision.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, float64(s), 'f', 3, 64), nil
 }
 
 // getHead registers a GET route and the HEAD route of the same handlers: a
@@ -286,6 +309,7 @@ func (s *Server) routes() {
 	api.POST("/bash/start_bash_command", s.startBash)
 	getHead(api, "/bash/bash_events/search", s.searchBashEvents)
 	getHead(api, "/bash/bash_events", s.batchWorkspaceBash)
+	getHead(api, "/bash/bash_events/", s.batchWorkspaceBash) // the reference server's spelling
 	getHead(api, "/bash/bash_events/:event_id", s.workspaceBashEvent)
 	api.DELETE("/bash/bash_events", s.clearWorkspaceBash)
 	getHead(api, "/file/download", s.download)
@@ -301,6 +325,7 @@ func (s *Server) routes() {
 	getHead(api, "/git/commits", s.gitCommits)
 	getHead(api, "/git/commits/:sha/changes", s.gitCommitChanges)
 	getHead(api, "/tools/", s.tools)
+	s.surfaceRoutes(api)
 
 	// A socket is opened by a GET only (RFC 6455); a HEAD cannot upgrade.
 	e.GET("/sockets/events/:id", s.sockets.events)

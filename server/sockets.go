@@ -77,7 +77,8 @@ type socket struct {
 	conn   net.Conn // set by the upgrade, before ms
 	kind   string   // "events", "bash" or "v0"
 	convID string
-	after  int64 // replay after this seq; -1: live only
+	after  int64     // replay after this seq; -1: live only
+	since  time.Time // when not zero, replay from the first event stamped at or after it instead
 	limit  int64
 
 	ctx    context.Context
@@ -154,13 +155,13 @@ func (k *sockets) close() {
 }
 
 // accept upgrades a request to a socket of the given kind.
-func (k *sockets) accept(c *gin.Context, hub *melody.Melody, kind, convID string, after int64) {
+func (k *sockets) accept(c *gin.Context, hub *melody.Melody, kind, convID string, after int64, since time.Time) {
 	ctx, cancel := context.WithCancel(context.Background())
 	workers := frameWorkers
 	if kind == "events" {
 		workers = 1
 	}
-	sk := &socket{srv: k.srv, kind: kind, convID: convID, after: after, limit: int64(k.srv.cfg.SocketBuffer),
+	sk := &socket{srv: k.srv, kind: kind, convID: convID, after: after, since: since, limit: int64(k.srv.cfg.SocketBuffer),
 		ctx: ctx, cancel: cancel, room: make(chan struct{}, 1), workers: workers,
 		causes: make(map[string]int64)}
 	sk.taken = sync.NewCond(&sk.work)
@@ -276,6 +277,9 @@ func (sk *socket) attach(a *session.AgentSession) {
 			if after < 0 {
 				after = a.LastSeq()
 			}
+			if !sk.since.IsZero() {
+				after = afterTime(a, sk.since)
+			}
 			if sk.kind == "events" {
 				fs := a.FullState()
 				raw, _ := event.Marshal(fs)
@@ -304,6 +308,18 @@ func (sk *socket) subscribed(detach func(), err error) {
 	}
 	sk.detach = detach
 	sk.mu.Unlock()
+}
+
+// afterTime is the seq to replay after for the events stamped at or after
+// t: the one before the first such event, or the last when there is none
+// yet (what is appended next is then stamped later still).
+func afterTime(a *session.AgentSession, t time.Time) int64 {
+	last := a.LastSeq()
+	evs, _, err := a.Events(session.EventQuery{Since: t, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return last
+	}
+	return evs[0].Meta().Seq - 1
 }
 
 // waitingFrame is a client frame waiting for a worker of its socket.
@@ -502,7 +518,7 @@ func (sk *socket) sendError(code, detail string) {
 			Source: event.SourceEnvironment, Message: detail, Observation: "error", Content: detail,
 			Extras: map[string]any{"error_id": code}})
 	} else {
-		e := &event.ConversationError{Code: code, Detail: detail}
+		e := &event.ServerError{Code: code, Detail: detail}
 		e.ID = event.NewID()
 		e.Source = event.SourceEnvironment
 		e.Timestamp = event.TimeOf(time.Now())
@@ -518,7 +534,12 @@ func (k *sockets) events(c *gin.Context) {
 		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": err.Error()})
 		return
 	}
-	k.accept(c, k.eventHub, "events", c.Param("id"), after)
+	since, err := parseReplaySince(c.Request.URL.Query())
+	if err != nil {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": err.Error()})
+		return
+	}
+	k.accept(c, k.eventHub, "events", c.Param("id"), after, since)
 }
 
 // request decodes a client frame into v and returns the socket's
@@ -570,7 +591,7 @@ func (k *sockets) bash(c *gin.Context) {
 	}
 	// Without a conversation: the workspace sandboxes' bash events, and
 	// commands run in the workspace sandbox of their cwd.
-	k.accept(c, k.bashHub, "bash", id, 0)
+	k.accept(c, k.bashHub, "bash", id, 0, time.Time{})
 }
 
 // bashFrame handles a client frame of /sockets/bash-events: a command to

@@ -225,7 +225,7 @@ func TestEventSocket(t *testing.T) {
 		} {
 			s.send(bad)
 			f := s.event()
-			if f.Kind != "ConversationErrorEvent" || f.Code == "" || f.Detail == "" {
+			if f.Kind != "ServerErrorEvent" || f.Code == "" || f.Detail == "" {
 				t.Errorf("after %s got %+v, want an error event", bad, f)
 			}
 			if f.Seq != 0 {

@@ -23,7 +23,7 @@ func (k *sockets) v0(c *gin.Context) {
 		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": err.Error()})
 		return
 	}
-	k.accept(c, k.v0Hub, "v0", c.Query("conversation_id"), after)
+	k.accept(c, k.v0Hub, "v0", c.Query("conversation_id"), after, time.Time{})
 }
 
 // v0Frame handles one client action of /ws.

@@ -91,6 +91,10 @@ func (l SecretLimits) check(secrets, old map[string]string) error {
 // reach the sandbox as environment variables when it next starts. Past
 // the manager's SecretLimits nothing changes and the error says why.
 func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
+	secrets, err := a.m.resolveSecrets(secrets)
+	if err != nil {
+		return err
+	}
 	put := make(map[string]string, len(secrets))
 	for name, v := range secrets {
 		if !secretName.MatchString(name) {

@@ -197,10 +197,15 @@ type CreateRequest struct {
 }
 
 // Secret is a secret's value as a client sends it: a string, or an object
-// {"value": "..."} (with an optional description).
+// {"value": "..."} (with an optional description), or, as the SDK names a
+// server-wide secret, {"kind": "LookupSecret", "url":
+// "/api/settings/secrets/NAME"}, resolved from the server's secrets at
+// create (a URL is never fetched).
 type Secret struct {
 	Value       string `json:"value"`
 	Description string `json:"description,omitempty"`
+	Kind        string `json:"kind,omitempty"`
+	URL         string `json:"url,omitempty"`
 }
 
 // UnmarshalJSON reads a string or an object.

@@ -53,6 +53,15 @@ func For(act event.ToolAction) (Tool, bool) {
 	return t, ok
 }
 
+// KindTool returns the name of the tool that runs actions of a kind.
+func KindTool(kind string) (string, bool) {
+	t, ok := all.byAction[kind]
+	if !ok {
+		return "", false
+	}
+	return t.Spec().Name, true
+}
+
 // Run runs an action with its tool; see Tool.Run. An action no tool runs
 // is answered with an error observation.
 func Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
@@ -70,6 +79,13 @@ func Failed(act event.ToolAction, msg string) event.ToolObservation {
 		return t.Failed(act, msg)
 	}
 	return failedPlain(msg)
+}
+
+// CouldNotRun is the observation of an action whose sandbox could not be
+// reached (err, Run's error): the action's own error observation, saying
+// so.
+func CouldNotRun(act event.ToolAction, err error) event.ToolObservation {
+	return Failed(act, "The action could not run: "+err.Error())
 }
 
 // Texts returns the texts of an action a search reads; see Tool.Texts.

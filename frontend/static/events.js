@@ -49,6 +49,7 @@ const VIEWS = {
   UserRejectObservation: rejection,
   AgentErrorEvent: agentError,
   ConversationErrorEvent: conversationError,
+  ServerErrorEvent: serverError,
   ConversationStateUpdateEvent: stateUpdate,
   PauseEvent: () => ({ icon: '‖', title: 'Paused', cls: 'ev-note' }),
   SystemPromptEvent: systemPrompt,
@@ -318,6 +319,13 @@ function agentError(ev) {
 function conversationError(ev) {
   return {
     icon: '✖', title: 'The run stopped: ' + (ev.code || 'error'), cls: 'ev-error',
+    content: h('pre', { class: 'ev-error-text' }, ev.detail || ''),
+  };
+}
+
+function serverError(ev) {
+  return {
+    icon: '✖', title: 'Server error: ' + (ev.code || 'error'), cls: 'ev-error',
     content: h('pre', { class: 'ev-error-text' }, ev.detail || ''),
   };
 }
