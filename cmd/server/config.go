@@ -616,8 +616,16 @@ func (l *loader) finish(getenv func(string) string) error {
 		// one the config file names.
 		l.cfg.LLM.APIKey = getenv(openAIKeyEnv)
 	}
-	if err := checkWorkspaceRoots(l.cfg.WorkspaceRoots, getenv("DOCKER_HOST")); err != nil {
-		return fmt.Errorf("%s: %w", cmp.Or(l.from["workspace_roots"], "workspace_roots"), err)
+	if from, ok := l.from["workspace_roots"]; ok {
+		if err := checkWorkspaceRoots(l.cfg.WorkspaceRoots, getenv("DOCKER_HOST")); err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+	} else {
+		// A default root that would be refused is left out: the
+		// server starts, without host folders there.
+		l.cfg.WorkspaceRoots = slices.DeleteFunc(l.cfg.WorkspaceRoots, func(r string) bool {
+			return checkWorkspaceRoots([]string{r}, getenv("DOCKER_HOST")) != nil
+		})
 	}
 	if l.workspace == "" {
 		return nil

@@ -40,6 +40,11 @@ func TestWorkspaceRoots(t *testing.T) {
 			t.Errorf("GOHANDS_WORKSPACE_ROOTS=%s: roots = %v, %v; want %v", tc.env, cfg.WorkspaceRoots, err, tc.want)
 		}
 	}
+	// A default root holding the engine's socket is left out, not refused.
+	cfg, err = loadFake(nil, map[string]string{"HOME": "/home/ann", "TMPDIR": "/tmp", "DOCKER_HOST": "unix:///tmp/docker.sock"}, nil)
+	if err != nil || !slices.Equal(cfg.WorkspaceRoots, []string{"/home/ann"}) {
+		t.Errorf("default roots with the engine's socket in /tmp: %v, %v; want /home/ann alone", cfg.WorkspaceRoots, err)
+	}
 	cfg, err = loadFake([]string{"--config", "/c.json"}, nil, map[string]string{"/c.json": `{"workspace_roots": ["/srv/a", "/srv/b"]}`})
 	if err != nil || !slices.Equal(cfg.WorkspaceRoots, []string{"/srv/a", "/srv/b"}) {
 		t.Errorf("workspace_roots in the file: roots = %v, %v", cfg.WorkspaceRoots, err)
