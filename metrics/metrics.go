@@ -32,6 +32,8 @@ type Registry struct {
 	sandboxStart     *prometheus.HistogramVec
 	sandboxesRunning prometheus.GaugeFunc
 	countSandboxes   atomic.Pointer[func() int] // see SandboxesRunning
+	workspaces       prometheus.GaugeFunc
+	countWorkspaces  atomic.Pointer[func() int] // see WorkspaceSandboxes
 	webhooks         *prometheus.CounterVec
 	storageDown      prometheus.Counter
 }
@@ -97,7 +99,18 @@ func New() *Registry {
 		}
 		return 0
 	})
+	r.workspaces = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "gohands",
+		Name:      "workspace_sandboxes_running",
+		Help:      "Workspace sandboxes of the global workspace routes running now (counted in sandboxes_running too).",
+	}, func() float64 {
+		if f := r.countWorkspaces.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	r.reg.MustRegister(
+		r.workspaces,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.httpDuration,
@@ -199,6 +212,15 @@ func (r *Registry) SandboxesRunning(count func() int) {
 		return
 	}
 	r.countSandboxes.Store(&count)
+}
+
+// WorkspaceSandboxes sets what counts the workspace sandboxes running
+// (session's WorkspaceSandboxes), asked at every scrape.
+func (r *Registry) WorkspaceSandboxes(count func() int) {
+	if r == nil {
+		return
+	}
+	r.countWorkspaces.Store(&count)
 }
 
 // WebhookSent counts one webhook delivery attempt that ended.

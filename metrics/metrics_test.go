@@ -104,6 +104,7 @@ func TestInstruments(t *testing.T) {
 	r.SandboxStart(1500*time.Millisecond, false)
 	r.SandboxStart(50*time.Millisecond, true)
 	r.SandboxesRunning(func() int { return 4 })
+	r.WorkspaceSandboxes(func() int { return 2 })
 	r.WebhookSent(true)
 	r.WebhookSent(true)
 	r.WebhookSent(false)
@@ -124,6 +125,7 @@ func TestInstruments(t *testing.T) {
 		{"gohands_sandbox_start_seconds", "pooled=false", sample{Count: 1, Value: 1.5}},
 		{"gohands_sandbox_start_seconds", "pooled=true", sample{Count: 1, Value: 0.05}},
 		{"gohands_sandboxes_running", "", sample{Value: 4}},
+		{"gohands_workspace_sandboxes_running", "", sample{Value: 2}},
 		{"gohands_webhooks_sent_total", "result=ok", sample{Value: 2}},
 		{"gohands_webhooks_sent_total", "result=error", sample{Value: 1}},
 		{"gohands_storage_unavailable_total", "", sample{Value: 1}},
@@ -187,6 +189,7 @@ func TestNilRegistry(t *testing.T) {
 	r.ConversationsLive(1)
 	r.SandboxStart(time.Second, true)
 	r.SandboxesRunning(func() int { return 1 })
+	r.WorkspaceSandboxes(func() int { return 1 })
 	r.WebhookSent(true)
 	r.StorageUnavailable()
 }

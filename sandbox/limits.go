@@ -78,6 +78,9 @@ type Spec struct {
 	// Mounts, when non-nil, replace the backend's default mounts (use an
 	// empty non-nil slice for no mounts).
 	Mounts []Mount
+	// AddMounts are mounted on top of Mounts (or the backend's default
+	// mounts): a conversation's host folder, say.
+	AddMounts []Mount
 	// Env is added on top of the backend's default environment.
 	Env map[string]string
 	// OnPull, if set, receives progress while a missing image is pulled.

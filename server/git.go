@@ -10,10 +10,11 @@ import (
 )
 
 // inWorkspace runs fn on the workspace of the conversation the request
-// names (by its path, or conversation_id), answering a failure that has
-// not yet been answered.
+// names (by its path, or conversation_id) or, without one, on the
+// workspace sandbox of the path query, answering a failure that has not
+// yet been answered.
 func (s *Server) inWorkspace(c *gin.Context, fn func(w session.SandboxWorkspace) error) {
-	a, ok := s.conversation(c)
+	a, ok := s.workspaceFor(c, conversationID(c), c.Query("path"), false)
 	if !ok {
 		return
 	}

@@ -135,7 +135,9 @@ printf 'three\n' >> a.txt && rm d.txt && git mv old.txt new.txt && printf 'new\n
 			e.detail(http.MethodGet, base+"/git/changes?path=repo&ref="+url.QueryEscape(ref), nil, http.StatusBadRequest)
 		}
 		e.detail(http.MethodGet, base+"/git/changes?path="+url.QueryEscape("repo/../../etc"), nil, http.StatusBadRequest)
-		e.detail(http.MethodGet, "/api/git/changes?path=repo", nil, http.StatusUnprocessableEntity)
+		// Without a conversation: the default workspace sandbox's, which
+		// has no repo.
+		e.detail(http.MethodGet, "/api/git/changes?path=repo", nil, http.StatusNotFound)
 		e.detail(http.MethodGet, "/api/conversations/nope/git/changes?path=repo", nil, http.StatusNotFound)
 		e.detail(http.MethodGet, "/api/git/changes?path=repo&conversation_id=nope", nil, http.StatusNotFound)
 		// An image without git: a clear 4xx that says so.

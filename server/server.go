@@ -268,6 +268,7 @@ func (s *Server) routes() {
 	convs.POST("/:id/events/respond_to_confirmation", s.respondToConfirmation)
 
 	convs.POST("/:id/bash/execute_bash_command", s.executeBash)
+	convs.POST("/:id/bash/start_bash_command", s.startBash)
 	getHead(convs, "/:id/bash/bash_events/search", s.searchBashEvents)
 	getHead(convs, "/:id/file/download", s.download)
 	convs.POST("/:id/file/upload", s.upload)
@@ -301,10 +302,16 @@ func (s *Server) routes() {
 	api.POST("/auth/workspace-session", s.createWorkspaceSession)
 	api.DELETE("/auth/workspace-session", s.deleteWorkspaceSession)
 
-	// The reference server's global workspace routes, here acting on the
-	// conversation named by conversation_id.
+	// The reference server's global workspace routes: on the
+	// conversation named by conversation_id or, without one, on the
+	// workspace sandbox of the path they name (server/workspaces.go).
 	api.POST("/bash/execute_bash_command", s.executeBash)
+	api.POST("/bash/start_bash_command", s.startBash)
 	getHead(api, "/bash/bash_events/search", s.searchBashEvents)
+	getHead(api, "/bash/bash_events", s.batchWorkspaceBash)
+	getHead(api, "/bash/bash_events/", s.batchWorkspaceBash) // the reference server's spelling
+	getHead(api, "/bash/bash_events/:event_id", s.workspaceBashEvent)
+	api.DELETE("/bash/bash_events", s.clearWorkspaceBash)
 	getHead(api, "/file/download", s.download)
 	api.POST("/file/upload", s.upload)
 	getHead(api, "/file/list", s.listFiles)

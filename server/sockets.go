@@ -244,6 +244,10 @@ func (sk *socket) start() {
 	if sk.kind == "v0" && sk.convID == "" {
 		return // attached on the first action
 	}
+	if sk.kind == "bash" && sk.convID == "" {
+		go sk.subscribed(sk.srv.convs.WorkspaceBash().Subscribe(sk))
+		return
+	}
 	a, err := sk.srv.convs.Get(sk.convID)
 	if err != nil {
 		sk.close(closeNotFound, fmt.Sprintf("conversation %q not found", sk.convID))
@@ -283,21 +287,27 @@ func (sk *socket) attach(a *session.AgentSession) {
 			}
 			detach, err = a.Subscribe(sk.ctx, sk, after)
 		}
-		if err != nil {
-			if sk.ctx.Err() == nil {
-				sk.Drop(err)
-			}
-			return
-		}
-		sk.mu.Lock()
-		if sk.ctx.Err() != nil {
-			sk.mu.Unlock()
-			detach()
-			return
-		}
-		sk.detach = detach
-		sk.mu.Unlock()
+		sk.subscribed(detach, err)
 	}()
+}
+
+// subscribed keeps the detach of a subscription, or drops the socket
+// whose subscription failed.
+func (sk *socket) subscribed(detach func(), err error) {
+	if err != nil {
+		if sk.ctx.Err() == nil {
+			sk.Drop(err)
+		}
+		return
+	}
+	sk.mu.Lock()
+	if sk.ctx.Err() != nil {
+		sk.mu.Unlock()
+		detach()
+		return
+	}
+	sk.detach = detach
+	sk.mu.Unlock()
 }
 
 // afterTime is the seq to replay after for the events stamped at or after
@@ -579,10 +589,8 @@ func (k *sockets) bash(c *gin.Context) {
 	if id == "" {
 		id = c.Query("conversation_id")
 	}
-	if id == "" {
-		c.JSON(http.StatusUnprocessableEntity, gin.H{"detail": "conversation_id: missing"})
-		return
-	}
+	// Without a conversation: the workspace sandboxes' bash events, and
+	// commands run in the workspace sandbox of their cwd.
 	k.accept(c, k.bashHub, "bash", id, 0, time.Time{})
 }
 
@@ -594,12 +602,31 @@ func (sk *socket) bashFrame(msg []byte) {
 		return
 	}
 	var req session.BashRequest
-	a, ok := sk.request(msg, &req)
-	if !ok {
-		return
+	var a workspace // nil: the workspace sandbox of the command's cwd
+	if sk.convID == "" {
+		if err := json.Unmarshal(msg, &req); err != nil {
+			sk.sendError("BadFrame", "frame: "+jsonError(err).Error())
+			return
+		}
+	} else {
+		conv, ok := sk.request(msg, &req)
+		if !ok {
+			return
+		}
+		a = conv
 	}
 	sk.handle(len(msg), func() {
-		if _, err := a.Bash(sk.ctx, req); err != nil {
+		w := a
+		if w == nil {
+			ws, err := sk.srv.convs.Workspace(req.Cwd, true)
+			if err != nil {
+				_, detail := statusOf(err)
+				sk.sendError("BashError", detail)
+				return
+			}
+			w = ws
+		}
+		if _, err := w.Bash(sk.ctx, req); err != nil {
 			_, detail := statusOf(err)
 			sk.sendError("BashError", detail)
 		}

@@ -18,28 +18,15 @@ import (
 	"github.com/gohands/gohands/session"
 )
 
+// executeBash answers POST .../bash/execute_bash_command: the command
+// runs in the conversation's sandbox or, on the global route without a
+// conversation_id, in the workspace sandbox of its cwd.
 func (s *Server) executeBash(c *gin.Context) {
-	var req struct {
-		session.BashRequest
-		ConversationID string `json:"conversation_id"`
-	}
-	if err := s.bind(c, &req); err != nil {
-		s.fail(c, err)
-		return
-	}
-	// The global route may name the conversation in the body.
-	id := c.Param("id")
-	if id == "" {
-		id = c.Query("conversation_id")
-	}
-	if id == "" {
-		id = req.ConversationID
-	}
-	a, ok := s.conversationByID(c, id)
+	w, req, ok := s.bashRequest(c)
 	if !ok {
 		return
 	}
-	res, err := a.Bash(c.Request.Context(), req.BashRequest)
+	res, err := w.Bash(c.Request.Context(), req)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -51,6 +38,10 @@ func (s *Server) executeBash(c *gin.Context) {
 // conversation's recent bash events, oldest first, a page (limit, at most
 // 100) at a time.
 func (s *Server) searchBashEvents(c *gin.Context) {
+	if conversationID(c) == "" {
+		s.searchWorkspaceBash(c)
+		return
+	}
 	v, ok := s.view(c)
 	if !ok {
 		return
@@ -84,13 +75,13 @@ func sandboxErr(err error) error {
 }
 
 func (s *Server) download(c *gin.Context) {
-	a, ok := s.conversation(c)
+	a, ok := s.workspaceFor(c, conversationID(c), c.Query("path"), false)
 	if !ok {
 		return
 	}
 	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
-		p, err := a.WorkspacePath(ctx, cl, c.Query("path"))
+		p, err := session.ResolveWorkspacePath(ctx, cl, a.WorkingDir(), c.Query("path"))
 		if err != nil {
 			return sandboxErr(err)
 		}
@@ -129,7 +120,7 @@ func (s *Server) download(c *gin.Context) {
 // upload answers POST .../file/upload?path=: the multipart field "file"
 // is written to path (a file, or a folder to put it in).
 func (s *Server) upload(c *gin.Context) {
-	a, ok := s.conversation(c)
+	a, ok := s.workspaceFor(c, conversationID(c), c.Query("path"), false)
 	if !ok {
 		return
 	}
@@ -164,7 +155,7 @@ func (s *Server) upload(c *gin.Context) {
 	}
 }
 
-func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader) (gin.H, error) {
+func (s *Server) receive(c *gin.Context, a workspace, part io.Reader) (gin.H, error) {
 	filename := ""
 	if p, ok := part.(interface{ FileName() string }); ok {
 		filename = path.Base(p.FileName())
@@ -172,7 +163,7 @@ func (s *Server) receive(c *gin.Context, a *session.AgentSession, part io.Reader
 	var out gin.H
 	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
-		wd := a.Settings().Workspace.WorkingDir
+		wd := a.WorkingDir()
 		target := c.Query("path")
 		if target == "" {
 			target = wd + "/"
@@ -249,13 +240,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 func (s *Server) listFiles(c *gin.Context) {
-	a, ok := s.conversation(c)
+	a, ok := s.workspaceFor(c, conversationID(c), c.Query("path"), false)
 	if !ok {
 		return
 	}
 	err := a.WithSandbox(c.Request.Context(), func(cl *agentapi.Client) error {
 		ctx := c.Request.Context()
-		wd := a.Settings().Workspace.WorkingDir
+		wd := a.WorkingDir()
 		p := c.Query("path")
 		if p == "" {
 			p = wd

@@ -115,7 +115,13 @@ func TestWorkspace(t *testing.T) {
 		if strings.TrimSpace(global.Stdout) != "q" {
 			t.Errorf("global route, id in the query: %+v", global)
 		}
-		e.detail(http.MethodPost, "/api/bash/execute_bash_command", map[string]any{"command": "true"}, http.StatusUnprocessableEntity)
+		// Without a conversation: the server's default workspace sandbox
+		// (server/hostws_test.go covers host folders).
+		e.call(http.MethodPost, "/api/bash/execute_bash_command", map[string]any{"command": "pwd"}, http.StatusOK, &global)
+		if strings.TrimSpace(global.Stdout) != session.DefaultWorkingDir {
+			t.Errorf("global route without a conversation: %+v, want it run in the default workspace", global)
+		}
+		e.detail(http.MethodPost, "/api/bash/execute_bash_command", map[string]any{}, http.StatusUnprocessableEntity)
 		e.detail(http.MethodPost, base+"/bash/execute_bash_command", map[string]any{}, http.StatusUnprocessableEntity)
 		e.detail(http.MethodPost, base+"/bash/execute_bash_command", map[string]any{"command": "true", "timeout": -1}, http.StatusUnprocessableEntity)
 		e.detail(http.MethodPost, "/api/conversations/nope/bash/execute_bash_command", map[string]any{"command": "true"}, http.StatusNotFound)

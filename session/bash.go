@@ -3,11 +3,13 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // BashRequest runs one command in the conversation's sandbox (the REST
@@ -56,6 +58,17 @@ type BashOutput struct {
 	Stderr    string     `json:"stderr"`
 }
 
+// BashError says a command started with start_bash_command failed
+// before it could end (its sandbox could not run it).
+type BashError struct {
+	Kind      string     `json:"kind"` // "BashError"
+	ID        string     `json:"id"`
+	Timestamp event.Time `json:"timestamp"`
+	CommandID string     `json:"command_id,omitempty"`
+	Code      string     `json:"code"`
+	Detail    string     `json:"detail"`
+}
+
 // defaultBashTimeout is the hard timeout of a REST command.
 const defaultBashTimeout = 300.0
 
@@ -70,37 +83,95 @@ const terminalCallTimeout = 30 * time.Second
 // bashOutput); the answer is the agent's, cut past 30,000 characters
 // with the whole kept in the sandbox's file at FullOutputPath.
 func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, error) {
+	cmd, err := a.bashSite().begin(req)
+	if err != nil {
+		return BashResult{}, err
+	}
+	return a.bashSite().run(ctx, cmd, req.Command)
+}
+
+// StartBash publishes the command's BashCommand event and runs it in the
+// background: its output and end come as bash events (a failure as a
+// BashError).
+func (a *AgentSession) StartBash(req BashRequest) (BashCommand, error) {
+	return a.bashSite().start(req)
+}
+
+// bashSite is the conversation's: its sandbox, its bash events, its
+// secrets hidden.
+func (a *AgentSession) bashSite() bashSite {
+	return bashSite{m: a.m, hub: a.bash, masker: a.masker(), secrets: a.secretValues(),
+		workdir: a.Settings().Workspace.WorkingDir, withSandbox: a.WithSandbox}
+}
+
+// bashSite is where a command of the bash routes runs and where its
+// events go: a conversation's, or a shared workspace sandbox's.
+type bashSite struct {
+	m           *ConversationManager
+	hub         *bashHub
+	masker      *security.Masker
+	secrets     []string
+	workdir     string // where a command without cwd runs
+	withSandbox func(ctx context.Context, fn func(*agentapi.Client) error) error
+}
+
+// begin checks req and publishes its BashCommand event.
+func (s bashSite) begin(req BashRequest) (BashCommand, error) {
 	if req.Command == "" {
-		return BashResult{}, invalid("command: missing")
+		return BashCommand{}, invalid("command: missing")
 	}
 	timeout := defaultBashTimeout
 	if req.Timeout != nil {
 		if *req.Timeout <= 0 {
-			return BashResult{}, invalid("timeout: %v is not positive", *req.Timeout)
+			return BashCommand{}, invalid("timeout: %v is not positive", *req.Timeout)
 		}
 		timeout = *req.Timeout
 	}
 	cwd := req.Cwd
 	if cwd == "" {
-		cwd = a.Settings().Workspace.WorkingDir
+		cwd = s.workdir
 	}
-	cmd := BashCommand{Kind: "BashCommand", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),
+	cmd := BashCommand{Kind: "BashCommand", ID: event.NewID(), Timestamp: event.TimeOf(s.m.now()),
 		Command: req.Command, Cwd: cwd, Timeout: timeout}
-	masker := a.masker()
 	if raw, err := json.Marshal(cmd); err == nil {
-		a.bash.publish(masker.MaskJSON(raw))
+		s.hub.publish(s.masker.MaskJSON(raw))
 	}
+	return cmd, nil
+}
+
+// start begins req and runs it in the background, until it ends or the
+// manager closes.
+func (s bashSite) start(req BashRequest) (BashCommand, error) {
+	cmd, err := s.begin(req)
+	if err != nil {
+		return cmd, err
+	}
+	m := s.m
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if _, err := s.run(m.ctx, cmd, req.Command); err != nil {
+			s.publish(BashError{Kind: "BashError", ID: event.NewID(), Timestamp: event.TimeOf(m.now()),
+				CommandID: cmd.ID, Code: errorCode(err), Detail: s.masker.Mask(err.Error())})
+		}
+	}()
+	return cmd, nil
+}
+
+// run runs cmd, begun, and publishes its output.
+func (s bashSite) run(ctx context.Context, cmd BashCommand, command string) (BashResult, error) {
+	cwd, timeout, masker := cmd.Cwd, cmd.Timeout, s.masker
 	res := BashResult{CommandID: cmd.ID}
 	order := 0
 	output := func(stdout string, exitCode *int) {
-		a.publishBash(BashOutput{Kind: "BashOutput", ID: event.NewID(), Timestamp: event.TimeOf(a.m.now()),
+		s.publish(BashOutput{Kind: "BashOutput", ID: event.NewID(), Timestamp: event.TimeOf(s.m.now()),
 			CommandID: cmd.ID, Order: order, ExitCode: exitCode, Stdout: stdout})
 		order++
 	}
 	// The output goes out masked and bounded: what the events hold of one
 	// command is at most the bound (and two notes), whatever it prints.
-	masked := newStreamMasker(masker, a.secretValues())
-	bounded := newBashOutput(a.m.opts.BashOutputMaxBytes)
+	masked := newStreamMasker(masker, s.secrets)
+	bounded := newBashOutput(s.m.opts.BashOutputMaxBytes)
 	emit := func(text string) {
 		now, note := bounded.add(text)
 		if now != "" {
@@ -111,7 +182,7 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 		}
 	}
 	stream := func(chunk string) { emit(masked.add(chunk)) }
-	err := a.WithSandbox(ctx, func(cl *agentapi.Client) error {
+	err := s.withSandbox(ctx, func(cl *agentapi.Client) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -133,7 +204,7 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 			cl.CloseTerminal(cctx, name)
 			cancel()
 		}()
-		r, err := cl.ExecStream(ctx, name, agentapi.ExecRequest{Command: req.Command, Timeout: timeout, HardTimeout: timeout}, stream)
+		r, err := cl.ExecStream(ctx, name, agentapi.ExecRequest{Command: command, Timeout: timeout, HardTimeout: timeout}, stream)
 		if err != nil {
 			return sandboxCallError("run command", err)
 		}
@@ -148,6 +219,32 @@ func (a *AgentSession) Bash(ctx context.Context, req BashRequest) (BashResult, e
 	code := res.ExitCode
 	output(bounded.end(res.FullOutputPath, res.Stdout), &code)
 	return res, nil
+}
+
+// publish keeps a bash event and sends it to the bash subscribers. Its
+// text was masked by the caller.
+func (s bashSite) publish(v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.hub.publish(raw)
+}
+
+// errorCode names the kind of a failed command's error, for BashError.
+func errorCode(err error) string {
+	var se *Error
+	if errors.As(err, &se) {
+		switch se.Kind {
+		case KindInvalid, KindRejected:
+			return "BadRequest"
+		case KindRefused:
+			return "Refused"
+		case KindUnavailable:
+			return "SandboxUnavailable"
+		}
+	}
+	return "SandboxError"
 }
 
 // SubscribeBash replays the recent bash events to sub and keeps it live.
@@ -167,16 +264,6 @@ func (a *AgentSession) BashEvents(pageID string, limit int) ([]json.RawMessage, 
 	return a.bash.page(pageID, limit)
 }
 
-// publishBash keeps a bash event and sends it to the bash subscribers.
-// Its text was masked by the caller.
-func (a *AgentSession) publishBash(v any) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return
-	}
-	a.bash.publish(raw)
-}
-
 // sandboxCallError turns an error of the agent into one for the caller:
 // the agent's refusals (its 4xx answers) are KindRefused, wrapping the
 // answer so the server can answer as the agent did; anything else is the
@@ -186,4 +273,10 @@ func sandboxCallError(what string, err error) error {
 		return &Error{Kind: KindRefused, Detail: fmt.Sprintf("%s: %v", what, err), Err: err}
 	}
 	return sandboxError(fmt.Errorf("%s: %w", what, err))
+}
+
+// publishBash keeps a bash event of the conversation and sends it to the
+// bash subscribers. Its text was masked by the caller.
+func (a *AgentSession) publishBash(v any) {
+	bashSite{hub: a.bash}.publish(v)
 }

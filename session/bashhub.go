@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,4 +166,22 @@ func (h *bashHub) close() {
 		delete(h.subs, s)
 		go s.Drop(ErrDeleted)
 	}
+}
+
+// snapshot returns a copy of the kept events, oldest first, and the
+// number the next event will get.
+func (h *bashHub) snapshot() ([]bashRecord, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events), h.next
+}
+
+// clear drops the kept events (subscribers stay) and returns how many
+// there were.
+func (h *bashHub) clear() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.events)
+	h.events, h.bytes = nil, 0
+	return n
 }

@@ -100,6 +100,11 @@ type Options struct {
 	SecretLimits SecretLimits
 	Webhooks     Webhooks
 	Meter        Meter
+	// HostRoots are where a workspace.working_dir (or the path a global
+	// workspace route names) is a folder of the server's host, made if
+	// missing and bind-mounted into the sandbox at the same path. Empty:
+	// every working_dir is a path inside the sandbox.
+	HostRoots []string
 	// BashOutputMaxBytes bounds the output of one command of the bash
 	// routes that the server holds in its bash events (the agent's
 	// sandbox keeps the whole in a file the events name). 0 means
@@ -117,9 +122,12 @@ type Options struct {
 // ConversationManager owns the conversations of this server.
 type ConversationManager struct {
 	opts  Options
-	store *storage.Store
-	log   *slog.Logger
-	now   func() time.Time
+	roots HostRoots // Options.HostRoots, cleaned
+	// workspaces are the shared workspace sandboxes of the global routes.
+	workspaces *workspaces
+	store      *storage.Store
+	log        *slog.Logger
+	now        func() time.Time
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -176,18 +184,24 @@ func New(opts Options) (*ConversationManager, error) {
 		return nil, fmt.Errorf("session: Options.BashOutputMaxBytes %d is less than %d", opts.BashOutputMaxBytes, MinBashOutputMaxBytes)
 	}
 	opts.SecretLimits = opts.SecretLimits.withDefaults()
+	roots, err := CleanHostRoots(opts.HostRoots)
+	if err != nil {
+		return nil, fmt.Errorf("session: Options.HostRoots: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &ConversationManager{
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, roots: roots,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
 		evictedBash: make(map[string]*bashHub),
 	}
+	m.workspaces = newWorkspaces(m)
 	m.wg.Add(1)
 	go m.keepLogMasker()
 	if opts.Sandboxes != nil {
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.watchSandboxes(opts.Sandboxes.Changes())
+		go m.workspaces.keepIdle()
 	}
 	if opts.IdleTimeout > 0 || opts.EvictAfter > 0 {
 		m.wg.Add(1)
@@ -218,6 +232,11 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 		}
 		a.stream.close(ErrClosed)
 	}
+	// A workspace sandbox has no record to be re-adopted by: it goes.
+	for _, s := range m.workspaces.all() {
+		s.remove(ctx)
+	}
+	m.workspaces.hub.close()
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -238,7 +257,7 @@ func (m *ConversationManager) watchSandboxes(changes <-chan sandbox.StatusChange
 		case <-m.ctx.Done():
 			return
 		case c := <-changes:
-			if c.Owner == "" {
+			if c.Owner == "" || strings.HasPrefix(c.Owner, WorkspaceOwnerPrefix) {
 				continue
 			}
 			a, err := m.Get(c.Owner)
@@ -505,6 +524,13 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 			return s, invalid("workspace.working_dir: %q is not an absolute path", req.Workspace.WorkingDir)
 		}
 		s.Workspace = *req.Workspace
+		if m.roots.Has(s.Workspace.WorkingDir) {
+			dir, err := m.roots.Resolve(s.Workspace.WorkingDir, true)
+			if err != nil {
+				return s, err
+			}
+			s.Workspace.WorkingDir = dir
+		}
 	}
 	if req.MaxIterations != nil {
 		if *req.MaxIterations < 1 {

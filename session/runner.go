@@ -78,6 +78,9 @@ func (r *runner) use(ctx context.Context) (cl *agentapi.Client, sb sandbox.Sandb
 	if r.be == nil {
 		return nil, nil, nil, &Error{Kind: KindUnavailable, Detail: "this server runs no sandboxes", Err: ErrNoAgent}
 	}
+	if err := r.a.m.checkHostFolder(r.a.WorkingDir()); err != nil {
+		return nil, nil, nil, err
+	}
 	r.mu.Lock()
 	r.uses++
 	r.mu.Unlock()
@@ -165,6 +168,9 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 		lastPull = time.Now()
 		r.pullEvent(p)
 	}}
+	if m, ok := a.m.hostMount(a.Settings().Workspace.WorkingDir); ok {
+		spec.AddMounts = []sandbox.Mount{m}
+	}
 	sb, err := r.be.Start(ctx, a.id, spec)
 	if err != nil {
 		r.event(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)
@@ -297,6 +303,9 @@ func (r *runner) restart(ctx context.Context) error {
 	if r.be == nil {
 		return nil
 	}
+	// A host folder removed meanwhile is made again: the engine would
+	// refuse to mount a missing one.
+	r.a.m.hostMount(r.a.WorkingDir())
 	if sb := r.current(); sb != nil {
 		if err := sb.Stop(ctx); err != nil {
 			return sandboxError(err)

@@ -66,3 +66,7 @@ func ResolveWorkspacePath(ctx context.Context, cl Stater, workspace, p string) (
 	}
 	return clean, nil
 }
+
+// WorkingDir is the conversation's working directory: where its
+// terminals start and its workspace routes' relative paths begin.
+func (a *AgentSession) WorkingDir() string { return a.Settings().Workspace.WorkingDir }

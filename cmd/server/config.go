@@ -83,6 +83,10 @@ type Config struct {
 	// AllowHostCommands lets clients set hooks and hook analyzers that run
 	// commands on this host.
 	AllowHostCommands bool
+	// WorkspaceRoots are the host folders under which a workspace path is
+	// a folder of the host, bind-mounted into the sandbox
+	// (session.Options.HostRoots); empty turns host folders off.
+	WorkspaceRoots []string
 }
 
 // HTTPConfig are the HTTP server's timeouts; 0 disables one.
@@ -253,6 +257,7 @@ func defaultConfig(getenv func(string) string) Config {
 		BashOutputMaxBytes: session.DefaultBashOutputMaxBytes,
 		LogLevel:           "info",
 		LogFormat:          "text",
+		WorkspaceRoots:     defaultWorkspaceRoots(getenv),
 		HTTP:               HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Sandbox: SandboxConfig{
 			Image:       o.Image,
@@ -375,6 +380,7 @@ var settings = []setting{
 	{key: "sandbox.image", env: []string{"SANDBOX_BASE_IMAGE"},
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.Sandbox.Image) }},
 	{key: "sandbox.volumes", env: []string{"SANDBOX_VOLUMES"}, setList: parseVolumes},
+	{key: "workspace_roots", env: []string{"GOHANDS_WORKSPACE_ROOTS"}, setList: parseWorkspaceRoots},
 	{key: "sandbox.workspace_base", env: []string{"WORKSPACE_BASE", "WORKSPACE_DIR"}, set: parseWorkspaceBase},
 	{key: "sandbox.user_id", env: []string{"SANDBOX_USER_ID"},
 		set: func(l *loader, v string) error { return parseInt(v, 0, math.MaxInt32, &l.cfg.Sandbox.UserID) }},
@@ -609,6 +615,17 @@ func (l *loader) finish(getenv func(string) string) error {
 		// A fallback only: a key exported for other tools must not beat
 		// one the config file names.
 		l.cfg.LLM.APIKey = getenv(openAIKeyEnv)
+	}
+	if from, ok := l.from["workspace_roots"]; ok {
+		if err := checkWorkspaceRoots(l.cfg.WorkspaceRoots, getenv("DOCKER_HOST")); err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+	} else {
+		// A default root that would be refused is left out: the
+		// server starts, without host folders there.
+		l.cfg.WorkspaceRoots = slices.DeleteFunc(l.cfg.WorkspaceRoots, func(r string) bool {
+			return checkWorkspaceRoots([]string{r}, getenv("DOCKER_HOST")) != nil
+		})
 	}
 	if l.workspace == "" {
 		return nil

@@ -75,6 +75,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			PoolSize:    1,
 			IdleTimeout: 15 * time.Minute,
 		},
+		WorkspaceRoots: []string{"/tmp"}, // no HOME in the fake environment
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
@@ -230,6 +231,10 @@ var everyVariable = map[string]string{
 	"GOHANDS_HTTP_READ_HEADER_TIMEOUT":   "5s",
 	"GOHANDS_HTTP_READ_TIMEOUT":          "2m",
 	"GOHANDS_HTTP_IDLE_TIMEOUT":          "0",
+	"GOHANDS_WORKSPACE_ROOTS":            "/srv/code:/data/projects",
+	"HOME":                               "/home/u",
+	"TMPDIR":                             "/scratch",
+	"DOCKER_HOST":                        "unix:///var/run/docker.sock",
 }
 
 func TestLoadConfigEveryVariable(t *testing.T) {
@@ -282,6 +287,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		LogFormat:          "json",
 		HooksFile:          "/etc/gohands/hooks.json",
 		AllowHostCommands:  true,
+		WorkspaceRoots:     []string{"/srv/code", "/data/projects"},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -334,7 +340,8 @@ const everyKey = `{
 	"max_upload_bytes": "1g", "bash_output_max_bytes": 8192, "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
 	"hooks_file": "/etc/gohands/hooks.json", "allow_host_commands": "true",
 	"allowed_hosts": ["GoHands.Example."],
-	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"}
+	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"},
+	"workspace_roots": "/srv/code,/home"
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -384,6 +391,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		LogFormat:          "json",
 		HooksFile:          "/etc/gohands/hooks.json",
 		AllowHostCommands:  true,
+		WorkspaceRoots:     []string{"/srv/code", "/home"},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)

@@ -104,6 +104,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if err != nil {
 		return err
 	}
+	reg.WorkspaceSandboxes(manager.WorkspaceSandboxes)
 	convs.Store(manager)
 	manager.Restore(ctx)
 	if n, err := manager.Resume(ctx); err != nil {
@@ -222,6 +223,7 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks}),
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
+		HostRoots:          cfg.WorkspaceRoots,
 		Webhooks:           webhooks, Meter: reg, Logger: logger,
 	}
 }

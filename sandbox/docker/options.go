@@ -171,11 +171,19 @@ func (o Options) resolve(s sandbox.Spec) (resolved, error) {
 	if s.Mounts != nil {
 		r.mounts = s.Mounts
 	}
+	if len(s.AddMounts) > 0 {
+		r.mounts = append(slices.Clip(r.mounts), s.AddMounts...)
+	}
+	targets := make(map[string]bool, len(r.mounts))
 	for _, m := range r.mounts {
 		// Mounts built in code skip ParseVolumes; check them the same way.
 		if err := m.Check(); err != nil {
 			return r, err
 		}
+		if targets[m.Target] {
+			return r, fmt.Errorf("sandbox volume %q: %s is mounted twice: %w", m.String(), m.Target, sandbox.ErrBadVolume)
+		}
+		targets[m.Target] = true
 	}
 	if err := r.limits.Validate(); err != nil {
 		return r, err
