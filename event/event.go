@@ -46,7 +46,7 @@ import (
 // are pointers to the structs in this package: *Message, *Action,
 // *Observation, *UserReject, *AgentError, *ConversationError, *StateUpdate,
 // *Pause, *SystemPrompt, *CondensationSummary, *Condensation and
-// *SandboxStatus and *Hook.
+// *SandboxStatus, *Hook, *HookExecution and *SkillActivated.
 type Event interface {
 	// Kind is the event's discriminator, as written in "kind".
 	Kind() Kind
@@ -80,10 +80,12 @@ const (
 	SourceAgent       Source = "agent"
 	SourceUser        Source = "user"
 	SourceEnvironment Source = "environment"
+	// SourceHook is the source of HookExecution events, as in the SDK.
+	SourceHook Source = "hook"
 )
 
 func (s Source) valid() bool {
-	return s == SourceAgent || s == SourceUser || s == SourceEnvironment
+	return s == SourceAgent || s == SourceUser || s == SourceEnvironment || s == SourceHook
 }
 
 // NewID returns a new random event id: a UUID version 4 in its canonical
@@ -180,6 +182,8 @@ const (
 	KindCondensation        Kind = "Condensation"
 	KindSandboxStatus       Kind = "SandboxStatusEvent" // GoHands only
 	KindHook                Kind = "HookEvent"          // GoHands only
+	KindHookExecution       Kind = "HookExecutionEvent"
+	KindSkillActivated      Kind = "SkillActivatedEvent" // GoHands only
 )
 
 // kindInfo is what the codec knows about one kind.
@@ -208,6 +212,8 @@ var registry = []kindInfo{
 	{KindCondensation, "openhands.sdk.event.condenser", func() Event { return new(Condensation) }, SourceEnvironment},
 	{KindSandboxStatus, "gohands.event", func() Event { return new(SandboxStatus) }, SourceEnvironment},
 	{KindHook, "gohands.event", func() Event { return new(Hook) }, SourceEnvironment},
+	{KindHookExecution, "openhands.sdk.event.hook_execution", func() Event { return new(HookExecution) }, SourceHook},
+	{KindSkillActivated, "gohands.event", func() Event { return new(SkillActivated) }, SourceEnvironment},
 	{KindServerError, "openhands.agent_server.models", func() Event { return new(ServerError) }, SourceEnvironment},
 }
 
