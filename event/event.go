@@ -7,7 +7,7 @@
 // is an object whose "kind" names its type (MessageEvent, ActionEvent, ...),
 // plus the common fields id, timestamp and source. GoHands adds seq, the
 // event's position in its conversation (1, 2, 3, ... with no gaps), and one
-// kinds of its own, SandboxStatusEvent and HookEvent.
+// kinds of its own, SandboxStatusEvent, HookEvent and SkillActivatedEvent.
 //
 // Decode with [Unmarshal], encode with [Marshal] or encoding/json (every
 // event type writes its own "kind"). Storage sets the common fields through
@@ -20,7 +20,8 @@
 //   - events carry seq;
 //   - timestamps are RFC 3339 in UTC with six fractional digits, not the
 //     SDK's zone-less local time, so that they sort as strings;
-//   - SandboxStatusEvent and HookEvent are GoHands' own, and so is an
+//   - SandboxStatusEvent, HookEvent and SkillActivatedEvent are GoHands'
+//     own (HookExecutionEvent is the SDK's), and so is an
 //     ActionEvent's security_reason;
 //   - BrowserObservation carries the URL fetched, and GoHands' browser tool
 //     fetches pages rather than driving a browser;
