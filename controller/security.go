@@ -17,7 +17,7 @@ func (c *Controller) analyzer(s session.Settings) (security.Analyzer, error) {
 		return nil, nil
 	}
 	cfg, _ := json.Marshal(s.SecurityAnalyzer)
-	return security.Options{Workspace: s.Workspace.WorkingDir}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
+	return security.Options{Workspace: s.Workspace.WorkingDir, ToolOf: tools.KindTool, Tools: tools.SecurityFields()}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
 }
 
 // rate rates an action with the conversation's analyzer. Without one,
@@ -140,7 +140,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
 	cancel()
 	if err != nil {
-		obs = tools.Failed(ae.Action, "The action could not run: "+err.Error())
+		obs = tools.CouldNotRun(ae.Action, err)
 	}
 	oe := &event.Observation{Observation: obs, ActionID: ae.ID, ToolName: ae.ToolName, ToolCallID: ae.ToolCallID}
 	oe.Source = event.SourceEnvironment

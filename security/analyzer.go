@@ -153,6 +153,15 @@ type Options struct {
 	// (which the server would read). Set it for settings that come from
 	// API clients the operator does not trust with the host.
 	Restrict bool
+	// ToolOf names the tool that runs an action of a kind, for action
+	// events that name no tool (the tools know: tools.KindTool); nil
+	// takes the tool whose name the kind spells ("TerminalAction" is
+	// terminal).
+	ToolOf func(kind string) (tool string, ok bool)
+	// Tools are the tools rules cover, and the fields rules may name of
+	// each (tools.SecurityFields); see ToolFields. Rules rate actions of
+	// the tools not listed UNKNOWN unless one matches.
+	Tools []ToolFields
 }
 
 // ErrRestricted is wrapped by the errors of NewAnalyzer for settings that
@@ -200,6 +209,14 @@ func (o Options) NewAnalyzer(kind string, cfg json.RawMessage) (Analyzer, error)
 	return o.build(kind, cfg, 0)
 }
 
+// ruleAnalyzer returns a RuleAnalyzer of rules that names tools as o
+// says.
+func (o Options) ruleAnalyzer(rules []*Rule) *RuleAnalyzer {
+	a := NewRuleAnalyzer(rules, o.Tools)
+	a.kinds = o.ToolOf
+	return a
+}
+
 func (o Options) build(kind string, raw json.RawMessage, depth int) (Analyzer, error) {
 	var c analyzerConfig
 	if len(bytes.TrimSpace(raw)) > 0 && string(bytes.TrimSpace(raw)) != "null" {
@@ -224,9 +241,9 @@ func (o Options) build(kind string, raw json.RawMessage, depth int) (Analyzer, e
 			return nil, fmt.Errorf("%w %s: rules_file: %w", ErrConfig, kind, ErrRestricted)
 		}
 		if c.RulesFile == "" {
-			return NewRuleAnalyzer(DefaultRules(o.Workspace)), nil
+			return o.ruleAnalyzer(DefaultRules(o.Workspace, o.Tools)), nil
 		}
-		rules, err := LoadRules(c.RulesFile, o.Workspace)
+		rules, err := LoadRules(c.RulesFile, o.Workspace, o.Tools)
 		if err != nil {
 			var pe *ParseError
 			if errors.As(err, &pe) {
@@ -234,7 +251,7 @@ func (o Options) build(kind string, raw json.RawMessage, depth int) (Analyzer, e
 			}
 			return nil, fmt.Errorf("%s: %w", kind, err)
 		}
-		return NewRuleAnalyzer(rules), nil
+		return o.ruleAnalyzer(rules), nil
 	case KindHook:
 		if o.Restrict {
 			return nil, fmt.Errorf("%w %s: %w", ErrConfig, kind, ErrRestricted)

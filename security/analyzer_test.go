@@ -219,7 +219,7 @@ func TestEnsemble(t *testing.T) {
 func TestEnsembleRealAnalyzers(t *testing.T) {
 	dir := t.TempDir()
 	broken := script(t, dir, "broken", "exit 1\n")
-	e := Ensemble{LLMAnalyzer{}, NewRuleAnalyzer(DefaultRules("")), &HookAnalyzer{Command: []string{broken}}}
+	e := Ensemble{LLMAnalyzer{}, NewRuleAnalyzer(DefaultRules("", testTools), testTools), &HookAnalyzer{Command: []string{broken}}}
 
 	a := terminal("git push --force origin main")
 	a.SecurityRisk = event.RiskLow
@@ -261,7 +261,7 @@ func TestNewAnalyzer(t *testing.T) {
 			terminal("ls"), event.RiskMedium},
 	}
 	for _, tt := range ok {
-		a, err := NewAnalyzer(tt.kind, json.RawMessage(tt.cfg))
+		a, err := Options{Tools: testTools}.NewAnalyzer(tt.kind, json.RawMessage(tt.cfg))
 		if err != nil {
 			t.Errorf("%s %s: %v", tt.kind, tt.cfg, err)
 			continue
@@ -331,7 +331,7 @@ func TestOptionsRestrict(t *testing.T) {
 }
 
 func TestOptionsWorkspace(t *testing.T) {
-	a, err := Options{Workspace: "/home/agent/proj"}.NewAnalyzer(KindEnsemble, json.RawMessage(`{"analyzers":[{"kind":"RuleAnalyzer"}]}`))
+	a, err := Options{Workspace: "/home/agent/proj", Tools: testTools}.NewAnalyzer(KindEnsemble, json.RawMessage(`{"analyzers":[{"kind":"RuleAnalyzer"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

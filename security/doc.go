@@ -78,6 +78,10 @@
 //
 // A condition on a field the rule's tools do not have is an error (most
 // likely a typo), unless the rule names a tool GoHands does not know.
+// Which tools the rules cover, their fields and which of them are paths
+// or a command line, the tools say themselves (each tool's file in the
+// tools package gives its ToolFields; the server passes them in
+// Options.Tools): this package names no tool.
 //
 // Other statements:
 //

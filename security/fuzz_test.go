@@ -20,9 +20,9 @@ func FuzzRules(f *testing.F) {
 	f.Add("rule\n", "cat <<EOF | bash\nrm -rf /\nEOF\n")
 	f.Add("", "echo 'unterminated \"$(x `y` ${z")
 	f.Add("risk HIGH\n#\n", "find / -exec rm {} \\; && kill -9 -1 >/dev/sda 2>&1 <~/.ssh/id_rsa")
-	defaults := NewRuleAnalyzer(DefaultRules(""))
+	defaults := NewRuleAnalyzer(DefaultRules("", testTools), testTools)
 	f.Fuzz(func(t *testing.T, src, command string) {
-		rules, err := ParseRules("fuzz", []byte(src), "/work space")
+		rules, err := ParseRules("fuzz", []byte(src), "/work space", testTools)
 		if err != nil {
 			joined, ok := err.(interface{ Unwrap() []error })
 			if !ok {
@@ -36,7 +36,7 @@ func FuzzRules(f *testing.F) {
 			}
 		}
 		action := terminal(command)
-		for _, a := range []*RuleAnalyzer{defaults, NewRuleAnalyzer(rules)} {
+		for _, a := range []*RuleAnalyzer{defaults, NewRuleAnalyzer(rules, testTools)} {
 			v := a.Analyze(t.Context(), action)
 			if Rank(v.Risk) == 0 || v.Reason == "" {
 				t.Fatalf("rated %q %+v", command, v)

@@ -109,7 +109,7 @@ func jsonObject(out []byte, v any) (bool, error) {
 func RunPreAction(ctx context.Context, hooks []Hook, in PreActionInput) (allowed bool, reason string, records []HookRecord) {
 	tool := in.Tool
 	if tool == "" && in.Action != nil {
-		tool = toolOf(in.Action)
+		tool = toolOf(in.Action, nil)
 	}
 	tool = normalizeTool(tool)
 	var msg []byte
@@ -223,7 +223,7 @@ func RunPostObservation(ctx context.Context, hooks []Hook, in PostObservationInp
 		tool = in.Observation.ToolName
 	}
 	if tool == "" && in.Action != nil {
-		tool = toolOf(in.Action)
+		tool = toolOf(in.Action, nil)
 	}
 	tool = normalizeTool(tool)
 	var msg []byte

@@ -7,34 +7,20 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/gohands/gohands/event"
 )
 
-// toolFields lists, per tool, the fields rules can match: the action's
-// JSON fields, and for terminal and apply_patch the fields GoHands derives
-// from them.
-var toolFields = map[string][]string{
-	event.ToolTerminal:    {"command", "is_input", "timeout", "reset", "program", "args", "line", "assign", "redirect", "input"},
-	event.ToolFileEditor:  {"command", "path", "file_text", "old_str", "new_str", "insert_line", "view_range"},
-	event.ToolApplyPatch:  {"patch", "path"},
-	event.ToolBrowser:     {"url", "new_tab", "extract_links", "start_from_char"},
-	event.ToolGlob:        {"pattern", "path"},
-	event.ToolGrep:        {"pattern", "path", "include"},
-	event.ToolTaskTracker: {"command", "task_list"},
-	event.ToolThink:       {"thought"},
-	event.ToolFinish:      {"message"},
-}
-
-// knownTools are the tools of toolFields, in a fixed order.
-var knownTools = []string{
-	event.ToolTerminal, event.ToolFileEditor, event.ToolApplyPatch, event.ToolBrowser,
-	event.ToolGlob, event.ToolGrep, event.ToolTaskTracker, event.ToolThink, event.ToolFinish,
-}
-
-// segmentFields are the terminal fields that belong to one simple command
-// of the command line rather than to the whole action.
-var segmentFields = map[string]bool{"program": true, "args": true, "line": true, "assign": true, "redirect": true, "input": true}
+// segmentFields are the fields that belong to one simple command of a
+// command line rather than to the whole action; see ToolFields.Command.
+var segmentFields = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, f := range commandFields {
+		m[f] = true
+	}
+	return m
+}()
 
 // normalizeTool returns the tool name GoHands uses for name ("TerminalTool"
 // and "execute_bash" are "terminal"); a name it does not know, lower-cased.
@@ -45,27 +31,40 @@ func normalizeTool(name string) string {
 	return strings.ToLower(name)
 }
 
-// kindTools maps action kinds to their tools, for actions whose event
-// names no tool.
-var kindTools = map[string]string{
-	"TerminalAction": event.ToolTerminal, "FileEditorAction": event.ToolFileEditor,
-	"ApplyPatchAction": event.ToolApplyPatch, "BrowserNavigateAction": event.ToolBrowser,
-	"BrowserGetContentAction": event.ToolBrowser, "GlobAction": event.ToolGlob, "GrepAction": event.ToolGrep,
-	"TaskTrackerAction": event.ToolTaskTracker, "ThinkAction": event.ToolThink, "FinishAction": event.ToolFinish,
-}
-
-// toolOf returns the tool of an action event.
-func toolOf(a *event.Action) string {
+// toolOf returns the tool of an action event: the one it names, else the
+// one kinds gives for its action's kind (nil: the tool whose name the
+// kind spells, see kindTool), else the kind lower-cased.
+func toolOf(a *event.Action, kinds func(kind string) (tool string, ok bool)) string {
 	if a.ToolName != "" {
 		return normalizeTool(a.ToolName)
 	}
-	if a.Action != nil {
-		if t, ok := kindTools[a.Action.Kind()]; ok {
-			return t
-		}
-		return strings.ToLower(a.Action.Kind())
+	if a.Action == nil {
+		return ""
 	}
-	return ""
+	if kinds == nil {
+		kinds = kindTool
+	}
+	if t, ok := kinds(a.Action.Kind()); ok {
+		return t
+	}
+	return strings.ToLower(a.Action.Kind())
+}
+
+// kindTool returns the tool whose name an action kind spells
+// ("TerminalAction" is terminal, "ApplyPatchAction" apply_patch), for
+// callers not given the tools' own table (Options.ToolOf).
+func kindTool(kind string) (string, bool) {
+	var b strings.Builder
+	for i, r := range strings.TrimSuffix(kind, "Action") {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return event.ToolName(b.String())
 }
 
 // view is what rules see of an action.
@@ -77,21 +76,41 @@ type view struct {
 	segs []map[string][]string
 }
 
-// newView reads an action's fields.
-func newView(a *event.Action) *view {
-	v := &view{tool: toolOf(a), fields: actionFields(a.Action)}
-	switch act := a.Action.(type) {
-	case *event.TerminalAction:
-		for _, s := range parseShell(act.Command) {
+// newView reads an action's fields; kinds names the tool of an action
+// event that names none (see toolOf), and tools say what the rules read
+// of each tool's actions beyond their JSON fields.
+func newView(a *event.Action, kinds func(string) (string, bool), tools []ToolFields) *view {
+	v := &view{tool: toolOf(a, kinds), fields: actionFields(a.Action)}
+	name, ok := "", false
+	if kinds != nil {
+		name, ok = kinds(a.Action.Kind())
+	}
+	if !ok {
+		name, _ = kindTool(a.Action.Kind())
+	}
+	f := lookupTool(tools, name)
+	if f == nil {
+		return v
+	}
+	if f.Derive != nil {
+		for k, vals := range f.Derive(a.Action) {
+			v.fields[k] = vals
+		}
+	}
+	for _, p := range f.Paths {
+		if vals, ok := v.fields[p]; ok {
+			v.fields[p] = withClean(vals)
+		}
+	}
+	if f.Command != "" {
+		var line string
+		if c := v.fields[f.Command]; len(c) > 0 {
+			line = c[0]
+		}
+		v.segs = []map[string][]string{}
+		for _, s := range parseShell(line) {
 			v.segs = append(v.segs, segmentView(&s))
 		}
-		if v.segs == nil {
-			v.segs = []map[string][]string{}
-		}
-	case *event.ApplyPatchAction:
-		v.fields["path"] = withClean(patchPaths(act.Patch))
-	case *event.FileEditorAction:
-		v.fields["path"] = withClean([]string{act.Path})
 	}
 	return v
 }
@@ -174,23 +193,6 @@ func withClean(paths []string) []string {
 	return out
 }
 
-// patchPaths returns the files an apply_patch patch adds, updates,
-// deletes or moves to.
-func patchPaths(patch string) []string {
-	var paths []string
-	for line := range strings.Lines(patch) {
-		line = strings.TrimRight(line, "\r\n")
-		for _, prefix := range []string{"*** Add File:", "*** Update File:", "*** Delete File:", "*** Move to:"} {
-			if p, ok := strings.CutPrefix(line, prefix); ok {
-				if p = strings.TrimSpace(p); p != "" {
-					paths = append(paths, p)
-				}
-			}
-		}
-	}
-	return paths
-}
-
 // matches reports whether r matches the action seen as v.
 func (r *Rule) matches(v *view) bool {
 	if len(r.Tools) > 0 && !slices.Contains(r.Tools, v.tool) {
@@ -233,11 +235,17 @@ func (r *Rule) segmentMatches(seg map[string][]string) bool {
 // and UNKNOWN when they do not (an MCP tool).
 type RuleAnalyzer struct {
 	rules []*Rule
+	// kinds names the tool of an action event that names none (see
+	// toolOf); Options.ToolOf.
+	kinds func(string) (string, bool)
+	// tools are the tools the rules cover.
+	tools []ToolFields
 }
 
-// NewRuleAnalyzer returns an analyzer that applies rules, in order.
-func NewRuleAnalyzer(rules []*Rule) *RuleAnalyzer {
-	return &RuleAnalyzer{rules: rules}
+// NewRuleAnalyzer returns an analyzer that applies rules, in order, to
+// actions of tools (see ToolFields).
+func NewRuleAnalyzer(rules []*Rule, tools []ToolFields) *RuleAnalyzer {
+	return &RuleAnalyzer{rules: rules, tools: tools}
 }
 
 // Rules returns the analyzer's rules.
@@ -248,7 +256,7 @@ func (r *RuleAnalyzer) Match(a *event.Action) []*Rule {
 	if a == nil || a.Action == nil {
 		return nil
 	}
-	v := newView(a)
+	v := newView(a, r.kinds, r.tools)
 	var out []*Rule
 	for _, rule := range r.rules {
 		if rule.matches(v) {
@@ -273,7 +281,7 @@ func (r *RuleAnalyzer) Analyze(_ context.Context, a *event.Action) Verdict {
 	if best != nil {
 		return Verdict{Risk: best.Risk, Reason: best.Name + ": " + best.Reason, Analyzer: "rules", Rule: best.Name}
 	}
-	if tool := toolOf(a); toolFields[tool] == nil {
+	if tool := toolOf(a, r.kinds); lookupTool(r.tools, tool) == nil {
 		return Verdict{Risk: event.RiskUnknown, Reason: "no rule covers the tool " + tool, Analyzer: "rules"}
 	}
 	return Verdict{Risk: event.RiskLow, Reason: "no rule matched", Analyzer: "rules"}

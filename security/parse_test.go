@@ -35,7 +35,7 @@ rule mcp-drop
   tool mcp_db
   sql ~ (?i)\bdrop\s+table\b
 `
-	rules, err := ParseRules("test.rules", []byte(src), "/home/me/proj.x/")
+	rules, err := ParseRules("test.rules", []byte(src), "/home/me/proj.x/", testTools)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ rule mcp-drop
 		t.Errorf("rules (-got +want):\n%s", diff)
 	}
 
-	a := NewRuleAnalyzer(rules)
+	a := NewRuleAnalyzer(rules, testTools)
 	for _, tt := range []struct {
 		action *event.Action
 		rule   string
@@ -108,7 +108,7 @@ rule two
   reason b
 something else
 `
-	_, err := ParseRules("my.rules", []byte(src), "")
+	_, err := ParseRules("my.rules", []byte(src), "", testTools)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -160,7 +160,7 @@ func TestParseRulesError(t *testing.T) {
 		{"rule\n risk LOW\n reason r\n tool terminal", "f:1: rule without a name"},
 		{"rule a\n risk LOW\n reason r\n tool file_editor\n url ~ x", "f:5: \"url\" is not a field of file_editor (fields: command, file_text, insert_line, new_str, old_str, path, view_range)"},
 	} {
-		_, err := ParseRules("f", []byte(tt.src), "")
+		_, err := ParseRules("f", []byte(tt.src), "", testTools)
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("%q: got %v, want %s", tt.src, err, tt.want)
 		}
@@ -168,7 +168,7 @@ func TestParseRulesError(t *testing.T) {
 }
 
 func TestParseRulesErrorLimit(t *testing.T) {
-	_, err := ParseRules("x", []byte(strings.Repeat("nonsense\n", 100)), "")
+	_, err := ParseRules("x", []byte(strings.Repeat("nonsense\n", 100)), "", testTools)
 	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != maxParseErrors {
 		t.Errorf("got %d errors, want %d", n, maxParseErrors)
 	}
@@ -184,15 +184,15 @@ rule rm-vital
   program ~ ^rm$
   args ~ ^/$
 `
-	rules, err := ParseRules("mine", []byte(src), "")
+	rules, err := ParseRules("mine", []byte(src), "", testTools)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defaults := DefaultRules("")
+	defaults := DefaultRules("", testTools)
 	if len(rules) != len(defaults)-1 {
 		t.Errorf("got %d rules, want %d", len(rules), len(defaults)-1)
 	}
-	a := NewRuleAnalyzer(rules)
+	a := NewRuleAnalyzer(rules, testTools)
 	if v := a.Analyze(t.Context(), terminal("git push --force")); v.Rule == "git-force-push" {
 		t.Errorf("disabled rule still matches: %+v", v)
 	}
@@ -214,11 +214,11 @@ func TestLoadRules(t *testing.T) {
 	if err := os.WriteFile(file, []byte("rule a\n  risk HIGH\n  reason r\n  tool browser\n  url ~ evil\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rules, err := LoadRules(file, "")
+	rules, err := LoadRules(file, "", testTools)
 	if err != nil || len(rules) != 1 || rules[0].Source != file+":1" {
 		t.Fatalf("LoadRules = %v, %v", rules, err)
 	}
-	if _, err := LoadRules(filepath.Join(dir, "missing"), ""); !errors.Is(err, os.ErrNotExist) {
+	if _, err := LoadRules(filepath.Join(dir, "missing"), "", testTools); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -226,7 +226,7 @@ func TestLoadRules(t *testing.T) {
 // TestRulesFileNotEchoed checks that a file that is not a rules file at
 // all does not have its content shown in the errors.
 func TestRulesFileNotEchoed(t *testing.T) {
-	_, err := ParseRules("/etc/shadow", []byte("root:$6$secrethash:19000:0:99999:7:::\n"), "")
+	_, err := ParseRules("/etc/shadow", []byte("root:$6$secrethash:19000:0:99999:7:::\n"), "", testTools)
 	if err == nil || strings.Contains(err.Error(), "secrethash") {
 		t.Errorf("error %v", err)
 	}

@@ -75,9 +75,10 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 const maxParseErrors = 20
 
 // DefaultRules returns the built-in rules, with {workspace} standing for
-// workspace (DefaultWorkspace if empty).
-func DefaultRules(workspace string) []*Rule {
-	rules, err := ParseRules(DefaultRulesName, defaultRules, workspace)
+// workspace (DefaultWorkspace if empty), checked against tools (see
+// ParseRules).
+func DefaultRules(workspace string, tools []ToolFields) []*Rule {
+	rules, err := ParseRules(DefaultRulesName, defaultRules, workspace, tools)
 	if err != nil {
 		// The built-in file is tested; only a workspace that makes a
 		// pattern invalid could get here, and QuoteMeta rules that out.
@@ -86,27 +87,29 @@ func DefaultRules(workspace string) []*Rule {
 	return rules
 }
 
-// LoadRules reads and parses the rules file at path.
-func LoadRules(path, workspace string) ([]*Rule, error) {
+// LoadRules reads and parses the rules file at path; see ParseRules.
+func LoadRules(path, workspace string, tools []ToolFields) ([]*Rule, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("security: read rules: %w", err)
 	}
-	return ParseRules(path, src, workspace)
+	return ParseRules(path, src, workspace, tools)
 }
 
 // ParseRules parses a rules file. name is how errors and Rule.Source refer
 // to it. {workspace} in patterns stands for workspace (DefaultWorkspace if
-// empty). On mistakes it returns every one found, up to 20, each a
-// *ParseError giving the line, joined with errors.Join.
-func ParseRules(name string, src []byte, workspace string) ([]*Rule, error) {
+// empty). A condition on a field that none of the rule's tools has (see
+// ToolFields) is a mistake, unless a tool is not among tools. On mistakes
+// it returns every one found, up to 20, each a *ParseError giving the
+// line, joined with errors.Join.
+func ParseRules(name string, src []byte, workspace string, tools []ToolFields) ([]*Rule, error) {
 	if workspace == "" {
 		workspace = DefaultWorkspace
 	}
 	if len(workspace) > 1 {
 		workspace = strings.TrimRight(workspace, "/")
 	}
-	p := &ruleParser{file: name, defines: map[string]string{"workspace": regexp.QuoteMeta(workspace)}, workspace: workspace}
+	p := &ruleParser{file: name, defines: map[string]string{"workspace": regexp.QuoteMeta(workspace)}, workspace: workspace, tools: tools}
 	p.parse(string(src))
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
@@ -117,6 +120,7 @@ func ParseRules(name string, src []byte, workspace string) ([]*Rule, error) {
 type ruleParser struct {
 	file      string
 	workspace string
+	tools     []ToolFields
 	defines   map[string]string
 	rules     []*Rule
 	own       map[string]bool // names of rules defined in this file
@@ -378,7 +382,7 @@ func (p *ruleParser) include(n int, what string) {
 		p.errorf(n, "the built-in rules cannot include themselves")
 		return
 	}
-	p.rules = append(p.rules, DefaultRules(p.workspace)...)
+	p.rules = append(p.rules, DefaultRules(p.workspace, p.tools)...)
 }
 
 func (p *ruleParser) disable(n int, name string) {
@@ -393,27 +397,35 @@ func (p *ruleParser) disable(n int, name string) {
 // checkFields reports conditions on fields that the rule's tools do not
 // have, which could never match: most likely a typo.
 func (p *ruleParser) checkFields(r *Rule) {
-	tools := r.Tools
-	if len(tools) == 0 {
-		tools = knownTools
-	}
-	for _, t := range tools {
-		if _, ok := toolFields[t]; !ok {
-			return // a tool GoHands does not know (an MCP tool): any field may exist
+	var tools []*ToolFields
+	if len(r.Tools) == 0 {
+		for i := range p.tools {
+			tools = append(tools, &p.tools[i])
 		}
 	}
+	for _, t := range r.Tools {
+		f := lookupTool(p.tools, t)
+		if f == nil {
+			return // a tool GoHands does not know (an MCP tool): any field may exist
+		}
+		tools = append(tools, f)
+	}
+	if len(tools) == 0 {
+		return // no tool is known: any field may exist
+	}
 	for _, c := range r.conds {
-		if !slices.ContainsFunc(tools, func(t string) bool { return slices.Contains(toolFields[t], c.field) }) {
-			var known []string
+		if !slices.ContainsFunc(tools, func(t *ToolFields) bool { return slices.Contains(t.names(), c.field) }) {
+			var known, names []string
 			for _, t := range tools {
-				for _, f := range toolFields[t] {
+				names = append(names, t.Tool)
+				for _, f := range t.names() {
 					if !slices.Contains(known, f) {
 						known = append(known, f)
 					}
 				}
 			}
 			slices.Sort(known)
-			p.errorf(c.line, "%q is not a field of %s (fields: %s)", c.field, strings.Join(tools, ", "), strings.Join(known, ", "))
+			p.errorf(c.line, "%q is not a field of %s (fields: %s)", c.field, strings.Join(names, ", "), strings.Join(known, ", "))
 		}
 	}
 }

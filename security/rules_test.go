@@ -327,7 +327,7 @@ var ruleCases = map[string]struct{ match, miss []*event.Action }{
 }
 
 func TestDefaultRules(t *testing.T) {
-	a := NewRuleAnalyzer(DefaultRules(""))
+	a := NewRuleAnalyzer(DefaultRules("", testTools), testTools)
 	names := map[string]bool{}
 	for _, r := range a.Rules() {
 		names[r.Name] = true
@@ -374,7 +374,7 @@ func describe(a *event.Action) string {
 // TestRuleVerdicts checks the ratings of whole actions: the highest rule
 // decides.
 func TestRuleVerdicts(t *testing.T) {
-	a := NewRuleAnalyzer(DefaultRules(""))
+	a := NewRuleAnalyzer(DefaultRules("", testTools), testTools)
 	tests := []struct {
 		action *event.Action
 		risk   event.Risk

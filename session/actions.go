@@ -18,8 +18,9 @@ const backgroundPrefix = "bg-"
 // Act records a tool action the user asked for directly (the V0 protocol's
 // run, read, browse, think and finish), runs it with its tool and records
 // the observation. Failures of the tool itself (a missing file, a command that
-// exits non-zero) are observations; only a sandbox that cannot be reached
-// or a storage failure is an error.
+// exits non-zero) and a sandbox that cannot be reached are observations;
+// only a storage failure is an error. (Write, RunBackground and Kill
+// return the sandbox's error too.)
 func (a *AgentSession) Act(ctx context.Context, action event.ToolAction, toolName string) (*event.Observation, error) {
 	return a.act(ctx, action, toolName, nil)
 }
@@ -56,7 +57,11 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 	var obs event.ToolObservation
 	var err error
 	if exec == nil {
-		obs, err = tools.Run(ctx, a.ToolWorkspace(), action)
+		// As in a run of the agent: a sandbox that cannot be reached is
+		// the action's observation, not the caller's error.
+		if obs, err = tools.Run(ctx, a.ToolWorkspace(), action); err != nil {
+			obs, err = tools.CouldNotRun(action, err), nil
+		}
 	} else {
 		err = a.WithSandbox(ctx, func(cl *agentapi.Client) error {
 			var err error

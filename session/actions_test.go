@@ -10,8 +10,9 @@ import (
 
 // TestActRunsTools: the actions a user asks for directly run through the
 // tools, each answered by its own observation, recorded after the action;
-// without a sandbox, a tool that needs one fails with an error and an
-// error observation of its own kind.
+// without a sandbox, a tool that needs one is answered by an error
+// observation of its own kind saying the action could not run (as in a
+// run of the agent), and no error.
 func TestActRunsTools(t *testing.T) {
 	ctx := context.Background()
 	m := newTestManager(t)
@@ -24,11 +25,12 @@ func TestActRunsTools(t *testing.T) {
 		t.Fatalf("think: %+v, %v", o, err)
 	}
 	o, err = a.Act(ctx, &event.TerminalAction{Command: "ls"}, event.ToolTerminal)
-	if err == nil {
-		t.Fatal("terminal without a sandbox: no error")
+	if err != nil {
+		t.Fatalf("terminal without a sandbox: %v, want an error observation and no error", err)
 	}
 	term, ok := o.Observation.(*event.TerminalObservation)
-	if !ok || !term.IsError || term.Command != "ls" || *term.ExitCode != -1 {
+	if !ok || !term.IsError || term.Command != "ls" || *term.ExitCode != -1 ||
+		!strings.HasPrefix(term.Content.Text(), "The action could not run: ") {
 		t.Fatalf("terminal without a sandbox: %#v", o.Observation)
 	}
 	o, err = a.Recall(ctx, "blue")

@@ -40,6 +40,13 @@ func newBashHub(maxBytes int) *bashHub {
 	return &bashHub{maxBytes: maxBytes, next: 1, subs: make(map[Subscriber]struct{})}
 }
 
+// empty reports whether h keeps no events.
+func (h *bashHub) empty() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.events) == 0
+}
+
 // publish keeps raw, the JSON of a bash event, and sends it to every
 // subscriber.
 func (h *bashHub) publish(raw json.RawMessage) {

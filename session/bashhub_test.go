@@ -155,3 +155,55 @@ func TestDeleteReleasesBashEvents(t *testing.T) {
 	}
 	t.Error("the deleted conversation is still referenced")
 }
+
+// TestBashEventsKeptAcrossEviction: the bash events of a conversation
+// evicted from memory are there when it is loaded again, numbered on from
+// where they were; those of at most MaxLive evicted conversations are
+// kept, the oldest evicted dropped first.
+func TestBashEventsKeptAcrossEviction(t *testing.T) {
+	m := newManagerOn(t, openStore(t), Options{MaxLive: 2})
+	var convs []*AgentSession
+	for i := range 3 {
+		a, _, err := m.Create(context.Background(), CreateRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.publishBash(BashOutput{Kind: "BashOutput", Order: 0, Stdout: fmt.Sprintf("conversation %d", i)})
+		convs = append(convs, a)
+	}
+	for _, a := range convs {
+		m.evict(a)
+	}
+	m.mu.Lock()
+	live := len(m.convs)
+	m.mu.Unlock()
+	if live != 0 {
+		t.Fatalf("%d conversations still loaded after the evictions", live)
+	}
+	for i, a := range convs {
+		again, err := m.Get(a.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again == a {
+			t.Fatal("Get returned the evicted session")
+		}
+		items, _, err := again.BashEvents("", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if len(items) != 0 {
+				t.Errorf("conversation 0, the oldest evicted past MaxLive: %d bash events kept, want 0", len(items))
+			}
+			continue
+		}
+		if len(items) != 1 || !strings.Contains(string(items[0]), fmt.Sprintf("conversation %d", i)) {
+			t.Errorf("conversation %d after its eviction: bash events %s", i, items)
+		}
+		again.publishBash(BashOutput{Kind: "BashOutput", Order: 1, Stdout: "after"})
+		if items, _, _ := again.BashEvents("", 100); len(items) != 2 {
+			t.Errorf("conversation %d: %d bash events after one more, want 2", i, len(items))
+		}
+	}
+}

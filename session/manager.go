@@ -21,6 +21,7 @@ import (
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 )
 
 // Loop is the agent of the server's conversations. Run runs one until it
@@ -85,7 +86,8 @@ type Options struct {
 	IdleTimeout time.Duration
 	// EvictAfter drops from memory a conversation idle that long, its
 	// sandbox stopped first (its state is all in the store: the next use
-	// loads it again). 0 keeps conversations loaded.
+	// loads it again; its bash events, which are not stored, are kept for
+	// it, those of the last MaxLive evicted). 0 keeps conversations loaded.
 	EvictAfter time.Duration
 	Loop       Loop
 	// AllowHostCommands lets clients give a conversation action hooks
@@ -135,6 +137,11 @@ type ConversationManager struct {
 	mu     sync.Mutex
 	convs  map[string]*AgentSession
 	closed bool
+	// evictedBash keeps the bash events of evicted conversations for
+	// when they are loaded again, at most MaxLive of them, the oldest
+	// evicted dropped first (in evictedOrder).
+	evictedBash  map[string]*bashHub
+	evictedOrder []string
 
 	// settingsMu orders the read-change-write of the server-wide
 	// settings, profiles and secrets (serversettings.go).
@@ -174,6 +181,7 @@ func New(opts Options) (*ConversationManager, error) {
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
 		ctx: ctx, cancel: cancel,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
+		evictedBash: make(map[string]*bashHub),
 	}
 	m.wg.Add(1)
 	go m.keepLogMasker()
@@ -285,6 +293,7 @@ func (m *ConversationManager) evict(a *AgentSession) {
 	}
 	delete(m.convs, a.id)
 	m.maskers.Delete(a.id)
+	m.keepBash(a.id, a.bash)
 	n := len(m.convs)
 	m.mu.Unlock()
 	a.sb.release()
@@ -293,6 +302,32 @@ func (m *ConversationManager) evict(a *AgentSession) {
 		m.opts.Meter.ConversationsLive(n)
 	}
 	a.log.Info("idle conversation evicted from memory")
+}
+
+// keepBash keeps the bash events of an evicted conversation, if it has
+// any; the caller holds m.mu.
+func (m *ConversationManager) keepBash(id string, h *bashHub) {
+	if h.empty() {
+		return
+	}
+	m.evictedBash[id] = h
+	m.evictedOrder = append(m.evictedOrder, id)
+	for len(m.evictedOrder) > m.opts.MaxLive {
+		delete(m.evictedBash, m.evictedOrder[0])
+		m.evictedOrder = m.evictedOrder[1:]
+	}
+}
+
+// takeBash gives a conversation loaded again the bash events it had when
+// it was evicted; the caller holds m.mu.
+func (m *ConversationManager) takeBash(a *AgentSession) {
+	h := m.evictedBash[a.id]
+	if h == nil {
+		return
+	}
+	delete(m.evictedBash, a.id)
+	m.evictedOrder = slices.DeleteFunc(m.evictedOrder, func(id string) bool { return id == a.id })
+	a.bash = h
 }
 
 func (m *ConversationManager) loaded() []*AgentSession {
@@ -548,6 +583,7 @@ func (m *ConversationManager) Get(id string) (*AgentSession, error) {
 		m.mu.Unlock()
 		return old, nil
 	}
+	m.takeBash(a)
 	m.convs[id] = a
 	m.maskers.Store(id, a.masker())
 	n := len(m.convs)
@@ -815,7 +851,7 @@ func (m *ConversationManager) checkAnalyzer(an *SecurityAnalyzer) error {
 	if an == nil {
 		return nil
 	}
-	opts := security.Options{Restrict: !m.opts.AllowHostCommands}
+	opts := security.Options{Restrict: !m.opts.AllowHostCommands, Tools: tools.SecurityFields()}
 	if _, err := opts.NewAnalyzer(an.Kind, mustJSON(an)); err != nil {
 		if errors.Is(err, security.ErrRestricted) {
 			return invalid("security_analyzer: %v (GOHANDS_ALLOW_HOST_COMMANDS)", err)

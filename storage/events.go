@@ -239,7 +239,7 @@ func marshal(e event.Event) ([]byte, error) {
 // the last. A walk through the pages sees every matching event stored when
 // it began exactly once. An unknown conversation fails with ErrNotFound.
 func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, error) {
-	m, err := newMatcher(q)
+	m, err := newMatcher(q, s.actionTexts)
 	if err != nil {
 		return nil, "", fmt.Errorf("storage: events of conversation %s: %w", convID, err)
 	}
@@ -288,7 +288,7 @@ func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, erro
 // CountEvents returns how many of the conversation's events match q (its
 // Limit, PageID and Desc aside).
 func (s *Store) CountEvents(convID string, q EventQuery) (int, error) {
-	m, err := newMatcher(q)
+	m, err := newMatcher(q, s.actionTexts)
 	if err != nil {
 		return 0, fmt.Errorf("storage: count events of conversation %s: %w", convID, err)
 	}

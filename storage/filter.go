@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"strings"
@@ -21,10 +22,12 @@ type matcher struct {
 	body    string // lower case; "" means all
 	rawBody []byte // body, when a record's raw JSON can rule it out
 	buf     []byte // scratch for lower-casing raw JSON
+	// actionTexts are the texts of a tool action body is looked for in.
+	actionTexts func(event.ToolAction) []string
 }
 
-func newMatcher(q EventQuery) (*matcher, error) {
-	m := &matcher{source: q.Source, since: q.Since, until: q.Until}
+func newMatcher(q EventQuery, actionTexts func(event.ToolAction) []string) (*matcher, error) {
+	m := &matcher{source: q.Source, since: q.Since, until: q.Until, actionTexts: actionTexts}
 	if len(q.Kinds) > 0 {
 		m.kinds = make(map[string]bool, len(q.Kinds))
 		for _, k := range q.Kinds {
@@ -86,7 +89,7 @@ func (m *matcher) match(rec eventRecord) (bool, event.Event, error) {
 	if err != nil {
 		return false, nil, err
 	}
-	for text := range texts(e) {
+	for text := range texts(e, m.actionTexts) {
 		if strings.Contains(strings.ToLower(text), m.body) {
 			return true, e, nil
 		}
@@ -118,8 +121,9 @@ func appendLower(dst, b []byte) []byte {
 	return dst
 }
 
-// texts yields the pieces of text of e that EventQuery.Body searches.
-func texts(e event.Event) iter.Seq[string] {
+// texts yields the pieces of text of e that EventQuery.Body searches,
+// actionTexts giving those of a tool action.
+func texts(e event.Event, actionTexts func(event.ToolAction) []string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		parts := func(l event.ContentList) bool {
 			for _, c := range l {
@@ -170,45 +174,20 @@ func texts(e event.Event) iter.Seq[string] {
 	}
 }
 
-// actionTexts returns the text fields of a tool action.
-func actionTexts(a event.ToolAction) []string {
-	deref := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
+// stringFields returns the string fields of a tool action, for a store
+// not told which of them are texts (Options.ActionTexts).
+func stringFields(a event.ToolAction) []string {
+	fields := map[string]any{}
+	if u, ok := a.(*event.UnknownAction); ok {
+		fields = u.Fields
+	} else if data, err := json.Marshal(a); err != nil || json.Unmarshal(data, &fields) != nil {
+		return nil
 	}
-	switch a := a.(type) {
-	case *event.TerminalAction:
-		return []string{a.Command}
-	case *event.FileEditorAction:
-		return []string{a.Path, deref(a.FileText), deref(a.OldStr), deref(a.NewStr)}
-	case *event.GlobAction:
-		return []string{a.Pattern, a.Path}
-	case *event.GrepAction:
-		return []string{a.Pattern, a.Path, a.Include}
-	case *event.ApplyPatchAction:
-		return []string{a.Patch}
-	case *event.BrowserNavigateAction:
-		return []string{a.URL}
-	case *event.ThinkAction:
-		return []string{a.Thought}
-	case *event.FinishAction:
-		return []string{a.Message}
-	case *event.TaskTrackerAction:
-		var out []string
-		for _, t := range a.TaskList {
-			out = append(out, t.Title, t.Notes)
+	var out []string
+	for k, v := range fields {
+		if s, ok := v.(string); ok && k != "kind" {
+			out = append(out, s)
 		}
-		return out
-	case *event.UnknownAction:
-		var out []string
-		for _, v := range a.Fields {
-			if s, ok := v.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
 	}
-	return nil
+	return out
 }

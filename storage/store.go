@@ -40,6 +40,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/gohands/gohands/event"
 )
 
 // Errors callers branch on.
@@ -82,6 +84,10 @@ type Options struct {
 	// Now is the clock that stamps events and conversations that come
 	// without a time; nil means time.Now.
 	Now func() time.Time
+	// ActionTexts returns the texts of a tool action that an event
+	// search (EventQuery.Body) reads; the tools know them (tools.Texts).
+	// nil reads every string field of the action.
+	ActionTexts func(event.ToolAction) []string
 
 	// maxSize caps the file's size, for tests that need a full disk.
 	maxSize int
@@ -103,6 +109,8 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 	serverID string
+	// actionTexts are the texts of a tool action a search reads.
+	actionTexts func(event.ToolAction) []string
 	// aead seals secrets and tokens; nil without a secret key.
 	aead cipher.AEAD
 	w    *writer
@@ -228,14 +236,19 @@ func Open(path string, opts Options) (*Store, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("state file is readable by other users; it holds sandbox tokens", "path", path, "mode", fi.Mode().Perm().String())
 	}
+	actionTexts := opts.ActionTexts
+	if actionTexts == nil {
+		actionTexts = stringFields
+	}
 	s := &Store{
-		db:         db,
-		path:       path,
-		log:        log,
-		now:        now,
-		memSecrets: make(map[string]map[string]string),
-		lastSeqs:   make(map[string]uint64),
-		tails:      tailClock{last: make(map[string]uint64)},
+		db:          db,
+		path:        path,
+		log:         log,
+		now:         now,
+		actionTexts: actionTexts,
+		memSecrets:  make(map[string]map[string]string),
+		lastSeqs:    make(map[string]uint64),
+		tails:       tailClock{last: make(map[string]uint64)},
 	}
 	if err := s.init(opts); err != nil {
 		db.Close()

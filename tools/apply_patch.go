@@ -10,6 +10,7 @@ import (
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/patch"
+	"github.com/gohands/gohands/security"
 )
 
 // applyPatch applies patches in the "*** Begin Patch" format. The new
@@ -94,6 +95,35 @@ func (applyPatch) Failed(_ event.ToolAction, msg string) event.ToolObservation {
 
 func (applyPatch) Texts(act event.ToolAction) []string {
 	return []string{act.(*event.ApplyPatchAction).Patch}
+}
+
+// SecurityFields: rules see the files the patch touches as path.
+func (applyPatch) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolApplyPatch, Fields: []string{"patch", "path"}, Paths: []string{"path"},
+		Derive: func(act event.ToolAction) map[string][]string {
+			if x, ok := act.(*event.ApplyPatchAction); ok {
+				return map[string][]string{"path": patchPaths(x.Patch)}
+			}
+			return nil
+		}}
+}
+
+// patchPaths returns the files a patch adds, updates, deletes or moves
+// to, read line by line so that a patch that does not parse still shows
+// them.
+func patchPaths(patch string) []string {
+	var paths []string
+	for line := range strings.Lines(patch) {
+		line = strings.TrimRight(line, "\r\n")
+		for _, prefix := range []string{"*** Add File:", "*** Update File:", "*** Delete File:", "*** Move to:"} {
+			if p, ok := strings.CutPrefix(line, prefix); ok {
+				if p = strings.TrimSpace(p); p != "" {
+					paths = append(paths, p)
+				}
+			}
+		}
+	}
+	return paths
 }
 
 // fileReader is what sandboxFiles needs of the agent.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // browser fetches pages from inside the sandbox, so that the sandbox's
@@ -100,4 +101,8 @@ func (browser) Texts(act event.ToolAction) []string {
 		return []string{x.URL}
 	}
 	return nil
+}
+
+func (browser) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char"}}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // fileEditor views, creates and edits files through the agent.
@@ -74,6 +75,11 @@ func (fileEditor) Failed(act event.ToolAction, msg string) event.ToolObservation
 func (fileEditor) Texts(act event.ToolAction) []string {
 	x := act.(*event.FileEditorAction)
 	return []string{x.Path, deref(x.FileText), deref(x.OldStr), deref(x.NewStr)}
+}
+
+func (fileEditor) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolFileEditor, Paths: []string{"path"},
+		Fields: []string{"command", "path", "file_text", "old_str", "new_str", "insert_line", "view_range"}}
 }
 
 // agentDetail returns the agent's own words for an error, without the

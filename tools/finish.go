@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // finish ends the agent's turn with a message to the user. The
@@ -31,4 +32,8 @@ func (finish) Failed(_ event.ToolAction, msg string) event.ToolObservation { ret
 
 func (finish) Texts(act event.ToolAction) []string {
 	return []string{act.(*event.FinishAction).Message}
+}
+
+func (finish) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolFinish, Fields: []string{"message"}}
 }

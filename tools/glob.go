@@ -7,6 +7,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // maxListed is how many files glob and grep report.
@@ -70,4 +71,8 @@ func (glob) Failed(act event.ToolAction, msg string) event.ToolObservation {
 func (glob) Texts(act event.ToolAction) []string {
 	x := act.(*event.GlobAction)
 	return []string{x.Pattern, x.Path}
+}
+
+func (glob) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolGlob, Fields: []string{"pattern", "path"}}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // grep finds files by content.
@@ -68,4 +69,8 @@ func (grep) Failed(act event.ToolAction, msg string) event.ToolObservation {
 func (grep) Texts(act event.ToolAction) []string {
 	x := act.(*event.GrepAction)
 	return []string{x.Pattern, x.Path, x.Include}
+}
+
+func (grep) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolGrep, Fields: []string{"pattern", "path", "include"}}
 }

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // recall searches the conversation's own events for text: the V0
@@ -84,6 +85,10 @@ func (recall) Failed(_ event.ToolAction, msg string) event.ToolObservation { ret
 func (recall) Texts(act event.ToolAction) []string {
 	return []string{recallQuery(act)}
 }
+
+// SecurityFields: none, so far; rules do not cover recall, whose actions
+// they rate UNKNOWN.
+func (recall) SecurityFields() security.ToolFields { return security.ToolFields{} }
 
 // eventText is the text of an event a person would search.
 func eventText(e event.Event) string {

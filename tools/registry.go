@@ -9,21 +9,24 @@ import (
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/security"
 )
 
-// all is every tool, by name and by the kinds of the actions it runs.
+// all is every tool, in order, by name and by the kinds of the actions it
+// runs.
 var all = newRegistry(
-	terminal{}, fileEditor{}, taskTracker{}, glob{}, grep{}, applyPatch{}, browser{}, think{}, finish{},
+	terminal{}, fileEditor{}, applyPatch{}, browser{}, glob{}, grep{}, taskTracker{}, think{}, finish{},
 	recall{},
 )
 
 type registry struct {
+	list     []Tool
 	byName   map[string]Tool
 	byAction map[string]Tool
 }
 
 func newRegistry(ts ...Tool) registry {
-	r := registry{byName: make(map[string]Tool), byAction: make(map[string]Tool)}
+	r := registry{list: ts, byName: make(map[string]Tool), byAction: make(map[string]Tool)}
 	for _, t := range ts {
 		s := t.Spec()
 		r.byName[s.Name] = t
@@ -53,6 +56,17 @@ func For(act event.ToolAction) (Tool, bool) {
 	return t, ok
 }
 
+// KindTool returns the name of the tool that runs actions of a kind.
+func KindTool(kind string) (string, bool) { return all.kindTool(kind) }
+
+func (r registry) kindTool(kind string) (string, bool) {
+	t, ok := r.byAction[kind]
+	if !ok {
+		return "", false
+	}
+	return t.Spec().Name, true
+}
+
 // Run runs an action with its tool; see Tool.Run. An action no tool runs
 // is answered with an error observation.
 func Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
@@ -72,6 +86,13 @@ func Failed(act event.ToolAction, msg string) event.ToolObservation {
 	return failedPlain(msg)
 }
 
+// CouldNotRun is the observation of an action whose sandbox could not be
+// reached (err, Run's error): the action's own error observation, saying
+// so.
+func CouldNotRun(act event.ToolAction, err error) event.ToolObservation {
+	return Failed(act, "The action could not run: "+err.Error())
+}
+
 // Texts returns the texts of an action a search reads; see Tool.Texts.
 // An action no tool runs gives its string fields.
 func Texts(act event.ToolAction) []string {
@@ -82,6 +103,21 @@ func Texts(act event.ToolAction) []string {
 		return unknownTexts(u)
 	}
 	return nil
+}
+
+// SecurityFields returns, for security.Options.Tools, the fields rules
+// may name of each tool that lets rules cover it; see
+// Tool.SecurityFields.
+func SecurityFields() []security.ToolFields { return all.securityFields() }
+
+func (r registry) securityFields() []security.ToolFields {
+	var out []security.ToolFields
+	for _, t := range r.list {
+		if f := t.SecurityFields(); f.Tool != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Names returns a conversation's tools, normalised, with think and finish

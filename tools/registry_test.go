@@ -81,3 +81,19 @@ func TestUnknownAction(t *testing.T) {
 		t.Errorf("Texts = %q", got)
 	}
 }
+
+// TestKindTool: every kind of action a tool runs names that tool, and a
+// kind no tool runs names none.
+func TestKindTool(t *testing.T) {
+	for _, name := range tools.Default {
+		tool, _ := tools.Lookup(name)
+		for _, kind := range tool.Spec().Actions {
+			if got, ok := tools.KindTool(kind); !ok || got != name {
+				t.Errorf("KindTool(%q) = %q, %v; want %q", kind, got, ok, name)
+			}
+		}
+	}
+	if got, ok := tools.KindTool("DBAction"); ok {
+		t.Errorf("KindTool(DBAction) = %q, want none", got)
+	}
+}

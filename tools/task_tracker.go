@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // taskTracker keeps the agent's task list. The list is the one the last
@@ -114,4 +115,8 @@ func (taskTracker) Texts(act event.ToolAction) []string {
 		out = append(out, t.Title, t.Notes)
 	}
 	return out
+}
+
+func (taskTracker) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolTaskTracker, Fields: []string{"command", "task_list"}}
 }

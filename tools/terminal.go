@@ -6,6 +6,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // terminal runs bash commands in the sandbox's terminal.
@@ -71,6 +72,11 @@ func (terminal) Failed(act event.ToolAction, msg string) event.ToolObservation {
 
 func (terminal) Texts(act event.ToolAction) []string {
 	return []string{act.(*event.TerminalAction).Command}
+}
+
+// SecurityFields: rules see the command line's simple commands too.
+func (terminal) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolTerminal, Fields: []string{"command", "is_input", "timeout", "reset"}, Command: "command"}
 }
 
 // TerminalObservation turns an agent's exec result into the observation

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // think lets the model write down its reasoning; it changes nothing.
@@ -30,4 +31,8 @@ func (think) Failed(_ event.ToolAction, msg string) event.ToolObservation { retu
 
 func (think) Texts(act event.ToolAction) []string {
 	return []string{act.(*event.ThinkAction).Thought}
+}
+
+func (think) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolThink, Fields: []string{"thought"}}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/security"
 )
 
 // Agent is what tools call of a sandbox's runtime-agent.
@@ -71,4 +72,8 @@ type Tool interface {
 	Failed(act event.ToolAction, msg string) event.ToolObservation
 	// Texts are the action's texts a search of the conversation reads.
 	Texts(act event.ToolAction) []string
+	// SecurityFields tells security rules which fields of the tool's
+	// actions they may name and how to read them; a zero Tool leaves the
+	// tool to no rule (its actions rate UNKNOWN).
+	SecurityFields() security.ToolFields
 }

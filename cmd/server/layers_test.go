@@ -22,6 +22,8 @@ func TestImportRules(t *testing.T) {
 		{"../../tools", "tools know no sessions and no HTTP: a conversation reaches them as a Workspace",
 			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/server", "github.com/gohands/gohands/storage",
 				"github.com/gohands/gohands/sandbox", "net/http"}},
+		{"../../security", "each tool tells the rules its fields (tools.SecurityFields, passed in security.Options.Tools): security knows no tool",
+			[]string{"github.com/gohands/gohands/tools", "github.com/gohands/gohands/session", "github.com/gohands/gohands/controller"}},
 		{"../../sandbox", "sandbox is the backend seam: it knows no conversation and no engine (its owner keys are opaque)",
 			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/controller", "github.com/gohands/gohands/storage",
 				"github.com/docker/docker", "github.com/gohands/gohands/sandbox/docker"}},

@@ -39,6 +39,7 @@ import (
 	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/skills"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 	"github.com/gohands/gohands/webhook"
 )
 
@@ -167,7 +168,7 @@ func maskedLogger(logger *slog.Logger, convs *atomic.Pointer[session.Conversatio
 // openStore opens the state and warns about settings that leave it, or
 // the API, open.
 func openStore(cfg Config, logger *slog.Logger) (*storage.Store, error) {
-	store, err := storage.Open(cfg.StatePath, storage.Options{SecretKey: cfg.SecretKey, Logger: logger})
+	store, err := storage.Open(cfg.StatePath, storage.Options{SecretKey: cfg.SecretKey, Logger: logger, ActionTexts: tools.Texts})
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", cfg.StatePath, err)
 	}

@@ -30,8 +30,9 @@ import (
 
 // Engine holds the sandboxes of every Backend on it.
 type Engine struct {
-	tb  testing.TB
-	dir string
+	tb   testing.TB
+	dir  string
+	work string // the workspace of new sandboxes; "" for one each
 
 	mu         sync.Mutex
 	boxes      map[string]*Sandbox // by id, until removed
@@ -95,6 +96,15 @@ func (e *Engine) SetDown(down bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.down = down
+}
+
+// SetWorkspace makes the sandboxes started from now on work in the host
+// folder dir, as a folder bind-mounted at the same path and made the
+// runtime-agent's working folder; "" gives each a folder of its own.
+func (e *Engine) SetWorkspace(dir string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.work = dir
 }
 
 // FailStarts makes the next n starts fail, as an image that cannot be had.
@@ -176,12 +186,17 @@ func (e *Engine) create(ctx context.Context, owner string) (*Sandbox, error) {
 	e.seq++
 	e.starts++
 	id := fmt.Sprintf("fake%04d%s", e.seq, rand.Text()[:8])
+	work := e.work
 	e.mu.Unlock()
 	s := &Sandbox{e: e, id: id, owner: owner, token: rand.Text(), image: sandbox.DefaultImage,
-		dir: filepath.Join(e.dir, id[:8]), status: sandbox.StatusStopped}
-	s.work = filepath.Join(s.dir, "workspace")
-	if err := os.MkdirAll(s.work, 0o755); err != nil {
-		return nil, err
+		dir: filepath.Join(e.dir, id[:8]), status: sandbox.StatusStopped, work: work}
+	if s.work == "" {
+		s.work = filepath.Join(s.dir, "workspace")
+	}
+	for _, d := range []string{s.dir, s.work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.boot(ctx); err != nil {
 		return nil, err
