@@ -20,6 +20,9 @@ type RunRequest struct {
 	// MaxOutput bounds the bytes of stdout kept (default and most
 	// MaxRunOutput); stderr keeps at most MaxRunStderr.
 	MaxOutput int64 `json:"max_output,omitempty"`
+	// Stdin is the program's standard input; it reads end of file
+	// when empty.
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // RunResult is what the program did.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +59,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) error {
 	}
 	cmd.Env = s.cfg.Env
 	cmd.Stdin = nil
+	if req.Stdin != "" {
+		cmd.Stdin = strings.NewReader(req.Stdin)
+	}
 	stdout := &capped{left: limit}
 	stderr := &capped{left: agentapi.MaxRunStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr

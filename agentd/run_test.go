@@ -25,6 +25,9 @@ func TestRun(t *testing.T) {
 			agentapi.RunResult{ExitCode: 3, Stderr: "err\n"}},
 		{"output cut", agentapi.RunRequest{Args: []string{"printf", "0123456789"}, MaxOutput: 4},
 			agentapi.RunResult{Stdout: "0123", Truncated: true}},
+		{"stdin", agentapi.RunRequest{Args: []string{"cat"}, Stdin: "{\"event_type\": \"Stop\"}"},
+			agentapi.RunResult{Stdout: "{\"event_type\": \"Stop\"}"}},
+		{"no stdin is end of file", agentapi.RunRequest{Args: []string{"cat"}}, agentapi.RunResult{}},
 		{"dir", agentapi.RunRequest{Args: []string{"pwd"}, Dir: "/"}, agentapi.RunResult{Stdout: "/\n"}},
 		{"timeout", agentapi.RunRequest{Args: []string{"sleep", "30"}, Timeout: 0.2}, agentapi.RunResult{ExitCode: -1, TimedOut: true}},
 	}

@@ -131,6 +131,8 @@ var wantOperations = []Operation{
 	{"GET", "/api/vscode/url"},
 	{"GET", "/api/vscode/status"},
 	{"GET", "/api/desktop/url"},
+	{"POST", "/api/skills"},
+	{"POST", "/api/hooks"},
 
 	{"GET", "/sockets/events/{conversation_id}"},
 	{"GET", "/sockets/bash-events"},

@@ -14,6 +14,7 @@ import (
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/skills"
 	"github.com/gohands/gohands/tools"
 )
 
@@ -31,6 +32,9 @@ type Options struct {
 	// Hooks are the server's action hooks, run before each
 	// conversation's own.
 	Hooks []security.Hook
+	// ServerSkills are the skills of the server's skills folder, offered
+	// to every conversation after the workspace's own.
+	ServerSkills []skills.Skill
 }
 
 // Controller runs agents. One Controller serves every conversation of a
@@ -162,7 +166,8 @@ func (c *Controller) RunConversation(ctx context.Context, conv Conversation, con
 	if r == nil {
 		return out, nil
 	}
-	if err := r.recordSystemPrompt(); err != nil {
+	r.loadRepo(ctx)
+	if err := r.recordSystemPrompt(ctx); err != nil {
 		return stopped, err
 	}
 	if out, done, err := r.runPending(ctx, confirmed); done || err != nil {
@@ -196,6 +201,10 @@ type run struct {
 	an       security.Analyzer
 	hooks    []security.Hook
 	seen     eventLog
+	// repo is what the workspace (and the server's skills folder) tells
+	// the agent; repoHooks are the workspace's hooks, run in its sandbox.
+	repo      skills.Set
+	repoHooks security.HookConfig
 }
 
 // start sets a run up from the conversation's settings; a setting that
@@ -220,9 +229,10 @@ func (c *Controller) start(conv Conversation) (*run, session.Outcome) {
 	return r, session.Outcome{}
 }
 
-// recordSystemPrompt records the system prompt and the tools, once per
-// conversation.
-func (r *run) recordSystemPrompt() error {
+// recordSystemPrompt records the system prompt, with the workspace's
+// guidance and skills, and the tools, once per conversation; the
+// repository's SessionStart hooks run then.
+func (r *run) recordSystemPrompt(ctx context.Context) error {
 	evs, err := r.seen.refresh(r.conv)
 	if err != nil {
 		return err
@@ -230,9 +240,14 @@ func (r *run) recordSystemPrompt() error {
 	if hasSystemPrompt(evs) {
 		return nil
 	}
-	sp := &event.SystemPrompt{SystemPrompt: event.Content{Type: event.ContentText, Text: systemPrompt(r.s.Workspace.WorkingDir, r.names)}, Tools: r.shown}
+	text := systemPrompt(r.s.Workspace.WorkingDir, r.names) + skills.Prompt(r.repo)
+	sp := &event.SystemPrompt{SystemPrompt: event.Content{Type: event.ContentText, Text: text}, Tools: r.shown}
 	sp.Source = event.SourceAgent
-	return r.conv.Append(sp)
+	if err := r.conv.Append(sp); err != nil {
+		return err
+	}
+	_, err = r.runRepoHooks(ctx, security.HookSessionStart, "", security.RepoHookInput{}, "", "")
+	return err
 }
 
 // runPending runs the actions without a result if the user accepted
@@ -265,6 +280,12 @@ func (r *run) runPending(ctx context.Context, confirmed bool) (out session.Outco
 // step asks the model for the next step and carries it out. done says
 // the run ends with out.
 func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err error) {
+	if blocked, err := r.userTurns(ctx); err != nil {
+		return stopped, true, err
+	} else if blocked != "" {
+		r.log.Info("a UserPromptSubmit hook blocked the message", "reason", blocked)
+		return finished, true, nil
+	}
 	resp, err := r.ask(ctx)
 	if ctx.Err() != nil {
 		return stopped, true, nil
@@ -289,7 +310,7 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 		if err := r.conv.Append(m); err != nil {
 			return stopped, true, err
 		}
-		return finished, true, nil
+		return finished, true, r.stopHooks(ctx)
 	}
 	didFinish, held, err := r.calls(ctx, resp)
 	switch {
@@ -298,7 +319,7 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 	case held:
 		return waiting, true, nil
 	case didFinish:
-		return finished, true, nil
+		return finished, true, r.stopHooks(ctx)
 	}
 	return r.stuck()
 }

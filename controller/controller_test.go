@@ -41,6 +41,7 @@ type setup struct {
 	model         string
 	contextWindow int
 	hooks         []security.Hook // the server's
+	mounts        []sandbox.Mount // into every sandbox
 }
 
 func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
@@ -48,7 +49,7 @@ func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 	model := llmtest.New(t, steps...)
 	var sbs sandbox.Backend
 	if s.sandboxes {
-		sbs = dockertest.Manager(t, func(o *docker.Options) { o.PoolSize = 0 })
+		sbs = dockertest.Manager(t, func(o *docker.Options) { o.PoolSize, o.Mounts = 0, s.mounts })
 	}
 	state := filepath.Join(t.TempDir(), "state.db")
 	store, err := storage.Open(state, storage.Options{})

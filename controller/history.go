@@ -134,6 +134,13 @@ func buildHistory(evs []event.Event) history {
 				content = event.Text("(no output)")
 			}
 			answer(e.ToolCallID, e.ToolName, content)
+		case *event.SkillActivated:
+			add(event.LLMMessage{Role: "user", Content: e.Content})
+		case *event.HookExecution:
+			if e.AdditionalContext == "" || (e.HookEventType != "UserPromptSubmit" && e.HookEventType != "SessionStart") {
+				continue
+			}
+			add(event.LLMMessage{Role: "user", Content: event.Text(hookNote(e.HookEventType, []string{e.AdditionalContext}))})
 		case *event.UserReject:
 			answer(e.ToolCallID, e.ToolName, event.Text("The user rejected this action: "+e.RejectionReason))
 		case *event.AgentError:

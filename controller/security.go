@@ -125,6 +125,17 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 			return reject(a, ae, fmt.Sprintf("A hook blocked this action: %s", reason), "hook")
 		}
 	}
+	var toolInput json.RawMessage
+	if !r.repoHooks.Empty() {
+		toolInput, _ = toolJSON(ae, "action")
+	}
+	pre, err := r.runRepoHooks(ctx, security.HookPreToolUse, ae.ToolName, security.RepoHookInput{ToolInput: toolInput}, ae.ID, "")
+	if err != nil {
+		return err
+	}
+	if pre.blocked {
+		return reject(a, ae, "A hook of the repository (PreToolUse) blocked this action: "+pre.reason, "hook")
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.c.opts.ActionTimeout)
 	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
 	cancel()
@@ -146,5 +157,48 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 			out.Content = append(out.Content, event.Content{Type: event.ContentText, Text: "\n[note: " + note + "]"})
 		}
 	}
+	if len(pre.context) > 0 {
+		addNote(obs, hookNote(security.HookPreToolUse, pre.context))
+	}
+	var toolResponse json.RawMessage
+	if !r.repoHooks.Empty() {
+		toolResponse, _ = toolJSON(oe, "observation")
+	}
+	post, err := r.runRepoHooks(ctx, security.HookPostToolUse, ae.ToolName,
+		security.RepoHookInput{ToolInput: toolInput, ToolResponse: toolResponse}, ae.ID, "")
+	if err != nil {
+		return err
+	}
+	if len(post.context) > 0 {
+		addNote(obs, hookNote(security.HookPostToolUse, post.context))
+	}
 	return a.Append(oe)
+}
+
+// addNote adds a note for the model at the end of an observation.
+func addNote(obs event.ToolObservation, note string) {
+	out := obs.Output()
+	out.Content = append(out.Content, event.Content{Type: event.ContentText, Text: "\n" + note})
+}
+
+// toolJSON returns the "action" or "observation" member of an event's
+// JSON, as the repository's hooks get it.
+func toolJSON(e event.Event, member string) (json.RawMessage, error) {
+	data, err := event.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	return m[member], nil
+}
+
+// stopHooks runs the repository's Stop hooks when the agent ends its
+// turn. They are recorded; GoHands does not keep the agent going when
+// one blocks.
+func (r *run) stopHooks(ctx context.Context) error {
+	_, err := r.runRepoHooks(ctx, security.HookStop, "", security.RepoHookInput{}, "", "")
+	return err
 }

@@ -27,7 +27,7 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"null", `null`, ErrMalformed, "got null, want object"},
 		{"missing kind", `{"id": "x", "source": "user"}`, ErrMalformed, `missing "kind"`},
 		{"kind not a string", `{"kind": 7}`, ErrMalformed, `field "kind": got number, want string`},
-		{"unknown kind", `{"kind": "HookExecutionEvent", "source": "environment"}`, ErrUnknownKind, `"HookExecutionEvent"`},
+		{"unknown kind", `{"kind": "NoSuchEvent", "source": "environment"}`, ErrUnknownKind, `"NoSuchEvent"`},
 		{"unknown qualified kind", `{"kind": "other.module.MessageEvent"}`, ErrUnknownKind, `"other.module.MessageEvent"`},
 		{"seq not integer", `{"kind": "PauseEvent", "seq": 1.5}`, ErrMalformed, `field "seq": got number 1.5, want integer`},
 		{"id not string", `{"kind": "PauseEvent", "id": 3}`, ErrMalformed, `field "id": got number, want string`},

@@ -7,7 +7,7 @@
 // is an object whose "kind" names its type (MessageEvent, ActionEvent, ...),
 // plus the common fields id, timestamp and source. GoHands adds seq, the
 // event's position in its conversation (1, 2, 3, ... with no gaps), and one
-// kinds of its own, SandboxStatusEvent and HookEvent.
+// kinds of its own, SandboxStatusEvent, HookEvent and SkillActivatedEvent.
 //
 // Decode with [Unmarshal], encode with [Marshal] or encoding/json (every
 // event type writes its own "kind"). Storage sets the common fields through
@@ -20,7 +20,8 @@
 //   - events carry seq;
 //   - timestamps are RFC 3339 in UTC with six fractional digits, not the
 //     SDK's zone-less local time, so that they sort as strings;
-//   - SandboxStatusEvent and HookEvent are GoHands' own, and so is an
+//   - SandboxStatusEvent, HookEvent and SkillActivatedEvent are GoHands'
+//     own (HookExecutionEvent is the SDK's), and so is an
 //     ActionEvent's security_reason;
 //   - BrowserObservation carries the URL fetched, and GoHands' browser tool
 //     fetches pages rather than driving a browser;
@@ -46,7 +47,7 @@ import (
 // are pointers to the structs in this package: *Message, *Action,
 // *Observation, *UserReject, *AgentError, *ConversationError, *StateUpdate,
 // *Pause, *SystemPrompt, *CondensationSummary, *Condensation and
-// *SandboxStatus and *Hook.
+// *SandboxStatus, *Hook, *HookExecution and *SkillActivated.
 type Event interface {
 	// Kind is the event's discriminator, as written in "kind".
 	Kind() Kind
@@ -80,10 +81,12 @@ const (
 	SourceAgent       Source = "agent"
 	SourceUser        Source = "user"
 	SourceEnvironment Source = "environment"
+	// SourceHook is the source of HookExecution events, as in the SDK.
+	SourceHook Source = "hook"
 )
 
 func (s Source) valid() bool {
-	return s == SourceAgent || s == SourceUser || s == SourceEnvironment
+	return s == SourceAgent || s == SourceUser || s == SourceEnvironment || s == SourceHook
 }
 
 // NewID returns a new random event id: a UUID version 4 in its canonical
@@ -180,6 +183,8 @@ const (
 	KindCondensation        Kind = "Condensation"
 	KindSandboxStatus       Kind = "SandboxStatusEvent" // GoHands only
 	KindHook                Kind = "HookEvent"          // GoHands only
+	KindHookExecution       Kind = "HookExecutionEvent"
+	KindSkillActivated      Kind = "SkillActivatedEvent" // GoHands only
 )
 
 // kindInfo is what the codec knows about one kind.
@@ -208,6 +213,8 @@ var registry = []kindInfo{
 	{KindCondensation, "openhands.sdk.event.condenser", func() Event { return new(Condensation) }, SourceEnvironment},
 	{KindSandboxStatus, "gohands.event", func() Event { return new(SandboxStatus) }, SourceEnvironment},
 	{KindHook, "gohands.event", func() Event { return new(Hook) }, SourceEnvironment},
+	{KindHookExecution, "openhands.sdk.event.hook_execution", func() Event { return new(HookExecution) }, SourceHook},
+	{KindSkillActivated, "gohands.event", func() Event { return new(SkillActivated) }, SourceEnvironment},
 	{KindServerError, "openhands.agent_server.models", func() Event { return new(ServerError) }, SourceEnvironment},
 }
 

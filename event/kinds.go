@@ -384,7 +384,7 @@ func normalize(e Event, info kindInfo) error {
 		b.Source = info.source
 	case !b.Source.valid():
 		return &fieldError{path: "source", problem: fmt.Sprintf("%q is not one of %q", b.Source,
-			[]Source{SourceAgent, SourceUser, SourceEnvironment})}
+			[]Source{SourceAgent, SourceUser, SourceEnvironment, SourceHook})}
 	}
 	switch e := e.(type) {
 	case *Action:

@@ -109,6 +109,11 @@
 // hook that fails blocks the action unless its on_error is "allow". Each
 // run yields a [HookRecord] for the caller to record.
 //
+// A repository's own hooks file (.openhands/hooks.json, the SDK's format)
+// is read by [ParseHookConfig]; its hooks run in the conversation's
+// sandbox, which this package never calls: the caller runs them and
+// [JudgeRepoHook] reads what they answered.
+//
 // # Secrets
 //
 // A [Masker] replaces secret values in text with <secret-hidden>, also

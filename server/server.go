@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/skills"
 )
 
 // Version is the server's version, reported by /server_info.
@@ -61,6 +62,9 @@ type Config struct {
 	// SocketBuffer is how many events a socket may have queued before it
 	// counts as slow and is dropped; 0 means 1024.
 	SocketBuffer int
+	// ServerSkills are the skills of the server's skills folder, listed
+	// by POST /api/skills.
+	ServerSkills []skills.Skill
 	// Ready reports whether the server can do its work (/ready); nil is
 	// always ready.
 	Ready func(context.Context) error
@@ -326,6 +330,7 @@ func (s *Server) routes() {
 	getHead(api, "/git/commits/:sha/changes", s.gitCommitChanges)
 	getHead(api, "/tools/", s.tools)
 	s.surfaceRoutes(api)
+	s.repoRoutes(api)
 
 	// A socket is opened by a GET only (RFC 6455); a HEAD cannot upgrade.
 	e.GET("/sockets/events/:id", s.sockets.events)

@@ -22,6 +22,8 @@ type Agent interface {
 	Glob(ctx context.Context, req agentapi.GlobRequest) (agentapi.GlobResult, error)
 	Grep(ctx context.Context, req agentapi.GrepRequest) (agentapi.GrepResult, error)
 	Browse(ctx context.Context, req agentapi.BrowseRequest) (agentapi.BrowseResult, error)
+	// Run runs a program by its arguments, without a shell or terminal.
+	Run(ctx context.Context, req agentapi.RunRequest) (agentapi.RunResult, error)
 }
 
 var _ Agent = (*agentapi.Client)(nil)

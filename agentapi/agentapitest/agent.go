@@ -24,11 +24,24 @@ type Agent struct {
 	Shell func(terminal string, req agentapi.ExecRequest) (agentapi.ExecResult, error)
 	// Pages are the pages Browse serves, by URL; any other is a 404 page.
 	Pages map[string]agentapi.BrowseResult
+	// Runner answers Run; nil answers every program as not installed.
+	Runner func(req agentapi.RunRequest) (agentapi.RunResult, error)
 
 	mu        sync.Mutex
 	terminals map[string]string // name -> working directory
 	resets    []string
 	last      agentapi.BrowseResult
+}
+
+// Run runs a program through Runner.
+func (a *Agent) Run(_ context.Context, req agentapi.RunRequest) (agentapi.RunResult, error) {
+	if len(req.Args) == 0 {
+		return agentapi.RunResult{}, &agentapi.HTTPError{Status: http.StatusBadRequest, Detail: "args: missing"}
+	}
+	if a.Runner == nil {
+		return agentapi.RunResult{}, &agentapi.HTTPError{Status: agentapi.ProgramNotFound, Detail: req.Args[0] + " is not installed in the sandbox"}
+	}
+	return a.Runner(req)
 }
 
 // NewAgent returns an agent with an empty tree.

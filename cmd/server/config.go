@@ -80,6 +80,9 @@ type Config struct {
 	LogFormat string
 	// HooksFile names a JSON file of action hooks every conversation runs.
 	HooksFile string
+	// SkillsDir names a folder of skills (sub-folders with a SKILL.md, or
+	// .md files) offered to every conversation.
+	SkillsDir string
 	// AllowHostCommands lets clients set hooks and hook analyzers that run
 	// commands on this host.
 	AllowHostCommands bool
@@ -428,6 +431,8 @@ var settings = []setting{
 		set: func(l *loader, v string) error { return oneOf(v, &l.cfg.LogFormat, "text", "json") }},
 	{key: "hooks_file", env: []string{"GOHANDS_HOOKS_FILE"},
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.HooksFile) }},
+	{key: "skills_dir", env: []string{"GOHANDS_SKILLS_DIR"},
+		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.SkillsDir) }},
 	{key: "allow_host_commands", env: []string{"GOHANDS_ALLOW_HOST_COMMANDS"},
 		set: func(l *loader, v string) error {
 			b, err := strconv.ParseBool(v)

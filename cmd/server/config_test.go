@@ -225,6 +225,7 @@ var everyVariable = map[string]string{
 	"GOHANDS_LOG_LEVEL":                  "debug",
 	"GOHANDS_LOG_FORMAT":                 "json",
 	"GOHANDS_HOOKS_FILE":                 "/etc/gohands/hooks.json",
+	"GOHANDS_SKILLS_DIR":                 "/etc/gohands/skills",
 	"GOHANDS_ALLOW_HOST_COMMANDS":        "true",
 	"GOHANDS_LLM_BASE_URLS":              "https://Gateway.example:443/v1/, http://127.0.0.1:8000/v1",
 	"GOHANDS_ALLOWED_HOSTS":              "gohands.example, *.corp.example, [::2], 192.0.2.7",
@@ -286,6 +287,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		LogLevel:           "debug",
 		LogFormat:          "json",
 		HooksFile:          "/etc/gohands/hooks.json",
+		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/data/projects"},
 	}
@@ -338,7 +340,7 @@ const everyKey = `{
 	"secrets": {"max_per_conversation": 20, "max_value_bytes": 4096, "max_total_bytes": "128k"},
 	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
 	"max_upload_bytes": "1g", "bash_output_max_bytes": 8192, "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
-	"hooks_file": "/etc/gohands/hooks.json", "allow_host_commands": "true",
+	"hooks_file": "/etc/gohands/hooks.json", "skills_dir": "/etc/gohands/skills", "allow_host_commands": "true",
 	"allowed_hosts": ["GoHands.Example."],
 	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"},
 	"workspace_roots": "/srv/code,/home"
@@ -390,6 +392,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		LogLevel:           "warn",
 		LogFormat:          "json",
 		HooksFile:          "/etc/gohands/hooks.json",
+		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/home"},
 	}

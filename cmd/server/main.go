@@ -37,6 +37,7 @@ import (
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/skills"
 	"github.com/gohands/gohands/storage"
 	"github.com/gohands/gohands/tools"
 	"github.com/gohands/gohands/webhook"
@@ -93,6 +94,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if err != nil {
 		return err
 	}
+	serverSkills, err := loadSkills(cfg, logger)
+	if err != nil {
+		return err
+	}
 	engine, sandboxes, err := startSandboxes(ctx, cfg, store.ServerID(), logger)
 	if err != nil {
 		return err
@@ -100,7 +105,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	reg.SandboxesRunning(sandboxes.Running)
 	defer engine.Close()
 	defer closeSandboxes(sandboxes, logger)
-	manager, err := session.New(sessionOptions(cfg, store, sandboxes, webhooks, hooks, reg, logger))
+	manager, err := session.New(sessionOptions(cfg, store, sandboxes, webhooks, hooks, serverSkills, reg, logger))
 	if err != nil {
 		return err
 	}
@@ -117,7 +122,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		AllowedHosts: allowedHosts(cfg), ReadTimeout: cfg.HTTP.ReadTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, AllowedUploadTypes: cfg.AllowedUploadTypes,
 		Metrics: reg, OpenAPI: apidoc.OpenAPI(), Docs: apidoc.Handler("/docs"),
-		Web: frontend.Handler(), Ready: sandboxes.Ready,
+		Web: frontend.Handler(), Ready: sandboxes.Ready, ServerSkills: serverSkills,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -204,12 +209,30 @@ func loadHooks(cfg Config, logger *slog.Logger) (*webhook.Dispatcher, []security
 	return webhook.New(specs, webhook.Options{Logger: logger}), hooks, nil
 }
 
+// loadSkills reads the server's skills folder, if it has one. A folder
+// that cannot be read stops the start; a skill that cannot be parsed is
+// logged and left out.
+func loadSkills(cfg Config, logger *slog.Logger) ([]skills.Skill, error) {
+	if cfg.SkillsDir == "" {
+		return nil, nil
+	}
+	list, problems, err := skills.LoadDir(cfg.SkillsDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range problems {
+		logger.Warn("skill not loaded", "problem", p)
+	}
+	logger.Info("skills loaded", "dir", cfg.SkillsDir, "skills", len(list))
+	return list, nil
+}
+
 // sessionOptions wires the conversation manager. One idle clock covers a
 // conversation and its sandbox: SANDBOX_IDLE_TIMEOUT stops the sandbox of
 // a conversation idle that long, GOHANDS_CONVERSATION_IDLE drops the
 // conversation from memory (its sandbox stopped first).
 func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend, webhooks *webhook.Dispatcher,
-	hooks []security.Hook, reg *metrics.Registry, logger *slog.Logger) session.Options {
+	hooks []security.Hook, serverSkills []skills.Skill, reg *metrics.Registry, logger *slog.Logger) session.Options {
 	return session.Options{
 		Store: store, Sandboxes: sandboxes,
 		Defaults: session.Defaults{
@@ -220,7 +243,7 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.Sandbox.IdleTimeout, EvictAfter: cfg.ConversationIdle,
 		SecretLimits: session.SecretLimits{Count: cfg.Secrets.MaxPerConversation,
 			ValueBytes: int(cfg.Secrets.MaxValueBytes), TotalBytes: int(cfg.Secrets.MaxTotalBytes)},
-		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks}),
+		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks, ServerSkills: serverSkills}),
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		HostRoots:          cfg.WorkspaceRoots,

@@ -57,6 +57,8 @@ const VIEWS = {
   Condensation: condensation,
   SandboxStatusEvent: sandboxStatus,
   HookEvent: hook,
+  HookExecutionEvent: hookExecution,
+  SkillActivatedEvent: skillActivated,
 };
 
 function badge(text, t, title) {
@@ -392,6 +394,35 @@ function hook(ev) {
       ev.error ? h('p', { class: 'ev-error-text' }, ev.error) : null,
       ev.output ? fold('Output', h('pre', { class: 'ev-pre' }, ev.output)) : null,
     ],
+  };
+}
+
+// hookExecution shows a run of one of the repository's hooks, run in the
+// sandbox.
+function hookExecution(ev) {
+  const failed = ev.blocked || !ev.success;
+  const verdict = ev.blocked ? 'blocked' : ev.success ? 'ok' : 'failed';
+  const output = [ev.stdout, ev.stderr].filter(Boolean).join('\n');
+  return {
+    icon: '⚓', title: `Repository hook ${ev.hook_event_type || ''}${ev.tool_name ? ' for ' + ev.tool_name : ''}`,
+    cls: 'ev-hook ev-note' + (failed ? ' ev-failed' : ''),
+    badges: [badge(verdict, failed ? 'err' : 'ok', 'result'), badge(`exit ${ev.exit_code}`, 'idle')],
+    content: [
+      h('p', null, h('code', null, ev.hook_command || '')),
+      ev.reason ? h('p', null, ev.reason) : null,
+      ev.error ? h('p', { class: 'ev-error-text' }, ev.error) : null,
+      ev.additional_context ? h('p', null, 'Adds: ' + ev.additional_context) : null,
+      output ? fold('Output', h('pre', { class: 'ev-pre' }, output)) : null,
+    ],
+  };
+}
+
+// skillActivated shows the skills a user's message brought in.
+function skillActivated(ev) {
+  const names = Array.isArray(ev.skills) ? ev.skills : [];
+  return {
+    icon: '✦', title: `Skill${names.length === 1 ? '' : 's'} used: ${names.join(', ')}`, cls: 'ev-note',
+    content: fold('What the agent is shown', h('pre', { class: 'ev-pre' }, contentText(ev.content))),
   };
 }
 

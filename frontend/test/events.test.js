@@ -96,6 +96,13 @@ test('hook events and hook rejections', () => {
   assert.match(textOf(render(rej)), /Blocked by a hook.*blocked by no-rm/s);
 });
 
+test('repository hooks and skills', () => {
+  assert.match(textOf(render(golden.HookExecutionEvent)), /Repository hook PreToolUse for terminal.*blocked.*exit 2.*no-push\.sh.*pushing is not allowed here/s);
+  const ok = { ...golden.HookExecutionEvent, blocked: false, success: true, exit_code: 0, reason: undefined, additional_context: 'branch main' };
+  assert.match(textOf(render(ok)), /ok.*Adds: branch main/s);
+  assert.match(textOf(render(golden.SkillActivatedEvent)), /Skill used: release.*Tag with vX\.Y\.Z\./s);
+});
+
 test('status changes and unknown kinds', () => {
   const st = { kind: 'ConversationStateUpdateEvent', id: 's', seq: 3, source: 'environment', key: 'execution_status', value: 'waiting_for_confirmation' };
   assert.match(textOf(render(st)), /Status: waiting for you/);
