@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -265,6 +266,9 @@ func (r *run) runPending(ctx context.Context, confirmed bool) (out session.Outco
 // step asks the model for the next step and carries it out. done says
 // the run ends with out.
 func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err error) {
+	if err := r.switchModel(); err != nil {
+		return failed("LLMConfigError", err.Error()), true, nil
+	}
 	resp, err := r.ask(ctx)
 	if ctx.Err() != nil {
 		return stopped, true, nil
@@ -277,7 +281,7 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 		r.log.Warn("model call failed", "err", err)
 		return failed("LLMError", "the model could not be reached: "+err.Error()), true, nil
 	}
-	r.conv.AddMetrics(resp.Cost, session.TokenUsage{Model: r.model.Model(), PromptTokens: resp.Usage.PromptTokens,
+	r.conv.AddMetrics(resp.Cost, session.TokenUsage{Model: r.model.Model(), UsageID: r.s.Agent.LLM.UsageID, PromptTokens: resp.Usage.PromptTokens,
 		CompletionTokens: resp.Usage.CompletionTokens, CacheReadTokens: resp.Usage.CacheReadTokens,
 		CacheWriteTokens: resp.Usage.CacheWriteTokens, ReasoningTokens: resp.Usage.ReasoningTokens,
 		ContextWindow: int64(r.model.ContextWindow()), PerTurnToken: resp.Usage.PromptTokens + resp.Usage.CompletionTokens})
@@ -301,6 +305,24 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 		return finished, true, nil
 	}
 	return r.stuck()
+}
+
+// switchModel takes up the conversation's model settings if they changed
+// since the run read them (switch_llm, switch_profile): each step asks the
+// model the conversation names at that moment.
+func (r *run) switchModel() error {
+	l := r.conv.Settings().Agent.LLM
+	if reflect.DeepEqual(l, r.s.Agent.LLM) {
+		return nil
+	}
+	s := r.s
+	s.Agent.LLM = l
+	model, err := r.c.client(s)
+	if err != nil {
+		return err
+	}
+	r.s, r.model = s, model
+	return nil
 }
 
 // readError is a failure to read the conversation's events, told apart

@@ -123,6 +123,13 @@ type Pause struct {
 	Base
 }
 
+// Interrupt records that the user interrupted the agent mid-step: the
+// SDK's InterruptEvent. Unlike a pause, which lets the action in flight
+// end, an interrupt cancels the model call and the action at once.
+type Interrupt struct {
+	Base
+}
+
 // SystemPrompt records the system prompt and tools the agent started with:
 // the SDK's SystemPromptEvent.
 type SystemPrompt struct {
@@ -224,6 +231,7 @@ func (*AgentError) Kind() Kind          { return KindAgentError }
 func (*ConversationError) Kind() Kind   { return KindConversationError }
 func (*StateUpdate) Kind() Kind         { return KindStateUpdate }
 func (*Pause) Kind() Kind               { return KindPause }
+func (*Interrupt) Kind() Kind           { return KindInterrupt }
 func (*SystemPrompt) Kind() Kind        { return KindSystemPrompt }
 func (*CondensationSummary) Kind() Kind { return KindCondensationSummary }
 func (*Condensation) Kind() Kind        { return KindCondensation }
@@ -305,6 +313,12 @@ func (e StateUpdate) MarshalJSON() ([]byte, error) {
 // MarshalJSON writes e with its kind.
 func (e Pause) MarshalJSON() ([]byte, error) {
 	type plain Pause
+	return withKind(e.Kind(), plain(e))
+}
+
+// MarshalJSON writes e with its kind.
+func (e Interrupt) MarshalJSON() ([]byte, error) {
+	type plain Interrupt
 	return withKind(e.Kind(), plain(e))
 }
 
