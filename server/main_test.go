@@ -267,6 +267,8 @@ type options struct {
 	loop session.Loop
 	// meter counts what the conversations do; none by default.
 	meter session.Meter
+	// llm is the server's model settings; none by default.
+	llm session.LLM
 }
 
 // env is a real GoHands server: a ConversationManager on a Store in a temp
@@ -318,7 +320,7 @@ func newEnv(t testing.TB, o options) *env {
 	}
 	e.store = store
 	so := session.Options{Store: store, Now: e.clock.Now, Logger: testLogger(t),
-		Defaults: session.Defaults{Image: sandbox.DefaultImage}, Loop: o.loop, Meter: o.meter}
+		Defaults: session.Defaults{Image: sandbox.DefaultImage, LLM: o.llm}, Loop: o.loop, Meter: o.meter}
 	switch {
 	case e.sbx != nil && e.sbx == docker.shared:
 		e.shared = docker.listen()
