@@ -52,6 +52,9 @@ type Conversation interface {
 	// order.
 	EventsAfter(seq int64, limit int) ([]event.Event, error)
 	Append(evs ...event.Event) error
+	// Broadcast shows subscribers an event that is not stored: the
+	// pieces of a streamed answer.
+	Broadcast(e event.Event) error
 	AddMetrics(cost float64, usage session.TokenUsage) error
 	ToolWorkspace() tools.Workspace
 }
@@ -349,6 +352,9 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 	}
 	req := llm.Request{System: h.system, Messages: h.messages, Tools: r.llmTools,
 		Temperature: r.s.Agent.LLM.Temperature, MaxTokens: deref(r.s.Agent.LLM.MaxOutputTokens)}
+	if r.s.Agent.LLM.Stream {
+		req.OnDelta = r.broadcastDelta
+	}
 	resp, err := r.model.Complete(ctx, req)
 	if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
 		if cerr := r.c.condense(ctx, r.conv, r.model, evs, h); cerr == nil {
@@ -360,6 +366,23 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 		}
 	}
 	return resp, err
+}
+
+// broadcastDelta shows the subscribers a piece of the answer the model
+// is writing. A piece that cannot be shown is let go: the whole answer is
+// stored when it is done.
+func (r *run) broadcastDelta(d llm.Delta) {
+	e := &event.StreamingDelta{}
+	e.Source = event.SourceAgent
+	if d.Content != "" {
+		e.Content = &d.Content
+	}
+	if d.Reasoning != "" {
+		e.ReasoningContent = &d.Reasoning
+	}
+	if err := r.conv.Broadcast(e); err != nil {
+		r.log.Debug("show a streamed piece", "err", err)
+	}
 }
 
 // history reads the new events and rebuilds what the model is shown.

@@ -130,6 +130,16 @@ type Interrupt struct {
 	Base
 }
 
+// StreamingDelta is a piece of the model's answer as it is written: the
+// SDK's StreamingDeltaEvent. It is delivered to subscribers live and never
+// stored: the finished answer is stored as its MessageEvent or
+// ActionEvent, and a replay has no deltas.
+type StreamingDelta struct {
+	Base
+	Content          *string `json:"content"`
+	ReasoningContent *string `json:"reasoning_content"`
+}
+
 // SystemPrompt records the system prompt and tools the agent started with:
 // the SDK's SystemPromptEvent.
 type SystemPrompt struct {
@@ -232,6 +242,7 @@ func (*ConversationError) Kind() Kind   { return KindConversationError }
 func (*StateUpdate) Kind() Kind         { return KindStateUpdate }
 func (*Pause) Kind() Kind               { return KindPause }
 func (*Interrupt) Kind() Kind           { return KindInterrupt }
+func (*StreamingDelta) Kind() Kind      { return KindStreamingDelta }
 func (*SystemPrompt) Kind() Kind        { return KindSystemPrompt }
 func (*CondensationSummary) Kind() Kind { return KindCondensationSummary }
 func (*Condensation) Kind() Kind        { return KindCondensation }
@@ -319,6 +330,12 @@ func (e Pause) MarshalJSON() ([]byte, error) {
 // MarshalJSON writes e with its kind.
 func (e Interrupt) MarshalJSON() ([]byte, error) {
 	type plain Interrupt
+	return withKind(e.Kind(), plain(e))
+}
+
+// MarshalJSON writes e with its kind.
+func (e StreamingDelta) MarshalJSON() ([]byte, error) {
+	type plain StreamingDelta
 	return withKind(e.Kind(), plain(e))
 }
 

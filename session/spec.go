@@ -55,6 +55,9 @@ type LLM struct {
 	NumRetries   *int     `json:"num_retries,omitempty"`
 	RetryMinWait *float64 `json:"retry_min_wait,omitempty"`
 	RetryMaxWait *float64 `json:"retry_max_wait,omitempty"`
+	// Stream has the answer streamed: its pieces reach the sockets as
+	// StreamingDeltaEvents while the model writes it.
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Tool names a tool the agent is given.
