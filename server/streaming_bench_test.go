@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -134,5 +133,5 @@ func BenchmarkStreamedDeltaFanout(b *testing.B) {
 	b.ReportMetric(ms(q(plain, 0.5)), "plain-p50-ms")
 	b.ReportMetric(ms(q(plain, 0.99)), "plain-p99-ms")
 	b.ReportMetric(ms(q(deltas, 0.99))/ms(q(plain, 0.99)), "p99-ratio")
-	b.Log(fmt.Sprintf("%d subscribers x %d deltas and %d messages at %d/s", subscribers, events, events, rate))
+	b.Logf("%d subscribers x %d deltas and %d messages at %d/s", subscribers, events, events, rate)
 }

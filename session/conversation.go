@@ -43,6 +43,7 @@ type AgentSession struct {
 	active   time.Time         // last activity
 	run      *runState         // the loop, while it runs
 	titling  bool              // autotitle has started
+	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
@@ -194,6 +195,9 @@ func (a *AgentSession) Append(evs ...event.Event) error {
 	for i, e := range evs {
 		if e.Meta().Source == "" {
 			e.Meta().Source = event.SourceEnvironment
+		}
+		if e.Meta().Source == event.SourceAgent {
+			a.dropHeld() // the streamed answer, if any, is stored whole
 		}
 		stored[i] = e
 		if masking {
