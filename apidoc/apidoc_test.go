@@ -38,6 +38,11 @@ var wantOperations = []Operation{
 	{"POST", "/api/conversations/{conversation_id}/ask_agent"},
 	{"POST", "/api/conversations/{conversation_id}/generate_title"},
 	{"POST", "/api/conversations/{conversation_id}/condense"},
+	{"POST", "/api/conversations/{conversation_id}/interrupt"},
+	{"POST", "/api/conversations/{conversation_id}/switch_llm"},
+	{"POST", "/api/conversations/{conversation_id}/switch_profile"},
+	{"GET", "/api/conversations/{conversation_id}/agent_final_response"},
+	{"GET", "/api/conversations/{conversation_id}/events"},
 
 	{"POST", "/api/conversations/{conversation_id}/events"},
 	{"GET", "/api/conversations/{conversation_id}/events/search"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,9 @@ type Conversation interface {
 	// order.
 	EventsAfter(seq int64, limit int) ([]event.Event, error)
 	Append(evs ...event.Event) error
+	// Broadcast shows subscribers an event that is not stored: the
+	// pieces of a streamed answer.
+	Broadcast(e event.Event) error
 	AddMetrics(cost float64, usage session.TokenUsage) error
 	ToolWorkspace() tools.Workspace
 }
@@ -280,6 +284,9 @@ func (r *run) runPending(ctx context.Context, confirmed bool) (out session.Outco
 // step asks the model for the next step and carries it out. done says
 // the run ends with out.
 func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err error) {
+	if err := r.switchModel(); err != nil {
+		return failed("LLMConfigError", err.Error()), true, nil
+	}
 	if blocked, err := r.userTurns(ctx); err != nil {
 		return stopped, true, err
 	} else if blocked != "" {
@@ -298,7 +305,7 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 		r.log.Warn("model call failed", "err", err)
 		return failed("LLMError", "the model could not be reached: "+err.Error()), true, nil
 	}
-	r.conv.AddMetrics(resp.Cost, session.TokenUsage{Model: r.model.Model(), PromptTokens: resp.Usage.PromptTokens,
+	r.conv.AddMetrics(resp.Cost, session.TokenUsage{Model: r.model.Model(), UsageID: r.s.Agent.LLM.UsageID, PromptTokens: resp.Usage.PromptTokens,
 		CompletionTokens: resp.Usage.CompletionTokens, CacheReadTokens: resp.Usage.CacheReadTokens,
 		CacheWriteTokens: resp.Usage.CacheWriteTokens, ReasoningTokens: resp.Usage.ReasoningTokens,
 		ContextWindow: int64(r.model.ContextWindow()), PerTurnToken: resp.Usage.PromptTokens + resp.Usage.CompletionTokens})
@@ -322,6 +329,24 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 		return finished, true, r.stopHooks(ctx)
 	}
 	return r.stuck()
+}
+
+// switchModel takes up the conversation's model settings if they changed
+// since the run read them (switch_llm, switch_profile): each step asks the
+// model the conversation names at that moment.
+func (r *run) switchModel() error {
+	l := r.conv.Settings().Agent.LLM
+	if reflect.DeepEqual(l, r.s.Agent.LLM) {
+		return nil
+	}
+	s := r.s
+	s.Agent.LLM = l
+	model, err := r.c.client(s)
+	if err != nil {
+		return err
+	}
+	r.s, r.model = s, model
+	return nil
 }
 
 // readError is a failure to read the conversation's events, told apart
@@ -348,6 +373,9 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 	}
 	req := llm.Request{System: h.system, Messages: h.messages, Tools: r.llmTools,
 		Temperature: r.s.Agent.LLM.Temperature, MaxTokens: deref(r.s.Agent.LLM.MaxOutputTokens)}
+	if r.s.Agent.LLM.Stream {
+		req.OnDelta = r.broadcastDelta
+	}
 	resp, err := r.model.Complete(ctx, req)
 	if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
 		if cerr := r.c.condense(ctx, r.conv, r.model, evs, h); cerr == nil {
@@ -359,6 +387,23 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 		}
 	}
 	return resp, err
+}
+
+// broadcastDelta shows the subscribers a piece of the answer the model
+// is writing. A piece that cannot be shown is let go: the whole answer is
+// stored when it is done.
+func (r *run) broadcastDelta(d llm.Delta) {
+	e := &event.StreamingDelta{}
+	e.Source = event.SourceAgent
+	if d.Content != "" {
+		e.Content = &d.Content
+	}
+	if d.Reasoning != "" {
+		e.ReasoningContent = &d.Reasoning
+	}
+	if err := r.conv.Broadcast(e); err != nil {
+		r.log.Debug("show a streamed piece", "err", err)
+	}
 }
 
 // history reads the new events and rebuilds what the model is shown.

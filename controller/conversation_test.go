@@ -27,6 +27,7 @@ type conversation struct {
 
 	mu     sync.Mutex
 	events []event.Event
+	shown  []event.Event // broadcast, not stored
 	cost   float64
 }
 
@@ -68,6 +69,13 @@ func (c *conversation) Append(evs ...event.Event) error {
 		m.ID, m.Seq = event.NewID(), int64(len(c.events)+1)
 		c.events = append(c.events, e)
 	}
+	return nil
+}
+
+func (c *conversation) Broadcast(e event.Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shown = append(c.shown, e)
 	return nil
 }
 

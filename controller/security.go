@@ -136,7 +136,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 	if pre.blocked {
 		return reject(a, ae, "A hook of the repository (PreToolUse) blocked this action: "+pre.reason, "hook")
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.c.opts.ActionTimeout)
+	actx, cancel := context.WithTimeout(session.ActionContext(ctx), r.c.opts.ActionTimeout)
 	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
 	cancel()
 	if err != nil {

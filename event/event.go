@@ -46,8 +46,8 @@ import (
 // Event is one entry of a conversation's event stream. The concrete types
 // are pointers to the structs in this package: *Message, *Action,
 // *Observation, *UserReject, *AgentError, *ConversationError, *StateUpdate,
-// *Pause, *SystemPrompt, *CondensationSummary, *Condensation and
-// *SandboxStatus, *Hook, *HookExecution and *SkillActivated.
+// *Pause, *Interrupt, *StreamingDelta, *SystemPrompt, *CondensationSummary,
+// *Condensation, *SandboxStatus, *Hook, *HookExecution and *SkillActivated.
 type Event interface {
 	// Kind is the event's discriminator, as written in "kind".
 	Kind() Kind
@@ -178,6 +178,8 @@ const (
 	KindConversationError   Kind = "ConversationErrorEvent"
 	KindStateUpdate         Kind = "ConversationStateUpdateEvent"
 	KindPause               Kind = "PauseEvent"
+	KindInterrupt           Kind = "InterruptEvent"
+	KindStreamingDelta      Kind = "StreamingDeltaEvent"
 	KindSystemPrompt        Kind = "SystemPromptEvent"
 	KindCondensationSummary Kind = "CondensationSummaryEvent"
 	KindCondensation        Kind = "Condensation"
@@ -208,6 +210,8 @@ var registry = []kindInfo{
 	{KindConversationError, "openhands.sdk.event.conversation_error", func() Event { return new(ConversationError) }, SourceEnvironment},
 	{KindStateUpdate, "openhands.sdk.event.conversation_state", func() Event { return new(StateUpdate) }, SourceEnvironment},
 	{KindPause, "openhands.sdk.event.user_action", func() Event { return new(Pause) }, SourceUser},
+	{KindInterrupt, "openhands.sdk.event.user_action", func() Event { return new(Interrupt) }, SourceUser},
+	{KindStreamingDelta, "openhands.sdk.event.streaming_delta", func() Event { return new(StreamingDelta) }, SourceAgent},
 	{KindSystemPrompt, "openhands.sdk.event.llm_convertible.system", func() Event { return new(SystemPrompt) }, SourceAgent},
 	{KindCondensationSummary, "openhands.sdk.event.condenser", func() Event { return new(CondensationSummary) }, SourceEnvironment},
 	{KindCondensation, "openhands.sdk.event.condenser", func() Event { return new(Condensation) }, SourceEnvironment},

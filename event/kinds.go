@@ -123,6 +123,23 @@ type Pause struct {
 	Base
 }
 
+// Interrupt records that the user interrupted the agent mid-step: the
+// SDK's InterruptEvent. Unlike a pause, which lets the action in flight
+// end, an interrupt cancels the model call and the action at once.
+type Interrupt struct {
+	Base
+}
+
+// StreamingDelta is a piece of the model's answer as it is written: the
+// SDK's StreamingDeltaEvent. It is delivered to subscribers live and never
+// stored: the finished answer is stored as its MessageEvent or
+// ActionEvent, and a replay has no deltas.
+type StreamingDelta struct {
+	Base
+	Content          *string `json:"content"`
+	ReasoningContent *string `json:"reasoning_content"`
+}
+
 // SystemPrompt records the system prompt and tools the agent started with:
 // the SDK's SystemPromptEvent.
 type SystemPrompt struct {
@@ -224,6 +241,8 @@ func (*AgentError) Kind() Kind          { return KindAgentError }
 func (*ConversationError) Kind() Kind   { return KindConversationError }
 func (*StateUpdate) Kind() Kind         { return KindStateUpdate }
 func (*Pause) Kind() Kind               { return KindPause }
+func (*Interrupt) Kind() Kind           { return KindInterrupt }
+func (*StreamingDelta) Kind() Kind      { return KindStreamingDelta }
 func (*SystemPrompt) Kind() Kind        { return KindSystemPrompt }
 func (*CondensationSummary) Kind() Kind { return KindCondensationSummary }
 func (*Condensation) Kind() Kind        { return KindCondensation }
@@ -305,6 +324,18 @@ func (e StateUpdate) MarshalJSON() ([]byte, error) {
 // MarshalJSON writes e with its kind.
 func (e Pause) MarshalJSON() ([]byte, error) {
 	type plain Pause
+	return withKind(e.Kind(), plain(e))
+}
+
+// MarshalJSON writes e with its kind.
+func (e Interrupt) MarshalJSON() ([]byte, error) {
+	type plain Interrupt
+	return withKind(e.Kind(), plain(e))
+}
+
+// MarshalJSON writes e with its kind.
+func (e StreamingDelta) MarshalJSON() ([]byte, error) {
+	type plain StreamingDelta
 	return withKind(e.Kind(), plain(e))
 }
 

@@ -50,11 +50,46 @@ func (c *anthropicClient) complete(ctx context.Context, req Request, mw middlewa
 	if err != nil {
 		return Response{}, err
 	}
+	if req.OnDelta != nil {
+		return c.stream(ctx, params, req.OnDelta, mw)
+	}
 	msg, err := c.sdk.Messages.New(ctx, params, option.WithMiddleware(mw))
 	if err != nil {
 		return Response{}, err
 	}
 	return anthropicResponse(msg), nil
+}
+
+// stream asks for the answer as server-sent events, hands each piece of
+// text or thinking to onDelta and puts the events together into the
+// whole message.
+func (c *anthropicClient) stream(ctx context.Context, params anthropic.MessageNewParams, onDelta func(Delta), mw middleware) (Response, error) {
+	st := c.sdk.Messages.NewStreaming(ctx, params, option.WithMiddleware(mw))
+	defer st.Close()
+	var msg anthropic.Message
+	for st.Next() {
+		ev := st.Current()
+		if err := msg.Accumulate(ev); err != nil {
+			return Response{}, fmt.Errorf("%w: streamed answer: %v", ErrServer, err)
+		}
+		if ev.Type != "content_block_delta" {
+			continue
+		}
+		switch ev.Delta.Type {
+		case "text_delta":
+			if ev.Delta.Text != "" {
+				onDelta(Delta{Content: ev.Delta.Text})
+			}
+		case "thinking_delta":
+			if ev.Delta.Thinking != "" {
+				onDelta(Delta{Reasoning: ev.Delta.Thinking})
+			}
+		}
+	}
+	if err := st.Err(); err != nil {
+		return Response{}, err
+	}
+	return anthropicResponse(&msg), nil
 }
 
 // params builds the messages request.

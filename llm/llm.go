@@ -52,6 +52,18 @@ type Request struct {
 	MaxTokens int
 	// Temperature is sent when set.
 	Temperature *float64
+	// OnDelta, when set, asks for the answer streamed: it is called with
+	// each piece of text (or reasoning) as the model writes it, in order,
+	// from the goroutine of Complete. The Response is the whole answer as
+	// without streaming. A retried call streams again from its start.
+	OnDelta func(Delta)
+}
+
+// Delta is a piece of a streamed answer: text, or reasoning the model
+// shows of its thinking.
+type Delta struct {
+	Content   string
+	Reasoning string
 }
 
 // Usage is the token count of one call.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/gohands/gohands/event"
@@ -39,6 +40,9 @@ func (c *openAIClient) complete(ctx context.Context, req Request, mw middleware)
 	if err != nil {
 		return Response{}, err
 	}
+	if req.OnDelta != nil {
+		return c.stream(ctx, params, req.OnDelta, mw)
+	}
 	cc, err := c.chat.New(ctx, params, option.WithMiddleware(mw))
 	if err != nil {
 		return Response{}, err
@@ -47,6 +51,39 @@ func (c *openAIClient) complete(ctx context.Context, req Request, mw middleware)
 		return Response{}, fmt.Errorf("%w: answer %s has no choices", ErrServer, cc.ID)
 	}
 	return openAIResponse(cc), nil
+}
+
+// stream asks for the answer as server-sent chunks, hands each piece of
+// text to onDelta and puts the chunks together into the whole answer.
+func (c *openAIClient) stream(ctx context.Context, params openai.ChatCompletionNewParams, onDelta func(Delta), mw middleware) (Response, error) {
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	st := c.chat.NewStreaming(ctx, params, option.WithMiddleware(mw))
+	defer st.Close()
+	var acc openai.ChatCompletionAccumulator
+	var reasoning strings.Builder
+	for st.Next() {
+		chunk := st.Current()
+		acc.AddChunk(chunk)
+		if len(chunk.Choices) == 0 {
+			continue
+		}
+		d := Delta{Content: chunk.Choices[0].Delta.Content, Reasoning: extraText(chunk.Choices[0].Delta.JSON.ExtraFields)}
+		reasoning.WriteString(d.Reasoning)
+		if d.Content != "" || d.Reasoning != "" {
+			onDelta(d)
+		}
+	}
+	if err := st.Err(); err != nil {
+		return Response{}, err
+	}
+	if len(acc.Choices) == 0 {
+		return Response{}, fmt.Errorf("%w: streamed answer %s has no choices", ErrServer, acc.ID)
+	}
+	resp := openAIResponse(&acc.ChatCompletion)
+	if resp.Message.ReasoningContent == "" {
+		resp.Message.ReasoningContent = reasoning.String()
+	}
+	return resp, nil
 }
 
 // params builds the chat completion request.
@@ -223,15 +260,7 @@ func openAIResponse(cc *openai.ChatCompletion) Response {
 	}
 	// vLLM, DeepSeek and OpenRouter return reasoning text in a field the
 	// OpenAI schema does not have.
-	for _, k := range []string{"reasoning_content", "reasoning"} {
-		if f, ok := ch.Message.JSON.ExtraFields[k]; ok {
-			var s string
-			if json.Unmarshal([]byte(f.Raw()), &s) == nil && s != "" {
-				msg.ReasoningContent = s
-				break
-			}
-		}
-	}
+	msg.ReasoningContent = extraText(ch.Message.JSON.ExtraFields)
 	u := cc.Usage
 	return Response{
 		ID:      cc.ID,
@@ -245,4 +274,18 @@ func openAIResponse(cc *openai.ChatCompletion) Response {
 		},
 		FinishReason: ch.FinishReason,
 	}
+}
+
+// extraText reads the reasoning text that vLLM, DeepSeek and OpenRouter
+// send in a field the OpenAI schema does not have.
+func extraText(fields map[string]respjson.Field) string {
+	for _, k := range []string{"reasoning_content", "reasoning"} {
+		if f, ok := fields[k]; ok {
+			var s string
+			if json.Unmarshal([]byte(f.Raw()), &s) == nil && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }

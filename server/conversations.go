@@ -77,7 +77,7 @@ func (s *Server) createConversation(c *gin.Context) {
 // batchConversations answers GET /api/conversations?ids=a&ids=b (or
 // ids=a,b): the conversations in order, null for an unknown id.
 func (s *Server) batchConversations(c *gin.Context) {
-	ids, err := parseIDs(c.QueryArray("ids"))
+	ids, err := parseIDs("ids", c.QueryArray("ids"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -153,19 +153,28 @@ func (s *Server) patchConversation(c *gin.Context) {
 		return
 	}
 	var req struct {
-		Title *string `json:"title"`
+		Title *string            `json:"title"`
+		Tags  *map[string]string `json:"tags"`
 	}
 	if err := s.bind(c, &req); err != nil {
 		s.fail(c, err)
 		return
 	}
-	if req.Title == nil {
+	if req.Title == nil && req.Tags == nil {
 		s.fail(c, errorf(http.StatusUnprocessableEntity, "title: missing"))
 		return
 	}
-	if err := a.SetTitle(*req.Title); err != nil {
-		s.fail(c, err)
-		return
+	if req.Tags != nil {
+		if err := a.SetTags(*req.Tags); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if req.Title != nil {
+		if err := a.SetTitle(*req.Title); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusOK, a.Info())
 }
@@ -196,6 +205,70 @@ func (s *Server) pauseConversation(c *gin.Context) {
 		return
 	}
 	if err := a.Pause(c.Request.Context()); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+// interruptConversation answers POST .../interrupt: unlike a pause, the
+// model call and the action in flight end at once.
+func (s *Server) interruptConversation(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	if err := a.Interrupt(c.Request.Context()); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+// switchLLM answers POST .../switch_llm {"llm": {...}}: the agent's next
+// step uses that model.
+func (s *Server) switchLLM(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		LLM *session.LLM `json:"llm"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.LLM == nil {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "llm: missing"))
+		return
+	}
+	if err := a.SwitchLLM(*req.LLM); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, success)
+}
+
+// switchProfile answers POST .../switch_profile {"profile_name": NAME}:
+// the agent's next step uses the saved profile's model.
+func (s *Server) switchProfile(c *gin.Context) {
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		ProfileName string `json:"profile_name"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.ProfileName == "" {
+		s.fail(c, errorf(http.StatusUnprocessableEntity, "profile_name: missing"))
+		return
+	}
+	if err := a.SwitchProfile(req.ProfileName); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -103,3 +103,38 @@ func (s *Server) respondToConfirmation(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, success)
 }
+
+// batchEvents answers GET .../events?event_ids=a&event_ids=b (or
+// event_ids=a,b): the events in order, null for an unknown id.
+func (s *Server) batchEvents(c *gin.Context) {
+	v, ok := s.view(c)
+	if !ok {
+		return
+	}
+	ids, err := parseIDs("event_ids", c.QueryArray("event_ids"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	evs, err := v.EventsByID(ids)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, evs)
+}
+
+// finalResponse answers GET .../agent_final_response: the agent's last
+// answer, "" before it has given one.
+func (s *Server) finalResponse(c *gin.Context) {
+	v, ok := s.view(c)
+	if !ok {
+		return
+	}
+	text, err := v.FinalResponse()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"response": text})
+}

@@ -269,6 +269,8 @@ type options struct {
 	meter session.Meter
 	// hostRoots are the workspace roots (session.Options.HostRoots).
 	hostRoots []string
+	// llm is the server's model settings; none by default.
+	llm session.LLM
 }
 
 // env is a real GoHands server: a ConversationManager on a Store in a temp
@@ -320,7 +322,7 @@ func newEnv(t testing.TB, o options) *env {
 	}
 	e.store = store
 	so := session.Options{Store: store, Now: e.clock.Now, Logger: testLogger(t),
-		Defaults: session.Defaults{Image: sandbox.DefaultImage}, Loop: o.loop, Meter: o.meter,
+		Defaults: session.Defaults{Image: sandbox.DefaultImage, LLM: o.llm}, Loop: o.loop, Meter: o.meter,
 		HostRoots: o.hostRoots}
 	switch {
 	case e.sbx != nil && e.sbx == docker.shared:

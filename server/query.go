@@ -38,7 +38,7 @@ func parseLimit(v string) (int, error) {
 
 // parseIDs reads the ids of a batch get, given as ids=a&ids=b or ids=a,b
 // (or both): blanks around an id and empty ids are dropped; one to 100 ids.
-func parseIDs(values []string) ([]string, error) {
+func parseIDs(field string, values []string) ([]string, error) {
 	var ids []string
 	for _, v := range values {
 		for id := range strings.SplitSeq(v, ",") {
@@ -48,10 +48,10 @@ func parseIDs(values []string) ([]string, error) {
 		}
 	}
 	if len(ids) == 0 {
-		return nil, errorf(http.StatusUnprocessableEntity, "ids: give one or more conversation ids (ids=a&ids=b or ids=a,b)")
+		return nil, errorf(http.StatusUnprocessableEntity, "%s: give one or more ids (%s=a&%s=b or %s=a,b)", field, field, field, field)
 	}
 	if len(ids) > maxBatchIDs {
-		return nil, errorf(http.StatusUnprocessableEntity, "ids: at most 100 at once, got %d", len(ids))
+		return nil, errorf(http.StatusUnprocessableEntity, "%s: at most 100 at once, got %d", field, len(ids))
 	}
 	return ids, nil
 }

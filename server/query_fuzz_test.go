@@ -73,7 +73,7 @@ func FuzzQuery(f *testing.F) {
 			}
 		}
 
-		if ids, err := parseIDs(query["ids"]); err != nil {
+		if ids, err := parseIDs("ids", query["ids"]); err != nil {
 			checkParamError(t, err, true, "ids")
 		} else {
 			if len(ids) < 1 || len(ids) > maxBatchIDs {
@@ -84,7 +84,7 @@ func FuzzQuery(f *testing.F) {
 					t.Fatalf("id %q from %q", id, query["ids"])
 				}
 			}
-			again, err := parseIDs([]string{strings.Join(ids, ",")})
+			again, err := parseIDs("ids", []string{strings.Join(ids, ",")})
 			if diff := cmp.Diff(again, ids); err != nil || diff != "" {
 				t.Fatalf("ids joined read back otherwise (%v; -got +want):\n%s", err, diff)
 			}

@@ -54,7 +54,7 @@ func readUpstreamRoutes(t *testing.T) []upstreamRow {
 // stillToCome are the routes other work adds (the conversation controls,
 // live tokens, skills and hooks; the workspace, fork and MCP routes):
 // until then they answer 501 naming the route, never a bare 404.
-var stillToCome = regexp.MustCompile(`^add \((workspace|fork|MCP) issue\)|agent_final_response|/interrupt$|/switch_llm$|/switch_profile$|/validate$|without it \(workspace issue\)|batch by event_ids`)
+var stillToCome = regexp.MustCompile(`^add \((workspace|fork|MCP) issue\)|/validate$|without it \(workspace issue\)|batch by event_ids`)
 
 // TestUpstreamRoutes walks the reference server's routes and checks that
 // each answers as the table says GoHands answers it: a route GoHands has

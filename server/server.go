@@ -257,6 +257,9 @@ func (s *Server) routes() {
 	convs.DELETE("/:id", s.deleteConversation)
 	convs.POST("/:id/run", s.runConversation)
 	convs.POST("/:id/pause", s.pauseConversation)
+	convs.POST("/:id/interrupt", s.interruptConversation)
+	convs.POST("/:id/switch_llm", s.switchLLM)
+	convs.POST("/:id/switch_profile", s.switchProfile)
 	convs.POST("/:id/restart", s.restartConversation)
 	convs.POST("/:id/secrets", s.setSecrets)
 	convs.POST("/:id/confirmation_policy", s.setConfirmationPolicy)
@@ -265,6 +268,8 @@ func (s *Server) routes() {
 	convs.POST("/:id/generate_title", s.generateTitle)
 	convs.POST("/:id/condense", s.condense)
 
+	getHead(convs, "/:id/agent_final_response", s.finalResponse)
+	getHead(convs, "/:id/events", s.batchEvents)
 	getHead(convs, "/:id/events/search", s.searchEvents)
 	getHead(convs, "/:id/events/count", s.countEvents)
 	getHead(convs, "/:id/events/:event_id", s.getEvent)

@@ -42,6 +42,8 @@ type AgentSession struct {
 	secrets  map[string]string // replaced on change, never changed in place
 	active   time.Time         // last activity
 	run      *runState         // the loop, while it runs
+	titling  bool              // autotitle has started
+	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
@@ -50,7 +52,9 @@ type AgentSession struct {
 
 type runState struct {
 	cancel context.CancelFunc
-	done   chan struct{}
+	// interrupt cancels the actions in flight too (ActionContext).
+	interrupt context.CancelFunc
+	done      chan struct{}
 }
 
 func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settings, secrets map[string]string) *AgentSession {
@@ -117,13 +121,19 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 		ID: conv.ID, Title: conv.Title, ExecutionStatus: conv.Status,
 		Agent: s.Agent, Workspace: s.Workspace, MaxIterations: s.MaxIterations,
 		StuckDetection: s.StuckDetection, ConfirmationPolicy: s.ConfirmationPolicy,
-		SecurityAnalyzer: s.SecurityAnalyzer, Metrics: s.Metrics,
+		SecurityAnalyzer: s.SecurityAnalyzer, Metrics: s.Metrics, Stats: s.Stats, Tags: s.Tags,
 		CreatedAt: conv.CreatedAt, UpdatedAt: conv.UpdatedAt,
 		Secrets: []string{},
 		Sandbox: SandboxInfo{Status: "none", Image: cmp.Or(s.Sandbox.Image, m.opts.Defaults.Image)},
 	}
 	if info.Agent.Tools == nil {
 		info.Agent.Tools = []Tool{}
+	}
+	if info.Stats.UsageToMetrics == nil {
+		info.Stats.UsageToMetrics = map[string]UsageMetrics{}
+	}
+	if info.Tags == nil {
+		info.Tags = map[string]string{}
 	}
 	if secrets[apiKeySecret] != "" {
 		info.Agent.LLM.APIKey = Masked
@@ -185,6 +195,9 @@ func (a *AgentSession) Append(evs ...event.Event) error {
 	for i, e := range evs {
 		if e.Meta().Source == "" {
 			e.Meta().Source = event.SourceEnvironment
+		}
+		if e.Meta().Source == event.SourceAgent {
+			a.dropHeld() // the streamed answer, if any, is stored whole
 		}
 		stored[i] = e
 		if masking {
@@ -364,6 +377,7 @@ func (a *AgentSession) AddMetrics(cost float64, usage TokenUsage) error {
 	t.ReasoningTokens += usage.ReasoningTokens
 	t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
 	t.PerTurnToken = usage.PerTurnToken
+	a.settings.Stats = a.settings.Stats.add(cost, usage)
 	a.metricsDirty = true
 	due := a.m.now().Sub(a.metricsSaved) >= metricsSaveEvery
 	a.mu.Unlock()
@@ -447,6 +461,7 @@ func (a *AgentSession) SendMessage(ctx context.Context, req MessageRequest) (*ev
 	if err := a.Append(e); err != nil {
 		return nil, err
 	}
+	a.autoTitle(req.Content.Text())
 	if req.Run != nil && *req.Run {
 		if err := a.Run(ctx); err != nil && !errors.Is(err, ErrConflict) {
 			return e, err
@@ -473,12 +488,14 @@ func (a *AgentSession) start(confirmed bool) error {
 		a.mu.Unlock()
 		return conflict("conversation %s is already running", a.id)
 	}
-	ctx, cancel := context.WithCancel(a.m.ctx)
-	r := &runState{cancel: cancel, done: make(chan struct{})}
+	actx, interrupt := context.WithCancel(a.m.ctx)
+	ctx, cancel := context.WithCancel(context.WithValue(actx, actionContextKey{}, actx))
+	r := &runState{cancel: cancel, interrupt: interrupt, done: make(chan struct{})}
 	a.run = r
 	a.mu.Unlock()
 	if err := a.settle(Outcome{Kind: startedRun}); err != nil {
 		cancel()
+		interrupt()
 		a.mu.Lock()
 		a.run = nil
 		a.mu.Unlock()
@@ -488,6 +505,7 @@ func (a *AgentSession) start(confirmed bool) error {
 	go func() {
 		defer a.m.wg.Done()
 		defer close(r.done)
+		defer interrupt()
 		out, err := loop.Run(ctx, a, confirmed)
 		if err == nil {
 			// Settled while the run still counts as running, so that a

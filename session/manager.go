@@ -561,6 +561,13 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		}
 		s.Hooks = hooks
 	}
+	if err := validTags(req.Tags); err != nil {
+		return s, err
+	}
+	if len(req.Tags) > 0 {
+		s.Tags = req.Tags
+	}
+	s.AutoTitle = req.AutoTitle != nil && *req.AutoTitle
 	if req.Sandbox != nil {
 		if _, err := limitsOf(*req.Sandbox); err != nil {
 			return s, err

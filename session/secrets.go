@@ -102,6 +102,12 @@ func (a *AgentSession) SetSecrets(secrets map[string]Secret) error {
 		}
 		put[name] = v.Value
 	}
+	return a.storeSecrets(put)
+}
+
+// storeSecrets adds, replaces or (for an empty value) removes secrets,
+// within the manager's SecretLimits, and stores them sealed.
+func (a *AgentSession) storeSecrets(put map[string]string) error {
 	// One change at a time, so that each is checked against the secrets
 	// the one before left. Masking never waits for this lock.
 	a.secretsOp.Lock()

@@ -55,6 +55,9 @@ type LLM struct {
 	NumRetries   *int     `json:"num_retries,omitempty"`
 	RetryMinWait *float64 `json:"retry_min_wait,omitempty"`
 	RetryMaxWait *float64 `json:"retry_max_wait,omitempty"`
+	// Stream has the answer streamed: its pieces reach the sockets as
+	// StreamingDeltaEvents while the model writes it.
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Tool names a tool the agent is given.
@@ -153,6 +156,9 @@ type TokenUsage struct {
 	PerTurnToken        int64  `json:"per_turn_token"`
 	ResponseID          string `json:"response_id,omitempty"`
 	AccumulatedRequests int64  `json:"-"`
+	// UsageID names the LLM the tokens were used by (its usage_id), for
+	// the per-model Stats; not written.
+	UsageID string `json:"-"`
 }
 
 // Metrics is what a conversation has cost so far.
@@ -160,6 +166,22 @@ type Metrics struct {
 	AccumulatedCost       float64    `json:"accumulated_cost"`
 	AccumulatedTokenUsage TokenUsage `json:"accumulated_token_usage"`
 }
+
+// Stats are a conversation's metrics per LLM, keyed by usage id: the
+// SDK's ConversationStats.
+type Stats struct {
+	UsageToMetrics map[string]UsageMetrics `json:"usage_to_metrics"`
+}
+
+// UsageMetrics are the metrics of one LLM of a conversation.
+type UsageMetrics struct {
+	ModelName string `json:"model_name"`
+	Metrics
+}
+
+// DefaultUsageID names in Stats the agent's LLM when it names itself
+// nothing, as the SDK does.
+const DefaultUsageID = "default"
 
 // Settings are what a conversation was created with and what has changed
 // since, apart from its title and status: stored with the conversation.
@@ -173,6 +195,14 @@ type Settings struct {
 	SecurityAnalyzer   *SecurityAnalyzer  `json:"security_analyzer"`
 	Sandbox            SandboxSettings    `json:"sandbox,omitzero"`
 	Metrics            Metrics            `json:"metrics"`
+	// Stats are Metrics per LLM; replaced on change, never changed in
+	// place.
+	Stats Stats `json:"stats,omitzero"`
+	// Tags are the client's labels of the conversation.
+	Tags map[string]string `json:"tags,omitempty"`
+	// AutoTitle says the first user message gives the conversation a
+	// title, made by its model in the background.
+	AutoTitle bool `json:"autotitle,omitempty"`
 	// Hooks are the conversation's own action hooks, run after the
 	// server's.
 	Hooks []security.Hook `json:"hooks,omitempty"`
@@ -194,6 +224,12 @@ type CreateRequest struct {
 	StuckDetection     *bool               `json:"stuck_detection,omitempty"`
 	Sandbox            *SandboxSettings    `json:"sandbox,omitempty"`
 	Hooks              json.RawMessage     `json:"hooks,omitempty"`
+	// Tags label the conversation: keys lowercase letters and digits,
+	// values at most 256 characters.
+	Tags map[string]string `json:"tags,omitempty"`
+	// AutoTitle asks for a title made from the first user message by the
+	// conversation's model, in the background (off unless asked).
+	AutoTitle *bool `json:"autotitle,omitempty"`
 }
 
 // Secret is a secret's value as a client sends it: a string, or an object
@@ -246,9 +282,14 @@ type Info struct {
 	ConfirmationPolicy ConfirmationPolicy `json:"confirmation_policy"`
 	SecurityAnalyzer   *SecurityAnalyzer  `json:"security_analyzer"`
 	Metrics            Metrics            `json:"metrics"`
-	CreatedAt          time.Time          `json:"created_at"`
-	UpdatedAt          time.Time          `json:"updated_at"`
-	Sandbox            SandboxInfo        `json:"sandbox"`
+	Stats              Stats              `json:"stats"`
+	Tags               map[string]string  `json:"tags"`
+	// PersistenceDir is always null: events are kept in the server's
+	// database, not in a folder.
+	PersistenceDir *string     `json:"persistence_dir"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
+	Sandbox        SandboxInfo `json:"sandbox"`
 	// Secrets lists the names of the conversation's secrets.
 	Secrets []string `json:"secrets"`
 }

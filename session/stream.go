@@ -103,6 +103,18 @@ func (st *stream) append(evs ...event.Event) error {
 	return nil
 }
 
+// broadcast delivers an event that is not stored (its JSON, without a
+// seq) to every live subscriber, in order with the appended ones.
+func (st *stream) broadcast(raw []byte) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed != nil {
+		return st.closed
+	}
+	st.deliver(&Delivery{Raw: raw})
+	return nil
+}
+
 // deliver sends d to every live subscriber; st.mu is held.
 func (st *stream) deliver(d *Delivery) {
 	for a := range st.subs {

@@ -116,7 +116,9 @@ export function openConversation(id) {
       if (app.conv !== c) return 'ok';
       const r = state.apply(ev);
       if (r === 'gap') return 'resync';
+      if (r === 'delta') showTyping(c);
       if (r === 'added') appendEvent(c, ev);
+      if (r === 'state' && !state.typing && !state.thinking) showTyping(c);
       if (r === 'added' || r === 'state') updateHead(c);
       return 'ok';
     },
@@ -293,8 +295,34 @@ function flushEvents(c) {
   }
   $('#timeline').appendChild(frag);
   $('#timeline-empty').hidden = true;
+  showTyping(c); // after the new events, or gone once the answer is stored
   if (stick) scroller.scrollTop = scroller.scrollHeight;
   if (term) scheduleTerminal(c);
+}
+
+// showTyping shows the answer the model is writing (streamed), as the
+// last entry of the timeline, and removes it when there is none: the
+// stored answer takes its place.
+function showTyping(c) {
+  if (app.conv !== c) return;
+  let li = document.getElementById('typing');
+  const { typing, thinking } = c.state;
+  if (!typing && !thinking) {
+    if (li) li.remove();
+    return;
+  }
+  if (!li) {
+    li = h('li', { class: 'event ev-typing', id: 'typing', 'aria-live': 'polite' },
+      h('div', { class: 'typing-thinking muted' }), h('div', { class: 'typing-text' }));
+    li = toDOM(li);
+  }
+  li.querySelector('.typing-thinking').textContent = thinking;
+  li.querySelector('.typing-text').textContent = typing;
+  const tl = $('#timeline');
+  if (tl.lastElementChild !== li) tl.appendChild(li);
+  $('#timeline-empty').hidden = true;
+  const scroller = scrollerOf($('#timeline-scroll'));
+  if (atBottom(scroller)) scroller.scrollTop = scroller.scrollHeight;
 }
 
 // scrollerOf is the element that scrolls the timeline: its own box on a

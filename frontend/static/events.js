@@ -52,6 +52,7 @@ const VIEWS = {
   ServerErrorEvent: serverError,
   ConversationStateUpdateEvent: stateUpdate,
   PauseEvent: () => ({ icon: '‖', title: 'Paused', cls: 'ev-note' }),
+  InterruptEvent: () => ({ icon: '‖', title: 'Interrupted', cls: 'ev-note' }),
   SystemPromptEvent: systemPrompt,
   CondensationSummaryEvent: (ev) => ({ icon: '≡', title: 'Summary of earlier history', cls: 'ev-note', content: fold('Summary', md.render(ev.summary || '')) }),
   Condensation: condensation,

@@ -21,6 +21,9 @@ export class ConversationState {
     this.sandbox = { status: '', message: '', progress: null, image: '' };
     // action id -> the event that answered it
     this.answers = new Map();
+    /** the streamed answer being written (StreamingDeltaEvents), until it is stored */
+    this.typing = '';
+    this.thinking = '';
   }
 
   /**
@@ -33,6 +36,11 @@ export class ConversationState {
     if (!ev || typeof ev !== 'object') return 'ignored';
     const seq = typeof ev.seq === 'number' ? ev.seq : 0;
     if (seq <= 0) {
+      if (ev.kind === 'StreamingDeltaEvent') {
+        this.typing += typeof ev.content === 'string' ? ev.content : '';
+        this.thinking += typeof ev.reasoning_content === 'string' ? ev.reasoning_content : '';
+        return 'delta';
+      }
       if (ev.kind === 'ConversationStateUpdateEvent') this.applyState(ev);
       return 'state';
     }
@@ -59,6 +67,7 @@ export class ConversationState {
     }
     if (ev.key === 'execution_status' && typeof ev.value === 'string') {
       this.status = ev.value;
+      if (ev.value !== 'running') this.typing = this.thinking = '';
       if (this.info) this.info = { ...this.info, execution_status: ev.value };
     } else if (ev.key && this.info) {
       this.info = { ...this.info, [ev.key]: ev.value };
@@ -66,6 +75,10 @@ export class ConversationState {
   }
 
   note(ev) {
+    // The stored answer replaces the text streamed while it was written.
+    if (ev.source === 'agent' && (ev.kind === 'MessageEvent' || ev.kind === 'ActionEvent' || ev.kind === 'AgentErrorEvent')) {
+      this.typing = this.thinking = '';
+    }
     switch (ev.kind) {
       case 'ConversationStateUpdateEvent':
         this.applyState(ev);

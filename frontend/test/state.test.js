@@ -189,3 +189,24 @@ test('bash log keeps each event once', () => {
   assert.ok(log.add({ kind: 'BashOutput', id: 'c', command_id: 'a', order: 0 }));
   assert.equal(log.events.length, 2);
 });
+
+test('streamed deltas type the answer until it is stored, and are never events', () => {
+  const s = new ConversationState('c');
+  s.apply(full({ execution_status: 'running' }));
+  const delta = (content, reasoning) => ({ kind: 'StreamingDeltaEvent', id: 'd', source: 'agent', content, reasoning_content: reasoning });
+  assert.equal(s.apply(delta(null, 'thinking')), 'delta');
+  assert.equal(s.apply(delta('Hello', null)), 'delta');
+  assert.equal(s.apply(delta(' world', null)), 'delta');
+  assert.equal(s.typing, 'Hello world');
+  assert.equal(s.thinking, 'thinking');
+  assert.deepEqual(s.events, []);
+  assert.equal(s.lastSeq, 0);
+  assert.equal(s.apply(ev(1, 'MessageEvent', { source: 'user' })), 'added');
+  assert.equal(s.typing, 'Hello world', 'a user message does not end the typing');
+  assert.equal(s.apply(ev(2)), 'added');
+  assert.equal(s.typing, '');
+  assert.equal(s.thinking, '');
+  s.apply(delta('cut', null));
+  s.apply(ev(3, 'ConversationStateUpdateEvent', { key: 'execution_status', value: 'paused' }));
+  assert.equal(s.typing, '', 'an interrupted answer is not left typing');
+});

@@ -220,9 +220,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if !s.wait(r, st.Delay) {
 			return
 		}
-		if proto == OpenAI {
+		streamed, _ := body["stream"].(bool)
+		switch {
+		case streamed && proto == OpenAI:
+			s.streamOpenAI(w, r, body, raw, st)
+		case streamed:
+			s.streamAnthropic(w, r, body, raw, st)
+		case proto == OpenAI:
 			writeJSON(w, http.StatusOK, s.openAIAnswer(body, raw, st))
-		} else {
+		default:
 			writeJSON(w, http.StatusOK, s.anthropicAnswer(body, raw, st))
 		}
 	case Fail:

@@ -23,6 +23,9 @@ type Reply struct {
 	FinishReason string
 	// Delay holds the answer back, or until the client gives up.
 	Delay time.Duration
+	// TokenDelay paces a streamed answer (a request with "stream":
+	// true): it is waited before each word of reasoning and text.
+	TokenDelay time.Duration
 }
 
 // Call is one tool call of a Reply.
@@ -57,6 +60,9 @@ type Fail struct {
 	Type string
 	// Delay holds the answer back, or until the client gives up.
 	Delay time.Duration
+	// TokenDelay paces a streamed answer (a request with "stream":
+	// true): it is waited before each word of reasoning and text.
+	TokenDelay time.Duration
 }
 
 // Drop closes the connection without answering.
