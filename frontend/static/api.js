@@ -236,6 +236,53 @@ export class API {
   serverInfo() {
     return this.request('GET', 'server_info');
   }
+
+  /** llmProviders lists the providers of the server's model catalogue. */
+  llmProviders() {
+    return this.request('GET', 'api/llm/providers');
+  }
+
+  /** llmModels lists the catalogue's models as "provider/name". */
+  llmModels() {
+    return this.request('GET', 'api/llm/models');
+  }
+}
+
+/**
+ * modelChoices builds the model picker's suggestions: the models in use on
+ * the server first, then the catalogue's (the answer of GET
+ * /api/llm/models, "provider/name"), each once; with provider set, only
+ * the models whose name starts with "provider/". Each choice is
+ * { value, label }, the label naming where it comes from.
+ */
+export function modelChoices({ models, inUse, provider } = {}) {
+  const prefix = provider ? provider + '/' : '';
+  const seen = new Set();
+  const out = [];
+  const add = (name, label) => {
+    if (typeof name !== 'string' || !name || seen.has(name) || !name.startsWith(prefix)) return;
+    seen.add(name);
+    out.push({ value: name, label });
+  };
+  for (const m of Array.isArray(inUse) ? inUse : []) add(m, 'in use');
+  for (const m of Array.isArray(models) ? models : []) add(m, typeof m === 'string' && m.includes('/') ? m.slice(0, m.indexOf('/')) : '');
+  return out;
+}
+
+/**
+ * providersOf lists the providers for the picker's provider filter: the
+ * server's list (GET /api/llm/providers) when it has one, else the
+ * prefixes of the catalogue's model names; sorted, each once.
+ */
+export function providersOf(providers, models) {
+  const names = new Set();
+  for (const p of Array.isArray(providers) ? providers : []) if (typeof p === 'string' && p) names.add(p);
+  if (!names.size) {
+    for (const m of Array.isArray(models) ? models : []) {
+      if (typeof m === 'string' && m.indexOf('/') > 0) names.add(m.slice(0, m.indexOf('/')));
+    }
+  }
+  return [...names].sort();
 }
 
 /**

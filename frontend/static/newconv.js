@@ -1,7 +1,7 @@
 // The new-conversation form.
 
 import { h } from './vdom.js';
-import { APIError, createBody, defaultsFrom } from './api.js';
+import { APIError, createBody, defaultsFrom, modelChoices, providersOf } from './api.js';
 import { $, app, failure, mount, setConn } from './ui.js';
 import { refreshList } from './list.js';
 
@@ -17,6 +17,9 @@ export async function showNewForm() {
     h('input', { id: 'f-title', name: 'title', type: 'text' }),
     h('fieldset', null,
       h('legend', null, 'Model'),
+      h('div', { id: 'f-provider-row', hidden: true },
+        h('label', { for: 'f-provider' }, 'Provider'),
+        h('select', { id: 'f-provider', name: 'provider' }, h('option', { value: '' }, 'any provider'))),
       h('label', { for: 'f-model' }, 'Model'),
       h('input', { id: 'f-model', name: 'model', type: 'text', list: 'models', placeholder: 'the server’s default model' }),
       h('label', { for: 'f-base' }, 'Base URL'),
@@ -65,13 +68,22 @@ export async function showNewForm() {
   });
   $('#f-task').focus();
 
+  // The model picker: the catalogue's models, filtered by provider, as
+  // suggestions for the model field, which still takes any name.
+  const picker = { models: [], inUse: [] };
+  const fillModels = () => mount($('#models'), modelChoices({ ...picker, provider: $('#f-provider').value })
+    .map((c) => h('option', { value: c.value, label: c.label })));
+  $('#f-provider').addEventListener('change', fillModels);
+  loadCatalogue(el, picker, fillModels);
+
   // Suggestions from the server: models, base URLs and folders in use,
   // and the tools it offers.
   try {
     const [page, tools] = await Promise.all([app.api.searchConversations(50), app.api.tools().catch(() => [])]);
     if (!document.body.contains(el)) return;
     const d = defaultsFrom(page && page.items);
-    mount($('#models'), d.models.map((v) => h('option', { value: v })));
+    picker.inUse = d.models;
+    fillModels();
     mount($('#base-urls'), d.baseURLs.map((v) => h('option', { value: v })));
     mount($('#dirs'), d.workingDirs.map((v) => h('option', { value: v })));
     if (Array.isArray(tools) && tools.length) {
@@ -82,6 +94,24 @@ export async function showNewForm() {
   } catch (err) {
     failure('Reading the server’s settings', err);
   }
+}
+
+/**
+ * loadCatalogue reads the server's model catalogue into picker and shows
+ * the provider filter. A catalogue that cannot be read leaves the model
+ * field as it is: free text with the models in use as suggestions.
+ */
+async function loadCatalogue(form, picker, fillModels) {
+  const [providers, models] = await Promise.all([
+    app.api.llmProviders().then((a) => a && a.providers, () => null),
+    app.api.llmModels().then((a) => a && a.models, () => null),
+  ]);
+  if (!document.body.contains(form) || !Array.isArray(models) || !models.length) return;
+  picker.models = models;
+  mount($('#f-provider'), h('option', { value: '' }, 'any provider'),
+    providersOf(providers, models).map((p) => h('option', { value: p }, p)));
+  $('#f-provider-row').hidden = false;
+  fillModels();
 }
 
 async function submitNew() {

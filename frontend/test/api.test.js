@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { API, APIError, createBody, defaultsFrom } from '../static/api.js';
+import { API, APIError, createBody, defaultsFrom, modelChoices, providersOf } from '../static/api.js';
 
 class Storage {
   constructor() {
@@ -157,4 +157,33 @@ test('form suggestions come from the conversations', () => {
   assert.deepEqual(d.baseURLs, ['https://x/v1']);
   assert.deepEqual(d.workingDirs, ['/workspace', '/workspace/app']);
   assert.deepEqual(defaultsFrom(undefined).workingDirs, ['/workspace']);
+});
+
+test('modelChoices puts the models in use first, then the catalogue, each once', () => {
+  const models = ['anthropic/claude-a', 'openai/gpt-x', 'openai/gpt-y'];
+  const all = modelChoices({ models, inUse: ['openai/gpt-y', 'local/mine'] });
+  assert.deepEqual(all, [
+    { value: 'openai/gpt-y', label: 'in use' },
+    { value: 'local/mine', label: 'in use' },
+    { value: 'anthropic/claude-a', label: 'anthropic' },
+    { value: 'openai/gpt-x', label: 'openai' },
+  ]);
+});
+
+test('modelChoices filters by provider', () => {
+  const models = ['anthropic/claude-a', 'openai/gpt-x', 'openai/gpt-y', 'openaix/z'];
+  const got = modelChoices({ models, inUse: ['anthropic/claude-b', 'openai/mine'], provider: 'openai' }).map((c) => c.value);
+  assert.deepEqual(got, ['openai/mine', 'openai/gpt-x', 'openai/gpt-y']);
+});
+
+test('modelChoices takes a catalogue that could not be read', () => {
+  assert.deepEqual(modelChoices({ models: null, inUse: ['m'] }), [{ value: 'm', label: 'in use' }]);
+  assert.deepEqual(modelChoices({ models: [3, '', 'x/y'] }), [{ value: 'x/y', label: 'x' }]);
+  assert.deepEqual(modelChoices(), []);
+});
+
+test('providersOf takes the server list, else the model names', () => {
+  assert.deepEqual(providersOf(['openai', 'anthropic'], ['x/y']), ['anthropic', 'openai']);
+  assert.deepEqual(providersOf(null, ['openai/a', 'anthropic/b', 'openai/c', 'bare', '/odd']), ['anthropic', 'openai']);
+  assert.deepEqual(providersOf([], []), []);
 });
