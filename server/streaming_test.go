@@ -66,19 +66,24 @@ func TestStreamedAnswerReachesSockets(t *testing.T) {
 			t.Fatal("a delta was stored")
 		}
 	}
-	// Wait for the run's last events (its status) before replaying.
+	// Wait for the run's last event (the stored change of its status to
+	// finished) before replaying: the status is visible in the info a
+	// moment before its event is stored.
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var info struct {
-			Status string `json:"execution_status"`
+	for finished := false; !finished; {
+		stored = e.events(c.ID, nil)
+		for _, f := range stored {
+			if f.Kind == "ConversationStateUpdateEvent" && f.Key == "execution_status" && string(f.Value) == `"finished"` {
+				finished = true
+			}
 		}
-		e.call(http.MethodGet, "/api/conversations/"+c.ID, nil, http.StatusOK, &info)
-		if info.Status == "finished" || time.Now().After(deadline) {
-			break
+		if !finished && time.Now().After(deadline) {
+			t.Fatal("the run did not finish")
 		}
-		time.Sleep(20 * time.Millisecond)
+		if !finished {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
-	stored = e.events(c.ID, nil)
 	again := e.dial("/sockets/events/"+c.ID+"?resend_all=true", nil)
 	again.fullState(c.ID)
 	for i, want := range stored {
