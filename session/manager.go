@@ -277,14 +277,7 @@ func (m *ConversationManager) cleanIdle() {
 	if first <= 0 || m.opts.EvictAfter > 0 && m.opts.EvictAfter < first {
 		first = m.opts.EvictAfter
 	}
-	t := time.NewTicker(max(min(first/4, time.Minute), 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-t.C:
-		}
+	m.everyQuarter(first, func() {
 		for _, a := range m.loaded() {
 			idle := a.idleFor()
 			switch {
@@ -295,6 +288,22 @@ func (m *ConversationManager) cleanIdle() {
 				a.sb.stopIdle(m.ctx)
 			}
 		}
+	})
+}
+
+// everyQuarter calls check every quarter of limit (at most a minute, at
+// least 10ms apart) until the manager closes, so that what has been idle
+// for limit is seen soon after.
+func (m *ConversationManager) everyQuarter(limit time.Duration, check func()) {
+	t := time.NewTicker(max(min(limit/4, time.Minute), 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		check()
 	}
 }
 
