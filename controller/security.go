@@ -127,7 +127,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 	}
 	var toolInput json.RawMessage
 	if !r.repoHooks.Empty() {
-		toolInput, _ = toolJSON(ae, "action")
+		toolInput, _ = security.ToolJSON(ae, "action")
 	}
 	pre, err := r.runRepoHooks(ctx, security.HookPreToolUse, ae.ToolName, security.RepoHookInput{ToolInput: toolInput}, ae.ID, "")
 	if err != nil {
@@ -162,7 +162,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 	}
 	var toolResponse json.RawMessage
 	if !r.repoHooks.Empty() {
-		toolResponse, _ = toolJSON(oe, "observation")
+		toolResponse, _ = security.ToolJSON(oe, "observation")
 	}
 	post, err := r.runRepoHooks(ctx, security.HookPostToolUse, ae.ToolName,
 		security.RepoHookInput{ToolInput: toolInput, ToolResponse: toolResponse}, ae.ID, "")
@@ -179,20 +179,6 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 func addNote(obs event.ToolObservation, note string) {
 	out := obs.Output()
 	out.Content = append(out.Content, event.Content{Type: event.ContentText, Text: "\n" + note})
-}
-
-// toolJSON returns the "action" or "observation" member of an event's
-// JSON, as the repository's hooks get it.
-func toolJSON(e event.Event, member string) (json.RawMessage, error) {
-	data, err := event.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, err
-	}
-	return m[member], nil
 }
 
 // stopHooks runs the repository's Stop hooks when the agent ends its

@@ -31,9 +31,9 @@ type PostObservationInput struct {
 	Observation *event.Observation
 }
 
-// toolJSON returns the "action" or "observation" member of an event's
-// JSON: the tool call or result with its kind.
-func toolJSON(e event.Event, member string) (json.RawMessage, error) {
+// ToolJSON returns the "action" or "observation" member of an event's
+// JSON: the tool call or result with its kind, as hooks get it.
+func ToolJSON(e event.Event, member string) (json.RawMessage, error) {
 	data, err := event.Marshal(e)
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func preActionMessage(in PreActionInput, tool string) ([]byte, error) {
 	if in.Action != nil {
 		m.ActionID, m.SecurityRisk = in.Action.ID, in.Action.SecurityRisk
 		if in.Action.Action != nil {
-			act, err := toolJSON(in.Action, "action")
+			act, err := ToolJSON(in.Action, "action")
 			if err != nil {
 				return nil, fmt.Errorf("encode the action: %w", err)
 			}
@@ -257,7 +257,7 @@ func postObservationMessage(in PostObservationInput, tool string) ([]byte, error
 	if in.Action != nil {
 		m.ActionID, m.SecurityRisk = in.Action.ID, in.Action.SecurityRisk
 		if in.Action.Action != nil {
-			act, err := toolJSON(in.Action, "action")
+			act, err := ToolJSON(in.Action, "action")
 			if err != nil {
 				return nil, fmt.Errorf("encode the action: %w", err)
 			}
@@ -269,7 +269,7 @@ func postObservationMessage(in PostObservationInput, tool string) ([]byte, error
 			m.ActionID = in.Observation.ActionID
 		}
 		if in.Observation.Observation != nil {
-			obs, err := toolJSON(in.Observation, "observation")
+			obs, err := ToolJSON(in.Observation, "observation")
 			if err != nil {
 				return nil, fmt.Errorf("encode the observation: %w", err)
 			}

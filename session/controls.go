@@ -185,15 +185,7 @@ func (st Stats) add(cost float64, usage TokenUsage) Stats {
 	m := next[id]
 	m.ModelName = usage.Model
 	m.AccumulatedCost += cost
-	t := &m.AccumulatedTokenUsage
-	t.Model = usage.Model
-	t.PromptTokens += usage.PromptTokens
-	t.CompletionTokens += usage.CompletionTokens
-	t.CacheReadTokens += usage.CacheReadTokens
-	t.CacheWriteTokens += usage.CacheWriteTokens
-	t.ReasoningTokens += usage.ReasoningTokens
-	t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
-	t.PerTurnToken = usage.PerTurnToken
+	m.AccumulatedTokenUsage.add(usage)
 	next[id] = m
 	return Stats{UsageToMetrics: next}
 }

@@ -368,15 +368,7 @@ func (a *AgentSession) AddMetrics(cost float64, usage TokenUsage) error {
 	a.mu.Lock()
 	m := &a.settings.Metrics
 	m.AccumulatedCost += cost
-	t := &m.AccumulatedTokenUsage
-	t.Model = usage.Model
-	t.PromptTokens += usage.PromptTokens
-	t.CompletionTokens += usage.CompletionTokens
-	t.CacheReadTokens += usage.CacheReadTokens
-	t.CacheWriteTokens += usage.CacheWriteTokens
-	t.ReasoningTokens += usage.ReasoningTokens
-	t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
-	t.PerTurnToken = usage.PerTurnToken
+	m.AccumulatedTokenUsage.add(usage)
 	a.settings.Stats = a.settings.Stats.add(cost, usage)
 	a.metricsDirty = true
 	due := a.m.now().Sub(a.metricsSaved) >= metricsSaveEvery

@@ -277,14 +277,7 @@ func (m *ConversationManager) cleanIdle() {
 	if first <= 0 || m.opts.EvictAfter > 0 && m.opts.EvictAfter < first {
 		first = m.opts.EvictAfter
 	}
-	t := time.NewTicker(max(min(first/4, time.Minute), 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-t.C:
-		}
+	m.everyQuarter(first, func() {
 		for _, a := range m.loaded() {
 			idle := a.idleFor()
 			switch {
@@ -295,6 +288,22 @@ func (m *ConversationManager) cleanIdle() {
 				a.sb.stopIdle(m.ctx)
 			}
 		}
+	})
+}
+
+// everyQuarter calls check every quarter of limit (at most a minute, at
+// least 10ms apart) until the manager closes, so that what has been idle
+// for limit is seen soon after.
+func (m *ConversationManager) everyQuarter(limit time.Duration, check func()) {
+	t := time.NewTicker(max(min(limit/4, time.Minute), 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		check()
 	}
 }
 
@@ -778,6 +787,21 @@ const removeRetryMax = 30 * time.Second
 // trying again less and less often until the engine does it or the
 // manager closes.
 func (m *ConversationManager) removeLater(id string, rm func(context.Context) error) {
+	m.retryLater(removeRetryMax, func() bool {
+		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+		defer cancel()
+		if err := rm(ctx); err != nil {
+			return false
+		}
+		m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", id)
+		return true
+	})
+}
+
+// retryLater calls try in the background, first after a second and then
+// after twice the wait each time up to most, until try reports done or the
+// manager closes.
+func (m *ConversationManager) retryLater(most time.Duration, try func() (done bool)) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -788,14 +812,10 @@ func (m *ConversationManager) removeLater(id string, rm func(context.Context) er
 				return
 			case <-time.After(wait):
 			}
-			ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
-			err := rm(ctx)
-			cancel()
-			if err == nil {
-				m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", id)
+			if try() {
 				return
 			}
-			wait = min(2*wait, removeRetryMax)
+			wait = min(2*wait, most)
 		}
 	}()
 }

@@ -31,22 +31,9 @@ func (m *ConversationManager) Restore(ctx context.Context) error {
 		return nil
 	}
 	m.log.Warn("the engine did not answer: sandboxes will be re-adopted and orphans removed once it does", "err", err)
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		wait := time.Second
-		for {
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			if err := m.restore(m.ctx); !errors.Is(err, sandbox.ErrEngineDown) {
-				return
-			}
-			wait = min(2*wait, restoreRetryMax)
-		}
-	}()
+	m.retryLater(restoreRetryMax, func() bool {
+		return !errors.Is(m.restore(m.ctx), sandbox.ErrEngineDown)
+	})
 	return err
 }
 

@@ -161,6 +161,20 @@ type TokenUsage struct {
 	UsageID string `json:"-"`
 }
 
+// add counts usage, the tokens of one step, into the totals t: the
+// counts add up, the context window is the largest seen, and the model and
+// the last turn's tokens are usage's.
+func (t *TokenUsage) add(usage TokenUsage) {
+	t.Model = usage.Model
+	t.PromptTokens += usage.PromptTokens
+	t.CompletionTokens += usage.CompletionTokens
+	t.CacheReadTokens += usage.CacheReadTokens
+	t.CacheWriteTokens += usage.CacheWriteTokens
+	t.ReasoningTokens += usage.ReasoningTokens
+	t.ContextWindow = max(t.ContextWindow, usage.ContextWindow)
+	t.PerTurnToken = usage.PerTurnToken
+}
+
 // Metrics is what a conversation has cost so far.
 type Metrics struct {
 	AccumulatedCost       float64    `json:"accumulated_cost"`

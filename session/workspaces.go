@@ -294,18 +294,11 @@ func (w *workspaces) keepIdle() {
 	if idle <= 0 {
 		idle = defaultWorkspaceIdle
 	}
-	t := time.NewTicker(max(min(idle/4, time.Minute), 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-t.C:
-		}
+	m.everyQuarter(idle, func() {
 		for _, s := range w.all() {
 			s.stopIdle(m.ctx, m.now(), idle)
 		}
-	}
+	})
 }
 
 // bashSite is the workspace's: its sandbox, the workspaces' bash events,

@@ -125,39 +125,33 @@ func (s *Sandbox) stopFrom(ctx context.Context, st sandbox.Status) error {
 
 // Pause freezes every process in the sandbox; Unpause resumes them.
 func (s *Sandbox) Pause(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch st := s.Status(); st {
-	case sandbox.StatusPaused:
-		return nil
-	case sandbox.StatusRunning:
-	default:
-		return fmt.Errorf("pause sandbox %s: it is %s", s.name, st)
-	}
-	if err := s.m.engine.ContainerPause(ctx, s.id); err != nil {
-		s.resync(ctx)
-		return fmt.Errorf("pause sandbox %s: %w", s.name, engineErr(s.m.engine, err))
-	}
-	s.setStatus(sandbox.StatusPaused, nil) // keeps the client for Unpause
-	return nil
+	// The paused sandbox keeps its client for Unpause.
+	return s.flip(ctx, "pause", sandbox.StatusRunning, sandbox.StatusPaused, s.m.engine.ContainerPause)
 }
 
 // Unpause resumes a paused sandbox.
 func (s *Sandbox) Unpause(ctx context.Context) error {
+	return s.flip(ctx, "unpause", sandbox.StatusPaused, sandbox.StatusRunning, s.m.engine.ContainerUnpause)
+}
+
+// flip moves the sandbox from status from to status to with the engine
+// call named verb; it does nothing when the sandbox is already at to and
+// fails when it is at neither.
+func (s *Sandbox) flip(ctx context.Context, verb string, from, to sandbox.Status, call func(context.Context, string) error) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	switch st := s.Status(); st {
-	case sandbox.StatusRunning:
+	case to:
 		return nil
-	case sandbox.StatusPaused:
+	case from:
 	default:
-		return fmt.Errorf("unpause sandbox %s: it is %s", s.name, st)
+		return fmt.Errorf("%s sandbox %s: it is %s", verb, s.name, st)
 	}
-	if err := s.m.engine.ContainerUnpause(ctx, s.id); err != nil {
+	if err := call(ctx, s.id); err != nil {
 		s.resync(ctx)
-		return fmt.Errorf("unpause sandbox %s: %w", s.name, engineErr(s.m.engine, err))
+		return fmt.Errorf("%s sandbox %s: %w", verb, s.name, engineErr(s.m.engine, err))
 	}
-	s.setStatus(sandbox.StatusRunning, nil)
+	s.setStatus(to, nil)
 	return nil
 }
 
