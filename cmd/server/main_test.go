@@ -120,6 +120,11 @@ func dockerSetup(t *testing.T) (*client.Client, string, string) {
 		t.Fatalf("sandbox image %s is missing: build it with `make sandbox-image`", sandbox.DefaultImage)
 	}
 	dir := t.TempDir()
+	// Servers the test kills can leave sandboxes no later server owns
+	// (pool sandboxes, ones being created): remove every sandbox whose
+	// run folder is under dir once the test ends (registered after
+	// engine.Close, so it runs before it).
+	t.Cleanup(func() { removeSandboxesUnder(engine, dir) })
 	agent := filepath.Join(dir, "runtime-agent")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -383,6 +388,32 @@ func checkHostScript(t *testing.T, path string) {
 	}
 	if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != os.Getuid() {
 		t.Errorf("the script belongs to uid %d, want the host user %d", uid, os.Getuid())
+	}
+}
+
+// removeSandboxesUnder removes the sandboxes that mount a folder under
+// dir (their run folder when SANDBOX_RUN_DIR is there). The engine may
+// finish a create that a stopped server asked for after the server is
+// gone, so it looks again a second later.
+func removeSandboxesUnder(engine *client.Client, dir string) {
+	ctx := context.Background()
+	for pass := 0; pass < 2; pass++ {
+		if pass > 0 {
+			time.Sleep(time.Second)
+		}
+		list, err := engine.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", "gohands.sandbox=1"))})
+		if err != nil {
+			return
+		}
+		for _, c := range list {
+			for _, m := range c.Mounts {
+				if strings.HasPrefix(m.Source, dir+string(filepath.Separator)) {
+					engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+					break
+				}
+			}
+		}
 	}
 }
 
