@@ -27,7 +27,9 @@ export async function showPreview(c, target) {
       return;
     }
   }
-  if (app.conv !== c) return;
+  // A later call (another target asked for while this one waited for
+  // the URLs) has the last word.
+  if (app.conv !== c || c.previewTarget !== target) return;
   let frame = $('#preview-frame');
   if (!frame) {
     frame = document.createElement('iframe');
