@@ -1,0 +1,447 @@
+package checkpoint
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// adjustRefs adds sign to the reference count of every blob of m (once per
+// entry) and returns the change of referenced bytes and the blobs whose
+// count reached zero (removed from the refs bucket).
+func adjustRefs(tx *bbolt.Tx, m Manifest, sign int) (int64, []string, error) {
+	refs := tx.Bucket(bucketRefs)
+	var delta int64
+	var zeroed []string
+	for _, e := range m {
+		if e.Blob == "" {
+			continue
+		}
+		key := []byte(e.Blob)
+		var count, size uint64
+		if v := refs.Get(key); len(v) == 16 {
+			count, size = binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+		} else {
+			size = uint64(e.Size)
+		}
+		switch {
+		case sign > 0:
+			if count == 0 {
+				delta += int64(size)
+			}
+			count++
+		case count == 0:
+			return 0, nil, fmt.Errorf("blob %s: reference count below zero", e.Blob)
+		default:
+			count--
+		}
+		if count == 0 {
+			delta -= int64(size)
+			zeroed = append(zeroed, e.Blob)
+			if err := refs.Delete(key); err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
+		var v [16]byte
+		binary.BigEndian.PutUint64(v[:8], count)
+		binary.BigEndian.PutUint64(v[8:], size)
+		if err := refs.Put(key, v[:]); err != nil {
+			return 0, nil, err
+		}
+	}
+	return delta, zeroed, nil
+}
+
+// freeing collects, within one update, the blobs it may free. Their names go
+// to the garbage bucket in the same commit, so that a kill -9 between the
+// commit and the removal of their files leaves [Open] a list to finish.
+type freeing struct {
+	candidates []string
+	delta      int64 // referenced bytes
+	count      int64 // checkpoints
+}
+
+// begin forgets the garbage of the previous freeing, whose files were removed
+// under the same exclusive lock before this one started.
+func (f *freeing) begin(tx *bbolt.Tx) error {
+	if err := tx.DeleteBucket(bucketGarbage); err != nil {
+		return err
+	}
+	_, err := tx.CreateBucket(bucketGarbage)
+	return err
+}
+
+func (f *freeing) adjust(tx *bbolt.Tx, m Manifest, sign int) error {
+	d, zeroed, err := adjustRefs(tx, m, sign)
+	f.delta += d
+	f.candidates = append(f.candidates, zeroed...)
+	return err
+}
+
+// finish keeps the candidates nothing references at the end of the update
+// (one may be freed, then referenced again) and lists them as garbage.
+func (f *freeing) finish(tx *bbolt.Tx) error {
+	refs, garbage := tx.Bucket(bucketRefs), tx.Bucket(bucketGarbage)
+	kept := f.candidates[:0]
+	seen := map[string]bool{}
+	for _, sum := range f.candidates {
+		if seen[sum] || refs.Get([]byte(sum)) != nil {
+			continue
+		}
+		seen[sum] = true
+		kept = append(kept, sum)
+		if err := garbage.Put([]byte(sum), nil); err != nil {
+			return err
+		}
+	}
+	f.candidates = kept
+	return nil
+}
+
+// removeFiles removes the freed blobs' files and updates the usage; the
+// caller holds s.gc exclusively.
+func (s *Store) removeFiles(f *freeing) {
+	s.count.Add(f.count)
+	s.bytes.Add(f.delta)
+	for _, sum := range f.candidates {
+		if err := os.Remove(s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("blob not removed", "blob", sum, "err", err)
+		}
+	}
+}
+
+// removeUnreferenced removes the files of those blobs no checkpoint
+// references; the caller holds s.gc exclusively (or is Open).
+func (s *Store) removeUnreferenced(sums []string) error {
+	var orphans []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		refs := tx.Bucket(bucketRefs)
+		for _, sum := range sums {
+			if refs.Get([]byte(sum)) == nil {
+				orphans = append(orphans, sum)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, sum := range orphans {
+		if err := os.Remove(s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// recover collects what a killed process left: temporary files, blobs of
+// Records that never committed (their journals), and blobs freed by a commit
+// whose files were not yet removed (the garbage bucket). Then it counts the
+// usage. It reads tmp/ and journal/, never the whole of blobs/.
+func (s *Store) recover() error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketOwners, bucketRefs, bucketGarbage} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tmps, err := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	if err != nil {
+		return err
+	}
+	for _, t := range tmps {
+		if err := os.RemoveAll(filepath.Join(s.dir, "tmp", t.Name())); err != nil {
+			return err
+		}
+	}
+	journals, err := os.ReadDir(filepath.Join(s.dir, "journal"))
+	if err != nil {
+		return err
+	}
+	for _, j := range journals {
+		name := filepath.Join(s.dir, "journal", j.Name())
+		sums, err := readJournal(name)
+		if err != nil {
+			return err
+		}
+		if err := s.removeUnreferenced(sums); err != nil {
+			return err
+		}
+		if err := os.Remove(name); err != nil {
+			return err
+		}
+	}
+	var garbage []string
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketGarbage).ForEach(func(k, _ []byte) error {
+			if validSum(string(k)) {
+				garbage = append(garbage, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.removeUnreferenced(garbage); err != nil {
+		return err
+	}
+	if len(journals) > 0 || len(garbage) > 0 || len(tmps) > 0 {
+		s.log.Info("collected what a stopped server left", "temp_files", len(tmps), "journals", len(journals), "freed_blobs", len(garbage))
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		var f freeing
+		if err := f.begin(tx); err != nil {
+			return err
+		}
+		var count, bytes int64
+		err := tx.Bucket(bucketOwners).ForEachBucket(func(k []byte) error {
+			n := tx.Bucket(bucketOwners).Bucket(k).Bucket(bucketMeta).Stats().KeyN
+			count += int64(n)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketRefs).ForEach(func(_, v []byte) error {
+			if len(v) == 16 {
+				bytes += int64(binary.BigEndian.Uint64(v[8:]))
+			}
+			return nil
+		})
+		s.count.Store(count)
+		s.bytes.Store(bytes)
+		return err
+	})
+}
+
+// readJournal reads the blob names of a journal; a torn last line is
+// ignored (its blob was not yet renamed into place).
+func readJournal(name string) ([]string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var sums []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if validSum(sc.Text()) {
+			sums = append(sums, sc.Text())
+		}
+	}
+	return sums, sc.Err()
+}
+
+func validSum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// enforce squashes the owner's oldest checkpoints while it is past MaxCount
+// or MaxBytes, keeping at least one.
+func (s *Store) enforce(ownerName string) error {
+	over := func(recs []record) bool {
+		if len(recs) <= 1 {
+			return false
+		}
+		var size int64
+		for _, r := range recs {
+			size += r.Size
+		}
+		return len(recs) > s.maxCount || size > s.maxBytes
+	}
+	var needed bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		o, err := ownerBuckets(tx, ownerName, false)
+		if err != nil {
+			return err
+		}
+		recs, err := o.records()
+		needed = over(recs)
+		return err
+	})
+	if err != nil || !needed {
+		return err
+	}
+	s.gc.Lock()
+	defer s.gc.Unlock()
+	var f freeing
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		if err := f.begin(tx); err != nil {
+			return err
+		}
+		o, err := ownerBuckets(tx, ownerName, false)
+		if err != nil {
+			return err
+		}
+		for {
+			recs, err := o.records()
+			if err != nil {
+				return err
+			}
+			if !over(recs) {
+				break
+			}
+			if err := squash(tx, o, recs, &f); err != nil {
+				return err
+			}
+		}
+		return f.finish(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("squash: %w", err)
+	}
+	s.removeFiles(&f)
+	return nil
+}
+
+// squash removes the oldest of recs after making each checkpoint that
+// follows it a whole state of its own, so every remaining state is unchanged.
+func squash(tx *bbolt.Tx, o owner, recs []record, f *freeing) error {
+	oldest := recs[0]
+	for _, r := range recs[1:] {
+		if r.Parent != oldest.ID {
+			continue
+		}
+		cl, err := o.changeList(r.ID)
+		if err != nil {
+			return err
+		}
+		if !r.Full {
+			st, err := o.state(r.ID)
+			if err != nil {
+				return err
+			}
+			// Count the new references before dropping the old ones, so
+			// a blob in both never reaches zero.
+			if err := f.adjust(tx, st, +1); err != nil {
+				return err
+			}
+			if err := f.adjust(tx, cl.Changed, -1); err != nil {
+				return err
+			}
+			cl = changeList{Changed: st}
+			r.Full, r.Size = true, distinctBytes(st)
+		}
+		r.Parent = ""
+		if err := putRecord(o, r, cl); err != nil {
+			return err
+		}
+	}
+	cl, err := o.changeList(oldest.ID)
+	if err != nil {
+		return err
+	}
+	if err := f.adjust(tx, cl.Changed, -1); err != nil {
+		return err
+	}
+	if err := o.meta.Delete([]byte(oldest.ID)); err != nil {
+		return err
+	}
+	f.count--
+	return o.changes.Delete([]byte(oldest.ID))
+}
+
+// Copy makes a checkpoint of toOwner holding the whole state of fromOwner's
+// checkpoint id (a fork's first checkpoint). It references the same blobs:
+// no content is copied, and deleting either owner keeps the other's.
+func (s *Store) Copy(fromOwner, id, toOwner string) (Checkpoint, error) {
+	if err := validOwner(toOwner); err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: copy: %w", err)
+	}
+	var cp Checkpoint
+	var delta int64
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		src, err := ownerBuckets(tx, fromOwner, false)
+		if err != nil {
+			return err
+		}
+		rec, err := src.record(id)
+		if err != nil {
+			return err
+		}
+		st, err := src.state(id)
+		if err != nil {
+			return err
+		}
+		dst, err := ownerBuckets(tx, toOwner, true)
+		if err != nil {
+			return err
+		}
+		n, err := tx.Bucket(bucketOwners).NextSequence()
+		if err != nil {
+			return err
+		}
+		if delta, _, err = adjustRefs(tx, st, +1); err != nil {
+			return err
+		}
+		cp = Checkpoint{ID: fmt.Sprintf("%016x", n), Owner: toOwner, Seq: rec.Seq, Files: len(st), Created: time.Now().UTC()}
+		return putRecord(dst, record{Checkpoint: cp, Full: true, Size: distinctBytes(st)}, changeList{Changed: st})
+	})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: copy %s/%s to %s: %w", fromOwner, id, toOwner, err)
+	}
+	s.count.Add(1)
+	s.bytes.Add(delta)
+	if err := s.enforce(toOwner); err != nil {
+		s.log.Warn("bounds not enforced", "owner", toOwner, "err", err)
+	}
+	return cp, nil
+}
+
+// DeleteOwner removes every checkpoint of owner and the blobs no other
+// owner's checkpoints reference. An unknown owner is no error.
+func (s *Store) DeleteOwner(ownerName string) error {
+	s.gc.Lock()
+	defer s.gc.Unlock()
+	var f freeing
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := f.begin(tx); err != nil {
+			return err
+		}
+		o, err := ownerBuckets(tx, ownerName, false)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = o.changes.ForEach(func(k, _ []byte) error {
+			cl, err := o.changeList(string(k))
+			if err != nil {
+				return err
+			}
+			f.count--
+			return f.adjust(tx, cl.Changed, -1)
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketOwners).DeleteBucket([]byte(ownerName)); err != nil {
+			return err
+		}
+		return f.finish(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint: delete %s: %w", ownerName, err)
+	}
+	s.removeFiles(&f)
+	return nil
+}
