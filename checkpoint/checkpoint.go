@@ -134,11 +134,22 @@ type Store struct {
 	// maxEntries is MaxEntries (tests lower it).
 	maxEntries int
 
-	// gc orders blob writers against blob removers: Record holds it shared
-	// from its first blob until its commit (so a blob it found on disk
-	// stays there until its reference is counted); removals of blobs hold
-	// it exclusively.
-	gc sync.RWMutex
+	// pinMu guards pins and deferred, and is held while a blob file is
+	// removed. A Record pins every blob it uses (found on disk or written)
+	// until its commit counted the reference, so that a removal never takes
+	// a file a commit is about to reference; a removal of a pinned blob is
+	// deferred to its last unpin. No lock is held while a sandbox's tar is
+	// read: a slow sandbox delays nobody else.
+	pinMu    sync.Mutex
+	pins     map[string]int
+	deferred map[string]bool
+	// delMu serializes the updates that free blobs (deletion, squash), so
+	// that each finds the garbage list of the one before it finished.
+	delMu sync.Mutex
+
+	// beforeCommit, when set (tests), runs between a Record's last blob
+	// and its commit.
+	beforeCommit func()
 
 	count atomic.Int64 // checkpoints stored
 	bytes atomic.Int64 // blob bytes referenced
@@ -173,6 +184,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		maxBytes:   opts.MaxBytes,
 		noSync:     opts.NoSync,
 		maxEntries: MaxEntries,
+		pins:       map[string]int{},
+		deferred:   map[string]bool{},
 	}
 	if s.maxCount <= 0 {
 		s.maxCount = DefaultMaxCount

@@ -69,14 +69,29 @@ type freeing struct {
 	count      int64 // checkpoints
 }
 
-// begin forgets the garbage of the previous freeing, whose files were removed
-// under the same exclusive lock before this one started.
-func (f *freeing) begin(tx *bbolt.Tx) error {
+// begin forgets the garbage of the previous freeing, whose files were
+// removed (delMu) or whose removal waits for an unpin (those stay listed, so
+// that Open removes them if the server stops first).
+func (f *freeing) begin(tx *bbolt.Tx, s *Store) error {
+	s.pinMu.Lock()
+	keep := make([]string, 0, len(s.deferred))
+	for sum := range s.deferred {
+		keep = append(keep, sum)
+	}
+	s.pinMu.Unlock()
 	if err := tx.DeleteBucket(bucketGarbage); err != nil {
 		return err
 	}
-	_, err := tx.CreateBucket(bucketGarbage)
-	return err
+	g, err := tx.CreateBucket(bucketGarbage)
+	if err != nil {
+		return err
+	}
+	for _, sum := range keep {
+		if err := g.Put([]byte(sum), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *freeing) adjust(tx *bbolt.Tx, m Manifest, sign int) error {
@@ -106,40 +121,50 @@ func (f *freeing) finish(tx *bbolt.Tx) error {
 	return nil
 }
 
-// removeFiles removes the freed blobs' files and updates the usage; the
-// caller holds s.gc exclusively.
+// removeFiles removes the freed blobs' files and updates the usage.
 func (s *Store) removeFiles(f *freeing) {
 	s.count.Add(f.count)
 	s.bytes.Add(f.delta)
-	for _, sum := range f.candidates {
-		if err := os.Remove(s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.Warn("blob not removed", "blob", sum, "err", err)
-		}
+	if err := s.removeUnreferenced(f.candidates); err != nil {
+		s.log.Warn("freed blobs not removed", "err", err)
 	}
 }
 
 // removeUnreferenced removes the files of those blobs no checkpoint
-// references; the caller holds s.gc exclusively (or is Open).
+// references and no Record in progress uses (those wait for their unpin).
+// The check and the removal happen under pinMu, so that no Record finds a
+// blob on disk that is then removed under it.
 func (s *Store) removeUnreferenced(sums []string) error {
+	if len(sums) == 0 {
+		return nil
+	}
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
 	var orphans []string
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		refs := tx.Bucket(bucketRefs)
 		for _, sum := range sums {
-			if refs.Get([]byte(sum)) == nil {
-				orphans = append(orphans, sum)
+			if refs.Get([]byte(sum)) != nil {
+				continue
 			}
+			if s.pins[sum] > 0 {
+				s.deferred[sum] = true
+				continue
+			}
+			orphans = append(orphans, sum)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, sum := range orphans {
 		if err := os.Remove(s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // recover collects what a killed process left: temporary files, blobs of
@@ -204,7 +229,7 @@ func (s *Store) recover() error {
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		var f freeing
-		if err := f.begin(tx); err != nil {
+		if err := f.begin(tx, s); err != nil {
 			return err
 		}
 		var count, bytes int64
@@ -280,11 +305,11 @@ func (s *Store) enforce(ownerName string) error {
 	if err != nil || !needed {
 		return err
 	}
-	s.gc.Lock()
-	defer s.gc.Unlock()
+	s.delMu.Lock()
+	defer s.delMu.Unlock()
 	var f freeing
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		if err := f.begin(tx); err != nil {
+		if err := f.begin(tx, s); err != nil {
 			return err
 		}
 		o, err := ownerBuckets(tx, ownerName, false)
@@ -409,11 +434,11 @@ func (s *Store) Copy(fromOwner, id, toOwner string) (Checkpoint, error) {
 // DeleteOwner removes every checkpoint of owner and the blobs no other
 // owner's checkpoints reference. An unknown owner is no error.
 func (s *Store) DeleteOwner(ownerName string) error {
-	s.gc.Lock()
-	defer s.gc.Unlock()
+	s.delMu.Lock()
+	defer s.delMu.Unlock()
 	var f freeing
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := f.begin(tx); err != nil {
+		if err := f.begin(tx, s); err != nil {
 			return err
 		}
 		o, err := ownerBuckets(tx, ownerName, false)

@@ -53,17 +53,19 @@ func (s *Store) Record(owner string, seq int64, parent string, tarStream io.Read
 			return Checkpoint{}, fmt.Errorf("checkpoint: record for %s: parent %s: %w", owner, parent, err)
 		}
 	}
-	bw := &blobWriter{s: s, added: map[string]bool{}}
-	s.gc.RLock()
+	bw := &blobWriter{s: s, added: map[string]bool{}, pinned: map[string]bool{}}
 	snap, err := s.parse(tarStream, limit, bw)
 	var cp Checkpoint
 	if err == nil {
 		err = bw.flush()
 	}
+	if err == nil && s.beforeCommit != nil {
+		s.beforeCommit()
+	}
 	if err == nil {
 		cp, err = s.commit(owner, seq, parent, snap)
 	}
-	s.gc.RUnlock()
+	bw.unpin()
 	if err != nil {
 		bw.abandon()
 		return Checkpoint{}, fmt.Errorf("checkpoint: record for %s: %w", owner, err)
@@ -134,7 +136,7 @@ func (s *Store) parse(r io.Reader, limit int64, bw *blobWriter) (snapshot, error
 		}
 		e := Entry{Type: hdr.Typeflag, Mode: hdr.Mode & 0o7777, UID: hdr.Uid, GID: hdr.Gid, ModTime: hdr.ModTime.UTC()}
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA: old tars still use it
+		case tar.TypeReg: // the reader turns the old TypeRegA into TypeReg
 			e.Type = tar.TypeReg
 			if hdr.Size > limit-used {
 				return snapshot{}, fmt.Errorf("%q: more than %d bytes of content: %w", name, limit, ErrTooLarge)
@@ -167,7 +169,7 @@ func (s *Store) parse(r io.Reader, limit int64, bw *blobWriter) (snapshot, error
 // readTrailer decodes and checks the trailer entry.
 func readTrailer(hdr *tar.Header, tr *tar.Reader) (SnapshotTrailer, error) {
 	var t SnapshotTrailer
-	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA { //nolint:staticcheck // TypeRegA: old tars still use it
+	if hdr.Typeflag != tar.TypeReg {
 		return t, fmt.Errorf("trailer is not a file: %w", ErrInvalid)
 	}
 	if hdr.Size > maxTrailerSize {
@@ -287,6 +289,7 @@ type blobWriter struct {
 	s       *Store
 	journal *os.File
 	added   map[string]bool // blobs this Record put into blobs/
+	pinned  map[string]bool // blobs this Record uses
 	buf     []byte
 }
 
@@ -330,10 +333,16 @@ func (w *blobWriter) write(r io.Reader, n int64) (string, error) {
 	return sum, w.install(sum, tmp.Name())
 }
 
-// have reports whether the blob is already on disk.
+// have pins the blob and reports whether it is already on disk.
 func (w *blobWriter) have(sum string) bool {
 	if w.added[sum] {
 		return true
+	}
+	if !w.pinned[sum] {
+		w.pinned[sum] = true
+		w.s.pinMu.Lock()
+		w.s.pins[sum]++
+		w.s.pinMu.Unlock()
 	}
 	_, err := os.Lstat(w.s.blobPath(sum))
 	return err == nil
@@ -416,19 +425,38 @@ func (w *blobWriter) done() {
 	}
 }
 
-// abandon removes the blobs of a Record that failed, unless another Record
-// committed a reference to them meanwhile, then its journal.
+// abandon removes the blobs of a Record that failed (unless another Record
+// committed a reference to them meanwhile, or uses them: then their last
+// unpin decides), then its journal.
 func (w *blobWriter) abandon() {
-	if len(w.added) > 0 {
-		sums := make([]string, 0, len(w.added))
-		for sum := range w.added {
-			sums = append(sums, sum)
-		}
-		w.s.gc.Lock()
-		if err := w.s.removeUnreferenced(sums); err != nil {
-			w.s.log.Warn("blobs of a failed snapshot not removed", "err", err)
-		}
-		w.s.gc.Unlock()
+	sums := make([]string, 0, len(w.added))
+	for sum := range w.added {
+		sums = append(sums, sum)
+	}
+	if err := w.s.removeUnreferenced(sums); err != nil {
+		w.s.log.Warn("blobs of a failed snapshot not removed", "err", err)
+		return // the journal lets Open retry
 	}
 	w.done()
+}
+
+// unpin releases the Record's blobs, removing those whose removal waited
+// for it and that nothing references.
+func (w *blobWriter) unpin() {
+	var due []string
+	w.s.pinMu.Lock()
+	for sum := range w.pinned {
+		if w.s.pins[sum]--; w.s.pins[sum] > 0 {
+			continue
+		}
+		delete(w.s.pins, sum)
+		if w.s.deferred[sum] {
+			delete(w.s.deferred, sum)
+			due = append(due, sum)
+		}
+	}
+	w.s.pinMu.Unlock()
+	if err := w.s.removeUnreferenced(due); err != nil {
+		w.s.log.Warn("freed blobs not removed", "err", err)
+	}
 }

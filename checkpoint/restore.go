@@ -129,11 +129,9 @@ func (s *Store) writeEntry(tw *tar.Writer, p string, e Entry) (int64, error) {
 	var blob *os.File
 	if e.Type == tar.TypeReg {
 		hdr.Size = e.Size
-		// Opened under the shared lock: once open, a removal of the blob
-		// (its checkpoint deleted meanwhile) no longer matters.
-		s.gc.RLock()
+		// Once open, a removal of the blob (its checkpoint deleted
+		// meanwhile) no longer matters.
 		f, err := os.Open(s.blobPath(e.Blob))
-		s.gc.RUnlock()
 		if errors.Is(err, os.ErrNotExist) {
 			return 0, fmt.Errorf("blob %s: %w", e.Blob, ErrNotFound)
 		}
