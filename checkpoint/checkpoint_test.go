@@ -113,7 +113,7 @@ func TestWriteRestoreIsTheDifference(t *testing.T) {
 		{"under a root", []string{"/w"},
 			[]string{"/w/d", "/w/f", "/w/gone"},
 			[]node{"/w/edit=new", "/w/f/", "/w/f/in=i", "/w/l->edit", "/w/new=n"}},
-		{"another root", []string{"/etc"}, []string{}, []node{"/etc/conf=c2"}},
+		{"another root", []string{"/etc"}, nil, []node{"/etc/conf=c2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -171,3 +171,33 @@ func TestKillDuringRecord(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Open reads only what a killed process leaves; Sweep finds a stray blob
+// anywhere under blobs/.
+func TestSweepRemovesStrayBlobs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	cp := mustRecord(t, s, "c", 1, "", snap(t, SnapshotTrailer{Full: true}, "/w/a=kept", "/w/b=kept too"))
+	stray := filepath.Join(dir, "blobs", sum("stray")[:2], sum("stray"))
+	os.MkdirAll(filepath.Dir(stray), 0o700)
+	if err := os.WriteFile(stray, []byte("stray"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "blobs", "zz", "not-a-blob")
+	os.MkdirAll(filepath.Dir(other), 0o700)
+	os.WriteFile(other, nil, 0o600)
+	n, err := s.Sweep()
+	if err != nil || n != 1 {
+		t.Errorf("Sweep = %d, %v; want 1 removed", n, err)
+	}
+	if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stray blob: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a file not named as a blob was touched: %v", err)
+	}
+	if diff := cmp.Diff(state(t, s, "c", cp.ID), want("/w/a=kept", "/w/b=kept too")); diff != "" {
+		t.Errorf("state (-got +want):\n%s", diff)
+	}
+}

@@ -125,7 +125,7 @@ func (f *freeing) finish(tx *bbolt.Tx) error {
 func (s *Store) removeFiles(f *freeing) {
 	s.count.Add(f.count)
 	s.bytes.Add(f.delta)
-	if err := s.removeUnreferenced(f.candidates); err != nil {
+	if _, err := s.removeUnreferenced(f.candidates); err != nil {
 		s.log.Warn("freed blobs not removed", "err", err)
 	}
 }
@@ -134,9 +134,9 @@ func (s *Store) removeFiles(f *freeing) {
 // references and no Record in progress uses (those wait for their unpin).
 // The check and the removal happen under pinMu, so that no Record finds a
 // blob on disk that is then removed under it.
-func (s *Store) removeUnreferenced(sums []string) error {
+func (s *Store) removeUnreferenced(sums []string) (int, error) {
 	if len(sums) == 0 {
-		return nil
+		return 0, nil
 	}
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
@@ -156,15 +156,51 @@ func (s *Store) removeUnreferenced(sums []string) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var errs []error
+	removed := 0
 	for _, sum := range orphans {
-		if err := os.Remove(s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		err := os.Remove(s.blobPath(sum))
+		switch {
+		case err == nil:
+			removed++
+		case !errors.Is(err, os.ErrNotExist):
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
+}
+
+// Sweep walks the whole of blobs/ and removes the blobs no checkpoint
+// references and no Record in progress uses: the full collection Open does
+// not do (Open reads only what a killed process can leave). It is for a
+// store whose database was replaced, or lost blobs' names some other way;
+// it returns how many it removed.
+func (s *Store) Sweep() (int, error) {
+	removed := 0
+	dirs, err := os.ReadDir(filepath.Join(s.dir, "blobs"))
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint: sweep: %w", err)
+	}
+	for _, d := range dirs {
+		names, err := os.ReadDir(filepath.Join(s.dir, "blobs", d.Name()))
+		if err != nil {
+			return removed, fmt.Errorf("checkpoint: sweep: %w", err)
+		}
+		var sums []string
+		for _, n := range names {
+			if validSum(n.Name()) && n.Name()[:2] == d.Name() {
+				sums = append(sums, n.Name())
+			}
+		}
+		n, err := s.removeUnreferenced(sums)
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("checkpoint: sweep: %w", err)
+		}
+	}
+	return removed, nil
 }
 
 // recover collects what a killed process left: temporary files, blobs of
@@ -202,7 +238,7 @@ func (s *Store) recover() error {
 		if err != nil {
 			return err
 		}
-		if err := s.removeUnreferenced(sums); err != nil {
+		if _, err := s.removeUnreferenced(sums); err != nil {
 			return err
 		}
 		if err := os.Remove(name); err != nil {
@@ -221,7 +257,7 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	if err := s.removeUnreferenced(garbage); err != nil {
+	if _, err := s.removeUnreferenced(garbage); err != nil {
 		return err
 	}
 	if len(journals) > 0 || len(garbage) > 0 || len(tmps) > 0 {
@@ -385,8 +421,10 @@ func squash(tx *bbolt.Tx, o owner, recs []record, f *freeing) error {
 }
 
 // Copy makes a checkpoint of toOwner holding the whole state of fromOwner's
-// checkpoint id (a fork's first checkpoint). It references the same blobs:
-// no content is copied, and deleting either owner keeps the other's.
+// checkpoint id (a fork's first checkpoint), with the same Seq, no parent
+// and no Generation (the fork's sandbox has an agent of its own). It
+// references the same blobs: no content is copied, and deleting either
+// owner keeps the other's.
 func (s *Store) Copy(fromOwner, id, toOwner string) (Checkpoint, error) {
 	if err := validOwner(toOwner); err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: copy: %w", err)

@@ -32,9 +32,9 @@ const headerAllowance = 3 << 10
 // stores it as a new checkpoint of owner following event seq: the contents
 // not yet stored become blobs, and the checkpoint's change list holds the
 // entries of the tar and the trailer's deleted paths. parent is the
-// checkpoint the snapshot is a change from ("" for none); a full snapshot
-// (Trailer.Full) replaces the state whatever its parent. limit bounds the
-// file content bytes of the tar.
+// checkpoint the snapshot is a change from; a full snapshot (Trailer.Full),
+// or any snapshot without a parent, is a whole state of its own. limit
+// bounds the file content bytes of the tar (0 or less: only empty files).
 //
 // The tar is untrusted: more than [MaxEntries] entries, a name longer than
 // [MaxNameLen], a name not absolute and clean, or a missing or misplaced
@@ -433,7 +433,7 @@ func (w *blobWriter) abandon() {
 	for sum := range w.added {
 		sums = append(sums, sum)
 	}
-	if err := w.s.removeUnreferenced(sums); err != nil {
+	if _, err := w.s.removeUnreferenced(sums); err != nil {
 		w.s.log.Warn("blobs of a failed snapshot not removed", "err", err)
 		return // the journal lets Open retry
 	}
@@ -456,7 +456,7 @@ func (w *blobWriter) unpin() {
 		}
 	}
 	w.s.pinMu.Unlock()
-	if err := w.s.removeUnreferenced(due); err != nil {
+	if _, err := w.s.removeUnreferenced(due); err != nil {
 		w.s.log.Warn("freed blobs not removed", "err", err)
 	}
 }

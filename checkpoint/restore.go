@@ -88,7 +88,7 @@ func (s *Store) WriteRestore(w io.Writer, from Manifest, toOwner, toID string, r
 		return 0, 0, fmt.Errorf("checkpoint: restore: %w", err)
 	}
 	d := Difference(from, to, roots)
-	head, err := json.Marshal(RestoreHeader{Delete: nonNil(d.Delete), Roots: nonNil(roots)})
+	head, err := json.Marshal(RestoreHeader{Delete: d.Delete, Roots: nonNil(roots)})
 	if err != nil {
 		return 0, 0, fmt.Errorf("checkpoint: restore: %w", err)
 	}

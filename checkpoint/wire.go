@@ -31,6 +31,10 @@ type SnapshotTrailer struct {
 // RestoreHeader opens a restore tar: the paths the agent deletes before it
 // writes the entries that follow, and the roots it may write under.
 type RestoreHeader struct {
-	Delete []string `json:"delete"`
+	Delete []string `json:"delete,omitempty"`
 	Roots  []string `json:"roots"`
+	// Paths are single paths outside Roots the agent may write or delete.
+	Paths []string `json:"paths,omitempty"`
+	// Exclude are path prefixes the agent never writes.
+	Exclude []string `json:"exclude,omitempty"`
 }
