@@ -198,3 +198,25 @@ func BenchmarkOpen(b *testing.B) {
 		s.Close()
 	}
 }
+
+// BenchmarkRecordFull records a whole 50 MiB tree into an empty store (the
+// first checkpoint of a conversation, or one after the agent restarted).
+func BenchmarkRecordFull(b *testing.B) {
+	tr := newTree(treeFiles, treeFileSize)
+	data := tr.tar(b, SnapshotTrailer{Full: true})
+	b.SetBytes(treeFiles * treeFileSize)
+	for b.Loop() {
+		b.StopTimer()
+		s, err := Open(b.TempDir(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := s.Record("c", 0, "", bytes.NewReader(data), 1<<30); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}
