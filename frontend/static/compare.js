@@ -29,7 +29,7 @@ export function card(d) {
     h('header', { class: 'compare-head' },
       h('h2', null, h('a', { href: '#/c/' + encodeURIComponent(d.id) }, title)),
       h('span', { class: 'badge badge-' + tone(status), 'data-status': status }, statusLabel(status)),
-      from ? h('small', { class: 'muted' }, ' fork of ' + from.id.slice(0, 8)) : null),
+      h('small', { class: 'muted', title: d.id }, d.id.slice(0, 8) + (from ? ', a fork of ' + from.id.slice(0, 8) : ''))),
     d.error ? h('p', { class: 'ev-error-text compare-error' }, d.error) : null,
     s ? [
       h('section', { class: 'compare-part compare-message' },
@@ -40,7 +40,9 @@ export function card(d) {
         s.observation
           ? [
             s.action ? h('p', { class: 'ev-meta' }, actionLine(s.action)) : null,
-            h('pre', { class: 'term-output' }, tail(observationText(s.observation), TAIL_LINES)),
+            observationText(s.observation).trim()
+              ? h('pre', { class: 'term-output' }, tail(observationText(s.observation), TAIL_LINES))
+              : h('p', { class: 'muted' }, '(no output)'),
           ]
           : h('p', { class: 'muted' }, 'None yet.')),
       s.error ? h('section', { class: 'compare-part' }, h('h3', null, 'Last error'), h('p', { class: 'ev-error-text' }, truncate(s.error.error || s.error.reason || s.error.detail || 'error', 400))) : null,

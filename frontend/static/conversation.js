@@ -380,7 +380,7 @@ function showOrigin(c, info) {
   el.dataset.key = key;
   el.hidden = !from;
   if (!from) return;
-  mount(el, '⑂ Fork of ', h('a', { href: '#/c/' + encodeURIComponent(from.id), class: 'origin-link' }, 'conversation ' + from.id.slice(0, 8)),
+  mount(el, '↳ Fork of ', h('a', { href: '#/c/' + encodeURIComponent(from.id), class: 'origin-link' }, 'conversation ' + from.id.slice(0, 8)),
     from.eventID ? (at ? ` from event #${at.seq}` : ' from an earlier event') : ' as it was');
 }
 

@@ -49,7 +49,7 @@ export function render(ev, ctx = {}) {
 // data-branch) and enables them once the action has its result.
 function branchTools(ev) {
   return h('div', { class: 'ev-branch' },
-    h('button', { type: 'button', class: 'btn btn-small', 'data-branch': 'fork', 'data-action-id': ev.id, title: 'A new conversation from after this action, with the files as they were then' }, '⑂ Fork from here'),
+    h('button', { type: 'button', class: 'btn btn-small', 'data-branch': 'fork', 'data-action-id': ev.id, title: 'A new conversation from after this action, with the files as they were then' }, '↱ Fork from here'),
     h('button', { type: 'button', class: 'btn btn-small', 'data-branch': 'rewind', 'data-action-id': ev.id, title: 'Go back to after this action: later events leave the active history and the files go back too' }, '↶ Rewind to here'));
 }
 

@@ -29,11 +29,12 @@ function renderList(items) {
       const from = forkedFrom(c);
       return h('li', { 'data-id': c.id, 'data-depth': depth, 'data-forked-from': from ? from.id : null, class: depth ? 'conv-fork' : null, style: depth ? { 'padding-left': Math.min(depth, 6) * 0.9 + 'em' } : null },
         h('a', { href: '#/c/' + c.id, class: 'conv-link', 'aria-current': c.id === current ? 'page' : null },
-          h('span', { class: 'conv-name' }, from ? h('span', { class: 'fork-mark', title: 'a fork', 'aria-label': 'fork:' }, '⑂ ') : null, h('span', { class: 'conv-title-text' }, c.title || 'Conversation ' + c.id.slice(0, 8))),
+          h('span', { class: 'conv-name' }, from ? h('span', { class: 'fork-mark', title: 'a fork' }, '↳ ') : null, h('span', { class: 'conv-title-text' }, c.title || 'Conversation ' + c.id.slice(0, 8))),
           h('span', { class: 'conv-meta' },
             h('span', { class: 'badge badge-' + tone(c.execution_status), 'data-status': c.execution_status }, statusLabel(c.execution_status)),
             ' ',
-            h('small', { class: 'muted conv-when' }, ago(c.updated_at)))),
+            h('small', { class: 'muted conv-when' }, ago(c.updated_at)),
+            from ? h('small', { class: 'muted conv-short-id', title: c.id }, ' · ' + c.id.slice(0, 8)) : null)),
         forks > 1 ? h('a', { href: compareHash(forkIDsOf(items, c.id)), class: 'compare-link', title: 'Its forks side by side' }, `⇆ Compare ${forks} forks`) : null);
     }));
     return;
