@@ -76,9 +76,12 @@ export function markBranches(c) {
     if (isOff) li.title = 'Not in the active history: a rewind left it';
     else li.removeAttribute('title');
   }
-  for (const b of tl.querySelectorAll('button[data-branch="fork"], button[data-branch="rewind"]')) {
+  // An action's answer never goes away: a button enabled once is done with.
+  for (const b of tl.querySelectorAll('button[data-branch="fork"]:not([data-ready]), button[data-branch="rewind"]:not([data-ready])')) {
     const action = c.state.actionByID(b.dataset.actionId);
-    b.disabled = !branchPoint(action, action && c.state.answerOf(action));
+    const ready = !!branchPoint(action, action && c.state.answerOf(action));
+    b.disabled = !ready;
+    if (ready) b.dataset.ready = '1';
   }
   const byID = new Map();
   for (const ev of events) if (ev.kind === FIELDS.headMoved) byID.set(ev.id, ev);
