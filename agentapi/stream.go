@@ -73,6 +73,10 @@ func (c *Client) switchProtocols(ctx context.Context, conn net.Conn, host, path,
 		return nil, context.Cause(ctx)
 	}
 	if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			// The caller's deadline, a moment before ctx says so.
+			return nil, fmt.Errorf("read answer: %w", context.DeadlineExceeded)
+		}
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
