@@ -352,7 +352,7 @@ func (s *Server) attachProcess(w http.ResponseWriter, r *http.Request) error {
 		p.attached = false
 		p.mu.Unlock()
 	}()
-	relayStdio(conn, in, p.stdin, p.stdout)
+	relayStdio(conn, in, p.stdin, p.stdout, p.done)
 	return nil
 }
 
