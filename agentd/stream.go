@@ -116,8 +116,11 @@ func relayStdio(conn net.Conn, in io.Reader, stdin, stdout *os.File, exited <-ch
 		io.Copy(stdin, in)
 		stdin.Close()
 	}()
+	// The output ends with the program, after the grace past its exit
+	// (ErrDeadlineExceeded), or when it is stopped (ErrClosed): the client
+	// reads the end. A failure to write means the client is gone.
 	_, err := io.Copy(conn, stdout)
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
 		conn.Close()
 	} else {
 		closeWrite(conn)
