@@ -68,9 +68,14 @@ export class Tree {
     return out.reverse();
   }
 
-  /** active is the set of seqs on the path to the head. */
-  active() {
-    return new Set(this.path(this.head));
+  /**
+   * active is the set of seqs on the path to the head, or, given the id
+   * of an event on a branch (a conversation's leaf_event_id), to that
+   * event: for a log read in part, whose head moves may be missing.
+   */
+  active(leafEventID) {
+    const leaf = leafEventID && this.ids.has(leafEventID) ? this.ids.get(leafEventID) : this.head;
+    return new Set(this.path(leaf));
   }
 
   /** has reports whether the event id is on a branch. */
@@ -82,11 +87,12 @@ export class Tree {
 /**
  * offHistory returns the seqs of the events (a conversation's log, in seq
  * order) that are on a branch but not on the path to the head: those a
- * rewind left. Head moves and state updates are never in it.
+ * rewind left. Head moves and state updates are never in it. leafEventID,
+ * when given and on a branch, is the head (see Tree.active).
  */
-export function offHistory(events) {
+export function offHistory(events, leafEventID) {
   const tree = new Tree(events);
-  const on = tree.active();
+  const on = tree.active(leafEventID);
   const off = new Set();
   for (const ev of events) {
     if (ev && typeof ev.seq === 'number' && tree.parent.has(ev.seq) && !on.has(ev.seq)) off.add(ev.seq);
@@ -231,14 +237,15 @@ export function compareIDs(hash, max = 16) {
 
 /**
  * latest sums up a conversation's latest state from its events (its log,
- * in seq order), looking only at its active history: the last message of
- * the agent, the last observation (with the action it answered) and the
- * last error, each null when there is none, and the count of actions.
+ * in seq order), looking only at its active history (to leafEventID when
+ * given, see Tree.active): the last message of the agent, the last
+ * observation (with the action it answered) and the last error, each null
+ * when there is none, and the count of actions.
  */
-export function latest(events) {
+export function latest(events, leafEventID) {
   const list = Array.isArray(events) ? events : [];
   const tree = new Tree(list);
-  const on = tree.active();
+  const on = tree.active(leafEventID);
   const actions = new Map();
   const out = { message: null, observation: null, action: null, error: null, actions: 0, head: tree.head };
   for (const ev of list) {

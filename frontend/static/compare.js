@@ -4,7 +4,7 @@
 
 import { h } from './vdom.js';
 import * as md from './markdown.js';
-import { forkedFrom, latest, messageText, observationText } from './branches.js';
+import { FIELDS, forkedFrom, latest, messageText, observationText } from './branches.js';
 import { statusLabel, tone, truncate } from './format.js';
 import { $, app, mount, setConn } from './ui.js';
 
@@ -71,24 +71,34 @@ export function tail(text, n) {
   return `… ${lines.length - n} lines above\n` + lines.slice(-n).join('\n');
 }
 
-/** readEvents reads a conversation's log, oldest first: at most MAX_PAGES pages, the latest kept. */
+/**
+ * readEvents reads a conversation's log, oldest first: at most MAX_PAGES
+ * pages, the latest kept ({events, partial}).
+ */
 async function readEvents(id) {
   const pages = [];
   let pageID;
+  let partial = false;
   for (let i = 0; ; i++) {
     const page = await app.api.eventsPage(id, pageID);
     pages.push(Array.isArray(page && page.items) ? page.items : []);
-    if (pages.length > MAX_PAGES) pages.shift();
+    if (pages.length > MAX_PAGES) {
+      pages.shift();
+      partial = true;
+    }
     pageID = page && page.next_page_id;
     if (!pageID || i > 1000) break;
   }
-  return pages.flat().sort((a, b) => a.seq - b.seq);
+  return { events: pages.flat().sort((a, b) => a.seq - b.seq), partial };
 }
 
 async function load(view, id, info) {
   const d = { id, info, summary: null, changes: null, changesError: '', error: '' };
   try {
-    d.summary = latest(await readEvents(id));
+    // A log read whole says where its head is; one read in part may
+    // miss the head moves, and the info's leaf says it instead.
+    const { events, partial } = await readEvents(id);
+    d.summary = latest(events, partial ? info && info[FIELDS.leaf] : undefined);
   } catch (err) {
     d.error = 'The events cannot be read: ' + err.message;
   }
@@ -145,7 +155,7 @@ async function refresh(view, force) {
         if (!view.closed) put(view, id, { id, info: null, summary: null, changes: null, changesError: '', error: err.message });
         return;
       }
-      const stamp = `${info.updated_at}|${info.execution_status}|${info.leaf_event_id || ''}`;
+      const stamp = `${info.updated_at}|${info.execution_status}|${info[FIELDS.leaf] || ''}`;
       if (!force && view.stamps.get(id) === stamp) return;
       view.stamps.set(id, stamp);
       const d = await load(view, id, info);

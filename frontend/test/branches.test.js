@@ -37,6 +37,17 @@ test('offHistory: the events a rewind left', () => {
   }
 });
 
+test('offHistory given leaf_event_id: a log read in part', () => {
+  // The log from seq 3 on: the head move to 1 was read, the one back to 3 was not.
+  const all = logOf(msg(), msg(), msg(), move(1, 3), msg(), move(3, 5));
+  const part = all.slice(0, 5);
+  assert.deepEqual(sorted(offHistory(part)), [2, 3], 'without the leaf: the head of what was read');
+  assert.deepEqual(sorted(offHistory(part, 'e3')), [5], 'the leaf says where the head is');
+  assert.deepEqual(sorted(offHistory(part, 'e4')), [2, 3], 'a head move is no leaf: ignored');
+  assert.deepEqual(sorted(offHistory(part, 'nope')), [2, 3], 'an unknown leaf: ignored');
+  assert.deepEqual(sorted(offHistory(all)), sorted(offHistory(part, 'e3')));
+});
+
 test('Tree paths and ids', () => {
   const t = new Tree(logOf(msg(), msg(), msg(), move(1, 3), msg(), msg()));
   assert.deepEqual(t.path(6), [1, 5, 6]);
@@ -143,6 +154,9 @@ test('latest sums up the active history only', () => {
   assert.equal(messageText(s.message), 'B done');
   assert.equal(observationText(s.observation), 'wrote B');
   assert.equal(s.actions, 2);
+  // The info's leaf, for a log read in part.
+  s = latest(log.slice(0, 7), 'e4');
+  assert.equal(messageText(s.message), 'A done');
   s = latest([]);
   assert.equal(s.message, null);
   assert.equal(s.observation, null);
