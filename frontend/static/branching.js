@@ -85,10 +85,13 @@ export function markBranches(c) {
   }
   const byID = new Map();
   for (const ev of events) if (ev.kind === FIELDS.headMoved) byID.set(ev.id, ev);
-  for (const b of tl.querySelectorAll('button[data-branch="return"]')) {
+  // The latest move away from a head offers the return to it, not every one.
+  const offered = new Set();
+  for (const b of [...tl.querySelectorAll('button[data-branch="return"]')].reverse()) {
     const li = b.closest('li.event');
-    const move = li && byID.get(li.dataset.id);
-    b.hidden = !returnTarget(move, events);
+    const to = returnTarget(li && byID.get(li.dataset.id), events);
+    b.hidden = !to || offered.has(to);
+    if (to) offered.add(to);
   }
 }
 
