@@ -52,6 +52,14 @@ func (c *conn) written() int64 {
 // ended reports whether the session has ended, waiting up to wait for it:
 // the SDK may report a failed request a moment before the session's end.
 func (c *conn) ended(wait time.Duration) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+	}
+	if wait <= 0 {
+		return false
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
