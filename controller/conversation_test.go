@@ -24,6 +24,7 @@ import (
 type conversation struct {
 	settings session.Settings
 	agent    *agentapitest.Agent
+	mcp      tools.MCPServers // nil: no MCP servers
 
 	mu     sync.Mutex
 	events []event.Event
@@ -100,7 +101,8 @@ func (w *convWorkspace) WorkingDir() string { return w.settings.Workspace.Workin
 func (w *convWorkspace) WithAgent(_ context.Context, fn func(tools.Agent) error) error {
 	return fn(w.agent)
 }
-func (w *convWorkspace) Events() ([]event.Event, error) { return (*conversation)(w).EventsAfter(0, 0) }
+func (w *convWorkspace) Events() ([]event.Event, error)                { return (*conversation)(w).EventsAfter(0, 0) }
+func (w *convWorkspace) MCP(context.Context) (tools.MCPServers, error) { return w.mcp, nil }
 func (w *convWorkspace) Search(string, int) ([]event.Event, error) {
 	return nil, errors.New("no search here")
 }

@@ -32,6 +32,7 @@ type AgentSession struct {
 	bash   *bashHub
 
 	sb        *runner    // the conversation's sandbox
+	mcps      mcpServers // its MCP servers
 	secretsOp sync.Mutex // serialises changes of secrets
 	// secretMasker hides secrets; built anew for each change of them.
 	secretMasker atomic.Pointer[security.Masker]

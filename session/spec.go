@@ -71,6 +71,11 @@ type Agent struct {
 	Kind  string `json:"kind,omitempty"`
 	LLM   LLM    `json:"llm"`
 	Tools []Tool `json:"tools"`
+	// MCPConfig is the agent's MCP servers, an mcpServers map as MCP
+	// clients write it ({"mcpServers": {name: {command, args, env} or
+	// {url, headers}}}); the server's default servers come first. Literal
+	// env and header values are kept as secrets, named here by ${NAME}.
+	MCPConfig json.RawMessage `json:"mcp_config,omitempty"`
 }
 
 // Workspace is where the agent works inside its sandbox.
