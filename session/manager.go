@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/gohands/gohands/event"
-	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
@@ -119,7 +119,7 @@ type Options struct {
 	// rather than from the conversation's sandbox.
 	MCPRemoteDirect bool
 	Logger          *slog.Logger
-	Now                func() time.Time
+	Now             func() time.Time
 
 	// logMaskerBuilt, if set, is called after each background build of
 	// the Masker of log lines (for tests).

@@ -69,8 +69,8 @@ func (l launcher) HTTPClient() *http.Client {
 
 // process is a stdio server's program in the sandbox.
 type process struct {
-	l      launcher
-	id     string
+	l     launcher
+	id    string
 	stdio io.ReadWriteCloser
 	once  sync.Once
 }
