@@ -1,0 +1,155 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gohands/gohands/controller"
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/llm/llmtest"
+	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/sandboxtest"
+	"github.com/gohands/gohands/session"
+	"github.com/gohands/gohands/storage"
+)
+
+// everythingServer builds the Go SDK's example MCP server once per run,
+// static, so that it also runs in a container.
+var everythingServer = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "gohands-everything-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "everything")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/modelcontextprotocol/go-sdk/examples/server/everything")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", &buildError{out: string(out), err: err}
+	}
+	return bin, nil
+})
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+
+func everything(t testing.TB) string {
+	t.Helper()
+	bin, err := everythingServer()
+	if err != nil {
+		t.Fatalf("build the everything MCP server: %v", err)
+	}
+	return bin
+}
+
+// mcpManager is a conversation manager on the in-memory sandbox backend,
+// whose runtime-agent runs in the test process: a stdio MCP server it
+// starts runs on this host.
+func mcpManager(t *testing.T, be sandbox.Backend, model *llmtest.Server, work string) *session.ConversationManager {
+	t.Helper()
+	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := controller.New(controller.Options{NewClient: func(cfg llm.Config) (llm.Client, error) {
+		cfg.MaxRetries = 1
+		cfg.RetryMinWait = time.Millisecond
+		return llm.New(cfg)
+	}})
+	m, err := session.New(session.Options{Store: store, Sandboxes: be, Loop: ctl,
+		Defaults: session.Defaults{WorkingDir: work, LLM: session.LLM{Model: "openai/test-model", APIKey: "test-key", BaseURL: model.URL() + "/v1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		m.Close(ctx)
+		store.Close()
+	})
+	return m
+}
+
+func offeredNames(r llmtest.Request) []string {
+	var out []string
+	for _, tl := range r.Tools() {
+		fn, _ := tl["function"].(map[string]any)
+		name, _ := fn["name"].(string)
+		out = append(out, name)
+	}
+	return out
+}
+
+// TestMCPEverythingInTheSandbox: the SDK's example server, a stdio server
+// of agent.mcp_config started through the sandbox's runtime-agent, is
+// offered to the model; the model calls greet and gets its answer back. A
+// server whose program does not exist is told in an event, and the
+// conversation goes on.
+func TestMCPEverythingInTheSandbox(t *testing.T) {
+	bin := everything(t)
+	model := llmtest.New(t,
+		call("greet", `{"name":"Ada"}`),
+		call("finish", `{"message":"greeted"}`),
+	)
+	work := t.TempDir()
+	be := sandboxtest.New(t)
+	be.Engine().SetWorkspace(work)
+	m := mcpManager(t, be, model, work)
+	cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
+		"everything": map[string]any{"command": bin},
+		"missing":    map[string]any{"command": "no-such-mcp-server-gohands"},
+	}})
+	a, _, err := m.Create(context.Background(), session.CreateRequest{
+		Agent:          &session.Agent{LLM: session.LLM{Model: "openai/test-model", APIKey: "test-key", BaseURL: model.URL() + "/v1"}, MCPConfig: cfg},
+		InitialMessage: &session.MessageRequest{Role: "user", Content: event.Text("greet Ada")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := wait(t, a); st != session.StatusFinished {
+		t.Fatalf("status %s; %+v", st, lastError(allEvents(t, a)))
+	}
+	evs := allEvents(t, a)
+	reqs := model.Requests()
+	if names := offeredNames(reqs[0]); !slices.Contains(names, "greet") || !slices.Contains(names, "terminal") {
+		t.Errorf("model offered %v, want greet beside the built-in tools", names)
+	}
+	sp := ofKind[*event.SystemPrompt](evs)
+	if len(sp) != 1 || !slices.ContainsFunc(sp[0].Tools, func(s event.ToolSpec) bool { return s.Name == "greet" && s.Description == "say hi" }) {
+		t.Errorf("system prompt tools do not show greet")
+	}
+	var warned bool
+	for _, e := range ofKind[*event.ConversationError](evs) {
+		warned = warned || e.Code == session.MCPErrorCode && strings.Contains(e.Detail, "missing")
+	}
+	if !warned {
+		t.Errorf("no event tells that the server \"missing\" did not start; errors: %+v", ofKind[*event.ConversationError](evs))
+	}
+	obs := ofKind[*event.Observation](evs)
+	o, ok := obs[0].Observation.(*event.MCPToolObservation)
+	if !ok || o.IsError || !strings.Contains(o.Content.Text(), "Hi Ada") || o.ToolName != "greet" {
+		t.Fatalf("observation %+v, want greet's answer", obs[0].Observation)
+	}
+	if !strings.Contains(string(reqs[1].Raw), "Hi Ada") {
+		t.Error("the next model request does not carry the greeting back")
+	}
+	tl, err := a.Tools(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(tl, func(s session.ToolSpec) bool { return s.Name == "greet" && s.MCPServer == "everything" }) {
+		t.Errorf("Tools() = %+v, want greet of everything", tl)
+	}
+}
