@@ -20,6 +20,7 @@ import (
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 )
 
 // AgentSession is one conversation while the server holds it: its stored
@@ -111,6 +112,9 @@ func (a *AgentSession) Info() Info {
 	info := a.m.info(a.conv, a.settings, a.secrets)
 	a.mu.Unlock()
 	a.sb.info(&info.Sandbox)
+	for _, t := range mcpTools(a.connectedMCP()) {
+		info.Tools = append(info.Tools, t.Name)
+	}
 	return info
 }
 
@@ -145,6 +149,11 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 		}
 	}
 	sort.Strings(info.Secrets)
+	var names []string
+	for _, t := range s.Agent.Tools {
+		names = append(names, t.Name)
+	}
+	info.Tools = tools.Names(names)
 	return info
 }
 

@@ -293,3 +293,28 @@ func hoist(secrets map[string]string, server, what string, m map[string]string) 
 	}
 	return out
 }
+
+// mcpTestTimeout bounds a test of an MCP server past its own timeouts:
+// the sandbox's start and the server's stop.
+const mcpTestTimeout = 2 * time.Minute
+
+// TestMCP answers POST /api/mcp/test: it connects to one MCP server, lists
+// its tools and makes the test's tool call, if any, then closes it. A
+// stdio server runs in the workspace sandbox of its cwd (the default one
+// without), a remote one is reached from that sandbox; nothing runs on
+// the server's host. Failing to connect is an answer (OK false), not an
+// error; the error is the sandbox's.
+func (m *ConversationManager) TestMCP(ctx context.Context, req mcpclient.TestRequest) (mcpclient.TestResponse, error) {
+	ws, err := m.Workspace(req.Server.Cwd, true)
+	if err != nil {
+		return mcpclient.TestResponse{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, mcpTestTimeout)
+	defer cancel()
+	var resp mcpclient.TestResponse
+	err = ws.WithSandbox(ctx, func(cl *agentapi.Client) error {
+		resp = mcpclient.Probe(ctx, req, newLauncher(cl, m.opts.MCPRemoteDirect))
+		return nil
+	})
+	return resp, err
+}

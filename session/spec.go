@@ -311,6 +311,10 @@ type Info struct {
 	Sandbox        SandboxInfo `json:"sandbox"`
 	// Secrets lists the names of the conversation's secrets.
 	Secrets []string `json:"secrets"`
+	// Tools names the tools the model is offered: the built-in ones, then
+	// those of the conversation's MCP servers while they are connected
+	// (GoHands only; GET /api/conversations/{id}/tools describes them).
+	Tools []string `json:"tools"`
 }
 
 // SandboxInfo is the state of a conversation's sandbox.
