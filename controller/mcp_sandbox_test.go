@@ -1,6 +1,8 @@
 package controller_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/controller"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm"
@@ -152,4 +155,75 @@ func TestMCPEverythingInTheSandbox(t *testing.T) {
 	if !slices.ContainsFunc(tl, func(s session.ToolSpec) bool { return s.Name == "greet" && s.MCPServer == "everything" }) {
 		t.Errorf("Tools() = %+v, want greet of everything", tl)
 	}
+}
+
+// TestMCPEverythingInDocker: the example server, put into a real
+// container's workspace through its runtime-agent, runs there as the
+// conversation's stdio MCP server; the model calls it and gets its answer.
+func TestMCPEverythingInDocker(t *testing.T) {
+	bin := everything(t)
+	f := newFixture(t, setup{sandboxes: true},
+		call("greet", `{"name":"Docker"}`),
+		call("finish", `{"message":"greeted"}`),
+	)
+	cfg := json.RawMessage(`{"mcpServers":{"everything":{"command":"/workspace/.mcp/everything"}}}`)
+	a, _, err := f.m.Create(context.Background(), session.CreateRequest{Agent: &session.Agent{MCPConfig: cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	archive := tarOf(t, "everything", bin)
+	if err := a.WithSandbox(ctx, func(cl *agentapi.Client) error {
+		_, err := cl.UploadTar(ctx, "/workspace/.mcp", bytes.NewReader(archive))
+		return err
+	}); err != nil {
+		t.Fatalf("upload the server into the sandbox: %v", err)
+	}
+	run := true
+	if _, err := a.SendMessage(ctx, session.MessageRequest{Role: "user", Content: event.Text("greet Docker"), Run: &run}); err != nil {
+		t.Fatal(err)
+	}
+	if st := wait(t, a); st != session.StatusFinished {
+		t.Fatalf("status %s; %+v", st, lastError(allEvents(t, a)))
+	}
+	evs := allEvents(t, a)
+	if errs := ofKind[*event.ConversationError](evs); len(errs) > 0 {
+		t.Errorf("errors: %+v", errs)
+	}
+	obs := ofKind[*event.Observation](evs)
+	if len(obs) == 0 {
+		t.Fatal("no observation")
+	}
+	if o, ok := obs[0].Observation.(*event.MCPToolObservation); !ok || o.IsError || !strings.Contains(o.Content.Text(), "Hi Docker") {
+		t.Fatalf("observation %+v, want greet's answer from the container", obs[0].Observation)
+	}
+	// The server ran in the container: the runtime-agent there lists it.
+	var procs []agentapi.ProcessInfo
+	a.WithSandbox(ctx, func(cl *agentapi.Client) error {
+		procs, err = cl.Processes(ctx)
+		return err
+	})
+	if !slices.ContainsFunc(procs, func(p agentapi.ProcessInfo) bool { return p.Name == "mcp-everything" && p.Running }) {
+		t.Errorf("the sandbox's processes %+v, want the everything server running", procs)
+	}
+}
+
+// tarOf is a tar archive of one executable file.
+func tarOf(t *testing.T, name, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
