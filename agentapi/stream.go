@@ -19,6 +19,11 @@ import (
 // readError. A longer head comes from a broken or hostile sandbox.
 const maxUpgradeAnswer = 64 << 10
 
+// upgradeTimeout bounds the wait for the answer to an upgrade when the
+// caller's context does not end sooner: the agent answers at once, or
+// within its dial timeout (10 s) for GET /dial.
+const upgradeTimeout = 30 * time.Second
+
 // upgrade sends GET path with "Upgrade: protocol" on a new verified
 // connection to the agent and, when the agent switches protocols, returns
 // the connection as a raw stream. A connection upgraded is never pooled,
@@ -64,15 +69,24 @@ func (c *Client) switchProtocols(ctx context.Context, conn net.Conn, host, path,
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", protocol)
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
+	deadline := time.Now().Add(upgradeTimeout)
+	d, byCtx := ctx.Deadline()
+	if byCtx = byCtx && d.Before(deadline); byCtx {
+		deadline = d
 	}
+	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	s, err := exchangeUpgrade(conn, req, protocol)
 	if !stop() || ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
 	if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			if byCtx { // the caller's deadline, a moment before ctx says so
+				return nil, fmt.Errorf("read answer: %w", context.DeadlineExceeded)
+			}
+			return nil, fmt.Errorf("no answer within %s", upgradeTimeout)
+		}
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})

@@ -36,7 +36,7 @@ type process struct {
 	stdin    *os.File // the write end of the program's standard input
 	stdout   *os.File // the read end of its standard output
 	stderr   *ring
-	errPipe  *os.File // the read end of its standard error
+	errPipe  *os.File      // the read end of its standard error
 	done     chan struct{} // closed once it exited and its status is known
 
 	mu       sync.Mutex
@@ -352,7 +352,7 @@ func (s *Server) attachProcess(w http.ResponseWriter, r *http.Request) error {
 		p.attached = false
 		p.mu.Unlock()
 	}()
-	relayStdio(conn, in, p.stdin, p.stdout)
+	relayStdio(conn, in, p.stdin, p.stdout, p.done)
 	return nil
 }
 

@@ -405,3 +405,36 @@ func TestDialHTTPTransport(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachmentEndsAfterExit: a client that keeps its stream open after
+// the program exited does not hold the agent's connection for ever.
+func TestAttachmentEndsAfterExit(t *testing.T) {
+	t.Parallel()
+	srv, c := newSocketAgent(t, Config{})
+	p, err := c.StartProcess(ctx(t), agentapi.ProcessSpec{Argv: []string{"sh", "-c", "read x; echo bye"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := c.AttachProcess(ctx(t), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	io.WriteString(stream, "go\n")
+	if out, err := io.ReadAll(stream); err != nil || string(out) != "bye\n" {
+		t.Fatalf("output: %q, %v", out, err)
+	}
+	streams := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.streams)
+	}
+	if n := streams(); n != 1 {
+		t.Fatalf("%d streams open right after the exit, want the attachment's", n)
+	}
+	for deadline := time.Now().Add(outputGrace + 5*time.Second); streams() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the attachment of an exited program is still open")
+		}
+	}
+}

@@ -106,20 +106,36 @@ func (s *Server) unhijack(conn net.Conn) {
 // its standard output to the client, until both end. The client's end of
 // sending (or of the connection) closes the program's standard input; the
 // end of the program's output (it exited) ends the client's reading. If the
-// client is gone, the connection is closed, which ends the copying up.
-func relayStdio(conn net.Conn, in io.Reader, stdin, stdout *os.File) {
-	var wg sync.WaitGroup
-	wg.Go(func() {
+// client is gone, the connection is closed, which ends the copying up; so
+// does the program's exit, a moment after its output ended, lest a client
+// that never closes hold the attachment.
+func relayStdio(conn net.Conn, in io.Reader, stdin, stdout *os.File, exited <-chan struct{}) {
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
 		io.Copy(stdin, in)
 		stdin.Close()
-	})
+	}()
+	// The output ends with the program, after the grace past its exit
+	// (ErrDeadlineExceeded), or when it is stopped (ErrClosed): the client
+	// reads the end. A failure to write means the client is gone.
 	_, err := io.Copy(conn, stdout)
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
 		conn.Close()
 	} else {
 		closeWrite(conn)
 	}
-	wg.Wait()
+	select {
+	case <-upDone:
+		return
+	case <-exited:
+	}
+	select {
+	case <-upDone:
+	case <-time.After(outputGrace):
+		conn.Close()
+		<-upDone
+	}
 }
 
 // relayTCP copies bytes both ways between the client and a TCP connection

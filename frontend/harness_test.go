@@ -380,7 +380,7 @@ func (b *browser) viewport(name string) {
 func (b *browser) open(g *gohands, hash string) {
 	b.t.Helper()
 	b.do("load the page", chromedp.Navigate(g.url+"/"+hash))
-	b.wait("the key dialog", `document.querySelector('#key-dialog').open`, 15*time.Second)
+	b.wait("the key dialog", `document.querySelector('#key-dialog').open`, 45*time.Second)
 	msg := eval[string](b, `document.querySelector('#key-message').textContent`)
 	if !strings.Contains(msg, "needs a session API key") {
 		b.fail("key dialog says %q, want it to say the server needs a key", msg)
