@@ -60,6 +60,8 @@ type Conversation interface {
 	Broadcast(e event.Event) error
 	AddMetrics(cost float64, usage session.TokenUsage) error
 	ToolWorkspace() tools.Workspace
+	// SetSkillMCP sets the MCP servers the skills the run loaded bring.
+	SetSkillMCP(l []session.SkillMCP)
 }
 
 var (

@@ -30,6 +30,8 @@ type conversation struct {
 	events []event.Event
 	shown  []event.Event // broadcast, not stored
 	cost   float64
+	// skillMCP are the MCP servers of the skills the last run loaded.
+	skillMCP []session.SkillMCP
 }
 
 var _ controller.Conversation = (*conversation)(nil)
@@ -88,6 +90,12 @@ func (c *conversation) AddMetrics(cost float64, _ session.TokenUsage) error {
 }
 
 func (c *conversation) ToolWorkspace() tools.Workspace { return (*convWorkspace)(c) }
+
+func (c *conversation) SetSkillMCP(l []session.SkillMCP) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skillMCP = l
+}
 
 func (c *conversation) all() []event.Event {
 	evs, _ := c.EventsAfter(0, 0)

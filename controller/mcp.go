@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/gohands/gohands/session"
 	"github.com/gohands/gohands/tools"
 )
 
@@ -20,6 +21,13 @@ type mcpTools struct {
 // the run with its built-in tools only: the model is not kept from
 // working by an MCP server.
 func (r *run) loadMCP(ctx context.Context) {
+	var fromSkills []session.SkillMCP
+	for _, s := range r.repo.Skills {
+		if s.MCPServers != nil {
+			fromSkills = append(fromSkills, session.SkillMCP{Skill: s.Name, Config: s.MCPServers})
+		}
+	}
+	r.conv.SetSkillMCP(fromSkills)
 	servers, err := r.conv.ToolWorkspace().MCP(ctx)
 	if err != nil {
 		r.log.Warn("MCP servers not connected; the run goes on without their tools", "err", err)

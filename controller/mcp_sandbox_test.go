@@ -19,6 +19,7 @@ import (
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/llm/llmtest"
+	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/sandboxtest"
 	"github.com/gohands/gohands/session"
@@ -60,7 +61,7 @@ func everything(t testing.TB) string {
 // mcpManager is a conversation manager on the in-memory sandbox backend,
 // whose runtime-agent runs in the test process: a stdio MCP server it
 // starts runs on this host.
-func mcpManager(t *testing.T, be sandbox.Backend, model *llmtest.Server, work string) *session.ConversationManager {
+func mcpManager(t *testing.T, be sandbox.Backend, model *llmtest.Server, work string, servers ...mcpclient.Config) *session.ConversationManager {
 	t.Helper()
 	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
 	if err != nil {
@@ -71,8 +72,12 @@ func mcpManager(t *testing.T, be sandbox.Backend, model *llmtest.Server, work st
 		cfg.RetryMinWait = time.Millisecond
 		return llm.New(cfg)
 	}})
-	m, err := session.New(session.Options{Store: store, Sandboxes: be, Loop: ctl,
-		Defaults: session.Defaults{WorkingDir: work, LLM: session.LLM{Model: "openai/test-model", APIKey: "test-key", BaseURL: model.URL() + "/v1"}}})
+	opts := session.Options{Store: store, Sandboxes: be, Loop: ctl,
+		Defaults: session.Defaults{WorkingDir: work, LLM: session.LLM{Model: "openai/test-model", APIKey: "test-key", BaseURL: model.URL() + "/v1"}}}
+	for _, s := range servers {
+		opts.MCPServers = opts.MCPServers.Merge(s)
+	}
+	m, err := session.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +159,44 @@ func TestMCPEverythingInTheSandbox(t *testing.T) {
 	}
 	if !slices.ContainsFunc(tl, func(s session.ToolSpec) bool { return s.Name == "greet" && s.MCPServer == "everything" }) {
 		t.Errorf("Tools() = %+v, want greet of everything", tl)
+	}
+}
+
+// TestMCPServersOfSkillsAndServer: a workspace skill's .mcp.json brings
+// the everything server; the server's default servers count too (here
+// one that cannot start, told in an event).
+func TestMCPServersOfSkillsAndServer(t *testing.T) {
+	bin := everything(t)
+	model := llmtest.New(t,
+		call("greet", `{"name":"Skill"}`),
+		call("finish", `{"message":"greeted"}`),
+	)
+	work := t.TempDir()
+	skill := filepath.Join(work, ".agents", "skills", "greeter")
+	os.MkdirAll(skill, 0o755)
+	os.WriteFile(filepath.Join(skill, "SKILL.md"), []byte("---\nname: greeter\ndescription: Greets people\n---\nUse greet."), 0o644)
+	os.WriteFile(filepath.Join(skill, ".mcp.json"), []byte(`{"mcpServers":{"everything":{"command":"`+bin+`"}}}`), 0o644)
+	be := sandboxtest.New(t)
+	be.Engine().SetWorkspace(work)
+	m := mcpManager(t, be, model, work, mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
+		"server-default": {Command: "no-such-default-mcp-server"}}})
+	a, _, err := m.Create(context.Background(), session.CreateRequest{
+		InitialMessage: &session.MessageRequest{Role: "user", Content: event.Text("greet")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := wait(t, a); st != session.StatusFinished {
+		t.Fatalf("status %s; %+v", st, lastError(allEvents(t, a)))
+	}
+	evs := allEvents(t, a)
+	obs := ofKind[*event.Observation](evs)
+	if o, ok := obs[0].Observation.(*event.MCPToolObservation); !ok || !strings.Contains(o.Content.Text(), "Hi Skill") {
+		t.Fatalf("observation %+v, want greet's answer", obs[0].Observation)
+	}
+	errs := ofKind[*event.ConversationError](evs)
+	if len(errs) != 1 || !strings.Contains(errs[0].Detail, "server-default") {
+		t.Errorf("errors %+v, want one naming the server's default server", errs)
 	}
 }
 

@@ -45,6 +45,7 @@ type AgentSession struct {
 	active   time.Time         // last activity
 	run      *runState         // the loop, while it runs
 	titling  bool              // autotitle has started
+	skillMCP []SkillMCP        // the MCP servers of its skills
 	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
 	// metricsDirty says Settings.Metrics changed since metricsSaved.

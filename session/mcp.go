@@ -46,11 +46,7 @@ type mcpServers struct {
 // nil when the conversation has no MCP server. Servers that do not start,
 // and tools left out, are told in a ConversationErrorEvent; the rest work.
 func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
-	cfg, err := a.mcpConfig()
-	if err != nil {
-		a.mcpError(fmt.Sprintf("The MCP servers were not started: %v.", err))
-		return nil, nil
-	}
+	cfg, problems := a.mcpConfig()
 	if cfg.Empty() {
 		a.closeMCP()
 		return nil, nil
@@ -60,7 +56,7 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 	h.op.Lock()
 	defer h.op.Unlock()
 	var set *mcpclient.Set
-	err = a.WithSandbox(ctx, func(*agentapi.Client) error {
+	err := a.WithSandbox(ctx, func(*agentapi.Client) error {
 		sb := a.sb.current()
 		h.mu.Lock()
 		if h.set != nil && h.sb == sb && h.cfg == string(key) {
@@ -79,7 +75,7 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 		}
 		expanded, err := cfg.Expand(a.secret)
 		if err != nil {
-			a.mcpError(fmt.Sprintf("The MCP servers were not started: %v.", err))
+			a.mcpError(strings.Join(append(problems, fmt.Sprintf("The MCP servers were not started: %v.", err)), "\n"))
 			return nil
 		}
 		cctx, cancel := context.WithTimeout(ctx, mcpConnectTimeout)
@@ -97,12 +93,11 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 		h.set, h.sb, h.cfg = s, sb, string(key)
 		h.mu.Unlock()
 		set = s
-		if len(warns) > 0 {
-			lines := make([]string, len(warns))
-			for i, w := range warns {
-				lines[i] = w.String()
-			}
-			a.mcpError("Some MCP servers or tools cannot be used:\n" + strings.Join(lines, "\n"))
+		for _, w := range warns {
+			problems = append(problems, w.String())
+		}
+		if len(problems) > 0 {
+			a.mcpError("Some MCP servers or tools cannot be used:\n" + strings.Join(problems, "\n"))
 		}
 		a.log.Info("MCP servers connected", "servers", len(cfg.Servers), "tools", len(s.Tools()), "warnings", len(warns))
 		return nil
@@ -153,20 +148,46 @@ func (a *AgentSession) secret(name string) (string, bool) {
 	return v, ok && name != apiKeySecret
 }
 
+// SkillMCP is the MCP servers one of the conversation's skills brings.
+type SkillMCP struct {
+	Skill  string
+	Config json.RawMessage // an mcpServers map
+}
+
+// SetSkillMCP sets the MCP servers the conversation's skills bring, as
+// the run that loaded the skills found them; they count from the next
+// use of the servers.
+func (a *AgentSession) SetSkillMCP(l []SkillMCP) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.skillMCP = slices.Clone(l)
+}
+
 // mcpConfig is the conversation's MCP configuration: the server's default
-// servers, then its agent's mcp_config (which replace servers of the same
-// name).
-func (a *AgentSession) mcpConfig() (mcpclient.Config, error) {
-	cfg := a.m.opts.MCPServers
-	raw := a.Settings().Agent.MCPConfig
-	if len(raw) == 0 || string(raw) == "null" {
-		return cfg, nil
+// servers, then those of its skills, then its agent's mcp_config, each
+// replacing the servers of the same name before it. problems says what
+// was left out.
+func (a *AgentSession) mcpConfig() (cfg mcpclient.Config, problems []string) {
+	a.mu.Lock()
+	own, fromSkills := a.settings.Agent.MCPConfig, a.skillMCP
+	a.mu.Unlock()
+	cfg = a.m.opts.MCPServers
+	for _, s := range fromSkills {
+		c, err := mcpclient.ParseConfig(s.Config)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("the MCP servers of the skill %s are left out: %v", s.Skill, err))
+			continue
+		}
+		cfg = cfg.Merge(c)
 	}
-	own, err := mcpclient.ParseConfig(raw)
+	if len(own) == 0 || string(own) == "null" {
+		return cfg, problems
+	}
+	c, err := mcpclient.ParseConfig(own)
 	if err != nil {
-		return mcpclient.Config{}, fmt.Errorf("agent.mcp_config: %w", err)
+		return cfg, append(problems, fmt.Sprintf("agent.mcp_config is left out: %v", err))
 	}
-	return cfg.Merge(own), nil
+	return cfg.Merge(c), problems
 }
 
 // mcpTools converts a set's tools for the tools package.
