@@ -133,9 +133,9 @@ type hostProcess struct {
 	once    sync.Once
 }
 
-func (p *hostProcess) Read(b []byte) (int, error) { return p.stdout.Read(b) }
+func (p *hostProcess) Read(b []byte) (int, error)  { return p.stdout.Read(b) }
 func (p *hostProcess) Write(b []byte) (int, error) { return p.stdin.Write(b) }
-func (p *hostProcess) Stderr() string { return p.stderr.String() }
+func (p *hostProcess) Stderr() string              { return p.stderr.String() }
 
 // Close closes stdin, gives the program a moment to exit and kills it if it
 // has not.
