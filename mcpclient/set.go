@@ -288,7 +288,13 @@ func (s *Set) Close() error {
 // refreshLater lists a server's tools again after tools/list_changed, off
 // the SDK's notification goroutine (a request made from there would wait on
 // the very goroutine that must read its answer).
+//
+// A server flooding notifications costs at most one refresh running and
+// one waiting.
 func (s *Set) refreshLater(srv *server, session *mcp.ClientSession) {
+	if srv.queued.Swap(true) {
+		return
+	}
 	s.spawn(func() { srv.refresh(session) })
 }
 
