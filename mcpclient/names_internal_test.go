@@ -91,3 +91,22 @@ func TestCutMiddle(t *testing.T) {
 		t.Error("cut a short text")
 	}
 }
+
+func TestConvertContentKinds(t *testing.T) {
+	res := &mcp.CallToolResult{IsError: true, Content: []mcp.Content{
+		&mcp.EmbeddedResource{Resource: &mcp.ResourceContents{URI: "file:///a.txt", Text: "inside"}},
+		&mcp.EmbeddedResource{Resource: &mcp.ResourceContents{URI: "file:///b.bin", MIMEType: "application/zip", Blob: []byte{1, 2, 3}}},
+		&mcp.ImageContent{Data: []byte{0xff}},
+	}}
+	got := convert("t", res, 10000)
+	want := []string{"[Tool 't' executed.]", "[resource <file:///a.txt>]\ninside", "[embedded resource <file:///b.bin> (application/zip, 3 bytes) not shown]"}
+	if !got.IsError || got.Full != "" {
+		t.Errorf("convert: %+v", got)
+	}
+	if text := got.Text(); text != strings.Join(want, "\n") {
+		t.Errorf("text = %q", text)
+	}
+	if img := got.Content[3]; len(img.ImageURLs) != 1 || img.ImageURLs[0] != "data:application/octet-stream;base64,/w==" {
+		t.Errorf("image = %+v", img)
+	}
+}
