@@ -156,3 +156,49 @@ func FuzzParseConfig(f *testing.F) {
 		_, _ = cfg.Expand(func(string) (string, bool) { return "v", true })
 	})
 }
+
+func TestAuth(t *testing.T) {
+	cfg, err := mcpclient.ParseConfig([]byte(`{"mcpServers":{
+		"bearer":{"url":"http://h","auth":{"strategy":"bearer","value":"${TOKEN}"}},
+		"key":{"url":"http://h","auth":{"strategy":"api_key","value":"k"}},
+		"named":{"url":"http://h","headers":{"X-A":"1"},"auth":{"strategy":"api_key","value":"k","header_name":"X-Key"}},
+		"basic":{"url":"http://h","auth":{"strategy":"basic","username":"u","password":"p"}},
+		"header":{"url":"http://h","auth":{"strategy":"header","headers":{"X-H":"$TOKEN"}}},
+		"none":{"url":"http://h","headers":{"Authorization":"Token x"},"auth":{"strategy":"none"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = cfg.Expand(func(n string) (string, bool) { return "t", n == "TOKEN" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	for name, s := range cfg.Servers {
+		got[name] = s.RequestHeaders()
+	}
+	want := map[string]map[string]string{
+		"bearer": {"Authorization": "Bearer t"},
+		"key":    {"Authorization": "Bearer k"},
+		"named":  {"X-A": "1", "X-Key": "k"},
+		"basic":  {"Authorization": "Basic dTpw"},
+		"header": {"X-H": "t"},
+		"none":   {"Authorization": "Token x"},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("headers (-got +want):\n%s", diff)
+	}
+	for _, bad := range []struct{ in, want string }{
+		{`{"a":{"url":"http://h","auth":{"strategy":"oauth2"}}}`, `"oauth2" is not supported`},
+		{`{"a":{"url":"http://h","auth":{"strategy":"magic"}}}`, `unknown auth strategy "magic"`},
+		{`{"a":{"command":"x","auth":{"strategy":"bearer","value":"v"}}}`, `"auth" is for url servers`},
+		{`{"a":{"url":"http://h","headers":{"authorization":"x"},"auth":{"strategy":"bearer","value":"v"}}}`, `cannot be combined`},
+	} {
+		if _, err := mcpclient.ParseConfig([]byte(bad.in)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("ParseConfig(%s) = %v, want %q", bad.in, err, bad.want)
+		}
+	}
+	_, err = mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{"s": {URL: "http://h", Auth: &mcpclient.Auth{Strategy: "bearer", Value: "$NOPE"}}}}.Expand(nil)
+	if err == nil || !strings.Contains(err.Error(), "auth value: no secret named NOPE") {
+		t.Errorf("Expand of an unknown auth secret = %v", err)
+	}
+}

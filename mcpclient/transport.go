@@ -68,12 +68,12 @@ func remoteTransport(cfg ServerConfig, l Launcher) mcp.Transport {
 	// A whole-request timeout would end the long-lived event streams;
 	// calls are bounded by their contexts instead.
 	client.Timeout = 0
-	if len(cfg.Headers) > 0 {
+	if headers := cfg.RequestHeaders(); len(headers) > 0 {
 		rt := client.Transport
 		if rt == nil {
 			rt = http.DefaultTransport
 		}
-		client.Transport = headerTransport{base: rt, headers: cfg.Headers}
+		client.Transport = headerTransport{base: rt, headers: headers}
 	}
 	if cfg.Kind() == TransportSSE {
 		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: client, MaxEventSize: MaxMessage}
