@@ -158,7 +158,7 @@ func (p *hostProcess) kill() {
 	<-p.exited
 }
 
-// tailBuffer keeps the last 64 KiB written to it.
+// tailBuffer keeps the last 64 to 128 KiB written to it.
 type tailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
@@ -168,8 +168,8 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - 64<<10; over > 0 {
-		b.buf = append([]byte(nil), b.buf[over:]...)
+	if len(b.buf) > 128<<10 { // trimmed now and then, not on every write
+		b.buf = append([]byte(nil), b.buf[len(b.buf)-64<<10:]...)
 	}
 	return len(p), nil
 }

@@ -12,6 +12,9 @@ import (
 
 // Process is a stdio server's program running in the sandbox: its stdin
 // (Write) and stdout (Read), Close to end it, and its stderr so far.
+// Read returns an error (io.EOF) once the program has exited, so that a
+// dead server is seen; Close ends the program and may be called more than
+// once. Stderr should keep a bounded tail: some servers log every message.
 type Process interface {
 	io.ReadWriteCloser
 	Stderr() string
