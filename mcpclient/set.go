@@ -32,6 +32,8 @@ type Options struct {
 	ConnectTimeout time.Duration // per server, initialize + tools/list; default 30s
 	MaxText        int           // cut text content past this many bytes (head and tail kept, like terminal output); default 30000
 	OnToolsChanged func()        // after a tools/list_changed notification (or a restart) changed the tools offered
+	// OnToolsChanged runs on a goroutine of the Set's: it may call Tools
+	// and Call, but not Close, which waits for it.
 }
 
 func (o Options) withDefaults() Options {
