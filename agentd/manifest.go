@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +24,16 @@ type node struct {
 	mtime, ctime int64 // nanoseconds
 	ino, dev     uint64
 	absent       bool // a requested path that does not exist
+	// racy marks a file changed so shortly before it was seen that a later
+	// change may leave the same times: it is sent again next time.
+	racy bool
 }
+
+// racyWindow is the coarsest tick of file timestamps: the kernel stamps a
+// change with a clock that lags the fine one by up to a tick (4 ms at
+// HZ=250, 10 ms at HZ=100). A change within the tick of a stat may leave
+// ctime as it was; a file whose ctime is that close to the walk is racy.
+const racyWindow = 10 * time.Millisecond
 
 func nodeOf(st *unix.Stat_t) node {
 	return node{
@@ -65,10 +75,15 @@ type walker struct {
 	cur     manifest
 	changed []string // new or changed paths, parents before children
 	bytes   int64    // size of the changed regular files
+	// racyAfter is the ctime from which a file is racy (see racyWindow).
+	racyAfter int64
 }
 
 func newWalker(d *dirs, exclude []string, prev manifest) *walker {
-	return &walker{dirs: d, exclude: exclude, prev: prev, cur: make(manifest, len(prev))}
+	return &walker{
+		dirs: d, exclude: exclude, prev: prev, cur: make(manifest, len(prev)),
+		racyAfter: time.Now().Add(-racyWindow).UnixNano(),
+	}
 }
 
 func (w *walker) excluded(p string) bool {
@@ -190,8 +205,9 @@ func (w *walker) add(p string, st *unix.Stat_t) {
 		return // roots and paths may overlap
 	}
 	n := nodeOf(st)
+	n.racy = n.ctime >= w.racyAfter && n.typ() != unix.S_IFDIR
 	w.cur[p] = n
-	if old, ok := w.prev[p]; ok && old.same(n) {
+	if old, ok := w.prev[p]; ok && !old.racy && old.same(n) {
 		return
 	}
 	w.changed = append(w.changed, p)

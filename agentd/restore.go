@@ -80,6 +80,10 @@ func (sn *snapshots) restore(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
+	// Let the timestamp clock pass the restore's writes, so that none is
+	// racy in the new generation (see racyWindow) and a snapshot since it
+	// is empty until something changes.
+	time.Sleep(racyWindow + 2*time.Millisecond)
 	d := newDirs()
 	defer d.close()
 	wk := newWalker(d, h.Exclude, nil)
@@ -202,8 +206,11 @@ func (x *restorer) remove(name string) error {
 	if err != nil {
 		return refused(name, "%v", err)
 	}
-	if !x.allowed(p) || x.isRoot(p) || p == "/" {
+	if !x.allowed(p) {
 		return refused(name, "deletion outside the roots")
+	}
+	if x.isRoot(p) || p == "/" {
+		return refused(name, "a root is not deleted")
 	}
 	dir, base := splitPath(p)
 	parent, err := x.dirs.open(dir, nil)

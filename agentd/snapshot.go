@@ -245,6 +245,7 @@ func (s *sender) file(p string, hdr *tar.Header) error {
 		return errOverBudget
 	}
 	n := nodeOf(&st)
+	n.racy = n.ctime >= s.wk.racyAfter
 	hdr.Typeflag = tar.TypeReg
 	hdr.Mode, hdr.Uid, hdr.Gid = int64(n.mode&0o7777), int(n.uid), int(n.gid)
 	hdr.ModTime, hdr.Size = time.Unix(0, n.mtime), n.size
@@ -257,7 +258,7 @@ func (s *sender) file(p string, hdr *tar.Header) error {
 		if _, err = io.CopyN(s.tw, zeros{}, n.size-copied); err != nil {
 			return err
 		}
-		n.mtime = -1
+		n.racy = true
 	} else if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
