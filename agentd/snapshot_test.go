@@ -337,3 +337,31 @@ func TestSnapshotBadRequests(t *testing.T) {
 		t.Errorf("a root through a symlink (-got +want):\n%s", diff)
 	}
 }
+
+// TestSnapshotSeesQuickAndHiddenEdits: an edit right after a snapshot,
+// within the timestamp tick, and an edit that puts the old mtime back, are
+// both sent.
+func TestSnapshotSeesQuickAndHiddenEdits(t *testing.T) {
+	t.Parallel()
+	c := socketAgent(t)
+	root := t.TempDir()
+	mustWrite(t, root+"/quick", "one")
+	mustWrite(t, root+"/hidden", "one")
+	settle()
+	req := agentapi.SnapshotRequest{Roots: []string{root}}
+	s := takeSnapshot(t, c, req)
+	fi, _ := os.Stat(root + "/hidden")
+	mustWrite(t, root+"/hidden", "two")
+	os.Chtimes(root+"/hidden", fi.ModTime(), fi.ModTime())
+	for i := range 3 {
+		mustWrite(t, root+"/quick", []string{"two", "six", "ten"}[i])
+		req.Since = s.trailer.Generation
+		s = takeSnapshot(t, c, req)
+		if s.content[root+"/quick"] != []string{"two", "six", "ten"}[i] {
+			t.Fatalf("edit %d right after a snapshot: sent %v", i, s.names)
+		}
+		if i == 0 && s.content[root+"/hidden"] != "two" {
+			t.Errorf("an edit that kept size and mtime: sent %v", s.names)
+		}
+	}
+}
