@@ -261,3 +261,23 @@ func TestRestoreBadStreams(t *testing.T) {
 		})
 	}
 }
+
+func FuzzRestorePath(f *testing.F) {
+	for _, s := range []string{"/a/b", "a/b", "../x", "/a/../b", "//a//b/", "/a/./b", "", "/", "a\x00b", "/a/..b", "..."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		p, err := restorePath(name)
+		if err != nil {
+			return
+		}
+		if p == "" || p[0] != '/' || filepath.Clean(p) != p || containsNUL(p) {
+			t.Fatalf("restorePath(%q) = %q: not a clean absolute path", name, p)
+		}
+		for _, c := range strings.Split(name, "/") {
+			if c == ".." {
+				t.Fatalf("restorePath(%q) = %q: a name with \"..\" passed", name, p)
+			}
+		}
+	})
+}

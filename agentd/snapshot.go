@@ -29,9 +29,8 @@ const maxGenerations = 4
 // manifests of its last few generations, in memory only: an agent that
 // restarted knows none, and its next snapshot is full.
 type snapshots struct {
-	log    *slog.Logger
-	chown  bool // the agent runs as root: restored files get their owners
-	decode func(*http.Request, any) error
+	log   *slog.Logger
+	chown bool // the agent runs as root: restored files get their owners
 
 	mu   sync.Mutex // one snapshot or restore at a time
 	boot string     // random, so an old generation name is never reused
@@ -45,16 +44,20 @@ type generation struct {
 }
 
 func (s *Server) snapshotRoutes(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
-	sn := newSnapshots(s.log, s.decode)
+	sn := newSnapshots(s.log)
 	auth("POST /snapshot", sn.snapshot)
 	auth("POST /restore", sn.restore)
 }
 
-func newSnapshots(log *slog.Logger, decode func(*http.Request, any) error) *snapshots {
+func newSnapshots(log *slog.Logger) *snapshots {
 	var b [6]byte
 	rand.Read(b[:])
-	return &snapshots{log: log, decode: decode, chown: os.Geteuid() == 0, boot: hex.EncodeToString(b[:])}
+	return &snapshots{log: log, chown: os.Geteuid() == 0, boot: hex.EncodeToString(b[:])}
 }
+
+// maxSnapshotRequest bounds a snapshot request, whose Paths may list every
+// path the engine saw change in the container.
+const maxSnapshotRequest = 64 << 20
 
 // newGeneration names the next generation.
 func (sn *snapshots) newGeneration() string {
@@ -83,7 +86,7 @@ func (sn *snapshots) keep(id string, m manifest) {
 
 func (sn *snapshots) snapshot(w http.ResponseWriter, r *http.Request) error {
 	var req agentapi.SnapshotRequest
-	if err := sn.decode(r, &req); err != nil {
+	if err := decodeJSON(io.LimitReader(r.Body, maxSnapshotRequest+1), maxSnapshotRequest, &req); err != nil {
 		return err
 	}
 	if len(req.Roots)+len(req.Paths) == 0 {

@@ -2,6 +2,7 @@ package agentd
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -166,6 +167,76 @@ func BenchmarkSnapshotUnchanged(b *testing.B) {
 		took = append(took, time.Since(start))
 		if tr.Files != 0 {
 			b.Fatalf("unchanged tree: %d entries sent", tr.Files)
+		}
+	}
+	b.StopTimer()
+	reportP50(b, took)
+}
+
+// restoreOf turns a snapshot stream into a restore stream for roots.
+func restoreOf(b *testing.B, snapshot io.Reader, roots []string) []byte {
+	b.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := writeJSONEntry(tw, agentapi.RestoreHeaderName, agentapi.RestoreHeader{Roots: roots}); err != nil {
+		b.Fatal(err)
+	}
+	tr := tar.NewReader(snapshot)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if hdr.Name == agentapi.SnapshotTrailerName {
+			continue
+		}
+		tw.WriteHeader(hdr)
+		io.Copy(tw, tr)
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// BenchmarkRestoreStep: rewinding one step, three files written back, and
+// the walk that makes the new generation.
+func BenchmarkRestoreStep(b *testing.B) {
+	benchRestore(b, 3)
+}
+
+// BenchmarkRestoreFull: the whole 50 MB tree written again, as into a new
+// sandbox.
+func BenchmarkRestoreFull(b *testing.B) {
+	benchRestore(b, 0)
+}
+
+func benchRestore(b *testing.B, files int) {
+	root, paths := benchTree(b)
+	c := socketAgent(b)
+	ctx := context.Background()
+	req := agentapi.SnapshotRequest{Roots: []string{root}}
+	if files > 0 {
+		req.Paths = paths[:files]
+		req.Roots = nil
+	}
+	rc, err := c.Snapshot(ctx, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stream := restoreOf(b, rc, []string{root})
+	rc.Close()
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, err := c.Restore(ctx, bytes.NewReader(stream))
+		if err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		if files > 0 && res.Files != files {
+			b.Fatalf("restored %d entries, want %d", res.Files, files)
 		}
 	}
 	b.StopTimer()

@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,17 +139,20 @@ func TestSnapshotFullThenIncremental(t *testing.T) {
 	if err := os.Symlink("a.txt", root+"/link"); err != nil {
 		t.Fatal(err)
 	}
+	outside := t.TempDir()
+	mustWrite(t, outside+"/secret", "not in the tree")
+	os.Symlink(outside, root+"/sub/out") // sent as a symlink, never walked into
 	settle()
 	req := agentapi.SnapshotRequest{Roots: []string{root}}
 	full := takeSnapshot(t, c, req)
 	if !full.trailer.Full || full.trailer.Generation == "" || len(full.trailer.Deleted) != 0 {
 		t.Fatalf("first snapshot trailer: %+v, want full with a generation", full.trailer)
 	}
-	want := []string{root, root + "/a.txt", root + "/b.txt", root + "/link", root + "/sub", root + "/sub/c.txt"}
+	want := []string{root, root + "/a.txt", root + "/b.txt", root + "/link", root + "/sub", root + "/sub/c.txt", root + "/sub/out"}
 	if diff := cmp.Diff(full.names, want); diff != "" {
 		t.Fatalf("full snapshot entries, parents first (-got +want):\n%s", diff)
 	}
-	if full.trailer.Files != 6 || full.trailer.Bytes != int64(len("alpha")+len("beta")+len("gamma")) {
+	if full.trailer.Files != 7 || full.trailer.Bytes != int64(len("alpha")+len("beta")+len("gamma")) {
 		t.Errorf("trailer counts: %+v", full.trailer)
 	}
 	if h := full.headers[root+"/b.txt"]; full.content[root+"/b.txt"] != "beta" || h.Mode != 0o750 || h.Typeflag != tar.TypeReg {
@@ -363,5 +369,88 @@ func TestSnapshotSeesQuickAndHiddenEdits(t *testing.T) {
 		if i == 0 && s.content[root+"/hidden"] != "two" {
 			t.Errorf("an edit that kept size and mtime: sent %v", s.names)
 		}
+	}
+}
+
+// TestSnapshotsWhileFilesChange: snapshots taken while a process edits,
+// adds, removes and swaps files are all whole streams, and folded
+// together they end equal to the tree once it is still.
+func TestSnapshotsWhileFilesChange(t *testing.T) {
+	t.Parallel()
+	c := socketAgent(t)
+	root := t.TempDir()
+	for i := range 50 {
+		mustWrite(t, fmt.Sprintf("%s/d%d/f%d", root, i%5, i), "start")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := fmt.Sprintf("%s/d%d/f%d", root, i%5, i%50)
+			switch i % 4 {
+			case 0:
+				os.WriteFile(p, []byte(strings.Repeat("x", i%300)), 0o644)
+			case 1:
+				os.Remove(p)
+			case 2:
+				os.RemoveAll(p)
+				os.MkdirAll(p+"/inner", 0o755)
+				os.WriteFile(p+"/inner/g", []byte("g"), 0o644)
+			case 3:
+				os.RemoveAll(p)
+				os.Symlink("../elsewhere", p)
+			}
+		}
+	}()
+	state := map[string]string{}
+	fold := func(s snap) {
+		if s.trailer.Full {
+			clear(state)
+		}
+		for _, p := range s.trailer.Deleted {
+			delete(state, p)
+		}
+		for _, p := range s.names {
+			h := s.headers[p]
+			state[p] = fmt.Sprintf("%c %o %s%s", h.Typeflag, h.Mode, h.Linkname, s.content[p])
+		}
+	}
+	req := agentapi.SnapshotRequest{Roots: []string{root}}
+	for range 20 {
+		s := takeSnapshot(t, c, req)
+		fold(s)
+		req.Since = s.trailer.Generation
+	}
+	close(stop)
+	<-done
+	settle()
+	fold(takeSnapshot(t, c, req))
+
+	want := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		switch {
+		case d.IsDir():
+			want[p] = fmt.Sprintf("%c %o ", tar.TypeDir, fi.Mode().Perm())
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			want[p] = fmt.Sprintf("%c %o %s", tar.TypeSymlink, fi.Mode().Perm(), target)
+		default:
+			data, _ := os.ReadFile(p)
+			want[p] = fmt.Sprintf("%c %o %s", tar.TypeReg, fi.Mode().Perm(), data)
+		}
+		return nil
+	})
+	if diff := cmp.Diff(state, want); diff != "" {
+		t.Errorf("folded snapshots against the tree (-got +want):\n%s", diff)
 	}
 }
