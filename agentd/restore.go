@@ -296,6 +296,9 @@ func (x *restorer) entry(hdr *tar.Header, body io.Reader) error {
 	if err != nil {
 		return refused(hdr.Name, "%v", err)
 	}
+	if x.excluded(p) {
+		return refused(hdr.Name, "under an excluded path")
+	}
 	if !x.allowed(p) {
 		return refused(hdr.Name, "outside the roots")
 	}

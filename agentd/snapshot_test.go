@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,6 +385,8 @@ func TestSnapshotsWhileFilesChange(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop); <-done })
+	t.Cleanup(halt)
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -427,8 +430,7 @@ func TestSnapshotsWhileFilesChange(t *testing.T) {
 		fold(s)
 		req.Since = s.trailer.Generation
 	}
-	close(stop)
-	<-done
+	halt()
 	settle()
 	fold(takeSnapshot(t, c, req))
 
