@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -280,4 +281,61 @@ func FuzzRestorePath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRestoreRacingSymlinks: a sandbox process that keeps swapping a
+// directory of the tree for a symlink to outside never gets a restore to
+// write or delete there.
+func TestRestoreRacingSymlinks(t *testing.T) {
+	t.Parallel()
+	c := socketAgent(t)
+	base := t.TempDir()
+	root, outside := base+"/root", base+"/outside"
+	mustWrite(t, outside+"/victim", "safe")
+	mustWrite(t, outside+"/sub/victim", "safe")
+	os.MkdirAll(root+"/d/sub", 0o755)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Rename(root+"/d", root+"/d.real")
+			os.Symlink(outside, root+"/d")
+			os.Remove(root + "/d")
+			os.Rename(root+"/d.real", root+"/d")
+		}
+	}()
+	var written, refused int
+	for i := range 200 {
+		h := agentapi.RestoreHeader{Roots: []string{root}, Delete: []string{root + "/d/sub/victim"}}
+		_, err := c.Restore(context.Background(), restoreStream(t, h,
+			entry{name: root + "/d/victim", typ: tar.TypeReg, mode: 0o644, body: fmt.Sprint("pwned ", i)},
+			entry{name: root + "/d/sub/victim", typ: tar.TypeReg, mode: 0o644, body: "pwned"},
+		))
+		switch st := agentapi.StatusOf(err); {
+		case err == nil:
+			written++
+		case st >= 400 && st < 500:
+			refused++
+		default:
+			t.Fatalf("restore %d: %v", i, err)
+		}
+	}
+	close(stop)
+	<-done
+	for _, p := range []string{"/victim", "/sub/victim"} {
+		if data, err := os.ReadFile(outside + p); err != nil || string(data) != "safe" {
+			t.Errorf("outside%s: %q, %v; want untouched", p, data, err)
+		}
+	}
+	entries, _ := os.ReadDir(outside)
+	if len(entries) != 2 {
+		t.Errorf("outside holds %d entries, want 2", len(entries))
+	}
+	t.Logf("%d restores written, %d refused", written, refused)
 }
