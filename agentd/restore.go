@@ -182,6 +182,8 @@ func ioError(name string, err error) error {
 	switch {
 	case errors.Is(err, errNotDir), errors.Is(err, unix.ELOOP):
 		return refused(name, "a symlink or a file is in the path; not written through")
+	case errors.Is(err, unix.ENOENT):
+		return errorf(http.StatusConflict, "entry %q: a parent directory outside the roots is missing: %v", name, err)
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
 		return errorf(http.StatusInsufficientStorage, "entry %q: %v", name, err)
 	}

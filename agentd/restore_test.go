@@ -252,6 +252,8 @@ func TestRestoreBadStreams(t *testing.T) {
 		{"no roots", restoreStream(t, agentapi.RestoreHeader{}).Bytes(), http.StatusUnprocessableEntity},
 		{"relative root", restoreStream(t, agentapi.RestoreHeader{Roots: []string{"work"}}).Bytes(), http.StatusBadRequest},
 		{"cut inside a file", cutBytes, http.StatusBadRequest},
+		{"root whose parent is missing", restoreStream(t, agentapi.RestoreHeader{Roots: []string{root + "/no/such"}},
+			entry{name: root + "/no/such/a", typ: tar.TypeReg, mode: 0o644, body: "a"}).Bytes(), http.StatusConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
