@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -340,4 +341,50 @@ func TestRestoreRacingSymlinks(t *testing.T) {
 		t.Errorf("outside holds %d entries, want 2", len(entries))
 	}
 	t.Logf("%d restores written, %d refused", written, refused)
+}
+
+// TestRestoreRewritesInPlaceOnlyWhenSafe: a file is rewritten in place
+// (same inode) only when it has no other hard link and keeps its mode and
+// owner; else it is replaced, and a hard link elsewhere keeps its content.
+func TestRestoreRewritesInPlaceOnlyWhenSafe(t *testing.T) {
+	t.Parallel()
+	c := socketAgent(t)
+	base := t.TempDir()
+	root, outside := base+"/root", base+"/outside"
+	mustWrite(t, outside+"/victim", "safe")
+	mustWrite(t, root+"/same", "a longer old content")
+	mustWrite(t, root+"/tighter", "old")
+	if err := os.Link(outside+"/victim", root+"/hardlink"); err != nil {
+		t.Fatal(err)
+	}
+	// Descriptors a sandbox process holds open across the restore.
+	held := func(p string) *os.File {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	same, tighter := held(root+"/same"), held(root+"/tighter")
+	uid, gid := os.Getuid(), os.Getgid()
+	_, err := c.Restore(context.Background(), restoreStream(t, agentapi.RestoreHeader{Roots: []string{root}},
+		entry{name: root + "/same", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, body: "new"},
+		entry{name: root + "/tighter", typ: tar.TypeReg, mode: 0o600, uid: uid, gid: gid, body: "secret"},
+		entry{name: root + "/hardlink", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, body: "pwned"},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{root + "/same": "new", root + "/tighter": "secret", root + "/hardlink": "pwned", outside + "/victim": "safe"} {
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("%s: %q, want %q", p, got, want)
+		}
+	}
+	if got, _ := io.ReadAll(same); string(got) != "new" {
+		t.Errorf("same mode and owner: a descriptor held reads %q; the file was replaced, not rewritten in place", got)
+	}
+	if got, _ := io.ReadAll(tighter); string(got) != "old" {
+		t.Errorf("a tighter mode: a descriptor held reads %q; the file was rewritten in place", got)
+	}
 }
