@@ -56,8 +56,17 @@ func (sn *snapshots) restore(w http.ResponseWriter, r *http.Request) error {
 	for _, p := range h.Paths {
 		x.paths[p] = true
 	}
-	for _, name := range h.Delete {
-		if err := x.remove(name); err != nil {
+	// Every deletion is checked before the first is made.
+	dels := make([]string, len(h.Delete))
+	for i, name := range h.Delete {
+		p, err := x.checkDelete(name)
+		if err != nil {
+			return err
+		}
+		dels[i] = p
+	}
+	for i, p := range dels {
+		if err := x.remove(h.Delete[i], p); err != nil {
 			return err
 		}
 	}
@@ -201,19 +210,24 @@ func (x *restorer) parent(name, p string) (int, string, error) {
 	return fd, base, nil
 }
 
-// remove deletes the path name names, a directory with all it holds.
-// Missing, or beyond a symlink, it is not there: nothing to do.
-func (x *restorer) remove(name string) error {
+// checkDelete returns the path a deletion names, or why it is refused.
+func (x *restorer) checkDelete(name string) (string, error) {
 	p, err := restorePath(name)
 	if err != nil {
-		return refused(name, "%v", err)
+		return "", refused(name, "%v", err)
 	}
 	if !x.allowed(p) {
-		return refused(name, "deletion outside the roots")
+		return "", refused(name, "deletion outside the roots")
 	}
 	if x.isRoot(p) || p == "/" {
-		return refused(name, "a root is not deleted")
+		return "", refused(name, "a root is not deleted")
 	}
+	return p, nil
+}
+
+// remove deletes p (as the header named it, name), a directory with all it
+// holds. Missing, or beyond a symlink, it is not there: nothing to do.
+func (x *restorer) remove(name, p string) error {
 	dir, base := splitPath(p)
 	parent, err := x.dirs.open(dir, nil)
 	if gone(err) {

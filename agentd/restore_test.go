@@ -160,6 +160,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{name: "deletion outside the roots", delete: func(root, outside string) []string { return []string{outside + "/victim"} }},
 		{name: "deletion with dot-dot", delete: func(root, outside string) []string { return []string{root + "/../outside/victim"} }},
 		{name: "deletion of a root", delete: func(root, outside string) []string { return []string{root} }},
+		{name: "a bad deletion after a good one", delete: func(root, outside string) []string { return []string{root + "/keep", outside + "/victim"} }},
 		{name: "excluded entry", exclude: func(root string) []string { return []string{root + "/agent"} },
 			entries: func(root, outside string) []entry { return []entry{file(root + "/agent/x")} }},
 		{name: "a root turned into a file", entries: func(root, outside string) []entry { return []entry{file(root)} }},
@@ -203,6 +204,9 @@ func TestRestoreRefuses(t *testing.T) {
 			})
 			if diff := cmp.Diff(got, map[string]string{"/victim": "safe"}); diff != "" {
 				t.Errorf("outside the root (-got +want):\n%s", diff)
+			}
+			if data, err := os.ReadFile(root + "/keep"); string(data) != "keep" {
+				t.Errorf("keep: %q, %v; a refused restore changed the tree", data, err)
 			}
 			if _, err := os.Stat(root + "/victim2"); err == nil {
 				t.Errorf("wrote through a root that is a symlink")
