@@ -43,6 +43,8 @@ type ServerConfig struct {
 	Headers   map[string]string `json:"headers,omitempty"`
 	Transport string            `json:"transport,omitempty"` // "" (stdio for command, streamable HTTP for url), "stdio", "http"/"streamable-http"/"shttp", "sse"
 	Timeout   float64           `json:"timeout,omitempty"`   // seconds per call; default 120
+	// Auth is upstream's credentials object for a remote server.
+	Auth *Auth `json:"auth,omitempty"`
 	// Enabled false keeps a server configured but not connected, as
 	// upstream's settings allow; absent means enabled.
 	Enabled *bool `json:"enabled,omitempty"`
@@ -158,6 +160,17 @@ func (s ServerConfig) Validate(name string) error {
 		}
 		if !httpguts.ValidHeaderFieldValue(v) {
 			return fail("header %q has a value with control characters", k)
+		}
+	}
+	if s.Auth != nil {
+		if kind == TransportStdio {
+			return fail("\"auth\" is for url servers; give a stdio server its credentials in \"env\"")
+		}
+		if err := s.Auth.validate(); err != nil {
+			return fail("%v", err)
+		}
+		if hasAuthorization(s.Headers) && s.Auth.Strategy != "none" {
+			return fail("\"auth\" cannot be combined with an Authorization header; use auth strategy \"header\"")
 		}
 	}
 	if s.Cwd != "" && strings.ContainsRune(s.Cwd, 0) {

@@ -117,7 +117,7 @@ func TestSSE(t *testing.T) {
 	t.Cleanup(ts.Close)
 	l := &hostLauncher{}
 	s, warnings := connect(t, mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
-		"old": {URL: ts.URL, Transport: "sse", Headers: map[string]string{"X-Team": "blue"}},
+		"old": {URL: ts.URL, Transport: "sse", Headers: map[string]string{"X-Team": "blue"}, Auth: &mcpclient.Auth{Strategy: "api_key", Value: "k3y", HeaderName: "X-Api-Key"}},
 	}}, mcpclient.Options{Launcher: l})
 	if len(warnings) != 0 {
 		t.Fatal(warnings)
@@ -126,7 +126,7 @@ func TestSSE(t *testing.T) {
 		t.Errorf("hello = %+v", r)
 	}
 	for i, h := range l.headers() {
-		if h.Get("X-Team") != "blue" {
+		if h.Get("X-Team") != "blue" || h.Get("X-Api-Key") != "k3y" {
 			t.Errorf("request %d without the configured header", i)
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Expand returns c with ${NAME} and $NAME in env values, header values and
-// urls replaced by the secret of that name. ${NAME:-default} takes default
+// Expand returns c with ${NAME} and $NAME in env values, header values,
+// urls and auth credentials replaced by the secret of that name. ${NAME:-default} takes default
 // when there is no such secret, as upstream's expansion does, and $$ is a
 // literal $. A name with no secret and no default is an error naming the
 // server, the field and the name, never a value left unexpanded: a server
@@ -43,6 +43,11 @@ func (s ServerConfig) expand(secret func(string) (string, bool)) (ServerConfig, 
 			}
 		}
 		s.Headers = h
+	}
+	if s.Auth != nil {
+		if s.Auth, err = s.Auth.expand(secret); err != nil {
+			return s, err
+		}
 	}
 	if s.URL != "" {
 		if s.URL, err = expandString(s.URL, secret); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +32,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		return m.Run() // fuzzing runs no test that needs a server
+	}
 	dir, err := os.MkdirTemp("", "mcpclient-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -133,9 +138,9 @@ type hostProcess struct {
 	once    sync.Once
 }
 
-func (p *hostProcess) Read(b []byte) (int, error) { return p.stdout.Read(b) }
+func (p *hostProcess) Read(b []byte) (int, error)  { return p.stdout.Read(b) }
 func (p *hostProcess) Write(b []byte) (int, error) { return p.stdin.Write(b) }
-func (p *hostProcess) Stderr() string { return p.stderr.String() }
+func (p *hostProcess) Stderr() string              { return p.stderr.String() }
 
 // Close closes stdin, gives the program a moment to exit and kills it if it
 // has not.
@@ -158,7 +163,7 @@ func (p *hostProcess) kill() {
 	<-p.exited
 }
 
-// tailBuffer keeps the last 64 KiB written to it.
+// tailBuffer keeps the last 64 to 128 KiB written to it.
 type tailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
@@ -168,8 +173,8 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - 64<<10; over > 0 {
-		b.buf = append([]byte(nil), b.buf[over:]...)
+	if len(b.buf) > 128<<10 { // trimmed now and then, not on every write
+		b.buf = append([]byte(nil), b.buf[len(b.buf)-64<<10:]...)
 	}
 	return len(p), nil
 }

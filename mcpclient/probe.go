@@ -159,10 +159,17 @@ type TestResponse struct {
 // MarshalJSON writes "tools" always when OK, as upstream does.
 func (r TestResponse) MarshalJSON() ([]byte, error) {
 	type plain TestResponse
-	if r.OK && r.Tools == nil {
+	if !r.OK {
+		return json.Marshal(plain(r))
+	}
+	if r.Tools == nil {
 		r.Tools = []string{}
 	}
-	return json.Marshal(plain(r))
+	return json.Marshal(struct {
+		OK         bool            `json:"ok"`
+		Tools      []string        `json:"tools"`
+		ToolResult *TestToolResult `json:"tool_result,omitempty"`
+	}{true, r.Tools, r.ToolResult})
 }
 
 // TestToolResult is the outcome of a test's tool call: its isError flag

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,7 +27,8 @@ type server struct {
 	restarted bool
 	closed    bool
 
-	refreshMu sync.Mutex // one tools/list after list_changed at a time
+	refreshMu sync.Mutex  // one tools/list after list_changed at a time
+	queued    atomic.Bool // a refresh waits to start: more notifications add nothing
 
 	outMu   sync.Mutex
 	proc    *pipe  // the latest program, for its stderr
@@ -239,6 +241,9 @@ func (srv *server) endedDuringCall(err error) string {
 func (srv *server) refresh(session *mcp.ClientSession) {
 	srv.refreshMu.Lock()
 	defer srv.refreshMu.Unlock()
+	// From here a new notification queues another refresh, which lists
+	// what changed after this one started.
+	srv.queued.Store(false)
 	ctx, cancel := context.WithTimeout(srv.set.life, srv.set.opts.ConnectTimeout)
 	defer cancel()
 	tools, err := listTools(ctx, session)

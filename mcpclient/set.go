@@ -32,6 +32,8 @@ type Options struct {
 	ConnectTimeout time.Duration // per server, initialize + tools/list; default 30s
 	MaxText        int           // cut text content past this many bytes (head and tail kept, like terminal output); default 30000
 	OnToolsChanged func()        // after a tools/list_changed notification (or a restart) changed the tools offered
+	// OnToolsChanged runs on a goroutine of the Set's: it may call Tools
+	// and Call, but not Close, which waits for it.
 }
 
 func (o Options) withDefaults() Options {
@@ -288,7 +290,13 @@ func (s *Set) Close() error {
 // refreshLater lists a server's tools again after tools/list_changed, off
 // the SDK's notification goroutine (a request made from there would wait on
 // the very goroutine that must read its answer).
+//
+// A server flooding notifications costs at most one refresh running and
+// one waiting.
 func (s *Set) refreshLater(srv *server, session *mcp.ClientSession) {
+	if srv.queued.Swap(true) {
+		return
+	}
 	s.spawn(func() { srv.refresh(session) })
 }
 

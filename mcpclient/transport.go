@@ -12,6 +12,9 @@ import (
 
 // Process is a stdio server's program running in the sandbox: its stdin
 // (Write) and stdout (Read), Close to end it, and its stderr so far.
+// Read returns an error (io.EOF) once the program has exited, so that a
+// dead server is seen; Close ends the program and may be called more than
+// once. Stderr should keep a bounded tail: some servers log every message.
 type Process interface {
 	io.ReadWriteCloser
 	Stderr() string
@@ -68,12 +71,12 @@ func remoteTransport(cfg ServerConfig, l Launcher) mcp.Transport {
 	// A whole-request timeout would end the long-lived event streams;
 	// calls are bounded by their contexts instead.
 	client.Timeout = 0
-	if len(cfg.Headers) > 0 {
+	if headers := cfg.RequestHeaders(); len(headers) > 0 {
 		rt := client.Transport
 		if rt == nil {
 			rt = http.DefaultTransport
 		}
-		client.Transport = headerTransport{base: rt, headers: cfg.Headers}
+		client.Transport = headerTransport{base: rt, headers: headers}
 	}
 	if cfg.Kind() == TransportSSE {
 		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: client, MaxEventSize: MaxMessage}
