@@ -147,7 +147,7 @@ func TestMCPEverythingInTheSandbox(t *testing.T) {
 	}
 	obs := ofKind[*event.Observation](evs)
 	o, ok := obs[0].Observation.(*event.MCPToolObservation)
-	if !ok || o.IsError || !strings.Contains(o.Content.Text(), "Hi Ada") || o.ToolName != "greet" {
+	if !ok || o.IsError || !strings.HasPrefix(o.Content.Text(), "[Tool 'greet' executed.]") || !strings.Contains(o.Content.Text(), "Hi Ada") || o.ToolName != "greet" {
 		t.Fatalf("observation %+v, want greet's answer", obs[0].Observation)
 	}
 	if !strings.Contains(string(reqs[1].Raw), "Hi Ada") {

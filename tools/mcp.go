@@ -32,7 +32,8 @@ type MCPTool struct {
 
 // MCPResult is what a call of an MCP tool gave.
 type MCPResult struct {
-	// Content holds the result's text and image parts.
+	// Content holds the result's text and image parts, led by the line
+	// naming the tool that the SDK's observation starts with.
 	Content event.ContentList
 	// Structured is the result's structuredContent, if any.
 	Structured json.RawMessage
@@ -137,7 +138,7 @@ func runMCP(ctx context.Context, ws Workspace, a *event.MCPToolAction, name stri
 	}
 	res := servers.Call(ctx, t.Name, a.Data)
 	o := &event.MCPToolObservation{ToolName: name, StructuredContent: res.Structured}
-	o.Content, o.IsError = mcpContent(name, res.Content), res.IsError
+	o.Content, o.IsError = res.Content, res.IsError
 	if res.Full != "" {
 		p, err := saveFull(ctx, ws, a, res.Full)
 		if err != nil {
@@ -160,16 +161,6 @@ func findMCP(ts []MCPTool, server, remote string) (MCPTool, bool) {
 		}
 	}
 	return MCPTool{}, false
-}
-
-// mcpContent is the observation's content: the line the SDK leads with,
-// then the result's parts.
-func mcpContent(name string, parts event.ContentList) event.ContentList {
-	head := fmt.Sprintf("[Tool '%s' executed.]", name)
-	if len(parts) > 0 && parts[0].Type == event.ContentText && parts[0].Text == head {
-		return parts
-	}
-	return append(event.Text(head), parts...)
 }
 
 // unsafeName matches what may not be in a file name of the output folder.

@@ -59,7 +59,7 @@ func TestMCPRun(t *testing.T) {
 	t.Parallel()
 	ws := newWorkspace()
 	servers := &mcpServers{tools: []tools.MCPTool{greet}, result: tools.MCPResult{
-		Content:    event.ContentList{{Type: event.ContentText, Text: "Hi Ada"}, {Type: event.ContentImage, ImageURLs: []string{"data:image/png;base64,AA=="}}},
+		Content:    event.ContentList{{Type: event.ContentText, Text: "[Tool 'everything_greet' executed.]"}, {Type: event.ContentText, Text: "Hi Ada"}, {Type: event.ContentImage, ImageURLs: []string{"data:image/png;base64,AA=="}}},
 		Structured: json.RawMessage(`{"greeting":"Hi Ada"}`),
 	}}
 	ws.mcp = servers
