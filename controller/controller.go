@@ -291,7 +291,7 @@ func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err err
 	if err := r.switchModel(); err != nil {
 		return failed("LLMConfigError", err.Error()), true, nil
 	}
-	if r.refreshMCP() {
+	if r.refreshMCP(ctx) {
 		r.log.Info("the MCP servers' tools changed", "tools", len(r.mcp.byName))
 	}
 	if blocked, err := r.userTurns(ctx); err != nil {

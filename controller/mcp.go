@@ -28,23 +28,25 @@ func (r *run) loadMCP(ctx context.Context) {
 		}
 	}
 	r.conv.SetSkillMCP(fromSkills)
-	servers, err := r.conv.ToolWorkspace().MCP(ctx)
-	if err != nil {
-		r.log.Warn("MCP servers not connected; the run goes on without their tools", "err", err)
-		return
-	}
-	r.mcp.servers = servers
-	r.refreshMCP()
+	r.refreshMCP(ctx)
 }
 
 // refreshMCP offers the MCP servers' tools as they are now, when they
 // changed since the run last offered them (a server's tools/list_changed,
-// a server restarted). It reports whether they changed.
-func (r *run) refreshMCP() bool {
-	if r.mcp.servers == nil {
+// servers started again with a new sandbox). It reports whether they
+// changed. Servers that cannot be reached leave the run with the tools it
+// offered: their calls fail and say why.
+func (r *run) refreshMCP(ctx context.Context) bool {
+	servers, err := r.conv.ToolWorkspace().MCP(ctx)
+	if err != nil {
+		r.log.Warn("MCP servers not reached; their tools stay as they were", "err", err)
 		return false
 	}
-	now := r.mcp.servers.Tools()
+	r.mcp.servers = servers
+	var now []tools.MCPTool
+	if servers != nil {
+		now = servers.Tools()
+	}
 	if slices.EqualFunc(now, r.mcp.offered, sameMCPTool) {
 		return false
 	}

@@ -77,15 +77,17 @@ func TestMCPTest(t *testing.T) {
 	}{
 		{"no such program", map[string]any{"command": "no-such-mcp-server-gohands"}, "connection", "no-such-mcp-server-gohands"},
 		{"unreachable url", map[string]any{"url": "http://127.0.0.1:1/mcp"}, "connection", ""},
+		{"never answers", map[string]any{"command": "sleep", "args": []string{"60"}}, "timeout", ""},
 	}
 	for _, tt := range failures {
 		t.Run(tt.name, func(t *testing.T) {
 			e := e.in(t)
 			var got mcpTestAnswer
-			e.call(http.MethodPost, "/api/mcp/test", map[string]any{"server": tt.server, "timeout": 10}, http.StatusOK, &got)
-			if got.OK || got.Error == "" || got.ErrorKind == "" || !strings.Contains(got.Error, tt.says) {
-				t.Errorf("answer %+v, want ok false saying %q", got, tt.says)
+			e.call(http.MethodPost, "/api/mcp/test", map[string]any{"server": tt.server, "timeout": 2}, http.StatusOK, &got)
+			if got.OK || got.Error == "" || got.ErrorKind != tt.kind || !strings.Contains(got.Error, tt.says) {
+				t.Errorf("answer %+v, want ok false (%s) saying %q", got, tt.kind, tt.says)
 			}
+
 		})
 	}
 	refused := []struct {

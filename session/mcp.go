@@ -53,6 +53,12 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 	}
 	key, _ := json.Marshal(cfg)
 	h := &a.mcps
+	h.mu.Lock()
+	if set := h.set; set != nil && h.cfg == string(key) && h.sb == a.sb.current() && a.sb.running() {
+		h.mu.Unlock()
+		return set, nil // connected in the sandbox that runs now
+	}
+	h.mu.Unlock()
 	h.op.Lock()
 	defer h.op.Unlock()
 	var set *mcpclient.Set
