@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gohands/gohands/sandbox/sandboxtest"
 )
@@ -67,6 +69,16 @@ func TestMCPTest(t *testing.T) {
 		e.call(http.MethodPost, "/api/mcp/test", map[string]any{"server": map[string]any{"type": "stdio", "command": bin}}, http.StatusOK, &got)
 		if !got.OK || len(got.Tools) < 5 {
 			t.Errorf("answer %+v, want ok with the tools", got)
+		}
+	})
+	t.Run("streamable HTTP from the sandbox", func(t *testing.T) {
+		e := e.in(t)
+		url := serveEverything(t, bin)
+		var got mcpTestAnswer
+		e.call(http.MethodPost, "/api/mcp/test", map[string]any{"server": map[string]any{"url": url},
+			"tool_call": map[string]any{"name": "greet", "arguments": map[string]any{"name": "Web"}}}, http.StatusOK, &got)
+		if !got.OK || !slices.Contains(got.Tools, "greet") || got.ToolResult == nil || !strings.Contains(got.ToolResult.Text, "Hi Web") {
+			t.Errorf("answer %+v, want ok with greet listed and called", got)
 		}
 	})
 	failures := []struct {
@@ -188,4 +200,30 @@ type convTool struct {
 	Kind      string `json:"kind"`
 	MCPServer string `json:"mcp_server"`
 	MCPTool   string `json:"mcp_tool"`
+}
+
+// serveEverything runs the everything server over streamable HTTP on a
+// free local port until the test ends, and returns its URL.
+func serveEverything(t *testing.T, bin string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "-http", addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the everything server does not listen on %s", addr)
+	return ""
 }
