@@ -14,6 +14,7 @@ import (
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/mcpclient"
+	"github.com/gohands/gohands/mcpsandbox"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/tools"
 )
@@ -87,7 +88,7 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 		cctx, cancel := context.WithTimeout(ctx, mcpConnectTimeout)
 		defer cancel()
 		s, warns := mcpclient.Connect(cctx, expanded, mcpclient.Options{
-			Launcher: newLauncher(sb.Client(), a.m.opts.MCPRemoteDirect),
+			Launcher: mcpsandbox.New(sb.Client(), a.m.opts.MCPRemoteDirect),
 			Logger:   a.log,
 		})
 		h.mu.Lock()
@@ -340,7 +341,7 @@ func (m *ConversationManager) TestMCP(ctx context.Context, req mcpclient.TestReq
 	defer cancel()
 	var resp mcpclient.TestResponse
 	err = ws.WithSandbox(ctx, func(cl *agentapi.Client) error {
-		resp = mcpclient.Probe(ctx, req, newLauncher(cl, m.opts.MCPRemoteDirect))
+		resp = mcpclient.Probe(ctx, req, mcpsandbox.New(cl, m.opts.MCPRemoteDirect))
 		return nil
 	})
 	return resp, err

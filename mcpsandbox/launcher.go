@@ -1,4 +1,10 @@
-package session
+// Package mcpsandbox starts a conversation's MCP servers in its sandbox,
+// through the sandbox's runtime-agent: a stdio server is a process of the
+// agent whose stdin and stdout are attached over the agent's connection,
+// and a remote server is dialled from inside the sandbox. It is the
+// Launcher the MCP client (package mcpclient) is given, so that nothing
+// of a server runs on the GoHands host.
+package mcpsandbox
 
 import (
 	"context"
@@ -12,25 +18,24 @@ import (
 	"github.com/gohands/gohands/mcpclient"
 )
 
-// launcher starts MCP servers in a sandbox through its runtime-agent: a
-// stdio server is a process of the agent whose stdin and stdout are
-// attached over the agent's connection, and a remote server is dialled
-// from the sandbox (its network rules apply) unless direct says the
-// server dials it itself.
-type launcher struct {
+// Launcher starts MCP servers in one sandbox through its runtime-agent. A
+// remote server is dialled from the sandbox (its network rules apply)
+// unless the launcher is direct: then the GoHands server dials it itself.
+type Launcher struct {
 	cl     *agentapi.Client
 	direct bool
 }
 
-var _ mcpclient.Launcher = launcher{}
+var _ mcpclient.Launcher = (*Launcher)(nil)
 
-func newLauncher(cl *agentapi.Client, direct bool) launcher { return launcher{cl: cl, direct: direct} }
+// New returns the Launcher of the sandbox whose agent cl reaches.
+func New(cl *agentapi.Client, direct bool) *Launcher { return &Launcher{cl: cl, direct: direct} }
 
 // stopTimeout bounds stopping a server's process when its connection ends.
 const stopTimeout = 5 * time.Second
 
 // Start runs cfg's command in the sandbox. ctx bounds the program's life.
-func (l launcher) Start(ctx context.Context, server string, cfg mcpclient.ServerConfig) (mcpclient.Process, error) {
+func (l *Launcher) Start(ctx context.Context, server string, cfg mcpclient.ServerConfig) (mcpclient.Process, error) {
 	if l.cl == nil {
 		return nil, fmt.Errorf("the sandbox cannot be reached")
 	}
@@ -49,7 +54,7 @@ func (l launcher) Start(ctx context.Context, server string, cfg mcpclient.Server
 	return p, nil
 }
 
-func (l launcher) stop(id string) {
+func (l *Launcher) stop(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	l.cl.StopProcess(ctx, id)
@@ -57,7 +62,7 @@ func (l launcher) stop(id string) {
 
 // HTTPClient dials remote servers from the sandbox, or directly when the
 // server is set so.
-func (l launcher) HTTPClient() *http.Client {
+func (l *Launcher) HTTPClient() *http.Client {
 	if l.direct || l.cl == nil {
 		return &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
@@ -69,7 +74,7 @@ func (l launcher) HTTPClient() *http.Client {
 
 // process is a stdio server's program in the sandbox.
 type process struct {
-	l     launcher
+	l     *Launcher
 	id    string
 	stdio io.ReadWriteCloser
 	once  sync.Once
