@@ -80,11 +80,8 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 		if sb == nil {
 			return &Error{Kind: KindUnavailable, Detail: "the sandbox is gone"}
 		}
-		expanded, err := cfg.Expand(a.secret)
-		if err != nil {
-			a.mcpError(strings.Join(append(problems, fmt.Sprintf("The MCP servers were not started: %v.", err)), "\n"))
-			return nil
-		}
+		expanded, left := expand(cfg, a.secret)
+		problems = append(problems, left...)
 		cctx, cancel := context.WithTimeout(ctx, mcpConnectTimeout)
 		defer cancel()
 		s, warns := mcpclient.Connect(cctx, expanded, mcpclient.Options{
@@ -113,6 +110,22 @@ func (a *AgentSession) mcp(ctx context.Context) (*mcpclient.Set, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// expand takes each server's secrets from secret; a server that names a
+// secret the conversation does not have is left out, and said so.
+func expand(cfg mcpclient.Config, secret func(string) (string, bool)) (mcpclient.Config, []string) {
+	out := mcpclient.Config{Servers: make(map[string]mcpclient.ServerConfig, len(cfg.Servers))}
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(cfg.Servers)) {
+		one, err := mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{name: cfg.Servers[name]}}.Expand(secret)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("MCP server %q is left out: %v", name, err))
+			continue
+		}
+		out.Servers[name] = one.Servers[name]
+	}
+	return out, problems
 }
 
 // closeMCP ends the conversation's MCP servers, if they run; the next use

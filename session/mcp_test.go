@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/sandboxtest"
 )
@@ -106,5 +107,50 @@ func TestMCPServersFollowTheSandbox(t *testing.T) {
 	}
 	if n := len(running()); n != 1 {
 		t.Errorf("%d servers running after the next use, want 1", n)
+	}
+}
+
+// TestMCPServerWithoutItsSecret: a server that names a secret the
+// conversation lacks is left out, told once; the others work.
+func TestMCPServerWithoutItsSecret(t *testing.T) {
+	bin, err := everythingServer()
+	if err != nil {
+		t.Fatalf("build the everything MCP server: %v", err)
+	}
+	be := sandboxtest.New(t)
+	m := newManagerOn(t, openStore(t), Options{Sandboxes: be})
+	cfg := json.RawMessage(`{"mcpServers":{"everything":{"command":"` + bin + `"},` +
+		`"needy":{"command":"` + bin + `","env":{"TOKEN":"${NO_SUCH_SECRET}"}}}}`)
+	a, _, err := m.Create(testCtx(t), CreateRequest{Agent: &Agent{MCPConfig: cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		tl, err := a.Tools(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var servers []string
+		for _, x := range tl {
+			if x.MCPServer != "" && !slices.Contains(servers, x.MCPServer) {
+				servers = append(servers, x.MCPServer)
+			}
+		}
+		if !slices.Equal(servers, []string{"everything"}) {
+			t.Fatalf("tools of servers %v, want everything's only", servers)
+		}
+	}
+	evs, err := a.EventsAfter(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told []string
+	for _, e := range evs {
+		if ce, ok := e.(*event.ConversationError); ok && ce.Code == MCPErrorCode {
+			told = append(told, ce.Detail)
+		}
+	}
+	if len(told) != 1 || !strings.Contains(told[0], "needy") || !strings.Contains(told[0], "NO_SUCH_SECRET") {
+		t.Errorf("told %q, want once that needy lacks NO_SUCH_SECRET", told)
 	}
 }
