@@ -270,3 +270,96 @@ func tarOf(t *testing.T, name, path string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// brokenServer builds mcpclient's broken MCP server once per run.
+var brokenServer = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "gohands-broken-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "broken")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/gohands/gohands/mcpclient/internal/brokenserver")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", &buildError{out: string(out), err: err}
+	}
+	return bin, nil
+})
+
+// TestMCPBrokenServerInTheSandbox: the bad inputs of a server of our own,
+// run in the in-memory sandbox, each end as an event or an error
+// observation the model can act on, and the conversation goes on: tools
+// whose schema cannot be offered and a server printing garbage are told;
+// a 50 MB result is cut, the whole saved in the sandbox; a failing tool
+// and a crash mid-call are error observations; a tool added mid-run
+// (tools/list_changed) is offered from the next step.
+func TestMCPBrokenServerInTheSandbox(t *testing.T) {
+	bin, err := brokenServer()
+	if err != nil {
+		t.Fatalf("build the broken MCP server: %v", err)
+	}
+	model := llmtest.New(t,
+		call("big", `{}`),
+		call("fail", `{}`),
+		call("add_tool", `{}`),
+		// The server's tools/list_changed is taken up in the background:
+		// a step held back a moment gives it the time.
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "think", Args: `{"thought":"a tool was added"}`}}, Delay: time.Second},
+		call("added", `{}`),
+		call("crash", `{}`),
+		call("echo", `{"text":"after the crash"}`),
+		call("finish", `{"message":"done"}`),
+	)
+	work := t.TempDir()
+	be := sandboxtest.New(t)
+	be.Engine().SetWorkspace(work)
+	m := mcpManager(t, be, model, work)
+	cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
+		"broken":  map[string]any{"command": bin},
+		"garbage": map[string]any{"command": bin, "args": []string{"-mode", "garbage"}},
+	}})
+	a, _, err := m.Create(context.Background(), session.CreateRequest{
+		Agent:          &session.Agent{LLM: session.LLM{Model: "openai/test-model", APIKey: "test-key", BaseURL: model.URL() + "/v1"}, MCPConfig: cfg},
+		InitialMessage: &session.MessageRequest{Role: "user", Content: event.Text("try everything")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := wait(t, a); st != session.StatusFinished {
+		t.Fatalf("status %s; %+v", st, lastError(allEvents(t, a)))
+	}
+	evs := allEvents(t, a)
+	errs := ofKind[*event.ConversationError](evs)
+	if len(errs) != 1 {
+		t.Fatalf("errors %+v, want one MCP warning", errs)
+	}
+	for _, want := range []string{"garbage", "string schema", "huge schema"} {
+		if !strings.Contains(errs[0].Detail, want) {
+			t.Errorf("the warning %q does not name %q", errs[0].Detail, want)
+		}
+	}
+	obs := ofKind[*event.Observation](evs)
+	if len(obs) != 8 {
+		t.Fatalf("%d observations, want 8", len(obs))
+	}
+	big := obs[0].Observation.(*event.MCPToolObservation)
+	text := big.Content.Text()
+	if big.FullOutputPath == "" || len(text) > 100<<10 || !strings.Contains(text, "HEAD") || !strings.Contains(text, "TAIL") {
+		t.Fatalf("big result: %d bytes shown, full output %q", len(text), big.FullOutputPath)
+	}
+	t.Cleanup(func() { os.Remove(big.FullOutputPath) })
+	if st, err := os.Stat(big.FullOutputPath); err != nil || st.Size() != 50<<20 {
+		t.Errorf("the saved result: %v, %v; want 50 MiB", st, err)
+	}
+	for i, want := range []struct {
+		isError bool
+		says    string
+	}{{true, "the widget is broken"}, {false, "added"}, {false, ""}, {false, "I was added"}, {true, "stopped during the call"}, {false, "after the crash"}} {
+		o := obs[i+1].Observation.Output()
+		if o.IsError != want.isError || !strings.Contains(o.Content.Text(), want.says) {
+			t.Errorf("observation %d: error %v %q; want error %v saying %q", i+1, o.IsError, o.Content.Text(), want.isError, want.says)
+		}
+	}
+	if names := offeredNames(model.Requests()[4]); !slices.Contains(names, "added") {
+		t.Errorf("the step after add_tool offered %v, want added among them", names)
+	}
+}
