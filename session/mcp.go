@@ -223,13 +223,19 @@ func mcpTools(set *mcpclient.Set) []tools.MCPTool {
 	return out
 }
 
-// mcpSet is a set as tools see it.
-type mcpSet struct{ s *mcpclient.Set }
+// mcpSet is a set as tools see it, with the conversation's secrets.
+type mcpSet struct {
+	s      *mcpclient.Set
+	secret func(string) (string, bool)
+}
 
 func (m mcpSet) Tools() []tools.MCPTool { return mcpTools(m.s) }
 
+// Call calls a tool with the secrets its arguments name ($NAME, ${NAME})
+// put in, as the SDK does: the model sees secrets masked, so it names
+// them, as in a terminal command.
 func (m mcpSet) Call(ctx context.Context, tool string, args json.RawMessage) tools.MCPResult {
-	r := m.s.Call(ctx, tool, args)
+	r := m.s.Call(ctx, tool, withSecrets(args, m.secret))
 	return tools.MCPResult{Content: r.Content, Structured: r.Structured, IsError: r.IsError, Full: r.Full}
 }
 
@@ -240,7 +246,59 @@ func (w toolWorkspace) MCP(ctx context.Context) (tools.MCPServers, error) {
 	if err != nil || set == nil {
 		return nil, err
 	}
-	return mcpSet{set}, nil
+	return mcpSet{s: set, secret: w.a.secret}, nil
+}
+
+// secretRef matches $NAME and ${NAME}.
+var secretRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// withSecrets returns args with every $NAME and ${NAME} in its strings
+// that names a secret replaced by the secret's value; other text, and
+// names that are no secret, stay.
+func withSecrets(args json.RawMessage, secret func(string) (string, bool)) json.RawMessage {
+	if !strings.Contains(string(args), "$") {
+		return args
+	}
+	dec := json.NewDecoder(strings.NewReader(string(args)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return args
+	}
+	changed := false
+	var walk func(any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case string:
+			out := secretRef.ReplaceAllStringFunc(t, func(ref string) string {
+				name := strings.Trim(ref, "${}")
+				if val, ok := secret(name); ok {
+					changed = true
+					return val
+				}
+				return ref
+			})
+			return out
+		case map[string]any:
+			for k, x := range t {
+				t[k] = walk(x)
+			}
+		case []any:
+			for i, x := range t {
+				t[i] = walk(x)
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed {
+		return args
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return args
+	}
+	return out
 }
 
 // ToolSpec is one tool of a conversation as clients see it.

@@ -154,3 +154,41 @@ func TestMCPServerWithoutItsSecret(t *testing.T) {
 		t.Errorf("told %q, want once that needy lacks NO_SUCH_SECRET", told)
 	}
 }
+
+func TestWithSecrets(t *testing.T) {
+	t.Parallel()
+	secret := func(name string) (string, bool) {
+		v, ok := map[string]string{"TOKEN": "t0k", "WHO": `A"da`}[name]
+		return v, ok
+	}
+	tests := []struct{ in, want string }{
+		{`{"name":"plain"}`, `{"name":"plain"}`},
+		{`{"auth":"Bearer $TOKEN","who":["${WHO}",1.50]}`, `{"auth":"Bearer t0k","who":["A\"da",1.50]}`},
+		{`{"price":"$5 and $UNKNOWN and ${ALSO_UNKNOWN}"}`, `{"price":"$5 and $UNKNOWN and ${ALSO_UNKNOWN}"}`},
+		{`not json $TOKEN`, `not json $TOKEN`},
+	}
+	for _, tt := range tests {
+		if got := string(withSecrets(json.RawMessage(tt.in), secret)); got != tt.want {
+			t.Errorf("withSecrets(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestMCPCallNamesSecrets: a call's arguments name the conversation's
+// secrets as the model sees them ($NAME); the server gets the values.
+func TestMCPCallNamesSecrets(t *testing.T) {
+	bin, err := everythingServer()
+	if err != nil {
+		t.Fatalf("build the everything MCP server: %v", err)
+	}
+	m := newManagerOn(t, openStore(t), Options{Sandboxes: sandboxtest.New(t)})
+	cfg := json.RawMessage(`{"mcpServers":{"everything":{"command":"` + bin + `"}}}`)
+	a, _, err := m.Create(testCtx(t), CreateRequest{Agent: &Agent{MCPConfig: cfg},
+		Secrets: map[string]Secret{"WHO": {Value: "Ada-the-secret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := greet(t, a, "$WHO"); !strings.Contains(got, "Hi Ada-the-secret") {
+		t.Errorf("greet($WHO) = %q, want the secret's value sent", got)
+	}
+}
