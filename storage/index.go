@@ -23,6 +23,9 @@ import (
 //	tails        conversation id -> chunk number (8 bytes) + chunk
 //	event_codes  'k' + kind, or 's' + source -> its code (1 byte)
 //
+// The chunks bucket is index.seqs, which the comments below call seqs:
+// schema 2 had the bucket under that name, with 16-byte entries.
+//
 // A conversation finds its events through chunks of chunkLen entries: seq s
 // is entry (s-1) % chunkLen of chunk (s-1) / chunkLen. An entry is 18 bytes:
 // the event's log position; the FNV-1a hash of its id, which serves lookups
