@@ -496,3 +496,88 @@ func TestCloseWritesFreelist(t *testing.T) {
 	}
 	checkIndex(t, s)
 }
+
+// TestMigrationFromSchema1LeftBySchema2 opens a file whose migration from
+// schema 1 a server of schema 2 began and did not finish: some events in
+// the log with chunks of schema 2 (16-byte entries, in seqs), the rest
+// still in schema 1's buckets. The file is made by one step of this code's
+// migration with its chunks then turned into schema 2's.
+func TestMigrationFromSchema1LeftBySchema2(t *testing.T) {
+	convs := map[string][]event.Event{}
+	sizes := map[string]int{"a": 100, "b": 3, "d": chunkLen + 1, "f": groupLen + 10}
+	for id, n := range sizes {
+		for i := range n {
+			var e event.Event = msg(event.SourceUser, fmt.Sprintf("%s %d", id, i))
+			if i%3 == 1 {
+				e = observation(fmt.Sprintf("%s %d", id, i))
+			}
+			convs[id] = append(convs[id], e)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "gohands.db")
+	writeSchema1(t, path, convs)
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Store{db: db, log: slog.New(slog.DiscardHandler)}).migrate(150); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		old, err := tx.CreateBucket(bucketSeqsV2)
+		if err != nil {
+			return err
+		}
+		moved := 0
+		if err := tx.Bucket(bucketSeqs).ForEach(func(k, v []byte) error {
+			var ents []byte
+			for i := 0; i < len(v); i += entrySize {
+				ents = append(ents, v[i:i+entrySizeV2]...)
+			}
+			moved += len(v) / entrySize
+			return old.Put(k, ents)
+		}); err != nil {
+			return err
+		}
+		if moved == 0 || tx.Bucket(bucketEventsV1) == nil {
+			t.Fatalf("one step moved %d events and left events bucket %v", moved, tx.Bucket(bucketEventsV1) != nil)
+		}
+		if err := tx.DeleteBucket(bucketSeqs); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(bucketCodes)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if v, migrating := fileSchema(t, path); v != 2 || !migrating {
+		t.Fatalf("made file: schema %d, migrating %v; want 2, true", v, migrating)
+	}
+
+	s, err := Open(path, Options{migrateBudget: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	checkIndex(t, s)
+	for id, want := range convs {
+		raw, err := s.RawEvents(id, 0, 0)
+		if err != nil || len(raw) != len(want) {
+			t.Fatalf("%s: %d events, %v; want %d", id, len(raw), err, len(want))
+		}
+		var obs []int64
+		for i := range want {
+			if i%3 == 1 {
+				obs = append(obs, int64(i+1))
+			}
+		}
+		if got := walkEvents(t, s, id, EventQuery{Kinds: []event.Kind{event.KindObservation}, Limit: 1000}); !slices.Equal(got, obs) {
+			t.Errorf("%s observations: %v, want %v", id, got, obs)
+		}
+	}
+	s.Close()
+	if v, migrating := fileSchema(t, path); v != schemaVersion || migrating {
+		t.Errorf("after Open: schema %d, migrating %v", v, migrating)
+	}
+}
