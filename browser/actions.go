@@ -286,7 +286,7 @@ func (b *Browser) Scroll(ctx context.Context, down bool) (State, error) {
 	}
 	var st State
 	err := b.call(ctx, func(ctx context.Context, inst *instance) error {
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.scrollBy(0, ` + dir + `window.innerHeight * 0.8); window.scrollY`)); err != nil {
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.scrollBy(0, `+dir+`window.innerHeight * 0.8); window.scrollY`)); err != nil {
 			return fmt.Errorf("scroll: %w", err)
 		}
 		var err error

@@ -39,10 +39,10 @@ type Manager struct {
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
-	byID     map[string]*Sandbox // every known sandbox, pool included
-	byOwner  map[string]*Sandbox // held for owners
-	starting map[string]bool     // owners whose sandbox is being made
-	pool     []*Sandbox          // ready, unassigned
+	byID     map[string]*Sandbox     // every known sandbox, pool included
+	byOwner  map[string]*Sandbox     // held for owners
+	starting map[string]bool         // owners whose sandbox is being made
+	pool     []*Sandbox              // ready, unassigned
 	browsers map[string]*browserConn // by owner; see StartBrowser
 }
 
