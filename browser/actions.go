@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -300,7 +302,7 @@ func (b *Browser) Scroll(ctx context.Context, down bool) (State, error) {
 func (b *Browser) Back(ctx context.Context) (State, error) {
 	var st State
 	err := b.call(ctx, func(ctx context.Context, inst *instance) error {
-		if err := chromedp.Do(ctx, chromedp.NavigateBack()); err != nil {
+		if err := goBack(ctx); err != nil {
 			return fmt.Errorf("go back: %w", err)
 		}
 		var err error
@@ -308,6 +310,36 @@ func (b *Browser) Back(ctx context.Context) (State, error) {
 		return err
 	})
 	return st, err
+}
+
+// goBack goes to the previous history entry and waits until it shows
+// and has loaded. (A page restored from the back-forward cache fires no
+// load event, so this polls instead.)
+func goBack(ctx context.Context) error {
+	return chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		h, err := cdp.Call(ctx, t, page.GetNavigationHistory, cdp.Empty{})
+		if err != nil {
+			return err
+		}
+		if h.CurrentIndex <= 0 || int(h.CurrentIndex) >= len(h.Entries) {
+			return errors.New("there is no earlier page in this tab")
+		}
+		prev := h.Entries[h.CurrentIndex-1]
+		if _, err := cdp.Call(ctx, t, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: prev.ID}); err != nil {
+			return err
+		}
+		for {
+			h, err := cdp.Call(ctx, t, page.GetNavigationHistory, cdp.Empty{})
+			if err == nil && int(h.CurrentIndex) < len(h.Entries) && h.Entries[h.CurrentIndex].ID == prev.ID {
+				return waitReady(ctx, t)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	}))
 }
 
 // State returns the active tab's state, with a screenshot when asked.
@@ -459,13 +491,23 @@ func (b *Browser) CloseTab(ctx context.Context, id string) ([]Tab, error) {
 			return err
 		}
 		tid := target.ID(id)
-		if t := inst.tabs[tid]; t != nil && t.cancel == nil {
-			// The first tab's context is the browser's: keep the
-			// browser, open a blank tab to stay in, then close it.
-			if _, err := b.newTab(ctx, inst); err != nil {
+		if inst.active == tid {
+			all, err := tabs(ctx, inst)
+			if err != nil {
+				return err
+			}
+			next := slices.IndexFunc(all, func(t Tab) bool { return t.ID != id })
+			if next >= 0 {
+				_, err = b.attach(ctx, inst, target.ID(all[next].ID))
+			} else {
+				_, err = b.newTab(ctx, inst)
+			}
+			if err != nil {
 				return err
 			}
 		}
+		// The first tab's context is the browser's own: closing the
+		// target, not cancelling the context, keeps the browser.
 		if _, err := chromedp.CallBrowser(ctx, target.CloseTarget, target.CloseTargetParams{TargetID: tid}); err != nil {
 			return fmt.Errorf("close tab %s: %w", id, err)
 		}
@@ -476,19 +518,7 @@ func (b *Browser) CloseTab(ctx context.Context, id string) ([]Tab, error) {
 			delete(inst.tabs, tid)
 		}
 		var err error
-		if out, err = tabs(ctx, inst); err != nil {
-			return err
-		}
-		if inst.active == tid {
-			if len(out) == 0 {
-				if _, err := b.newTab(ctx, inst); err != nil {
-					return err
-				}
-			} else if _, err := b.attach(ctx, inst, target.ID(out[0].ID)); err != nil {
-				return err
-			}
-			out, err = tabs(ctx, inst)
-		}
+		out, err = tabs(ctx, inst)
 		return err
 	})
 	return out, err
