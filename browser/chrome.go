@@ -178,6 +178,18 @@ func (inst *instance) dead() bool {
 	return inst.crashed != nil
 }
 
+// failure says why the browser died, or nil when it was stopped on
+// purpose (or runs).
+func (inst *instance) failure() error {
+	inst.crashMu.Lock()
+	crashed := inst.crashed
+	inst.crashMu.Unlock()
+	if crashed != nil {
+		return crashed
+	}
+	return inst.conn.Err()
+}
+
 // why says why a dead browser died.
 func (inst *instance) why() error {
 	inst.crashMu.Lock()
@@ -277,7 +289,11 @@ func (b *Browser) ensureLocked(ctx context.Context) (*instance, error) {
 		return b.cur, nil
 	}
 	if b.cur != nil {
-		b.died = b.cur.why()
+		// A browser stopped on purpose (its sandbox stopped, say) is
+		// started again without a word; one that died is reported.
+		if err := b.cur.failure(); err != nil {
+			b.died = err
+		}
 		b.stopLocked()
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
