@@ -197,3 +197,35 @@ func listening(text string) []int {
 	}
 	return ports
 }
+
+// A browser an earlier run of the server left (its channel died with that
+// run) is removed when the server's next sandbox manager starts.
+func TestLeftBrowserReapedByNextRun(t *testing.T) {
+	f := newFixture(t, sandbox.NetworkBridge, nil, browser.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := f.b.State(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	left := browserID(t, f)
+	dockertest.Manager(t, func(o *docker.Options) { o.ServerID = labelOf(t, left, "gohands.server") })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := dockertest.Engine().ContainerInspect(ctx, left); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the next manager of the same server left the old browser running")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func labelOf(t *testing.T, id, key string) string {
+	t.Helper()
+	info, err := dockertest.Engine().ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Config.Labels[key]
+}

@@ -73,7 +73,7 @@ func (f *fixture) restarted() []error {
 
 // newFixture starts a sandbox with network mode network, serves the app in
 // it on appPort, and makes a Browser for it with opts.
-func newFixture(t *testing.T, network string, editOpts func(*docker.Options), opts browser.Options) *fixture {
+func newFixture(t testing.TB, network string, editOpts func(*docker.Options), opts browser.Options) *fixture {
 	t.Helper()
 	m := dockertest.Manager(t, func(o *docker.Options) {
 		o.Limits.Network = network
@@ -111,7 +111,7 @@ func newFixture(t *testing.T, network string, editOpts func(*docker.Options), op
 }
 
 // serve starts argv in the sandbox and waits until it listens on port.
-func (f *fixture) serve(t *testing.T, argv []string, port int) {
+func (f *fixture) serve(t testing.TB, argv []string, port int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -133,7 +133,7 @@ func (f *fixture) serve(t *testing.T, argv []string, port int) {
 
 // find returns the index of the first element of st whose tag is tag and
 // whose text or attributes hold s.
-func find(t *testing.T, st browser.State, tag, s string) int {
+func find(t testing.TB, st browser.State, tag, s string) int {
 	t.Helper()
 	for _, e := range st.Elements {
 		if e.Tag != tag {
