@@ -28,7 +28,8 @@ const labelBrowser = "gohands.browser"
 // sandboxes (see StartBrowser).
 type BrowserOptions struct {
 	// Image is the browser image (BROWSER_IMAGE); it must have Chromium at
-	// /usr/bin/chromium and a user 1000. Default sandbox.DefaultBrowserImage.
+	// /usr/bin/chromium and a user 1000. Default sandbox.DefaultBrowserImage;
+	// BrowsersOff runs none (StartBrowser gives sandbox.ErrNoBrowser).
 	Image string
 	// Memory bounds a browser container, in bytes, swap included
 	// (BROWSER_MEMORY). Default 1 GiB: a page that eats more gets the
@@ -37,6 +38,9 @@ type BrowserOptions struct {
 	// PidsLimit bounds its processes (BROWSER_PIDS_LIMIT). Default 512.
 	PidsLimit int64
 }
+
+// BrowsersOff as BrowserOptions.Image turns browsers off.
+const BrowsersOff = "none"
 
 func (o BrowserOptions) withDefaults() BrowserOptions {
 	if o.Image == "" {
@@ -99,6 +103,9 @@ const chromiumScript = `exec /usr/bin/chromium "$@" 3<&0 4>&1 0</dev/null 1>&2`
 // log). It is removed when its sandbox stops, when the server starts
 // again, and by Close.
 func (m *Manager) StartBrowser(ctx context.Context, owner string) (sandbox.BrowserConn, error) {
+	if m.opts.Browser.Image == BrowsersOff {
+		return nil, fmt.Errorf("%w: browsers are turned off (BROWSER_IMAGE=none)", sandbox.ErrNoBrowser)
+	}
 	s := m.Get(owner)
 	if s == nil || s.Status() != sandbox.StatusRunning {
 		return nil, fmt.Errorf("start browser of %s: its sandbox is not running", owner)

@@ -95,6 +95,7 @@ func DefaultOptions() Options {
 		UserID:  os.Getuid(),
 		GroupID: os.Getgid(),
 		Limits:  sandbox.Limits{PidsLimit: sandbox.DefaultPidsLimit, Network: sandbox.NetworkBridge},
+		Browser: BrowserOptions{}.withDefaults(),
 	}
 }
 
