@@ -1,6 +1,7 @@
 package browser_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
@@ -28,11 +29,9 @@ func benchFixture(b *testing.B) (*fixture, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ip := info.NetworkSettings.IPAddress
-	if ip == "" {
-		for _, n := range info.NetworkSettings.Networks {
-			ip = n.IPAddress
-		}
+	ip := ""
+	for _, n := range info.NetworkSettings.Networks {
+		ip = cmp.Or(ip, n.IPAddress)
 	}
 	if ip == "" {
 		b.Fatal("the sandbox has no address the host reaches")
