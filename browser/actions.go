@@ -517,9 +517,21 @@ func (b *Browser) CloseTab(ctx context.Context, id string) ([]Tab, error) {
 			}
 			delete(inst.tabs, tid)
 		}
-		var err error
-		out, err = tabs(ctx, inst)
-		return err
+		// Chromium closes the tab after it answers: wait until it is gone.
+		for {
+			var err error
+			if out, err = tabs(ctx, inst); err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(out, func(t Tab) bool { return t.ID == id }) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 	})
 	return out, err
 }
