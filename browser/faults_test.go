@@ -229,3 +229,59 @@ func labelOf(t *testing.T, id, key string) string {
 	}
 	return info.Config.Labels[key]
 }
+
+// A download is refused and reported; the page stays.
+func TestDownloadRefused(t *testing.T) {
+	f := newFixture(t, sandbox.NetworkBridge, nil, browser.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := f.b.Navigate(ctx, appURL("/"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = f.b.Click(ctx, find(t, st, "a", "Get the data"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Text, "refused") {
+		time.Sleep(500 * time.Millisecond) // the event may follow the click's state
+		if st, err = f.b.State(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(st.Text, "download") || !strings.Contains(st.Text, "data.bin") || !strings.Contains(st.Text, "refused") {
+		t.Errorf("the download is not reported as refused:\n%s", st.Text)
+	}
+	if st.Title != "Greeter" {
+		t.Errorf("after the download the page is %q, want the app still", st.Title)
+	}
+}
+
+// A browser unused for its idle time is stopped; the next call starts a
+// new one without calling it a crash.
+func TestIdleBrowserStops(t *testing.T) {
+	f := newFixture(t, sandbox.NetworkBridge, nil, browser.Options{IdleTimeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := f.b.Navigate(ctx, appURL("/"), false); err != nil {
+		t.Fatal(err)
+	}
+	id := browserID(t, f)
+	deadline := time.Now().Add(20 * time.Second)
+	for f.b.Running() {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle browser was not stopped")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := dockertest.Engine().ContainerInspect(ctx, id); err == nil {
+		t.Error("the idle browser's container is still there")
+	}
+	st, err := f.b.Navigate(ctx, appURL("/second.html"), false)
+	if err != nil || st.Title != "Second" {
+		t.Fatalf("after the idle stop: %q, %v", st.Title, err)
+	}
+	if r := f.restarted(); len(r) != 0 || strings.Contains(st.Text, "started again") {
+		t.Errorf("an idle stop was told as a crash: %v\n%s", r, st.Text)
+	}
+}

@@ -34,6 +34,7 @@ var appFiles = map[string]string{
 </form>
 <p id="out">Nobody greeted yet</p>
 <a href="/second.html">Second page</a>
+<a href="/data.bin">Get the data</a>
 <button type="button" onclick="alert('careful now')">Warn me</button>
 <script>
 function greet() {
@@ -46,6 +47,7 @@ function greet() {
 }
 </script>
 </body></html>`,
+	"data.bin":    "\x00\x01binary data, served as application/octet-stream\n",
 	"second.html": `<!doctype html><html><head><title>Second</title></head><body><h1>The second page</h1><a href="/">Home</a></body></html>`,
 	"hog.html": `<!doctype html><html><head><title>Hog</title></head><body><script>
 const keep = [];
