@@ -139,6 +139,9 @@ func TestDrivesAppInSandbox(t *testing.T) {
 	if string(hc.NetworkMode) != "container:"+f.sb.Handle().ID {
 		t.Errorf("network mode %q, want the sandbox's", hc.NetworkMode)
 	}
+	if hc.Init == nil || !*hc.Init || len(hc.CapDrop) != 1 || hc.CapDrop[0] != "ALL" || len(hc.PortBindings) != 0 {
+		t.Errorf("browser container: init %v, cap drop %v, ports %v; want an init, no capabilities, no ports", hc.Init, hc.CapDrop, hc.PortBindings)
+	}
 	if !hc.ReadonlyRootfs || info.Config.User != "1000:1000" || len(info.Mounts) != 0 || hc.Memory == 0 || hc.PidsLimit == nil || *hc.PidsLimit == 0 {
 		t.Errorf("browser container not confined: readonly %v, user %q, mounts %v, memory %d, pids %v",
 			hc.ReadonlyRootfs, info.Config.User, info.Mounts, hc.Memory, hc.PidsLimit)

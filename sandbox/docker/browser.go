@@ -127,7 +127,11 @@ func (m *Manager) StartBrowser(ctx context.Context, owner string) (sandbox.Brows
 		Labels:       m.browserLabels(owner),
 	}
 	pids := o.PidsLimit
+	init := true
 	hc := &container.HostConfig{
+		// Chromium's helpers (the crash handler) leave orphans that
+		// Chromium, were it PID 1, would never reap.
+		Init:           &init,
 		NetworkMode:    container.NetworkMode("container:" + s.id),
 		ReadonlyRootfs: true,
 		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=256m,mode=1777"},
