@@ -27,8 +27,8 @@ const labelBrowser = "gohands.browser"
 // BrowserOptions configure the browsers a Manager runs beside its
 // sandboxes (see StartBrowser).
 type BrowserOptions struct {
-	// Image is the browser image (BROWSER_IMAGE); it must have Chromium at
-	// /usr/bin/chromium and a user 1000. Default sandbox.DefaultBrowserImage;
+	// Image is the browser image (BROWSER_IMAGE); it must have Debian's
+	// Chromium (/usr/lib/chromium/chromium), sh, and a user 1000. Default sandbox.DefaultBrowserImage;
 	// BrowsersOff runs none (StartBrowser gives sandbox.ErrNoBrowser).
 	Image string
 	// Memory bounds a browser container, in bytes, swap included
@@ -87,8 +87,10 @@ var chromiumFlags = []string{
 
 // chromiumScript runs Chromium with the container's stdin as its command
 // pipe (fd 3) and the container's stdout as its message pipe (fd 4); its
-// own output goes to stderr.
-const chromiumScript = `exec /usr/bin/chromium "$@" 3<&0 4>&1 0</dev/null 1>&2`
+// own output goes to stderr. It runs Debian's binary itself: the
+// /usr/bin/chromium wrapper starts a dozen small programs first, each
+// slow to load in a container, for settings the flags here give.
+const chromiumScript = `exec /usr/lib/chromium/chromium "$@" 3<&0 4>&1 0</dev/null 1>&2`
 
 // StartBrowser starts a Chromium container for owner in the network
 // namespace of owner's running sandbox, and returns its DevTools channel:
