@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
@@ -73,6 +74,10 @@ type Browser struct {
 
 	notesMu sync.Mutex
 	pending []string // dialogs and downloads, noted from chromedp's goroutines
+
+	// running is cur, for Running and Memory, which must not wait for a
+	// call (up to LoadTimeout) to end.
+	running atomic.Pointer[instance]
 }
 
 var _ Page = (*Browser)(nil)
@@ -110,17 +115,14 @@ type tab struct {
 
 // Running reports whether a browser is up.
 func (b *Browser) Running() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.cur != nil && !b.cur.dead()
+	inst := b.running.Load()
+	return inst != nil && !inst.dead()
 }
 
 // Memory returns the memory the running browser uses, when its channel can
 // tell (sandbox.BrowserConn can); ok is false when no browser runs.
 func (b *Browser) Memory(ctx context.Context) (n int64, ok bool, err error) {
-	b.mu.Lock()
-	inst := b.cur
-	b.mu.Unlock()
+	inst := b.running.Load()
 	if inst == nil || inst.dead() {
 		return 0, false, nil
 	}
@@ -158,6 +160,7 @@ func (b *Browser) stopLocked() {
 	if b.cur != nil {
 		b.cur.stop()
 		b.cur = nil
+		b.running.Store(nil)
 	}
 }
 
@@ -303,6 +306,7 @@ func (b *Browser) ensureLocked(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	b.cur = inst
+	b.running.Store(inst)
 	if b.died != nil {
 		reason := b.died
 		b.died = nil
