@@ -248,8 +248,9 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		HostRoots:          cfg.WorkspaceRoots,
-		Browser:            browserOptions(cfg.Browser),
-		Webhooks:           webhooks, Meter: reg, Logger: logger,
+		MCPServers:         cfg.MCPServers, MCPRemoteDirect: cfg.MCPRemoteDirect,
+		Browser:  browserOptions(cfg.Browser),
+		Webhooks: webhooks, Meter: reg, Logger: logger,
 	}
 }
 
