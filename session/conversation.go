@@ -31,7 +31,11 @@ type AgentSession struct {
 	stream *stream
 	bash   *bashHub
 
-	sb        *runner    // the conversation's sandbox
+	sb *runner // the conversation's sandbox
+	ck checkpointer
+	// forking is held while the conversation is forked or rewound: one
+	// at a time.
+	forking   sync.Mutex
 	secretsOp sync.Mutex // serialises changes of secrets
 	// secretMasker hides secrets; built anew for each change of them.
 	secretMasker atomic.Pointer[security.Masker]
@@ -45,6 +49,10 @@ type AgentSession struct {
 	titling  bool              // autotitle has started
 	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
+	// leaf is the head of the conversation (its id and seq): see
+	// Info.LeafEventID.
+	leaf    string
+	leafSeq int64
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
 	metricsSaved time.Time
@@ -66,6 +74,11 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 		a.secrets = make(map[string]string)
 	}
 	a.sb = &runner{a: a, be: m.opts.Sandboxes}
+	if id, seq, err := m.storedLeaf(conv.ID); err == nil {
+		a.leaf, a.leafSeq = id, seq
+	} else {
+		a.log.Warn("head of the conversation not read", "err", err)
+	}
 	a.secretMasker.Store(security.NewMasker(a.secrets))
 	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
 	a.bash = newBashHub(bashHubBytesPerLimit * m.opts.BashOutputMaxBytes)
@@ -110,6 +123,9 @@ func (a *AgentSession) Info() Info {
 	info := a.m.info(a.conv, a.settings, a.secrets)
 	a.mu.Unlock()
 	a.sb.info(&info.Sandbox)
+	if id, _ := a.Leaf(); id != "" {
+		info.LeafEventID = &id
+	}
 	return info
 }
 
@@ -128,6 +144,16 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 	}
 	if info.Agent.Tools == nil {
 		info.Agent.Tools = []Tool{}
+	}
+	info.Checkpoints = "off"
+	if m.checkpointsOn(s.Checkpoints) {
+		info.Checkpoints = "on"
+	}
+	if f := s.ForkedFrom; f != nil {
+		info.ForkedFromConversationID = &f.ConversationID
+		if f.EventID != "" {
+			info.ForkedFromEventID = &f.EventID
+		}
 	}
 	if info.Stats.UsageToMetrics == nil {
 		info.Stats.UsageToMetrics = map[string]UsageMetrics{}
@@ -223,7 +249,9 @@ func (a *AgentSession) Append(evs ...event.Event) error {
 			*evs[i].Meta() = *stored[i].Meta()
 		}
 	}
+	a.moveLeaf(stored)
 	a.touch()
+	a.afterStored(stored)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -111,8 +112,20 @@ type Options struct {
 	// DefaultBashOutputMaxBytes; less than MinBashOutputMaxBytes is an
 	// error.
 	BashOutputMaxBytes int
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// Checkpoints keeps checkpoints of the sandboxes' files, for fork and
+	// rewind; nil: none are taken.
+	Checkpoints Checkpoints
+	// CheckpointsDefault says conversations whose create request does not
+	// say are checkpointed.
+	CheckpointsDefault bool
+	// CheckpointMaxBytes bounds the content of one snapshot; 0 means
+	// DefaultCheckpointMaxBytes.
+	CheckpointMaxBytes int64
+	// MaxForks bounds the count of one fork request; 0 means
+	// DefaultMaxForks.
+	MaxForks int
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	// logMaskerBuilt, if set, is called after each background build of
 	// the Masker of log lines (for tests).
@@ -150,6 +163,9 @@ type ConversationManager struct {
 	// evicted dropped first (in evictedOrder).
 	evictedBash  map[string]*bashHub
 	evictedOrder []string
+	// forks are the ids of forks being made: Get, View and Search do not
+	// show them until they are ready.
+	forks map[string]bool
 
 	// settingsMu orders the read-change-write of the server-wide
 	// settings, profiles and secrets (serversettings.go).
@@ -577,6 +593,12 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		s.Tags = req.Tags
 	}
 	s.AutoTitle = req.AutoTitle != nil && *req.AutoTitle
+	switch req.Checkpoints {
+	case "", "on", "off":
+		s.Checkpoints = req.Checkpoints
+	default:
+		return s, invalid("checkpoints: %q is not on or off", req.Checkpoints)
+	}
 	if req.Sandbox != nil {
 		if _, err := limitsOf(*req.Sandbox); err != nil {
 			return s, err
@@ -604,6 +626,14 @@ func validRetries(l LLM) error {
 
 // Get returns a conversation, loading it from storage if need be.
 func (m *ConversationManager) Get(id string) (*AgentSession, error) {
+	if m.pendingFork(id) {
+		return nil, notFound("conversation", id)
+	}
+	return m.get(id)
+}
+
+// get is Get, forks being made included.
+func (m *ConversationManager) get(id string) (*AgentSession, error) {
 	m.mu.Lock()
 	if a := m.convs[id]; a != nil {
 		m.mu.Unlock()
@@ -668,6 +698,9 @@ func (m *ConversationManager) Search(q ConversationQuery) ([]Info, string, error
 	}
 	out := make([]Info, 0, len(convs))
 	for _, c := range convs {
+		if m.pendingFork(c.ID) {
+			continue
+		}
 		v, err := m.View(c.ID)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -746,7 +779,7 @@ func (m *ConversationManager) Count(status string) (int, error) {
 // is removed in the background (and, should the server stop first, by the
 // re-adoption at its next start, since no record owns it any more).
 func (m *ConversationManager) Delete(ctx context.Context, id string) error {
-	a, err := m.Get(id)
+	a, err := m.get(id)
 	if err != nil {
 		return err
 	}
@@ -769,6 +802,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if hasSandbox {
 		a.sb.remove(ctx, sbHandle)
 	}
+	m.deleteFiles(a)
 	if m.opts.Webhooks != nil {
 		info := a.Info()
 		info.ExecutionStatus = "deleted"
@@ -778,6 +812,23 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	}
 	m.log.InfoContext(ctx, "conversation deleted", "conversation", id)
 	return nil
+}
+
+// deleteFiles deletes the checkpoints of a deleted conversation and, for
+// a fork on a host folder, the folder made for it.
+func (m *ConversationManager) deleteFiles(a *AgentSession) {
+	if m.opts.Checkpoints != nil {
+		if err := m.opts.Checkpoints.DeleteOwner(a.id); err != nil {
+			a.log.Warn("checkpoints of a deleted conversation not deleted", "err", err)
+		}
+	}
+	f := a.Settings().ForkedFrom
+	if f == nil || f.HostCopy == "" || !m.roots.Has(f.HostCopy) {
+		return
+	}
+	if err := os.RemoveAll(f.HostCopy); err != nil {
+		a.log.Warn("host folder of a deleted fork not removed", "dir", f.HostCopy, "err", err)
+	}
 }
 
 // removeRetryMax bounds the wait between two tries of removeLater.

@@ -1,0 +1,42 @@
+package docker
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gohands/gohands/sandbox"
+)
+
+// TestChangedPaths lists what a command changed in the container's own
+// layer, and neither the workspace volume nor /tmp.
+func TestChangedPaths(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, nil)
+	s := start(t, m, sandbox.Spec{})
+	home := strings.TrimSpace(run(t, s, "mkdir -p $HOME/ck && echo x > $HOME/ck/made && echo w > /workspace/w && echo t > /tmp/t && echo $HOME").Output)
+	got, err := s.ChangedPaths(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, home+"/ck/made") {
+		t.Errorf("ChangedPaths = %v, want %s/ck/made among them", got, home)
+	}
+	for _, p := range got {
+		if p == "/workspace/w" || strings.HasPrefix(p, "/tmp") || strings.HasPrefix(p, sandbox.AgentDir) || strings.HasPrefix(p, "/proc") {
+			t.Errorf("ChangedPaths lists %s, which is not the sandbox's own layer's work", p)
+		}
+	}
+}
+
+func TestSnapshotted(t *testing.T) {
+	t.Parallel()
+	for p, want := range map[string]bool{
+		"/usr/local/lib/x": true, "/root": true, "/": false, "/tmp": false, "/tmp/a": false, "/tmpfile": true,
+		"/opt/gohands/runtime-agent": false, "/etc/hosts": false, "/etc/hostsfile": true, "rel": false,
+	} {
+		if got := snapshotted(p); got != want {
+			t.Errorf("snapshotted(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

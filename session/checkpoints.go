@@ -1,0 +1,297 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/sandbox"
+)
+
+// Checkpoints keeps checkpoints of the files of conversations' sandboxes,
+// by owner (a conversation's id): each one the snapshot the runtime-agent
+// made after an event, stored as the change from the checkpoint before
+// it. The checkpoint package's Store is the server's.
+type Checkpoints interface {
+	// Record stores the agent's snapshot tar as a checkpoint of owner
+	// taken after the event seq, following the checkpoint parent ("" for
+	// none, or when the snapshot is a full one). Past limit bytes of
+	// content the snapshot is refused.
+	Record(owner string, seq int64, parent string, snapshot io.Reader, limit int64) (Checkpoint, error)
+	// List returns owner's checkpoints, oldest first.
+	List(owner string) []Checkpoint
+	// WriteRestore writes the tar the agent's /restore takes to bring
+	// files from the state of checkpoint fromID of fromOwner ("" for
+	// none: a fresh sandbox) to that of toID of toOwner, under roots.
+	WriteRestore(w io.Writer, fromOwner, fromID, toOwner, toID string, roots []string) (files int, bytes int64, err error)
+	// Copy makes checkpoint id of fromOwner one of toOwner too, at the
+	// same seq, sharing its content.
+	Copy(fromOwner, id, toOwner string) (Checkpoint, error)
+	// DeleteOwner deletes every checkpoint of owner.
+	DeleteOwner(owner string) error
+}
+
+// Checkpoint is one checkpoint of a conversation's sandbox files.
+type Checkpoint struct {
+	ID string
+	// Seq is the event it was taken after.
+	Seq    int64
+	Parent string
+	// Generation is the agent's name for the state snapshotted, which
+	// the next snapshot starts from.
+	Generation string
+	Files      int
+	Bytes      int64
+}
+
+// CheckpointMeter counts checkpoints; a Meter that is one is told of
+// each.
+type CheckpointMeter interface {
+	CheckpointTaken(d time.Duration, err error)
+}
+
+// DefaultCheckpointMaxBytes bounds the content of one checkpoint's
+// snapshot when Options.CheckpointMaxBytes is 0.
+const DefaultCheckpointMaxBytes = 1 << 30
+
+// snapshotExclude are paths never snapshotted: the kernel's, the
+// engine's and GoHands' own (the agent and its run folder).
+var snapshotExclude = []string{"/proc", "/sys", "/dev", "/run", sandbox.AgentDir}
+
+// checkpointer is the checkpoint state of one conversation's sandbox.
+type checkpointer struct {
+	mu sync.Mutex // one snapshot or restore at a time
+	// last is the checkpoint the sandbox's files derive from: the last
+	// taken or restored. since is the agent's generation of it, valid for
+	// the sandbox sandboxID only (another agent knows none of it).
+	last      string
+	since     string
+	sandboxID string
+}
+
+// CheckpointsOn reports whether the conversation's sandbox files are
+// checkpointed after each action.
+func (a *AgentSession) CheckpointsOn() bool {
+	a.mu.Lock()
+	setting := a.settings.Checkpoints
+	a.mu.Unlock()
+	return a.m.checkpointsOn(setting)
+}
+
+func (m *ConversationManager) checkpointsOn(setting string) bool {
+	if m.opts.Checkpoints == nil || m.opts.Sandboxes == nil {
+		return false
+	}
+	switch setting {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return m.opts.CheckpointsDefault
+}
+
+// checkpointed reports whether an observation of the tool may follow a
+// change of the sandbox's files: every tool but those that only think,
+// plan, search or fetch pages (MCP tools and unknown ones count).
+func checkpointed(tool string) bool {
+	switch tool {
+	case event.ToolThink, event.ToolFinish, event.ToolTaskTracker, event.ToolGlob, event.ToolGrep, event.ToolBrowser:
+		return false
+	}
+	return tool != "" && tool != "browser_navigate" && tool != "browser_get_content"
+}
+
+// afterStored takes a checkpoint after the last observation among evs
+// whose tool may have changed files. A failure is logged and counted;
+// the step goes on.
+func (a *AgentSession) afterStored(evs []event.Event) {
+	var seq int64
+	for _, e := range evs {
+		if o, ok := e.(*event.Observation); ok && checkpointed(o.ToolName) {
+			seq = o.Seq
+		}
+	}
+	if seq == 0 || !a.CheckpointsOn() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.m.ctx, 5*time.Minute)
+	defer cancel()
+	if _, err := a.checkpoint(ctx, seq); err != nil && a.m.ctx.Err() == nil {
+		a.log.Warn("checkpoint not taken", "seq", seq, "err", err)
+	}
+}
+
+// checkpoint snapshots the sandbox's files (the working folder and what
+// changed in the container's own filesystem) as a checkpoint after the
+// event seq.
+func (a *AgentSession) checkpoint(ctx context.Context, seq int64) (Checkpoint, error) {
+	a.ck.mu.Lock()
+	defer a.ck.mu.Unlock()
+	return a.checkpointLocked(ctx, seq)
+}
+
+func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Checkpoint, err error) {
+	began := a.m.now()
+	defer func() {
+		if cm, ok := a.m.opts.Meter.(CheckpointMeter); ok {
+			cm.CheckpointTaken(a.m.now().Sub(began), err)
+		}
+	}()
+	cl, sb, done, err := a.sb.use(ctx)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	defer done()
+	req := agentapi.SnapshotRequest{Roots: []string{a.WorkingDir()}, Exclude: snapshotExclude,
+		MaxBytes: a.m.checkpointMaxBytes()}
+	if cl, ok := sb.(sandbox.ChangeLister); ok {
+		paths, err := cl.ChangedPaths(ctx)
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+		}
+		req.Paths = paths
+	}
+	parent := a.ck.last
+	if a.ck.sandboxID == sb.Handle().ID {
+		req.Since = a.ck.since
+	}
+	if req.Since == "" {
+		parent = "" // a full snapshot: the state is its own
+	}
+	body, err := cl.Snapshot(ctx, req)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: snapshot: %w", err)
+	}
+	defer body.Close()
+	ck, err = a.m.opts.Checkpoints.Record(a.id, seq, parent, body, req.MaxBytes)
+	if err != nil {
+		return Checkpoint{}, checkpointError("checkpoint: record", err)
+	}
+	a.ck.last, a.ck.since, a.ck.sandboxID = ck.ID, ck.Generation, sb.Handle().ID
+	return ck, nil
+}
+
+func (m *ConversationManager) checkpointMaxBytes() int64 {
+	if m.opts.CheckpointMaxBytes > 0 {
+		return m.opts.CheckpointMaxBytes
+	}
+	return DefaultCheckpointMaxBytes
+}
+
+// restoreFiles brings the sandbox's files to the checkpoint to (of the
+// conversation toOwner) from the state of the checkpoint from of this
+// conversation ("" for a fresh sandbox). It returns how many files it
+// wrote. The caller holds a.ck.mu.
+func (a *AgentSession) restoreFiles(ctx context.Context, from, toOwner string, to Checkpoint) (int, error) {
+	cl, sb, done, err := a.sb.use(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	roots := []string{a.WorkingDir()}
+	var fm folderMap
+	if f := a.Settings().ForkedFrom; f != nil && len(f.HostDirs) > 0 {
+		// A fork's copied checkpoints hold its originals' host folders.
+		fm = folderMap{from: f.HostDirs, to: a.WorkingDir()}
+		roots = append(roots, f.HostDirs...)
+	}
+	pr, pw := io.Pipe()
+	var files int
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		files, _, err = a.m.opts.Checkpoints.WriteRestore(pw, a.id, from, toOwner, to.ID, roots)
+		pw.CloseWithError(err)
+		written <- err
+	}()
+	body := io.Reader(pr)
+	remapped := make(chan error, 1)
+	if len(fm.from) > 0 {
+		mr, mw := io.Pipe()
+		go func() {
+			err := remapRestore(mw, pr, fm)
+			pr.CloseWithError(errors.New("remap ended"))
+			mw.CloseWithError(err)
+			remapped <- err
+		}()
+		body = mr
+		defer mr.Close()
+	} else {
+		remapped <- nil
+	}
+	res, err := cl.Restore(ctx, body)
+	pr.CloseWithError(errors.New("restore ended"))
+	werr, rerr := <-written, <-remapped
+	if werr != nil {
+		return 0, checkpointError("restore: read checkpoint", werr)
+	}
+	if err != nil {
+		return 0, sandboxError(fmt.Errorf("restore files: %w", err))
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, res.Generation, sb.Handle().ID
+	return files, nil
+}
+
+// checkpointFor picks the checkpoint that holds the sandbox's files as
+// they were at the event target: among those taken while the head was on
+// the path to target, the one nearest target, the newest of those.
+func checkpointFor(t *event.Tree, target int64, cks []Checkpoint) (Checkpoint, bool) {
+	depth := map[int64]int{0: 0}
+	for i, s := range t.Path(target) {
+		depth[s] = i + 1
+	}
+	best, found := Checkpoint{}, false
+	bestDepth := -1
+	for _, c := range cks {
+		d, ok := depth[t.HeadAfter(c.Seq)]
+		if !ok {
+			continue
+		}
+		if d > bestDepth || d == bestDepth && c.Seq >= best.Seq {
+			best, bestDepth, found = c, d, true
+		}
+	}
+	return best, found
+}
+
+// checkpointError gives a failure of the checkpoint store its kind: a
+// full disk is KindUnavailable.
+func checkpointError(what string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) {
+		return &Error{Kind: KindUnavailable, Err: err,
+			Detail: what + ": the checkpoint store's disk is full or read-only; nothing was changed"}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// baseCheckpoint takes the first checkpoint of a conversation whose new
+// sandbox just started, when it has none: the files before any action,
+// which a rewind to the start of the conversation restores.
+func (a *AgentSession) baseCheckpoint(ctx context.Context) {
+	if !a.CheckpointsOn() || len(a.m.opts.Checkpoints.List(a.id)) > 0 {
+		return
+	}
+	// Not while another snapshot or restore runs (this may be called from
+	// within one): that one settles the state anyway.
+	if !a.ck.mu.TryLock() {
+		return
+	}
+	defer a.ck.mu.Unlock()
+	if _, err := a.checkpointLocked(ctx, a.LastSeq()); err != nil && a.m.ctx.Err() == nil {
+		a.log.Warn("first checkpoint not taken", "err", err)
+	}
+}
