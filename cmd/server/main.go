@@ -111,6 +111,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	}
 	reg.WorkspaceSandboxes(manager.WorkspaceSandboxes)
 	convs.Store(manager)
+	// Forks a killed server left half made go first: their sandboxes are
+	// then orphans, which Restore removes.
+	if _, err := manager.RemovePendingForks(ctx); err != nil {
+		logger.Error("removing half-made forks", "err", err)
+	}
 	manager.Restore(ctx)
 	if n, err := manager.Resume(ctx); err != nil {
 		logger.Error("resuming conversations", "err", err)
@@ -247,6 +252,8 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		HostRoots:          cfg.WorkspaceRoots,
+		CheckpointsDefault: cfg.Checkpoints.On,
+		MaxForks:           cfg.MaxForks,
 		Webhooks:           webhooks, Meter: reg, Logger: logger,
 	}
 }
