@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -156,7 +157,12 @@ func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Chec
 		if err != nil {
 			return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 		}
-		req.Paths = paths
+		// Those under a root are walked anyway.
+		for _, p := range paths {
+			if !underAny(p, req.Roots) {
+				req.Paths = append(req.Paths, p)
+			}
+		}
 	}
 	parent := a.ck.last
 	if a.ck.sandboxID == sb.Handle().ID {
@@ -294,4 +300,14 @@ func (a *AgentSession) baseCheckpoint(ctx context.Context) {
 	if _, err := a.checkpointLocked(ctx, a.LastSeq()); err != nil && a.m.ctx.Err() == nil {
 		a.log.Warn("first checkpoint not taken", "err", err)
 	}
+}
+
+// underAny reports whether p is one of roots or under one.
+func underAny(p string, roots []string) bool {
+	for _, r := range roots {
+		if p == r || strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
