@@ -76,6 +76,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			IdleTimeout: 15 * time.Minute,
 		},
 		WorkspaceRoots: []string{"/tmp"}, // no HOME in the fake environment
+		Checkpoints:    CheckpointsConfig{On: true, MaxCount: 200, MaxBytes: 2 << 30},
+		MaxForks:       8,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
@@ -108,6 +110,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		{"host flag beats env", []string{"--host", "10.0.0.3"}, map[string]string{"HOST": "10.0.0.2"}, `{"host": "10.0.0.1"}`,
 			func(c Config) any { return c.Host }, "10.0.0.3"},
 
+		{"checkpoints file", nil, nil, `{"checkpoints": "off"}`, func(c Config) any { return c.Checkpoints.On }, false},
+		{"checkpoints env beats file", nil, map[string]string{"GOHANDS_CHECKPOINTS": "on"}, `{"checkpoints": "off"}`,
+			func(c Config) any { return c.Checkpoints.On }, true},
+		{"checkpoint bounds", nil, map[string]string{"GOHANDS_CHECKPOINTS_MAX_COUNT": "50", "GOHANDS_CHECKPOINTS_MAX_BYTES": "1g"}, "",
+			func(c Config) any { return c.Checkpoints }, CheckpointsConfig{On: true, MaxCount: 50, MaxBytes: 1 << 30}},
+		{"max forks file", nil, nil, `{"max_forks": 4}`, func(c Config) any { return c.MaxForks }, 4},
 		{"port file", nil, nil, `{"port": 8080}`, func(c Config) any { return c.Port }, 8080},
 		{"port env beats file", nil, map[string]string{"PORT": "8081"}, `{"port": 8080}`,
 			func(c Config) any { return c.Port }, 8081},
@@ -233,6 +241,10 @@ var everyVariable = map[string]string{
 	"GOHANDS_HTTP_READ_TIMEOUT":          "2m",
 	"GOHANDS_HTTP_IDLE_TIMEOUT":          "0",
 	"GOHANDS_WORKSPACE_ROOTS":            "/srv/code:/data/projects",
+	"GOHANDS_CHECKPOINTS":                "off",
+	"GOHANDS_CHECKPOINTS_MAX_COUNT":      "20",
+	"GOHANDS_CHECKPOINTS_MAX_BYTES":      "100m",
+	"GOHANDS_MAX_FORKS":                  "3",
 	"HOME":                               "/home/u",
 	"TMPDIR":                             "/scratch",
 	"DOCKER_HOST":                        "unix:///var/run/docker.sock",
@@ -290,6 +302,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/data/projects"},
+		Checkpoints:        CheckpointsConfig{MaxCount: 20, MaxBytes: 100 << 20},
+		MaxForks:           3,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -343,7 +357,8 @@ const everyKey = `{
 	"hooks_file": "/etc/gohands/hooks.json", "skills_dir": "/etc/gohands/skills", "allow_host_commands": "true",
 	"allowed_hosts": ["GoHands.Example."],
 	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"},
-	"workspace_roots": "/srv/code,/home"
+	"workspace_roots": "/srv/code,/home",
+	"checkpoints": "off", "checkpoints_max_count": 30, "checkpoints_max_bytes": "1g", "max_forks": 2
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -395,6 +410,8 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/home"},
+		Checkpoints:        CheckpointsConfig{MaxCount: 30, MaxBytes: 1 << 30},
+		MaxForks:           2,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -480,6 +497,9 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "unknown nested key", file: `{"sandbox": {"memroy": "1g"}}`, want: []string{`unknown key "sandbox.memroy"`}},
 		{name: "config_path is not a file key", file: `{"config_path": "/x"}`, want: []string{`unknown key "config_path"`}},
 		{name: "file bad value", file: `{"port": "x"}`, want: []string{"/etc/gohands.json", `port="x"`}},
+		{name: "checkpoints neither on nor off", env: map[string]string{"GOHANDS_CHECKPOINTS": "sometimes"},
+			want: []string{"GOHANDS_CHECKPOINTS", "on or off"}},
+		{name: "max forks too many", file: `{"max_forks": 1000}`, want: []string{"max_forks"}},
 		{name: "file bad nested value", file: `{"sandbox": {"memory": "lots"}}`, want: []string{`sandbox.memory="lots"`}},
 		{name: "file wrong type", file: `{"host": true}`, want: []string{"host", "string or a number"}},
 		{name: "file list of numbers", file: `{"session_api_keys": [1]}`, want: []string{"session_api_keys", "array of strings"}},
