@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/checkpoint"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/sandbox"
 )
@@ -18,38 +19,30 @@ import (
 // Checkpoints keeps checkpoints of the files of conversations' sandboxes,
 // by owner (a conversation's id): each one the snapshot the runtime-agent
 // made after an event, stored as the change from the checkpoint before
-// it. The checkpoint package's Store is the server's.
+// it. The checkpoint package's Store is one.
 type Checkpoints interface {
 	// Record stores the agent's snapshot tar as a checkpoint of owner
-	// taken after the event seq, following the checkpoint parent ("" for
-	// none, or when the snapshot is a full one). Past limit bytes of
-	// content the snapshot is refused.
-	Record(owner string, seq int64, parent string, snapshot io.Reader, limit int64) (Checkpoint, error)
+	// taken after the event seq, following the checkpoint parent.
+	Record(owner string, seq int64, parent string, snapshot io.Reader, limit int64) (checkpoint.Checkpoint, error)
 	// List returns owner's checkpoints, oldest first.
-	List(owner string) []Checkpoint
+	List(owner string) []checkpoint.Checkpoint
+	// State returns the files a checkpoint holds.
+	State(owner, id string) (checkpoint.Manifest, error)
 	// WriteRestore writes the tar the agent's /restore takes to bring
-	// files from the state of checkpoint fromID of fromOwner ("" for
-	// none: a fresh sandbox) to that of toID of toOwner, under roots.
-	WriteRestore(w io.Writer, fromOwner, fromID, toOwner, toID string, roots []string) (files int, bytes int64, err error)
+	// the files from the state from to that of checkpoint toID of
+	// toOwner, under roots (all paths when empty).
+	WriteRestore(w io.Writer, from checkpoint.Manifest, toOwner, toID string, roots []string) (files int, bytes int64, err error)
 	// Copy makes checkpoint id of fromOwner one of toOwner too, at the
 	// same seq, sharing its content.
-	Copy(fromOwner, id, toOwner string) (Checkpoint, error)
+	Copy(fromOwner, id, toOwner string) (checkpoint.Checkpoint, error)
 	// DeleteOwner deletes every checkpoint of owner.
 	DeleteOwner(owner string) error
 }
 
+var _ Checkpoints = (*checkpoint.Store)(nil)
+
 // Checkpoint is one checkpoint of a conversation's sandbox files.
-type Checkpoint struct {
-	ID string
-	// Seq is the event it was taken after.
-	Seq    int64
-	Parent string
-	// Generation is the agent's name for the state snapshotted, which
-	// the next snapshot starts from.
-	Generation string
-	Files      int
-	Bytes      int64
-}
+type Checkpoint = checkpoint.Checkpoint
 
 // CheckpointMeter counts checkpoints; a Meter that is one is told of
 // each.
@@ -165,7 +158,7 @@ func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Chec
 		}
 	}
 	parent := a.ck.last
-	if a.ck.sandboxID == sb.Handle().ID {
+	if a.ck.sandboxID == sb.Handle().ID && a.m.hasCheckpoint(a.id, parent) {
 		req.Since = a.ck.since
 	}
 	if req.Since == "" {
@@ -191,50 +184,53 @@ func (m *ConversationManager) checkpointMaxBytes() int64 {
 	return DefaultCheckpointMaxBytes
 }
 
-// restoreFiles brings the sandbox's files to the checkpoint to (of the
-// conversation toOwner) from the state of the checkpoint from of this
-// conversation ("" for a fresh sandbox). It returns how many files it
-// wrote. The caller holds a.ck.mu.
-func (a *AgentSession) restoreFiles(ctx context.Context, from, toOwner string, to Checkpoint) (int, error) {
+// restoreFiles brings the sandbox's files to the checkpoint to of this
+// conversation from the state of its checkpoint from ("" for a fresh
+// sandbox: nothing to delete). It returns how many entries it wrote. The
+// caller holds a.ck.mu.
+func (a *AgentSession) restoreFiles(ctx context.Context, from string, to Checkpoint) (int, error) {
+	cks := a.m.opts.Checkpoints
 	cl, sb, done, err := a.sb.use(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer done()
-	roots := []string{a.WorkingDir()}
-	var fm folderMap
-	if f := a.Settings().ForkedFrom; f != nil && len(f.HostDirs) > 0 {
-		// A fork's copied checkpoints hold its originals' host folders.
-		fm = folderMap{from: f.HostDirs, to: a.WorkingDir()}
-		roots = append(roots, f.HostDirs...)
+	var fromState checkpoint.Manifest
+	if from != "" {
+		if fromState, err = cks.State(a.id, from); err != nil {
+			return 0, checkpointError("restore: read the current state", err)
+		}
 	}
+	toState, err := cks.State(a.id, to.ID)
+	if err != nil {
+		return 0, checkpointError("restore: read the checkpoint", err)
+	}
+	hdr := restoreHeader{fm: folderMap{to: a.WorkingDir()}, root: a.WorkingDir()}
+	if f := a.Settings().ForkedFrom; f != nil {
+		// A fork's copied checkpoints hold its originals' host folders.
+		hdr.fm.from = f.HostDirs
+	}
+	hdr.paths = hdr.outside(fromState, toState)
 	pr, pw := io.Pipe()
 	var files int
 	written := make(chan error, 1)
 	go func() {
 		var err error
-		files, _, err = a.m.opts.Checkpoints.WriteRestore(pw, a.id, from, toOwner, to.ID, roots)
+		files, _, err = cks.WriteRestore(pw, fromState, a.id, to.ID, nil)
 		pw.CloseWithError(err)
 		written <- err
 	}()
-	body := io.Reader(pr)
-	remapped := make(chan error, 1)
-	if len(fm.from) > 0 {
-		mr, mw := io.Pipe()
-		go func() {
-			err := remapRestore(mw, pr, fm)
-			pr.CloseWithError(errors.New("remap ended"))
-			mw.CloseWithError(err)
-			remapped <- err
-		}()
-		body = mr
-		defer mr.Close()
-	} else {
-		remapped <- nil
-	}
-	res, err := cl.Restore(ctx, body)
-	pr.CloseWithError(errors.New("restore ended"))
-	werr, rerr := <-written, <-remapped
+	mr, mw := io.Pipe()
+	rewritten := make(chan error, 1)
+	go func() {
+		err := hdr.rewrite(mw, pr)
+		pr.CloseWithError(errors.New("restore ended"))
+		mw.CloseWithError(err)
+		rewritten <- err
+	}()
+	res, err := cl.Restore(ctx, mr)
+	mr.CloseWithError(errors.New("restore ended"))
+	werr, rerr := <-written, <-rewritten
 	if werr != nil {
 		return 0, checkpointError("restore: read checkpoint", werr)
 	}
@@ -246,6 +242,20 @@ func (a *AgentSession) restoreFiles(ctx context.Context, from, toOwner string, t
 	}
 	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, res.Generation, sb.Handle().ID
 	return files, nil
+}
+
+// hasCheckpoint reports whether owner still has the checkpoint id (the
+// bounds merge old ones away).
+func (m *ConversationManager) hasCheckpoint(owner, id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, c := range m.opts.Checkpoints.List(owner) {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // checkpointFor picks the checkpoint that holds the sandbox's files as

@@ -274,7 +274,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 			return Info{}, checkpointError("copy the checkpoint", err)
 		}
 		f.ck.mu.Lock()
-		_, err = f.restoreFiles(ctx, "", id, ck)
+		_, err = f.restoreFiles(ctx, "", ck)
 		f.ck.mu.Unlock()
 		if err != nil {
 			return Info{}, err

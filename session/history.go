@@ -145,7 +145,7 @@ func (a *AgentSession) rewindFiles(ctx context.Context, t *event.Tree, seq int64
 	}
 	files := 0
 	if target.ID != cur.ID {
-		if files, err = a.restoreFiles(ctx, cur.ID, a.id, target); err != nil {
+		if files, err = a.restoreFiles(ctx, cur.ID, target); err != nil {
 			return err
 		}
 	}

@@ -6,14 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/checkpoint"
 )
 
-// restoreHeaderName is the first entry of a restore tar: the paths to
-// delete and the roots, as JSON.
-const restoreHeaderName = ".gohands-restore.json"
-
-// maxRestoreHeader bounds the header entry a remap reads into memory.
+// maxRestoreHeader bounds the header entry a rewrite reads into memory.
 const maxRestoreHeader = 64 << 20
 
 // folderMap turns the paths a checkpoint holds under earlier host folders
@@ -24,85 +24,104 @@ type folderMap struct {
 	to   string
 }
 
-// path maps p, absolute or not (tar names have no leading slash).
+// path maps p.
 func (fm folderMap) path(p string) string {
-	slash := strings.HasPrefix(p, "/")
-	abs := "/" + strings.TrimPrefix(p, "/")
 	for _, f := range fm.from {
-		if abs == f || strings.HasPrefix(abs, f+"/") {
-			abs = fm.to + abs[len(f):]
-			if !slash {
-				return strings.TrimPrefix(abs, "/")
-			}
-			return abs
+		if p == f || strings.HasPrefix(p, f+"/") {
+			return fm.to + p[len(f):]
 		}
 	}
 	return p
 }
 
-// remapRestore copies the restore tar src to dst with its paths mapped by
-// fm: the header's deletions and roots, each entry's name and absolute
-// link targets.
-func remapRestore(dst io.Writer, src io.Reader, fm folderMap) error {
+// restoreHeader is what a restore tar's header says beyond the store's
+// deletions: the working folder as the one root, the paths outside it the
+// checkpoints hold (the container's own changed files) as single paths,
+// and the paths never written; and the folders to map.
+type restoreHeader struct {
+	fm    folderMap
+	root  string
+	paths []string
+}
+
+// outside lists the paths of the states, mapped, that are not under the
+// root: those the agent may write or delete besides the root's.
+func (h restoreHeader) outside(states ...checkpoint.Manifest) []string {
+	seen := map[string]bool{}
+	for _, st := range states {
+		for p := range st {
+			p = h.fm.path(p)
+			if !underAny(p, []string{h.root}) && !underAny(p, snapshotExclude) {
+				seen[p] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// rewrite copies the store's restore tar src to dst with the header
+// completed and every path mapped.
+func (h restoreHeader) rewrite(dst io.Writer, src io.Reader) error {
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(dst)
 	first := true
 	for {
-		h, err := tr.Next()
+		th, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("remap restore: %w", err)
+			return fmt.Errorf("restore tar: %w", err)
 		}
-		if first && h.Name == restoreHeaderName {
+		if first {
 			first = false
-			if err := remapHeader(tw, tr, h, fm); err != nil {
+			if th.Name != agentapi.RestoreHeaderName {
+				return fmt.Errorf("restore tar: first entry %q, want %s", th.Name, agentapi.RestoreHeaderName)
+			}
+			if err := h.writeHeader(tw, tr, th); err != nil {
 				return err
 			}
 			continue
 		}
-		first = false
-		h.Name = fm.path(h.Name)
-		if strings.HasPrefix(h.Linkname, "/") || h.Typeflag == tar.TypeLink {
-			h.Linkname = fm.path(h.Linkname)
+		th.Name = h.fm.path(th.Name)
+		if th.Typeflag == tar.TypeLink || strings.HasPrefix(th.Linkname, "/") {
+			th.Linkname = h.fm.path(th.Linkname)
 		}
-		if err := tw.WriteHeader(h); err != nil {
-			return fmt.Errorf("remap restore: %w", err)
+		if err := tw.WriteHeader(th); err != nil {
+			return fmt.Errorf("restore tar: %w", err)
 		}
 		if _, err := io.Copy(tw, tr); err != nil {
-			return fmt.Errorf("remap restore: %w", err)
+			return fmt.Errorf("restore tar: %w", err)
 		}
 	}
 	return tw.Close()
 }
 
-// remapHeader rewrites the header entry's paths.
-func remapHeader(tw *tar.Writer, tr io.Reader, h *tar.Header, fm folderMap) error {
-	if h.Size > maxRestoreHeader {
-		return fmt.Errorf("remap restore: header of %d bytes", h.Size)
+// writeHeader writes the header entry, completed.
+func (h restoreHeader) writeHeader(tw *tar.Writer, r io.Reader, th *tar.Header) error {
+	if th.Size > maxRestoreHeader {
+		return fmt.Errorf("restore tar: header of %d bytes", th.Size)
 	}
-	var hdr map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(tr, maxRestoreHeader)).Decode(&hdr); err != nil {
-		return fmt.Errorf("remap restore: header: %w", err)
+	var rh agentapi.RestoreHeader
+	if err := json.NewDecoder(io.LimitReader(r, maxRestoreHeader)).Decode(&rh); err != nil {
+		return fmt.Errorf("restore tar: header: %w", err)
 	}
-	for k, v := range hdr {
-		var paths []string
-		if json.Unmarshal(v, &paths) != nil {
-			continue
-		}
-		for i, p := range paths {
-			paths[i] = fm.path(p)
-		}
-		hdr[k], _ = json.Marshal(paths)
+	for i, p := range rh.Delete {
+		rh.Delete[i] = h.fm.path(p)
 	}
-	b, err := json.Marshal(hdr)
+	rh.Roots, rh.Paths, rh.Exclude = []string{h.root}, h.paths, snapshotExclude
+	b, err := json.Marshal(rh)
 	if err != nil {
 		return err
 	}
-	h.Size = int64(len(b))
-	if err := tw.WriteHeader(h); err != nil {
-		return fmt.Errorf("remap restore: %w", err)
+	th.Size = int64(len(b))
+	if err := tw.WriteHeader(th); err != nil {
+		return fmt.Errorf("restore tar: %w", err)
 	}
 	_, err = tw.Write(b)
 	return err
