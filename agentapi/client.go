@@ -28,6 +28,10 @@ type Client struct {
 
 	handshakeTimeout time.Duration
 	onUnverified     func(error)
+	// dialVerified opens a new connection to the agent and runs the
+	// handshake on it: every connection the client sends the token on,
+	// pooled or upgraded into a stream, comes from it.
+	dialVerified func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // ClientOption tunes a Client.
@@ -75,22 +79,23 @@ func newClient(base, token string, opts []ClientOption, dial dialFunc) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	c.dialVerified = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, binding, err := dial(ctx, network, addr)
+		if err == nil {
+			if err = c.verify(ctx, conn, binding); err != nil {
+				conn.Close()
+			}
+		}
+		if err != nil {
+			if c.onUnverified != nil && errors.Is(err, ErrUnverified) {
+				c.onUnverified(err)
+			}
+			return nil, err
+		}
+		return conn, nil
+	}
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, binding, err := dial(ctx, network, addr)
-			if err == nil {
-				if err = c.verify(ctx, conn, binding); err != nil {
-					conn.Close()
-				}
-			}
-			if err != nil {
-				if c.onUnverified != nil && errors.Is(err, ErrUnverified) {
-					c.onUnverified(err)
-				}
-				return nil, err
-			}
-			return conn, nil
-		},
+		DialContext:         c.dialVerified,
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,

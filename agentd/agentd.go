@@ -1,6 +1,8 @@
 // Package agentd is the runtime-agent: the small daemon that runs as PID 1
 // inside every sandbox and gives the GoHands server terminals and file
-// operations over HTTP (TCP or a Unix socket). Its wire contract (request
+// operations over HTTP (TCP or a Unix socket), long-lived programs whose
+// standard input and output it relays (MCP servers over stdio), and TCP
+// connections opened from the sandbox's network. Its wire contract (request
 // and answer types, constants) and the Go client the server calls it with
 // are package agentapi.
 //

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -65,14 +64,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) error {
 	stdout := &capped{left: limit}
 	stderr := &capped{left: agentapi.MaxRunStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if s.cfg.UID >= 0 && s.cfg.UID != os.Getuid() {
-		gid := s.cfg.GID
-		if gid < 0 {
-			gid = s.cfg.UID
-		}
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.cfg.UID), Gid: uint32(gid), Groups: []uint32{}}
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.credential()}
 	// The whole group goes when the time is up: git may start helpers.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second

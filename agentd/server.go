@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -34,6 +35,9 @@ type Config struct {
 	OutputDir string // cut command output and terminal files
 	// MaxTerminals bounds how many terminals may exist at once.
 	MaxTerminals int
+	// MaxProcesses bounds how many processes (POST /processes) may run
+	// at once.
+	MaxProcesses int
 	// MaxBody bounds a JSON request body; uploads have their own limit in Files.
 	MaxBody int64
 	Files   *files.FS
@@ -52,7 +56,13 @@ type Server struct {
 
 	mu        sync.Mutex
 	terminals map[string]*terminal.Terminal
+	streams   map[net.Conn]struct{} // upgraded connections: attachments, dials
 	closed    bool
+
+	procMu  sync.Mutex
+	procs   map[string]*process
+	procSeq int
+	procWG  sync.WaitGroup // the processes' waiters and stderr copiers
 }
 
 // NewServer builds the agent's API. Terminals start when first used.
@@ -69,6 +79,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxTerminals == 0 {
 		cfg.MaxTerminals = 32
 	}
+	if cfg.MaxProcesses == 0 {
+		cfg.MaxProcesses = 16
+	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
 	}
@@ -84,6 +97,8 @@ func NewServer(cfg Config) (*Server, error) {
 		log:       cfg.Logger.With("component", "agentd"),
 		started:   time.Now(),
 		terminals: map[string]*terminal.Terminal{},
+		streams:   map[net.Conn]struct{}{},
+		procs:     map[string]*process{},
 	}
 	s.routes()
 	return s, nil
@@ -105,6 +120,7 @@ func (s *Server) routes() {
 	s.fileRoutes(auth)
 	s.browseRoutes(auth)
 	s.runRoutes(auth)
+	s.processRoutes(auth)
 	s.snapshotRoutes(auth)
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
@@ -127,17 +143,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close ends every terminal and the processes they started.
+// Close ends every terminal and the processes they started, every process
+// started with POST /processes, and every stream.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	terms := s.terminals
 	s.terminals = map[string]*terminal.Terminal{}
+	streams := s.streams
+	s.streams = map[net.Conn]struct{}{}
 	s.mu.Unlock()
 	for _, t := range terms {
 		t.Close()
 	}
+	s.procMu.Lock()
+	procs := s.procs
+	s.procs = map[string]*process{}
+	s.procMu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(func() { stop(p) })
+	}
+	wg.Wait()
+	for conn := range streams {
+		conn.Close()
+	}
+	s.procWG.Wait()
 	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request) error) http.Handler {

@@ -3,6 +3,7 @@ package agentapitest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"path"
 	"regexp"
@@ -15,8 +16,8 @@ import (
 
 // Agent is an in-memory runtime-agent: the file calls of Files, glob and
 // grep over its tree, a small file editor (view, create, str_replace),
-// terminals whose commands Shell answers, and pages Browse serves from
-// Pages. It has the calls of agentapi.Client that tools make.
+// terminals whose commands Shell answers, pages Browse serves from
+// Pages, processes running Programs, and dials through Dialer. It has the calls of agentapi.Client that tools make.
 type Agent struct {
 	*Files
 	// Shell answers Exec on any terminal; nil answers every command with
@@ -26,11 +27,17 @@ type Agent struct {
 	Pages map[string]agentapi.BrowseResult
 	// Runner answers Run; nil answers every program as not installed.
 	Runner func(req agentapi.RunRequest) (agentapi.RunResult, error)
+	// Programs are the programs StartProcess runs, by name.
+	Programs map[string]Program
+	// Dialer makes Dial's connections; nil refuses every dial.
+	Dialer func(ctx context.Context, network, address string) (net.Conn, error)
 
 	mu        sync.Mutex
 	terminals map[string]string // name -> working directory
 	resets    []string
 	last      agentapi.BrowseResult
+	procs     map[string]*process
+	procSeq   int
 }
 
 // Run runs a program through Runner.
