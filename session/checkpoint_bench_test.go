@@ -77,7 +77,7 @@ func bash(b *testing.B, a *session.AgentSession, cmd string) string {
 // a tool that may change files, a checkpoint is taken before it returns.
 func step(b *testing.B, a *session.AgentSession, tool string) *event.Observation {
 	b.Helper()
-	o := &event.Observation{ToolName: tool, ToolCallID: "call", ActionID: "action"}
+	o := &event.Observation{ToolName: tool, ToolCallID: "call", ActionID: "action", Observation: &event.ThinkObservation{}}
 	o.Source = event.SourceEnvironment
 	if err := a.Append(o); err != nil {
 		b.Fatal(err)
