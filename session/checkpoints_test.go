@@ -143,4 +143,3 @@ func TestForkRefusals(t *testing.T) {
 		}
 	})
 }
-

@@ -114,7 +114,7 @@ func (a *AgentSession) Navigate(ctx context.Context, eventID string) (Info, erro
 	moved := &event.HeadMoved{LeafEventID: eventID, LeafSeq: seq, PreviousLeafEventID: prev}
 	moved.Source = event.SourceUser
 	if restore {
-		if err := a.rewindFiles(ctx, t, seq, moved); err != nil {
+		if err := a.rewindFiles(ctx, seq, moved); err != nil {
 			return Info{}, err
 		}
 	}
@@ -128,7 +128,7 @@ func (a *AgentSession) Navigate(ctx context.Context, eventID string) (Info, erro
 // rewindFiles checkpoints the files as they are (so that the branch left
 // can be come back to), then restores those of the checkpoint at the event
 // seq, and notes what it did in moved.
-func (a *AgentSession) rewindFiles(ctx context.Context, t *event.Tree, seq int64, moved *event.HeadMoved) error {
+func (a *AgentSession) rewindFiles(ctx context.Context, seq int64, moved *event.HeadMoved) error {
 	a.ck.mu.Lock()
 	defer a.ck.mu.Unlock()
 	cur, err := a.checkpointLocked(ctx, a.LastSeq())
@@ -136,7 +136,8 @@ func (a *AgentSession) rewindFiles(ctx context.Context, t *event.Tree, seq int64
 		return err
 	}
 	// The log as it is now: the checkpoint just taken follows the head.
-	if t, _, err = a.tree(); err != nil {
+	t, _, err := a.tree()
+	if err != nil {
 		return err
 	}
 	target, ok := checkpointFor(t, seq, a.m.opts.Checkpoints.List(a.id))
