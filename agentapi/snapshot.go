@@ -2,6 +2,7 @@ package agentapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -94,6 +95,10 @@ func (c *Client) Snapshot(ctx context.Context, req SnapshotRequest) (io.ReadClos
 	resp, err := c.send(ctx, http.MethodPost, "/snapshot", req)
 	if err != nil {
 		return nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != TarType {
+		resp.Body.Close()
+		return nil, fmt.Errorf("agent POST /snapshot: answered %q, not a tar stream", ct)
 	}
 	return resp.Body, nil
 }

@@ -225,6 +225,10 @@ func (w *walker) dir(fd int, p string, depth int) error {
 	}
 	names, err := f.Readdirnames(-1)
 	if err != nil {
+		if gone(err) {
+			delete(w.cur, p) // removed while listed: seen next time
+			return nil
+		}
 		return fmt.Errorf("walk %s: %w", p, err)
 	}
 	sort.Strings(names)

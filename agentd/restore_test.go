@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -158,6 +160,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{name: "deletion outside the roots", delete: func(root, outside string) []string { return []string{outside + "/victim"} }},
 		{name: "deletion with dot-dot", delete: func(root, outside string) []string { return []string{root + "/../outside/victim"} }},
 		{name: "deletion of a root", delete: func(root, outside string) []string { return []string{root} }},
+		{name: "a bad deletion after a good one", delete: func(root, outside string) []string { return []string{root + "/keep", outside + "/victim"} }},
 		{name: "excluded entry", exclude: func(root string) []string { return []string{root + "/agent"} },
 			entries: func(root, outside string) []entry { return []entry{file(root + "/agent/x")} }},
 		{name: "a root turned into a file", entries: func(root, outside string) []entry { return []entry{file(root)} }},
@@ -201,6 +204,9 @@ func TestRestoreRefuses(t *testing.T) {
 			})
 			if diff := cmp.Diff(got, map[string]string{"/victim": "safe"}); diff != "" {
 				t.Errorf("outside the root (-got +want):\n%s", diff)
+			}
+			if data, err := os.ReadFile(root + "/keep"); string(data) != "keep" {
+				t.Errorf("keep: %q, %v; a refused restore changed the tree", data, err)
 			}
 			if _, err := os.Stat(root + "/victim2"); err == nil {
 				t.Errorf("wrote through a root that is a symlink")
@@ -251,6 +257,8 @@ func TestRestoreBadStreams(t *testing.T) {
 		{"no roots", restoreStream(t, agentapi.RestoreHeader{}).Bytes(), http.StatusUnprocessableEntity},
 		{"relative root", restoreStream(t, agentapi.RestoreHeader{Roots: []string{"work"}}).Bytes(), http.StatusBadRequest},
 		{"cut inside a file", cutBytes, http.StatusBadRequest},
+		{"root whose parent is missing", restoreStream(t, agentapi.RestoreHeader{Roots: []string{root + "/no/such"}},
+			entry{name: root + "/no/such/a", typ: tar.TypeReg, mode: 0o644, body: "a"}).Bytes(), http.StatusConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,4 +288,107 @@ func FuzzRestorePath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRestoreRacingSymlinks: a sandbox process that keeps swapping a
+// directory of the tree for a symlink to outside never gets a restore to
+// write or delete there.
+func TestRestoreRacingSymlinks(t *testing.T) {
+	t.Parallel()
+	c := socketAgent(t)
+	base := t.TempDir()
+	root, outside := base+"/root", base+"/outside"
+	mustWrite(t, outside+"/victim", "safe")
+	mustWrite(t, outside+"/sub/victim", "safe")
+	os.MkdirAll(root+"/d/sub", 0o755)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Rename(root+"/d", root+"/d.real")
+			os.Symlink(outside, root+"/d")
+			os.Remove(root + "/d")
+			os.Rename(root+"/d.real", root+"/d")
+		}
+	}()
+	var written, refused int
+	for i := range 200 {
+		h := agentapi.RestoreHeader{Roots: []string{root}, Delete: []string{root + "/d/sub/victim"}}
+		_, err := c.Restore(context.Background(), restoreStream(t, h,
+			entry{name: root + "/d/victim", typ: tar.TypeReg, mode: 0o644, body: fmt.Sprint("pwned ", i)},
+			entry{name: root + "/d/sub/victim", typ: tar.TypeReg, mode: 0o644, body: "pwned"},
+		))
+		switch st := agentapi.StatusOf(err); {
+		case err == nil:
+			written++
+		case st >= 400 && st < 500:
+			refused++
+		default:
+			t.Fatalf("restore %d: %v", i, err)
+		}
+	}
+	close(stop)
+	<-done
+	for _, p := range []string{"/victim", "/sub/victim"} {
+		if data, err := os.ReadFile(outside + p); err != nil || string(data) != "safe" {
+			t.Errorf("outside%s: %q, %v; want untouched", p, data, err)
+		}
+	}
+	entries, _ := os.ReadDir(outside)
+	if len(entries) != 2 {
+		t.Errorf("outside holds %d entries, want 2", len(entries))
+	}
+	t.Logf("%d restores written, %d refused", written, refused)
+}
+
+// TestRestoreRewritesInPlaceOnlyWhenSafe: a file is rewritten in place
+// (same inode) only when it has no other hard link and keeps its mode and
+// owner; else it is replaced, and a hard link elsewhere keeps its content.
+func TestRestoreRewritesInPlaceOnlyWhenSafe(t *testing.T) {
+	t.Parallel()
+	c := socketAgent(t)
+	base := t.TempDir()
+	root, outside := base+"/root", base+"/outside"
+	mustWrite(t, outside+"/victim", "safe")
+	mustWrite(t, root+"/same", "a longer old content")
+	mustWrite(t, root+"/tighter", "old")
+	if err := os.Link(outside+"/victim", root+"/hardlink"); err != nil {
+		t.Fatal(err)
+	}
+	// Descriptors a sandbox process holds open across the restore.
+	held := func(p string) *os.File {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	same, tighter := held(root+"/same"), held(root+"/tighter")
+	uid, gid := os.Getuid(), os.Getgid()
+	_, err := c.Restore(context.Background(), restoreStream(t, agentapi.RestoreHeader{Roots: []string{root}},
+		entry{name: root + "/same", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, body: "new"},
+		entry{name: root + "/tighter", typ: tar.TypeReg, mode: 0o600, uid: uid, gid: gid, body: "secret"},
+		entry{name: root + "/hardlink", typ: tar.TypeReg, mode: 0o644, uid: uid, gid: gid, body: "pwned"},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{root + "/same": "new", root + "/tighter": "secret", root + "/hardlink": "pwned", outside + "/victim": "safe"} {
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("%s: %q, want %q", p, got, want)
+		}
+	}
+	if got, _ := io.ReadAll(same); string(got) != "new" {
+		t.Errorf("same mode and owner: a descriptor held reads %q; the file was replaced, not rewritten in place", got)
+	}
+	if got, _ := io.ReadAll(tighter); string(got) != "old" {
+		t.Errorf("a tighter mode: a descriptor held reads %q; the file was rewritten in place", got)
+	}
 }

@@ -193,7 +193,10 @@ type sender struct {
 // it, or lists it deleted); a file that shrank while being read is padded
 // and marked so that the next snapshot sends it again.
 func (s *sender) send(p string) error {
-	n := s.wk.cur[p]
+	n, ok := s.wk.cur[p]
+	if !ok {
+		return nil // went away during the walk
+	}
 	hdr := &tar.Header{
 		Name: p, Mode: int64(n.mode & 0o7777), Uid: int(n.uid), Gid: int(n.gid),
 		ModTime: time.Unix(0, n.mtime), Format: tar.FormatPAX,

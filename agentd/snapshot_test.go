@@ -5,8 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,6 +386,8 @@ func TestSnapshotsWhileFilesChange(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop); <-done })
+	t.Cleanup(halt)
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -427,8 +431,7 @@ func TestSnapshotsWhileFilesChange(t *testing.T) {
 		fold(s)
 		req.Since = s.trailer.Generation
 	}
-	close(stop)
-	<-done
+	halt()
 	settle()
 	fold(takeSnapshot(t, c, req))
 
@@ -452,5 +455,39 @@ func TestSnapshotsWhileFilesChange(t *testing.T) {
 	})
 	if diff := cmp.Diff(state, want); diff != "" {
 		t.Errorf("folded snapshots against the tree (-got +want):\n%s", diff)
+	}
+}
+
+// TestSnapshotFileGrowsPastMaxBytes: a file that grows between the walk and
+// its sending, past MaxBytes, stops the stream (the trailer then says
+// Truncated); within it, its new size is sent, and it is sent again next
+// time.
+func TestSnapshotFileGrowsPastMaxBytes(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	mustWrite(t, root+"/f", "0123456789")
+	d := newDirs()
+	defer d.close()
+	wk := newWalker(d, nil, nil)
+	if err := wk.root(root); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, root+"/f", "0123456789 and more")
+	var buf bytes.Buffer
+	s := &sender{tw: tar.NewWriter(&buf), dirs: d, wk: wk, max: 15}
+	if err := s.send(root + "/f"); !errors.Is(err, errOverBudget) {
+		t.Fatalf("send of a file grown past max_bytes: %v, want errOverBudget", err)
+	}
+
+	wk = newWalker(d, nil, nil)
+	if err := wk.root(root); err != nil {
+		t.Fatal(err)
+	}
+	s = &sender{tw: tar.NewWriter(&buf), dirs: d, wk: wk}
+	if err := s.send(root + "/f"); err != nil || s.bytes != 19 {
+		t.Fatalf("send: %v, %d bytes", err, s.bytes)
+	}
+	if !wk.cur[root+"/f"].racy {
+		t.Errorf("a file sent right after it changed is not marked to be sent again")
 	}
 }

@@ -50,6 +50,7 @@ type gohands struct {
 	url   string
 	model *llmtest.Server
 	conns *tracker
+	store *storage.Store // for tests that put events in as a run would have
 }
 
 // startGoHands builds a server with real sandboxes (skipping when the
@@ -91,7 +92,7 @@ func startGoHands(t *testing.T, sandboxes bool, steps ...llmtest.Step) *gohands 
 		srv.Shutdown()
 		hs.Close()
 	})
-	return &gohands{t: t, url: hs.URL, model: model, conns: tr}
+	return &gohands{t: t, url: hs.URL, model: model, conns: tr, store: store}
 }
 
 // do calls the API with the key and decodes a 2xx answer into out.

@@ -7,6 +7,7 @@ import * as md from './markdown.js';
 import * as ansi from './ansi.js';
 import * as diff from './diff.js';
 import { contentText } from './terminal.js';
+import * as mcp from './mcp.js';
 import { clock, riskTone, sandboxLabel, statusLabel, tone, truncate } from './format.js';
 
 // Output longer than this is folded: the first lines show, the rest opens
@@ -134,6 +135,9 @@ const TOOL_ICONS = {
   browser: '◎', think: '…', finish: '⚑',
 };
 
+// MCP_ICON marks the calls to an MCP server's tools and their results.
+const MCP_ICON = '⇄';
+
 function thoughtOf(ev) {
   const parts = [];
   const t = contentText(ev.thought);
@@ -187,6 +191,10 @@ function action(ev) {
     case 'BrowserGetContentAction':
       title = title || 'Read the page';
       break;
+    case mcp.ACTION:
+      title = title || 'Call ' + mcp.label(a, tool);
+      content.push(...mcp.callBody(a, ev.tool_name));
+      break;
     case 'ThinkAction':
       return { icon: '…', title: 'Thought', cls: 'ev-thought', badges: [], content: [...content, h('div', { class: 'thought md' }, md.render(a.thought || ''))] };
     case 'FinishAction':
@@ -198,6 +206,7 @@ function action(ev) {
     }
   }
   if (ev.security_reason) content.push(h('p', { class: 'ev-meta ev-verdict' }, `Rated ${String(ev.security_risk || 'UNKNOWN').toLowerCase()}: ${ev.security_reason}`));
+  if (a.kind === mcp.ACTION) return { icon: MCP_ICON, title, cls: 'ev-action ev-mcp', badges, content };
   return { icon: TOOL_ICONS[tool] || '⚙', title, cls: 'ev-action', badges, content };
 }
 
@@ -294,6 +303,10 @@ function observation(ev, ctx) {
         ...base, icon: '◎', title: 'Web page' + (o.url ? ': ' + truncate(o.url, 80) : ''),
         content: [o.url ? h('p', null, h('a', { href: o.url, rel: 'noopener noreferrer nofollow', target: '_blank' }, o.url)) : null, fold('Page text', output(text, 'ev-pre'))],
       };
+    case mcp.OBSERVATION: {
+      const name = mcp.label(act && act.action && act.action.kind === mcp.ACTION ? act.action : null, (act && act.tool_name) || o.tool_name || ev.tool_name);
+      return { ...base, icon: MCP_ICON, title: err ? `${name} failed` : `Result of ${name}`, cls: base.cls + ' ev-mcp', content: mcp.resultBody(o) };
+    }
     case 'ThinkObservation':
       return { ...base, icon: '…', title: 'Thought noted', cls: base.cls + ' ev-quiet' };
     case 'FinishObservation':
@@ -347,7 +360,9 @@ function systemPrompt(ev) {
   return {
     icon: '⚙', title: `Agent set up with ${tools.length} tool${tools.length === 1 ? '' : 's'}`, cls: 'ev-note',
     content: [
-      tools.length ? h('div', { class: 'chips' }, tools.map((t) => h('span', { class: 'chip', title: t.description || '' }, t.name))) : null,
+      tools.length ? h('div', { class: 'chips' }, tools.map((t) => mcp.isTool(t)
+        ? h('span', { class: 'chip chip-mcp', title: 'MCP tool' + (t.description ? ': ' + t.description : '') }, t.name)
+        : h('span', { class: 'chip', title: t.description || '' }, t.name))) : null,
       fold('System prompt', h('pre', { class: 'ev-pre' }, prompt || '')),
       ev.dynamic_context && ev.dynamic_context.text ? fold('Context', h('pre', { class: 'ev-pre' }, ev.dynamic_context.text)) : null,
     ],
@@ -441,6 +456,7 @@ export function pendingCard(ev) {
   let what;
   if (a.kind === 'TerminalAction') what = h('pre', { class: 'term-cmdline-block' }, '$ ', a.command || '');
   else if (a.kind === 'FileEditorAction') what = [h('p', null, editorTitle(a)), editorBody(a)];
+  else if (a.kind === mcp.ACTION) what = mcp.callBody(a, ev.tool_name);
   else what = h('p', null, ev.summary || `Call ${ev.tool_name || 'a tool'}`);
   return h('div', { class: 'pending-card', 'data-id': ev.id },
     h('div', { class: 'pending-head' },
