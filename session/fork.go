@@ -264,6 +264,12 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	if err := m.copyEvents(a.id, id, p.upTo); err != nil {
 		return Info{}, err
 	}
+	if origin.HostCopy != "" {
+		// Made now: a sandbox is not used on a host folder that is gone.
+		if err := os.MkdirAll(origin.HostCopy, 0o755); err != nil {
+			return Info{}, fmt.Errorf("make the fork's host folder: %w", err)
+		}
+	}
 	f, err := m.getForking(id)
 	if err != nil {
 		return Info{}, err

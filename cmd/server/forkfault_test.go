@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,13 +72,18 @@ func TestFaultForkKilled(t *testing.T) {
 	}
 
 	// The fork's request, cut by the kill.
+	answered := make(chan string, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", g.url+"/api/conversations/"+id+"/fork",
 			strings.NewReader(fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID)))
 		req.Header.Set("X-Session-API-Key", "key")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
 		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answered <- fmt.Sprintf("%d %s", resp.StatusCode, data)
 	}()
 	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+serverID), filters.Arg("label", "gohands.conversation=mid-fork"))
 	deadline := time.Now().Add(time.Minute)
@@ -88,6 +94,11 @@ func TestFaultForkKilled(t *testing.T) {
 		}
 		if len(list) > 0 {
 			break
+		}
+		select {
+		case a := <-answered:
+			t.Fatalf("the fork was answered before its sandbox appeared: %s", a)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the fork's sandbox never appeared")
