@@ -67,6 +67,59 @@ type checkpointer struct {
 	last      string
 	since     string
 	sandboxID string
+	// paths are the container's own changed paths.
+	paths changedPaths
+}
+
+// changedPathsEvery bounds how often the engine is asked for a
+// container's changed paths.
+const changedPathsEvery = 30 * time.Second
+
+// changedPaths keeps the changed paths the engine last listed for a
+// sandbox, and asks again in the background, one listing at a time and
+// at most every changedPathsEvery.
+type changedPaths struct {
+	mu        sync.Mutex
+	sandboxID string
+	list      []string
+	asking    bool
+	asked     time.Time
+}
+
+// get returns the paths listed for the sandbox id.
+func (c *changedPaths) get(id string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sandboxID != id {
+		return nil
+	}
+	return c.list
+}
+
+// refresh asks the engine again in the background, unless it is being
+// asked or was asked lately.
+func (c *changedPaths) refresh(m *ConversationManager, id string, cl sandbox.ChangeLister) {
+	c.mu.Lock()
+	if c.asking || c.sandboxID == id && time.Since(c.asked) < changedPathsEvery {
+		c.mu.Unlock()
+		return
+	}
+	c.asking = true
+	c.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithTimeout(m.ctx, 2*time.Minute)
+		defer cancel()
+		list, err := cl.ChangedPaths(ctx)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.asking, c.asked = false, time.Now()
+		if err != nil {
+			return
+		}
+		c.sandboxID, c.list = id, list
+	}()
 }
 
 // CheckpointsOn reports whether the conversation's sandbox files are
@@ -145,17 +198,18 @@ func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Chec
 	defer done()
 	req := agentapi.SnapshotRequest{Roots: []string{a.WorkingDir()}, Exclude: snapshotExclude,
 		MaxBytes: a.m.checkpointMaxBytes()}
+	// The container's own changed paths, as the engine last listed them:
+	// asking it takes seconds on some storage drivers (a whole walk of
+	// the image), so it is asked in the background, after the snapshot.
+	// A path is re-read at every snapshot once listed; one made since the
+	// last listing is taken by a later checkpoint.
 	if cl, ok := sb.(sandbox.ChangeLister); ok {
-		paths, err := cl.ChangedPaths(ctx)
-		if err != nil {
-			return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
-		}
-		// Those under a root are walked anyway.
-		for _, p := range paths {
-			if !underAny(p, req.Roots) {
+		for _, p := range a.ck.paths.get(sb.Handle().ID) {
+			if !underAny(p, req.Roots) { // those under a root are walked anyway
 				req.Paths = append(req.Paths, p)
 			}
 		}
+		defer a.ck.paths.refresh(a.m, sb.Handle().ID, cl)
 	}
 	parent := a.ck.last
 	if a.ck.sandboxID == sb.Handle().ID && a.m.hasCheckpoint(a.id, parent) {
