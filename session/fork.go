@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/storage"
@@ -274,23 +275,31 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	if err != nil {
 		return Info{}, err
 	}
+	var started, restored time.Duration
 	if p.hasCk {
 		ck, err := m.opts.Checkpoints.Copy(a.id, p.ck.ID, id)
 		if err != nil {
 			return Info{}, checkpointError("copy the checkpoint", err)
 		}
+		t := m.now()
+		if _, err := f.sb.get(ctx); err != nil {
+			return Info{}, err
+		}
+		started = m.now().Sub(t)
 		f.ck.mu.Lock()
 		_, err = f.restoreFiles(ctx, "", ck)
 		f.ck.mu.Unlock()
 		if err != nil {
 			return Info{}, err
 		}
+		restored = m.now().Sub(t) - started
 	}
 	if err := m.store.PutServerValues(map[string][]byte{forkPendingKey + id: nil}); err != nil {
 		return Info{}, storeError("mark the fork ready", err)
 	}
 	m.forkReady(id)
-	m.log.InfoContext(ctx, "conversation forked", "conversation", a.id, "fork", id, "events", p.upTo, "from_event", p.eventID)
+	m.log.InfoContext(ctx, "conversation forked", "conversation", a.id, "fork", id, "events", p.upTo, "from_event", p.eventID,
+		"sandbox_start", started, "restore", restored)
 	f.publishInfo()
 	return f.Info(), nil
 }
