@@ -111,9 +111,17 @@ func (h restoreHeader) writeHeader(tw *tar.Writer, r io.Reader, th *tar.Header) 
 	if err := json.NewDecoder(io.LimitReader(r, maxRestoreHeader)).Decode(&rh); err != nil {
 		return fmt.Errorf("restore tar: header: %w", err)
 	}
-	for i, p := range rh.Delete {
-		rh.Delete[i] = h.fm.path(p)
+	// Outside the working folder only what the engine listed as changed
+	// is in the checkpoints, from the time it was listed: a path missing
+	// from the target may have existed then, untracked. Such paths are
+	// written back, never deleted.
+	del := rh.Delete[:0]
+	for _, p := range rh.Delete {
+		if p = h.fm.path(p); underAny(p, []string{h.root}) {
+			del = append(del, p)
+		}
 	}
+	rh.Delete = del
 	rh.Roots, rh.Paths, rh.Exclude = []string{h.root}, h.paths, snapshotExclude
 	b, err := json.Marshal(rh)
 	if err != nil {

@@ -3,7 +3,10 @@ package docker
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/gohands/gohands/sandbox"
 )
@@ -25,14 +28,28 @@ func (s *Sandbox) ChangedPaths(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("changed paths of sandbox %s: %w", s.name, engineErr(s.m.engine, err))
 	}
+	return ownChanges(changes), nil
+}
+
+// ownChanges keeps the snapshotted paths of a diff, less the folders
+// listed as changed only because something under them changed (their
+// own mode or owner rarely is, and a folder holding a mount point, such
+// as /opt over the agent's folder, cannot be rewritten).
+func ownChanges(changes []container.FilesystemChange) []string {
+	parents := make(map[string]bool)
+	for _, c := range changes {
+		for p := path.Dir(c.Path); p != "/" && p != "."; p = path.Dir(p) {
+			parents[p] = true
+		}
+	}
 	out := make([]string, 0, len(changes))
 	for _, c := range changes {
-		if !snapshotted(c.Path) {
+		if !snapshotted(c.Path) || c.Kind == container.ChangeModify && parents[c.Path] {
 			continue
 		}
 		out = append(out, c.Path)
 	}
-	return out, nil
+	return out
 }
 
 // snapshotted reports whether a changed path is the sandbox's own work.

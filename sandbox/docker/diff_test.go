@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gohands/gohands/sandbox"
 )
 
@@ -40,5 +43,24 @@ func TestSnapshotted(t *testing.T) {
 		if got := snapshotted(p); got != want {
 			t.Errorf("snapshotted(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+func TestOwnChanges(t *testing.T) {
+	t.Parallel()
+	changes := []container.FilesystemChange{
+		{Kind: container.ChangeModify, Path: "/opt"},
+		{Kind: container.ChangeAdd, Path: "/opt/gohands"},
+		{Kind: container.ChangeModify, Path: "/home"},
+		{Kind: container.ChangeAdd, Path: "/home/u"},
+		{Kind: container.ChangeAdd, Path: "/home/u/made"},
+		{Kind: container.ChangeModify, Path: "/etc/motd"},
+		{Kind: container.ChangeDelete, Path: "/etc/gone"},
+		{Kind: container.ChangeModify, Path: "/etc"},
+		{Kind: container.ChangeAdd, Path: "/tmp/x"},
+	}
+	want := []string{"/home/u", "/home/u/made", "/etc/motd", "/etc/gone"}
+	if diff := cmp.Diff(ownChanges(changes), want); diff != "" {
+		t.Errorf("ownChanges (-got +want):\n%s", diff)
 	}
 }
