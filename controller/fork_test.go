@@ -110,9 +110,29 @@ func TestForkAndRewindSandbox(t *testing.T) {
 	if got := lsWorkspace(t, a); got != "a.txt b.txt c.txt" {
 		t.Errorf("workspace back at the end: %q, want a.txt b.txt c.txt", got)
 	}
+	// Back to the first message, before any action: the workspace as the
+	// sandbox started.
+	first := ofKind[*event.Message](allEvents(t, a))[0]
+	if _, err := a.Navigate(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := lsWorkspace(t, a); got != "" {
+		t.Errorf("workspace at the first message: %q, want it empty", got)
+	}
+	if _, err := a.Navigate(ctx, leaf); err != nil {
+		t.Fatal(err)
+	}
+	if got := lsWorkspace(t, a); got != "a.txt b.txt c.txt" {
+		t.Errorf("workspace back at the end again: %q, want a.txt b.txt c.txt", got)
+	}
 	moves := ofKind[*event.HeadMoved](allEvents(t, a))
-	if len(moves) != 2 || !moves[0].FilesRestored || !moves[1].FilesRestored {
-		t.Errorf("head moves %+v, want two that restored files", moves)
+	if len(moves) != 4 {
+		t.Errorf("%d head moves, want 4", len(moves))
+	}
+	for _, mv := range moves {
+		if !mv.FilesRestored {
+			t.Errorf("head move %+v restored no files", mv)
+		}
 	}
 
 	// Four forks, four next steps at once.

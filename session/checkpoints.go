@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -313,22 +314,44 @@ func (m *ConversationManager) hasCheckpoint(owner, id string) bool {
 }
 
 // checkpointFor picks the checkpoint that holds the sandbox's files as
-// they were at the event target: among those taken while the head was on
-// the path to target, the one nearest target, the newest of those.
-func checkpointFor(t *event.Tree, target int64, cks []Checkpoint) (Checkpoint, bool) {
-	depth := map[int64]int{0: 0}
-	for i, s := range t.Path(target) {
-		depth[s] = i + 1
+// they were at the event target of the log evs (whose tree is t): one
+// taken while the head was on the branch through target, before or after
+// it, with no observation of a tool that may change files between the two
+// (else the files may have changed in between: the checkpoint that would
+// say how was not taken, or was merged away). The nearest such one wins,
+// the newest among equals.
+func checkpointFor(t *event.Tree, evs []event.Event, target int64, cks []Checkpoint) (Checkpoint, bool) {
+	changes := make(map[int64]bool)
+	for _, e := range evs {
+		if o, ok := e.(*event.Observation); ok && checkpointed(o.ToolName) {
+			changes[o.Seq] = true
+		}
 	}
-	best, found := Checkpoint{}, false
-	bestDepth := -1
+	toTarget := t.Path(target)
+	// between returns the events from one node (exclusive) to another
+	// (inclusive) along a branch, or false when neither is an ancestor
+	// of the other (0 is the root of all).
+	between := func(n int64) ([]int64, bool) {
+		if n == 0 {
+			return toTarget, true
+		}
+		if i := slices.Index(toTarget, n); i >= 0 {
+			return toTarget[i+1:], true
+		}
+		toN := t.Path(n)
+		if j := slices.Index(toN, target); j >= 0 {
+			return toN[j+1:], true
+		}
+		return nil, false
+	}
+	best, found, bestGap := Checkpoint{}, false, 0
 	for _, c := range cks {
-		d, ok := depth[t.HeadAfter(c.Seq)]
-		if !ok {
+		gap, ok := between(t.HeadAfter(c.Seq))
+		if !ok || slices.ContainsFunc(gap, func(s int64) bool { return changes[s] }) {
 			continue
 		}
-		if d > bestDepth || d == bestDepth && c.Seq >= best.Seq {
-			best, bestDepth, found = c, d, true
+		if !found || len(gap) < bestGap || len(gap) == bestGap && c.Seq >= best.Seq {
+			best, found, bestGap = c, true, len(gap)
 		}
 	}
 	return best, found

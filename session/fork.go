@@ -154,6 +154,9 @@ type forkPoint struct {
 	upTo    int64  // the events copied are those with seq 1..upTo
 	ck      Checkpoint
 	hasCk   bool
+	// moveTo moves the fork's head back to the event when the events
+	// copied go past it.
+	moveTo *event.HeadMoved
 }
 
 // forkSource finds the events and the checkpoint a fork copies: those up
@@ -189,18 +192,30 @@ func (a *AgentSession) forkSource(ctx context.Context, fromID string) (forkPoint
 	if !checkpoints {
 		return p, conflict("conversation %s takes no checkpoints (checkpoints: off), so its files cannot be forked", a.id)
 	}
-	ck, ok := checkpointFor(t, target, a.m.opts.Checkpoints.List(a.id))
+	ck, ok := checkpointFor(t, evs, target, a.m.opts.Checkpoints.List(a.id))
 	if !ok {
 		return p, conflict("event %s has no checkpoint of the sandbox's files (none was taken before it, or it was collected)", fromID)
 	}
 	p.ck, p.hasCk = ck, true
-	// A checkpoint taken after the event, while the head stayed there,
-	// goes with the events up to it, so that its seq means the same in
-	// the fork.
-	if fromID != "" && ck.Seq > p.upTo && t.HeadAfter(ck.Seq) == target {
+	// A checkpoint taken after the event goes with the events up to it,
+	// so that its seq means the same in the fork, whose head is then
+	// moved back to the event.
+	if ck.Seq > p.upTo {
 		p.upTo = ck.Seq
 	}
+	if t.HeadAfter(p.upTo) != target {
+		p.moveTo = &event.HeadMoved{LeafEventID: fromID, LeafSeq: target, PreviousLeafEventID: idOf(evs, t.HeadAfter(p.upTo))}
+		p.moveTo.Source = event.SourceUser
+	}
 	return p, nil
+}
+
+// idOf returns the id of the event seq of the log evs.
+func idOf(evs []event.Event, seq int64) string {
+	if seq >= 1 && seq <= int64(len(evs)) {
+		return evs[seq-1].Meta().ID
+	}
+	return ""
 }
 
 // forkOne makes one fork: marked pending, its record and events and
@@ -264,6 +279,12 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	}
 	if err := m.copyEvents(a.id, id, p.upTo); err != nil {
 		return Info{}, err
+	}
+	if p.moveTo != nil {
+		move := *p.moveTo
+		if err := m.store.Append(id, &move); err != nil {
+			return Info{}, storeError("move the fork's head", err)
+		}
 	}
 	if origin.HostCopy != "" {
 		// Made now: a sandbox is not used on a host folder that is gone.

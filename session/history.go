@@ -136,11 +136,11 @@ func (a *AgentSession) rewindFiles(ctx context.Context, seq int64, moved *event.
 		return err
 	}
 	// The log as it is now: the checkpoint just taken follows the head.
-	t, _, err := a.tree()
+	t, evs, err := a.tree()
 	if err != nil {
 		return err
 	}
-	target, ok := checkpointFor(t, seq, a.m.opts.Checkpoints.List(a.id))
+	target, ok := checkpointFor(t, evs, seq, a.m.opts.Checkpoints.List(a.id))
 	if !ok {
 		return conflict("event %s has no checkpoint of the sandbox's files (none was taken before it, or it was collected)", moved.LeafEventID)
 	}
