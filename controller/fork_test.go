@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,26 @@ import (
 	"github.com/gohands/gohands/llm/llmtest"
 	"github.com/gohands/gohands/session"
 )
+
+// seqs is a Subscriber that keeps the seqs it gets.
+type seqs struct {
+	mu      sync.Mutex
+	got     []int64
+	dropped error
+}
+
+func (s *seqs) Send(d *session.Delivery) bool {
+	s.mu.Lock()
+	s.got = append(s.got, d.Seq)
+	s.mu.Unlock()
+	return true
+}
+func (s *seqs) WaitRoom(context.Context) error { return nil }
+func (s *seqs) Drop(err error) {
+	s.mu.Lock()
+	s.dropped = err
+	s.mu.Unlock()
+}
 
 // lsWorkspace lists /workspace of a conversation's sandbox.
 func lsWorkspace(t *testing.T, a *session.AgentSession) string {
@@ -59,6 +80,12 @@ func TestForkAndRewindSandbox(t *testing.T) {
 	)
 	ctx := context.Background()
 	a := f.start("write the files", session.CreateRequest{})
+	sub := &seqs{}
+	detach, err := a.Subscribe(ctx, sub, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer detach()
 	// Fork while the original runs its long command.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -91,6 +118,26 @@ func TestForkAndRewindSandbox(t *testing.T) {
 	}
 	if got := lsWorkspace(t, a); got != "a.txt b.txt c.txt" {
 		t.Errorf("original's workspace: %q, want a.txt b.txt c.txt", got)
+	}
+	// The original's subscriber got every event, the fork's time
+	// included, once and in order, and is still attached.
+	last := a.LastSeq()
+	var got []int64
+	var dropped error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		sub.mu.Lock()
+		got, dropped = slices.Clone(sub.got), sub.dropped
+		sub.mu.Unlock()
+		if len(got) >= int(last) || dropped != nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	want := make([]int64, last)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if dropped != nil || !slices.Equal(got, want) {
+		t.Errorf("subscriber of the original: dropped %v, got seqs %v, want 1..%d", dropped, got, last)
 	}
 	if got := lsWorkspace(t, fork); got != "a.txt" {
 		t.Errorf("fork's workspace after the original ended: %q, want a.txt alone", got)
