@@ -102,14 +102,14 @@ func (a *AgentSession) Fork(ctx context.Context, req ForkRequest) ([]Info, error
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := firstError(errs); err != nil {
 		// All or none: the forks that were made go too.
 		for i, id := range ids {
 			if errs[i] == nil {
 				m.removeFork(context.WithoutCancel(ctx), id)
 			}
 		}
-		return nil, firstError(errs)
+		return nil, err
 	}
 	return infos, nil
 }
@@ -241,15 +241,26 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 		origin.HostDirs = append(origin.HostDirs, dir)
 		s.Workspace.WorkingDir = origin.HostCopy
 	}
+	// The id is this fork's from here on, in this server: another fork
+	// of the same id waits for the answer of this one.
+	if !m.reserveFork(id) {
+		return Info{}, conflict("conversation %s is being made by another fork", id)
+	}
+	created := false
+	defer func() {
+		switch {
+		case err == nil:
+		case created:
+			m.removeFork(context.WithoutCancel(ctx), id)
+		default: // the id may be another conversation's: only the mark goes
+			m.store.PutServerValues(map[string][]byte{forkPendingKey + id: nil})
+			m.forkReady(id)
+		}
+	}()
 	pending, _ := json.Marshal(forkPending{Source: a.id, HostCopy: origin.HostCopy})
 	if err := m.store.PutServerValues(map[string][]byte{forkPendingKey + id: pending}); err != nil {
 		return Info{}, storeError("mark the fork pending", err)
 	}
-	defer func() {
-		if err != nil {
-			m.removeFork(context.WithoutCancel(ctx), id)
-		}
-	}()
 	s.ForkedFrom = origin
 	if req.Tags != nil {
 		s.Tags = req.Tags
@@ -272,6 +283,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 		}
 		return Info{}, storeError("create the fork", err)
 	}
+	created = true
 	if len(secrets) > 0 {
 		if err := m.store.PutSecrets(id, secrets); err != nil {
 			return Info{}, storeError("copy secrets", err)
@@ -292,7 +304,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 			return Info{}, fmt.Errorf("make the fork's host folder: %w", err)
 		}
 	}
-	f, err := m.getForking(id)
+	f, err := m.get(id) // Get does not show it yet
 	if err != nil {
 		return Info{}, err
 	}
@@ -354,17 +366,21 @@ func (m *ConversationManager) copyEvents(from, to string, upTo int64) error {
 	return nil
 }
 
-// getForking loads a fork being made, which Get and Search do not show
-// until it is ready.
-func (m *ConversationManager) getForking(id string) (*AgentSession, error) {
+// reserveFork marks id as a fork being made, which Get, View and Search
+// do not show until it is ready; false when it is one already.
+func (m *ConversationManager) reserveFork(id string) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.forks[id] {
+		return false
+	}
 	if m.forks == nil {
 		m.forks = make(map[string]bool)
 	}
 	m.forks[id] = true
-	m.mu.Unlock()
-	return m.get(id)
+	return true
 }
+
 
 // forkReady shows a fork made.
 func (m *ConversationManager) forkReady(id string) {

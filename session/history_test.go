@@ -200,6 +200,14 @@ func TestFork(t *testing.T) {
 			t.Errorf("%s: Fork = %v, want %s", tt.name, err, tt.want)
 		}
 	}
+	// An id another fork is making is refused, and that fork keeps it.
+	m.reserveFork("busy")
+	if _, err := a.Fork(ctx, ForkRequest{ID: "busy"}); kindOf(err) != KindConflict {
+		t.Errorf("Fork with the id of a fork being made = %v, want a conflict", err)
+	}
+	if !m.pendingFork("busy") {
+		t.Error("a refused fork released the id another fork is making")
+	}
 	_ = one
 }
 
