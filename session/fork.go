@@ -227,7 +227,6 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	s := a.settings
 	s.Agent.Tools = append([]Tool(nil), s.Agent.Tools...)
 	secrets := maps.Clone(a.secrets)
-	title := a.conv.Title
 	a.mu.Unlock()
 	origin := &ForkOrigin{ConversationID: a.id, EventID: p.eventID}
 	if dir := s.Workspace.WorkingDir; m.roots.Has(dir) {
@@ -268,15 +267,14 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	if req.ResetMetrics == nil || *req.ResetMetrics {
 		s.Metrics, s.Stats = Metrics{}, Stats{}
 	}
-	if req.Title != "" {
-		title = req.Title
-	}
 	spec, err := json.Marshal(s)
 	if err != nil {
 		return Info{}, fmt.Errorf("encode settings: %w", err)
 	}
 	now := m.now().UTC()
-	conv := storage.Conversation{ID: id, Title: title, Status: StatusIdle, CreatedAt: now, UpdatedAt: now, Spec: spec}
+	// As the reference server: the fork's title is the one asked for,
+	// none by default; its tags are the original's unless given.
+	conv := storage.Conversation{ID: id, Title: req.Title, Status: StatusIdle, CreatedAt: now, UpdatedAt: now, Spec: spec}
 	if err := m.store.CreateConversation(conv); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return Info{}, conflict("conversation %s already exists", id)

@@ -180,6 +180,9 @@ func TestFork(t *testing.T) {
 		t.Fatalf("count 3 made %d forks: %+v", len(all), all)
 	}
 	for _, f := range all {
+		if f.Title != "" {
+			t.Errorf("fork %s without a title asked has title %q, want none (as the reference server)", f.ID, f.Title)
+		}
 		if f.ForkedFromEventID != nil || f.LeafEventID == nil || *f.LeafEventID != *a.Info().LeafEventID {
 			t.Errorf("whole fork %s: forked_from_event_id %v leaf %v", f.ID, f.ForkedFromEventID, f.LeafEventID)
 		}
