@@ -20,6 +20,7 @@ import (
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 )
 
 // AgentSession is one conversation while the server holds it: its stored
@@ -31,8 +32,9 @@ type AgentSession struct {
 	stream *stream
 	bash   *bashHub
 
-	sb *runner // the conversation's sandbox
-	ck checkpointer
+	sb   *runner    // the conversation's sandbox
+	mcps mcpServers // its MCP servers
+	ck   checkpointer
 	// forking is held while the conversation is forked or rewound: one
 	// at a time.
 	forking   sync.Mutex
@@ -47,6 +49,7 @@ type AgentSession struct {
 	active   time.Time         // last activity
 	run      *runState         // the loop, while it runs
 	titling  bool              // autotitle has started
+	skillMCP []SkillMCP        // the MCP servers of its skills
 	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
 	// leaf is the head of the conversation (its id and seq): see
@@ -123,6 +126,9 @@ func (a *AgentSession) Info() Info {
 	info := a.m.info(a.conv, a.settings, a.secrets)
 	a.mu.Unlock()
 	a.sb.info(&info.Sandbox)
+	for _, t := range mcpTools(a.connectedMCP()) {
+		info.Tools = append(info.Tools, t.Name)
+	}
 	if id, _ := a.Leaf(); id != "" {
 		info.LeafEventID = &id
 	}
@@ -170,6 +176,11 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 		}
 	}
 	sort.Strings(info.Secrets)
+	var names []string
+	for _, t := range s.Agent.Tools {
+		names = append(names, t.Name)
+	}
+	info.Tools = tools.Names(names)
 	return info
 }
 

@@ -379,7 +379,6 @@ func (m *ConversationManager) reserveFork(id string) bool {
 	return true
 }
 
-
 // forkReady shows a fork made.
 func (m *ConversationManager) forkReady(id string) {
 	m.mu.Lock()

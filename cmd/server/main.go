@@ -270,7 +270,8 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		HostRoots:          cfg.WorkspaceRoots,
 		CheckpointsDefault: cfg.Checkpoints.On,
 		MaxForks:           cfg.MaxForks,
-		Webhooks:           webhooks, Meter: reg, Logger: logger,
+		MCPServers:         cfg.MCPServers, MCPRemoteDirect: cfg.MCPRemoteDirect,
+		Webhooks: webhooks, Meter: reg, Logger: logger,
 	}
 }
 
