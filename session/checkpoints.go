@@ -72,6 +72,23 @@ type checkpointer struct {
 	paths changedPaths
 }
 
+// listChangedPaths asks the engine, in the background, for the paths the
+// conversation's container changed in its own filesystem, which the
+// checkpoints from then on hold. It is called when a run ends, not at
+// each step: on some storage drivers (fuse-overlayfs) the engine walks the
+// whole image to answer, for seconds, holding up its other calls on the
+// container meanwhile. A path made during a run is in the checkpoints
+// from the next run on.
+func (a *AgentSession) listChangedPaths() {
+	if !a.CheckpointsOn() {
+		return
+	}
+	sb := a.sb.current()
+	if cl, ok := sb.(sandbox.ChangeLister); ok && sb.Status() == sandbox.StatusRunning {
+		a.ck.paths.refresh(a.m, sb.Handle().ID, cl)
+	}
+}
+
 // changedPathsEvery bounds how often the engine is asked for a
 // container's changed paths.
 const changedPathsEvery = 30 * time.Second
@@ -199,18 +216,12 @@ func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Chec
 	defer done()
 	req := agentapi.SnapshotRequest{Roots: []string{a.WorkingDir()}, Exclude: snapshotExclude,
 		MaxBytes: a.m.checkpointMaxBytes()}
-	// The container's own changed paths, as the engine last listed them:
-	// asking it takes seconds on some storage drivers (a whole walk of
-	// the image), so it is asked in the background, after the snapshot.
-	// A path is re-read at every snapshot once listed; one made since the
-	// last listing is taken by a later checkpoint.
-	if cl, ok := sb.(sandbox.ChangeLister); ok {
-		for _, p := range a.ck.paths.get(sb.Handle().ID) {
-			if !underAny(p, req.Roots) { // those under a root are walked anyway
-				req.Paths = append(req.Paths, p)
-			}
+	// The container's own changed paths, as the engine last listed them
+	// (listChangedPaths). A path is re-read at every snapshot once listed.
+	for _, p := range a.ck.paths.get(sb.Handle().ID) {
+		if !underAny(p, req.Roots) { // those under a root are walked anyway
+			req.Paths = append(req.Paths, p)
 		}
-		defer a.ck.paths.refresh(a.m, sb.Handle().ID, cl)
 	}
 	parent := a.ck.last
 	if a.ck.sandboxID == sb.Handle().ID && a.m.hasCheckpoint(a.id, parent) {

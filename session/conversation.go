@@ -550,6 +550,7 @@ func (a *AgentSession) start(confirmed bool) error {
 		a.run = nil
 		a.mu.Unlock()
 		a.touch()
+		a.listChangedPaths()
 		if err != nil && ctx.Err() == nil { // after a pause or at shutdown, the pauser sets the status
 			a.log.Warn("agent loop failed", "err", err)
 			a.settle(Outcome{Kind: Failed, Code: "AgentLoopError", Detail: err.Error()})
