@@ -128,7 +128,9 @@ type eventLog struct {
 }
 
 // refresh reads the events stored since the last refresh, a page at a
-// time, and returns them all.
+// time, and returns those of the active branch (event.ActiveBranch): after
+// a rewind, the events past the head are stored but not shown to the
+// model.
 func (l *eventLog) refresh(a Conversation) ([]event.Event, error) {
 	for {
 		page, err := a.EventsAfter(l.after, 1000)
@@ -140,7 +142,7 @@ func (l *eventLog) refresh(a Conversation) ([]event.Event, error) {
 			l.after = e.Meta().Seq
 		}
 		if len(page) < 1000 {
-			return l.evs, nil
+			return event.ActiveBranch(l.evs), nil
 		}
 	}
 }
