@@ -224,7 +224,7 @@ func (c *Controller) start(conv Conversation) (*run, session.Outcome) {
 	for _, t := range s.Agent.Tools {
 		names = append(names, t.Name)
 	}
-	r.names = tools.Names(names)
+	r.names = tools.Offer(tools.Names(names), conv.ToolWorkspace())
 	if r.an, err = c.analyzer(s); err != nil {
 		return nil, failed("SecurityAnalyzerError", err.Error())
 	}
@@ -544,3 +544,7 @@ type workspace struct {
 }
 
 func (w workspace) Events() ([]event.Event, error) { return w.seen.refresh(w.a) }
+
+// Unwrap gives the tools the conversation's own workspace, and so its
+// browser.
+func (w workspace) Unwrap() tools.Workspace { return w.Workspace }
