@@ -225,7 +225,7 @@ func (c *Controller) start(conv Conversation) (*run, session.Outcome) {
 		names = append(names, t.Name)
 	}
 	r.names = tools.Offer(tools.Names(names), conv.ToolWorkspace())
-	if r.an, err = c.analyzer(s); err != nil {
+	if r.an, err = c.analyzer(s, secretsOf(conv)); err != nil {
 		return nil, failed("SecurityAnalyzerError", err.Error())
 	}
 	rateRisk := s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")

@@ -104,5 +104,5 @@ func (browser) Texts(act event.ToolAction) []string {
 }
 
 func (browser) SecurityFields() security.ToolFields {
-	return security.ToolFields{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char"}}
+	return security.ToolFields{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char", security.SecretField}}
 }

@@ -52,7 +52,7 @@ var browserSet = []browserTool{
 			x := act.(*event.BrowserNavigateAction)
 			return stateObservation(p.Navigate(ctx, x.URL, x.NewTab))
 		},
-		fields: []string{"url", "new_tab", "secret"},
+		fields: []string{"url", "new_tab", security.SecretField},
 		texts:  func(act event.ToolAction) []string { return []string{act.(*event.BrowserNavigateAction).URL} },
 	},
 	{
@@ -131,7 +131,7 @@ var browserSet = []browserTool{
 			x := act.(*event.BrowserTypeAction)
 			return stateObservation(p.Type(ctx, x.Index, x.Text))
 		},
-		fields: []string{"index", "text", "secret"},
+		fields: []string{"index", "text", security.SecretField},
 		texts:  func(act event.ToolAction) []string { return []string{act.(*event.BrowserTypeAction).Text} },
 	},
 	{
