@@ -305,7 +305,7 @@ var ruleCases = map[string]struct{ match, miss []*event.Action }{
 		miss:  []*event.Action{typeText(0, "Ada Lovelace"), navigate("https://x.example/s3cr3t-Value-42"), typeText(0, "s3cr3t")},
 	},
 	"browser-type-token": {
-		match: []*event.Action{typeText(0, "ghp_" + strings.Repeat("a1B2", 9)), typeText(1, "sk-ant-api03-abcdefghijklmnopqrstuv"),
+		match: []*event.Action{typeText(0, "ghp_"+strings.Repeat("a1B2", 9)), typeText(1, "sk-ant-api03-abcdefghijklmnopqrstuv"),
 			typeText(2, "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...")},
 		miss: []*event.Action{typeText(0, "hello"), typeText(0, "sk-short"), typeText(0, "AKIA123")},
 	},
