@@ -376,6 +376,9 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 	if r.s.Agent.LLM.Stream {
 		req.OnDelta = r.broadcastDelta
 	}
+	if r.s.Agent.LLM.DisableVision {
+		req.Messages = withoutImages(req.Messages)
+	}
 	resp, err := r.model.Complete(ctx, req)
 	if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
 		if cerr := r.c.condense(ctx, r.conv, r.model, evs, h); cerr == nil {
@@ -383,6 +386,9 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 				return llm.Response{}, readError{err}
 			}
 			req.System, req.Messages = h.system, h.messages
+			if r.s.Agent.LLM.DisableVision {
+				req.Messages = withoutImages(req.Messages)
+			}
 			resp, err = r.model.Complete(ctx, req)
 		}
 	}
