@@ -267,8 +267,9 @@ func (s *Server) listFiles(c *gin.Context) {
 	}
 }
 
-// tools answers GET /api/tools/: the tools an agent can be given.
+// tools answers GET /api/tools/: the tools an agent can be given;
+// browser_tool_set is the real browser where the deployment has one.
 func (s *Server) tools(c *gin.Context) {
 	c.JSON(http.StatusOK, []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
-		event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowser, event.ToolThink, event.ToolFinish})
+		event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowserToolSet, event.ToolThink, event.ToolFinish})
 }
