@@ -265,7 +265,7 @@ func (t browserTool) Run(ctx context.Context, ws Workspace, act event.ToolAction
 // withoutBrowser runs an action where the deployment has no browser.
 func (t browserTool) withoutBrowser(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
 	if t.fetch {
-		return browser{}.Run(ctx, ws, act)
+		return fetcher{}.Run(ctx, ws, act)
 	}
 	return t.Failed(act, fmt.Sprintf("%s cannot run: this deployment has no browser. %s and %s still read pages as text.",
 		t.name, event.ToolBrowserNavigate, event.ToolBrowserGetContent)), nil

@@ -15,7 +15,7 @@ import (
 // all is every tool, in order, by name and by the kinds of the actions it
 // runs.
 var all = newRegistry(append([]Tool{
-	terminal{}, fileEditor{}, applyPatch{}, browser{}, glob{}, grep{}, taskTracker{}, think{}, finish{},
+	terminal{}, fileEditor{}, applyPatch{}, fetcher{}, glob{}, grep{}, taskTracker{}, think{}, finish{},
 	recall{}}, browserTools()...)...)
 
 // browserTools are the tools of the browser tool set. They come after the
