@@ -150,7 +150,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 		return reject(a, ae, "A hook of the repository (PreToolUse) blocked this action: "+pre.reason, "hook")
 	}
 	actx, cancel := context.WithTimeout(session.ActionContext(ctx), r.c.opts.ActionTimeout)
-	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
+	obs, err := tools.RunTool(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.ToolName, ae.Action)
 	cancel()
 	if err != nil {
 		obs = tools.CouldNotRun(ae.Action, err)

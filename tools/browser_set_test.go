@@ -393,3 +393,20 @@ func TestOffer(t *testing.T) {
 		t.Errorf("wrapped: calls %q", ws.page.calls)
 	}
 }
+
+// TestRunToolFetcher: the text fetcher's navigate fetches the page even
+// where the conversation has a browser; browser_navigate drives the
+// browser.
+func TestRunToolFetcher(t *testing.T) {
+	ws := newBrowserWorkspace()
+	ws.agent.Pages = map[string]agentapi.BrowseResult{"https://example.com/": {Title: "Example", Content: "Hello page"}}
+	act := &event.BrowserNavigateAction{URL: "https://example.com/"}
+	o, err := tools.RunTool(context.Background(), ws, event.ToolBrowser, act)
+	if err != nil || !strings.Contains(text(o), "Hello page") || len(ws.page.calls) != 0 {
+		t.Errorf("as browser: %q, %v; browser calls %q", text(o), err, ws.page.calls)
+	}
+	o, err = tools.RunTool(context.Background(), ws, event.ToolBrowserNavigate, act)
+	if err != nil || text(o) != ws.page.state.Text || len(ws.page.calls) != 1 {
+		t.Errorf("as browser_navigate: %q, %v; browser calls %q", text(o), err, ws.page.calls)
+	}
+}

@@ -113,6 +113,20 @@ func Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObs
 	return t.Run(ctx, ws, act)
 }
 
+// RunTool runs an action as the tool of a name calls it: an action of the
+// text fetcher (browser), such as V0's browse, fetches its page as text
+// even where the conversation has a browser, which the browser tools'
+// actions of the same kinds would drive.
+func RunTool(ctx context.Context, ws Workspace, name string, act event.ToolAction) (event.ToolObservation, error) {
+	if name == event.ToolBrowser && ws != nil {
+		ws = withoutBrowser{ws}
+	}
+	return Run(ctx, ws, act)
+}
+
+// withoutBrowser is a workspace whose browser the tools do not see.
+type withoutBrowser struct{ Workspace }
+
 // Failed is the observation of an action that could not run; see
 // Tool.Failed.
 func Failed(act event.ToolAction, msg string) event.ToolObservation {
