@@ -410,3 +410,47 @@ func TestRunToolFetcher(t *testing.T) {
 		t.Errorf("as browser_navigate: %q, %v; browser calls %q", text(o), err, ws.page.calls)
 	}
 }
+
+// FuzzBrowserDecode: the model's arguments to any browser tool decode to
+// an action of that tool's kind with valid fields, or to an error; never
+// a panic.
+func FuzzBrowserDecode(f *testing.F) {
+	for _, s := range []string{`{}`, `{"url":"http://x/"}`, `{"index":2,"text":"a"}`, `{"index":-1}`, `{"direction":"up"}`,
+		`{"tab_id":"AB12"}`, `{"include_screenshot":true}`, `{"start_from_char":5,"extract_links":true}`, `[]`, `null`, `{"index":1e30}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, args string) {
+		for _, name := range event.BrowserTools() {
+			tool, _ := tools.Lookup(name)
+			act, err := tool.Decode([]byte(args))
+			if err != nil {
+				continue
+			}
+			if act.Kind() != tool.Spec().Actions[0] {
+				t.Fatalf("%s decoded %s to %s", name, args, act.Kind())
+			}
+			switch x := act.(type) {
+			case *event.BrowserClickAction:
+				if x.Index < 0 {
+					t.Fatalf("%s: negative index from %s", name, args)
+				}
+			case *event.BrowserTypeAction:
+				if x.Index < 0 {
+					t.Fatalf("%s: negative index from %s", name, args)
+				}
+			case *event.BrowserScrollAction:
+				if x.Direction != event.ScrollUp && x.Direction != event.ScrollDown {
+					t.Fatalf("%s: direction %q from %s", name, x.Direction, args)
+				}
+			case *event.BrowserNavigateAction:
+				if x.URL == "" {
+					t.Fatalf("%s: no url from %s", name, args)
+				}
+			case *event.BrowserSwitchTabAction:
+				if strings.TrimSpace(x.TabID) == "" {
+					t.Fatalf("%s: no tab from %s", name, args)
+				}
+			}
+		}
+	})
+}
