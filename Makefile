@@ -57,7 +57,8 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 # Every Go benchmark (each measures its own baseline in the same run), one table of their
-# figures and ratios, then the server benchmarks (socket fan-out, GET rate).
+# figures and ratios, then the server benchmarks (socket fan-out, GET rate, and the scale run:
+# 10,000 conversations and 1,000,000 events, about 4 minutes and 600 MB of temporary disk).
 bench: build sandbox-image
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS) | tee $(BIN)/bench.txt
 	$(GO) run ./bench -summary $(BIN)/bench.txt

@@ -121,6 +121,7 @@ func (s *Server) routes() {
 	s.browseRoutes(auth)
 	s.runRoutes(auth)
 	s.processRoutes(auth)
+	s.snapshotRoutes(auth)
 	m.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))

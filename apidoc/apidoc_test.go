@@ -115,6 +115,8 @@ var wantOperations = []Operation{
 	{"OPTIONS", "/preview/{token}/{conversation_id}/ports/{port}/{path}"},
 	{"DELETE", "/api/auth/workspace-session"},
 	{"GET", "/api/tools/"},
+	{"GET", "/api/conversations/{conversation_id}/tools"},
+	{"POST", "/api/mcp/test"},
 
 	{"GET", "/api/settings"},
 	{"PATCH", "/api/settings"},

@@ -14,6 +14,7 @@
 //	go run ./bench                          # both, default sizes (about 4 minutes)
 //	go run ./bench -run fanout -subscribers 100 -events 2000
 //	go run ./bench -run get -rps 1000 -duration 10s
+//	go run ./bench -run scale -scale-convs 10000 -scale-events 1000000
 package main
 
 import (
@@ -54,6 +55,12 @@ type Config struct {
 	Warmup      time.Duration
 	SandboxWait time.Duration
 	GetTarget   time.Duration // p99 latency to meet
+
+	// Scale.
+	ScaleConvs  int
+	ScaleEvents int
+	ScaleBig    int    // events of the one big conversation
+	ScaleDir    string // where the stores are made and kept; "": a temporary folder, removed
 
 	CPUProfile string
 	Trace      string
@@ -97,7 +104,7 @@ func main() {
 func parseFlags(args []string) (Config, error) {
 	var cfg Config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	runList := fs.String("run", "fanout,get", "benchmarks to run, comma separated: fanout, get")
+	runList := fs.String("run", "fanout,get,scale", "benchmarks to run, comma separated: fanout, get, scale")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 500, "fanout: WebSocket subscribers of the conversation")
 	fs.IntVar(&cfg.Events, "events", 10000, "fanout: events appended")
 	fs.Float64Var(&cfg.Rate, "rate", 100, "fanout: events appended per second (steady)")
@@ -113,6 +120,10 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "get: unmeasured load on each route first")
 	fs.DurationVar(&cfg.SandboxWait, "sandbox-wait", 2*time.Minute, "get: how long to wait for the conversation's sandbox to settle before measuring")
 	fs.DurationVar(&cfg.GetTarget, "get-target", 5*time.Millisecond, "get: target p99 latency")
+	fs.IntVar(&cfg.ScaleConvs, "scale-convs", 10000, "scale: conversations created through the API")
+	fs.IntVar(&cfg.ScaleEvents, "scale-events", 1000000, "scale: events in the store")
+	fs.IntVar(&cfg.ScaleBig, "scale-big", 100000, "scale: events of the one big conversation (of -scale-events)")
+	fs.StringVar(&cfg.ScaleDir, "scale-dir", "", "scale: make the stores in `folder` (new: small/ and big/) and keep them; default a temporary folder, removed")
 	fs.StringVar(&cfg.Summary, "summary", "", "print one table of the figures and ratios in `file` (the output of go test -bench) and exit")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (server and clients of fanout) to `file`")
 	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of this process to `file` (large: use small sizes; go tool trace -pprof=syscall file)")
@@ -126,10 +137,10 @@ func parseFlags(args []string) (Config, error) {
 		name = strings.TrimSpace(name)
 		switch name {
 		case "":
-		case "fanout", "get":
+		case "fanout", "get", "scale":
 			cfg.Run = append(cfg.Run, name)
 		default:
-			return cfg, fmt.Errorf("-run: unknown benchmark %q (fanout, get)", name)
+			return cfg, fmt.Errorf("-run: unknown benchmark %q (fanout, get, scale)", name)
 		}
 	}
 	switch {
@@ -139,6 +150,8 @@ func parseFlags(args []string) (Config, error) {
 		return cfg, errors.New("-subscribers, -events, -rate, -rounds and -socket-buffer must be positive")
 	case cfg.RPS < 1, cfg.Duration <= 0, cfg.Slice <= 0:
 		return cfg, errors.New("-rps, -duration and -slice must be positive")
+	case cfg.ScaleConvs < 2, cfg.ScaleBig < 1, cfg.ScaleEvents < cfg.ScaleBig:
+		return cfg, errors.New("-scale-convs must be at least 2, -scale-big positive and -scale-events at least -scale-big")
 	}
 	return cfg, nil
 }
@@ -183,6 +196,13 @@ func run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("get: %w", err)
 		}
 		res.print(out, cfg)
+	}
+	if slices.Contains(cfg.Run, "scale") {
+		res, err := scaleBench(ctx, cfg, out)
+		if err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
+		res.print(out)
 	}
 	fmt.Fprintf(out, "\nload average at the end: %s\n", loadAverage())
 	return nil

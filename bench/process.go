@@ -56,8 +56,15 @@ func ensureBinaries(ctx context.Context, server string, progress io.Writer) erro
 	return nil
 }
 
-// startGohands starts the server and waits until it listens.
-func startGohands(ctx context.Context, bin string) (_ *gohands, err error) {
+// startGohands starts the server on a new state file and waits until it
+// listens.
+func startGohands(ctx context.Context, bin string) (*gohands, error) {
+	return startGohandsOn(ctx, bin, "")
+}
+
+// startGohandsOn starts the server on the state file at state ("": a new
+// one in the server's temporary folder) and waits until it listens.
+func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err error) {
 	g := &gohands{done: make(chan error, 1)}
 	if g.dir, err = os.MkdirTemp("", "gohands-bench-server-"); err != nil {
 		return nil, err
@@ -77,7 +84,10 @@ func startGohands(ctx context.Context, bin string) (_ *gohands, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g.cmd = exec.Command(abs, "--host", "127.0.0.1", "--port", "0", "--state", filepath.Join(g.dir, "state.db"))
+	if state == "" {
+		state = filepath.Join(g.dir, "state.db")
+	}
+	g.cmd = exec.Command(abs, "--host", "127.0.0.1", "--port", "0", "--state", state)
 	// Only what the server needs: no settings of the caller's shell leak in.
 	env := []string{"SESSION_API_KEY=" + g.key, "SANDBOX_POOL_SIZE=0", "GOHANDS_LOG_FORMAT=json",
 		"OH_SECRET_KEY=" + g.key}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"slices"
 	"strings"
 	"time"
 
@@ -61,6 +60,8 @@ type Conversation interface {
 	Broadcast(e event.Event) error
 	AddMetrics(cost float64, usage session.TokenUsage) error
 	ToolWorkspace() tools.Workspace
+	// SetSkillMCP sets the MCP servers the skills the run loaded bring.
+	SetSkillMCP(l []session.SkillMCP)
 }
 
 var (
@@ -171,6 +172,7 @@ func (c *Controller) RunConversation(ctx context.Context, conv Conversation, con
 		return out, nil
 	}
 	r.loadRepo(ctx)
+	r.loadMCP(ctx)
 	if err := r.recordSystemPrompt(ctx); err != nil {
 		return stopped, err
 	}
@@ -202,6 +204,8 @@ type run struct {
 	names    []string // the tools the model may call
 	llmTools []llm.Tool
 	shown    []event.ToolSpec
+	rateRisk bool // every tool takes a security_risk argument
+	mcp      mcpTools
 	an       security.Analyzer
 	hooks    []security.Hook
 	seen     eventLog
@@ -228,8 +232,8 @@ func (c *Controller) start(conv Conversation) (*run, session.Outcome) {
 	if r.an, err = c.analyzer(s, secretsOf(conv)); err != nil {
 		return nil, failed("SecurityAnalyzerError", err.Error())
 	}
-	rateRisk := s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
-	r.llmTools, r.shown = tools.Specs(r.names, rateRisk)
+	r.rateRisk = s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
+	r.llmTools, r.shown = tools.Specs(r.names, r.rateRisk)
 	return r, session.Outcome{}
 }
 
@@ -244,7 +248,7 @@ func (r *run) recordSystemPrompt(ctx context.Context) error {
 	if hasSystemPrompt(evs) {
 		return nil
 	}
-	text := systemPrompt(r.s.Workspace.WorkingDir, r.names) + skills.Prompt(r.repo)
+	text := systemPrompt(r.s.Workspace.WorkingDir, r.offered()) + skills.Prompt(r.repo)
 	sp := &event.SystemPrompt{SystemPrompt: event.Content{Type: event.ContentText, Text: text}, Tools: r.shown}
 	sp.Source = event.SourceAgent
 	if err := r.conv.Append(sp); err != nil {
@@ -286,6 +290,9 @@ func (r *run) runPending(ctx context.Context, confirmed bool) (out session.Outco
 func (r *run) step(ctx context.Context) (out session.Outcome, done bool, err error) {
 	if err := r.switchModel(); err != nil {
 		return failed("LLMConfigError", err.Error()), true, nil
+	}
+	if r.refreshMCP(ctx) {
+		r.log.Info("the MCP servers' tools changed", "tools", len(r.mcp.byName))
 	}
 	if blocked, err := r.userTurns(ctx); err != nil {
 		return stopped, true, err
@@ -477,9 +484,9 @@ func (r *run) calls(ctx context.Context, resp llm.Response) (didFinish, held boo
 // whose arguments do not decode, is recorded with the AgentError that
 // answers it, and gives no action.
 func (r *run) record(ctx context.Context, call event.ToolCall, resp llm.Response, thought event.ContentList) (*event.Action, security.Verdict, error) {
-	t, ok := tools.Lookup(call.Name)
-	if !ok || !slices.Contains(r.names, call.Name) {
-		e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(r.names, ", ")),
+	t, ok := r.lookup(call.Name)
+	if !ok {
+		e := &event.AgentError{Error: fmt.Sprintf("There is no tool %q. The tools are: %s.", call.Name, strings.Join(r.offered(), ", ")),
 			ToolName: call.Name, ToolCallID: call.ID}
 		return nil, security.Verdict{}, appendFailedCall(r.conv, call, resp, thought, e)
 	}

@@ -24,11 +24,14 @@ import (
 type conversation struct {
 	settings session.Settings
 	agent    *agentapitest.Agent
+	mcp      tools.MCPServers // nil: no MCP servers
 
 	mu     sync.Mutex
 	events []event.Event
 	shown  []event.Event // broadcast, not stored
 	cost   float64
+	// skillMCP are the MCP servers of the skills the last run loaded.
+	skillMCP []session.SkillMCP
 }
 
 var _ controller.Conversation = (*conversation)(nil)
@@ -88,6 +91,12 @@ func (c *conversation) AddMetrics(cost float64, _ session.TokenUsage) error {
 
 func (c *conversation) ToolWorkspace() tools.Workspace { return (*convWorkspace)(c) }
 
+func (c *conversation) SetSkillMCP(l []session.SkillMCP) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skillMCP = l
+}
+
 func (c *conversation) all() []event.Event {
 	evs, _ := c.EventsAfter(0, 0)
 	return evs
@@ -100,7 +109,8 @@ func (w *convWorkspace) WorkingDir() string { return w.settings.Workspace.Workin
 func (w *convWorkspace) WithAgent(_ context.Context, fn func(tools.Agent) error) error {
 	return fn(w.agent)
 }
-func (w *convWorkspace) Events() ([]event.Event, error) { return (*conversation)(w).EventsAfter(0, 0) }
+func (w *convWorkspace) Events() ([]event.Event, error)                { return (*conversation)(w).EventsAfter(0, 0) }
+func (w *convWorkspace) MCP(context.Context) (tools.MCPServers, error) { return w.mcp, nil }
 func (w *convWorkspace) Search(string, int) ([]event.Event, error) {
 	return nil, errors.New("no search here")
 }

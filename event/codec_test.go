@@ -49,7 +49,9 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"observation content type", `{"kind": "ObservationEvent", "observation": {"kind": "ThinkObservation", "content": 5}}`, ErrMalformed, `field "observation.content": got number`},
 		{"metadata field type", `{"kind": "ObservationEvent", "observation": {"kind": "TerminalObservation", "metadata": {"pid": "x"}}}`, ErrMalformed, `field "observation.metadata.pid": got string, want integer`},
 		{"task item type", `{"kind": "ActionEvent", "action": {"kind": "TaskTrackerAction", "task_list": [{"title": 1}]}}`, ErrMalformed, `field "action.task_list.title": got number, want string`},
-		{"unknown observation content type", `{"kind": "ObservationEvent", "observation": {"kind": "MCPToolObservation", "is_error": "no"}}`, ErrMalformed, `field "observation.is_error": got string, want boolean`},
+		{"unknown observation content type", `{"kind": "ObservationEvent", "observation": {"kind": "BrowserClickObservation", "is_error": "no"}}`, ErrMalformed, `field "observation.is_error": got string, want boolean`},
+		{"mcp arguments not object", `{"kind": "ActionEvent", "action": {"kind": "MCPToolAction", "data": [1]}}`, ErrMalformed, `field "action.data": got array, want object`},
+		{"mcp structured content type", `{"kind": "ObservationEvent", "observation": {"kind": "MCPToolObservation", "tool_name": 3}}`, ErrMalformed, `field "observation.tool_name": got number, want string`},
 		{"progress type", `{"kind": "SandboxStatusEvent", "progress": "half"}`, ErrMalformed, `field "progress": got string, want number`},
 	}
 	for _, tt := range tests {
@@ -202,8 +204,8 @@ func TestMarshal(t *testing.T) {
 		},
 		{
 			"unknown action kept",
-			&Action{Base: Base{Source: SourceAgent}, Action: &UnknownAction{RawKind: "MCPToolAction", Fields: map[string]any{"data": map[string]any{"q": json.Number("1")}}}, ToolName: "mcp", ToolCallID: "c", SecurityRisk: RiskHigh},
-			`{"kind":"ActionEvent","source":"agent","thought":[],"action":{"kind":"MCPToolAction","data":{"q":1}},"tool_name":"mcp","tool_call_id":"c","security_risk":"HIGH"}`,
+			&Action{Base: Base{Source: SourceAgent}, Action: &UnknownAction{RawKind: "BrowserClickAction", Fields: map[string]any{"index": json.Number("1")}}, ToolName: "browser_click", ToolCallID: "c", SecurityRisk: RiskHigh},
+			`{"kind":"ActionEvent","source":"agent","thought":[],"action":{"kind":"BrowserClickAction","index":1},"tool_name":"browser_click","tool_call_id":"c","security_risk":"HIGH"}`,
 		},
 		{
 			"state update without value",

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 )
 
@@ -93,7 +94,8 @@ func ToolName(s string) (string, bool) {
 // ToolAction is the typed call inside an Action event. The concrete types
 // are the pointers *TerminalAction, *FileEditorAction, *TaskTrackerAction,
 // *GlobAction, *GrepAction, *ApplyPatchAction, *BrowserNavigateAction,
-// *BrowserGetContentAction, the other Browser*Action types, *ThinkAction, *FinishAction, and *UnknownAction
+// *BrowserGetContentAction, the other Browser*Action types, *ThinkAction,
+// *FinishAction, *MCPToolAction, and *UnknownAction
 // for a kind this package does not know.
 type ToolAction interface {
 	// Kind is the action's discriminator, as written in its "kind".
@@ -105,7 +107,8 @@ type ToolAction interface {
 // concrete types are the pointers *TerminalObservation,
 // *FileEditorObservation, *TaskTrackerObservation, *GlobObservation,
 // *GrepObservation, *ApplyPatchObservation, *BrowserObservation,
-// *ThinkObservation, *FinishObservation, and *UnknownObservation for a kind
+// *ThinkObservation, *FinishObservation, *MCPToolObservation, and
+// *UnknownObservation for a kind
 // this package does not know.
 type ToolObservation interface {
 	// Kind is the observation's discriminator, as written in its "kind".
@@ -433,8 +436,82 @@ type FinishObservation struct {
 	ToolOutput
 }
 
+// MCPToolAction calls a tool of a Model Context Protocol server. The
+// ActionEvent's tool_name is the name the model was offered; Server and
+// Tool (GoHands' additions to the SDK's action, which has only data) say
+// which server's tool it is, so that the action can run again from itself
+// alone (after a confirmation, after a restart).
+type MCPToolAction struct {
+	// Data holds the call's arguments: a JSON object, as the model wrote
+	// it.
+	Data json.RawMessage `json:"data"`
+	// Server is the MCP server's name in the conversation's mcpServers.
+	Server string `json:"server,omitempty"`
+	// Tool is the tool's name on its server.
+	Tool string `json:"tool,omitempty"`
+}
+
+// MCPToolObservation is the result of an MCPToolAction: its text and
+// image parts, led by a line naming the tool, as the SDK writes it.
+type MCPToolObservation struct {
+	ToolOutput
+	// ToolName is the name the model was offered.
+	ToolName string `json:"tool_name"`
+	// StructuredContent is the result's structuredContent, if the server
+	// gave one (GoHands only).
+	StructuredContent json.RawMessage `json:"structured_content,omitempty"`
+	// FullOutputPath names the file in the sandbox holding the whole
+	// text of a result too long to show (GoHands only).
+	FullOutputPath string `json:"full_output_path,omitempty"`
+}
+
+// MarshalJSON writes a, with {} for no arguments.
+func (a MCPToolAction) MarshalJSON() ([]byte, error) {
+	type plain MCPToolAction
+	if len(a.Data) == 0 || string(a.Data) == "null" {
+		a.Data = json.RawMessage("{}")
+	}
+	return encode(plain(a))
+}
+
+// UnmarshalJSON reads a, refusing arguments that are not an object.
+func (a *MCPToolAction) UnmarshalJSON(data []byte) error {
+	type plain MCPToolAction
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	switch kindOf(p.Data) {
+	case "object":
+		p.Data = compact(p.Data)
+	case "nothing", "null":
+		p.Data = nil
+	default:
+		return &json.UnmarshalTypeError{Value: kindOf(p.Data), Type: reflect.TypeFor[map[string]any](), Field: "data"}
+	}
+	*a = MCPToolAction(p)
+	return nil
+}
+
+// UnmarshalJSON reads o, with its structured content compacted.
+func (o *MCPToolObservation) UnmarshalJSON(data []byte) error {
+	type plain MCPToolObservation
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	if kindOf(p.StructuredContent) == "null" {
+		p.StructuredContent = nil
+	}
+	if p.StructuredContent != nil {
+		p.StructuredContent = compact(p.StructuredContent)
+	}
+	*o = MCPToolObservation(p)
+	return nil
+}
+
 // UnknownAction is an action of a kind this package does not know, such as
-// one of an MCP tool, kept so that such events are stored and relayed
+// one of a newer SDK's tool, kept so that such events are stored and relayed
 // unchanged rather than refused. Fields holds the action's JSON fields other
 // than "kind", as encoding/json decodes them into interface values, with
 // numbers as json.Number.
@@ -472,6 +549,7 @@ func (*BrowserSwitchTabAction) Kind() string  { return "BrowserSwitchTabAction" 
 func (*BrowserCloseTabAction) Kind() string   { return "BrowserCloseTabAction" }
 func (*ThinkAction) Kind() string             { return "ThinkAction" }
 func (*FinishAction) Kind() string            { return "FinishAction" }
+func (*MCPToolAction) Kind() string           { return "MCPToolAction" }
 func (a *UnknownAction) Kind() string         { return a.RawKind }
 
 func (*TerminalObservation) Kind() string    { return "TerminalObservation" }
@@ -483,6 +561,7 @@ func (*ApplyPatchObservation) Kind() string  { return "ApplyPatchObservation" }
 func (*BrowserObservation) Kind() string     { return "BrowserObservation" }
 func (*ThinkObservation) Kind() string       { return "ThinkObservation" }
 func (*FinishObservation) Kind() string      { return "FinishObservation" }
+func (*MCPToolObservation) Kind() string     { return "MCPToolObservation" }
 func (o *UnknownObservation) Kind() string   { return o.RawKind }
 
 func (*TerminalAction) isToolAction()          {}
@@ -503,6 +582,7 @@ func (*BrowserSwitchTabAction) isToolAction()  {}
 func (*BrowserCloseTabAction) isToolAction()   {}
 func (*ThinkAction) isToolAction()             {}
 func (*FinishAction) isToolAction()            {}
+func (*MCPToolAction) isToolAction()           {}
 func (*UnknownAction) isToolAction()           {}
 
 // toolActions makes an empty action of each known kind, with the SDK's
@@ -527,6 +607,7 @@ var toolActions = map[string]func() ToolAction{
 	"BrowserCloseTabAction":   func() ToolAction { return new(BrowserCloseTabAction) },
 	"ThinkAction":             func() ToolAction { return new(ThinkAction) },
 	"FinishAction":            func() ToolAction { return new(FinishAction) },
+	"MCPToolAction":           func() ToolAction { return new(MCPToolAction) },
 }
 
 // toolObservations is toolActions for observations.
@@ -541,6 +622,7 @@ var toolObservations = map[string]func() ToolObservation{
 	"BrowserObservation":     func() ToolObservation { return new(BrowserObservation) },
 	"ThinkObservation":       func() ToolObservation { return new(ThinkObservation) },
 	"FinishObservation":      func() ToolObservation { return new(FinishObservation) },
+	"MCPToolObservation":     func() ToolObservation { return new(MCPToolObservation) },
 }
 
 // Lists the SDK always writes are written as [] rather than null.

@@ -54,8 +54,10 @@ type CauseFunc func(eventID string) (seq int64, ok bool)
 // Tool calls map onto the V0 action names: terminal -> run, file_editor ->
 // read (view), write (create) or edit (the other commands),
 // BrowserNavigateAction -> browse, BrowserGetContentAction ->
-// browse_interactive, think, finish, task_tracker -> task_tracking. Tools V0
-// never had (glob, grep, apply_patch, MCP tools) keep their tool name as the
+// browse_interactive, think, finish, task_tracker -> task_tracking, MCP
+// tools -> call_tool_mcp and mcp (V0's MCPAction and MCPObservation, by the
+// name the model was offered). Tools V0 never had (glob, grep,
+// apply_patch) keep their tool name as the
 // action and observation name, with their fields as args or extras. Failed
 // tool results other than the terminal's become "error" observations, as
 // in V0.
@@ -175,6 +177,10 @@ func v0Action(e *Action) (name, message string, args map[string]any, ok bool) {
 		return "task_tracking", "Updating the task list", map[string]any{
 			"command": a.Command, "task_list": taskList(a.TaskList), "thought": thought,
 		}, true
+	case *MCPToolAction:
+		return "call_tool_mcp", "Calling MCP tool " + e.ToolName, map[string]any{
+			"name": e.ToolName, "arguments": mcpArguments(a.Data), "thought": thought,
+		}, true
 	}
 	args = toolFields(e.Action, "kind")
 	args["thought"] = thought
@@ -220,9 +226,21 @@ func v0Observation(e *Observation) (name, message string, extras map[string]any,
 		return "", "", nil, false // V0 has none: the agent_state_changed that follows says it
 	case *TaskTrackerObservation:
 		return "task_tracking", "", map[string]any{"command": o.Command, "task_list": taskList(o.TaskList)}, true
+	case *MCPToolObservation:
+		return "mcp", "", map[string]any{"name": o.ToolName, "arguments": map[string]any{}}, true
 	}
 	name = v0ToolName(e.ToolName, e.Observation.Kind())
 	return name, "", toolFields(e.Observation, "kind", "content", "is_error"), true
+}
+
+// mcpArguments returns an MCP call's arguments as a map; {} for none.
+func mcpArguments(data json.RawMessage) map[string]any {
+	args := map[string]any{}
+	json.Unmarshal(data, &args)
+	if args == nil {
+		args = map[string]any{}
+	}
+	return args
 }
 
 // v0ToolName names a tool V0 never had: its tool name, or failing that its

@@ -76,6 +76,7 @@ func TestCreateConversation(t *testing.T) {
 		CreatedAt:          created.CreatedAt, UpdatedAt: created.UpdatedAt,
 		Sandbox: session.SandboxInfo{Status: "none", Image: "gohands/sandbox:bookworm"},
 		Secrets: []string{"GITHUB_TOKEN", "OTHER"},
+		Tools:   []string{event.ToolTerminal, event.ToolThink, event.ToolFinish},
 		Stats:   session.Stats{UsageToMetrics: map[string]session.UsageMetrics{}}, Tags: map[string]string{},
 	}
 	if diff := cmp.Diff(created, want); diff != "" {

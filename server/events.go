@@ -27,7 +27,14 @@ func (s *Server) searchEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(items, next))
+	answer := page(items, next)
+	// A full page has limit events when there is a next one; fewer means
+	// the store stopped a body search at its time budget (storage.Events):
+	// the client goes on with next_page_id.
+	if next != "" && len(items) < q.Limit {
+		answer["partial"] = true
+	}
+	c.JSON(http.StatusOK, answer)
 }
 
 func (s *Server) countEvents(c *gin.Context) {

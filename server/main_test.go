@@ -271,6 +271,9 @@ type options struct {
 	hostRoots []string
 	// llm is the server's model settings; none by default.
 	llm session.LLM
+	// backend, if set, runs the sandboxes instead of the engine (the
+	// in-memory one of sandboxtest, say).
+	backend sandbox.Backend
 }
 
 // env is a real GoHands server: a ConversationManager on a Store in a temp
@@ -330,6 +333,8 @@ func newEnv(t testing.TB, o options) *env {
 		so.Sandboxes = e.shared
 	case e.sbx != nil:
 		so.Sandboxes = e.sbx
+	case o.backend != nil:
+		so.Sandboxes = o.backend
 	}
 	e.convs, err = session.New(so)
 	if err != nil {

@@ -77,7 +77,6 @@ var upstreamRoutes = []upstreamRoute{
 	{"POST", "/api/mcp/oauth/callback/{job_id}", noMCPOAuth},
 	{"POST", "/api/mcp/oauth/start", noMCPOAuth},
 	{"GET", "/api/mcp/oauth/status/{job_id}", noMCPOAuth},
-	{"POST", "/api/mcp/test", notOfferedYet},
 	{"POST", "/api/plugins", noMarketplace},
 	{"POST", "/api/plugins/install", noMarketplace},
 	{"GET", "/api/plugins/installed", noMarketplace},

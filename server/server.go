@@ -334,6 +334,8 @@ func (s *Server) routes() {
 	getHead(api, "/git/commits", s.gitCommits)
 	getHead(api, "/git/commits/:sha/changes", s.gitCommitChanges)
 	getHead(api, "/tools/", s.tools)
+	api.POST("/mcp/test", s.testMCP)
+	getHead(convs, "/:id/tools", s.conversationTools)
 	s.surfaceRoutes(api)
 	s.repoRoutes(api)
 

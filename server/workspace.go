@@ -267,9 +267,28 @@ func (s *Server) listFiles(c *gin.Context) {
 	}
 }
 
-// tools answers GET /api/tools/: the tools an agent can be given;
-// browser_tool_set is the real browser where the deployment has one.
+// tools answers GET /api/tools/: the tools an agent can be given or, with
+// conversation_id, the names of those a conversation's model is offered,
+// its MCP servers' among them. browser_tool_set is the real browser where
+// the deployment has one.
 func (s *Server) tools(c *gin.Context) {
-	c.JSON(http.StatusOK, []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
-		event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowserToolSet, event.ToolThink, event.ToolFinish})
+	if conversationID(c) == "" {
+		c.JSON(http.StatusOK, []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
+			event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowserToolSet, event.ToolThink, event.ToolFinish})
+		return
+	}
+	a, ok := s.conversation(c)
+	if !ok {
+		return
+	}
+	ts, err := a.Tools(c.Request.Context())
+	if err != nil {
+		s.fail(c, sandboxErr(err))
+		return
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	c.JSON(http.StatusOK, names)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
+	"github.com/gohands/gohands/tools"
 )
 
 // AgentSession is one conversation while the server holds it: its stored
@@ -32,6 +33,7 @@ type AgentSession struct {
 	bash   *bashHub
 
 	sb        *runner    // the conversation's sandbox
+	mcps      mcpServers // its MCP servers
 	secretsOp sync.Mutex // serialises changes of secrets
 	// secretMasker hides secrets; built anew for each change of them.
 	secretMasker atomic.Pointer[security.Masker]
@@ -43,6 +45,7 @@ type AgentSession struct {
 	active   time.Time         // last activity
 	run      *runState         // the loop, while it runs
 	titling  bool              // autotitle has started
+	skillMCP []SkillMCP        // the MCP servers of its skills
 	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
@@ -110,6 +113,9 @@ func (a *AgentSession) Info() Info {
 	info := a.m.info(a.conv, a.settings, a.secrets)
 	a.mu.Unlock()
 	a.sb.info(&info.Sandbox)
+	for _, t := range mcpTools(a.connectedMCP()) {
+		info.Tools = append(info.Tools, t.Name)
+	}
 	return info
 }
 
@@ -144,6 +150,11 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 		}
 	}
 	sort.Strings(info.Secrets)
+	var names []string
+	for _, t := range s.Agent.Tools {
+		names = append(names, t.Name)
+	}
+	info.Tools = tools.Names(names)
 	return info
 }
 

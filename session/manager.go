@@ -18,6 +18,7 @@ import (
 
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/storage"
@@ -111,8 +112,14 @@ type Options struct {
 	// DefaultBashOutputMaxBytes; less than MinBashOutputMaxBytes is an
 	// error.
 	BashOutputMaxBytes int
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// MCPServers are the MCP servers every conversation has, before its
+	// agent's mcp_config (whose servers replace those of the same name).
+	MCPServers mcpclient.Config
+	// MCPRemoteDirect has the server dial remote MCP servers itself
+	// rather than from the conversation's sandbox.
+	MCPRemoteDirect bool
+	Logger          *slog.Logger
+	Now             func() time.Time
 
 	// logMaskerBuilt, if set, is called after each background build of
 	// the Masker of log lines (for tests).
@@ -227,6 +234,7 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 	m.mu.Unlock()
 	for _, a := range convs {
 		a.stopLoop(ctx)
+		a.closeMCP()
 		if err := a.saveMetrics(); err != nil {
 			m.log.Warn("metrics not saved", "conversation", a.id, "err", err)
 		}
@@ -427,6 +435,9 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	}
 	if key := s.Agent.LLM.APIKey; key != "" && key != Masked {
 		secrets[apiKeySecret] = key
+	}
+	if s.Agent.MCPConfig, err = checkMCPConfig(s.Agent.MCPConfig, secrets); err != nil {
+		return nil, false, err
 	}
 	if err := m.opts.SecretLimits.check(secrets, nil); err != nil {
 		return nil, false, err

@@ -113,6 +113,7 @@ func (r *runner) use(ctx context.Context) (cl *agentapi.Client, sb sandbox.Sandb
 
 // drop removes a dead sandbox and forgets its handle.
 func (r *runner) drop(ctx context.Context, sb sandbox.Sandbox) {
+	r.a.closeMCP()
 	if err := sb.Remove(ctx); err != nil && !errors.Is(err, sandbox.ErrRemoved) {
 		r.a.log.Warn("remove dead sandbox", "err", err)
 	}
@@ -279,6 +280,7 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 	if r.inUse() {
 		return false
 	}
+	r.a.closeMCP() // its servers stop with it
 	if err := sb.Stop(ctx); err != nil {
 		r.a.log.Warn("stop idle sandbox", "err", err)
 		return false
@@ -290,6 +292,7 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 // release lets the backend forget the (stopped) sandbox of an evicted
 // conversation; its saved handle recovers it on next use.
 func (r *runner) release() {
+	r.a.closeMCP()
 	r.op.Lock()
 	defer r.op.Unlock()
 	if sb := r.current(); sb != nil && r.be != nil {
@@ -306,6 +309,7 @@ func (r *runner) restart(ctx context.Context) error {
 	// A host folder removed meanwhile is made again: the engine would
 	// refuse to mount a missing one.
 	r.a.m.hostMount(r.a.WorkingDir())
+	r.a.closeMCP()
 	if sb := r.current(); sb != nil {
 		if err := sb.Stop(ctx); err != nil {
 			return sandboxError(err)
@@ -335,6 +339,7 @@ func (r *runner) handle() (sandbox.Handle, bool) {
 // remove removes the sandbox of h, that of a deleted conversation. One the
 // engine will not remove now is removed in the background.
 func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
+	r.a.closeMCP()
 	rm := func(ctx context.Context) error { return r.be.Destroy(ctx, h) }
 	if sb := r.current(); sb != nil && sb.Handle().ID == h.ID {
 		rm = sb.Remove

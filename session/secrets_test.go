@@ -26,7 +26,7 @@ func newManagerOn(t *testing.T, store *storage.Store, opts Options) *Conversatio
 	return m
 }
 
-func openStore(t *testing.T) *storage.Store {
+func openStore(t testing.TB) *storage.Store {
 	t.Helper()
 	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{SecretKey: "test-key"})
 	if err != nil {

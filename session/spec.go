@@ -75,6 +75,11 @@ type Agent struct {
 	Kind  string `json:"kind,omitempty"`
 	LLM   LLM    `json:"llm"`
 	Tools []Tool `json:"tools"`
+	// MCPConfig is the agent's MCP servers, an mcpServers map as MCP
+	// clients write it ({"mcpServers": {name: {command, args, env} or
+	// {url, headers}}}); the server's default servers come first. Literal
+	// env and header values are kept as secrets, named here by ${NAME}.
+	MCPConfig json.RawMessage `json:"mcp_config,omitempty"`
 }
 
 // Workspace is where the agent works inside its sandbox.
@@ -310,6 +315,10 @@ type Info struct {
 	Sandbox        SandboxInfo `json:"sandbox"`
 	// Secrets lists the names of the conversation's secrets.
 	Secrets []string `json:"secrets"`
+	// Tools names the tools the model is offered: the built-in ones, then
+	// those of the conversation's MCP servers while they are connected
+	// (GoHands only; GET /api/conversations/{id}/tools describes them).
+	Tools []string `json:"tools"`
 }
 
 // SandboxInfo is the state of a conversation's sandbox.

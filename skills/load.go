@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +44,10 @@ var GuidanceFiles = []string{"AGENTS.md", "CLAUDE.md", "GEMINI.md", ".cursorrule
 // SKILL.md.
 var SkillFolders = []string{".agents/skills", ".openhands/skills", ".openhands/microagents"}
 
+// MCPFile, beside a SKILL.md, holds the MCP servers the skill brings: an
+// mcpServers map, where ${SKILL_ROOT} is the skill's folder.
+const MCPFile = ".mcp.json"
+
 // HooksFile is the workspace's hooks file.
 const HooksFile = ".openhands/hooks.json"
 
@@ -66,6 +71,8 @@ for d in .agents/skills .openhands/skills .openhands/microagents; do
   [ -d "$d" ] && [ ! -L "$d" ] || continue
   find "$d" -mindepth 1 -maxdepth 2 -type f \( -path "$d/*/SKILL.md" -o -path ".openhands/microagents/*.md" ! -path ".openhands/microagents/*/*" \) -print 2>/dev/null |
     head -n ` + maxSkillFiles + ` | while IFS= read -r f; do emit skill ` + skillRead + ` "$f"; done
+  find "$d" -mindepth 2 -maxdepth 2 -type f -path "$d/*/` + MCPFile + `" -print 2>/dev/null |
+    head -n ` + maxSkillFiles + ` | while IFS= read -r f; do emit mcp ` + skillRead + ` "$f"; done
 done
 emit hooks ` + hooksRead + ` .openhands/hooks.json
 `
@@ -103,6 +110,7 @@ func Load(ctx context.Context, r Runner, root string) (Set, error) {
 // parseListing reads the script's output.
 func parseListing(root, out, nonce string) Set {
 	var set Set
+	mcp := make(map[string]string) // .mcp.json files by folder
 	chunks := strings.Split(out, "\n"+nonce+" ")
 	for _, c := range chunks[1:] {
 		head, body, _ := strings.Cut(c, "\n")
@@ -133,6 +141,13 @@ func parseListing(root, out, nonce string) Set {
 			}
 			s.Source, s.Truncated = SourceProject, cut
 			set.Skills = append(set.Skills, s)
+		case "mcp":
+			data, cut := bound(body, MaxSkillBytes)
+			if cut {
+				set.Problems = append(set.Problems, fmt.Sprintf("%s: longer than %d bytes, not read", file, MaxSkillBytes))
+				continue
+			}
+			mcp[path.Dir(file)] = data
 		case "hooks":
 			data, cut := bound(body, MaxHooksBytes)
 			if cut {
@@ -142,7 +157,35 @@ func parseListing(root, out, nonce string) Set {
 			set.Hooks = []byte(data)
 		}
 	}
+	set.Problems = append(set.Problems, attachMCP(set.Skills, func(dir string) (string, bool) {
+		data, ok := mcp[dir]
+		return data, ok
+	})...)
 	return set
+}
+
+// attachMCP gives each SKILL.md skill the MCP servers of the .mcp.json in
+// its folder, if any (mcpFile returns its text), with ${SKILL_ROOT} as
+// the folder. It returns what could not be read.
+func attachMCP(skills []Skill, mcpFile func(dir string) (string, bool)) []string {
+	var problems []string
+	for i, s := range skills {
+		if s.Type != TypeAgentSkills {
+			continue
+		}
+		dir := path.Dir(s.Path)
+		data, ok := mcpFile(dir)
+		if !ok {
+			continue
+		}
+		data = strings.ReplaceAll(data, "${SKILL_ROOT}", dir)
+		if !json.Valid([]byte(data)) {
+			problems = append(problems, fmt.Sprintf("%s: not valid JSON", path.Join(dir, MCPFile)))
+			continue
+		}
+		skills[i].MCPServers = json.RawMessage(data)
+	}
+	return problems
 }
 
 func guidance(file, body string, limit int) (Skill, bool) {
@@ -196,6 +239,13 @@ func LoadDir(dir string) ([]Skill, []string, error) {
 		s.Source, s.Truncated = SourceServer, cut
 		out = append(out, s)
 	}
+	problems = append(problems, attachMCP(out, func(dir string) (string, bool) {
+		data, cut, err := readBounded(filepath.Join(filepath.FromSlash(dir), MCPFile), MaxSkillBytes)
+		if err != nil || cut {
+			return "", false
+		}
+		return string(data), true
+	})...)
 	return out, problems, nil
 }
 

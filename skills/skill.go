@@ -2,6 +2,7 @@ package skills
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The types of a skill, as the SDK's SkillInfo names them.
@@ -60,6 +63,12 @@ type Skill struct {
 	Scope string
 	// Truncated says the file was longer than what was read.
 	Truncated bool
+	// MCPServers are the MCP servers the skill brings, as JSON: the
+	// front matter's mcp_tools (an mcpServers map, or the bare map of
+	// servers) for a skill in the older format, the .mcp.json file
+	// beside a SKILL.md for one in the newer, as the SDK reads them. The
+	// conversation's MCP client checks them.
+	MCPServers json.RawMessage
 }
 
 // ErrFrontMatter is the error of front matter that cannot be read.
@@ -152,6 +161,12 @@ func (s *Skill) readFrontMatter(fm []byte) error {
 			} else {
 				s.Description = v
 			}
+		case "mcp_tools":
+			raw, err := yamlObject(key, value, block)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrFrontMatter, key, err)
+			}
+			s.MCPServers = raw
 		case "triggers", "keywords":
 			l, err := list(value, block)
 			if err != nil {
@@ -165,6 +180,26 @@ func (s *Skill) readFrontMatter(fm []byte) error {
 		}
 	}
 	return nil
+}
+
+// yamlObject reads the value of key, a mapping, with a YAML library: the
+// reader above knows no nested mappings, and an MCP server's settings are
+// one. The mapping is returned as JSON.
+func yamlObject(key, value string, block []string) (json.RawMessage, error) {
+	text := key + ": " + value + "\n" + strings.Join(block, "\n")
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return nil, err
+	}
+	v, ok := doc[key].(map[string]any)
+	if !ok {
+		return nil, errors.New("want a mapping of MCP servers")
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return raw, nil
 }
 
 // scalar reads a one-line value, quoted or plain, or a block scalar.

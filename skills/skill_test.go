@@ -1,6 +1,7 @@
 package skills
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -79,10 +80,15 @@ func FuzzParse(f *testing.F) {
 	f.Add("---\nname: a\ndescription: |\n  x\n  y\ntriggers: [p, 'q']\n---\nbody")
 	f.Add("---\ntriggers:\n- a\n- \"b\"\n---\n")
 	f.Add("\ufeff---\r\nname: 'it''s'\r\n---\r\n")
+	f.Add("---\nmcp_tools:\n  mcpServers:\n    gh:\n      command: gh-mcp\n      args: [stdio]\n      env: {T: \"${T}\"}\n---\n")
+	f.Add("---\nmcp_tools:\n  a: &x {b: *x}\n---\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		s, err := Parse("/w/.agents/skills/x/SKILL.md", []byte(data))
 		if err != nil {
 			return
+		}
+		if s.MCPServers != nil && !json.Valid(s.MCPServers) {
+			t.Fatalf("Parse(%q): MCP servers %q are not JSON", data, s.MCPServers)
 		}
 		if s.Name == "" || len(s.Name) > maxNameLen || len(s.Description) > maxDescLen || len(s.Triggers) > maxTriggers {
 			t.Fatalf("Parse(%q) = %+v: out of bounds", data, s)

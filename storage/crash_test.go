@@ -79,6 +79,9 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 				}
 			}
 		}
+		// The codes of kinds and sources were committed with the
+		// events they index, or not at all.
+		checkIndex(t, s)
 		s.Close()
 	}
 }
@@ -100,13 +103,21 @@ func crashChild(path string) {
 		}
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				e := observation(fmt.Sprintf("%s %d", conv, i))
+				// Several kinds and sources, whose codes the first
+				// commits number.
+				var e event.Event = observation(fmt.Sprintf("%s %d", conv, i))
+				switch i % 3 {
+				case 1:
+					e = msg(event.SourceUser, fmt.Sprintf("%s %d", conv, i))
+				case 2:
+					e = action(fmt.Sprintf("%s %d", conv, i), "")
+				}
 				if err := s.Append(conv, e); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(1)
 				}
 				mu.Lock()
-				fmt.Println(conv, e.Seq)
+				fmt.Println(conv, e.Meta().Seq)
 				mu.Unlock()
 			}
 		})

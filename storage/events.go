@@ -43,6 +43,10 @@ type EventQuery struct {
 	Limit int
 	// PageID is the next-page id of the previous page; "" for the first.
 	PageID string
+	// BodyBudget bounds the time a search with Body reads events before
+	// it answers with a partial page (see Store.Events); <= 0 means
+	// DefaultBodyBudget. Count ignores it.
+	BodyBudget time.Duration
 }
 
 // Append stores evs at the end of the conversation's events, in order, and
@@ -238,6 +242,13 @@ func marshal(e event.Event) ([]byte, error) {
 // order (newest first with q.Desc), and the id of the next page, "" after
 // the last. A walk through the pages sees every matching event stored when
 // it began exactly once. An unknown conversation fails with ErrNotFound.
+//
+// A filter on kind or source reads the records only of the events whose
+// index entries have the kind and source (codes.go). A search with Body
+// reads and decodes records, and stops after q.BodyBudget (DefaultBodyBudget
+// if zero) with the page it has so far, fewer than q.Limit events, maybe
+// none, and the id of the page that goes on from where it stopped: a page
+// with fewer than Limit events and a next page id is partial.
 func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, error) {
 	m, err := newMatcher(q, s.actionTexts)
 	if err != nil {
@@ -253,6 +264,14 @@ func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, erro
 	if limit <= 0 {
 		limit = 100
 	}
+	var deadline time.Time
+	if q.Body != "" {
+		budget := q.BodyBudget
+		if budget <= 0 {
+			budget = DefaultBodyBudget
+		}
+		deadline = time.Now().Add(budget)
+	}
 	var (
 		out  []event.Event
 		next string
@@ -261,7 +280,13 @@ func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, erro
 		if err := conversationExists(tx, convID); err != nil {
 			return err
 		}
-		return scan(openIndex(tx), convID, q.AfterSeq, start, q.Desc, func(seq uint64, rec eventRecord) (bool, error) {
+		ix := openIndex(tx)
+		seen := 0
+		return scan(ix, convID, q.AfterSeq, start, q.Desc, s.entryFilter(ix, m), func(seq uint64, rec eventRecord) (bool, error) {
+			if seen++; !deadline.IsZero() && seen%64 == 0 && time.Now().After(deadline) {
+				next = encodeEventPage(seq)
+				return true, nil
+			}
 			ok, e, err := m.match(rec)
 			if err != nil || !ok {
 				return false, err
@@ -285,8 +310,25 @@ func (s *Store) Events(convID string, q EventQuery) ([]event.Event, string, erro
 	return out, next, nil
 }
 
+// DefaultBodyBudget is how long an event search with a Body reads events
+// before it answers with what it has (see Store.Events).
+const DefaultBodyBudget = 100 * time.Millisecond
+
+// entryFilter returns the filter of m that the index entries can test, nil
+// when they rule nothing out or the store was told to read every record.
+func (s *Store) entryFilter(ix index, m *matcher) func(entry) bool {
+	if s.scanRecords {
+		return nil
+	}
+	f, ok := newCodeFilter(ix, m)
+	if !ok {
+		return nil
+	}
+	return f.pass
+}
+
 // CountEvents returns how many of the conversation's events match q (its
-// Limit, PageID and Desc aside).
+// Limit, PageID and Desc aside). It has no time budget.
 func (s *Store) CountEvents(convID string, q EventQuery) (int, error) {
 	m, err := newMatcher(q, s.actionTexts)
 	if err != nil {
@@ -297,7 +339,8 @@ func (s *Store) CountEvents(convID string, q EventQuery) (int, error) {
 		if err := conversationExists(tx, convID); err != nil {
 			return err
 		}
-		return scan(openIndex(tx), convID, q.AfterSeq, 0, false, func(seq uint64, rec eventRecord) (bool, error) {
+		ix := openIndex(tx)
+		return scan(ix, convID, q.AfterSeq, 0, false, s.entryFilter(ix, m), func(seq uint64, rec eventRecord) (bool, error) {
 			ok, _, err := m.match(rec)
 			if ok {
 				n++
@@ -347,7 +390,7 @@ func (s *Store) RawEvents(convID string, afterSeq uint64, limit int) ([]json.Raw
 		if err := conversationExists(tx, convID); err != nil {
 			return err
 		}
-		return scan(openIndex(tx), convID, afterSeq, 0, false, func(seq uint64, rec eventRecord) (bool, error) {
+		return scan(openIndex(tx), convID, afterSeq, 0, false, nil, func(seq uint64, rec eventRecord) (bool, error) {
 			out = append(out, bytes.Clone(rec.json))
 			return limit > 0 && len(out) == limit, nil
 		})
@@ -360,8 +403,9 @@ func (s *Store) RawEvents(convID string, afterSeq uint64, limit int) ([]json.Raw
 
 // scan calls fn on the conversation's events with seq > afterSeq, from
 // start (0: from the first, or the last when desc) on, until fn says stop
-// or fails.
-func scan(ix index, conv string, afterSeq, start uint64, desc bool, fn func(seq uint64, rec eventRecord) (bool, error)) error {
+// or fails. With pass, it skips the events whose index entry pass rules
+// out, without reading their records.
+func scan(ix index, conv string, afterSeq, start uint64, desc bool, pass func(entry) bool, fn func(seq uint64, rec eventRecord) (bool, error)) error {
 	if afterSeq == math.MaxUint64 {
 		return nil
 	}
@@ -369,11 +413,14 @@ func scan(ix index, conv string, afterSeq, start uint64, desc bool, fn func(seq 
 	if !desc {
 		from = max(afterSeq+1, start)
 	}
-	return ix.walk(conv, from, desc, func(seq, pos, _ uint64) (bool, error) {
+	return ix.walk(conv, from, desc, func(seq uint64, e entry) (bool, error) {
 		if seq <= afterSeq {
 			return true, nil
 		}
-		rec, err := ix.record(seq, pos)
+		if pass != nil && !pass(e) {
+			return false, nil
+		}
+		rec, err := ix.record(seq, e.pos())
 		if err != nil {
 			return false, err
 		}

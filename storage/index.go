@@ -18,15 +18,21 @@ import (
 // together at the end of one B+tree: a few pages per commit, where a tree
 // per conversation costs a leaf and its branch pages per conversation.
 //
-//	log    position (8 bytes, big endian) -> event record (see encodeEventRecord)
-//	seqs   convKey + chunk number (8 bytes) -> chunk
-//	tails  conversation id -> chunk number (8 bytes) + chunk
+//	log          position (8 bytes, big endian) -> event record (see encodeEventRecord)
+//	chunks       convKey + chunk number (8 bytes) -> chunk
+//	tails        conversation id -> chunk number (8 bytes) + chunk
+//	event_codes  'k' + kind, or 's' + source -> its code (1 byte)
+//
+// The chunks bucket is index.seqs, which the comments below call seqs:
+// schema 2 had the bucket under that name, with 16-byte entries.
 //
 // A conversation finds its events through chunks of chunkLen entries: seq s
-// is entry (s-1) % chunkLen of chunk (s-1) / chunkLen. An entry is 16 bytes,
-// the event's log position and the FNV-1a hash of its id, which serves
-// lookups and duplicate checks by id without a B+tree of ids (random keys:
-// a leaf written per event).
+// is entry (s-1) % chunkLen of chunk (s-1) / chunkLen. An entry is 18 bytes:
+// the event's log position; the FNV-1a hash of its id, which serves lookups
+// and duplicate checks by id without a B+tree of ids (random keys: a leaf
+// written per event); and the codes of the event's kind and source, which
+// serve the searches by kind and source (see codes.go) without reading
+// the records of the events they leave out.
 //
 // Each time 32 chunks (1,024 events) of a conversation are full, the sorted
 // hashes of their ids are written once to id_groups, so that a lookup by id
@@ -45,7 +51,7 @@ import (
 // last key in seqs; never both.
 const (
 	chunkLen    = 32
-	entrySize   = 16
+	entrySize   = 18
 	chunkBytes  = chunkLen * entrySize
 	groupChunks = 32
 	groupLen    = groupChunks * chunkLen
@@ -58,7 +64,7 @@ const maxTails = 48
 
 // index is the event log and its chunks, in one transaction.
 type index struct {
-	log, seqs, tails, groups *bbolt.Bucket
+	log, seqs, tails, groups, codes *bbolt.Bucket
 }
 
 func openIndex(tx *bbolt.Tx) index {
@@ -67,6 +73,7 @@ func openIndex(tx *bbolt.Tx) index {
 		seqs:   tx.Bucket(bucketSeqs),
 		tails:  tx.Bucket(bucketTails),
 		groups: tx.Bucket(bucketIDGroups),
+		codes:  tx.Bucket(bucketCodes),
 	}
 	if tx.Writable() {
 		// The log only grows at its end: full pages when they split.
@@ -200,12 +207,18 @@ func (ix index) append(conv string, c *chunk, recs [][]byte, hashes []uint64, co
 	prefix := convKey(conv)
 	pos := ix.nextPos()
 	changed := false
+	var codes codeCache
 	for i, rec := range recs {
+		kc, sc, err := codes.of(ix, rec)
+		if err != nil {
+			return false, err
+		}
 		if err := ix.log.Put(posKey(pos), rec); err != nil {
 			return false, abort(err)
 		}
 		c.buf = binary.BigEndian.AppendUint64(c.buf, pos)
 		c.buf = binary.BigEndian.AppendUint64(c.buf, hashes[i])
+		c.buf = append(c.buf, kc, sc)
 		pos++
 		changed = true
 		if c.len() < chunkLen {
@@ -366,10 +379,10 @@ func (ix index) chunks(conv string, from uint64, desc bool, fn func(no uint64, e
 	}
 }
 
-// walk calls fn with the seq, log position and id hash of the
-// conversation's events, from seq from on (from the last down when desc;
-// from 0 with desc means from the last), until fn says stop or fails.
-func (ix index) walk(conv string, from uint64, desc bool, fn func(seq, pos, hash uint64) (bool, error)) error {
+// walk calls fn with the seq and index entry of the conversation's events,
+// from seq from on (from the last down when desc; from 0 with desc means
+// from the last), until fn says stop or fails.
+func (ix index) walk(conv string, from uint64, desc bool, fn func(seq uint64, e entry) (bool, error)) error {
 	return ix.chunks(conv, from, desc, func(no uint64, ents []byte) (bool, error) {
 		n := len(ents) / entrySize
 		for j := range n {
@@ -381,8 +394,7 @@ func (ix index) walk(conv string, from uint64, desc bool, fn func(seq, pos, hash
 			if (!desc && seq < from) || (desc && from != 0 && seq > from) {
 				continue
 			}
-			e := ents[i*entrySize:]
-			stop, err := fn(seq, readUint(e[:8]), readUint(e[8:16]))
+			stop, err := fn(seq, entry(ents[i*entrySize:(i+1)*entrySize]))
 			if err != nil || stop {
 				return stop, err
 			}
@@ -390,6 +402,14 @@ func (ix index) walk(conv string, from uint64, desc bool, fn func(seq, pos, hash
 		return false, nil
 	})
 }
+
+// entry is a conversation's index entry for one event.
+type entry []byte
+
+func (e entry) pos() uint64  { return binary.BigEndian.Uint64(e) }
+func (e entry) hash() uint64 { return binary.BigEndian.Uint64(e[8:]) }
+func (e entry) kind() byte   { return e[16] }
+func (e entry) source() byte { return e[17] }
 
 // record returns the event record at a log position.
 func (ix index) record(seq, pos uint64) (eventRecord, error) {
@@ -496,8 +516,8 @@ func (ix index) checkIDs(conv string, ids []string, from uint64) error {
 func (ix index) deleteConversation(conv string) error {
 	prefix := convKey(conv)
 	var positions []uint64
-	err := ix.walk(conv, 1, false, func(_, pos, _ uint64) (bool, error) {
-		positions = append(positions, pos)
+	err := ix.walk(conv, 1, false, func(_ uint64, e entry) (bool, error) {
+		positions = append(positions, e.pos())
 		return false, nil
 	})
 	if err != nil {

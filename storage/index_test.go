@@ -25,7 +25,8 @@ func checkIndex(t *testing.T, s *Store) {
 			conv := string(k)
 			last := ix.lastSeq(conv)
 			want := uint64(1)
-			err := ix.walk(conv, 1, false, func(seq, pos, _ uint64) (bool, error) {
+			err := ix.walk(conv, 1, false, func(seq uint64, e entry) (bool, error) {
+				pos := e.pos()
 				if seq != want {
 					return false, fmt.Errorf("%s: seq %d where %d was due", conv, seq, want)
 				}
@@ -34,8 +35,20 @@ func checkIndex(t *testing.T, s *Store) {
 					return false, fmt.Errorf("%s seq %d: log position %d also belongs to %s", conv, seq, pos, o)
 				}
 				owner[pos] = fmt.Sprint(conv, " ", seq)
-				if ix.log.Get(posKey(pos)) == nil {
+				v := ix.log.Get(posKey(pos))
+				if v == nil {
 					return false, fmt.Errorf("%s seq %d: no record at %d", conv, seq, pos)
+				}
+				// The entry's codes are those of the record's kind and source.
+				rec, err := decodeEventRecord(v)
+				if err != nil {
+					return false, err
+				}
+				if kc := ix.codes.Get(append([]byte{codeKindTag}, rec.kind...)); len(kc) != 1 || kc[0] != e.kind() {
+					return false, fmt.Errorf("%s seq %d: kind code %d, %q has %v", conv, seq, e.kind(), rec.kind, kc)
+				}
+				if sc := ix.codes.Get(append([]byte{codeSourceTag}, rec.source...)); len(sc) != 1 || sc[0] != e.source() {
+					return false, fmt.Errorf("%s seq %d: source code %d, %q has %v", conv, seq, e.source(), rec.source, sc)
 				}
 				return false, nil
 			})
@@ -63,8 +76,8 @@ func checkIndex(t *testing.T, s *Store) {
 			}
 			// Every group of full chunks is sealed, with its hashes.
 			var hashes []uint64
-			ix.walk(conv, 1, false, func(_, _, h uint64) (bool, error) {
-				hashes = append(hashes, h)
+			ix.walk(conv, 1, false, func(_ uint64, e entry) (bool, error) {
+				hashes = append(hashes, e.hash())
 				return false, nil
 			})
 			var groups []uint64

@@ -26,11 +26,13 @@ const (
 // and its chunks (index.go), copying the records as they are, budget
 // events at most per transaction. Each conversation's last chunk goes to
 // seqs, so that tails starts empty.
+//
+// A migration from schema 1 that a server of schema 2 began, and did not
+// finish, left chunks of schema 2: they are brought to schema 3 first
+// (migrateEntryCodes), since this one writes chunks of schema 3.
 func migrateEventLog(tx *bbolt.Tx, budget int) (bool, error) {
-	for _, name := range [][]byte{bucketLog, bucketSeqs, bucketTails, bucketIDGroups} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return false, fmt.Errorf("create bucket %s: %w", name, err)
-		}
+	if more, err := migrateEntryCodes(tx, budget); err != nil || more {
+		return more, err
 	}
 	old := tx.Bucket(bucketEventsV1)
 	if old == nil {

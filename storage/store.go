@@ -89,6 +89,10 @@ type Options struct {
 	// nil reads every string field of the action.
 	ActionTexts func(event.ToolAction) []string
 
+	// scanRecords makes event searches read every record, as schema 2
+	// did, rather than skip by the codes of the index entries: the
+	// baseline of tests and benchmarks.
+	scanRecords bool
 	// maxSize caps the file's size, for tests that need a full disk.
 	maxSize int
 	// migrateBudget overrides migrateBudget, for tests.
@@ -111,6 +115,8 @@ type Store struct {
 	serverID string
 	// actionTexts are the texts of a tool action a search reads.
 	actionTexts func(event.ToolAction) []string
+	// scanRecords: see Options.scanRecords.
+	scanRecords bool
 	// aead seals secrets and tokens; nil without a secret key.
 	aead cipher.AEAD
 	w    *writer
@@ -146,7 +152,8 @@ var (
 	bucketByCreated     = []byte("conv_by_created") // timeKey(created)+id -> nothing
 	bucketByUpdated     = []byte("conv_by_updated") // timeKey(updated)+id -> nothing
 	bucketLog           = []byte("log")             // the events of all conversations; see index.go
-	bucketSeqs          = []byte("seqs")            // conversations' chunks of log positions
+	bucketSeqs          = []byte("chunks")          // conversations' chunks of log positions
+	bucketCodes         = []byte("event_codes")     // codes of event kinds and sources
 	bucketTails         = []byte("tails")           // conversations' last chunks, while they append
 	bucketIDGroups      = []byte("id_groups")       // sorted id hashes of conversations' events, by 1,024
 	bucketSecrets       = []byte("secrets")         // conv id -> {name -> sealed value}
@@ -183,6 +190,9 @@ var migrations = []func(tx *bbolt.Tx, budget int) (more bool, err error){
 	},
 	// 1 -> 2: the events of all conversations in one log (index.go).
 	migrateEventLog,
+	// 2 -> 3: the codes of each event's kind and source in its index
+	// entry (codes.go).
+	migrateEntryCodes,
 }
 
 // schemaVersion is the layout this code reads and writes.
@@ -246,6 +256,7 @@ func Open(path string, opts Options) (*Store, error) {
 		log:         log,
 		now:         now,
 		actionTexts: actionTexts,
+		scanRecords: opts.scanRecords,
 		memSecrets:  make(map[string]map[string]string),
 		lastSeqs:    make(map[string]uint64),
 		tails:       tailClock{last: make(map[string]uint64)},
@@ -386,6 +397,18 @@ func (s *Store) SecretsPersistent() bool { return s.aead != nil }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.w.close()
+		if !s.db.IsReadOnly() {
+			// One last commit that writes the free list, which commits
+			// otherwise leave out (NoFreelistSync): the next Open reads it
+			// instead of walking every page of the file to rebuild it
+			// (about 1 s for a file of a million events). The first commit
+			// after that Open frees its page again. After a crash the next
+			// Open walks the file, as before.
+			s.db.NoFreelistSync = false
+			if err := s.db.Update(func(*bbolt.Tx) error { return nil }); err != nil {
+				s.log.Warn("free list not written at close; the next open rebuilds it", "err", err)
+			}
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
 		}

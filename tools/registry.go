@@ -83,10 +83,14 @@ func Lookup(name string) (Tool, bool) {
 	return t, ok
 }
 
-// For returns the tool that runs an action.
+// For returns the tool that runs an action. An MCP tool's action gets a
+// tool that finds its server's tool again by name.
 func For(act event.ToolAction) (Tool, bool) {
 	if act == nil {
 		return nil, false
+	}
+	if a, ok := act.(*event.MCPToolAction); ok {
+		return mcpTool{MCPTool{Server: a.Server, Remote: a.Tool}}, true
 	}
 	t, ok := all.byAction[act.Kind()]
 	return t, ok

@@ -42,6 +42,10 @@ type Workspace interface {
 	// Search returns at most limit events of the conversation whose
 	// text holds query, newest first.
 	Search(query string, limit int) ([]event.Event, error)
+	// MCP returns the conversation's MCP servers, connecting them on
+	// first use; nil when it has none. Its error is the sandbox's, as
+	// WithAgent's: servers that fail to start are left out, not errors.
+	MCP(ctx context.Context) (MCPServers, error)
 }
 
 // Spec describes a tool to the model and in the SystemPromptEvent.

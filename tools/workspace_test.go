@@ -19,6 +19,8 @@ type workspace struct {
 	events []event.Event
 	// down, when set, is the error of a sandbox that cannot be reached.
 	down error
+	// mcp are the conversation's MCP servers, if any.
+	mcp tools.MCPServers
 }
 
 func newWorkspace() *workspace {
@@ -35,6 +37,13 @@ func (w *workspace) WithAgent(_ context.Context, fn func(tools.Agent) error) err
 }
 
 func (w *workspace) Events() ([]event.Event, error) { return w.events, nil }
+
+func (w *workspace) MCP(context.Context) (tools.MCPServers, error) {
+	if w.down != nil {
+		return nil, w.down
+	}
+	return w.mcp, nil
+}
 
 func (w *workspace) Search(query string, limit int) ([]event.Event, error) {
 	var out []event.Event

@@ -27,6 +27,9 @@ type Files struct {
 	mu    sync.Mutex
 	files map[string]string // absolute path -> content
 	links map[string]string // absolute path -> target, as given to Link
+
+	gens    []generation // the last snapshots' states, oldest first
+	nextGen int
 }
 
 // NewFiles returns an empty tree.

@@ -23,6 +23,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/gohands/gohands/llm"
+	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/docker"
 	"github.com/gohands/gohands/session"
@@ -86,6 +87,12 @@ type Config struct {
 	// AllowHostCommands lets clients set hooks and hook analyzers that run
 	// commands on this host.
 	AllowHostCommands bool
+	// MCPServers are the MCP servers every conversation has
+	// (session.Options.MCPServers), an mcpServers map.
+	MCPServers mcpclient.Config
+	// MCPRemoteDirect has the server dial remote MCP servers itself rather
+	// than from the conversation's sandbox.
+	MCPRemoteDirect bool
 	// WorkspaceRoots are the host folders under which a workspace path is
 	// a folder of the host, bind-mounted into the sandbox
 	// (session.Options.HostRoots); empty turns host folders off.
@@ -326,7 +333,9 @@ type loader struct {
 }
 
 // A setting is one Config field with its file key, environment variables
-// and flag. Exactly one of set, setList, setMap and setRaw is non-nil.
+// and flag. Exactly one of set, setList, setMap and setRaw is non-nil,
+// except that setRaw may come with set: the file's value as written, and
+// the environment's text.
 type setting struct {
 	// key is the file key; "sandbox.memory" is "memory" in the "sandbox" object.
 	key string
@@ -434,14 +443,32 @@ var settings = []setting{
 	{key: "skills_dir", env: []string{"GOHANDS_SKILLS_DIR"},
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.SkillsDir) }},
 	{key: "allow_host_commands", env: []string{"GOHANDS_ALLOW_HOST_COMMANDS"},
-		set: func(l *loader, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%q is not true or false", v)
-			}
-			l.cfg.AllowHostCommands = b
-			return nil
-		}},
+		set: func(l *loader, v string) error { return parseBool(v, &l.cfg.AllowHostCommands) }},
+	{key: "mcp_servers", env: []string{"GOHANDS_MCP_SERVERS"}, secret: true,
+		set:    func(l *loader, v string) error { return parseMCPServers([]byte(v), &l.cfg.MCPServers) },
+		setRaw: func(l *loader, v json.RawMessage) error { return parseMCPServers(v, &l.cfg.MCPServers) }},
+	{key: "mcp_remote_direct", env: []string{"GOHANDS_MCP_REMOTE_DIRECT"},
+		set: func(l *loader, v string) error { return parseBool(v, &l.cfg.MCPRemoteDirect) }},
+}
+
+func parseBool(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	*dst = b
+	return nil
+}
+
+// parseMCPServers reads an mcpServers map: {"mcpServers": {...}}, or the
+// bare map of servers.
+func parseMCPServers(raw []byte, dst *mcpclient.Config) error {
+	cfg, err := mcpclient.ParseConfig(raw)
+	if err != nil {
+		return err
+	}
+	*dst = cfg
+	return nil
 }
 
 func lookupSetting(key string) (setting, bool) {
@@ -497,6 +524,8 @@ func (l *loader) applyFileKey(key string, raw json.RawMessage) []error {
 	}
 	var err error
 	switch {
+	case s.setRaw != nil:
+		err = s.setRaw(l, raw)
 	case s.set != nil:
 		var v any
 		if err = decodeJSON(raw, &v); err == nil {
@@ -526,8 +555,6 @@ func (l *loader) applyFileKey(key string, raw json.RawMessage) []error {
 		} else if err = s.setMap(l, m); err != nil {
 			err = fmt.Errorf("%s: %w", key, err)
 		}
-	case s.setRaw != nil:
-		err = s.setRaw(l, raw)
 	}
 	if err != nil {
 		return []error{err}

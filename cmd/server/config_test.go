@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/docker"
 )
@@ -227,6 +228,8 @@ var everyVariable = map[string]string{
 	"GOHANDS_HOOKS_FILE":                 "/etc/gohands/hooks.json",
 	"GOHANDS_SKILLS_DIR":                 "/etc/gohands/skills",
 	"GOHANDS_ALLOW_HOST_COMMANDS":        "true",
+	"GOHANDS_MCP_SERVERS":                `{"mcpServers":{"fs":{"command":"mcp-fs","args":["/workspace"]},"docs":{"url":"https://docs.example/mcp","headers":{"Authorization":"Bearer ${DOCS_TOKEN}"}}}}`,
+	"GOHANDS_MCP_REMOTE_DIRECT":          "true",
 	"GOHANDS_LLM_BASE_URLS":              "https://Gateway.example:443/v1/, http://127.0.0.1:8000/v1",
 	"GOHANDS_ALLOWED_HOSTS":              "gohands.example, *.corp.example, [::2], 192.0.2.7",
 	"GOHANDS_HTTP_READ_HEADER_TIMEOUT":   "5s",
@@ -290,6 +293,11 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/data/projects"},
+		MCPServers: mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
+			"fs":   {Command: "mcp-fs", Args: []string{"/workspace"}},
+			"docs": {URL: "https://docs.example/mcp", Headers: map[string]string{"Authorization": "Bearer ${DOCS_TOKEN}"}},
+		}},
+		MCPRemoteDirect: true,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -343,7 +351,9 @@ const everyKey = `{
 	"hooks_file": "/etc/gohands/hooks.json", "skills_dir": "/etc/gohands/skills", "allow_host_commands": "true",
 	"allowed_hosts": ["GoHands.Example."],
 	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"},
-	"workspace_roots": "/srv/code,/home"
+	"workspace_roots": "/srv/code,/home",
+	"mcp_servers": {"everything": {"command": "/opt/mcp/everything", "env": {"LOG": "1"}}},
+	"mcp_remote_direct": "false"
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -395,6 +405,9 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/home"},
+		MCPServers: mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
+			"everything": {Command: "/opt/mcp/everything", Env: map[string]string{"LOG": "1"}},
+		}},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -431,6 +444,7 @@ func TestLoadConfigRefuses(t *testing.T) {
 		hidden string   // must not appear in the error
 	}{
 		{name: "PORT not a number", env: map[string]string{"PORT": "x"}, want: []string{`PORT="x"`, "whole number"}},
+		{name: "GOHANDS_MCP_SERVERS not JSON", env: map[string]string{"GOHANDS_MCP_SERVERS": "{github"}, want: []string{"GOHANDS_MCP_SERVERS"}},
 		{name: "flag port out of range", args: []string{"--port", "70000"}, want: []string{`flag --port="70000"`}},
 		{name: "unknown flag", args: []string{"--colour"}, want: []string{"-colour"}},
 		{name: "argument", args: []string{"serve"}, want: []string{`"serve"`}},
@@ -482,6 +496,7 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "file bad value", file: `{"port": "x"}`, want: []string{"/etc/gohands.json", `port="x"`}},
 		{name: "file bad nested value", file: `{"sandbox": {"memory": "lots"}}`, want: []string{`sandbox.memory="lots"`}},
 		{name: "file wrong type", file: `{"host": true}`, want: []string{"host", "string or a number"}},
+		{name: "file bad MCP server", file: `{"mcp_servers": {"mcpServers": {"both": {"command": "a", "url": "http://b"}}}}`, want: []string{"both"}},
 		{name: "file list of numbers", file: `{"session_api_keys": [1]}`, want: []string{"session_api_keys", "array of strings"}},
 		{name: "file empty key", file: `{"session_api_keys": ["a", " "]}`, want: []string{"session_api_keys", "item 1 is empty"}},
 		{name: "file section not an object", file: `{"llm": "gpt-5"}`, want: []string{"llm", "object"}},

@@ -29,6 +29,8 @@ func TestImportRules(t *testing.T) {
 				"github.com/docker/docker", "github.com/gohands/gohands/sandbox/docker"}},
 		{"../../sandbox/docker", "a backend knows no conversation",
 			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/controller", "github.com/gohands/gohands/storage"}},
+		{"../../mcpsandbox", "the MCP launcher knows a sandbox only by its runtime-agent's client, and no conversation",
+			[]string{"github.com/gohands/gohands/session", "github.com/gohands/gohands/sandbox", "github.com/gohands/gohands/controller"}},
 		{"../../session", "session runs sandboxes through the sandbox.Backend interface, on any engine",
 			[]string{"github.com/gohands/gohands/sandbox/docker", "github.com/docker/docker", "github.com/gohands/gohands/sandbox/sandboxtest"}},
 	}

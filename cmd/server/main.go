@@ -247,7 +247,8 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		HostRoots:          cfg.WorkspaceRoots,
-		Webhooks:           webhooks, Meter: reg, Logger: logger,
+		MCPServers:         cfg.MCPServers, MCPRemoteDirect: cfg.MCPRemoteDirect,
+		Webhooks: webhooks, Meter: reg, Logger: logger,
 	}
 }
 

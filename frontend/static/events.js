@@ -331,6 +331,13 @@ function agentError(ev) {
 }
 
 function conversationError(ev) {
+  if (ev.code === 'MCPServerError') {
+    // Servers that did not start or tools left out: the run goes on.
+    return {
+      icon: '⚠', title: 'MCP servers: some cannot be used', cls: 'ev-error',
+      content: h('pre', { class: 'ev-error-text' }, ev.detail || ''),
+    };
+  }
   return {
     icon: '✖', title: 'The run stopped: ' + (ev.code || 'error'), cls: 'ev-error',
     content: h('pre', { class: 'ev-error-text' }, ev.detail || ''),

@@ -33,6 +33,9 @@ test('each kind reads as a person expects', () => {
   assert.match(text('UserRejectObservation'), /Rejected.*Do not delete the database\./s);
   assert.match(text('AgentErrorEvent'), /Tool 'terminl' not found/);
   assert.match(text('ConversationErrorEvent'), /LLMAuthenticationError.*invalid API key/s);
+  const mcp = textOf(render({ ...golden.ConversationErrorEvent, code: 'MCPServerError', detail: 'MCP server "gh": no such program' }));
+  assert.match(mcp, /MCP servers: some cannot be used.*no such program/s);
+  assert.doesNotMatch(mcp, /The run stopped/);
   assert.match(text('PauseEvent'), /Paused/);
   assert.match(text('SandboxStatusEvent'), /Sandbox fetching image.*Pulling python/s);
   assert.match(text('SystemPromptEvent'), /2 tools/);
