@@ -4,8 +4,9 @@ BIN       ?= bin
 PKGS      ?= ./...
 GOFLAGS_AGENT = CGO_ENABLED=0 GOOS=linux
 SANDBOX_IMAGE ?= gohands/sandbox:bookworm
+BROWSER_IMAGE ?= gohands/browser:bookworm
 
-.PHONY: all build agent server run test test-short bench fuzz vet fmt lint sandbox-image clean
+.PHONY: all build agent server run test test-short bench fuzz vet fmt lint sandbox-image browser-image clean
 
 all: build
 
@@ -19,7 +20,7 @@ agent:
 server:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/gohands ./cmd/server
 
-run: build sandbox-image
+run: build sandbox-image browser-image
 	$(BIN)/gohands
 
 vet:
@@ -43,7 +44,7 @@ fmt:
 # short run of every fuzz target.
 # vet runs with -race too, so that it reuses the packages the race build compiles (on a cold build
 # cache a plain vet would compile every dependency once more, about three minutes on two cores).
-test: fmt build sandbox-image
+test: fmt build sandbox-image browser-image
 	$(GO) vet -race $(PKGS)
 	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -59,13 +60,17 @@ fuzz:
 # Every Go benchmark (each measures its own baseline in the same run), one table of their
 # figures and ratios, then the server benchmarks (socket fan-out, GET rate, and the scale run:
 # 10,000 conversations and 1,000,000 events, about 4 minutes and 600 MB of temporary disk).
-bench: build sandbox-image
+bench: build sandbox-image browser-image
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS) | tee $(BIN)/bench.txt
 	$(GO) run ./bench -summary $(BIN)/bench.txt
 	$(GO) run ./bench
 
 sandbox-image:
 	@bash scripts/sandbox-image.sh $(SANDBOX_IMAGE)
+
+# Debian's Chromium on the sandbox image, for the agent's browser (one container per conversation).
+browser-image: sandbox-image
+	@bash scripts/browser-image.sh $(BROWSER_IMAGE) $(SANDBOX_IMAGE)
 
 clean:
 	rm -rf $(BIN)

@@ -11,6 +11,12 @@
 // and no handle names. Status changes come on one stream, keyed by owner.
 // Nothing here decides when a sandbox is idle: its owner stops it.
 //
+// A Backend that can run a web browser beside a sandbox, in the
+// sandbox's network, also implements Browsers: StartBrowser gives a
+// BrowserConn, the DevTools channel of a fresh Chromium (package browser
+// drives it). A backend without browsers simply lacks the interface, and
+// its callers answer ErrNoBrowser.
+//
 // Backends: sandbox/docker (the Docker engine, the first), and
 // sandbox/sandboxtest (in memory, for tests). A Kubernetes backend, a
 // sandbox being a Pod, is meant to implement the same interface.

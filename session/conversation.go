@@ -51,6 +51,8 @@ type AgentSession struct {
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
 	metricsSaved time.Time
+
+	brw browserSlot // the conversation's browser, made on first use
 }
 
 type runState struct {

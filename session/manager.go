@@ -124,6 +124,9 @@ type Options struct {
 	// logMaskerBuilt, if set, is called after each background build of
 	// the Masker of log lines (for tests).
 	logMaskerBuilt func()
+
+	// Browser configures the conversations' browsers.
+	Browser BrowserOptions
 }
 
 // ConversationManager owns the conversations of this server.
@@ -235,6 +238,7 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 	for _, a := range convs {
 		a.stopLoop(ctx)
 		a.closeMCP()
+		a.closeBrowser()
 		if err := a.saveMetrics(); err != nil {
 			m.log.Warn("metrics not saved", "conversation", a.id, "err", err)
 		}
@@ -333,6 +337,7 @@ func (m *ConversationManager) evict(a *AgentSession) {
 	n := len(m.convs)
 	m.mu.Unlock()
 	a.sb.release()
+	a.closeBrowser()
 	m.maskersChanged()
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
@@ -777,6 +782,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
 	}
+	a.closeBrowser()
 	if hasSandbox {
 		a.sb.remove(ctx, sbHandle)
 	}

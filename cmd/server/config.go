@@ -22,6 +22,7 @@ import (
 
 	"github.com/docker/go-units"
 
+	"github.com/gohands/gohands/browser"
 	"github.com/gohands/gohands/llm"
 	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
@@ -97,6 +98,24 @@ type Config struct {
 	// a folder of the host, bind-mounted into the sandbox
 	// (session.Options.HostRoots); empty turns host folders off.
 	WorkspaceRoots []string
+
+	// Browser configures the conversations' browsers.
+	Browser BrowserConfig
+}
+
+// BrowserConfig configures the browser each conversation gets beside its
+// sandbox (docker.BrowserOptions, session.BrowserOptions).
+type BrowserConfig struct {
+	// Image is the browser image; "none" turns browsers off (the browser
+	// tools then fetch pages as text).
+	Image string
+	// Memory and PidsLimit bound each browser container.
+	Memory    int64
+	PidsLimit int64
+	// IdleTimeout stops a browser unused that long; 0 never.
+	IdleTimeout time.Duration
+	// LoadTimeout bounds the wait for a page to load; 0 is the default (30 s).
+	LoadTimeout time.Duration
 }
 
 // HTTPConfig are the HTTP server's timeouts; 0 disables one.
@@ -269,6 +288,10 @@ func defaultConfig(getenv func(string) string) Config {
 		LogFormat:          "text",
 		WorkspaceRoots:     defaultWorkspaceRoots(getenv),
 		HTTP:               HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
+		Browser: BrowserConfig{
+			Image: o.Browser.Image, Memory: o.Browser.Memory, PidsLimit: o.Browser.PidsLimit,
+			IdleTimeout: browser.DefaultIdleTimeout, LoadTimeout: browser.DefaultLoadTimeout,
+		},
 		Sandbox: SandboxConfig{
 			Image:       o.Image,
 			UserID:      o.UserID,
@@ -414,6 +437,16 @@ var settings = []setting{
 	{key: "sandbox.agent_binary", env: []string{"GOHANDS_AGENT_BINARY"},
 		set: func(l *loader, v string) error { l.cfg.Sandbox.AgentBinary = v; return nil }},
 	{key: "sandbox.env", envPrefix: sandboxEnvPrefix, setMap: mergeSandboxEnv},
+	{key: "browser.image", env: []string{"BROWSER_IMAGE"},
+		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.Browser.Image) }},
+	{key: "browser.memory", env: []string{"BROWSER_MEMORY"},
+		set: func(l *loader, v string) error { return parseSize(v, 64<<20, &l.cfg.Browser.Memory) }},
+	{key: "browser.pids_limit", env: []string{"BROWSER_PIDS_LIMIT"},
+		set: func(l *loader, v string) error { return parseInt(v, 16, math.MaxInt32, &l.cfg.Browser.PidsLimit) }},
+	{key: "browser.idle_timeout", env: []string{"BROWSER_IDLE_TIMEOUT"},
+		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.Browser.IdleTimeout) }},
+	{key: "browser.load_timeout", env: []string{"BROWSER_LOAD_TIMEOUT"},
+		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.Browser.LoadTimeout) }},
 	{key: "max_conversations", env: []string{"GOHANDS_MAX_CONVERSATIONS"},
 		set: func(l *loader, v string) error { return parseInt(v, 1, math.MaxInt32, &l.cfg.MaxConversations) }},
 	{key: "secrets.max_per_conversation", env: []string{"GOHANDS_MAX_SECRETS"},
@@ -480,7 +513,7 @@ func lookupSetting(key string) (setting, bool) {
 }
 
 // sections are the config file keys that are objects of settings.
-var sections = []string{"llm", "sandbox", "secrets", "http"}
+var sections = []string{"llm", "sandbox", "secrets", "http", "browser"}
 
 // applyFile applies a JSON object of settings; the sections are objects
 // of their own.

@@ -77,6 +77,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			IdleTimeout: 15 * time.Minute,
 		},
 		WorkspaceRoots: []string{"/tmp"}, // no HOME in the fake environment
+		Browser: BrowserConfig{Image: sandbox.DefaultBrowserImage, Memory: 1 << 30, PidsLimit: 512,
+			IdleTimeout: 10 * time.Minute, LoadTimeout: 30 * time.Second},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
@@ -214,6 +216,11 @@ var everyVariable = map[string]string{
 	"SANDBOX_RUN_DIR":                    "/run/gohands-test",
 	"GOHANDS_AGENT_BINARY":               "/opt/bin/runtime-agent",
 	"SANDBOX_ENV_FOO":                    "bar",
+	"BROWSER_IMAGE":                      "gohands/browser:test",
+	"BROWSER_MEMORY":                     "768m",
+	"BROWSER_PIDS_LIMIT":                 "256",
+	"BROWSER_IDLE_TIMEOUT":               "2m",
+	"BROWSER_LOAD_TIMEOUT":               "45s",
 	"GOHANDS_MAX_CONVERSATIONS":          "7",
 	"GOHANDS_MAX_SECRETS":                "50",
 	"GOHANDS_MAX_SECRET_VALUE_BYTES":     "8k",
@@ -298,6 +305,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			"docs": {URL: "https://docs.example/mcp", Headers: map[string]string{"Authorization": "Bearer ${DOCS_TOKEN}"}},
 		}},
 		MCPRemoteDirect: true,
+		Browser: BrowserConfig{Image: "gohands/browser:test", Memory: 768 << 20, PidsLimit: 256,
+			IdleTimeout: 2 * time.Minute, LoadTimeout: 45 * time.Second},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
@@ -353,7 +362,8 @@ const everyKey = `{
 	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"},
 	"workspace_roots": "/srv/code,/home",
 	"mcp_servers": {"everything": {"command": "/opt/mcp/everything", "env": {"LOG": "1"}}},
-	"mcp_remote_direct": "false"
+	"mcp_remote_direct": "false",
+	"browser": {"image": "none", "memory": "2g", "pids_limit": 100, "idle_timeout": "0", "load_timeout": "10s"}
 }`
 
 func TestLoadConfigEveryKey(t *testing.T) {
@@ -408,6 +418,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		MCPServers: mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
 			"everything": {Command: "/opt/mcp/everything", Env: map[string]string{"LOG": "1"}},
 		}},
+		Browser: BrowserConfig{Image: "none", Memory: 2 << 30, PidsLimit: 100, LoadTimeout: 10 * time.Second},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)

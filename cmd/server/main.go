@@ -110,6 +110,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		return err
 	}
 	reg.WorkspaceSandboxes(manager.WorkspaceSandboxes)
+	reg.BrowserMemory(manager.BrowserMemory)
 	convs.Store(manager)
 	manager.Restore(ctx)
 	if n, err := manager.Resume(ctx); err != nil {
@@ -248,8 +249,19 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		HostRoots:          cfg.WorkspaceRoots,
 		MCPServers:         cfg.MCPServers, MCPRemoteDirect: cfg.MCPRemoteDirect,
+		Browser:  browserOptions(cfg.Browser),
 		Webhooks: webhooks, Meter: reg, Logger: logger,
 	}
+}
+
+// browserOptions are the conversations' browser settings: an idle timeout
+// of 0 means never.
+func browserOptions(c BrowserConfig) session.BrowserOptions {
+	o := session.BrowserOptions{IdleTimeout: c.IdleTimeout, LoadTimeout: c.LoadTimeout}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = -1
+	}
+	return o
 }
 
 // shutdown stops serving, closes the conversations and flushes webhooks.
@@ -329,6 +341,7 @@ func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *sl
 	opts.Limits = sandbox.Limits{Memory: s.Memory, NanoCPUs: int64(s.CPUs * 1e9), PidsLimit: s.PidsLimit, Network: s.Network}
 	opts.Transport, opts.Inject, opts.RunDir = s.Transport, s.Inject, s.RunDir
 	opts.PoolSize = s.PoolSize
+	opts.Browser = docker.BrowserOptions{Image: cfg.Browser.Image, Memory: cfg.Browser.Memory, PidsLimit: cfg.Browser.PidsLimit}
 	m, err := docker.New(engine, opts, logger)
 	if err != nil {
 		engine.Close()

@@ -38,6 +38,18 @@
 // put in a label; when a Handle has none, Recover reads it back from the
 // container's environment, which only holders of engine access can see.
 //
+// StartBrowser (sandbox.Browsers) runs a Chromium container beside an
+// owner's sandbox, in the sandbox's network namespace (NetworkMode
+// container:<sandbox>), from the browser image (make browser-image): as
+// user 1000 with no capabilities, a read-only root and a tmpfs profile, no
+// mounts, no log, its own memory and pids limits (BrowserOptions). The
+// server speaks the DevTools protocol with it over the container's stdin
+// and stdout, attached through the engine: Chromium opens no port that the
+// sandbox, which shares its loopback, could take or reach. A browser
+// carries gohands.browser=1, gohands.server and the owner label; it is
+// removed when its sandbox stops or goes, by Close, and, when an earlier
+// run left it, by the next Manager of the same server.
+//
 // The package talks to the engine only through the Docker Go client, with
 // API version negotiation (Debian's docker.io 20.10 speaks API 1.41).
 package docker

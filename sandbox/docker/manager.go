@@ -39,10 +39,11 @@ type Manager struct {
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
-	byID     map[string]*Sandbox // every known sandbox, pool included
-	byOwner  map[string]*Sandbox // held for owners
-	starting map[string]bool     // owners whose sandbox is being made
-	pool     []*Sandbox          // ready, unassigned
+	byID     map[string]*Sandbox     // every known sandbox, pool included
+	byOwner  map[string]*Sandbox     // held for owners
+	starting map[string]bool         // owners whose sandbox is being made
+	pool     []*Sandbox              // ready, unassigned
+	browsers map[string]*browserConn // by owner; see StartBrowser
 }
 
 // New returns a Manager using engine (see Connect). It starts the event
@@ -91,6 +92,7 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Go(m.watch)
+	m.wg.Go(func() { m.reapBrowsers(m.ctx, false) })
 	if opts.PoolSize > 0 {
 		m.wg.Go(m.fillPool)
 	}
@@ -205,7 +207,7 @@ func (m *Manager) PoolSize() int {
 }
 
 // Close stops the Manager's background work and removes the warm pool's
-// sandboxes. Sandboxes held for owners keep running, so the next Manager
+// sandboxes and every browser. Sandboxes held for owners keep running, so the next Manager
 // can take them over with Recover; Remove those that should go.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
@@ -220,7 +222,15 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	pool := m.pool
 	m.pool = nil
+	browsers := make([]*browserConn, 0, len(m.browsers))
+	for _, b := range m.browsers {
+		browsers = append(browsers, b)
+	}
 	m.mu.Unlock()
+	// A browser's channel ends with this Manager: nothing could drive it.
+	for _, b := range browsers {
+		b.close(ctx)
+	}
 	var (
 		wg   sync.WaitGroup
 		emu  sync.Mutex

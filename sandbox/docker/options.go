@@ -82,6 +82,8 @@ type Options struct {
 	// PoolSize is the number of pre-started sandboxes of the default Spec
 	// kept ready. 0 disables the warm pool.
 	PoolSize int
+	// Browser configures the browsers started beside sandboxes.
+	Browser BrowserOptions
 }
 
 // DefaultOptions returns Options with the defaults filled in: the default
@@ -93,6 +95,7 @@ func DefaultOptions() Options {
 		UserID:  os.Getuid(),
 		GroupID: os.Getgid(),
 		Limits:  sandbox.Limits{PidsLimit: sandbox.DefaultPidsLimit, Network: sandbox.NetworkBridge},
+		Browser: BrowserOptions{}.withDefaults(),
 	}
 }
 
@@ -144,6 +147,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 2 * time.Second
 	}
+	o.Browser = o.Browser.withDefaults()
 	if o.PoolSize < 0 {
 		errs = append(errs, fmt.Errorf("pool size %d is negative", o.PoolSize))
 	}

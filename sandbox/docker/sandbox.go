@@ -100,6 +100,9 @@ func (s *Sandbox) setStatus(st sandbox.Status, err error) {
 	if old != nil {
 		old.CloseIdleConnections() // a restart makes a new client
 	}
+	if changed && conv != "" && st != sandbox.StatusRunning && st != sandbox.StatusPaused && st != sandbox.StatusStarting {
+		s.m.stopBrowserOf(conv) // its network goes with the sandbox
+	}
 	if changed {
 		s.m.notify(sandbox.StatusChange{Owner: conv, ID: s.id, Status: st, Err: err})
 	}
