@@ -2,12 +2,15 @@ package frontend_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gohands/gohands/event"
+	"github.com/gohands/gohands/llm/llmtest"
 )
 
 // browserEvents are the agent's use of its browser, as the server stores
@@ -112,4 +115,121 @@ func TestBrowserActionsAndScreenshot(t *testing.T) {
 		}
 	}
 	b.screenshot("browser")
+}
+
+// browserApp is the web app the agent serves in its sandbox: a name
+// field and a button whose script greets the name with a new link.
+const browserApp = `<!doctype html>
+<html><head><title>Greeter</title></head>
+<body style="font: 24px sans-serif; background: #fff8e0">
+<h1>Greeter</h1>
+<input id="name" placeholder="Your name">
+<button type="button" onclick="greet()">Greet</button>
+<p id="out">Nobody greeted yet</p>
+<script>
+function greet() {
+  const name = document.getElementById('name').value;
+  document.getElementById('out').textContent = 'Greeted ' + name;
+  const a = document.createElement('a');
+  a.href = '#hello';
+  a.textContent = 'Hello, ' + name + '!';
+  document.body.appendChild(a);
+}
+</script>
+</body></html>`
+
+// TestAgentUsesBrowser: the scripted model serves a web app in its
+// sandbox and drives the real browser beside it: it opens the app, types
+// a name, clicks the button, reads the changed page from the state, and
+// takes a screenshot, which the web page then shows.
+func TestAgentUsesBrowser(t *testing.T) {
+	t.Parallel()
+	steps := []llmtest.Call{
+		{Name: "file_editor", Args: fmt.Sprintf(`{"command":"create","path":"/tmp/app/index.html","file_text":%q}`, browserApp)},
+		{Name: "terminal", Args: `{"command":"(python3 -m http.server 8000 --bind 127.0.0.1 --directory /tmp/app > /tmp/app.log 2>&1 &) ; sleep 2; echo serving"}`},
+		{Name: "browser_navigate", Args: `{"url":"http://localhost:8000/"}`},
+		{Name: "browser_type", Args: `{"index":1,"text":"Ada"}`},
+		{Name: "browser_click", Args: `{"index":2}`},
+		{Name: "browser_get_state", Args: `{"include_screenshot":true}`},
+		{Name: "terminal", Args: `{"command":"head -c 4 /tmp/gohands/browser_observations/browser_screenshot_*.png | tail -c 3"}`},
+		{Name: "finish", Args: `{"message":"The app greets Ada."}`},
+	}
+	var script []llmtest.Step
+	for _, c := range steps {
+		script = append(script, llmtest.Reply{ToolCalls: []llmtest.Call{c}})
+	}
+	g := startGoHands(t, true, script...)
+	b := newBrowser(t) // after the server: its cleanup runs first
+	var info struct {
+		ID string `json:"id"`
+	}
+	body := fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"test"}},
+		"initial_message":{"role":"user","content":[{"type":"text","text":"serve the greeter and try it in the browser"}]}}`, g.model.URL()+"/v1")
+	if st := g.do("POST", "/api/conversations", body, &info); st != http.StatusCreated {
+		t.Fatalf("create: status %d", st)
+	}
+	b.open(g, "#/c/"+info.ID)
+	b.wait("the finished status", `document.querySelector('#conv-status').dataset.status === 'finished'`, 4*time.Minute)
+	checkOnce(b, g, info.ID)
+
+	// The tools the model was offered are the browser tool set.
+	reqs := g.model.Requests()
+	if !strings.Contains(string(reqs[0].Raw), `"browser_get_state"`) || strings.Contains(string(reqs[0].Raw), `"name":"browser"`) {
+		t.Errorf("the model was not offered the browser tool set: %.300s", reqs[0].Raw)
+	}
+	// What the model read: the page's elements after navigating, the new
+	// link after the click, the screenshot and where it was saved, and
+	// the saved file is a PNG.
+	last := strings.Join(stringsIn(reqs[len(reqs)-1].Body["messages"]), "\n")
+	for _, want := range []string{
+		`[1] <input placeholder="Your name">`,
+		`[3] <a href="http://localhost:8000/#hello"> Hello, Ada!`,
+		`data:image/png;base64,iVBORw0KGgo`,
+		`Screenshot saved to: /tmp/gohands/browser_observations/browser_screenshot_`,
+		"\nPNG\n",
+	} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the model did not read %s", want)
+		}
+	}
+
+	const shot = `document.querySelector('#timeline li[data-kind=ObservationEvent].ev-browser img.browser-screenshot')`
+	b.wait("the screenshot", shot+` && `+shot+`.complete && `+shot+`.naturalWidth > 100`, 30*time.Second)
+	got := eval[map[string]string](b, `(() => {
+		const obs = [...document.querySelectorAll('#timeline li[data-kind=ObservationEvent].ev-browser')];
+		const last = obs[obs.length - 1];
+		return {
+			results: String(obs.length),
+			errors: String(obs.filter((o) => o.classList.contains('ev-failed')).length),
+			path: last.querySelector('.browser-shot p').textContent,
+			state: last.querySelector('details.browser-state pre').textContent,
+			typed: document.querySelector('#timeline li.ev-browser .browser-typed').textContent,
+		};
+	})()`)
+	if got["results"] != "4" || got["errors"] != "0" || !strings.Contains(got["state"], "Hello, Ada!") || got["typed"] != "Ada" ||
+		!strings.HasPrefix(got["path"], "saved in the sandbox as /tmp/gohands/browser_observations/browser_screenshot_") {
+		b.fail("the page shows %q", got)
+	}
+	b.screenshot("agent-browser")
+}
+
+// stringsIn returns the strings of a decoded JSON value, in order.
+func stringsIn(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, stringsIn(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out = append(out, stringsIn(x[k])...)
+		}
+		return out
+	}
+	return nil
 }

@@ -2,71 +2,29 @@ package tools
 
 import (
 	"context"
-	"errors"
+
+	"github.com/gohands/gohands/browser"
 )
 
-// The browser tools drive a conversation's browser through Page. These
-// declarations follow the seam of package browser (the runtime that runs
-// Chromium beside the sandbox); once it is in the module they become
-// aliases of its names.
-
-// PageElement is an interactive element of the page, numbered for the
-// model.
-type PageElement struct {
-	Index int               `json:"index"`
-	Tag   string            `json:"tag"`
-	Role  string            `json:"role,omitempty"`
-	Text  string            `json:"text,omitempty"`
-	Attrs map[string]string `json:"attrs,omitempty"`
-}
-
-// PageTab is one of the browser's tabs.
-type PageTab struct {
-	ID     string `json:"id"`
-	URL    string `json:"url"`
-	Title  string `json:"title"`
-	Active bool   `json:"active"`
-}
-
-// PageState is what the model sees of the page after an action.
-type PageState struct {
-	URL, Title string
-	Elements   []PageElement
-	Tabs       []PageTab
-	// Screenshot is a PNG of the page, when one was asked for.
-	Screenshot []byte
-	// Text is the state as text the model can act on: the URL, the
-	// title and a "[index] <tag> text" line for each element.
-	Text string
-}
-
-// Page is a conversation's browser.
-type Page interface {
-	Navigate(ctx context.Context, url string, newTab bool) (PageState, error)
-	Click(ctx context.Context, index int, newTab bool) (PageState, error)
-	Type(ctx context.Context, index int, text string) (PageState, error)
-	Scroll(ctx context.Context, down bool) (PageState, error)
-	Back(ctx context.Context) (PageState, error)
-	State(ctx context.Context, screenshot bool) (PageState, error)
-	// Content returns the page as Markdown, at most max characters from
-	// startFromChar on.
-	Content(ctx context.Context, extractLinks bool, startFromChar, max int) (string, error)
-	Tabs(ctx context.Context) ([]PageTab, error)
-	SwitchTab(ctx context.Context, id string) (PageState, error)
-	CloseTab(ctx context.Context, id string) ([]PageTab, error)
-}
+// The browser tools drive a conversation's browser (package browser)
+// through these names.
+type (
+	// Page is a conversation's browser.
+	Page = browser.Page
+	// PageState is what the model sees of the page after an action.
+	PageState = browser.State
+	// PageElement is an interactive element of the page.
+	PageElement = browser.Element
+	// PageTab is one of the browser's tabs.
+	PageTab = browser.Tab
+)
 
 // The errors of a Page that the tools turn into observations.
 var (
-	// ErrNoElement: the index is not on the page (the page changed).
-	ErrNoElement = errors.New("no such element on the page")
-	// ErrTimeout: the page did not load within the bound.
-	ErrTimeout = errors.New("the page did not load in time")
-	// ErrCrashed: the browser died; the next action restarts it.
-	ErrCrashed = errors.New("the browser crashed")
-	// ErrNoBrowser: the deployment has no browser; the tools fall back
-	// to the text fetcher.
-	ErrNoBrowser = errors.New("this deployment has no browser")
+	ErrNoElement = browser.ErrNoElement
+	ErrTimeout   = browser.ErrTimeout
+	ErrCrashed   = browser.ErrCrashed
+	ErrNoBrowser = browser.ErrNoBrowser
 )
 
 // BrowserWorkspace is a Workspace whose conversation has a browser. A
