@@ -25,8 +25,10 @@
 //     are GoHands'
 //     own (HookExecutionEvent is the SDK's), and so is an
 //     ActionEvent's security_reason;
-//   - BrowserObservation carries the URL fetched, and GoHands' browser tool
-//     fetches pages rather than driving a browser;
+//   - BrowserObservation carries the page's URL and the sandbox path of
+//     its screenshot, and GoHands' browser tool (the text fetcher of
+//     browser-less deployments) fetches pages rather than driving a
+//     browser;
 //   - SystemPromptEvent lists tools as ToolSpec, not the SDK's whole
 //     ToolDefinition.
 //

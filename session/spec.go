@@ -58,6 +58,10 @@ type LLM struct {
 	// Stream has the answer streamed: its pieces reach the sockets as
 	// StreamingDeltaEvents while the model writes it.
 	Stream bool `json:"stream,omitempty"`
+	// DisableVision says the model takes no images: the images of
+	// messages and tool results (screenshots, pictures viewed) are left
+	// out of what it is sent, a note in their place.
+	DisableVision bool `json:"disable_vision,omitempty"`
 }
 
 // Tool names a tool the agent is given.
