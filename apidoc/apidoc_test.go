@@ -38,6 +38,8 @@ var wantOperations = []Operation{
 	{"POST", "/api/conversations/{conversation_id}/ask_agent"},
 	{"POST", "/api/conversations/{conversation_id}/generate_title"},
 	{"POST", "/api/conversations/{conversation_id}/condense"},
+	{"POST", "/api/conversations/{conversation_id}/fork"},
+	{"POST", "/api/conversations/{conversation_id}/navigate"},
 	{"POST", "/api/conversations/{conversation_id}/interrupt"},
 	{"POST", "/api/conversations/{conversation_id}/switch_llm"},
 	{"POST", "/api/conversations/{conversation_id}/switch_profile"},

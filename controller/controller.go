@@ -128,7 +128,9 @@ type eventLog struct {
 }
 
 // refresh reads the events stored since the last refresh, a page at a
-// time, and returns them all.
+// time, and returns those of the active branch (event.ActiveBranch): after
+// a rewind, the events past the head are stored but not shown to the
+// model.
 func (l *eventLog) refresh(a Conversation) ([]event.Event, error) {
 	for {
 		page, err := a.EventsAfter(l.after, 1000)
@@ -140,7 +142,7 @@ func (l *eventLog) refresh(a Conversation) ([]event.Event, error) {
 			l.after = e.Meta().Seq
 		}
 		if len(page) < 1000 {
-			return l.evs, nil
+			return event.ActiveBranch(l.evs), nil
 		}
 	}
 }
@@ -228,8 +230,8 @@ func (c *Controller) start(conv Conversation) (*run, session.Outcome) {
 	for _, t := range s.Agent.Tools {
 		names = append(names, t.Name)
 	}
-	r.names = tools.Names(names)
-	if r.an, err = c.analyzer(s); err != nil {
+	r.names = tools.Offer(tools.Names(names), conv.ToolWorkspace())
+	if r.an, err = c.analyzer(s, secretsOf(conv)); err != nil {
 		return nil, failed("SecurityAnalyzerError", err.Error())
 	}
 	r.rateRisk = s.SecurityAnalyzer != nil && (s.SecurityAnalyzer.Kind == "LLMSecurityAnalyzer" || s.SecurityAnalyzer.Kind == "EnsembleAnalyzer")
@@ -383,6 +385,9 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 	if r.s.Agent.LLM.Stream {
 		req.OnDelta = r.broadcastDelta
 	}
+	if r.s.Agent.LLM.DisableVision {
+		req.Messages = withoutImages(req.Messages)
+	}
 	resp, err := r.model.Complete(ctx, req)
 	if errors.Is(err, llm.ErrContextWindow) && ctx.Err() == nil {
 		if cerr := r.c.condense(ctx, r.conv, r.model, evs, h); cerr == nil {
@@ -390,6 +395,9 @@ func (r *run) ask(ctx context.Context) (llm.Response, error) {
 				return llm.Response{}, readError{err}
 			}
 			req.System, req.Messages = h.system, h.messages
+			if r.s.Agent.LLM.DisableVision {
+				req.Messages = withoutImages(req.Messages)
+			}
 			resp, err = r.model.Complete(ctx, req)
 		}
 	}
@@ -551,3 +559,7 @@ type workspace struct {
 }
 
 func (w workspace) Events() ([]event.Event, error) { return w.seen.refresh(w.a) }
+
+// Unwrap gives the tools the conversation's own workspace, and so its
+// browser.
+func (w workspace) Unwrap() tools.Workspace { return w.Workspace }

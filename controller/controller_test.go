@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gohands/gohands/checkpoint"
 	"github.com/gohands/gohands/controller"
 	"github.com/gohands/gohands/event"
 	"github.com/gohands/gohands/llm"
@@ -42,6 +43,7 @@ type setup struct {
 	contextWindow int
 	hooks         []security.Hook // the server's
 	mounts        []sandbox.Mount // into every sandbox
+	checkpoints   bool            // checkpoint the sandboxes' files
 }
 
 func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
@@ -67,8 +69,17 @@ func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 	if s.model != "" {
 		name, base = s.model, model.URL()
 	}
-	m, err := session.New(session.Options{Store: store, Sandboxes: sbs, Loop: ctl,
-		Defaults: session.Defaults{LLM: session.LLM{Model: name, APIKey: "test-key", BaseURL: base}}})
+	opts := session.Options{Store: store, Sandboxes: sbs, Loop: ctl,
+		Defaults: session.Defaults{LLM: session.LLM{Model: name, APIKey: "test-key", BaseURL: base}}}
+	if s.checkpoints {
+		cks, err := checkpoint.Open(filepath.Join(t.TempDir(), "checkpoints"), checkpoint.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cks.Close() })
+		opts.Checkpoints, opts.CheckpointsDefault = cks, true
+	}
+	m, err := session.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

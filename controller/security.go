@@ -11,13 +11,26 @@ import (
 	"github.com/gohands/gohands/tools"
 )
 
-// analyzer builds the conversation's analyzer, or nil when it has none.
-func (c *Controller) analyzer(s session.Settings) (security.Analyzer, error) {
+// analyzer builds the conversation's analyzer, or nil when it has none;
+// secrets gives the conversation's secrets, which rules look for in
+// actions.
+func (c *Controller) analyzer(s session.Settings, secrets func() *security.Masker) (security.Analyzer, error) {
 	if s.SecurityAnalyzer == nil || s.SecurityAnalyzer.Kind == "" {
 		return nil, nil
 	}
 	cfg, _ := json.Marshal(s.SecurityAnalyzer)
-	return security.Options{Workspace: s.Workspace.WorkingDir, ToolOf: tools.KindTool, Tools: tools.SecurityFields()}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
+	return security.Options{Workspace: s.Workspace.WorkingDir, ToolOf: tools.KindTool, Tools: tools.SecurityFields(),
+		Secrets: secrets}.NewAnalyzer(s.SecurityAnalyzer.Kind, cfg)
+}
+
+// secretsOf returns the secrets of a conversation that has them (a
+// session's do), as they are at each call; nil for one that has none.
+func secretsOf(conv Conversation) func() *security.Masker {
+	sc, ok := conv.(interface{ Secrets() map[string]string })
+	if !ok {
+		return nil
+	}
+	return func() *security.Masker { return security.NewMasker(sc.Secrets()) }
 }
 
 // rate rates an action with the conversation's analyzer. Without one,
@@ -137,7 +150,7 @@ func (r *run) runAction(ctx context.Context, ae *event.Action) error {
 		return reject(a, ae, "A hook of the repository (PreToolUse) blocked this action: "+pre.reason, "hook")
 	}
 	actx, cancel := context.WithTimeout(session.ActionContext(ctx), r.c.opts.ActionTimeout)
-	obs, err := tools.Run(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.Action)
+	obs, err := tools.RunTool(actx, workspace{Workspace: a.ToolWorkspace(), a: a, seen: &r.seen}, ae.ToolName, ae.Action)
 	cancel()
 	if err != nil {
 		obs = tools.CouldNotRun(ae.Action, err)

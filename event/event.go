@@ -7,7 +7,8 @@
 // is an object whose "kind" names its type (MessageEvent, ActionEvent, ...),
 // plus the common fields id, timestamp and source. GoHands adds seq, the
 // event's position in its conversation (1, 2, 3, ... with no gaps), and one
-// kinds of its own, SandboxStatusEvent, HookEvent and SkillActivatedEvent.
+// kinds of its own, SandboxStatusEvent, HookEvent, SkillActivatedEvent and
+// HeadMovedEvent.
 //
 // Decode with [Unmarshal], encode with [Marshal] or encoding/json (every
 // event type writes its own "kind"). Storage sets the common fields through
@@ -20,11 +21,14 @@
 //   - events carry seq;
 //   - timestamps are RFC 3339 in UTC with six fractional digits, not the
 //     SDK's zone-less local time, so that they sort as strings;
-//   - SandboxStatusEvent, HookEvent and SkillActivatedEvent are GoHands'
+//   - SandboxStatusEvent, HookEvent, SkillActivatedEvent and HeadMovedEvent
+//     are GoHands'
 //     own (HookExecutionEvent is the SDK's), and so is an
 //     ActionEvent's security_reason;
-//   - BrowserObservation carries the URL fetched, and GoHands' browser tool
-//     fetches pages rather than driving a browser;
+//   - BrowserObservation carries the page's URL and the sandbox path of
+//     its screenshot, and GoHands' browser tool (the text fetcher of
+//     browser-less deployments) fetches pages rather than driving a
+//     browser;
 //   - SystemPromptEvent lists tools as ToolSpec, not the SDK's whole
 //     ToolDefinition.
 //
@@ -47,7 +51,8 @@ import (
 // are pointers to the structs in this package: *Message, *Action,
 // *Observation, *UserReject, *AgentError, *ConversationError, *StateUpdate,
 // *Pause, *Interrupt, *StreamingDelta, *SystemPrompt, *CondensationSummary,
-// *Condensation, *SandboxStatus, *Hook, *HookExecution and *SkillActivated.
+// *Condensation, *SandboxStatus, *Hook, *HookExecution, *SkillActivated and
+// *HeadMoved.
 type Event interface {
 	// Kind is the event's discriminator, as written in "kind".
 	Kind() Kind
@@ -187,6 +192,7 @@ const (
 	KindHook                Kind = "HookEvent"          // GoHands only
 	KindHookExecution       Kind = "HookExecutionEvent"
 	KindSkillActivated      Kind = "SkillActivatedEvent" // GoHands only
+	KindHeadMoved           Kind = "HeadMovedEvent"      // GoHands only
 )
 
 // kindInfo is what the codec knows about one kind.
@@ -219,6 +225,7 @@ var registry = []kindInfo{
 	{KindHook, "gohands.event", func() Event { return new(Hook) }, SourceEnvironment},
 	{KindHookExecution, "openhands.sdk.event.hook_execution", func() Event { return new(HookExecution) }, SourceHook},
 	{KindSkillActivated, "gohands.event", func() Event { return new(SkillActivated) }, SourceEnvironment},
+	{KindHeadMoved, "gohands.event", func() Event { return new(HeadMoved) }, SourceUser},
 	{KindServerError, "openhands.agent_server.models", func() Event { return new(ServerError) }, SourceEnvironment},
 }
 

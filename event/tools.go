@@ -20,6 +20,30 @@ const (
 	ToolFinish      = "finish"
 )
 
+// The tools of the real browser, by upstream's names. ToolBrowserToolSet
+// names them all: a conversation that asks for it gets them where the
+// deployment has a browser, and the text fetcher (ToolBrowser) where not.
+const (
+	ToolBrowserToolSet    = "browser_tool_set"
+	ToolBrowserNavigate   = "browser_navigate"
+	ToolBrowserClick      = "browser_click"
+	ToolBrowserType       = "browser_type"
+	ToolBrowserGetState   = "browser_get_state"
+	ToolBrowserGetContent = "browser_get_content"
+	ToolBrowserScroll     = "browser_scroll"
+	ToolBrowserGoBack     = "browser_go_back"
+	ToolBrowserListTabs   = "browser_list_tabs"
+	ToolBrowserSwitchTab  = "browser_switch_tab"
+	ToolBrowserCloseTab   = "browser_close_tab"
+)
+
+// BrowserTools returns the tools ToolBrowserToolSet stands for, in the
+// order the model is shown them.
+func BrowserTools() []string {
+	return []string{ToolBrowserNavigate, ToolBrowserClick, ToolBrowserGetState, ToolBrowserGetContent,
+		ToolBrowserType, ToolBrowserScroll, ToolBrowserGoBack, ToolBrowserListTabs, ToolBrowserSwitchTab, ToolBrowserCloseTab}
+}
+
 // toolNames maps every accepted spelling of a tool name, lower-cased, to the
 // tool's name: the name itself, the SDK's class name ("TerminalTool"), and
 // older names.
@@ -41,12 +65,21 @@ var toolNames = map[string]string{
 	"applypatchtool":     ToolApplyPatch,
 	"browser":            ToolBrowser,
 	"browsertool":        ToolBrowser,
-	"browser_tool_set":   ToolBrowser,
-	"browsertoolset":     ToolBrowser,
+	"browser_tool_set":   ToolBrowserToolSet,
+	"browsertoolset":     ToolBrowserToolSet,
 	"think":              ToolThink,
 	"thinktool":          ToolThink,
 	"finish":             ToolFinish,
 	"finishtool":         ToolFinish,
+}
+
+func init() {
+	// Each browser tool by its name and by upstream's class name
+	// ("browser_go_back", "BrowserGoBackTool").
+	for _, name := range BrowserTools() {
+		toolNames[name] = name
+		toolNames[strings.ReplaceAll(name, "_", "")+"tool"] = name
+	}
 }
 
 // ToolName returns the name of the tool s names: a tool name ("terminal"),
@@ -61,8 +94,8 @@ func ToolName(s string) (string, bool) {
 // ToolAction is the typed call inside an Action event. The concrete types
 // are the pointers *TerminalAction, *FileEditorAction, *TaskTrackerAction,
 // *GlobAction, *GrepAction, *ApplyPatchAction, *BrowserNavigateAction,
-// *BrowserGetContentAction, *ThinkAction, *FinishAction, *MCPToolAction,
-// and *UnknownAction
+// *BrowserGetContentAction, the other Browser*Action types, *ThinkAction,
+// *FinishAction, *MCPToolAction, and *UnknownAction
 // for a kind this package does not know.
 type ToolAction interface {
 	// Kind is the action's discriminator, as written in its "kind".
@@ -303,19 +336,70 @@ type FileChange struct {
 	MovePath   *string `json:"move_path,omitempty"`
 }
 
-// BrowserNavigateAction fetches a web page. GoHands' browser tool fetches
-// the URL and returns the page as readable text; it drives no real browser,
-// so new_tab is accepted and ignored.
+// BrowserNavigateAction opens a URL in the browser, in a new tab with
+// NewTab. The text fetcher (the browser tool) fetches the URL and returns
+// the page as readable text, and ignores NewTab.
 type BrowserNavigateAction struct {
 	URL    string `json:"url"`
 	NewTab bool   `json:"new_tab"`
 }
 
-// BrowserGetContentAction returns the text of the page last fetched, from a
-// character offset on, for pages too long for one observation.
+// BrowserGetContentAction returns the page as Markdown from a character
+// offset on, for pages too long for one observation; the text fetcher
+// reads the page it fetched last.
 type BrowserGetContentAction struct {
 	ExtractLinks  bool `json:"extract_links"`
 	StartFromChar int  `json:"start_from_char"`
+}
+
+// BrowserClickAction clicks the element of an index of the page's state
+// (BrowserGetStateAction); NewTab opens a navigation it starts in a new
+// tab.
+type BrowserClickAction struct {
+	Index  int  `json:"index"`
+	NewTab bool `json:"new_tab"`
+}
+
+// BrowserTypeAction types text into the element of an index of the page's
+// state.
+type BrowserTypeAction struct {
+	Index int    `json:"index"`
+	Text  string `json:"text"`
+}
+
+// BrowserGetStateAction returns the page's state: its URL, title and
+// numbered interactive elements, with a screenshot when asked.
+type BrowserGetStateAction struct {
+	IncludeScreenshot bool `json:"include_screenshot"`
+}
+
+// The directions of a BrowserScrollAction.
+const (
+	ScrollUp   = "up"
+	ScrollDown = "down"
+)
+
+// BrowserScrollAction scrolls the page by a screen, ScrollDown (the
+// default) or ScrollUp.
+type BrowserScrollAction struct {
+	Direction string `json:"direction"`
+}
+
+// BrowserGoBackAction goes back to the previous page of the tab.
+type BrowserGoBackAction struct{}
+
+// BrowserListTabsAction lists the browser's tabs.
+type BrowserListTabsAction struct{}
+
+// BrowserSwitchTabAction makes a tab (by the id BrowserListTabsAction
+// gives) the one the other actions act on.
+type BrowserSwitchTabAction struct {
+	TabID string `json:"tab_id"`
+}
+
+// BrowserCloseTabAction closes a tab.
+type BrowserCloseTabAction struct {
+	TabID string `json:"tab_id"`
 }
 
 // BrowserObservation is the result of a browser action.
@@ -323,8 +407,12 @@ type BrowserObservation struct {
 	ToolOutput
 	// URL is the page's address after redirects (GoHands only).
 	URL string `json:"url,omitempty"`
-	// ScreenshotData is a base64 image of the page, when there is one.
-	ScreenshotData    string `json:"screenshot_data,omitempty"`
+	// ScreenshotData is a base64 PNG of the page, when one was asked for.
+	ScreenshotData string `json:"screenshot_data,omitempty"`
+	// ScreenshotPath is where the screenshot was saved in the sandbox
+	// (GoHands only; the SDK says it only in the content).
+	ScreenshotPath string `json:"screenshot_path,omitempty"`
+	// FullOutputSaveDir is the sandbox folder screenshots are saved in.
 	FullOutputSaveDir string `json:"full_output_save_dir,omitempty"`
 }
 
@@ -451,6 +539,14 @@ func (*GrepAction) Kind() string              { return "GrepAction" }
 func (*ApplyPatchAction) Kind() string        { return "ApplyPatchAction" }
 func (*BrowserNavigateAction) Kind() string   { return "BrowserNavigateAction" }
 func (*BrowserGetContentAction) Kind() string { return "BrowserGetContentAction" }
+func (*BrowserClickAction) Kind() string      { return "BrowserClickAction" }
+func (*BrowserTypeAction) Kind() string       { return "BrowserTypeAction" }
+func (*BrowserGetStateAction) Kind() string   { return "BrowserGetStateAction" }
+func (*BrowserScrollAction) Kind() string     { return "BrowserScrollAction" }
+func (*BrowserGoBackAction) Kind() string     { return "BrowserGoBackAction" }
+func (*BrowserListTabsAction) Kind() string   { return "BrowserListTabsAction" }
+func (*BrowserSwitchTabAction) Kind() string  { return "BrowserSwitchTabAction" }
+func (*BrowserCloseTabAction) Kind() string   { return "BrowserCloseTabAction" }
 func (*ThinkAction) Kind() string             { return "ThinkAction" }
 func (*FinishAction) Kind() string            { return "FinishAction" }
 func (*MCPToolAction) Kind() string           { return "MCPToolAction" }
@@ -476,6 +572,14 @@ func (*GrepAction) isToolAction()              {}
 func (*ApplyPatchAction) isToolAction()        {}
 func (*BrowserNavigateAction) isToolAction()   {}
 func (*BrowserGetContentAction) isToolAction() {}
+func (*BrowserClickAction) isToolAction()      {}
+func (*BrowserTypeAction) isToolAction()       {}
+func (*BrowserGetStateAction) isToolAction()   {}
+func (*BrowserScrollAction) isToolAction()     {}
+func (*BrowserGoBackAction) isToolAction()     {}
+func (*BrowserListTabsAction) isToolAction()   {}
+func (*BrowserSwitchTabAction) isToolAction()  {}
+func (*BrowserCloseTabAction) isToolAction()   {}
 func (*ThinkAction) isToolAction()             {}
 func (*FinishAction) isToolAction()            {}
 func (*MCPToolAction) isToolAction()           {}
@@ -493,6 +597,14 @@ var toolActions = map[string]func() ToolAction{
 	"ApplyPatchAction":        func() ToolAction { return new(ApplyPatchAction) },
 	"BrowserNavigateAction":   func() ToolAction { return new(BrowserNavigateAction) },
 	"BrowserGetContentAction": func() ToolAction { return new(BrowserGetContentAction) },
+	"BrowserClickAction":      func() ToolAction { return new(BrowserClickAction) },
+	"BrowserTypeAction":       func() ToolAction { return new(BrowserTypeAction) },
+	"BrowserGetStateAction":   func() ToolAction { return new(BrowserGetStateAction) },
+	"BrowserScrollAction":     func() ToolAction { return &BrowserScrollAction{Direction: ScrollDown} },
+	"BrowserGoBackAction":     func() ToolAction { return new(BrowserGoBackAction) },
+	"BrowserListTabsAction":   func() ToolAction { return new(BrowserListTabsAction) },
+	"BrowserSwitchTabAction":  func() ToolAction { return new(BrowserSwitchTabAction) },
+	"BrowserCloseTabAction":   func() ToolAction { return new(BrowserCloseTabAction) },
 	"ThinkAction":             func() ToolAction { return new(ThinkAction) },
 	"FinishAction":            func() ToolAction { return new(FinishAction) },
 	"MCPToolAction":           func() ToolAction { return new(MCPToolAction) },

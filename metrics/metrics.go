@@ -36,6 +36,10 @@ type Registry struct {
 	countWorkspaces  atomic.Pointer[func() int] // see WorkspaceSandboxes
 	webhooks         *prometheus.CounterVec
 	storageDown      prometheus.Counter
+	checkpointTime   *prometheus.HistogramVec
+	checkpoints      prometheus.GaugeFunc
+	checkpointBytes  prometheus.GaugeFunc
+	checkpointUsage  atomic.Pointer[func() (int, int64)] // see CheckpointUsage
 }
 
 // New makes a Registry with the Go runtime and process collectors and every
@@ -109,7 +113,39 @@ func New() *Registry {
 		}
 		return 0
 	})
+	r.checkpointTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace,
+		Name:      "checkpoint_seconds",
+		Help:      "Time to checkpoint a sandbox's files after an action (snapshot and record), by result (ok or error).",
+		Buckets:   []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	}, []string{"result"})
+	usage := func(bytes bool) func() float64 {
+		return func() float64 {
+			f := r.checkpointUsage.Load()
+			if f == nil {
+				return 0
+			}
+			n, b := (*f)()
+			if bytes {
+				return float64(b)
+			}
+			return float64(n)
+		}
+	}
+	r.checkpoints = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "checkpoints",
+		Help:      "Checkpoints of sandbox files kept now, all conversations.",
+	}, usage(false))
+	r.checkpointBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "checkpoint_bytes",
+		Help:      "Bytes of file content the kept checkpoints hold on disk.",
+	}, usage(true))
 	r.reg.MustRegister(
+		r.checkpointTime,
+		r.checkpoints,
+		r.checkpointBytes,
 		r.workspaces,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -252,4 +288,26 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+// CheckpointTaken records one checkpoint of a sandbox's files and how long
+// it took.
+func (r *Registry) CheckpointTaken(d time.Duration, err error) {
+	if r == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	r.checkpointTime.WithLabelValues(result).Observe(d.Seconds())
+}
+
+// CheckpointUsage sets what reports the checkpoints kept and their bytes
+// (the checkpoint store's Usage), asked at every scrape.
+func (r *Registry) CheckpointUsage(usage func() (count int, bytes int64)) {
+	if r == nil {
+		return
+	}
+	r.checkpointUsage.Store(&usage)
 }

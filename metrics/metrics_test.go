@@ -192,6 +192,33 @@ func TestNilRegistry(t *testing.T) {
 	r.WorkspaceSandboxes(func() int { return 1 })
 	r.WebhookSent(true)
 	r.StorageUnavailable()
+	r.CheckpointTaken(time.Second, nil)
+	r.CheckpointUsage(func() (int, int64) { return 1, 1 })
+}
+
+// The checkpoints kept are counted at every scrape; each one taken is
+// timed, by result.
+func TestCheckpoints(t *testing.T) {
+	t.Parallel()
+	r := New()
+	if got, ok := series(t, scrape(t, r), "gohands_checkpoints", ""); !ok || got.Value != 0 {
+		t.Errorf("gohands_checkpoints before any store = %v, %v; want 0", got, ok)
+	}
+	r.CheckpointUsage(func() (int, int64) { return 3, 4096 })
+	r.CheckpointTaken(20*time.Millisecond, nil)
+	r.CheckpointTaken(time.Second, fmt.Errorf("disk full"))
+	fams := scrape(t, r)
+	if got, _ := series(t, fams, "gohands_checkpoints", ""); got.Value != 3 {
+		t.Errorf("gohands_checkpoints = %v, want 3", got.Value)
+	}
+	if got, _ := series(t, fams, "gohands_checkpoint_bytes", ""); got.Value != 4096 {
+		t.Errorf("gohands_checkpoint_bytes = %v, want 4096", got.Value)
+	}
+	for _, labels := range []string{"result=ok", "result=error"} {
+		if got, _ := series(t, fams, "gohands_checkpoint_seconds", labels); got.Count != 1 {
+			t.Errorf("gohands_checkpoint_seconds{%s} count = %d, want 1", labels, got.Count)
+		}
+	}
 }
 
 // The running sandboxes are counted at every scrape, by the function given.

@@ -126,3 +126,12 @@ type State struct {
 	FinishedAt time.Time
 	Endpoint   string
 }
+
+// ChangeLister is a Sandbox that can list the paths of its own filesystem
+// (the container's layer, not its mounts) that changed since it was made:
+// added, changed or deleted. Checkpoints take those paths beside the
+// workspace. Paths of the engine and of GoHands (/proc, /sys, /dev, /run,
+// /tmp, AgentDir, the engine's /etc/hosts and the like) are left out.
+type ChangeLister interface {
+	ChangedPaths(ctx context.Context) ([]string, error)
+}

@@ -162,6 +162,10 @@ type Options struct {
 	// each (tools.SecurityFields); see ToolFields. Rules rate actions of
 	// the tools not listed UNKNOWN unless one matches.
 	Tools []ToolFields
+	// Secrets returns the conversation's secret values as a Masker, as
+	// they are when an action is rated; nil for none. Rules see, in the
+	// field "secret", the names of the action's fields that hold one.
+	Secrets func() *Masker
 }
 
 // ErrRestricted is wrapped by the errors of NewAnalyzer for settings that
@@ -214,6 +218,7 @@ func (o Options) NewAnalyzer(kind string, cfg json.RawMessage) (Analyzer, error)
 func (o Options) ruleAnalyzer(rules []*Rule) *RuleAnalyzer {
 	a := NewRuleAnalyzer(rules, o.Tools)
 	a.kinds = o.ToolOf
+	a.secrets = o.Secrets
 	return a
 }
 

@@ -54,7 +54,8 @@
 // regexp.
 //
 // The fields are the action's JSON fields by name (for file_editor:
-// command, path, file_text, old_str, new_str...; browser: url; any
+// command, path, file_text, old_str, new_str...; browser and
+// browser_navigate: url; browser_type: index, text; any
 // field of an MCP tool's action), a list being one value per element, and
 // these that GoHands derives:
 //
@@ -71,6 +72,10 @@
 //     must all hold in the same simple command.
 //   - apply_patch: path, each file the patch adds, updates, deletes or
 //     moves to; patch is the patch text.
+//   - secret: the names of the action's fields that hold one of the
+//     conversation's secret values, as written or URL-encoded
+//     (Options.Secrets): "secret ~ ^url$" is a URL with a secret in it.
+//     Only for the tools that list it among their fields.
 //   - Absolute paths in path, args, redirect and input are cleaned
 //     ("/workspace/../etc/passwd" is "/etc/passwd", "//boot/" is "/boot"),
 //     so that a rule about a path also catches it written the long way

@@ -19,7 +19,10 @@ var testTools = []ToolFields{
 			}
 			return nil
 		}},
-	{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char"}},
+	{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char", "secret"}},
+	{Tool: event.ToolBrowserNavigate, Fields: []string{"url", "new_tab", "secret"}},
+	{Tool: event.ToolBrowserType, Fields: []string{"index", "text", "secret"}},
+	{Tool: event.ToolBrowserClick, Fields: []string{"index", "new_tab"}},
 	{Tool: event.ToolGlob, Fields: []string{"pattern", "path"}},
 	{Tool: event.ToolGrep, Fields: []string{"pattern", "path", "include"}},
 	{Tool: event.ToolTaskTracker, Fields: []string{"command", "task_list"}},

@@ -216,6 +216,11 @@ func MaskedBytes(value string) int {
 // Empty reports whether m hides nothing.
 func (m *Masker) Empty() bool { return m == nil || m.r == nil }
 
+// Contains reports whether s holds a secret value.
+func (m *Masker) Contains(s string) bool {
+	return !m.Empty() && len(m.r.m.scan(s, nil)) > 0
+}
+
 // Mask returns s with every secret value hidden. A match that starts or
 // ends inside a backslash escape takes the whole escape with it, so that
 // masking JSON text leaves no broken escape.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -113,6 +114,33 @@ func newView(a *event.Action, kinds func(string) (string, bool), tools []ToolFie
 		}
 	}
 	return v
+}
+
+// SecretField is the field in which rules see the names of an action's
+// fields that hold one of the conversation's secrets (Options.Secrets):
+// "secret ~ ^url$" matches a URL with a secret in it.
+const SecretField = "secret"
+
+// secretFields returns, sorted, the names of the fields one of whose
+// values holds a secret of m, as written or URL-encoded.
+func secretFields(fields map[string][]string, m *Masker) []string {
+	if m.Empty() {
+		return nil
+	}
+	var out []string
+	for name, vals := range fields {
+		if slices.ContainsFunc(vals, func(v string) bool {
+			if m.Contains(v) {
+				return true
+			}
+			dec, err := url.QueryUnescape(v)
+			return err == nil && dec != v && m.Contains(dec)
+		}) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // actionFields returns the action's JSON fields: strings as they are,
@@ -240,6 +268,8 @@ type RuleAnalyzer struct {
 	kinds func(string) (string, bool)
 	// tools are the tools the rules cover.
 	tools []ToolFields
+	// secrets gives the conversation's secrets; Options.Secrets.
+	secrets func() *Masker
 }
 
 // NewRuleAnalyzer returns an analyzer that applies rules, in order, to
@@ -257,6 +287,11 @@ func (r *RuleAnalyzer) Match(a *event.Action) []*Rule {
 		return nil
 	}
 	v := newView(a, r.kinds, r.tools)
+	if r.secrets != nil {
+		if names := secretFields(v.fields, r.secrets()); len(names) > 0 {
+			v.fields[SecretField] = names
+		}
+	}
 	var out []*Rule
 	for _, rule := range r.rules {
 		if rule.matches(v) {

@@ -31,7 +31,7 @@ func TestToolOfNamesTheTool(t *testing.T) {
 		reason string
 	}{
 		{"browse, told", toolOf, browse, event.RiskLow, "no rule matched"},
-		{"browse, spelt", nil, browse, event.RiskUnknown, "no rule covers the tool browsernavigateaction"},
+		{"browse, spelt", nil, browse, event.RiskLow, "no rule matched"}, // BrowserNavigateAction spells browser_navigate
 		{"terminal, told", toolOf, kill, event.RiskHigh, ""},
 		{"terminal, spelt", nil, kill, event.RiskHigh, ""},
 	}

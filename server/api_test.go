@@ -78,9 +78,15 @@ func TestCreateConversation(t *testing.T) {
 		Secrets: []string{"GITHUB_TOKEN", "OTHER"},
 		Tools:   []string{event.ToolTerminal, event.ToolThink, event.ToolFinish},
 		Stats:   session.Stats{UsageToMetrics: map[string]session.UsageMetrics{}}, Tags: map[string]string{},
+		// The initial message is the head; a server without sandboxes
+		// takes no checkpoints.
+		LeafEventID: created.LeafEventID, Checkpoints: "off",
 	}
 	if diff := cmp.Diff(created, want); diff != "" {
 		t.Errorf("created conversation (-got +want):\n%s", diff)
+	}
+	if created.LeafEventID == nil {
+		t.Error("leaf_event_id is null after the initial message")
 	}
 	if created.CreatedAt.IsZero() {
 		t.Error("created_at is zero")

@@ -267,6 +267,8 @@ func (s *Server) routes() {
 	convs.POST("/:id/ask_agent", s.askAgent)
 	convs.POST("/:id/generate_title", s.generateTitle)
 	convs.POST("/:id/condense", s.condense)
+	convs.POST("/:id/fork", s.fork)
+	convs.POST("/:id/navigate", s.navigate)
 
 	getHead(convs, "/:id/agent_final_response", s.finalResponse)
 	getHead(convs, "/:id/events", s.batchEvents)

@@ -269,11 +269,12 @@ func (s *Server) listFiles(c *gin.Context) {
 
 // tools answers GET /api/tools/: the tools an agent can be given or, with
 // conversation_id, the names of those a conversation's model is offered,
-// its MCP servers' among them.
+// its MCP servers' among them. browser_tool_set is the real browser where
+// the deployment has one.
 func (s *Server) tools(c *gin.Context) {
 	if conversationID(c) == "" {
 		c.JSON(http.StatusOK, []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
-			event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowser, event.ToolThink, event.ToolFinish})
+			event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowserToolSet, event.ToolThink, event.ToolFinish})
 		return
 	}
 	a, ok := s.conversation(c)

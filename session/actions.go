@@ -59,7 +59,7 @@ func (a *AgentSession) act(ctx context.Context, action event.ToolAction, toolNam
 	if exec == nil {
 		// As in a run of the agent: a sandbox that cannot be reached is
 		// the action's observation, not the caller's error.
-		if obs, err = tools.Run(ctx, a.ToolWorkspace(), action); err != nil {
+		if obs, err = tools.RunTool(ctx, a.ToolWorkspace(), toolName, action); err != nil {
 			obs, err = tools.CouldNotRun(action, err), nil
 		}
 	} else {

@@ -32,8 +32,12 @@ type AgentSession struct {
 	stream *stream
 	bash   *bashHub
 
-	sb        *runner    // the conversation's sandbox
-	mcps      mcpServers // its MCP servers
+	sb   *runner    // the conversation's sandbox
+	mcps mcpServers // its MCP servers
+	ck   checkpointer
+	// forking is held while the conversation is forked or rewound: one
+	// at a time.
+	forking   sync.Mutex
 	secretsOp sync.Mutex // serialises changes of secrets
 	// secretMasker hides secrets; built anew for each change of them.
 	secretMasker atomic.Pointer[security.Masker]
@@ -48,6 +52,10 @@ type AgentSession struct {
 	skillMCP []SkillMCP        // the MCP servers of its skills
 	held     heldText          // the end of a streamed answer not shown yet
 	bgSeq    int
+	// leaf is the head of the conversation (its id and seq): see
+	// Info.LeafEventID.
+	leaf    string
+	leafSeq int64
 	// metricsDirty says Settings.Metrics changed since metricsSaved.
 	metricsDirty bool
 	metricsSaved time.Time
@@ -71,6 +79,11 @@ func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settin
 		a.secrets = make(map[string]string)
 	}
 	a.sb = &runner{a: a, be: m.opts.Sandboxes}
+	if id, seq, err := m.storedLeaf(conv.ID); err == nil {
+		a.leaf, a.leafSeq = id, seq
+	} else {
+		a.log.Warn("head of the conversation not read", "err", err)
+	}
 	a.secretMasker.Store(security.NewMasker(a.secrets))
 	a.stream = newStream(conv.ID, storeAdapter{m.store}, a.afterAppend)
 	a.bash = newBashHub(bashHubBytesPerLimit * m.opts.BashOutputMaxBytes)
@@ -118,6 +131,9 @@ func (a *AgentSession) Info() Info {
 	for _, t := range mcpTools(a.connectedMCP()) {
 		info.Tools = append(info.Tools, t.Name)
 	}
+	if id, _ := a.Leaf(); id != "" {
+		info.LeafEventID = &id
+	}
 	return info
 }
 
@@ -136,6 +152,16 @@ func (m *ConversationManager) info(conv storage.Conversation, s Settings, secret
 	}
 	if info.Agent.Tools == nil {
 		info.Agent.Tools = []Tool{}
+	}
+	info.Checkpoints = "off"
+	if m.checkpointsOn(s.Checkpoints) {
+		info.Checkpoints = "on"
+	}
+	if f := s.ForkedFrom; f != nil {
+		info.ForkedFromConversationID = &f.ConversationID
+		if f.EventID != "" {
+			info.ForkedFromEventID = &f.EventID
+		}
 	}
 	if info.Stats.UsageToMetrics == nil {
 		info.Stats.UsageToMetrics = map[string]UsageMetrics{}
@@ -236,7 +262,9 @@ func (a *AgentSession) Append(evs ...event.Event) error {
 			*evs[i].Meta() = *stored[i].Meta()
 		}
 	}
+	a.moveLeaf(stored)
 	a.touch()
+	a.afterStored(stored)
 	return nil
 }
 
@@ -524,6 +552,7 @@ func (a *AgentSession) start(confirmed bool) error {
 		a.run = nil
 		a.mu.Unlock()
 		a.touch()
+		a.listChangedPaths()
 		if err != nil && ctx.Err() == nil { // after a pause or at shutdown, the pauser sets the status
 			a.log.Warn("agent loop failed", "err", err)
 			a.settle(Outcome{Kind: Failed, Code: "AgentLoopError", Detail: err.Error()})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -112,6 +113,18 @@ type Options struct {
 	// DefaultBashOutputMaxBytes; less than MinBashOutputMaxBytes is an
 	// error.
 	BashOutputMaxBytes int
+	// Checkpoints keeps checkpoints of the sandboxes' files, for fork and
+	// rewind; nil: none are taken.
+	Checkpoints Checkpoints
+	// CheckpointsDefault says conversations whose create request does not
+	// say are checkpointed.
+	CheckpointsDefault bool
+	// CheckpointMaxBytes bounds the content of one snapshot; 0 means
+	// DefaultCheckpointMaxBytes.
+	CheckpointMaxBytes int64
+	// MaxForks bounds the count of one fork request; 0 means
+	// DefaultMaxForks.
+	MaxForks int
 	// MCPServers are the MCP servers every conversation has, before its
 	// agent's mcp_config (whose servers replace those of the same name).
 	MCPServers mcpclient.Config
@@ -160,6 +173,9 @@ type ConversationManager struct {
 	// evicted dropped first (in evictedOrder).
 	evictedBash  map[string]*bashHub
 	evictedOrder []string
+	// forks are the ids of forks being made: Get, View and Search do not
+	// show them until they are ready.
+	forks map[string]bool
 
 	// settingsMu orders the read-change-write of the server-wide
 	// settings, profiles and secrets (serversettings.go).
@@ -593,6 +609,12 @@ func (m *ConversationManager) settings(req CreateRequest) (Settings, error) {
 		s.Tags = req.Tags
 	}
 	s.AutoTitle = req.AutoTitle != nil && *req.AutoTitle
+	switch req.Checkpoints {
+	case "", "on", "off":
+		s.Checkpoints = req.Checkpoints
+	default:
+		return s, invalid("checkpoints: %q is not on or off", req.Checkpoints)
+	}
 	if req.Sandbox != nil {
 		if _, err := limitsOf(*req.Sandbox); err != nil {
 			return s, err
@@ -620,6 +642,14 @@ func validRetries(l LLM) error {
 
 // Get returns a conversation, loading it from storage if need be.
 func (m *ConversationManager) Get(id string) (*AgentSession, error) {
+	if m.pendingFork(id) {
+		return nil, notFound("conversation", id)
+	}
+	return m.get(id)
+}
+
+// get is Get, forks being made included.
+func (m *ConversationManager) get(id string) (*AgentSession, error) {
 	m.mu.Lock()
 	if a := m.convs[id]; a != nil {
 		m.mu.Unlock()
@@ -684,6 +714,9 @@ func (m *ConversationManager) Search(q ConversationQuery) ([]Info, string, error
 	}
 	out := make([]Info, 0, len(convs))
 	for _, c := range convs {
+		if m.pendingFork(c.ID) {
+			continue
+		}
 		v, err := m.View(c.ID)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -762,7 +795,7 @@ func (m *ConversationManager) Count(status string) (int, error) {
 // is removed in the background (and, should the server stop first, by the
 // re-adoption at its next start, since no record owns it any more).
 func (m *ConversationManager) Delete(ctx context.Context, id string) error {
-	a, err := m.Get(id)
+	a, err := m.get(id)
 	if err != nil {
 		return err
 	}
@@ -786,6 +819,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if hasSandbox {
 		a.sb.remove(ctx, sbHandle)
 	}
+	m.deleteFiles(a)
 	if m.opts.Webhooks != nil {
 		info := a.Info()
 		info.ExecutionStatus = "deleted"
@@ -795,6 +829,23 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	}
 	m.log.InfoContext(ctx, "conversation deleted", "conversation", id)
 	return nil
+}
+
+// deleteFiles deletes the checkpoints of a deleted conversation and, for
+// a fork on a host folder, the folder made for it.
+func (m *ConversationManager) deleteFiles(a *AgentSession) {
+	if m.opts.Checkpoints != nil {
+		if err := m.opts.Checkpoints.DeleteOwner(a.id); err != nil {
+			a.log.Warn("checkpoints of a deleted conversation not deleted", "err", err)
+		}
+	}
+	f := a.Settings().ForkedFrom
+	if f == nil || f.HostCopy == "" || !m.roots.Has(f.HostCopy) {
+		return
+	}
+	if err := os.RemoveAll(f.HostCopy); err != nil {
+		a.log.Warn("host folder of a deleted fork not removed", "dir", f.HostCopy, "err", err)
+	}
 }
 
 // removeRetryMax bounds the wait between two tries of removeLater.

@@ -321,7 +321,7 @@ func (a *AgentSession) Tools(ctx context.Context) ([]ToolSpec, error) {
 		names = append(names, t.Name)
 	}
 	out := []ToolSpec{}
-	for _, n := range tools.Names(names) {
+	for _, n := range tools.Offer(tools.Names(names), a.ToolWorkspace()) {
 		if t, ok := tools.Lookup(n); ok {
 			s := t.Spec()
 			out = append(out, ToolSpec{Name: s.Name, Kind: s.Kind, Description: s.Description, Parameters: s.Parameters})

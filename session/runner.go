@@ -36,6 +36,9 @@ type runner struct {
 	uses  int             // Use calls not yet done
 	state event.SandboxState
 	err   string // the message of the last SandboxError
+	// fresh says a new sandbox started and its first use has not come:
+	// the conversation's first checkpoint is taken then.
+	fresh bool
 }
 
 // current returns the sandbox the runner holds, unless it is gone.
@@ -98,6 +101,13 @@ func (r *runner) use(ctx context.Context) (cl *agentapi.Client, sb sandbox.Sandb
 		}
 		cl, sbDone, err := sb.Use(ctx)
 		if err == nil {
+			r.mu.Lock()
+			fresh := r.fresh
+			r.fresh = false
+			r.mu.Unlock()
+			if fresh {
+				r.a.baseCheckpoint(ctx)
+			}
 			return cl, sb, sync.OnceFunc(func() { sbDone(); release() }), nil
 		}
 		dead := errors.Is(err, sandbox.ErrExited) || errors.Is(err, sandbox.ErrRemoved)
@@ -178,6 +188,9 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 		return nil, sandboxError(err)
 	}
 	r.set(sb)
+	r.mu.Lock()
+	r.fresh = true
+	r.mu.Unlock()
 	h := sb.Handle()
 	if err := a.m.store.PutSandbox(storage.SandboxRecord{ConversationID: a.id, ContainerID: h.ID,
 		Token: h.Token, Image: h.Image}); err != nil {

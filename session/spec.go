@@ -58,6 +58,10 @@ type LLM struct {
 	// Stream has the answer streamed: its pieces reach the sockets as
 	// StreamingDeltaEvents while the model writes it.
 	Stream bool `json:"stream,omitempty"`
+	// DisableVision says the model takes no images: the images of
+	// messages and tool results (screenshots, pictures viewed) are left
+	// out of what it is sent, a note in their place.
+	DisableVision bool `json:"disable_vision,omitempty"`
 }
 
 // Tool names a tool the agent is given.
@@ -227,6 +231,28 @@ type Settings struct {
 	Hooks []security.Hook `json:"hooks,omitempty"`
 	// Protocol is "v0" for conversations made over the /ws socket.
 	Protocol string `json:"protocol,omitempty"`
+	// Checkpoints is "on" or "off" when the conversation's create
+	// request said; "" follows the server's setting.
+	Checkpoints string `json:"checkpoints,omitempty"`
+	// ForkedFrom says which conversation, and which event of it, this
+	// one was forked from; nil for one made by create.
+	ForkedFrom *ForkOrigin `json:"forked_from,omitempty"`
+}
+
+// ForkOrigin is where a fork came from.
+type ForkOrigin struct {
+	ConversationID string `json:"conversation_id"`
+	// EventID is the from_event_id of the fork, "" for a fork of the
+	// whole conversation.
+	EventID string `json:"event_id,omitempty"`
+	// HostCopy is the folder of the server's host made for the fork's
+	// workspace (a copy of the original's host folder, or a git worktree
+	// of it), removed with the fork; "" when the workspace is a volume.
+	HostCopy string `json:"host_copy,omitempty"`
+	// HostDirs are the host folders of the conversations the fork came
+	// from, nearest last: paths under them in the checkpoints it copied
+	// are paths under HostCopy.
+	HostDirs []string `json:"host_dirs,omitempty"`
 }
 
 // CreateRequest is the body of POST /api/conversations.
@@ -249,6 +275,10 @@ type CreateRequest struct {
 	// AutoTitle asks for a title made from the first user message by the
 	// conversation's model, in the background (off unless asked).
 	AutoTitle *bool `json:"autotitle,omitempty"`
+	// Checkpoints is "on" or "off": whether the sandbox's files are
+	// checkpointed after each action, for fork and rewind. "" follows
+	// the server's setting.
+	Checkpoints string `json:"checkpoints,omitempty"`
 }
 
 // Secret is a secret's value as a client sends it: a string, or an object
@@ -315,6 +345,16 @@ type Info struct {
 	// those of the conversation's MCP servers while they are connected
 	// (GoHands only; GET /api/conversations/{id}/tools describes them).
 	Tools []string `json:"tools"`
+	// LeafEventID is the head of the conversation: the event the next one
+	// follows (null before the first). POST .../navigate moves it.
+	LeafEventID *string `json:"leaf_event_id"`
+	// ForkedFromConversationID and ForkedFromEventID say where a fork
+	// came from (the event is null for a fork of the whole conversation).
+	ForkedFromConversationID *string `json:"forked_from_conversation_id,omitempty"`
+	ForkedFromEventID        *string `json:"forked_from_event_id,omitempty"`
+	// Checkpoints is "on" when the sandbox's files are checkpointed after
+	// each action (fork and rewind restore them), else "off".
+	Checkpoints string `json:"checkpoints"`
 }
 
 // SandboxInfo is the state of a conversation's sandbox.

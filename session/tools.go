@@ -20,7 +20,14 @@ func (w toolWorkspace) WithAgent(ctx context.Context, fn func(tools.Agent) error
 	return w.a.WithSandbox(ctx, func(cl *agentapi.Client) error { return fn(cl) })
 }
 
-func (w toolWorkspace) Events() ([]event.Event, error) { return w.a.EventsAfter(0, 0) }
+// Events returns the events of the active branch (event.ActiveBranch).
+func (w toolWorkspace) Events() ([]event.Event, error) {
+	evs, err := w.a.EventsAfter(0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return event.ActiveBranch(evs), nil
+}
 
 func (w toolWorkspace) Search(query string, limit int) ([]event.Event, error) {
 	evs, _, err := w.a.Events(EventQuery{Body: query, Desc: true, Limit: limit})

@@ -32,6 +32,9 @@ func (m *ConversationManager) View(id string) (*View, error) {
 	a := m.convs[id]
 	closed := m.closed
 	m.mu.Unlock()
+	if m.pendingFork(id) {
+		return nil, notFound("conversation", id)
+	}
 	if a != nil {
 		return a.view(), nil
 	}
@@ -60,6 +63,9 @@ func (v *View) Info() Info {
 	}
 	info := v.m.info(v.conv, v.settings, v.secrets)
 	v.m.addStoredSandbox(&info)
+	if id, _, err := v.m.storedLeaf(v.id); err == nil && id != "" {
+		info.LeafEventID = &id
+	}
 	return info
 }
 

@@ -10,11 +10,11 @@ import (
 	"github.com/gohands/gohands/security"
 )
 
-// browser fetches pages from inside the sandbox, so that the sandbox's
-// network rules apply to the agent's browsing too.
-type browser struct{}
+// fetcher (the browser tool) fetches pages from inside the sandbox, so
+// that the sandbox's network rules apply to the agent's browsing too.
+type fetcher struct{}
 
-func (browser) Spec() Spec {
+func (fetcher) Spec() Spec {
 	return Spec{Name: event.ToolBrowser, Kind: "BrowserToolSet",
 		Actions: []string{"BrowserNavigateAction", "BrowserGetContentAction"},
 		Description: "Fetch a web page (url) from inside the sandbox and read it as text. Without url, read more " +
@@ -28,7 +28,7 @@ func (browser) Spec() Spec {
 
 // Decode makes a navigation of a call with a url and a read of the last
 // page of one without.
-func (browser) Decode(args []byte) (event.ToolAction, error) {
+func (fetcher) Decode(args []byte) (event.ToolAction, error) {
 	var a struct {
 		URL           string `json:"url"`
 		StartFromChar int    `json:"start_from_char"`
@@ -47,7 +47,7 @@ func (browser) Decode(args []byte) (event.ToolAction, error) {
 	return &event.BrowserGetContentAction{StartFromChar: a.StartFromChar, ExtractLinks: a.ExtractLinks}, nil
 }
 
-func (t browser) Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
+func (t fetcher) Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObservation, error) {
 	var req agentapi.BrowseRequest
 	switch x := act.(type) {
 	case *event.BrowserNavigateAction:
@@ -88,7 +88,7 @@ func page(r agentapi.BrowseResult) *event.BrowserObservation {
 	return o
 }
 
-func (browser) Failed(act event.ToolAction, msg string) event.ToolObservation {
+func (fetcher) Failed(act event.ToolAction, msg string) event.ToolObservation {
 	o := &event.BrowserObservation{}
 	if x, ok := act.(*event.BrowserNavigateAction); ok {
 		o.URL = x.URL
@@ -96,13 +96,13 @@ func (browser) Failed(act event.ToolAction, msg string) event.ToolObservation {
 	return fail(o, msg)
 }
 
-func (browser) Texts(act event.ToolAction) []string {
+func (fetcher) Texts(act event.ToolAction) []string {
 	if x, ok := act.(*event.BrowserNavigateAction); ok {
 		return []string{x.URL}
 	}
 	return nil
 }
 
-func (browser) SecurityFields() security.ToolFields {
-	return security.ToolFields{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char"}}
+func (fetcher) SecurityFields() security.ToolFields {
+	return security.ToolFields{Tool: event.ToolBrowser, Fields: []string{"url", "new_tab", "extract_links", "start_from_char", security.SecretField}}
 }

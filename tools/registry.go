@@ -14,10 +14,21 @@ import (
 
 // all is every tool, in order, by name and by the kinds of the actions it
 // runs.
-var all = newRegistry(
-	terminal{}, fileEditor{}, applyPatch{}, browser{}, glob{}, grep{}, taskTracker{}, think{}, finish{},
-	recall{},
-)
+var all = newRegistry(append([]Tool{
+	terminal{}, fileEditor{}, applyPatch{}, fetcher{}, glob{}, grep{}, taskTracker{}, think{}, finish{},
+	recall{}}, browserTools()...)...)
+
+// browserTools are the tools of the browser tool set. They come after the
+// text fetcher so that they run the navigate and get_content actions the
+// two share: on the browser where the conversation has one, through the
+// fetcher where not.
+func browserTools() []Tool {
+	out := make([]Tool, len(browserSet))
+	for i, t := range browserSet {
+		out[i] = t
+	}
+	return out
+}
 
 type registry struct {
 	list     []Tool
@@ -37,9 +48,34 @@ func newRegistry(ts ...Tool) registry {
 	return r
 }
 
-// Default are the tools an agent gets when its conversation names none.
+// Default are the tools an agent gets when its conversation names none;
+// Offer turns the browser tool set into the tools the deployment has.
 var Default = []string{event.ToolTerminal, event.ToolFileEditor, event.ToolTaskTracker,
-	event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowser, event.ToolThink, event.ToolFinish}
+	event.ToolGlob, event.ToolGrep, event.ToolApplyPatch, event.ToolBrowserToolSet, event.ToolThink, event.ToolFinish}
+
+// Offer returns the tools a conversation whose workspace is ws is
+// offered of names (Names' result): the browser tool set becomes the
+// browser tools (browser_navigate, browser_click...) where ws reaches a
+// browser, and the text fetcher (browser) where not.
+func Offer(names []string, ws Workspace) []string {
+	set := []string{event.ToolBrowser}
+	if HasBrowser(ws) {
+		set = event.BrowserTools()
+	}
+	var out []string
+	for _, n := range names {
+		add := []string{n}
+		if n == event.ToolBrowserToolSet {
+			add = set
+		}
+		for _, a := range add {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
 
 // Lookup returns the tool of a name.
 func Lookup(name string) (Tool, bool) {
@@ -80,6 +116,20 @@ func Run(ctx context.Context, ws Workspace, act event.ToolAction) (event.ToolObs
 	}
 	return t.Run(ctx, ws, act)
 }
+
+// RunTool runs an action as the tool of a name calls it: an action of the
+// text fetcher (browser), such as V0's browse, fetches its page as text
+// even where the conversation has a browser, which the browser tools'
+// actions of the same kinds would drive.
+func RunTool(ctx context.Context, ws Workspace, name string, act event.ToolAction) (event.ToolObservation, error) {
+	if name == event.ToolBrowser && ws != nil {
+		ws = withoutBrowser{ws}
+	}
+	return Run(ctx, ws, act)
+}
+
+// withoutBrowser is a workspace whose browser the tools do not see.
+type withoutBrowser struct{ Workspace }
 
 // Failed is the observation of an action that could not run; see
 // Tool.Failed.
@@ -155,6 +205,9 @@ func Specs(names []string, rateRisk bool) ([]llm.Tool, []event.ToolSpec) {
 	var out []llm.Tool
 	var shown []event.ToolSpec
 	for _, n := range names {
+		if n == event.ToolBrowserToolSet {
+			n = event.ToolBrowser // a set Offer did not resolve: the fetcher, which works everywhere
+		}
 		t, ok := Lookup(n)
 		if !ok {
 			continue

@@ -18,7 +18,7 @@ var errTest = errors.New("the sandbox is down")
 // that is a JSON object, runs the actions it decodes, and answers Failed
 // with an error observation.
 func TestEveryToolIsComplete(t *testing.T) {
-	for _, name := range tools.Default {
+	for _, name := range everyTool() {
 		tool, ok := tools.Lookup(name)
 		if !ok {
 			t.Fatalf("default tool %q is not registered", name)
@@ -32,7 +32,7 @@ func TestEveryToolIsComplete(t *testing.T) {
 			t.Errorf("%s: incomplete spec %+v", name, s)
 		}
 		for _, k := range s.Actions {
-			if got, ok := tools.For(&event.UnknownAction{RawKind: k}); !ok || got.Spec().Name != name {
+			if got, ok := tools.For(&event.UnknownAction{RawKind: k}); !ok || got.Spec().Name != runs(name, k) {
 				t.Errorf("%s: action kind %s is not routed to it", name, k)
 			}
 		}
@@ -85,10 +85,10 @@ func TestUnknownAction(t *testing.T) {
 // TestKindTool: every kind of action a tool runs names that tool, and a
 // kind no tool runs names none.
 func TestKindTool(t *testing.T) {
-	for _, name := range tools.Default {
+	for _, name := range everyTool() {
 		tool, _ := tools.Lookup(name)
 		for _, kind := range tool.Spec().Actions {
-			if got, ok := tools.KindTool(kind); !ok || got != name {
+			if got, ok := tools.KindTool(kind); !ok || got != runs(name, kind) {
 				t.Errorf("KindTool(%q) = %q, %v; want %q", kind, got, ok, name)
 			}
 		}
@@ -96,4 +96,20 @@ func TestKindTool(t *testing.T) {
 	if got, ok := tools.KindTool("DBAction"); ok {
 		t.Errorf("KindTool(DBAction) = %q, want none", got)
 	}
+}
+
+// everyTool is every tool a conversation can be offered: the default
+// ones with the browser tool set, and the text fetcher.
+func everyTool() []string {
+	return append(tools.Offer(tools.Default, newBrowserWorkspace()), event.ToolBrowser)
+}
+
+// runs is the tool that runs the actions of a kind the tool of a name
+// decodes: itself, but for the text fetcher, whose navigate and
+// get_content actions the browser tools run (falling back to it).
+func runs(name, kind string) string {
+	if name != event.ToolBrowser {
+		return name
+	}
+	return map[string]string{"BrowserNavigateAction": event.ToolBrowserNavigate, "BrowserGetContentAction": event.ToolBrowserGetContent}[kind]
 }

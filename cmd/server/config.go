@@ -98,6 +98,11 @@ type Config struct {
 	// a folder of the host, bind-mounted into the sandbox
 	// (session.Options.HostRoots); empty turns host folders off.
 	WorkspaceRoots []string
+	// Checkpoints configures the checkpoints of sandbox files, for fork
+	// and rewind.
+	Checkpoints CheckpointsConfig
+	// MaxForks bounds the count of one fork request.
+	MaxForks int
 
 	// Browser configures the conversations' browsers.
 	Browser BrowserConfig
@@ -116,6 +121,16 @@ type BrowserConfig struct {
 	IdleTimeout time.Duration
 	// LoadTimeout bounds the wait for a page to load; 0 is the default (30 s).
 	LoadTimeout time.Duration
+}
+
+// CheckpointsConfig configures checkpoints.
+type CheckpointsConfig struct {
+	// On checkpoints the conversations whose create request does not say.
+	On bool
+	// MaxCount and MaxBytes bound what is kept per conversation; past
+	// them the oldest checkpoints are merged into the next.
+	MaxCount int
+	MaxBytes int64
 }
 
 // HTTPConfig are the HTTP server's timeouts; 0 disables one.
@@ -287,6 +302,8 @@ func defaultConfig(getenv func(string) string) Config {
 		LogLevel:           "info",
 		LogFormat:          "text",
 		WorkspaceRoots:     defaultWorkspaceRoots(getenv),
+		Checkpoints:        CheckpointsConfig{On: true, MaxCount: 200, MaxBytes: 2 << 30},
+		MaxForks:           session.DefaultMaxForks,
 		HTTP:               HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Browser: BrowserConfig{
 			Image: o.Browser.Image, Memory: o.Browser.Memory, PidsLimit: o.Browser.PidsLimit,
@@ -475,6 +492,13 @@ var settings = []setting{
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.HooksFile) }},
 	{key: "skills_dir", env: []string{"GOHANDS_SKILLS_DIR"},
 		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.SkillsDir) }},
+	{key: "checkpoints", env: []string{"GOHANDS_CHECKPOINTS"}, set: parseCheckpoints},
+	{key: "checkpoints_max_count", env: []string{"GOHANDS_CHECKPOINTS_MAX_COUNT"},
+		set: func(l *loader, v string) error { return parseInt(v, 1, 1_000_000, &l.cfg.Checkpoints.MaxCount) }},
+	{key: "checkpoints_max_bytes", env: []string{"GOHANDS_CHECKPOINTS_MAX_BYTES"},
+		set: func(l *loader, v string) error { return parseSize(v, 1<<20, &l.cfg.Checkpoints.MaxBytes) }},
+	{key: "max_forks", env: []string{"GOHANDS_MAX_FORKS"},
+		set: func(l *loader, v string) error { return parseInt(v, 1, 64, &l.cfg.MaxForks) }},
 	{key: "allow_host_commands", env: []string{"GOHANDS_ALLOW_HOST_COMMANDS"},
 		set: func(l *loader, v string) error { return parseBool(v, &l.cfg.AllowHostCommands) }},
 	{key: "mcp_servers", env: []string{"GOHANDS_MCP_SERVERS"}, secret: true,
@@ -501,6 +525,19 @@ func parseMCPServers(raw []byte, dst *mcpclient.Config) error {
 		return err
 	}
 	*dst = cfg
+	return nil
+}
+
+// parseCheckpoints reads on or off.
+func parseCheckpoints(l *loader, v string) error {
+	switch strings.ToLower(v) {
+	case "on", "true":
+		l.cfg.Checkpoints.On = true
+	case "off", "false":
+		l.cfg.Checkpoints.On = false
+	default:
+		return fmt.Errorf("%q is not on or off", v)
+	}
 	return nil
 }
 

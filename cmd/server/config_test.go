@@ -77,6 +77,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			IdleTimeout: 15 * time.Minute,
 		},
 		WorkspaceRoots: []string{"/tmp"}, // no HOME in the fake environment
+		Checkpoints:    CheckpointsConfig{On: true, MaxCount: 200, MaxBytes: 2 << 30},
+		MaxForks:       8,
 		Browser: BrowserConfig{Image: sandbox.DefaultBrowserImage, Memory: 1 << 30, PidsLimit: 512,
 			IdleTimeout: 10 * time.Minute, LoadTimeout: 30 * time.Second},
 	}
@@ -111,6 +113,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		{"host flag beats env", []string{"--host", "10.0.0.3"}, map[string]string{"HOST": "10.0.0.2"}, `{"host": "10.0.0.1"}`,
 			func(c Config) any { return c.Host }, "10.0.0.3"},
 
+		{"checkpoints file", nil, nil, `{"checkpoints": "off"}`, func(c Config) any { return c.Checkpoints.On }, false},
+		{"checkpoints env beats file", nil, map[string]string{"GOHANDS_CHECKPOINTS": "on"}, `{"checkpoints": "off"}`,
+			func(c Config) any { return c.Checkpoints.On }, true},
+		{"checkpoint bounds", nil, map[string]string{"GOHANDS_CHECKPOINTS_MAX_COUNT": "50", "GOHANDS_CHECKPOINTS_MAX_BYTES": "1g"}, "",
+			func(c Config) any { return c.Checkpoints }, CheckpointsConfig{On: true, MaxCount: 50, MaxBytes: 1 << 30}},
+		{"max forks file", nil, nil, `{"max_forks": 4}`, func(c Config) any { return c.MaxForks }, 4},
 		{"port file", nil, nil, `{"port": 8080}`, func(c Config) any { return c.Port }, 8080},
 		{"port env beats file", nil, map[string]string{"PORT": "8081"}, `{"port": 8080}`,
 			func(c Config) any { return c.Port }, 8081},
@@ -243,6 +251,10 @@ var everyVariable = map[string]string{
 	"GOHANDS_HTTP_READ_TIMEOUT":          "2m",
 	"GOHANDS_HTTP_IDLE_TIMEOUT":          "0",
 	"GOHANDS_WORKSPACE_ROOTS":            "/srv/code:/data/projects",
+	"GOHANDS_CHECKPOINTS":                "off",
+	"GOHANDS_CHECKPOINTS_MAX_COUNT":      "20",
+	"GOHANDS_CHECKPOINTS_MAX_BYTES":      "100m",
+	"GOHANDS_MAX_FORKS":                  "3",
 	"HOME":                               "/home/u",
 	"TMPDIR":                             "/scratch",
 	"DOCKER_HOST":                        "unix:///var/run/docker.sock",
@@ -300,6 +312,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/data/projects"},
+		Checkpoints:        CheckpointsConfig{MaxCount: 20, MaxBytes: 100 << 20},
+		MaxForks:           3,
 		MCPServers: mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
 			"fs":   {Command: "mcp-fs", Args: []string{"/workspace"}},
 			"docs": {URL: "https://docs.example/mcp", Headers: map[string]string{"Authorization": "Bearer ${DOCS_TOKEN}"}},
@@ -361,6 +375,7 @@ const everyKey = `{
 	"allowed_hosts": ["GoHands.Example."],
 	"http": {"read_header_timeout": "1s", "read_timeout": "30s", "idle_timeout": "5m"},
 	"workspace_roots": "/srv/code,/home",
+	"checkpoints": "off", "checkpoints_max_count": 30, "checkpoints_max_bytes": "1g", "max_forks": 2,
 	"mcp_servers": {"everything": {"command": "/opt/mcp/everything", "env": {"LOG": "1"}}},
 	"mcp_remote_direct": "false",
 	"browser": {"image": "none", "memory": "2g", "pids_limit": 100, "idle_timeout": "0", "load_timeout": "10s"}
@@ -415,6 +430,8 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		SkillsDir:          "/etc/gohands/skills",
 		AllowHostCommands:  true,
 		WorkspaceRoots:     []string{"/srv/code", "/home"},
+		Checkpoints:        CheckpointsConfig{MaxCount: 30, MaxBytes: 1 << 30},
+		MaxForks:           2,
 		MCPServers: mcpclient.Config{Servers: map[string]mcpclient.ServerConfig{
 			"everything": {Command: "/opt/mcp/everything", Env: map[string]string{"LOG": "1"}},
 		}},
@@ -505,6 +522,9 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "unknown nested key", file: `{"sandbox": {"memroy": "1g"}}`, want: []string{`unknown key "sandbox.memroy"`}},
 		{name: "config_path is not a file key", file: `{"config_path": "/x"}`, want: []string{`unknown key "config_path"`}},
 		{name: "file bad value", file: `{"port": "x"}`, want: []string{"/etc/gohands.json", `port="x"`}},
+		{name: "checkpoints neither on nor off", env: map[string]string{"GOHANDS_CHECKPOINTS": "sometimes"},
+			want: []string{"GOHANDS_CHECKPOINTS", "on or off"}},
+		{name: "max forks too many", file: `{"max_forks": 1000}`, want: []string{"max_forks"}},
 		{name: "file bad nested value", file: `{"sandbox": {"memory": "lots"}}`, want: []string{`sandbox.memory="lots"`}},
 		{name: "file wrong type", file: `{"host": true}`, want: []string{"host", "string or a number"}},
 		{name: "file bad MCP server", file: `{"mcp_servers": {"mcpServers": {"both": {"command": "a", "url": "http://b"}}}}`, want: []string{"both"}},

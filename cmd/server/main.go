@@ -29,6 +29,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/apidoc"
+	"github.com/gohands/gohands/checkpoint"
 	"github.com/gohands/gohands/controller"
 	"github.com/gohands/gohands/frontend"
 	"github.com/gohands/gohands/metrics"
@@ -89,7 +90,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		return err
 	}
 	defer store.Close()
+	checkpoints, err := checkpoint.Open(checkpointDir(cfg), checkpoint.Options{
+		MaxCount: cfg.Checkpoints.MaxCount, MaxBytes: cfg.Checkpoints.MaxBytes, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer checkpoints.Close()
 	reg := metrics.New()
+	reg.CheckpointUsage(checkpoints.Usage)
 	webhooks, hooks, err := loadHooks(cfg, logger)
 	if err != nil {
 		return err
@@ -105,13 +113,20 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	reg.SandboxesRunning(sandboxes.Running)
 	defer engine.Close()
 	defer closeSandboxes(sandboxes, logger)
-	manager, err := session.New(sessionOptions(cfg, store, sandboxes, webhooks, hooks, serverSkills, reg, logger))
+	opts := sessionOptions(cfg, store, sandboxes, webhooks, hooks, serverSkills, reg, logger)
+	opts.Checkpoints = checkpoints
+	manager, err := session.New(opts)
 	if err != nil {
 		return err
 	}
 	reg.WorkspaceSandboxes(manager.WorkspaceSandboxes)
 	reg.BrowserMemory(manager.BrowserMemory)
 	convs.Store(manager)
+	// Forks a killed server left half made go first: their sandboxes are
+	// then orphans, which Restore removes.
+	if _, err := manager.RemovePendingForks(ctx); err != nil {
+		logger.Error("removing half-made forks", "err", err)
+	}
 	manager.Restore(ctx)
 	if n, err := manager.Resume(ctx); err != nil {
 		logger.Error("resuming conversations", "err", err)
@@ -186,6 +201,12 @@ func openStore(cfg Config, logger *slog.Logger) (*storage.Store, error) {
 	return store, nil
 }
 
+// checkpointDir is the folder of the checkpoint store: checkpoints/ beside
+// the state file.
+func checkpointDir(cfg Config) string {
+	return filepath.Join(filepath.Dir(cfg.StatePath), "checkpoints")
+}
+
 // loadHooks makes the webhook dispatcher (from the environment and the
 // config file) and loads the action hooks file.
 func loadHooks(cfg Config, logger *slog.Logger) (*webhook.Dispatcher, []security.Hook, error) {
@@ -248,6 +269,8 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 		AllowHostCommands:  cfg.AllowHostCommands,
 		BashOutputMaxBytes: int(cfg.BashOutputMaxBytes),
 		HostRoots:          cfg.WorkspaceRoots,
+		CheckpointsDefault: cfg.Checkpoints.On,
+		MaxForks:           cfg.MaxForks,
 		MCPServers:         cfg.MCPServers, MCPRemoteDirect: cfg.MCPRemoteDirect,
 		Browser:  browserOptions(cfg.Browser),
 		Webhooks: webhooks, Meter: reg, Logger: logger,

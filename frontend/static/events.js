@@ -8,6 +8,7 @@ import * as ansi from './ansi.js';
 import * as diff from './diff.js';
 import { contentText } from './terminal.js';
 import * as mcp from './mcp.js';
+import * as browser from './browser.js';
 import { clock, riskTone, sandboxLabel, statusLabel, tone, truncate } from './format.js';
 
 // Output longer than this is folded: the first lines show, the rest opens
@@ -196,13 +197,6 @@ function action(ev) {
       title = title || 'Apply a patch';
       content.push(diff.renderPatch(a.patch || ''));
       break;
-    case 'BrowserNavigateAction':
-      title = title || 'Open a web page';
-      content.push(h('p', null, h('a', { href: a.url, rel: 'noopener noreferrer nofollow', target: '_blank' }, a.url || '')));
-      break;
-    case 'BrowserGetContentAction':
-      title = title || 'Read the page';
-      break;
     case mcp.ACTION:
       title = title || 'Call ' + mcp.label(a, tool);
       content.push(...mcp.callBody(a, ev.tool_name));
@@ -212,6 +206,12 @@ function action(ev) {
     case 'FinishAction':
       return { icon: '⚑', title: 'Finished', cls: 'ev-finish', badges: [], content: [...content, h('div', { class: 'md' }, md.render(a.message || ''))] };
     default: {
+      if (browser.isAction(a.kind)) {
+        const v = browser.actionView(a);
+        title = title || v.title;
+        content.push(...v.content);
+        break;
+      }
       title = title || `Call ${tool}`;
       const { kind, ...rest } = a;
       content.push(json(rest));
@@ -219,6 +219,7 @@ function action(ev) {
   }
   if (ev.security_reason) content.push(h('p', { class: 'ev-meta ev-verdict' }, `Rated ${String(ev.security_risk || 'UNKNOWN').toLowerCase()}: ${ev.security_reason}`));
   if (a.kind === mcp.ACTION) return { icon: MCP_ICON, title, cls: 'ev-action ev-mcp', badges, content };
+  if (browser.isAction(a.kind)) return { icon: browser.ICON, title, cls: 'ev-action ev-browser', badges, content };
   return { icon: TOOL_ICONS[tool] || '⚙', title, cls: 'ev-action', badges, content };
 }
 
@@ -311,10 +312,7 @@ function observation(ev, ctx) {
       return { ...base, icon: '±', title: err ? 'Patch failed' : 'Patch applied', content };
     }
     case 'BrowserObservation':
-      return {
-        ...base, icon: '◎', title: 'Web page' + (o.url ? ': ' + truncate(o.url, 80) : ''),
-        content: [o.url ? h('p', null, h('a', { href: o.url, rel: 'noopener noreferrer nofollow', target: '_blank' }, o.url)) : null, fold('Page text', output(text, 'ev-pre'))],
-      };
+      return { ...base, icon: browser.ICON, cls: base.cls + ' ev-browser', ...browser.observationView(o, act) };
     case mcp.OBSERVATION: {
       const name = mcp.label(act && act.action && act.action.kind === mcp.ACTION ? act.action : null, (act && act.tool_name) || o.tool_name || ev.tool_name);
       return { ...base, icon: MCP_ICON, title: err ? `${name} failed` : `Result of ${name}`, cls: base.cls + ' ev-mcp', content: mcp.resultBody(o) };
@@ -494,6 +492,7 @@ export function pendingCard(ev) {
   if (a.kind === 'TerminalAction') what = h('pre', { class: 'term-cmdline-block' }, '$ ', a.command || '');
   else if (a.kind === 'FileEditorAction') what = [h('p', null, editorTitle(a)), editorBody(a)];
   else if (a.kind === mcp.ACTION) what = mcp.callBody(a, ev.tool_name);
+  else if (browser.isAction(a.kind)) what = [h('p', null, browser.actionView(a).title), ...browser.actionView(a).content];
   else what = h('p', null, ev.summary || `Call ${ev.tool_name || 'a tool'}`);
   return h('div', { class: 'pending-card', 'data-id': ev.id },
     h('div', { class: 'pending-head' },

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/gohands/gohands/llm/llmtest"
+)
+
+// checkpointCount reads gohands_checkpoints from /metrics.
+func checkpointCount(t *testing.T, g api) int {
+	t.Helper()
+	st, data := g.call("GET", "/metrics", "", nil)
+	if st != http.StatusOK {
+		t.Fatalf("/metrics: %d", st)
+	}
+	m := regexp.MustCompile(`(?m)^gohands_checkpoints (\d+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("no gohands_checkpoints in /metrics")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// TestFaultForkKilled kills gohands with SIGKILL while it makes a fork
+// (its sandbox exists, its files are not restored yet). The next gohands
+// on the same state removes everything of the fork: no conversation, no
+// sandbox, no checkpoint, no host folder; the original is as it was.
+func TestFaultForkKilled(t *testing.T) {
+	engine, dir, agent := dockerSetup(t)
+	bin := buildServer(t, dir)
+	root := filepath.Join(dir, "roots")
+	work := filepath.Join(root, "proj")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	model := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: fmt.Sprintf(`{"command":"echo A > %s/a.txt"}`, work)}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
+	)
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(dir, "state", "state.db"),
+		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test", "GOHANDS_WORKSPACE_ROOTS": root,
+	}
+	g := startChild(t, []string{bin}, env)
+	serverID := g.serverID
+	t.Cleanup(func() { removeOwnedBy(engine, serverID) })
+	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
+		"workspace":{"working_dir":%q},
+		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1", work))
+	g.waitStatus(id, 2*time.Minute, "finished")
+	before := checkpointCount(t, g.api)
+	if before == 0 {
+		t.Fatal("no checkpoint after an action")
+	}
+	obs, ok := find(g.events(id), "ObservationEvent", "a.txt")
+	if !ok {
+		t.Fatal("no observation of the write")
+	}
+
+	// The fork's request, cut by the kill.
+	answered := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", g.url+"/api/conversations/"+id+"/fork",
+			strings.NewReader(fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID)))
+		req.Header.Set("X-Session-API-Key", "key")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answered <- fmt.Sprintf("%d %s", resp.StatusCode, data)
+	}()
+	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+serverID), filters.Arg("label", "gohands.conversation=mid-fork"))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 {
+			break
+		}
+		select {
+		case a := <-answered:
+			t.Fatalf("the fork was answered before its sandbox appeared: %s", a)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fork's sandbox never appeared")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	g.kill()
+
+	g = startChild(t, []string{bin}, env)
+	if st, data := g.call("GET", "/api/conversations/mid-fork", "", nil); st != http.StatusNotFound {
+		t.Errorf("the half-made fork after the restart: %d %s, want 404", st, data)
+	}
+	var page struct {
+		Items []convInfo `json:"items"`
+	}
+	g.call("GET", "/api/conversations/search", "", &page)
+	if len(page.Items) != 1 || page.Items[0].ID != id {
+		t.Errorf("conversations after the restart: %+v, want the original alone", page.Items)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the half-made fork's sandbox %v is left after the restart", list[0].Names)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := checkpointCount(t, g.api); after != before {
+		t.Errorf("%d checkpoints after the restart, want the %d of before the fork", after, before)
+	}
+	if _, err := os.Stat(work + ".fork-mid-fork"); !os.IsNotExist(err) {
+		t.Errorf("the half-made fork's host folder: %v, want it gone", err)
+	}
+	// The original is whole, and a fork now works.
+	var f convInfo
+	if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID), &f); st != http.StatusCreated {
+		t.Fatalf("fork after the restart: %d %s", st, data)
+	}
+	if st, out, _ := g.bash("mid-fork", "cat "+work+".fork-mid-fork/a.txt"); st != http.StatusOK || strings.TrimSpace(out) != "A" {
+		t.Errorf("the fork's copy of a.txt: %d %q", st, out)
+	}
+	if data, err := os.ReadFile(filepath.Join(work+".fork-mid-fork", "a.txt")); err != nil || strings.TrimSpace(string(data)) != "A" {
+		t.Errorf("the fork's host folder holds a.txt: %q, %v", data, err)
+	}
+	for _, c := range []string{"mid-fork", id} {
+		if st, data := g.call("DELETE", "/api/conversations/"+c, "", nil); st != http.StatusOK {
+			t.Fatalf("delete %s: %d %s", c, st, data)
+		}
+	}
+	if _, err := os.Stat(work + ".fork-mid-fork"); !os.IsNotExist(err) {
+		t.Errorf("the deleted fork's host folder: %v, want it gone", err)
+	}
+	if n := checkpointCount(t, g.api); n != 0 {
+		t.Errorf("%d checkpoints after deleting every conversation, want 0", n)
+	}
+	g.stop()
+}
