@@ -130,7 +130,7 @@ func TestForkAndRewind(t *testing.T) {
 	b.do("ask for two", chromedp.SetValue(chromedp.ID("fork-count"), "2"), chromedp.Click(chromedp.ID("fork-go")))
 	b.wait("the side-by-side view", `location.hash.startsWith('#/compare/') && document.querySelectorAll('#compare-grid .compare-card').length === 2`, 3*time.Minute)
 	b.wait("both forks' last observation and changed files", `[...document.querySelectorAll('#compare-grid .compare-card')].every(c =>
-		c.querySelector('.compare-observation .term-output') && c.querySelector('.compare-observation').textContent.includes('echo B > /workspace/b.txt') &&
+		c.querySelector('.compare-observation').textContent.includes('echo B > /workspace/b.txt') && c.querySelector('.compare-observation').textContent.includes('(no output)') &&
 		c.querySelector('.compare-changes li.change-added[data-path="b.txt"]') && c.querySelector('.compare-changes li.change-added[data-path="a.txt"]'))`, time.Minute)
 	b.wait("a compare link under the parent", fmt.Sprintf(`document.querySelector('#conv-list li[data-id="%s"] a.compare-link')`, id), 15*time.Second)
 	b.screenshot("compare")
