@@ -122,6 +122,15 @@ func TestForkAndRewind(t *testing.T) {
 		b.fail("after the return the workspace holds %q, want a.txt b.txt", got)
 	}
 	b.wait("no Return here left", `[...document.querySelectorAll('#timeline button[data-branch=return]')].every(b => b.hidden)`, 5*time.Second)
+	// A second rewind to the same place: one "Return here", on the latest move.
+	b.do("rewind again", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#timeline li[data-id="%s"] button[data-branch=rewind]`, first))))
+	b.wait("the third head move", `document.querySelectorAll('#timeline li[data-kind=HeadMovedEvent]').length === 3 && document.querySelectorAll('#timeline li.ev-off').length > 0`, time.Minute)
+	b.wait("one Return here, on the latest move", `(() => {
+		const shown = [...document.querySelectorAll('#timeline button[data-branch=return]')].filter(b => !b.hidden);
+		return shown.length === 1 && shown[0].closest('li') === [...document.querySelectorAll('#timeline li[data-kind=HeadMovedEvent]')].pop();
+	})()`, 5*time.Second)
+	b.do("return again", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#timeline li[data-kind=HeadMovedEvent]')].pop().querySelector('button[data-branch=return]').click()`))
+	b.wait("nothing dimmed after the second return", `document.querySelectorAll('#timeline li[data-kind=HeadMovedEvent]').length === 4 && document.querySelectorAll('#timeline li.ev-off').length === 0`, time.Minute)
 
 	// Two forks at once from the second action: side by side.
 	second := actions[1]
