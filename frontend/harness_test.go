@@ -57,6 +57,13 @@ type gohands struct {
 // Docker engine is absent) or none, and the scripted model.
 func startGoHands(t *testing.T, sandboxes bool, steps ...llmtest.Step) *gohands {
 	t.Helper()
+	return startGoHandsWith(t, sandboxes, nil, steps...)
+}
+
+// startGoHandsWith is startGoHands with the session options changed by
+// tune before the server is built.
+func startGoHandsWith(t *testing.T, sandboxes bool, tune func(*session.Options), steps ...llmtest.Step) *gohands {
+	t.Helper()
 	model := llmtest.New(t, steps...)
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
@@ -74,7 +81,11 @@ func startGoHands(t *testing.T, sandboxes bool, steps ...llmtest.Step) *gohands 
 		cfg.Timeout = 20 * time.Second
 		return llm.New(cfg)
 	}})
-	m, err := session.New(session.Options{Store: store, Sandboxes: sbs, Loop: loop, Logger: logger})
+	opts := session.Options{Store: store, Sandboxes: sbs, Loop: loop, Logger: logger}
+	if tune != nil {
+		tune(&opts)
+	}
+	m, err := session.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,6 +174,21 @@ export class API {
     return this.request('POST', this.conv(id, '/events'), { body: { role: 'user', content: [{ type: 'text', text }], run } });
   }
 
+  /** fork makes forks of a conversation (body from branches.forkBody): one info, or a list for a count above 1. */
+  fork(id, body) {
+    return this.request('POST', this.conv(id, '/fork'), { body });
+  }
+
+  /** navigate moves a conversation's head to an event (a rewind, or back to a branch left): its info. */
+  navigate(id, eventID) {
+    return this.request('POST', this.conv(id, '/navigate'), { body: { event_id: eventID } });
+  }
+
+  /** eventsPage is one page of a conversation's events, oldest first. */
+  eventsPage(id, pageID, limit = 100) {
+    return this.request('GET', this.conv(id, '/events/search'), { query: { limit, page_id: pageID } });
+  }
+
   respond(id, accept, reason) {
     return this.request('POST', this.conv(id, '/events/respond_to_confirmation'), { body: { accept, reason: reason || '' } });
   }

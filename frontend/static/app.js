@@ -9,6 +9,8 @@ import { $, app, askKey, mount, onUnauthorized, setConn } from './ui.js';
 import { refreshList } from './list.js';
 import { showNewForm } from './newconv.js';
 import { closeConversation, openConversation } from './conversation.js';
+import { closeCompare, showCompare } from './compare.js';
+import { compareIDs } from './branches.js';
 
 function setupKeyDialog() {
   const dlg = $('#key-dialog');
@@ -37,17 +39,21 @@ function setupKeyDialog() {
 function route(force = false) {
   const hash = location.hash || '#/';
   const m = /^#\/c\/([^/?#]+)/.exec(hash);
+  const compare = compareIDs(hash);
   if (m) {
     const id = decodeURIComponent(m[1]);
     if (!force && app.conv && app.conv.id === id) return;
+    closeCompare();
     closeConversation();
     openConversation(id);
   } else {
+    closeCompare();
     closeConversation();
-    if (hash.startsWith('#/new')) showNewForm();
+    if (compare) showCompare(compare);
+    else if (hash.startsWith('#/new')) showNewForm();
     else showHome();
   }
-  for (const a of document.querySelectorAll('#conv-list a')) {
+  for (const a of document.querySelectorAll('#conv-list a.conv-link')) {
     if (m && a.getAttribute('href') === '#/c/' + m[1]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }

@@ -14,6 +14,8 @@ import { markListStatus, refreshList } from './list.js';
 import { loadFiles } from './files.js';
 import { loadChanges } from './changes.js';
 import { showPreview } from './preview.js';
+import { markBranches, wireBranching } from './branching.js';
+import { forkedFrom } from './branches.js';
 
 export function closeConversation() {
   const c = app.conv;
@@ -31,6 +33,7 @@ function convSkeleton(id) {
       h('div', { class: 'conv-title-row' },
         h('h1', { class: 'conv-title', id: 'conv-title' }, 'Conversation ' + id.slice(0, 8)),
         h('span', { id: 'conv-status', class: 'badge badge-idle', role: 'status' }, '…')),
+      h('p', { id: 'conv-origin', class: 'muted conv-origin', hidden: true }),
       h('div', { class: 'conv-tools' },
         h('div', { id: 'sandbox', class: 'sandbox-state', 'aria-live': 'polite' }),
         h('div', { class: 'conv-actions' },
@@ -142,6 +145,7 @@ export function openConversation(id) {
   }).catch((err) => failure('Reading the command history', err));
 
   wireConversation(c);
+  wireBranching(c);
   renderTerminal(c);
 }
 
@@ -290,11 +294,12 @@ function flushEvents(c) {
   const frag = document.createDocumentFragment();
   let term = false;
   for (const ev of evs) {
-    frag.appendChild(toDOM(timeline.render(ev, { actionOf: (id) => c.state.actionByID(id) })));
+    frag.appendChild(toDOM(timeline.render(ev, { actionOf: (id) => c.state.actionByID(id), branching: true })));
     term = term || ev.kind === 'ActionEvent' || ev.kind === 'ObservationEvent' || ev.kind === 'UserRejectObservation';
   }
   $('#timeline').appendChild(frag);
   $('#timeline-empty').hidden = true;
+  markBranches(c);
   showTyping(c); // after the new events, or gone once the answer is stored
   if (stick) scroller.scrollTop = scroller.scrollHeight;
   if (term) scheduleTerminal(c);
@@ -347,6 +352,7 @@ function updateHead(c) {
   st.dataset.status = s.status;
   st.textContent = statusLabel(s.status);
   markListStatus(c.id, s.status);
+  showOrigin(c, info);
 
   const sb = s.sandbox.status ? s.sandbox : { status: (info.sandbox && info.sandbox.status) || '', message: '', progress: null };
   const busy = SANDBOX_BUSY.has(sb.status);
@@ -362,6 +368,20 @@ function updateHead(c) {
   run.hidden = ACTIVE.has(s.status) || s.status === 'finished' || s.status === '';
   run.textContent = s.status === 'paused' ? '▷ Resume' : '▷ Run';
   renderPending(c);
+}
+
+// showOrigin says, for a fork, which conversation and event it came from.
+function showOrigin(c, info) {
+  const from = forkedFrom(info);
+  const el = $('#conv-origin');
+  const at = from && from.eventID ? c.state.events.find((e) => e.id === from.eventID) : null;
+  const key = from ? `${from.id}/${from.eventID}/${at ? at.seq : ''}` : '';
+  if (el.dataset.key === key) return;
+  el.dataset.key = key;
+  el.hidden = !from;
+  if (!from) return;
+  mount(el, '↳ Fork of ', h('a', { href: '#/c/' + encodeURIComponent(from.id), class: 'origin-link' }, 'conversation ' + from.id.slice(0, 8)),
+    from.eventID ? (at ? ` from event #${at.seq}` : ' from an earlier event') : ' as it was');
 }
 
 function renderPending(c) {

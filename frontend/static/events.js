@@ -17,7 +17,8 @@ const FOLD_LINES = 30;
 
 /**
  * render returns the timeline item of an event. ctx.actionOf(id) finds the
- * ActionEvent an observation answers, when the page has it.
+ * ActionEvent an observation answers, when the page has it; with
+ * ctx.branching, actions carry "Fork from here" and "Rewind to here".
  */
 export function render(ev, ctx = {}) {
   const view = VIEWS[ev.kind] || unknown;
@@ -41,7 +42,17 @@ export function render(ev, ctx = {}) {
     body.badges || null,
     h('time', { class: 'ev-time', datetime: ev.timestamp || '', title: ev.timestamp || '' }, clock(ev.timestamp)),
     h('span', { class: 'ev-seq', title: 'event number' }, '#' + ev.seq)),
-  h('div', { class: 'ev-body' }, body.content || null));
+  h('div', { class: 'ev-body' }, body.content || null),
+  ctx.branching && ev.kind === 'ActionEvent' ? branchTools(ev) : null);
+}
+
+// branchTools are an action's buttons to fork the conversation from it or
+// rewind it to it; the conversation view answers their clicks (by
+// data-branch) and enables them once the action has its result.
+function branchTools(ev) {
+  return h('div', { class: 'ev-branch' },
+    h('button', { type: 'button', class: 'btn btn-small', 'data-branch': 'fork', 'data-action-id': ev.id, title: 'A new conversation from after this action, with the files as they were then' }, '↱ Fork from here'),
+    h('button', { type: 'button', class: 'btn btn-small', 'data-branch': 'rewind', 'data-action-id': ev.id, title: 'Go back to after this action: later events leave the active history and the files go back too' }, '↶ Rewind to here'));
 }
 
 const VIEWS = {
@@ -62,6 +73,7 @@ const VIEWS = {
   HookEvent: hook,
   HookExecutionEvent: hookExecution,
   SkillActivatedEvent: skillActivated,
+  HeadMovedEvent: headMoved,
 };
 
 function badge(text, t, title) {
@@ -444,6 +456,24 @@ function skillActivated(ev) {
   return {
     icon: '✦', title: `Skill${names.length === 1 ? '' : 's'} used: ${names.join(', ')}`, cls: 'ev-note',
     content: fold('What the agent is shown', h('pre', { class: 'ev-pre' }, contentText(ev.content))),
+  };
+}
+
+// headMoved shows a rewind (or a move back to a branch left before). Its
+// "Return here" goes back to the head it left; the conversation view
+// shows it only while that head is off the active history.
+function headMoved(ev) {
+  const files = ev.files_restored
+    ? `Files brought back to the checkpoint after #${ev.checkpoint_seq || 0}` + (typeof ev.restored_files === 'number' ? ` (${ev.restored_files} file${ev.restored_files === 1 ? '' : 's'} written).` : '.')
+    : 'Files left as they were.';
+  return {
+    icon: '↶', title: `History moved to #${ev.leaf_seq ?? '?'}`, cls: 'ev-note ev-head-moved',
+    content: [
+      h('p', { class: 'ev-meta' }, 'Later events left the active history; a new message continues from #' + (ev.leaf_seq ?? '?') + '. ' + files),
+      ev.previous_leaf_event_id
+        ? h('p', null, h('button', { type: 'button', class: 'btn btn-small', 'data-branch': 'return', 'data-event-id': ev.previous_leaf_event_id, hidden: true, title: 'Go back to where the history was before this move' }, '↷ Return here'))
+        : null,
+    ],
   };
 }
 

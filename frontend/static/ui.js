@@ -16,6 +16,7 @@ export function mount(el, ...nodes) {
 export const app = {
   api: null,
   conv: null, // the open conversation view
+  compare: null, // the open side-by-side view of forks
   listTimer: null,
   listIDs: '',
   keyDismissed: false, // the user closed the key dialog without a key

@@ -38,7 +38,7 @@ const TAGS = new Set([
 const ATTRS = new Set([
   'alt', 'class', 'colspan', 'datetime', 'disabled', 'download', 'for', 'hidden', 'href', 'id', 'lang', 'max', 'name',
   'open', 'placeholder', 'rel', 'required', 'role', 'src', 'tabindex', 'target', 'title', 'type', 'value', 'autocomplete',
-  'rows', 'selected', 'multiple', 'accept', 'list', 'start', 'checked', 'label',
+  'rows', 'selected', 'multiple', 'accept', 'list', 'start', 'checked', 'label', 'min', 'step', 'inputmode',
 ]);
 
 // The style properties render code may set, each with the values allowed.
