@@ -113,6 +113,18 @@ func TestForkAndRewindSandbox(t *testing.T) {
 	if got := lsWorkspace(t, fork); got != "a.txt" {
 		t.Errorf("fork's workspace: %q, want a.txt alone", got)
 	}
+	// The copied log ends in the original's running status; the fork's
+	// own log then says it is idle, so a client replaying it agrees with
+	// its info.
+	var lastStatus string
+	for _, su := range ofKind[*event.StateUpdate](allEvents(t, fork)) {
+		if su.Key == event.StateKeyExecutionStatus {
+			lastStatus = strings.Trim(string(su.Value), `"`)
+		}
+	}
+	if lastStatus != session.StatusIdle || fork.Info().ExecutionStatus != session.StatusIdle {
+		t.Errorf("fork's log ends with status %q and its info says %q, want both idle", lastStatus, fork.Info().ExecutionStatus)
+	}
 	if st := wait(t, a); st != session.StatusFinished {
 		t.Fatalf("original ended %s, want finished", st)
 	}

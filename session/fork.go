@@ -287,8 +287,20 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 			return Info{}, storeError("copy secrets", err)
 		}
 	}
-	if err := m.copyEvents(a.id, id, p.upTo); err != nil {
+	lastStatus, err := m.copyEvents(a.id, id, p.upTo)
+	if err != nil {
 		return Info{}, err
+	}
+	if lastStatus != "" && lastStatus != StatusIdle {
+		// The copied log ends in the original's status (running, say);
+		// the fork is idle, and a client replaying its log must see so.
+		value, _ := json.Marshal(StatusIdle)
+		st := &event.StateUpdate{Key: event.StateKeyExecutionStatus, Value: value}
+		st.Source = event.SourceEnvironment
+		st.Timestamp = event.TimeOf(m.now())
+		if err := m.store.Append(id, st); err != nil {
+			return Info{}, storeError("record the fork's status", err)
+		}
 	}
 	if p.moveTo != nil {
 		move := *p.moveTo
@@ -336,14 +348,15 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 }
 
 // copyEvents copies the events 1..upTo of one conversation to another
-// (new, with none), as they are: same ids, same seqs, same times.
-func (m *ConversationManager) copyEvents(from, to string, upTo int64) error {
+// (new, with none), as they are: same ids, same seqs, same times. It
+// returns the last execution status the copied events recorded, if any.
+func (m *ConversationManager) copyEvents(from, to string, upTo int64) (lastStatus string, err error) {
 	const page = 500
 	var after int64
 	for after < upTo {
 		raws, err := m.store.RawEvents(from, uint64(after), int(min(page, upTo-after)))
 		if err != nil {
-			return readError(err)
+			return "", readError(err)
 		}
 		if len(raws) == 0 {
 			break
@@ -352,16 +365,22 @@ func (m *ConversationManager) copyEvents(from, to string, upTo int64) error {
 		for _, raw := range raws {
 			e, err := event.Unmarshal(raw)
 			if err != nil {
-				return fmt.Errorf("stored event: %w", err)
+				return "", fmt.Errorf("stored event: %w", err)
+			}
+			if su, ok := e.(*event.StateUpdate); ok && su.Key == event.StateKeyExecutionStatus {
+				var v string
+				if json.Unmarshal(su.Value, &v) == nil {
+					lastStatus = v
+				}
 			}
 			evs = append(evs, e)
 		}
 		if err := m.store.Append(to, evs...); err != nil {
-			return storeError("copy events", err)
+			return "", storeError("copy events", err)
 		}
 		after = evs[len(evs)-1].Meta().Seq
 	}
-	return nil
+	return lastStatus, nil
 }
 
 // reserveFork marks id as a fork being made, which Get, View and Search
