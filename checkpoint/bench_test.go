@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -109,7 +110,7 @@ func TestDiskUseFollowsContent(t *testing.T) {
 	// step (its first growth past the full record is a larger step).
 	parent := base.ID
 	const steps = 10
-	var changedAll, grewAll int64
+	var overs []int64
 	for step := range steps {
 		paths, changed := tr.edit(20 << 10)
 		before := diskUse(t, s)
@@ -120,11 +121,14 @@ func TestDiskUseFollowsContent(t *testing.T) {
 		if grew < changed || grew > changed+128<<10 {
 			t.Errorf("step %d: an edit of %d bytes takes %d bytes; want about the bytes changed", step, changed, grew)
 		}
-		changedAll += changed
-		grewAll += grew
+		overs = append(overs, grew-changed)
 	}
-	if over := (grewAll - changedAll) / steps; over > 16<<10 {
-		t.Errorf("a step takes %d bytes more than it changed, on average; want at most 16 KiB", over)
+	// The median, not the mean: the database's growth comes in pages and
+	// the file system's allocation in extents, so one or two steps take a
+	// larger bite (bounded above) while most take the bytes changed.
+	slices.Sort(overs)
+	if over := overs[len(overs)/2]; over > 16<<10 {
+		t.Errorf("a step takes %d bytes more than it changed, at the median; want at most 16 KiB (steps: %v)", over, overs)
 	}
 }
 

@@ -94,7 +94,20 @@ func TestForkRefusals(t *testing.T) {
 	})
 	t.Run("no checkpoint that far back", func(t *testing.T) {
 		m, a, o := withCheckpoint(t, nil, CreateRequest{})
-		first, _, _ := a.Events(EventQuery{Limit: 1})
+		// The user's message comes before the first checkpoint; the events
+		// before it may be state or sandbox updates, which are not events
+		// to fork from.
+		evs, _, _ := a.Events(EventQuery{Limit: 50})
+		var first []event.Event
+		for _, e := range evs {
+			if _, ok := e.(*event.Message); ok {
+				first = append(first, e)
+				break
+			}
+		}
+		if len(first) == 0 {
+			t.Fatal("no message among the first events")
+		}
 		for _, c := range m.opts.Checkpoints.List(a.ID()) {
 			if c.Seq < o.Seq {
 				t.Skip("a checkpoint was taken before the first action")
