@@ -53,7 +53,13 @@ func TestStart(t *testing.T) {
 	if err != nil || line != "ping\n" {
 		t.Fatalf("read %q, %v; want the echo", line, err)
 	}
-	if got := p.Stderr(); !strings.Contains(got, "ready hi") {
+	// The agent copies stderr apart from stdout: the echo can come back
+	// before the line on stderr is kept.
+	got := p.Stderr()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(got, "ready hi") && time.Now().Before(deadline); got = p.Stderr() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(got, "ready hi") {
 		t.Errorf("stderr %q, want the program's", got)
 	}
 	if err := p.Close(); err != nil {

@@ -28,8 +28,9 @@ export class API {
   }
 
   /**
-   * send fetches, and tries a GET again (twice, retryDelay then twice
-   * that later) when it fails without an answer. Chromium drops the
+   * send fetches, and tries a GET again (four times, retryDelay, then
+   * twice, four and eight times that later: about four seconds in all
+   * with the default) when it fails without an answer. Chromium drops the
    * requests in flight whenever a network interface of the machine comes
    * or goes (net::ERR_NETWORK_CHANGED), and the engine adds one for every
    * sandbox it starts. Other methods are not sent again: the first may
@@ -41,7 +42,7 @@ export class API {
         return await this.fetch(url, init);
       } catch (err) {
         const method = (init.method || 'GET').toUpperCase();
-        if ((err && err.name === 'AbortError') || method !== 'GET' || attempt === 2) throw err;
+        if ((err && err.name === 'AbortError') || method !== 'GET' || attempt === 4) throw err;
         await new Promise((resolve) => setTimeout(resolve, this.retryDelay * 2 ** attempt));
       }
     }
