@@ -98,6 +98,7 @@ function start() {
     if (document.visibilityState === 'visible' && !$('#key-dialog').open) refreshList();
   }, 4000);
   route();
+  window.gohandsStarted = true; // boot.js: the modules loaded
 }
 
 start();
