@@ -34,7 +34,7 @@ type idleResult struct {
 
 	first, all       latencies // create + first command, per conversation
 	retries          int       // answers 429/503 waited out
-	peakRunning      int // sampled every 2 s
+	peakRunning      int       // sampled every 2 s
 	peakTotal        int
 	atIdle, later    containerCount // last command + idle timeout + grace, + another idle timeout
 	atIdleAfter      time.Duration

@@ -30,7 +30,7 @@ type gohands struct {
 	// gohands.server, from its "gohands serving" log line.
 	serverID string
 	log      *os.File
-	done chan error
+	done     chan error
 }
 
 // ensureBinaries builds the server (and the runtime-agent it needs next to
