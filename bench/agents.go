@@ -272,7 +272,9 @@ func runAgents(ctx context.Context, cfg Config, g *gohands, eng *engine, model *
 		return run, err
 	}
 	run.sandboxes = len(c.live)
+	t := time.Now()
 	run.sandboxMem, run.sandboxMeasured = eng.memory(ctx, c.live)
+	fmt.Fprintf(progress, "  idle memory of %d running containers read in %s\n", run.sandboxes, time.Since(t).Round(time.Millisecond))
 	return run, nil
 }
 

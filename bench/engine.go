@@ -116,7 +116,33 @@ func (e *engine) memory(ctx context.Context, ids []string) (containerMemory, int
 	return sum, n
 }
 
+// cgroupMemory reads a container's memory use from its cgroup files when
+// this host shows them (cgroup v1 with the cgroupfs driver, or v2 under
+// systemd), else from the engine's stats, which can take seconds a
+// container on a loaded machine.
 func (e *engine) cgroupMemory(ctx context.Context, id string) (int64, error) {
+	for _, f := range []struct{ usage, stat, inactive string }{
+		{"/sys/fs/cgroup/memory/docker/" + id + "/memory.usage_in_bytes", "/sys/fs/cgroup/memory/docker/" + id + "/memory.stat", "total_inactive_file"},
+		{"/sys/fs/cgroup/system.slice/docker-" + id + ".scope/memory.current", "/sys/fs/cgroup/system.slice/docker-" + id + ".scope/memory.stat", "inactive_file"},
+	} {
+		b, err := os.ReadFile(f.usage)
+		if err != nil {
+			continue
+		}
+		use, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(f.stat)
+		for line := range strings.Lines(string(stat)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), f.inactive+" "); ok {
+				if c, err := strconv.ParseInt(v, 10, 64); err == nil && c < use {
+					use -= c
+				}
+			}
+		}
+		return use, nil
+	}
 	st, err := e.cli.ContainerStatsOneShot(ctx, id)
 	if err != nil {
 		return 0, err
@@ -160,7 +186,7 @@ func shimRSS() map[string]int64 {
 }
 
 // removeAll force-removes the server's containers that are still on the
-// engine, with their anonymous volumes, 4 at a time: what a benchmark
+// engine, with their anonymous volumes, 8 at a time: what a benchmark
 // leaves behind when it stops, whatever the server under test did.
 func (e *engine) removeAll(ctx context.Context) (int, error) {
 	c, err := e.count(ctx)
@@ -173,7 +199,7 @@ func (e *engine) removeAll(ctx context.Context) (int, error) {
 		removed int
 		first   error
 	)
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, 8)
 	for _, id := range c.ids {
 		wg.Go(func() {
 			sem <- struct{}{}
