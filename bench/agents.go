@@ -47,6 +47,7 @@ type agentRun struct {
 	finished        int
 	lost            []string // conversations that did not finish with every step stored, and why
 	wall            time.Duration
+	start           latencies // the runs posted -> each conversation's first model request
 	first           latencies // each conversation's first step (sandbox start, if any)
 	step            latencies // every later step, request to request
 	model           latencies // the model's own time of those steps
@@ -235,6 +236,7 @@ func runAgents(ctx context.Context, cfg Config, g *gohands, eng *engine, model *
 		case len(turns) != cfg.AgentSteps+1:
 			run.lost = append(run.lost, fmt.Sprintf("%s: the model was asked %d times, want %d", id, len(turns), cfg.AgentSteps+1))
 		default:
+			run.start = append(run.start, turns[0].arrived.Sub(t0))
 			stored := 0
 			for k := range cfg.AgentSteps {
 				tool, ok := tools[callID(n, k)]
@@ -260,7 +262,7 @@ func runAgents(ctx context.Context, cfg Config, g *gohands, eng *engine, model *
 			run.finished++
 		}
 	}
-	for _, l := range []*latencies{&run.first, &run.step, &run.model, &run.tool, &run.overhead} {
+	for _, l := range []*latencies{&run.start, &run.first, &run.step, &run.model, &run.tool, &run.overhead} {
 		slices.Sort(*l)
 	}
 
@@ -311,6 +313,8 @@ func (r agentsResult) print(w io.Writer) {
 	row("agent-loop overhead per step p50 (step - model - action)", m.overhead.pct(0.5), s.overhead.pct(0.5))
 	row("agent-loop overhead per step p99", m.overhead.pct(0.99), s.overhead.pct(0.99))
 	fmt.Fprintf(w, "%-62s %12s\n", "for scale: the same command through the bash route, p50", ms(r.bashRoute.pct(0.5)))
+	row("runs posted to the first model request p50", m.start.pct(0.5), s.start.pct(0.5))
+	row("runs posted to the first model request max", m.start.pct(1), s.start.pct(1))
 	row("first step p50 (holds the sandbox's start, if at the run)", m.first.pct(0.5), s.first.pct(0.5))
 	row("first step max", m.first.pct(1), s.first.pct(1))
 	cpuPer := func(run agentRun) time.Duration {
