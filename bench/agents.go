@@ -92,6 +92,13 @@ func agentsBench(ctx context.Context, cfg Config, progress io.Writer) (res agent
 		return res, err
 	}
 	defer cleanup()
+	// The figures go out before the cleanup, which can take minutes on a
+	// loaded engine.
+	defer func() {
+		if err == nil {
+			res.print(progress)
+		}
+	}()
 	res.load = startLoad()
 
 	// The baseline: one conversation alone, conversation number 0.

@@ -142,6 +142,13 @@ func idleBench(ctx context.Context, cfg Config, progress io.Writer) (res idleRes
 		return res, err
 	}
 	defer cleanup()
+	// The figures go out before the cleanup, which can take minutes on a
+	// loaded engine.
+	defer func() {
+		if err == nil {
+			res.print(progress)
+		}
+	}()
 	pid := g.cmd.Process.Pid
 	res.rssStart = rss(pid)
 	cpu0 := processCPU(pid)

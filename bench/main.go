@@ -240,18 +240,15 @@ func run(ctx context.Context, cfg Config) error {
 		res.print(out)
 	}
 	if slices.Contains(cfg.Run, "idle") {
-		res, err := idleBench(ctx, cfg, out)
-		if err != nil {
+		// It prints its figures itself, before it removes its containers.
+		if _, err := idleBench(ctx, cfg, out); err != nil {
 			return fmt.Errorf("idle: %w", err)
 		}
-		res.print(out)
 	}
 	if slices.Contains(cfg.Run, "agents") {
-		res, err := agentsBench(ctx, cfg, out)
-		if err != nil {
+		if _, err := agentsBench(ctx, cfg, out); err != nil {
 			return fmt.Errorf("agents: %w", err)
 		}
-		res.print(out)
 	}
 	fmt.Fprintf(out, "\nload average at the end: %s\n", loadAverage())
 	return nil
