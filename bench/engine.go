@@ -204,7 +204,7 @@ func (e *engine) removeAll(ctx context.Context) (int, error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 			defer cancel()
 			err := e.cli.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 			mu.Lock()

@@ -315,11 +315,17 @@ func startLive(ctx context.Context, cfg Config, env []string, progress io.Writer
 		}
 		rctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
-		n, err := eng.removeAll(rctx)
-		fmt.Fprintf(progress, "  server stopped and %d containers it left removed in %s\n", n, time.Since(t).Round(time.Second))
-		if err != nil {
+		// A loaded engine may time out on some: they are tried again.
+		removed := 0
+		for pass := 0; pass < 3; pass++ {
+			n, err := eng.removeAll(rctx)
+			removed += n
+			if err == nil {
+				break
+			}
 			fmt.Fprintf(progress, "  removing containers: %v\n", err)
 		}
+		fmt.Fprintf(progress, "  server stopped and %d containers it left removed in %s\n", removed, time.Since(t).Round(time.Second))
 		eng.close()
 	}
 	return g, eng, cleanup, nil
