@@ -85,18 +85,20 @@ type startWaiter struct {
 func newLiveCap(m *ConversationManager) *liveCap {
 	return &liveCap{
 		max: m.opts.MaxLive, queueMax: m.opts.StartQueue, maxWait: m.opts.StartWait,
-		poll: max(min(m.opts.StartWait/8, time.Second), 5*time.Millisecond),
+		poll: max(min(m.opts.StartWait/8, 250*time.Millisecond), 5*time.Millisecond),
 		log:  m.log, ctx: m.ctx, wg: &m.wg,
 		held: make(map[liveHolder]slotState),
 	}
 }
 
-// holds reports whether h holds a slot.
+// holds reports whether h holds a slot that is not being given up: its
+// sandbox may be used as it is. One picked to make room is not: its
+// user waits for the stop, then starts it again on a slot of its own.
 func (c *liveCap) holds(h liveHolder) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.held[h]
-	return ok
+	st, ok := c.held[h]
+	return ok && st != slotStopping
 }
 
 // free takes a free slot for h with no wait, when one is free and no
@@ -148,8 +150,10 @@ func (c *liveCap) reserve(ctx context.Context, h liveHolder) error {
 		case <-w.ready:
 			return nil
 		case <-tick.C:
-			c.reclaim()
-			c.makeRoom()
+			if c.first(w) { // one looks for all
+				c.reclaim()
+				c.makeRoom()
+			}
 		case <-timer.C:
 			return c.abandon(w, c.refuse(fmt.Sprintf("%d sandboxes are live, the most this server allows (max_live_sandboxes), "+
 				"and none came free within %s (start_queue_wait)", c.max, c.maxWait)), true)
@@ -157,6 +161,13 @@ func (c *liveCap) reserve(ctx context.Context, h liveHolder) error {
 			return c.abandon(w, ctx.Err(), false)
 		}
 	}
+}
+
+// first reports whether w is first in the queue.
+func (c *liveCap) first(w *startWaiter) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue) > 0 && c.queue[0] == w
 }
 
 // abandon takes w out of the queue after its wait ended with err. A slot
