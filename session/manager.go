@@ -159,10 +159,10 @@ type ConversationManager struct {
 	// workspaces are the shared workspace sandboxes of the global routes.
 	workspaces *workspaces
 	// live is the cap on live sandboxes (Options.MaxLive).
-	live *liveCap
-	store      *storage.Store
-	log        *slog.Logger
-	now        func() time.Time
+	live  *liveCap
+	store *storage.Store
+	log   *slog.Logger
+	now   func() time.Time
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
