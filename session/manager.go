@@ -92,9 +92,13 @@ type Options struct {
 	// refused (KindTooMany). 0 means DefaultStartWait.
 	StartWait time.Duration
 	// A conversation is idle while it has no run, no subscriber and no
-	// sandbox call in progress. IdleTimeout stops the sandbox of one idle
-	// that long (the next use starts it again, same workspace); 0 leaves
-	// it to eviction.
+	// sandbox call in progress. IdleTimeout removes the sandbox of one
+	// idle that long, keeping its workspace (a volume or host folder; a
+	// sandbox whose workspace is in its own filesystem is stopped
+	// instead): the next use starts a new one on the same workspace, with
+	// its changes outside the workspace brought back from the last
+	// checkpoint when the conversation keeps checkpoints. 0 leaves it to
+	// eviction.
 	IdleTimeout time.Duration
 	// EvictAfter drops from memory a conversation idle that long, its
 	// sandbox stopped first (its state is all in the store: the next use
@@ -436,9 +440,11 @@ const apiKeySecret = "gohands.llm.api_key"
 var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Create makes a conversation, or returns the existing one when
-// req.ConversationID names one (created is then false). Its sandbox starts
-// in the background; an initial message is stored and, unless it says
-// run: false, starts the agent.
+// req.ConversationID names one (created is then false). It starts no
+// sandbox: the first thing that needs one (a run, a command, a file or git
+// route, a terminal) does. An initial message is stored and, unless it
+// says run: false, starts the agent, its sandbox starting in the
+// background meanwhile.
 func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a *AgentSession, created bool, err error) {
 	if m.isClosed() {
 		return nil, false, ErrClosed
@@ -508,15 +514,16 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	}
 	m.log.InfoContext(ctx, "conversation created", "conversation", id)
 	a.publishInfo()
-	if m.opts.Sandboxes != nil {
-		a.sb.startInBackground()
-	}
 	if req.InitialMessage != nil {
 		msg := *req.InitialMessage
 		if msg.Run == nil {
 			// Run by default, when there is a model to run with.
 			run := s.Agent.LLM.Model != ""
 			msg.Run = &run
+		}
+		if *msg.Run && m.opts.Sandboxes != nil {
+			// The run needs it: it starts beside the first model call.
+			a.sb.startInBackground()
 		}
 		if _, err := a.SendMessage(ctx, msg); err != nil && !errors.Is(err, ErrNoAgent) {
 			return a, true, err

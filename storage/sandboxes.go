@@ -17,9 +17,14 @@ import (
 // the token to anyone who may inspect the container anyway.
 type SandboxRecord struct {
 	ConversationID string
-	ContainerID    string
-	Token          string
-	Image          string
+	// ContainerID is empty once the container is removed (an idle
+	// conversation's) while Volume keeps the workspace for the next one.
+	ContainerID string
+	Token       string
+	Image       string
+	// Volume names the volume holding the conversation's workspace
+	// (sandbox.Handle.Volume), "" when there is none.
+	Volume string
 }
 
 // sandboxRecord is a SandboxRecord as stored.
@@ -27,6 +32,7 @@ type sandboxRecord struct {
 	ConversationID string `json:"conversation_id"`
 	ContainerID    string `json:"container_id"`
 	Image          string `json:"image,omitempty"`
+	Volume         string `json:"volume,omitempty"`
 	Token          string `json:"token,omitempty"`        // without a secret key
 	SealedToken    []byte `json:"sealed_token,omitempty"` // with one
 }
@@ -36,7 +42,7 @@ func sandboxAD(convID string) string { return "sandbox-token\x00" + convID }
 // PutSandbox stores the record of the conversation's sandbox, replacing any
 // earlier one. An unknown conversation fails with ErrNotFound.
 func (s *Store) PutSandbox(r SandboxRecord) error {
-	rec := sandboxRecord{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Image: r.Image}
+	rec := sandboxRecord{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Image: r.Image, Volume: r.Volume}
 	if s.aead != nil {
 		rec.SealedToken = s.seal([]byte(r.Token), sandboxAD(r.ConversationID))
 	} else {
@@ -69,7 +75,7 @@ func (s *Store) Sandboxes() ([]SandboxRecord, error) {
 			if err := decodeRecord(v, &rec); err != nil {
 				return fmt.Errorf("sandbox of conversation %s: %w", k, err)
 			}
-			r := SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token}
+			r := SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token, Volume: rec.Volume}
 			switch {
 			case rec.SealedToken == nil:
 			case s.aead == nil:
