@@ -267,3 +267,29 @@ func TestLiveCapWaitBound(t *testing.T) {
 	}
 	r.wantGauges("after the second start", 1, 0)
 }
+
+// TestLiveCapCountsWorkspaces counts a workspace sandbox of the global
+// routes under the cap: with a cap of 1 and the workspace's sandbox idle,
+// a conversation's start stops it to make room.
+func TestLiveCapCountsWorkspaces(t *testing.T) {
+	r := newCapRig(t, 1, Options{MaxLive: 1, StartQueue: 1, StartWait: 10 * time.Minute})
+	ws, err := r.m.Workspace("", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WithSandbox(context.Background(), func(*agentapi.Client) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	r.wantGauges("with the workspace sandbox idle", 1, 0)
+	r.call(0)
+	if i := r.next("the conversation's start"); i != 0 {
+		t.Fatalf("call %d ran, want 0", i)
+	}
+	if n := r.m.WorkspaceSandboxes(); n != 0 {
+		t.Errorf("%d workspace sandboxes run, want the idle one stopped to make room", n)
+	}
+	r.wantGauges("with the conversation's sandbox", 1, 0)
+	if peak := r.be.Engine().PeakLive(); peak > 1 {
+		t.Errorf("%d sandboxes were live at once, past the cap of 1", peak)
+	}
+}

@@ -845,6 +845,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if hasSandbox {
 		a.sb.remove(ctx, sbHandle)
 	}
+	m.live.release(a.sb)
 	m.deleteFiles(a)
 	if m.opts.Webhooks != nil {
 		info := a.Info()

@@ -264,9 +264,12 @@ func (s *SharedWorkspace) drop(ctx context.Context, sb sandbox.Sandbox) {
 }
 
 // stopIdle stops the sandbox when it has been unused for idle; it
-// reports whether it stopped it.
+// reports whether it stopped it. One being started (which may wait for
+// room under the live cap) is not idle.
 func (s *SharedWorkspace) stopIdle(ctx context.Context, now time.Time, idle time.Duration) bool {
-	s.op.Lock()
+	if !s.op.TryLock() {
+		return false
+	}
 	defer s.op.Unlock()
 	s.mu.Lock()
 	sb, busy, since := s.sb, s.uses > 0, now.Sub(s.last)
