@@ -69,6 +69,7 @@ func TestContainersOnlyForLiveWork(t *testing.T) {
 	defer cancel()
 
 	run := false
+	began := time.Now()
 	convs := make([]*session.AgentSession, made)
 	for i := range convs {
 		req := session.CreateRequest{InitialMessage: &session.MessageRequest{Role: "user", Content: event.Text("hello"), Run: &run}}
@@ -91,10 +92,12 @@ func TestContainersOnlyForLiveWork(t *testing.T) {
 		}
 		return list
 	}
+	t.Logf("%d creates in %s", made, time.Since(began).Round(time.Millisecond))
 	if n := len(owned()); n > poolSize {
 		t.Fatalf("%d containers after %d creates, want at most the pool's %d", n, made, poolSize)
 	}
 
+	began = time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, used)
 	sem := make(chan struct{}, 4)
@@ -113,6 +116,7 @@ func TestContainersOnlyForLiveWork(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	t.Logf("%d first commands (4 at a time) in %s", used, time.Since(began).Round(time.Millisecond))
 	ids := make(map[string]bool)
 	for _, a := range convs[:used] {
 		ids[a.Info().Sandbox.ID] = true
@@ -134,6 +138,7 @@ func TestContainersOnlyForLiveWork(t *testing.T) {
 	}
 
 	offset.Add(int64(2 * idle))
+	began = time.Now()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		left := 0
@@ -150,6 +155,7 @@ func TestContainersOnlyForLiveWork(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("%d idle containers removed in %s", used, time.Since(began).Round(time.Millisecond))
 	for _, c := range owned() {
 		if c.State == container.StateExited {
 			t.Errorf("container %s stopped and kept: %s", c.ID, c.Status)
@@ -160,10 +166,12 @@ func TestContainersOnlyForLiveWork(t *testing.T) {
 	}
 
 	// With checkpoints, the file outside the workspace comes back.
+	began = time.Now()
 	res, err := convs[0].Bash(ctx, session.BashRequest{Command: "cat /workspace/keep /opt/tool/bin"})
 	if err != nil || res.ExitCode != 0 || !strings.Contains(res.Stdout, "ws0") || !strings.Contains(res.Stdout, "tool0") {
 		t.Errorf("checkpointed conversation used again: %v %+v, want its workspace file and /opt/tool/bin", err, res)
 	}
+	t.Logf("first command after the idle removal (new container, checkpoint restored) in %s", time.Since(began).Round(time.Millisecond))
 	if msg := sandboxNote(t, convs[0]); !strings.Contains(msg, "brought back") {
 		t.Errorf("note %q, want one saying the changes came back", msg)
 	}

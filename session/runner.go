@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -225,15 +224,14 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 
 // savedRecord returns the record saved for the conversation, if any.
 func (r *runner) savedRecord() (storage.SandboxRecord, bool, error) {
-	recs, err := r.a.m.store.Sandboxes()
-	if err != nil {
-		return storage.SandboxRecord{}, false, storeError("read sandbox records", err)
+	rec, err := r.a.m.store.Sandbox(r.a.id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return rec, false, nil
+	case err != nil:
+		return rec, false, storeError("read the sandbox record", err)
 	}
-	i := slices.IndexFunc(recs, func(rec storage.SandboxRecord) bool { return rec.ConversationID == r.a.id })
-	if i < 0 {
-		return storage.SandboxRecord{}, false, nil
-	}
-	return recs[i], true, nil
+	return rec, true, nil
 }
 
 // savedHandle returns the handle saved for the conversation, if any. Its
@@ -345,6 +343,14 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 		return false
 	}
 	h := sb.Handle()
+	if h.Disposable && st != sandbox.StatusRunning && r.a.CheckpointsOn() {
+		// Its changes outside the workspace are checkpointed running.
+		if err := sb.Start(ctx); err != nil {
+			r.a.log.Warn("idle sandbox not removed: it did not start to be checkpointed", "err", err)
+			return false
+		}
+		st = sandbox.StatusRunning
+	}
 	if !h.Disposable {
 		if st != sandbox.StatusRunning {
 			return true

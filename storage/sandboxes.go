@@ -71,22 +71,9 @@ func (s *Store) Sandboxes() ([]SandboxRecord, error) {
 	var out []SandboxRecord
 	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketSandboxes).ForEach(func(k, v []byte) error {
-			var rec sandboxRecord
-			if err := decodeRecord(v, &rec); err != nil {
-				return fmt.Errorf("sandbox of conversation %s: %w", k, err)
-			}
-			r := SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token, Volume: rec.Volume}
-			switch {
-			case rec.SealedToken == nil:
-			case s.aead == nil:
-				s.log.Warn("sandbox token is sealed and no secret key is set; the token is unknown",
-					"conversation_id", rec.ConversationID, "container_id", rec.ContainerID)
-			default:
-				token, err := s.open(rec.SealedToken, sandboxAD(rec.ConversationID))
-				if err != nil {
-					return fmt.Errorf("sandbox token of conversation %s does not decrypt: %w", k, err)
-				}
-				r.Token = string(token)
+			r, err := s.sandboxOf(k, v)
+			if err != nil {
+				return err
 			}
 			out = append(out, r)
 			return nil
@@ -96,6 +83,47 @@ func (s *Store) Sandboxes() ([]SandboxRecord, error) {
 		return nil, fmt.Errorf("storage: sandboxes: %w", err)
 	}
 	return out, nil
+}
+
+// Sandbox returns the sandbox record of one conversation, as Sandboxes
+// does; ErrNotFound when it has none.
+func (s *Store) Sandbox(convID string) (SandboxRecord, error) {
+	var r SandboxRecord
+	err := s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketSandboxes).Get([]byte(convID))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		r, err = s.sandboxOf([]byte(convID), v)
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("storage: sandbox of conversation %s: %w", convID, err)
+	}
+	return r, nil
+}
+
+// sandboxOf decodes the stored record v of key k.
+func (s *Store) sandboxOf(k, v []byte) (SandboxRecord, error) {
+	var rec sandboxRecord
+	if err := decodeRecord(v, &rec); err != nil {
+		return SandboxRecord{}, fmt.Errorf("sandbox of conversation %s: %w", k, err)
+	}
+	r := SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token, Volume: rec.Volume}
+	switch {
+	case rec.SealedToken == nil:
+	case s.aead == nil:
+		s.log.Warn("sandbox token is sealed and no secret key is set; the token is unknown",
+			"conversation_id", rec.ConversationID, "container_id", rec.ContainerID)
+	default:
+		token, err := s.open(rec.SealedToken, sandboxAD(rec.ConversationID))
+		if err != nil {
+			return SandboxRecord{}, fmt.Errorf("sandbox token of conversation %s does not decrypt: %w", k, err)
+		}
+		r.Token = string(token)
+	}
+	return r, nil
 }
 
 // DeleteSandbox deletes the conversation's sandbox record; there being none

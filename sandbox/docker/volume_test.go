@@ -57,6 +57,24 @@ func TestWorkspaceVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Another server neither lists nor removes it.
+	other := newManager(t, nil)
+	list, err := other.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		if l.Volume == h.Volume {
+			t.Errorf("another server lists the volume %s", h.Volume)
+		}
+	}
+	if err := other.Destroy(ctx, sandbox.Handle{Volume: h.Volume}); err == nil {
+		t.Error("another server's Destroy of the volume did not fail")
+	}
+	if _, err := env.engine.VolumeInspect(ctx, h.Volume); err != nil {
+		t.Fatalf("the volume after another server's Destroy: %v", err)
+	}
+
 	// The server's next Manager sees the volume no container names.
 	opts := m.opts
 	next, err := New(env.engine, opts, testLogger(t))
@@ -64,7 +82,7 @@ func TestWorkspaceVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer next.Close(context.Background())
-	list, err := next.List(ctx)
+	list, err = next.List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
