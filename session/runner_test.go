@@ -224,7 +224,13 @@ func TestIdleStopAndEvict(t *testing.T) {
 	done()
 
 	waitUntil(t, "the idle removal", func() bool { return sb.Status() == sandbox.StatusRemoved })
-	if recs, _ := store.Sandboxes(); len(recs) != 1 || recs[0].ContainerID != "" || recs[0].Volume != sb.Handle().Volume {
+	// The record is updated just after the removal: wait for it, then
+	// check it kept the volume.
+	waitUntil(t, "the record without its container", func() bool {
+		recs, _ := store.Sandboxes()
+		return len(recs) == 1 && recs[0].ContainerID == ""
+	})
+	if recs, _ := store.Sandboxes(); len(recs) != 1 || recs[0].Volume != sb.Handle().Volume {
 		t.Errorf("records after the idle removal %+v, want the volume %s and no container", recs, sb.Handle().Volume)
 	}
 	waitUntil(t, "the eviction", func() bool {
