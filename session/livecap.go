@@ -138,6 +138,7 @@ func (c *liveCap) reserve(ctx context.Context, h liveHolder) error {
 	}
 	w := &startWaiter{h: h, ready: make(chan struct{})}
 	c.queue = append(c.queue, w)
+	c.grantLocked() // a slot freed since free looked is w's
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "sandbox start waits for room under the live cap", "for", h.capName())
 	c.makeRoom()
