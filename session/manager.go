@@ -521,7 +521,7 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 			run := s.Agent.LLM.Model != ""
 			msg.Run = &run
 		}
-		if *msg.Run && m.opts.Sandboxes != nil {
+		if *msg.Run && m.opts.Sandboxes != nil && m.opts.Loop != nil {
 			// The run needs it: it starts beside the first model call.
 			a.sb.startInBackground()
 		}

@@ -35,7 +35,11 @@ func (a *AgentSession) checkpointBeforeRemoval(ctx context.Context, sb sandbox.S
 		}
 		a.ck.paths.set(id, list)
 	}
-	a.ck.mu.Lock()
+	// Not waiting: a snapshot or restore under way may be waiting for
+	// the runner, which the caller holds. The next idle round tries again.
+	if !a.ck.mu.TryLock() {
+		return errors.New("a checkpoint or restore is under way")
+	}
 	defer a.ck.mu.Unlock()
 	_, err := a.checkpointOf(ctx, a.LastSeq(), cl, sb)
 	return err
@@ -82,11 +86,13 @@ func (a *AgentSession) restoreOutside(ctx context.Context, sb sandbox.Sandbox) (
 	}
 	to := list[len(list)-1]
 	// Called within a snapshot or a restore (whose use started this
-	// sandbox), this one waits not: that one settles the files.
-	if !a.ck.mu.TryLock() {
-		return 0, errors.New("another checkpoint or restore is under way")
+	// sandbox), the lock is held by the caller, which reads the
+	// checkpoint state only once the sandbox is got: the files are
+	// written all the same, and that state is left to the caller.
+	locked := a.ck.mu.TryLock()
+	if locked {
+		defer a.ck.mu.Unlock()
 	}
-	defer a.ck.mu.Unlock()
 	toState, err := cks.State(a.id, to.ID)
 	if err != nil {
 		return 0, checkpointError("restore: read the checkpoint", err)
@@ -117,9 +123,11 @@ func (a *AgentSession) restoreOutside(ctx context.Context, sb sandbox.Sandbox) (
 	if err != nil {
 		return 0, err
 	}
-	// The workspace may differ from the checkpoint's: the next checkpoint
-	// is a whole one.
-	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, "", sb.Handle().ID
+	if locked {
+		// The workspace may differ from the checkpoint's: the next
+		// checkpoint is a whole one.
+		a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, "", sb.Handle().ID
+	}
 	return files, nil
 }
 
