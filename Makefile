@@ -66,7 +66,7 @@ bench: build sandbox-image browser-image
 	$(GO) run ./bench
 
 # The live-load benchmarks, apart from bench since they run Docker sandboxes by the hundred (about
-# 30 minutes on two cores): 1,000 conversations each sent one command and left idle, containers on
+# an hour on two cores under load): 1,000 conversations each sent one command and left idle, containers on
 # the engine against the live cap after the idle timeout; 100 scripted conversations of 20 terminal
 # steps at once against one alone.
 bench-live: build sandbox-image

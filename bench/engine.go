@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 )
 
@@ -207,6 +208,40 @@ func (e *engine) removeAll(ctx context.Context) (int, error) {
 			rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 			defer cancel()
 			err := e.cli.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			removed++
+		})
+	}
+	wg.Wait()
+	return removed, first
+}
+
+// removeVolumes removes the server's volumes (workspaces it keeps for
+// conversations whose sandbox is gone), 8 at a time.
+func (e *engine) removeVolumes(ctx context.Context) (int, error) {
+	list, err := e.cli.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+e.serverID))})
+	if err != nil {
+		return 0, fmt.Errorf("list volumes: %w", err)
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		removed int
+		first   error
+	)
+	sem := make(chan struct{}, 8)
+	for _, v := range list.Volumes {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			err := e.cli.VolumeRemove(ctx, v.Name, true)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && !cerrdefs.IsNotFound(err) {

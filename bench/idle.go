@@ -296,7 +296,7 @@ func idleBench(ctx context.Context, cfg Config, progress io.Writer) (res idleRes
 
 // startLive starts the server binary with Docker sandboxes and the
 // settings in env, and the view of its containers on the engine. cleanup
-// stops the server and removes every container it left.
+// stops the server and removes every container and volume it left.
 func startLive(ctx context.Context, cfg Config, env []string, progress io.Writer) (*gohands, *engine, func(), error) {
 	g, err := startGohandsWith(ctx, cfg.ServerBin, "", env)
 	if err != nil {
@@ -325,7 +325,11 @@ func startLive(ctx context.Context, cfg Config, env []string, progress io.Writer
 			}
 			fmt.Fprintf(progress, "  removing containers: %v\n", err)
 		}
-		fmt.Fprintf(progress, "  server stopped and %d containers it left removed in %s\n", removed, time.Since(t).Round(time.Second))
+		vols, err := eng.removeVolumes(rctx)
+		if err != nil {
+			fmt.Fprintf(progress, "  removing volumes: %v\n", err)
+		}
+		fmt.Fprintf(progress, "  server stopped and the %d containers and %d volumes it left removed in %s\n", removed, vols, time.Since(t).Round(time.Second))
 		eng.close()
 	}
 	return g, eng, cleanup, nil

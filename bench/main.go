@@ -143,7 +143,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&cfg.IdleConvs, "idle-convs", 1000, "idle: conversations created and sent one command each")
 	fs.IntVar(&cfg.IdleClients, "idle-clients", 4, "idle: clients creating and commanding at once")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 30*time.Second, "idle: the server's sandbox idle timeout (SANDBOX_IDLE_TIMEOUT)")
-	fs.DurationVar(&cfg.IdleBudget, "idle-budget", 30*time.Minute, "idle: stop creating conversations after this long")
+	fs.DurationVar(&cfg.IdleBudget, "idle-budget", 60*time.Minute, "idle: stop creating conversations after this long")
 	fs.IntVar(&cfg.LiveCap, "live-cap", 50, "idle: the server's live cap (GOHANDS_MAX_CONVERSATIONS)")
 	fs.IntVar(&cfg.AgentConvs, "agent-convs", 100, "agents: conversations running at once")
 	fs.IntVar(&cfg.AgentSteps, "agent-steps", 20, "agents: terminal steps of each conversation (at most 90)")
