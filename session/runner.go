@@ -182,6 +182,10 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 	if m, ok := a.m.hostMount(a.Settings().Workspace.WorkingDir); ok {
 		spec.AddMounts = []sandbox.Mount{m}
 	}
+	if v, ok := a.m.trees.volume(a.id); ok {
+		// A fork's copy-on-write workspace, on every start of its sandbox.
+		spec.AddMounts = append(spec.AddMounts, sandbox.Mount{Source: v, Target: a.WorkingDir(), Volume: true})
+	}
 	sb, err := r.be.Start(ctx, a.id, spec)
 	if err != nil {
 		r.event(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)
@@ -356,6 +360,14 @@ func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
 	rm := func(ctx context.Context) error { return r.be.Destroy(ctx, h) }
 	if sb := r.current(); sb != nil && sb.Handle().ID == h.ID {
 		rm = sb.Remove
+	}
+	// A fork's copy-on-write workspace goes once its sandbox has.
+	rmSandbox := rm
+	rm = func(ctx context.Context) error {
+		if err := rmSandbox(ctx); err != nil {
+			return err
+		}
+		return r.a.m.trees.drop(ctx, r.a.id)
 	}
 	if err := rm(ctx); err != nil {
 		r.a.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "err", err)
