@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 
@@ -40,7 +41,11 @@ func (m *Manager) CreateOverlayVolume(ctx context.Context, v sandbox.OverlayVolu
 			return fmt.Errorf("%w: folder %q cannot be an overlay option", sandbox.ErrNoOverlay, p)
 		}
 	}
-	labels := map[string]string{labelServer: m.opts.ServerID, labelOverlay: v.Owner}
+	labels := maps.Clone(m.opts.Labels)
+	if labels == nil {
+		labels = make(map[string]string)
+	}
+	labels[labelServer], labels[labelOverlay] = m.opts.ServerID, v.Owner
 	_, err := m.engine.VolumeCreate(ctx, volume.CreateOptions{
 		Name:   v.Name,
 		Driver: "local",

@@ -22,6 +22,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/sandbox"
@@ -134,6 +135,7 @@ func Manager(tb testing.TB, edit func(*docker.Options)) *docker.Manager {
 		defer cancel()
 		m.Close(ctx)
 		reap(filters.Arg("label", "gohands.server="+opts.ServerID), time.Now().Add(time.Hour))
+		reapVolumes(filters.Arg("label", "gohands.server="+opts.ServerID))
 	})
 	return m
 }
@@ -143,6 +145,7 @@ func Manager(tb testing.TB, edit func(*docker.Options)) *docker.Manager {
 func Cleanup() {
 	if env.engine != nil {
 		reap(filters.Arg("label", LabelTestRun+"="+env.run), time.Now().Add(time.Hour))
+		reapVolumes(filters.Arg("label", LabelTestRun+"="+env.run))
 		env.engine.Close()
 	}
 	if env.dir != "" {
@@ -162,5 +165,19 @@ func reap(f filters.KeyValuePair, before time.Time) {
 		if time.Unix(c.Created, 0).Before(before) {
 			env.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		}
+	}
+}
+
+// reapVolumes removes the volumes matching f (a fork's workspace volumes,
+// once the containers using them are gone).
+func reapVolumes(f filters.KeyValuePair) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := env.engine.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(f)})
+	if err != nil {
+		return
+	}
+	for _, v := range list.Volumes {
+		env.engine.VolumeRemove(ctx, v.Name, true)
 	}
 }
