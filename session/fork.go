@@ -224,6 +224,7 @@ func idOf(evs []event.Event, seq int64) string {
 // On failure what was made of it is removed.
 func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, p forkPoint) (info Info, err error) {
 	m := a.m
+	began := m.now()
 	a.mu.Lock()
 	s := a.settings
 	s.Agent.Tools = append([]Tool(nil), s.Agent.Tools...)
@@ -319,7 +320,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	if err != nil {
 		return Info{}, err
 	}
-	var made, started, restored time.Duration
+	var records, made, started, restored time.Duration
 	workspace := ""
 	if p.hasCk {
 		ck, err := m.opts.Checkpoints.Copy(a.id, p.ck.ID, id)
@@ -327,6 +328,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 			return Info{}, checkpointError("copy the checkpoint", err)
 		}
 		t := m.now()
+		records = t.Sub(began)
 		cow := origin.HostCopy == "" && m.makeForkTree(ctx, id, a.id, p.ck.ID, f.WorkingDir())
 		made = m.now().Sub(t)
 		if err := f.startForked(ctx, &cow); err != nil {
@@ -354,7 +356,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	}
 	m.forkReady(id)
 	m.log.InfoContext(ctx, "conversation forked", "conversation", a.id, "fork", id, "events", p.upTo, "from_event", p.eventID,
-		"workspace", workspace, "workspace_made", made, "sandbox_start", started, "restore", restored)
+		"records", records, "workspace", workspace, "workspace_made", made, "sandbox_start", started, "restore", restored)
 	f.publishInfo()
 	return f.Info(), nil
 }
