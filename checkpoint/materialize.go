@@ -55,6 +55,9 @@ func (s *Store) Materialize(owner, id, root, dir string) (files int, bytes int64
 		if p != root {
 			rel = strings.TrimPrefix(p, root+"/")
 		}
+		if rel != "." && !w.parentMade(rel) {
+			continue // under a symlink or a file of the checkpoint
+		}
 		n, err := w.write(rel, state[p])
 		if err != nil {
 			return files, bytes, fmt.Errorf("checkpoint: materialize %s/%s: %s: %w", owner, id, p, err)
@@ -86,12 +89,9 @@ type dirEntry struct {
 	e   Entry
 }
 
-// write writes one entry at rel, under dir. It returns the content bytes
-// written.
+// write writes one entry at rel, under dir, whose folder was made here.
+// It returns the content bytes written.
 func (w *materializer) write(rel string, e Entry) (int64, error) {
-	if rel != "." && !w.parentMade(rel) {
-		return 0, nil // under a symlink or a file of the checkpoint
-	}
 	full := filepath.Join(w.dir, rel)
 	switch e.Type {
 	case tar.TypeDir:
