@@ -62,14 +62,15 @@ func run(t *testing.T, a *session.AgentSession, cmd string) string {
 }
 
 // checkpointed stores the observation of a terminal call, which takes a
-// checkpoint of the files.
-func checkpointed(t *testing.T, a *session.AgentSession) {
+// checkpoint of the files, and returns it.
+func checkpointed(t *testing.T, a *session.AgentSession) *event.Observation {
 	t.Helper()
 	o := &event.Observation{ToolName: event.ToolTerminal, ToolCallID: "call", ActionID: "action", Observation: &event.ThinkObservation{}}
 	o.Source = event.SourceEnvironment
 	if err := a.Append(o); err != nil {
 		t.Fatal(err)
 	}
+	return o
 }
 
 // names lists a folder's entries; none for a missing folder.
@@ -107,7 +108,7 @@ func TestForkWorkspaceCopyOnWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, a, "mkdir -p /workspace/src && echo base > /workspace/src/base.txt && chown -R 1000:1000 /workspace/src")
-	checkpointed(t, a)
+	at := checkpointed(t, a)
 	infos, err := a.Fork(ctx, session.ForkRequest{Count: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +144,18 @@ func TestForkWorkspaceCopyOnWrite(t *testing.T) {
 	}
 	if got := run(t, forks[1], "ls /workspace/src | tr '\\n' ' '; cat /workspace/src/base.txt"); got != "base.txt base" {
 		t.Errorf("second fork's workspace: %q, want base.txt alone, unchanged", got)
+	}
+	// A rewind of a fork restores its overlay workspace through the agent.
+	run(t, forks[2], "echo later > /workspace/src/later.txt && echo changed > /workspace/src/base.txt")
+	checkpointed(t, forks[2])
+	if _, err := forks[2].Navigate(ctx, at.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, forks[2], "ls /workspace/src | tr '\\n' ' '; cat /workspace/src/base.txt"); got != "base.txt base" {
+		t.Errorf("third fork rewound: %q, want base.txt alone, as it was", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(base, "src", "base.txt")); string(b) != "base\n" {
+		t.Errorf("the base's base.txt after the rewind of a fork: %q", b)
 	}
 	// A fork of a fork: its files as they are now, on a base of its own.
 	ff, err := forks[0].Fork(ctx, session.ForkRequest{})
