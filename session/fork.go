@@ -330,6 +330,9 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 		t := m.now()
 		records = t.Sub(began)
 		cow := origin.HostCopy == "" && m.makeForkTree(ctx, id, a.id, p.ck.ID, f.WorkingDir())
+		if _, left := m.trees.volume(id); left && !cow {
+			return Info{}, conflict("the workspace of an earlier fork %s is still being removed; try again later", id)
+		}
 		made = m.now().Sub(t)
 		if err := f.startForked(ctx, &cow); err != nil {
 			return Info{}, err

@@ -246,7 +246,8 @@ func (t *forkTrees) release(key string) {
 	}
 }
 
-// errForkTreeExists: the folder of a fork of that id is there already.
+// errForkTreeExists: the workspace of an earlier fork of that id is
+// there still, and cannot be removed.
 var errForkTreeExists = errors.New("fork tree exists")
 
 // make makes the workspace volume of the fork id over the base key, its
@@ -260,10 +261,15 @@ func (t *forkTrees) make(ctx context.Context, id, owner, key, target string) (er
 	if dir == "" {
 		return fmt.Errorf("fork tree: id %q", id)
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return errForkTreeExists
+	err = os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrExist) {
+		// Left by an earlier fork of this id whose removal did not end.
+		if err := t.drop(ctx, id); err != nil {
+			return fmt.Errorf("%w: %w", errForkTreeExists, err)
 		}
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err != nil {
 		return fmt.Errorf("fork tree: %w", err)
 	}
 	ft := forkTree{Base: key, Volume: overlayVolumePrefix + strings.ToLower(rand.Text()[:20])}
