@@ -107,6 +107,13 @@ type changedPaths struct {
 	asked     time.Time
 }
 
+// set keeps list as the paths listed for the sandbox id.
+func (c *changedPaths) set(id string, list []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sandboxID, c.list, c.asked = id, list, time.Now()
+}
+
 // get returns the paths listed for the sandbox id.
 func (c *changedPaths) get(id string) []string {
 	c.mu.Lock()
@@ -217,6 +224,12 @@ func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Chec
 		return Checkpoint{}, err
 	}
 	defer done()
+	return a.checkpointOf(ctx, seq, cl, sb)
+}
+
+// checkpointOf takes the checkpoint of checkpointLocked in sb, whose
+// agent client is cl. The caller holds a.ck.mu.
+func (a *AgentSession) checkpointOf(ctx context.Context, seq int64, cl *agentapi.Client, sb sandbox.Sandbox) (ck Checkpoint, err error) {
 	req := agentapi.SnapshotRequest{Roots: []string{a.WorkingDir()}, Exclude: snapshotExclude,
 		MaxBytes: a.m.checkpointMaxBytes()}
 	// The container's own changed paths, as the engine last listed them
@@ -261,15 +274,15 @@ func (a *AgentSession) restoreFiles(ctx context.Context, from string, to Checkpo
 	return a.restore(ctx, from, to, false)
 }
 
-// restoreOutside brings the files of a fresh sandbox whose working folder
+// restoreForked brings the files of a fresh sandbox whose working folder
 // holds already the checkpoint's (a copy-on-write view of them) to the
 // checkpoint to: only the paths outside the working folder are written.
 // The caller holds a.ck.mu.
-func (a *AgentSession) restoreOutside(ctx context.Context, to Checkpoint) (int, error) {
+func (a *AgentSession) restoreForked(ctx context.Context, to Checkpoint) (int, error) {
 	return a.restore(ctx, "", to, true)
 }
 
-// restore is restoreFiles, or, with rootDone, restoreOutside.
+// restore is restoreFiles, or, with rootDone, restoreForked.
 func (a *AgentSession) restore(ctx context.Context, from string, to Checkpoint, rootDone bool) (int, error) {
 	cks := a.m.opts.Checkpoints
 	cl, sb, done, err := a.sb.use(ctx)
@@ -303,12 +316,24 @@ func (a *AgentSession) restore(ctx context.Context, from string, to Checkpoint, 
 		}
 	}
 	hdr.paths = hdr.outside(fromState, toState)
+	files, res, err := a.sendRestore(ctx, cl, hdr, fromState, to.ID)
+	if err != nil {
+		return 0, err
+	}
+	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, res.Generation, sb.Handle().ID
+	return files, nil
+}
+
+// sendRestore has the agent of cl bring its files from the state from to
+// that of the conversation's checkpoint toID, the restore tar completed by
+// hdr. It returns how many entries it wrote.
+func (a *AgentSession) sendRestore(ctx context.Context, cl *agentapi.Client, hdr restoreHeader, from checkpoint.Manifest, toID string) (int, agentapi.RestoreResult, error) {
 	pr, pw := io.Pipe()
 	var files int
 	written := make(chan error, 1)
 	go func() {
 		var err error
-		files, _, err = cks.WriteRestore(pw, fromState, a.id, to.ID, nil)
+		files, _, err = a.m.opts.Checkpoints.WriteRestore(pw, from, a.id, toID, nil)
 		pw.CloseWithError(err)
 		written <- err
 	}()
@@ -324,16 +349,15 @@ func (a *AgentSession) restore(ctx context.Context, from string, to Checkpoint, 
 	mr.CloseWithError(errors.New("restore ended"))
 	werr, rerr := <-written, <-rewritten
 	if werr != nil {
-		return 0, checkpointError("restore: read checkpoint", werr)
+		return 0, res, checkpointError("restore: read checkpoint", werr)
 	}
 	if err != nil {
-		return 0, sandboxError(fmt.Errorf("restore files: %w", err))
+		return 0, res, sandboxError(fmt.Errorf("restore files: %w", err))
 	}
 	if rerr != nil {
-		return 0, rerr
+		return 0, res, rerr
 	}
-	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, res.Generation, sb.Handle().ID
-	return files, nil
+	return files, res, nil
 }
 
 // hasCheckpoint reports whether owner still has the checkpoint id (the

@@ -340,7 +340,7 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 		started = m.now().Sub(t) - made
 		f.ck.mu.Lock()
 		if cow {
-			_, err = f.restoreOutside(ctx, ck)
+			_, err = f.restoreForked(ctx, ck)
 		} else {
 			_, err = f.restoreFiles(ctx, "", ck)
 		}

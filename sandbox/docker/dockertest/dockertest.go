@@ -135,17 +135,15 @@ func Manager(tb testing.TB, edit func(*docker.Options)) *docker.Manager {
 		defer cancel()
 		m.Close(ctx)
 		reap(filters.Arg("label", "gohands.server="+opts.ServerID), time.Now().Add(time.Hour))
-		reapVolumes(filters.Arg("label", "gohands.server="+opts.ServerID))
 	})
 	return m
 }
 
-// Cleanup removes every container of this run and the built agent. Call
+// Cleanup removes every container and volume of this run and the built agent. Call
 // it from TestMain after m.Run.
 func Cleanup() {
 	if env.engine != nil {
 		reap(filters.Arg("label", LabelTestRun+"="+env.run), time.Now().Add(time.Hour))
-		reapVolumes(filters.Arg("label", LabelTestRun+"="+env.run))
 		env.engine.Close()
 	}
 	if env.dir != "" {
@@ -153,7 +151,8 @@ func Cleanup() {
 	}
 }
 
-// reap removes the containers matching f created before the given time.
+// reap removes the containers and workspace volumes matching f created
+// before the given time.
 func reap(f filters.KeyValuePair, before time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -166,18 +165,13 @@ func reap(f filters.KeyValuePair, before time.Time) {
 			env.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		}
 	}
-}
-
-// reapVolumes removes the volumes matching f (a fork's workspace volumes,
-// once the containers using them are gone).
-func reapVolumes(f filters.KeyValuePair) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	list, err := env.engine.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(f)})
+	vols, err := env.engine.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(f)})
 	if err != nil {
 		return
 	}
-	for _, v := range list.Volumes {
-		env.engine.VolumeRemove(ctx, v.Name, true)
+	for _, v := range vols.Volumes {
+		if created, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil || created.Before(before) {
+			env.engine.VolumeRemove(ctx, v.Name, true)
+		}
 	}
 }
