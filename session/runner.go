@@ -350,11 +350,17 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 	}
 	h := sb.Handle()
 	if h.Disposable && st != sandbox.StatusRunning && r.a.CheckpointsOn() {
-		// Its changes outside the workspace are checkpointed running.
+		// Its changes outside the workspace are checkpointed running,
+		// on a free slot of the live cap (or at a later round).
+		if !r.a.m.live.free(r) {
+			return false
+		}
 		if err := sb.Start(ctx); err != nil {
+			r.a.m.live.release(r)
 			r.a.log.Warn("idle sandbox not removed: it did not start to be checkpointed", "err", err)
 			return false
 		}
+		r.a.m.live.started(r)
 		st = sandbox.StatusRunning
 	}
 	if !h.Disposable {
