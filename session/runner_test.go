@@ -223,8 +223,11 @@ func TestIdleStopAndEvict(t *testing.T) {
 	}
 	done()
 
-	waitUntil(t, "the idle removal", func() bool { return sb.Status() == sandbox.StatusRemoved })
-	if recs, _ := store.Sandboxes(); len(recs) != 1 || recs[0].ContainerID != "" || recs[0].Volume != sb.Handle().Volume {
+	waitUntil(t, "the idle removal", func() bool {
+		rec, err := store.Sandbox(a.ID())
+		return sb.Status() == sandbox.StatusRemoved && err == nil && rec.ContainerID == ""
+	})
+	if recs, _ := store.Sandboxes(); len(recs) != 1 || recs[0].Volume != sb.Handle().Volume {
 		t.Errorf("records after the idle removal %+v, want the volume %s and no container", recs, sb.Handle().Volume)
 	}
 	waitUntil(t, "the eviction", func() bool {
