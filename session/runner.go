@@ -131,6 +131,7 @@ func (r *runner) drop(ctx context.Context, sb sandbox.Sandbox) {
 		r.sb = nil
 	}
 	r.mu.Unlock()
+	r.a.m.live.release(r)
 	r.forgetContainer(sb.Handle())
 }
 
@@ -146,23 +147,22 @@ func (r *runner) forgetContainer(h sandbox.Handle) {
 }
 
 // get returns the conversation's sandbox: the one the runner holds, the
-// one its saved handle names (recovered), or a new one.
+// one its saved handle names (recovered), or a new one. A sandbox that
+// is not up is started on a slot of the live cap (see liveSlot).
 func (r *runner) get(ctx context.Context) (sandbox.Sandbox, error) {
-	if sb := r.current(); sb != nil {
+	if sb := r.current(); sb != nil && r.a.m.live.holds(r) {
 		return sb, nil
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	if sb := r.current(); sb != nil {
-		return sb, nil
+	sb := r.current()
+	if sb == nil {
+		var err error
+		if sb, err = r.recoverSaved(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if sb, err := r.recoverSaved(ctx); sb != nil || err != nil {
-		return sb, err
-	}
-	if err := r.a.m.makeRoom(ctx, r.a.id); err != nil {
-		return nil, err
-	}
-	return r.start(ctx)
+	return r.liveSlot(ctx, sb)
 }
 
 // start starts a new sandbox and saves its handle. The caller holds r.op.
@@ -283,6 +283,9 @@ func (r *runner) adopt(sb sandbox.Sandbox) {
 	if r.current() == nil {
 		r.set(sb)
 	}
+	if up(r.current()) {
+		r.a.m.live.hold(r)
+	}
 }
 
 // startInBackground gets the sandbox without making the caller wait; the
@@ -304,8 +307,19 @@ func (r *runner) startInBackground() {
 		}()
 		ctx, cancel := context.WithTimeout(m.ctx, sandboxStartTimeout)
 		defer cancel()
-		if _, err := r.get(ctx); err != nil && m.ctx.Err() == nil {
-			r.a.log.Warn("sandbox start failed", "err", err)
+		// Made ahead of need, it takes a free slot of the live cap or
+		// none: it neither waits for room nor stops another sandbox.
+		if r.current() == nil && !m.live.free(r) {
+			r.a.log.Info("the live sandbox cap is reached: the sandbox starts on first use")
+			return
+		}
+		if _, err := r.get(ctx); err != nil {
+			if !r.sandboxUp() {
+				m.live.release(r)
+			}
+			if m.ctx.Err() == nil {
+				r.a.log.Warn("sandbox start failed", "err", err)
+			}
 		}
 	}()
 }
@@ -346,6 +360,7 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 			r.a.log.Warn("stop idle sandbox", "err", err)
 			return false
 		}
+		r.a.m.live.release(r)
 		r.a.log.Info("idle sandbox stopped")
 		return true
 	}
@@ -365,6 +380,7 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 		return false
 	}
 	r.set(nil)
+	r.a.m.live.release(r)
 	r.forgetContainer(h)
 	r.a.log.Info("idle sandbox removed; its workspace is kept", "volume", h.Volume)
 	return true
@@ -380,6 +396,7 @@ func (r *runner) release() {
 		r.be.Release(sb.Handle())
 	}
 	r.set(nil)
+	r.a.m.live.release(r)
 }
 
 // restart stops and starts the sandbox (same workspace), or gets one.
@@ -392,13 +409,7 @@ func (r *runner) restart(ctx context.Context) error {
 	r.a.m.hostMount(r.a.WorkingDir())
 	r.a.closeMCP()
 	if sb := r.current(); sb != nil {
-		if err := sb.Stop(ctx); err != nil {
-			return sandboxError(err)
-		}
-		if err := sb.Start(ctx); err != nil {
-			return sandboxError(err)
-		}
-		return nil
+		return r.restartOn(ctx, sb)
 	}
 	_, err := r.get(ctx)
 	return err
@@ -427,6 +438,7 @@ func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
 		r.a.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "err", err)
 		r.a.m.removeLater(h.ID, rm)
 	}
+	r.a.m.live.release(r)
 }
 
 // note turns a status change of the backend into an event.
@@ -439,6 +451,7 @@ func (r *runner) note(c sandbox.StatusChange) {
 		msg += ": " + c.Err.Error()
 	}
 	r.event(sandboxState(c.Status), msg, r.current())
+	r.wentDown(c.Status)
 }
 
 // sandboxMessages say what a sandbox's status means, for people.

@@ -223,9 +223,12 @@ func TestIdleStopAndEvict(t *testing.T) {
 	}
 	done()
 
-	waitUntil(t, "the idle removal", func() bool {
-		rec, err := store.Sandbox(a.ID())
-		return sb.Status() == sandbox.StatusRemoved && err == nil && rec.ContainerID == ""
+	waitUntil(t, "the idle removal", func() bool { return sb.Status() == sandbox.StatusRemoved })
+	// The record is updated just after the removal: wait for it, then
+	// check it kept the volume.
+	waitUntil(t, "the record without its container", func() bool {
+		recs, _ := store.Sandboxes()
+		return len(recs) == 1 && recs[0].ContainerID == ""
 	})
 	if recs, _ := store.Sandboxes(); len(recs) != 1 || recs[0].Volume != sb.Handle().Volume {
 		t.Errorf("records after the idle removal %+v, want the volume %s and no container", recs, sb.Handle().Volume)

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd"
@@ -42,6 +43,9 @@ type Engine struct {
 	failStarts int
 	starts     int
 	recovers   int
+	startDelay time.Duration // see SetStartDelay
+	creating   int           // sandboxes being made, not yet in boxes
+	peakLive   int           // see PeakLive
 }
 
 // Backend is a sandbox.Backend on an Engine.
@@ -113,6 +117,50 @@ func (e *Engine) FailStarts(n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.failStarts = n
+}
+
+// SetStartDelay makes every boot (a new sandbox's, or a stopped one's
+// start) take d longer, as a container engine under load does, so that
+// starts overlap.
+func (e *Engine) SetStartDelay(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.startDelay = d
+}
+
+// Live returns how many sandboxes are live now: being made, starting,
+// running or paused.
+func (e *Engine) Live() int {
+	e.mu.Lock()
+	n := e.creating
+	boxes := make([]*Sandbox, 0, len(e.boxes))
+	for _, s := range e.boxes {
+		boxes = append(boxes, s)
+	}
+	e.mu.Unlock()
+	for _, s := range boxes {
+		switch s.Status() {
+		case sandbox.StatusStarting, sandbox.StatusRunning, sandbox.StatusPaused:
+			n++
+		}
+	}
+	return n
+}
+
+// PeakLive returns the most sandboxes Live counted, sampled each time
+// one began to be made or to start.
+func (e *Engine) PeakLive() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peakLive
+}
+
+// sampleLive records Live in PeakLive.
+func (e *Engine) sampleLive() {
+	n := e.Live()
+	e.mu.Lock()
+	e.peakLive = max(e.peakLive, n)
+	e.mu.Unlock()
 }
 
 // Starts returns how many sandboxes were started.
@@ -229,9 +277,19 @@ func (e *Engine) create(ctx context.Context, owner string, spec sandbox.Spec) (*
 	}
 	e.seq++
 	e.starts++
+	e.creating++
 	id := fmt.Sprintf("fake%04d%s", e.seq, rand.Text()[:8])
 	work := e.work
 	e.mu.Unlock()
+	e.sampleLive()
+	made := false
+	defer func() {
+		if !made {
+			e.mu.Lock()
+			e.creating--
+			e.mu.Unlock()
+		}
+	}()
 	s := &Sandbox{e: e, id: id, owner: owner, token: rand.Text(), image: sandbox.DefaultImage,
 		dir: filepath.Join(e.dir, id[:8]), status: sandbox.StatusStopped, work: work}
 	switch {
@@ -256,6 +314,8 @@ func (e *Engine) create(ctx context.Context, owner string, spec sandbox.Spec) (*
 	}
 	e.mu.Lock()
 	e.boxes[id] = s
+	e.creating--
+	made = true
 	e.mu.Unlock()
 	return s, nil
 }
@@ -533,6 +593,18 @@ func (s *Sandbox) boot(ctx context.Context) error {
 		return err
 	}
 	s.setStatus(sandbox.StatusStarting, nil)
+	s.e.sampleLive()
+	s.e.mu.Lock()
+	delay := s.e.startDelay
+	s.e.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			s.setStatus(sandbox.StatusStopped, ctx.Err())
+			return ctx.Err()
+		}
+	}
 	sock := filepath.Join(s.dir, sandbox.SocketName)
 	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
