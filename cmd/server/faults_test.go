@@ -178,22 +178,6 @@ func (c api) events(id string) []frame {
 	}
 }
 
-// waitEvent polls a conversation's stored events until one of kind
-// contains every one of the strings.
-func (c api) waitEvent(id string, timeout time.Duration, kind string, contains ...string) frame {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if e, ok := find(c.events(id), kind, contains...); ok {
-			return e
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("conversation %s: no %s with %q within %s", id, kind, contains, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // checkSeqs fails unless evs have seqs 1, 2, ..., n.
 func checkSeqs(t testing.TB, what string, evs []frame) {
 	t.Helper()
