@@ -351,18 +351,34 @@ func (m *ConversationManager) cleanIdle() {
 		first = m.opts.EvictAfter
 	}
 	m.everyQuarter(first, func() {
+		// Removing a container takes the engine a while: a few at once.
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, idleParallel)
 		for _, a := range m.loaded() {
 			idle := a.idleFor()
+			var end func()
 			switch {
 			case idle <= 0:
 			case m.opts.EvictAfter > 0 && idle >= m.opts.EvictAfter:
-				m.evict(a)
-			case m.opts.IdleTimeout > 0 && idle >= m.opts.IdleTimeout:
-				a.sb.stopIdle(m.ctx)
+				end = func() { m.evict(a) }
+			case m.opts.IdleTimeout > 0 && idle >= m.opts.IdleTimeout && a.sb.current() != nil:
+				end = func() { a.sb.stopIdle(m.ctx) }
 			}
+			if end == nil {
+				continue
+			}
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				end()
+			})
 		}
+		wg.Wait()
 	})
 }
+
+// idleParallel bounds the idle sandboxes ended at once.
+const idleParallel = 4
 
 // everyQuarter calls check every quarter of limit (at most a minute, at
 // least 10ms apart) until the manager closes, so that what has been idle

@@ -951,15 +951,16 @@ func TestFaultEngineUnreachable(t *testing.T) {
 	}
 	during := c.create(`{"initial_message":{"role":"user","content":[{"type":"text","text":"hi"}],"run":false}}`)
 	sock := listen(t, g.url, during)
+	// Its sandbox starts on first use, which fails and says why.
+	for _, id := range []string{before, during} {
+		st, _, body := c.bash(id, "true")
+		engineDown("bash in "+id, st, body)
+	}
 	failed := sock.waitFor("a sandbox error event", time.Minute, func(f frame) bool {
 		return f.Kind == "SandboxStatusEvent" && bytes.Contains(f.Raw, []byte(`"status":"error"`))
 	})
 	if !bytes.Contains(failed.Raw, []byte("docker engine not reachable")) {
 		t.Errorf("the sandbox error event does not say the engine is away: %s", failed.Raw)
-	}
-	for _, id := range []string{before, during} {
-		st, _, body := c.bash(id, "true")
-		engineDown("bash in "+id, st, body)
 	}
 	st, body := c.call("GET", "/api/conversations/"+before+"/file/list?path=/tmp", "", nil)
 	engineDown("file list", st, body)
