@@ -46,7 +46,7 @@ fi
 
 mkdir -p "$cache" "$bin"
 exec 9>"$cache/.build.lock"
-echo "kube build: waiting for the build lock" >&2
+flock -n 9 || echo "kube build: waiting for another build to finish" >&2
 flock 9
 
 log() { echo "kube build: $(date -u +%H:%M:%S) $*" >&2; }

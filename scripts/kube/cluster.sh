@@ -237,19 +237,21 @@ remove_network() {
 # remove_kube_chains: the kubelet's firewall chains (KUBE-FIREWALL and the like), should a
 # kubelet have found an iptables after all.
 remove_kube_chains() {
-  local ipt table rule chain
+  local ipt table rule rules chain chains
   for ipt in iptables ip6tables iptables-legacy ip6tables-legacy; do
     command -v "$ipt" >/dev/null 2>&1 || continue
     for table in filter nat mangle; do
       "$ipt" -t "$table" -S >/dev/null 2>&1 || continue
-      "$ipt" -t "$table" -S | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' | while read -r rule; do
+      rules=$("$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' || true)
+      while read -r rule; do
         # shellcheck disable=SC2086
-        "$ipt" -t "$table" ${rule/-A/-D} 2>/dev/null || true
-      done
-      for chain in $("$ipt" -t "$table" -S | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+        [ -n "$rule" ] && "$ipt" -t "$table" ${rule/-A/-D} 2>/dev/null || true
+      done <<<"$rules"
+      chains=$("$ipt" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}')
+      for chain in $chains; do
         "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
       done
-      for chain in $("$ipt" -t "$table" -S | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+      for chain in $chains; do
         "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
       done
     done
@@ -476,7 +478,7 @@ up() {
 # their shims exit and their mounts go.
 stop_containers() {
   local id
-  ctr_k8s version >/dev/null 2>&1 || return 0
+  pid_of containerd >/dev/null || return 0
   for id in $(ctr_k8s tasks ls -q 2>/dev/null); do
     ctr_k8s tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
   done
