@@ -16,7 +16,11 @@
 #   GOHANDS_KUBE_STATE   state folder (default $HOME/.local/state/gohands/kube)
 #   GOHANDS_KUBE_CACHE   binary cache (see build.sh)
 #   GOHANDS_KUBE_IMAGES  Docker images imported at `up` (default gohands/sandbox:bookworm); pods
-#                        use them with imagePullPolicy: Never, as there is no registry
+#                        use them with imagePullPolicy: Never (or IfNotPresent), as there is no
+#                        registry
+#   GOHANDS_KUBE_OPTIONAL_IMAGES  imported at `up` when Docker has them (default
+#                        gohands/runtime-agent:local, the Kubernetes backend's agent image); after
+#                        rebuilding one, `load` it again
 #
 # Why it is shaped so (each was needed on these machines):
 #   - containerd has restrict_oom_score_adj on, as the VM takes CAP_SYS_RESOURCE from every
@@ -33,6 +37,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 state=${GOHANDS_KUBE_STATE:-$HOME/.local/state/gohands/kube}
 images=${GOHANDS_KUBE_IMAGES:-gohands/sandbox:bookworm}
+optional_images=${GOHANDS_KUBE_OPTIONAL_IMAGES:-gohands/runtime-agent:local}
 
 node=gohands-node
 bridge=gohandskube0
@@ -362,6 +367,8 @@ evictionHard:
   imagefs.available: "1%"
 serializeImagePulls: false
 maxPods: 110
+# As many processes per Pod as a Docker sandbox may have (sandbox.DefaultPidsLimit).
+podPidsLimit: 1024
 EOF
 }
 
@@ -436,13 +443,20 @@ up() {
     --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
     --cert-dir "$state/apiserver-certs"
 
-  local archive
+  local archive image
   archive=$(mktemp "$state/pause.XXXXXX.tar")
   pause_archive "$archive"
   ctr_k8s images import "$archive" >/dev/null
   rm -f "$archive"
   # shellcheck disable=SC2086
   load_images $images
+  for image in $optional_images; do
+    if docker image inspect "$image" >/dev/null 2>&1; then
+      load_images "$image"
+    else
+      log "no $image in Docker: not imported (scripts/kube/cluster.sh load $image once built)"
+    fi
+  done
 
   wait_for kube-apiserver 180 api_get /readyz
   log "API server ready after $(($(date +%s) - t0)) s"
