@@ -326,6 +326,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$ctrd/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$state/cni/net.d"
@@ -547,6 +548,8 @@ down() {
   for m in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
     [ -d "$m" ] && find "$m" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   done
+  # The links the kubelet keeps in a fixed folder to its containers' logs.
+  find /var/log/containers -maxdepth 1 -type l -lname "$state/*" -delete 2>/dev/null || true
   remove_network
   remove_kube_chains
   rm -rf "$state"
