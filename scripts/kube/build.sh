@@ -75,7 +75,7 @@ if [ -n "$todo" ]; then
   w=$tmp/k8s
   mkdir -p "$w"
   log "fetching k8s.io/kubernetes $K8S_VERSION's go.mod"
-  upstream_mod=$(GOFLAGS= go mod download -json "k8s.io/kubernetes@$K8S_VERSION")
+  upstream_mod=$(GOFLAGS='' go mod download -json "k8s.io/kubernetes@$K8S_VERSION")
   gomod=$(printf '%s\n' "$upstream_mod" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
   commit=$(printf '%s\n' "$upstream_mod" | sed -n 's/^[[:space:]]*"Hash": "\(.*\)",*$/\1/p' | head -n1)
   vtime=$(printf '%s\n' "$upstream_mod" | sed -n 's/^[[:space:]]*"Time": "\(.*\)",*$/\1/p' | head -n1)

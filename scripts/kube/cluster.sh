@@ -87,10 +87,10 @@ start() {
 
 # stop NAME: SIGTERM, then SIGKILL after 20 s.
 stop() {
-  local pid i
+  local pid
   pid=$(pid_of "$1") || { rm -f "$run/$1.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 200); do
+  for _ in $(seq 1 200); do
     [ -d "/proc/$pid" ] || break
     sleep 0.1
   done
@@ -104,15 +104,16 @@ stop() {
 
 # wait_for WHAT SECONDS COMMAND...: runs COMMAND every half second until it succeeds.
 wait_for() {
-  local what=$1 secs=$2 i
+  local what=$1 secs=$2
+  local deadline=$((SECONDS + secs))
   shift 2
-  for i in $(seq 1 $((secs * 2))); do
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if "$@" >/dev/null 2>&1; then
       return 0
     fi
     sleep 0.5
   done
-  die "$what not ready after ${secs} s (logs in $logs)"
+  die "$what not ready after $secs s (logs in $logs)"
 }
 
 # --- packages ---------------------------------------------------------------------------------
@@ -509,6 +510,7 @@ stop_containers() {
 # shims or daemons whose command line names the state folder (a cluster whose PID files are gone).
 kill_strays() {
   local pid f comm
+  # shellcheck disable=SC2044 # cgroup paths have no spaces
   for f in $(find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -name cgroup.procs 2>/dev/null); do
     for pid in $(cat "$f" 2>/dev/null); do
       kill -KILL "$pid" 2>/dev/null || true
@@ -526,7 +528,7 @@ kill_strays() {
 }
 
 down() {
-  local t0 name m i
+  local t0 name m
   t0=$(date +%s)
   [ -d "$state" ] || { remove_network; log "nothing to stop"; return 0; }
   stop kubelet
@@ -537,7 +539,7 @@ down() {
   kill_strays
   # Mounts under the state folder (container root file systems, Pod volumes, network
   # namespaces), deepest first.
-  for i in 1 2 3; do
+  for _ in 1 2 3; do
     m=$(awk -v s="$state" 'index($2, s) == 1 {print $2}' /proc/self/mounts | sort -r)
     [ -n "$m" ] || break
     while read -r name; do
