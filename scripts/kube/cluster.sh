@@ -85,16 +85,23 @@ start() {
   echo $! >"$run/$name.pid"
 }
 
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # stop NAME: SIGTERM, then SIGKILL after 20 s.
 stop() {
   local pid
   pid=$(pid_of "$1") || { rm -f "$run/$1.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 200); do
-    [ -d "/proc/$pid" ] || break
+    alive "$pid" || break
     sleep 0.1
   done
-  if [ -d "/proc/$pid" ]; then
+  if alive "$pid"; then
     log "$1 ($pid) did not stop on SIGTERM; killing it"
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
