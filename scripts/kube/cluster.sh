@@ -5,7 +5,8 @@
 # daemon runs in a session of its own, its PID recorded, and is stopped by that PID.
 #
 # Usage: scripts/kube/cluster.sh up       build what is missing, start the cluster (or reuse the
-#                                         running one), import the images, wait for a Ready node
+#                                         running one), import the images (again when Docker's
+#                                         copy changed), wait for a Ready node
 #        scripts/kube/cluster.sh down     stop everything, leave no process, mount, bridge or
 #                                         firewall chain behind, wipe the state
 #        scripts/kube/cluster.sh status   say what runs; exit 0 only when the cluster is usable
@@ -293,14 +294,42 @@ pause_archive() {
   rm -rf "$dir"
 }
 
-# load_images IMAGE...: imports Docker images into the cluster's containerd.
+# full_ref IMAGE: the name containerd gives a Docker image reference (docker.io/library/...).
+full_ref() {
+  local ref=$1 first=${1%%/*}
+  if [ "$first" = "$ref" ]; then
+    ref=docker.io/library/$ref
+  elif [[ $first != *.* && $first != *:* && $first != localhost ]]; then
+    ref=docker.io/$ref
+  fi
+  [[ ${ref##*/} == *[:@]* ]] || ref=$ref:latest
+  echo "$ref"
+}
+
+# load_images IMAGE...: imports Docker images into the cluster's containerd, unless it has them
+# already (the same image ID under the same name).
 load_images() {
-  local image start
+  local image id have start
+  have=$(ctr_k8s images ls -q)
   for image in "$@"; do
+    id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null) || die "Docker has no image $image (build it first)"
+    if grep -qxF "$id" <<<"$have" && grep -qxF "$(full_ref "$image")" <<<"$have"; then
+      continue
+    fi
     start=$(date +%s)
-    docker image inspect "$image" >/dev/null 2>&1 || die "Docker has no image $image (build it first)"
     docker save "$image" | ctr_k8s images import - >/dev/null
     log "imported $image in $(($(date +%s) - start)) s"
+  done
+}
+
+load_optional_images() {
+  local image
+  for image in $optional_images; do
+    if docker image inspect "$image" >/dev/null 2>&1; then
+      load_images "$image"
+    else
+      log "no $image in Docker: not imported (scripts/kube/cluster.sh load $image once built)"
+    fi
   done
 }
 
@@ -404,6 +433,9 @@ node_ready() {
 
 up() {
   if healthy; then
+    # shellcheck disable=SC2086
+    load_images $images
+    load_optional_images
     log "cluster already running; KUBECONFIG=$kubeconfig"
     return 0
   fi
@@ -452,20 +484,14 @@ up() {
     --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
     --cert-dir "$state/apiserver-certs"
 
-  local archive image
+  local archive
   archive=$(mktemp "$state/pause.XXXXXX.tar")
   pause_archive "$archive"
   ctr_k8s images import "$archive" >/dev/null
   rm -f "$archive"
   # shellcheck disable=SC2086
   load_images $images
-  for image in $optional_images; do
-    if docker image inspect "$image" >/dev/null 2>&1; then
-      load_images "$image"
-    else
-      log "no $image in Docker: not imported (scripts/kube/cluster.sh load $image once built)"
-    fi
-  done
+  load_optional_images
 
   wait_for kube-apiserver 180 api_get /readyz
   log "API server ready after $(($(date +%s) - t0)) s"
