@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the binaries of the single-node Kubernetes cluster the Kubernetes backend's tests run
-# against: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl from
-# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, all from the Go module proxy at pinned
-# releases, plus the static pause program in scripts/kube/pause.
+# against: kube-apiserver, kube-controller-manager, kube-scheduler and kubelet (kubectl on
+# request) from k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, all from the Go module
+# proxy at pinned releases, plus the static pause program in scripts/kube/pause.
 #
 # Nothing is vendored into the clone: each upstream module is built through a small wrapper module
 # generated in a temporary folder. The binaries are static and land in a versioned cache folder
@@ -28,7 +28,12 @@ if [ "${1:-}" = "--bin-dir" ]; then
   exit 0
 fi
 
-k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+# kubectl is for people, not for the tests (they use client-go): built only when asked for, with
+# GOHANDS_KUBE_KUBECTL=1.
+if [ "${GOHANDS_KUBE_KUBECTL:-0}" = 1 ]; then
+  k8s_cmds+=(kubectl)
+fi
 all=("${k8s_cmds[@]}" etcd pause)
 
 missing() {
