@@ -133,6 +133,7 @@ install_packages() {
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v jq >/dev/null 2>&1 || need+=(jq)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -428,7 +429,8 @@ api_get() {
 node_ready() {
   local body
   body=$(api_get "/api/v1/nodes/$node") || return 1
-  grep -q '"type":"Ready","status":"True"' <<<"$body" && ! grep -q '"taints"' <<<"$body"
+  jq -e '([.status.conditions[] | select(.type == "Ready" and .status == "True")] | length == 1)
+    and ((.spec.taints // []) | length == 0)' <<<"$body" >/dev/null
 }
 
 up() {
