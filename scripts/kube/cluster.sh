@@ -82,7 +82,8 @@ pid_of() {
 start() {
   local name=$1
   shift
-  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 &
+  # Without the command lock (fd 8), which a daemon would otherwise hold for as long as it runs.
+  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 8>&- &
   echo $! >"$run/$name.pid"
 }
 
@@ -612,6 +613,14 @@ status() {
   echo "KUBECONFIG=$kubeconfig"
   return $ok
 }
+
+# One command at a time: two test packages may bring the cluster up at once. The lock file lives
+# beside the state folder, which `down` removes.
+if [ "${1:-}" != env ]; then
+  mkdir -p "$(dirname "$state")"
+  exec 8>"$state.lock"
+  flock -n 8 || { log "waiting for another cluster.sh to finish"; flock 8; }
+fi
 
 case "${1:-}" in
 up) up ;;
