@@ -13,9 +13,14 @@ import (
 func main() {
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	waitForStop(signals)
+}
+
+// waitForStop reaps exited children on every SIGCHLD and returns at the first other signal.
+func waitForStop(signals <-chan os.Signal) {
 	for sig := range signals {
 		if sig != syscall.SIGCHLD {
-			os.Exit(0)
+			return
 		}
 		reap()
 	}
