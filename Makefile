@@ -73,9 +73,9 @@ browser-image: sandbox-image
 	@bash scripts/browser-image.sh $(BROWSER_IMAGE) $(SANDBOX_IMAGE)
 
 # A single-node Kubernetes cluster for the Kubernetes backend's tests: binaries built once from the
-# Go module proxy into a versioned cache outside the clone (about 40 minutes on a cold Go cache,
-# nothing when present), then the daemons started with their state outside the clone. `kube-up`
-# reuses a running cluster; `scripts/kube/cluster.sh env` prints its KUBECONFIG.
+# Go module proxy into a versioned cache outside the clone (40 to 60 minutes on two busy cores with
+# a cold Go build cache, nothing when present), then the daemons started with their state outside
+# the clone. `kube-up` reuses a running cluster; `scripts/kube/cluster.sh env` prints KUBECONFIG=.
 kube-build:
 	@bash scripts/kube/build.sh >/dev/null
 
