@@ -42,6 +42,8 @@ type clusterEnv struct {
 	cfg      *rest.Config
 	serverID string
 	ns       string
+	agentBin string // the runtime-agent built for the tests (the Docker baseline uses it)
+	dir      string
 }
 
 var cluster clusterEnv
@@ -51,6 +53,9 @@ const testAgentImage = "gohands/runtime-agent:kubetest"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if cluster.dir != "" {
+		os.RemoveAll(cluster.dir)
+	}
 	if cluster.cs != nil {
 		if left := leftovers(cluster.cs, cluster.ns, cluster.serverID); left != "" {
 			fmt.Fprintf(os.Stderr, "kube tests left objects of server %s in the cluster: %s\n", cluster.serverID, left)
@@ -139,7 +144,7 @@ func (e *clusterEnv) prepare() {
 			return
 		}
 	}
-	if err := buildAgentImage(); err != nil {
+	if err := e.buildAgentImage(); err != nil {
 		e.fatal = err.Error()
 		return
 	}
@@ -161,13 +166,14 @@ func (e *clusterEnv) prepare() {
 
 // buildAgentImage builds the runtime-agent of this tree and the agent
 // image from it, as make agent-image does.
-func buildAgentImage() error {
+func (e *clusterEnv) buildAgentImage() error {
 	dir, err := os.MkdirTemp("", "gohands-kubetest-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	e.dir = dir
 	bin := filepath.Join(dir, "runtime-agent")
+	e.agentBin = bin
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "../../cmd/runtime-agent")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
