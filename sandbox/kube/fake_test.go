@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -559,5 +560,34 @@ func TestLabelValue(t *testing.T) {
 	}
 	if labelValue("a/b") == labelValue("a_b") {
 		t.Error("two owners share a label value")
+	}
+}
+
+// TestConnsCloseAll: the connections of a sandbox whose Pod went are
+// closed, a read in flight ends, and a later one is closed at once.
+func TestConnsCloseAll(t *testing.T) {
+	var set conns
+	a, b := net.Pipe()
+	defer b.Close()
+	c := set.add(a)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		done <- err
+	}()
+	set.closeAll()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("read on a closed connection succeeded")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a read in flight did not end")
+	}
+	x, y := net.Pipe()
+	defer y.Close()
+	late := set.add(x)
+	if _, err := late.Write([]byte("x")); err == nil {
+		t.Error("a connection added after closeAll is open")
 	}
 }

@@ -171,9 +171,9 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 		s.setStatus(sandbox.StatusExited, s.exitError(ctx, pod, false, ""))
 	default:
 		s.setStatus(sandbox.StatusStarting, nil)
-		if pod, err = s.waitRunning(ctx); err == nil {
+		if pod, err = s.waitRunning(ctx, pod.UID); err == nil {
 			cl := m.newClient(s, pod.Status.PodIP)
-			if err = s.waitHealthy(ctx, cl); err == nil {
+			if err = s.waitHealthy(ctx, cl, pod.UID); err == nil {
 				s.mu.Lock()
 				s.client, s.endpoint = cl, m.endpointOf(s, pod.Status.PodIP)
 				s.mu.Unlock()

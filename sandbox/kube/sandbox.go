@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
@@ -41,6 +42,7 @@ type Sandbox struct {
 	client   *agentapi.Client
 	endpoint string
 	tunnel   *tunnel
+	conns    *conns // of the current Pod's agent client
 }
 
 // ID returns the sandbox's id, the name of its Pod.
@@ -118,11 +120,16 @@ func (s *Sandbox) wake() {
 	}
 }
 
+// closeTunnel ends every connection to the agent of the current Pod (and
+// the port-forward they go through): calls in flight fail at once.
 func (s *Sandbox) closeTunnel() {
 	s.mu.Lock()
-	t := s.tunnel
-	s.tunnel = nil
+	t, c := s.tunnel, s.conns
+	s.tunnel, s.conns = nil, nil
 	s.mu.Unlock()
+	if c != nil {
+		c.closeAll()
+	}
 	if t != nil {
 		t.Close()
 	}
@@ -134,18 +141,30 @@ func (m *Manager) agentClient(s *Sandbox, podIP string) *agentapi.Client {
 	onUnverified := agentapi.OnUnverified(func(err error) {
 		m.log.Warn("agent connection failed verification", "pod", s.id, "owner", s.Owner(), "err", err)
 	})
+	s.closeTunnel()
+	set := &conns{}
+	var dial func(ctx context.Context) (net.Conn, error)
 	if m.opts.Transport == TransportPodIP {
-		return agentapi.NewClient("http://"+net.JoinHostPort(podIP, strconv.Itoa(AgentPort)), s.token, onUnverified)
+		addr := net.JoinHostPort(podIP, strconv.Itoa(AgentPort))
+		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		dial = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	} else {
+		t := newTunnel(m.cfg, m.cs, m.opts.Namespace, s.id)
+		s.mu.Lock()
+		s.tunnel = t
+		s.mu.Unlock()
+		dial = t.DialContext
 	}
-	t := newTunnel(m.cfg, m.cs, m.opts.Namespace, s.id)
 	s.mu.Lock()
-	old := s.tunnel
-	s.tunnel = t
+	s.conns = set
 	s.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	return agentapi.NewDialClient(t.DialContext, s.token, onUnverified)
+	return agentapi.NewDialClient(func(ctx context.Context) (net.Conn, error) {
+		c, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return set.add(c), nil
+	}, s.token, onUnverified)
 }
 
 func (m *Manager) endpointOf(s *Sandbox, podIP string) string {
@@ -210,11 +229,11 @@ func (s *Sandbox) boot(ctx context.Context) error {
 	m := s.m
 	s.setStatus(sandbox.StatusStarting, nil)
 	pods := m.cs.CoreV1().Pods(m.opts.Namespace)
-	_, err := pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
+	created, err := pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// A Pod that ended on its own (or is still going): make it afresh.
 		if err = s.deletePod(ctx); err == nil {
-			_, err = pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
+			created, err = pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
 		}
 	}
 	if err != nil {
@@ -222,12 +241,12 @@ func (s *Sandbox) boot(ctx context.Context) error {
 		s.setStatus(sandbox.StatusStopped, err)
 		return err
 	}
-	pod, err := s.waitRunning(ctx)
+	pod, err := s.waitRunning(ctx, created.UID)
 	if err != nil {
 		return s.failStart(ctx, err)
 	}
 	cl := m.newClient(s, pod.Status.PodIP)
-	if err := s.waitHealthy(ctx, cl); err != nil {
+	if err := s.waitHealthy(ctx, cl, created.UID); err != nil {
 		return s.failStart(ctx, err)
 	}
 	s.mu.Lock()
@@ -253,7 +272,10 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 // waitRunning waits until the Pod runs, with an IP. It fails at once on a
 // missing image or a container that cannot be made, when the Pod ends,
 // and when the Pod has been Pending longer than Options.PendingTimeout.
-func (s *Sandbox) waitRunning(ctx context.Context) (*corev1.Pod, error) {
+//
+// The watch's cache may still hold the Pod of the previous start for a
+// moment: only the Pod of uid counts (any, when uid is empty).
+func (s *Sandbox) waitRunning(ctx context.Context, uid types.UID) (*corev1.Pod, error) {
 	m := s.m
 	start := time.Now()
 	deadline := time.NewTimer(m.opts.PendingTimeout)
@@ -263,7 +285,7 @@ func (s *Sandbox) waitRunning(ctx context.Context) (*corev1.Pod, error) {
 	var last *corev1.Pod
 	for {
 		pod, err := m.pods.Get(s.id)
-		if err == nil {
+		if err == nil && (uid == "" || pod.UID == uid) {
 			last = pod
 			if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
 				return pod, nil
@@ -343,7 +365,7 @@ func pendingReason(pod *corev1.Pod) string {
 
 // waitHealthy polls the agent's /health until it answers, the Pod ends,
 // or Options.StartTimeout passes.
-func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client) error {
+func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client, uid types.UID) error {
 	m := s.m
 	ctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
 	defer cancel()
@@ -360,7 +382,7 @@ func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client) error {
 		if errors.Is(lastErr, agentapi.ErrUnverified) {
 			return fmt.Errorf("sandbox %s: %w", s.id, lastErr)
 		}
-		if pod, err := m.pods.Get(s.id); err == nil && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
+		if pod, err := m.pods.Get(s.id); err == nil && (uid == "" || pod.UID == uid) && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
 			return s.exitError(ctx, pod, true, "")
 		}
 		if ctx.Err() != nil {
