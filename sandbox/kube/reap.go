@@ -47,6 +47,9 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 		return nil, m.apiErr("list sandbox pods", err)
 	}
 	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp != nil {
+			continue // on its way out: nothing left to destroy
+		}
 		image := ""
 		if len(pod.Spec.Containers) > 0 {
 			image = pod.Spec.Containers[0].Image
