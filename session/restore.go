@@ -17,8 +17,8 @@ const restoreRetryMax = 15 * time.Second
 
 // Restore takes over, at start, the sandboxes this server's conversations
 // saved (their runners hold them from then on, so the idle policy covers
-// them) and removes the server's other sandboxes, which no conversation
-// owns. When the engine does not answer, it says so (an error wrapping
+// them) and removes the server's other sandboxes, and the workspace
+// volumes, which no conversation owns. When the engine does not answer, it says so (an error wrapping
 // sandbox.ErrEngineDown) and tries again in the background, less and less
 // often, until the engine answers or the manager closes: conversations do
 // not wait for it, each recovers its own saved sandbox on first use.
@@ -54,12 +54,24 @@ func (m *ConversationManager) restore(ctx context.Context) error {
 		return err
 	}
 	adopted, removed := 0, 0
+	kept := make(map[string]bool) // workspace volumes of conversations
+	for _, r := range recs {
+		if r.Volume != "" {
+			kept[r.Volume] = true
+		}
+	}
 	for _, h := range list {
+		if h.ID == "" && kept[h.Volume] {
+			continue // the workspace of a conversation whose container was removed
+		}
 		rec, ok := savedFor(recs, h)
-		if !ok {
+		if !ok || h.ID == "" {
+			if kept[h.Volume] {
+				h.Volume = "" // the container goes, the workspace stays
+			}
 			err = be.Destroy(ctx, h)
 			if err == nil {
-				m.log.Info("orphan sandbox removed", "sandbox", h.ID, "owner", h.Owner)
+				m.log.Info("orphan sandbox removed", "sandbox", h.ID, "volume", h.Volume, "owner", h.Owner)
 				removed++
 			}
 		} else if err = m.recoverInto(ctx, rec, h.ID); err == nil {

@@ -13,7 +13,7 @@ func TestSandboxes(t *testing.T) {
 			s, path := openStore(t, Options{SecretKey: key})
 			mustCreate(t, s, "a", "b", "c")
 			puts := []SandboxRecord{
-				{ConversationID: "b", ContainerID: "ctr-b", Token: "tb", Image: "img"},
+				{ConversationID: "b", Token: "tb", Image: "img", Volume: "vol-b"}, // container removed, volume kept
 				{ConversationID: "a", ContainerID: "ctr-a0", Token: "ta0", Image: "img"},
 				{ConversationID: "a", ContainerID: "ctr-a", Token: "ta", Image: "img2"}, // replaces
 				{ConversationID: "c", ContainerID: "ctr-c"},
@@ -40,6 +40,13 @@ func TestSandboxes(t *testing.T) {
 			want := []SandboxRecord{puts[2], puts[0]}
 			if diff := cmp.Diff(got, want); diff != "" {
 				t.Errorf("Sandboxes (-got +want):\n%s", diff)
+			}
+			one, err := s.Sandbox("b")
+			if diff := cmp.Diff(one, puts[0]); err != nil || diff != "" {
+				t.Errorf("Sandbox(b): %v (-got +want):\n%s", err, diff)
+			}
+			if _, err := s.Sandbox("c"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Sandbox of a deleted record: %v, want ErrNotFound", err)
 			}
 		})
 	}
