@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +195,18 @@ func TestPodSpec(t *testing.T) {
 	m.opts.StorageClass = ""
 	if usesClaim(m.buildPod("gohands-abd", "c", false, r)) {
 		t.Error("without a storage class the workspace must be an emptyDir")
+	}
+	r, err = o.resolve(sandbox.Spec{WorkingDir: "/home/user/project"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd := m.buildPod("gohands-abe", "c", false, r).Spec.Containers[0]
+	if wd.WorkingDir != "/home/user/project" || !strings.Contains(strings.Join(wd.Command, " "), "--workdir /home/user/project") ||
+		!slices.ContainsFunc(wd.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.Name == volumeWS && vm.MountPath == "/home/user/project" }) {
+		t.Errorf("the workspace is not at the spec's working directory: %v %v", wd.Command, wd.VolumeMounts)
+	}
+	if _, err := o.resolve(sandbox.Spec{WorkingDir: sandbox.AgentDir}); err == nil {
+		t.Error("a working directory over the agent's folder was accepted")
 	}
 }
 

@@ -119,13 +119,17 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 	volumes := []corev1.Volume{
 		{Name: volumeAgent, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
-	if _, ok := sandbox.Workspace(r.mounts); !ok {
+	covered := false
+	for _, mt := range r.mounts {
+		covered = covered || mt.Target == r.workdir
+	}
+	if !covered {
 		ws := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 		if o.StorageClass != "" {
 			ws = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName(id)}}
 		}
 		volumes = append(volumes, corev1.Volume{Name: volumeWS, VolumeSource: ws})
-		mounts = append(mounts, corev1.VolumeMount{Name: volumeWS, MountPath: sandbox.WorkspaceDir})
+		mounts = append(mounts, corev1.VolumeMount{Name: volumeWS, MountPath: r.workdir})
 	}
 	for i, mt := range r.mounts {
 		name := "claim-" + strconv.Itoa(i)
@@ -176,9 +180,9 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 					"--listen", listen,
 					"--user-id", strconv.Itoa(o.UserID),
 					"--group-id", strconv.Itoa(o.GroupID),
-					"--workdir", sandbox.WorkspaceDir,
+					"--workdir", r.workdir,
 				},
-				WorkingDir: sandbox.WorkspaceDir,
+				WorkingDir: r.workdir,
 				// The token and the sandbox's variables come from its
 				// Secret, not the Pod spec, which more people may read.
 				EnvFrom:      []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: id}}}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"time"
@@ -180,15 +181,22 @@ func checkLimits(l sandbox.Limits) error {
 
 // resolved is a Spec merged with Options: everything a Pod needs.
 type resolved struct {
-	image  string
-	limits sandbox.Limits
-	mounts []sandbox.Mount
-	env    map[string]string
+	workdir string // where the workspace is mounted and terminals start
+	image   string
+	limits  sandbox.Limits
+	mounts  []sandbox.Mount
+	env     map[string]string
 }
 
 // resolve merges s into o.
 func (o Options) resolve(s sandbox.Spec) (resolved, error) {
-	r := resolved{image: o.Image, limits: o.Limits.Over(s.Limits)}
+	r := resolved{image: o.Image, limits: o.Limits.Over(s.Limits), workdir: sandbox.WorkspaceDir}
+	if s.WorkingDir != "" {
+		if err := (sandbox.Mount{Source: "workspace", Target: s.WorkingDir, Volume: true}).Check(); err != nil {
+			return r, fmt.Errorf("working directory: %w", err)
+		}
+		r.workdir = path.Clean(s.WorkingDir)
+	}
 	if s.Image != "" {
 		r.image = s.Image
 	}
@@ -232,6 +240,6 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // equal reports whether two resolved specs make interchangeable sandboxes.
 func (r resolved) equal(o resolved) bool {
-	return r.image == o.image && r.limits == o.limits &&
+	return r.workdir == o.workdir && r.image == o.image && r.limits == o.limits &&
 		slices.Equal(r.mounts, o.mounts) && maps.Equal(r.env, o.env)
 }
