@@ -383,4 +383,3 @@ func TestClusterMissingImage(t *testing.T) {
 		t.Errorf("left secrets after the failed start (%v)", err)
 	}
 }
-
