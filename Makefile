@@ -7,7 +7,7 @@ SANDBOX_IMAGE ?= gohands/sandbox:bookworm
 BROWSER_IMAGE ?= gohands/browser:bookworm
 AGENT_IMAGE   ?= gohands/runtime-agent:local
 
-.PHONY: all build agent server run test test-short bench fuzz vet fmt lint sandbox-image browser-image agent-image clean
+.PHONY: all build agent server run test test-short bench bench-live fuzz vet fmt lint sandbox-image browser-image agent-image clean
 
 all: build
 
@@ -65,6 +65,13 @@ bench: build sandbox-image browser-image
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS) | tee $(BIN)/bench.txt
 	$(GO) run ./bench -summary $(BIN)/bench.txt
 	$(GO) run ./bench
+
+# The live-load benchmarks, apart from bench since they run Docker sandboxes by the hundred (about
+# an hour on two cores under load): 1,000 conversations each sent one command and left idle, containers on
+# the engine against the live cap after the idle timeout; 100 scripted conversations of 20 terminal
+# steps at once against one alone.
+bench-live: build sandbox-image
+	$(GO) run ./bench -run idle,agents
 
 sandbox-image:
 	@bash scripts/sandbox-image.sh $(SANDBOX_IMAGE)

@@ -15,6 +15,11 @@
 //	go run ./bench -run fanout -subscribers 100 -events 2000
 //	go run ./bench -run get -rps 1000 -duration 10s
 //	go run ./bench -run scale -scale-convs 10000 -scale-events 1000000
+//	go run ./bench -run idle -idle-convs 1000 -live-cap 50 -idle-timeout 30s
+//	go run ./bench -run agents -agent-convs 100 -agent-steps 20
+//
+// idle and agents run Docker sandboxes (the engine of DOCKER_HOST and
+// the image gohands/sandbox:bookworm): they are not in the default -run.
 package main
 
 import (
@@ -35,7 +40,7 @@ import (
 
 // Config is what one run measures, from the flags.
 type Config struct {
-	Run []string // "fanout", "get"
+	Run []string // "fanout", "get", "scale", "idle", "agents"
 
 	// Socket fan-out.
 	Subscribers  int
@@ -61,6 +66,17 @@ type Config struct {
 	ScaleEvents int
 	ScaleBig    int    // events of the one big conversation
 	ScaleDir    string // where the stores are made and kept; "": a temporary folder, removed
+
+	// Live sandboxes: idle and agents.
+	IdleConvs   int
+	IdleClients int
+	IdleTimeout time.Duration // the server's SANDBOX_IDLE_TIMEOUT
+	IdleBudget  time.Duration // bounds creating and commanding
+	LiveCap     int           // the server's GOHANDS_MAX_CONVERSATIONS
+	AgentConvs  int
+	AgentSteps  int
+	AgentBudget time.Duration // bounds each run of conversations
+	ServerEnv   []string      // more NAME=value settings of the server
 
 	CPUProfile string
 	Trace      string
@@ -104,7 +120,7 @@ func main() {
 func parseFlags(args []string) (Config, error) {
 	var cfg Config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	runList := fs.String("run", "fanout,get,scale", "benchmarks to run, comma separated: fanout, get, scale")
+	runList := fs.String("run", "fanout,get,scale", "benchmarks to run, comma separated: fanout, get, scale, idle, agents")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 500, "fanout: WebSocket subscribers of the conversation")
 	fs.IntVar(&cfg.Events, "events", 10000, "fanout: events appended")
 	fs.Float64Var(&cfg.Rate, "rate", 100, "fanout: events appended per second (steady)")
@@ -124,6 +140,21 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&cfg.ScaleEvents, "scale-events", 1000000, "scale: events in the store")
 	fs.IntVar(&cfg.ScaleBig, "scale-big", 100000, "scale: events of the one big conversation (of -scale-events)")
 	fs.StringVar(&cfg.ScaleDir, "scale-dir", "", "scale: make the stores in `folder` (new: small/ and big/) and keep them; default a temporary folder, removed")
+	fs.IntVar(&cfg.IdleConvs, "idle-convs", 1000, "idle: conversations created and sent one command each")
+	fs.IntVar(&cfg.IdleClients, "idle-clients", 4, "idle: clients creating and commanding at once")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 30*time.Second, "idle: the server's sandbox idle timeout (SANDBOX_IDLE_TIMEOUT)")
+	fs.DurationVar(&cfg.IdleBudget, "idle-budget", 60*time.Minute, "idle: stop creating conversations after this long")
+	fs.IntVar(&cfg.LiveCap, "live-cap", 50, "idle: the server's live cap (GOHANDS_MAX_CONVERSATIONS)")
+	fs.IntVar(&cfg.AgentConvs, "agent-convs", 100, "agents: conversations running at once")
+	fs.IntVar(&cfg.AgentSteps, "agent-steps", 20, "agents: terminal steps of each conversation (at most 90)")
+	fs.DurationVar(&cfg.AgentBudget, "agent-budget", 20*time.Minute, "agents: how long a run of conversations may take")
+	fs.Func("server-env", "idle, agents: one more `NAME=value` setting of the server (repeatable; wins over the benchmark's)", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+			return fmt.Errorf("want NAME=value, got %q", v)
+		}
+		cfg.ServerEnv = append(cfg.ServerEnv, v)
+		return nil
+	})
 	fs.StringVar(&cfg.Summary, "summary", "", "print one table of the figures and ratios in `file` (the output of go test -bench) and exit")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (server and clients of fanout) to `file`")
 	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of this process to `file` (large: use small sizes; go tool trace -pprof=syscall file)")
@@ -137,10 +168,10 @@ func parseFlags(args []string) (Config, error) {
 		name = strings.TrimSpace(name)
 		switch name {
 		case "":
-		case "fanout", "get", "scale":
+		case "fanout", "get", "scale", "idle", "agents":
 			cfg.Run = append(cfg.Run, name)
 		default:
-			return cfg, fmt.Errorf("-run: unknown benchmark %q (fanout, get, scale)", name)
+			return cfg, fmt.Errorf("-run: unknown benchmark %q (fanout, get, scale, idle, agents)", name)
 		}
 	}
 	switch {
@@ -152,6 +183,10 @@ func parseFlags(args []string) (Config, error) {
 		return cfg, errors.New("-rps, -duration and -slice must be positive")
 	case cfg.ScaleConvs < 2, cfg.ScaleBig < 1, cfg.ScaleEvents < cfg.ScaleBig:
 		return cfg, errors.New("-scale-convs must be at least 2, -scale-big positive and -scale-events at least -scale-big")
+	case cfg.IdleConvs < 1, cfg.IdleClients < 1, cfg.IdleTimeout <= 0, cfg.IdleBudget <= 0, cfg.LiveCap < 1:
+		return cfg, errors.New("-idle-convs, -idle-clients, -idle-timeout, -idle-budget and -live-cap must be positive")
+	case cfg.AgentConvs < 1, cfg.AgentSteps < 2, cfg.AgentSteps > 90, cfg.AgentBudget <= 0:
+		return cfg, errors.New("-agent-convs and -agent-budget must be positive, -agent-steps from 2 to 90")
 	}
 	return cfg, nil
 }
@@ -203,6 +238,17 @@ func run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("scale: %w", err)
 		}
 		res.print(out)
+	}
+	if slices.Contains(cfg.Run, "idle") {
+		// It prints its figures itself, before it removes its containers.
+		if _, err := idleBench(ctx, cfg, out); err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+	}
+	if slices.Contains(cfg.Run, "agents") {
+		if _, err := agentsBench(ctx, cfg, out); err != nil {
+			return fmt.Errorf("agents: %w", err)
+		}
 	}
 	fmt.Fprintf(out, "\nload average at the end: %s\n", loadAverage())
 	return nil

@@ -26,8 +26,11 @@ type gohands struct {
 	dir  string
 	base string // http://127.0.0.1:port
 	key  string
-	log  *os.File
-	done chan error
+	// serverID is the id the server gives its sandboxes' label
+	// gohands.server, from its "gohands serving" log line.
+	serverID string
+	log      *os.File
+	done     chan error
 }
 
 // ensureBinaries builds the server (and the runtime-agent it needs next to
@@ -64,7 +67,14 @@ func startGohands(ctx context.Context, bin string) (*gohands, error) {
 
 // startGohandsOn starts the server on the state file at state ("": a new
 // one in the server's temporary folder) and waits until it listens.
-func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err error) {
+func startGohandsOn(ctx context.Context, bin, state string) (*gohands, error) {
+	return startGohandsWith(ctx, bin, state, nil)
+}
+
+// startGohandsWith is startGohandsOn with more settings in the server's
+// environment (NAME=value; a later one wins over an earlier one and over
+// the defaults).
+func startGohandsWith(ctx context.Context, bin, state string, extra []string) (_ *gohands, err error) {
 	g := &gohands{done: make(chan error, 1)}
 	if g.dir, err = os.MkdirTemp("", "gohands-bench-server-"); err != nil {
 		return nil, err
@@ -96,7 +106,7 @@ func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err err
 			env = append(env, name+"="+v)
 		}
 	}
-	g.cmd.Env = env
+	g.cmd.Env = append(env, extra...)
 	g.cmd.Stdout = g.log
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
@@ -105,7 +115,8 @@ func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err err
 	if err := g.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", abs, err)
 	}
-	addr := make(chan string, 1)
+	type serving struct{ addr, serverID string }
+	addr := make(chan serving, 1)
 	go func() {
 		// Copy the log to the file, watching for the line that says
 		// where the server listens.
@@ -115,12 +126,13 @@ func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err err
 			line := sc.Bytes()
 			g.log.Write(append(line, '\n'))
 			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg      string `json:"msg"`
+				Addr     string `json:"addr"`
+				ServerID string `json:"server_id"`
 			}
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "gohands serving" {
 				select {
-				case addr <- rec.Addr:
+				case addr <- serving{rec.Addr, rec.ServerID}:
 				default:
 				}
 			}
@@ -128,7 +140,8 @@ func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err err
 		g.done <- g.cmd.Wait()
 	}()
 	select {
-	case g.base = <-addr:
+	case a := <-addr:
+		g.base, g.serverID = a.addr, a.serverID
 		return g, nil
 	case err := <-g.done:
 		g.log.Close()

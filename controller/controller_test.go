@@ -78,6 +78,7 @@ func newFixture(t testing.TB, s setup, steps ...llmtest.Step) *fixture {
 		}
 		t.Cleanup(func() { cks.Close() })
 		opts.Checkpoints, opts.CheckpointsDefault = cks, true
+		opts.ForkTreesDir = filepath.Join(t.TempDir(), "fork-trees")
 	}
 	m, err := session.New(opts)
 	if err != nil {

@@ -38,7 +38,8 @@ func newBenchConversation(b *testing.B) benchConversation {
 		b.Fatal(err)
 	}
 	sbs := dockertest.Manager(b, func(o *docker.Options) { o.PoolSize = 0 })
-	m, err := session.New(session.Options{Store: store, Sandboxes: sbs, Checkpoints: cks, CheckpointsDefault: true})
+	m, err := session.New(session.Options{Store: store, Sandboxes: sbs, Checkpoints: cks, CheckpointsDefault: true,
+		ForkTreesDir: filepath.Join(b.TempDir(), "fork-trees")})
 	if err != nil {
 		b.Fatal(err)
 	}

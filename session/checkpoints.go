@@ -36,6 +36,9 @@ type Checkpoints interface {
 	// Copy makes checkpoint id of fromOwner one of toOwner too, at the
 	// same seq, sharing its content.
 	Copy(fromOwner, id, toOwner string) (checkpoint.Checkpoint, error)
+	// Materialize writes the part under root of checkpoint id of owner
+	// as the new host folder dir.
+	Materialize(owner, id, root, dir string) (files int, bytes int64, err error)
 	// DeleteOwner deletes every checkpoint of owner.
 	DeleteOwner(owner string) error
 }
@@ -268,6 +271,19 @@ func (m *ConversationManager) checkpointMaxBytes() int64 {
 // sandbox: nothing to delete). It returns how many entries it wrote. The
 // caller holds a.ck.mu.
 func (a *AgentSession) restoreFiles(ctx context.Context, from string, to Checkpoint) (int, error) {
+	return a.restore(ctx, from, to, false)
+}
+
+// restoreForked brings the files of a fresh sandbox whose working folder
+// holds already the checkpoint's (a copy-on-write view of them) to the
+// checkpoint to: only the paths outside the working folder are written.
+// The caller holds a.ck.mu.
+func (a *AgentSession) restoreForked(ctx context.Context, to Checkpoint) (int, error) {
+	return a.restore(ctx, "", to, true)
+}
+
+// restore is restoreFiles, or, with rootDone, restoreForked.
+func (a *AgentSession) restore(ctx context.Context, from string, to Checkpoint, rootDone bool) (int, error) {
 	cks := a.m.opts.Checkpoints
 	cl, sb, done, err := a.sb.use(ctx)
 	if err != nil {
@@ -288,6 +304,16 @@ func (a *AgentSession) restoreFiles(ctx context.Context, from string, to Checkpo
 	if f := a.Settings().ForkedFrom; f != nil {
 		// A fork's copied checkpoints hold its originals' host folders.
 		hdr.fm.from = f.HostDirs
+	}
+	if rootDone {
+		// The working folder is as the checkpoint has it: the difference
+		// from there holds the other paths alone.
+		fromState = make(checkpoint.Manifest)
+		for p, e := range toState {
+			if underAny(hdr.fm.path(p), []string{hdr.root}) {
+				fromState[p] = e
+			}
+		}
 	}
 	hdr.paths = hdr.outside(fromState, toState)
 	files, res, err := a.sendRestore(ctx, cl, hdr, fromState, to.ID)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -223,6 +224,7 @@ func idOf(evs []event.Event, seq int64) string {
 // On failure what was made of it is removed.
 func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, p forkPoint) (info Info, err error) {
 	m := a.m
+	began := m.now()
 	a.mu.Lock()
 	s := a.settings
 	s.Agent.Tools = append([]Tool(nil), s.Agent.Tools...)
@@ -318,31 +320,46 @@ func (a *AgentSession) forkOne(ctx context.Context, id string, req ForkRequest, 
 	if err != nil {
 		return Info{}, err
 	}
-	var started, restored time.Duration
+	var records, made, started, restored time.Duration
+	workspace := ""
 	if p.hasCk {
 		ck, err := m.opts.Checkpoints.Copy(a.id, p.ck.ID, id)
 		if err != nil {
 			return Info{}, checkpointError("copy the checkpoint", err)
 		}
 		t := m.now()
-		if _, err := f.sb.get(ctx); err != nil {
+		records = t.Sub(began)
+		cow := origin.HostCopy == "" && m.makeForkTree(ctx, id, a.id, p.ck.ID, f.WorkingDir())
+		if _, left := m.trees.volume(id); left && !cow {
+			return Info{}, conflict("the workspace of an earlier fork %s is still being removed; try again later", id)
+		}
+		made = m.now().Sub(t)
+		if err := f.startForked(ctx, &cow); err != nil {
 			return Info{}, err
 		}
-		started = m.now().Sub(t)
+		started = m.now().Sub(t) - made
 		f.ck.mu.Lock()
-		_, err = f.restoreFiles(ctx, "", ck)
+		if cow {
+			_, err = f.restoreForked(ctx, ck)
+		} else {
+			_, err = f.restoreFiles(ctx, "", ck)
+		}
 		f.ck.mu.Unlock()
 		if err != nil {
 			return Info{}, err
 		}
-		restored = m.now().Sub(t) - started
+		restored = m.now().Sub(t) - made - started
+		workspace = "restored"
+		if cow {
+			workspace = "copy-on-write"
+		}
 	}
 	if err := m.store.PutServerValues(map[string][]byte{forkPendingKey + id: nil}); err != nil {
 		return Info{}, storeError("mark the fork ready", err)
 	}
 	m.forkReady(id)
 	m.log.InfoContext(ctx, "conversation forked", "conversation", a.id, "fork", id, "events", p.upTo, "from_event", p.eventID,
-		"sandbox_start", started, "restore", restored)
+		"records", records, "workspace", workspace, "workspace_made", made, "sandbox_start", started, "restore", restored)
 	f.publishInfo()
 	return f.Info(), nil
 }
@@ -425,8 +442,11 @@ func (m *ConversationManager) removeFork(ctx context.Context, id string) {
 		if err := m.Delete(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
 			m.log.Warn("remove a fork that failed", "fork", id, "err", err)
 		}
-	} else if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		m.log.Warn("remove a fork that failed", "fork", id, "err", err)
+	} else {
+		if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			m.log.Warn("remove a fork that failed", "fork", id, "err", err)
+		}
+		m.dropForkTree(ctx, id)
 	}
 	if m.opts.Checkpoints != nil {
 		if err := m.opts.Checkpoints.DeleteOwner(id); err != nil {
@@ -458,5 +478,82 @@ func (m *ConversationManager) RemovePendingForks(ctx context.Context) (int, erro
 		m.removeFork(ctx, id)
 		m.log.Info("a fork left half made by a stopped server is removed", "fork", id)
 	}
+	// The workspace of a fork whose record is gone (its deletion was cut
+	// short) goes too.
+	for _, id := range m.trees.ids() {
+		if _, err := m.store.Conversation(id); errors.Is(err, storage.ErrNotFound) {
+			m.dropForkTree(ctx, id)
+		}
+	}
 	return len(pending), nil
+}
+
+// dropForkTree removes the copy-on-write workspace of a fork that no
+// loaded conversation holds, after the sandboxes of the fork an earlier
+// server left (the engine does not remove a volume in use).
+func (m *ConversationManager) dropForkTree(ctx context.Context, id string) {
+	if !slices.Contains(m.trees.ids(), id) {
+		return
+	}
+	if hs, err := m.opts.Sandboxes.List(ctx); err == nil {
+		for _, h := range hs {
+			if h.Owner == id {
+				if err := m.opts.Sandboxes.Destroy(ctx, h); err != nil {
+					m.log.Warn("sandbox of a removed fork not removed", "fork", id, "sandbox", h.ID, "err", err)
+				}
+			}
+		}
+	}
+	if err := m.trees.drop(ctx, id); err != nil {
+		m.log.Warn("workspace volume of a removed fork not removed", "fork", id, "err", err)
+	}
+}
+
+// makeForkTree makes the workspace of the fork id a copy-on-write view of
+// the workspace (the folder root) of owner's checkpoint ckID, whose files
+// are written once for every fork of it. It reports false, the reason
+// logged, when it cannot: the fork's agent restores the whole workspace
+// then.
+func (m *ConversationManager) makeForkTree(ctx context.Context, id, owner, ckID, root string) bool {
+	if !m.trees.on() {
+		return false
+	}
+	key := baseKey(owner, ckID)
+	err := m.trees.acquire(ctx, key, func(dir string) error {
+		_, _, err := m.opts.Checkpoints.Materialize(owner, ckID, root, dir)
+		return err
+	})
+	if err == nil {
+		if err = m.trees.make(ctx, id, owner, key, root); err != nil {
+			m.trees.release(key)
+		}
+	}
+	if err != nil {
+		m.log.InfoContext(ctx, "the fork's workspace is restored whole, not a copy-on-write view", "fork", id, "err", err)
+		return false
+	}
+	return true
+}
+
+// startForked starts the sandbox of a fork being made. The first sandbox
+// on a copy-on-write workspace tells whether the engine can mount one:
+// when it cannot, the workspace volume goes, *cow turns false, and this
+// sandbox and every later fork's do without.
+func (a *AgentSession) startForked(ctx context.Context, cow *bool) error {
+	trees := a.m.trees
+	_, err := a.sb.get(ctx)
+	if err != nil && *cow && trees.mount.Load() == 0 {
+		if trees.drop(context.WithoutCancel(ctx), a.id) != nil {
+			return err
+		}
+		*cow = false
+		if _, err = a.sb.get(ctx); err == nil {
+			trees.mount.Store(-1)
+			a.log.Warn("the engine cannot mount a copy-on-write workspace: forks' workspaces are restored whole from now on")
+		}
+	}
+	if err == nil && *cow {
+		trees.mount.CompareAndSwap(0, 1)
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -139,6 +140,12 @@ type Options struct {
 	// MaxForks bounds the count of one fork request; 0 means
 	// DefaultMaxForks.
 	MaxForks int
+	// ForkTreesDir is a folder of the server's own, out of every
+	// sandbox's reach, where the workspaces of forks are made
+	// copy-on-write views of their checkpoint's, when the backend can
+	// (sandbox.OverlayVolumes). "": a fork's workspace is restored
+	// whole by its sandbox's agent.
+	ForkTreesDir string
 	// MCPServers are the MCP servers every conversation has, before its
 	// agent's mcp_config (whose servers replace those of the same name).
 	MCPServers mcpclient.Config
@@ -160,6 +167,8 @@ type Options struct {
 type ConversationManager struct {
 	opts  Options
 	roots HostRoots // Options.HostRoots, cleaned
+	// trees are the copy-on-write workspaces of forks.
+	trees *forkTrees
 	// workspaces are the shared workspace sandboxes of the global routes.
 	workspaces *workspaces
 	// live is the cap on live sandboxes (Options.MaxLive).
@@ -236,10 +245,23 @@ func New(opts Options) (*ConversationManager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: Options.HostRoots: %w", err)
 	}
+	treesDir := opts.ForkTreesDir
+	if treesDir != "" {
+		if treesDir, err = filepath.Abs(treesDir); err != nil {
+			return nil, fmt.Errorf("session: Options.ForkTreesDir: %w", err)
+		}
+	}
+	if opts.Checkpoints == nil {
+		treesDir = ""
+	}
+	trees, err := newForkTrees(treesDir, opts.Sandboxes, opts.Logger.With("component", "session"))
+	if err != nil {
+		return nil, fmt.Errorf("session: Options.ForkTreesDir: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &ConversationManager{
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
-		ctx: ctx, cancel: cancel, roots: roots,
+		ctx: ctx, cancel: cancel, roots: roots, trees: trees,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
 		evictedBash: make(map[string]*bashHub),
 	}
@@ -844,6 +866,8 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	a.closeBrowser()
 	if hasSandbox {
 		a.sb.remove(ctx, sbHandle)
+	} else if err := m.trees.drop(ctx, id); err != nil {
+		a.log.Warn("workspace volume of a deleted fork not removed", "err", err)
 	}
 	m.live.release(a.sb)
 	m.deleteFiles(a)

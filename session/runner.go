@@ -192,6 +192,12 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 	if m, ok := a.m.hostMount(a.Settings().Workspace.WorkingDir); ok {
 		spec.AddMounts = []sandbox.Mount{m}
 	}
+	if v, ok := a.m.trees.volume(a.id); ok {
+		// A fork's copy-on-write workspace, on every start of its
+		// sandbox: the mount on the workspace, which the backend then
+		// makes no volume for.
+		spec.AddMounts = append(spec.AddMounts, sandbox.Mount{Source: v, Target: a.WorkingDir(), Volume: true})
+	}
 	// The workspace outlives the sandbox: on the volume of the one
 	// before, when there was one.
 	spec.WorkingDir = a.WorkingDir()
@@ -434,6 +440,14 @@ func (r *runner) handle() (sandbox.Handle, bool) {
 func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
 	r.a.closeMCP()
 	rm := func(ctx context.Context) error { return r.be.Destroy(ctx, h) }
+	// A fork's copy-on-write workspace goes once its sandbox has.
+	rmSandbox := rm
+	rm = func(ctx context.Context) error {
+		if err := rmSandbox(ctx); err != nil {
+			return err
+		}
+		return r.a.m.trees.drop(ctx, r.a.id)
+	}
 	if err := rm(ctx); err != nil {
 		r.a.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "err", err)
 		r.a.m.removeLater(h.ID, rm)

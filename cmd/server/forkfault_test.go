@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 
 	"github.com/gohands/gohands/llm/llmtest"
 )
@@ -158,6 +159,98 @@ func TestFaultForkKilled(t *testing.T) {
 	}
 	if n := checkpointCount(t, g.api); n != 0 {
 		t.Errorf("%d checkpoints after deleting every conversation, want 0", n)
+	}
+	g.stop()
+}
+
+// TestFaultForkKilledCopyOnWrite kills gohands with SIGKILL while it makes
+// a fork whose workspace is a copy-on-write volume (its sandbox, on that
+// volume, exists). The next gohands removes the fork's sandbox, its
+// volume, its folders and the base they were over; a fork then works.
+func TestFaultForkKilledCopyOnWrite(t *testing.T) {
+	engine, dir, agent := dockerSetup(t)
+	bin := buildServer(t, dir)
+	model := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo A > /workspace/a.txt"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
+	)
+	state := filepath.Join(dir, "state")
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(state, "state.db"),
+		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
+	}
+	g := startChild(t, []string{bin}, env)
+	serverID := g.serverID
+	t.Cleanup(func() {
+		removeOwnedBy(engine, serverID)
+		vols, _ := engine.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+serverID))})
+		for _, v := range vols.Volumes {
+			engine.VolumeRemove(context.Background(), v.Name, true)
+		}
+	})
+	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
+		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
+	g.waitStatus(id, 2*time.Minute, "finished")
+	obs, ok := find(g.events(id), "ObservationEvent", "a.txt")
+	if !ok {
+		t.Fatal("no observation of the write")
+	}
+	go func() {
+		req, _ := http.NewRequest("POST", g.url+"/api/conversations/"+id+"/fork",
+			strings.NewReader(fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID)))
+		req.Header.Set("X-Session-API-Key", "key")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+serverID), filters.Arg("label", "gohands.conversation=mid-fork"))
+	volumes := filters.NewArgs(filters.Arg("label", "gohands.overlay-owner=mid-fork"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fork's sandbox never appeared")
+		}
+	}
+	g.kill()
+	trees := filepath.Join(state, "fork-trees")
+	if vols, err := engine.VolumeList(context.Background(), volume.ListOptions{Filters: volumes}); err != nil || len(vols.Volumes) != 1 {
+		t.Fatalf("the fork's workspace volume before the restart: %v %v, want one", vols.Volumes, err)
+	}
+
+	g = startChild(t, []string{bin}, env)
+	if st, data := g.call("GET", "/api/conversations/mid-fork", "", nil); st != http.StatusNotFound {
+		t.Errorf("the half-made fork after the restart: %d %s, want 404", st, data)
+	}
+	if list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned}); err != nil || len(list) != 0 {
+		t.Errorf("the half-made fork's sandbox after the restart: %d %v", len(list), err)
+	}
+	if vols, err := engine.VolumeList(context.Background(), volume.ListOptions{Filters: volumes}); err != nil || len(vols.Volumes) != 0 {
+		t.Errorf("the half-made fork's volume after the restart: %v %v", vols.Volumes, err)
+	}
+	for _, sub := range []string{"bases", "forks"} {
+		if entries, err := os.ReadDir(filepath.Join(trees, sub)); err != nil || len(entries) != 0 {
+			t.Errorf("%s after the restart: %d entries, %v; want none", sub, len(entries), err)
+		}
+	}
+	var f convInfo
+	if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID), &f); st != http.StatusCreated {
+		t.Fatalf("fork after the restart: %d %s", st, data)
+	}
+	if st, out, _ := g.bash("mid-fork", "cat /workspace/a.txt; awk '$2 == \"/workspace\" {print $3}' /proc/mounts"); st != http.StatusOK || strings.TrimSpace(out) != "A\noverlay" {
+		t.Errorf("the fork's a.txt and workspace mount: %d %q", st, out)
+	}
+	if st, data := g.call("DELETE", "/api/conversations/mid-fork", "", nil); st != http.StatusOK {
+		t.Fatalf("delete the fork: %d %s", st, data)
+	}
+	if vols, err := engine.VolumeList(context.Background(), volume.ListOptions{Filters: volumes}); err != nil || len(vols.Volumes) != 0 {
+		t.Errorf("the deleted fork's volume: %v %v", vols.Volumes, err)
 	}
 	g.stop()
 }
