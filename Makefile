@@ -5,8 +5,9 @@ PKGS      ?= ./...
 GOFLAGS_AGENT = CGO_ENABLED=0 GOOS=linux
 SANDBOX_IMAGE ?= gohands/sandbox:bookworm
 BROWSER_IMAGE ?= gohands/browser:bookworm
+AGENT_IMAGE   ?= gohands/runtime-agent:local
 
-.PHONY: all build agent server run test test-short bench bench-live fuzz vet fmt lint sandbox-image browser-image clean kube-build kube-up kube-down
+.PHONY: all build agent server run test test-short bench bench-live fuzz vet fmt lint sandbox-image browser-image agent-image clean kube-build kube-up kube-down
 
 all: build
 
@@ -74,6 +75,10 @@ bench-live: build sandbox-image
 
 sandbox-image:
 	@bash scripts/sandbox-image.sh $(SANDBOX_IMAGE)
+
+# The runtime-agent alone on scratch: what a Kubernetes sandbox's init container copies the agent from.
+agent-image: agent
+	@bash scripts/agent-image.sh $(BIN)/runtime-agent $(AGENT_IMAGE)
 
 # Debian's Chromium on the sandbox image, for the agent's browser (one container per conversation).
 browser-image: sandbox-image

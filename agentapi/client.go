@@ -71,6 +71,17 @@ func NewUnixClient(socketPath, token string, opts ...ClientOption) *Client {
 	})
 }
 
+// NewDialClient returns a client for an agent whose TCP port dial
+// reaches by a tunnel (an orchestrator's port-forward, say), one new
+// connection per call. As over TCP, the handshake proves that the peer
+// holds the token; the tunnel's own authentication proves where it ends.
+func NewDialClient(dial func(ctx context.Context) (net.Conn, error), token string, opts ...ClientOption) *Client {
+	return newClient("http://agent", token, opts, func(ctx context.Context, _, _ string) (net.Conn, string, error) {
+		conn, err := dial(ctx)
+		return conn, TCPBinding, err
+	})
+}
+
 // dialFunc dials the agent and returns the binding of what it reached.
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, string, error)
 

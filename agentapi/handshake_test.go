@@ -3,11 +3,14 @@ package agentapi
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -71,4 +74,56 @@ func FuzzHandshakeAnswer(f *testing.F) {
 			t.Fatalf("answer %q passed the handshake", answer)
 		}
 	})
+}
+
+// TestDialClient: a client over a caller's dial function runs the
+// handshake on each new connection it opens, and refuses a peer that
+// lacks the token.
+func TestDialClient(t *testing.T) {
+	t.Parallel()
+	serve := func(token string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST "+HandshakePath, func(w http.ResponseWriter, r *http.Request) {
+			var req HandshakeRequest
+			json.NewDecoder(r.Body).Decode(&req)
+			nonce, _ := hex.DecodeString(req.Nonce)
+			json.NewEncoder(w).Encode(HandshakeAnswer{MAC: hex.EncodeToString(HandshakeMAC(token, nonce, TCPBinding))})
+		})
+		mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+		go http.Serve(ln, mux)
+		return ln, nil
+	}
+	good, err := serve(testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	var dials atomic.Int32
+	dial := func(addr string) func(context.Context) (net.Conn, error) {
+		return func(ctx context.Context) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}
+	}
+	c := NewDialClient(dial(good.Addr().String()), testToken)
+	for range 3 {
+		if err := c.Health(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials for three calls, want one kept-alive connection", n)
+	}
+	bad, err := serve("another-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := NewDialClient(dial(bad.Addr().String()), testToken).Health(ctx(t)); !errors.Is(err, ErrUnverified) {
+		t.Errorf("peer without the token: err = %v, want ErrUnverified", err)
+	}
 }

@@ -50,10 +50,18 @@ func main() {
 	flag.StringVar(&cfg.workdir, "workdir", "/workspace", "where terminals start (made if missing)")
 	flag.StringVar(&cfg.outputDir, "output-dir", "/tmp/gohands", "where cut command output is kept")
 	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
+	installTo := flag.String("install", "", "copy this binary to the given path and exit (a Kubernetes init container's job)")
 	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+agentapi.TokenEnv+" to itself this way)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *installTo != "" {
+		if err := install(*installTo); err != nil {
+			logger.Error("runtime-agent", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	token, err := takeToken(os.Getenv(agentapi.TokenEnv), cfg.tokenFD)
 	if err != nil {
 		logger.Error("runtime-agent", "err", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
@@ -238,4 +239,28 @@ func startOnSocket(ctx context.Context, t testing.TB, sock, token string, cmd *e
 		time.Sleep(5 * time.Millisecond)
 	}
 	return c
+}
+
+// TestInstallCopiesItself: --install puts an executable copy of the binary
+// at the path given, without a token, and the copy runs.
+func TestInstallCopiesItself(t *testing.T) {
+	bin := buildAgent(t)
+	dest := filepath.Join(t.TempDir(), "opt", "gohands", "runtime-agent")
+	cmd := exec.Command(bin, "--install", dest)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install: %v: %s", err, out)
+	}
+	want, _ := os.ReadFile(bin)
+	got, err := os.ReadFile(dest)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("installed copy differs from the binary (err %v)", err)
+	}
+	if st, _ := os.Stat(dest); st.Mode().Perm() != 0o755 {
+		t.Errorf("installed mode %v, want 0755", st.Mode().Perm())
+	}
+	out, _ := exec.Command(dest, "--listen", "tcp://127.0.0.1:0").CombinedOutput()
+	if !strings.Contains(string(out), agentapi.TokenEnv) {
+		t.Errorf("installed copy does not run as the agent: %s", out)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/docker"
+	"github.com/gohands/gohands/sandbox/kube"
 	"github.com/gohands/gohands/session"
 )
 
@@ -172,9 +173,21 @@ type SecretsConfig struct {
 	MaxTotalBytes int64
 }
 
+// Sandbox backends (SandboxConfig.Backend).
+const (
+	BackendDocker     = "docker"
+	BackendKubernetes = "kubernetes"
+)
+
 // SandboxConfig is what every sandbox gets unless a conversation asks
-// otherwise. The fields map onto docker.Options (IdleTimeout onto session.Options).
+// otherwise. The fields map onto docker.Options or kube.Options (by
+// Backend; IdleTimeout onto session.Options).
 type SandboxConfig struct {
+	// Backend runs the sandboxes: BackendDocker (the default) or
+	// BackendKubernetes.
+	Backend string
+	// Kube configures the Kubernetes backend.
+	Kube KubeConfig
 	// Image is the default image.
 	Image string
 	// Volumes are SANDBOX_VOLUMES with WORKSPACE_BASE (on /workspace) added.
@@ -195,7 +208,8 @@ type SandboxConfig struct {
 	// clock of ConversationIdle; session.Options.IdleTimeout); 0 leaves it
 	// to ConversationIdle.
 	IdleTimeout time.Duration
-	// Transport and Inject: see the docker backend's constants. Empty picks by engine.
+	// Transport and Inject: see the docker backend's constants. Empty picks
+	// by engine. (The Kubernetes backend's transport is in Kube.)
 	Transport docker.Transport
 	Inject    docker.Inject
 	// RunDir holds the per-sandbox socket folders; empty is the sandbox default.
@@ -205,6 +219,27 @@ type SandboxConfig struct {
 	AgentBinary string
 	// Env is added to every sandbox's environment.
 	Env map[string]string
+}
+
+// KubeConfig is the Kubernetes backend's own part of SandboxConfig (see
+// kube.Options).
+type KubeConfig struct {
+	// Kubeconfig is the kubeconfig file's path; empty: in-cluster when
+	// running in a Pod, else $KUBECONFIG or ~/.kube/config.
+	Kubeconfig string
+	// Namespace holds the sandboxes. Default "default".
+	Namespace string
+	// PullPolicy of the sandbox and agent images: Always, IfNotPresent
+	// (default) or Never.
+	PullPolicy string
+	// AgentImage is the image with the runtime-agent (make agent-image).
+	AgentImage string
+	// Transport is apiserver (default) or podip.
+	Transport kube.Transport
+	// StorageClass, when set, gives each workspace a PVC of that class.
+	StorageClass string
+	// RuntimeClass is passed through as runtimeClassName.
+	RuntimeClass string
 }
 
 // Redacted returns c with keys and secrets replaced by "**********", for
@@ -319,6 +354,7 @@ func defaultConfig(getenv func(string) string) Config {
 			IdleTimeout: browser.DefaultIdleTimeout, LoadTimeout: browser.DefaultLoadTimeout,
 		},
 		Sandbox: SandboxConfig{
+			Backend:     BackendDocker,
 			Image:       o.Image,
 			UserID:      o.UserID,
 			GroupID:     o.GroupID,
@@ -457,6 +493,17 @@ var settings = []setting{
 	{key: "sandbox.idle_timeout", env: []string{"SANDBOX_IDLE_TIMEOUT"},
 		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.Sandbox.IdleTimeout) }},
 	{key: "sandbox.transport", env: []string{"SANDBOX_TRANSPORT"}, set: parseTransport},
+	{key: "sandbox.backend", env: []string{"SANDBOX_BACKEND"}, set: parseBackend},
+	{key: "sandbox.kubeconfig", env: []string{"SANDBOX_KUBECONFIG"},
+		set: func(l *loader, v string) error { l.cfg.Sandbox.Kube.Kubeconfig = v; return nil }},
+	{key: "sandbox.namespace", env: []string{"SANDBOX_NAMESPACE"}, set: parseNamespace},
+	{key: "sandbox.image_pull_policy", env: []string{"SANDBOX_IMAGE_PULL_POLICY"}, set: parsePullPolicy},
+	{key: "sandbox.agent_image", env: []string{"SANDBOX_AGENT_IMAGE"},
+		set: func(l *loader, v string) error { return nonEmpty(v, &l.cfg.Sandbox.Kube.AgentImage) }},
+	{key: "sandbox.storage_class", env: []string{"SANDBOX_STORAGE_CLASS"},
+		set: func(l *loader, v string) error { l.cfg.Sandbox.Kube.StorageClass = v; return nil }},
+	{key: "sandbox.runtime_class", env: []string{"SANDBOX_RUNTIME_CLASS"},
+		set: func(l *loader, v string) error { l.cfg.Sandbox.Kube.RuntimeClass = v; return nil }},
 	{key: "sandbox.inject", env: []string{"SANDBOX_INJECT"}, set: parseInject},
 	{key: "sandbox.run_dir", env: []string{"SANDBOX_RUN_DIR"},
 		set: func(l *loader, v string) error { l.cfg.Sandbox.RunDir = v; return nil }},
@@ -758,6 +805,9 @@ func (l *loader) finish(getenv func(string) string) error {
 			return checkWorkspaceRoots([]string{r}, getenv("DOCKER_HOST")) != nil
 		})
 	}
+	if err := l.checkBackend(); err != nil {
+		return err
+	}
 	if l.workspace == "" {
 		return nil
 	}
@@ -767,6 +817,39 @@ func (l *loader) finish(getenv func(string) string) error {
 			sandbox.WorkspaceDir, sandbox.ErrBadVolume)
 	}
 	l.cfg.Sandbox.Volumes = append(slices.Clip(l.cfg.Sandbox.Volumes), sandbox.Mount{Source: l.workspace, Target: sandbox.WorkspaceDir})
+	return nil
+}
+
+// checkBackend refuses settings the chosen backend cannot honour. A
+// Kubernetes sandbox has no host folders: WORKSPACE_BASE, host paths in
+// SANDBOX_VOLUMES and workspace roots given are refused, default roots
+// dropped; the Docker transports and the Kubernetes ones do not mix.
+func (l *loader) checkBackend() error {
+	sc := &l.cfg.Sandbox
+	if sc.Backend != BackendKubernetes {
+		if sc.Kube.Transport != "" {
+			return fmt.Errorf("%s: transport %s needs %s=kubernetes", l.from["sandbox.transport"], sc.Kube.Transport, "SANDBOX_BACKEND")
+		}
+		return nil
+	}
+	if sc.Transport != docker.TransportAuto {
+		return fmt.Errorf("%s: transport %s is the Docker backend's; the Kubernetes backend's are apiserver and podip", l.from["sandbox.transport"], sc.Transport)
+	}
+	if l.workspace != "" {
+		return fmt.Errorf("%s: a Kubernetes sandbox cannot mount a folder of the server's host", l.from["sandbox.workspace_base"])
+	}
+	for _, m := range sc.Volumes {
+		if !m.Volume {
+			return fmt.Errorf("%s: %q: a Kubernetes sandbox cannot mount a folder of the server's host (name a PersistentVolumeClaim as volume:NAME): %w", l.from["sandbox.volumes"], m.String(), sandbox.ErrBadVolume)
+		}
+	}
+	if from, ok := l.from["workspace_roots"]; ok && len(l.cfg.WorkspaceRoots) > 0 {
+		return fmt.Errorf("%s: host folders cannot be mounted into Kubernetes sandboxes", from)
+	}
+	l.cfg.WorkspaceRoots = nil
+	if sc.Network != sandbox.NetworkBridge {
+		return fmt.Errorf("%s: a Kubernetes sandbox is on the Pod network (bridge); restrict it with a NetworkPolicy", cmp.Or(l.from["sandbox.network"], "sandbox.network"))
+	}
 	return nil
 }
 
@@ -939,10 +1022,45 @@ func parseTransport(l *loader, v string) error {
 		l.cfg.Sandbox.Transport = t
 	case "auto":
 		l.cfg.Sandbox.Transport = docker.TransportAuto
+	case docker.Transport(kube.TransportAPIServer), docker.Transport(kube.TransportPodIP):
+		l.cfg.Sandbox.Kube.Transport = kube.Transport(t)
 	default:
-		return errors.New("want auto, tcp or unix")
+		return errors.New("want auto, tcp or unix (Docker), apiserver or podip (Kubernetes)")
 	}
 	return nil
+}
+
+func parseBackend(l *loader, v string) error {
+	switch b := strings.ToLower(v); b {
+	case BackendDocker, BackendKubernetes:
+		l.cfg.Sandbox.Backend = b
+	case "k8s", "kube":
+		l.cfg.Sandbox.Backend = BackendKubernetes
+	default:
+		return errors.New("want docker or kubernetes")
+	}
+	return nil
+}
+
+// namespaceName is what a Kubernetes namespace may be called.
+var namespaceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+func parseNamespace(l *loader, v string) error {
+	if !namespaceName.MatchString(v) {
+		return errors.New("want a Kubernetes namespace name (lower-case letters, digits and -, at most 63)")
+	}
+	l.cfg.Sandbox.Kube.Namespace = v
+	return nil
+}
+
+func parsePullPolicy(l *loader, v string) error {
+	for _, p := range []string{"Always", "IfNotPresent", "Never"} {
+		if strings.EqualFold(v, p) {
+			l.cfg.Sandbox.Kube.PullPolicy = p
+			return nil
+		}
+	}
+	return errors.New("want Always, IfNotPresent or Never")
 }
 
 func parseInject(l *loader, v string) error {

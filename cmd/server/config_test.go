@@ -21,6 +21,7 @@ import (
 	"github.com/gohands/gohands/mcpclient"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/docker"
+	"github.com/gohands/gohands/sandbox/kube"
 )
 
 // loadFake runs readConfig against a fake environment and fake files.
@@ -70,6 +71,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		LogFormat:          "text",
 		HTTP:               HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Sandbox: SandboxConfig{
+			Backend:     BackendDocker,
 			Image:       sandbox.DefaultImage,
 			UserID:      os.Getuid(),
 			GroupID:     os.Getgid(),
@@ -223,6 +225,13 @@ var everyVariable = map[string]string{
 	"SANDBOX_IDLE_TIMEOUT":               "5m",
 	"SANDBOX_TRANSPORT":                  "unix",
 	"SANDBOX_INJECT":                     "copy",
+	"SANDBOX_BACKEND":                    "Docker",
+	"SANDBOX_KUBECONFIG":                 "/etc/kube/config",
+	"SANDBOX_NAMESPACE":                  "agents",
+	"SANDBOX_IMAGE_PULL_POLICY":          "never",
+	"SANDBOX_AGENT_IMAGE":                "registry.example/gohands/runtime-agent:1",
+	"SANDBOX_STORAGE_CLASS":              "fast-ssd",
+	"SANDBOX_RUNTIME_CLASS":              "gvisor",
 	"SANDBOX_RUN_DIR":                    "/run/gohands-test",
 	"GOHANDS_AGENT_BINARY":               "/opt/bin/runtime-agent",
 	"SANDBOX_ENV_FOO":                    "bar",
@@ -284,6 +293,9 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		LLM: LLMConfig{Model: "anthropic/claude-sonnet-4", APIKey: "llm-key", BaseURL: "https://llm.example/v1",
 			AllowedBaseURLs: []string{"https://gateway.example/v1", "http://127.0.0.1:8000/v1"}},
 		Sandbox: SandboxConfig{
+			Backend: BackendDocker,
+			Kube: KubeConfig{Kubeconfig: "/etc/kube/config", Namespace: "agents", PullPolicy: "Never",
+				AgentImage: "registry.example/gohands/runtime-agent:1", StorageClass: "fast-ssd", RuntimeClass: "gvisor"},
 			Image: "python:3.12-bookworm",
 			Volumes: []sandbox.Mount{
 				{Source: "cache", Target: "/root/.cache", Volume: true},
@@ -373,7 +385,8 @@ const everyKey = `{
 		"user_id": 0, "group_id": "0", "memory": "512m", "cpus": 2, "pids_limit": -1,
 		"network": "gohands-net", "pool_size": 0, "idle_timeout": "0s",
 		"transport": "tcp", "inject": "bind", "run_dir": "/r", "agent_binary": "/b",
-		"env": {"A": "1"}
+		"env": {"A": "1"}, "backend": "docker", "kubeconfig": "/k", "namespace": "ns1",
+		"image_pull_policy": "Always", "agent_image": "a:1", "storage_class": "sc", "runtime_class": "kata"
 	},
 	"secrets": {"max_per_conversation": 20, "max_value_bytes": 4096, "max_total_bytes": "128k"},
 	"max_live_sandboxes": 5, "max_conversations": 6, "start_queue_length": 12, "start_queue_wait": "30s",
@@ -410,6 +423,9 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		LLM: LLMConfig{Model: "gpt-5", APIKey: "k", BaseURL: "http://localhost:4000",
 			AllowedBaseURLs: []string{"https://gw.example/v1"}},
 		Sandbox: SandboxConfig{
+			Backend: BackendDocker,
+			Kube: KubeConfig{Kubeconfig: "/k", Namespace: "ns1", PullPolicy: "Always", AgentImage: "a:1",
+				StorageClass: "sc", RuntimeClass: "kata"},
 			Image: "img:1",
 			Volumes: []sandbox.Mount{
 				{Source: "/a", Target: "/a", ReadOnly: true},
@@ -505,6 +521,14 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "SANDBOX_USER_ID", env: map[string]string{"SANDBOX_USER_ID": "-1"}, want: []string{"SANDBOX_USER_ID"}},
 		{name: "SANDBOX_TRANSPORT", env: map[string]string{"SANDBOX_TRANSPORT": "udp"}, want: []string{"SANDBOX_TRANSPORT"}},
 		{name: "SANDBOX_INJECT", env: map[string]string{"SANDBOX_INJECT": "mount"}, want: []string{"SANDBOX_INJECT"}},
+		{name: "SANDBOX_BACKEND", env: map[string]string{"SANDBOX_BACKEND": "podman"}, want: []string{"SANDBOX_BACKEND"}},
+		{name: "SANDBOX_NAMESPACE", env: map[string]string{"SANDBOX_NAMESPACE": "Bad_NS"}, want: []string{"SANDBOX_NAMESPACE"}},
+		{name: "SANDBOX_IMAGE_PULL_POLICY", env: map[string]string{"SANDBOX_IMAGE_PULL_POLICY": "Sometimes"}, want: []string{"SANDBOX_IMAGE_PULL_POLICY"}},
+		{name: "kube transport on docker", env: map[string]string{"SANDBOX_TRANSPORT": "podip"}, want: []string{"SANDBOX_TRANSPORT", "kubernetes"}},
+		{name: "docker transport on kubernetes", env: map[string]string{"SANDBOX_BACKEND": "kubernetes", "SANDBOX_TRANSPORT": "unix"}, want: []string{"SANDBOX_TRANSPORT", "apiserver"}},
+		{name: "host folder on kubernetes", env: map[string]string{"SANDBOX_BACKEND": "kubernetes", "SANDBOX_VOLUMES": "/srv/data:/data"}, want: []string{"SANDBOX_VOLUMES", "host"}},
+		{name: "workspace base on kubernetes", env: map[string]string{"SANDBOX_BACKEND": "kubernetes", "WORKSPACE_BASE": "/w"}, want: []string{"WORKSPACE_BASE", "host"}},
+		{name: "network none on kubernetes", env: map[string]string{"SANDBOX_BACKEND": "kubernetes", "SANDBOX_NETWORK": "none"}, want: []string{"SANDBOX_NETWORK", "NetworkPolicy"}},
 		{name: "SANDBOX_ENV_ bad name", env: map[string]string{"SANDBOX_ENV_A-B": "x"}, want: []string{"SANDBOX_ENV_", `"A-B"`}},
 		{name: "duration without unit", env: map[string]string{"GOHANDS_CONVERSATION_IDLE": "30"}, want: []string{"GOHANDS_CONVERSATION_IDLE"}},
 		{name: "max conversations zero", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "0"}, want: []string{"GOHANDS_MAX_CONVERSATIONS"}},
@@ -585,6 +609,28 @@ func TestLoadConfigRefuses(t *testing.T) {
 				t.Errorf("error %q shows %q", err, tt.hidden)
 			}
 		})
+	}
+}
+
+// TestLoadConfigKubernetes: the Kubernetes backend's settings, and the
+// default workspace roots (host folders) dropped with it.
+func TestLoadConfigKubernetes(t *testing.T) {
+	t.Parallel()
+	got, err := loadFake(nil, map[string]string{"SANDBOX_BACKEND": "kubernetes", "SANDBOX_TRANSPORT": "podip",
+		"SANDBOX_NAMESPACE": "agents", "SANDBOX_VOLUMES": "volume:datasets:/data:ro"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := got.Sandbox
+	if s.Backend != BackendKubernetes || s.Kube.Transport != kube.TransportPodIP || s.Kube.Namespace != "agents" || s.Transport != docker.TransportAuto {
+		t.Errorf("sandbox settings %+v", s)
+	}
+	if len(got.WorkspaceRoots) != 0 {
+		t.Errorf("workspace roots %v kept for Kubernetes sandboxes", got.WorkspaceRoots)
+	}
+	def, err := loadFake(nil, nil, nil)
+	if err != nil || def.Sandbox.Backend != BackendDocker {
+		t.Errorf("default backend %q (%v), want docker", def.Sandbox.Backend, err)
 	}
 }
 

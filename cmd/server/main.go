@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/gohands/gohands/apidoc"
 	"github.com/gohands/gohands/checkpoint"
@@ -35,6 +36,7 @@ import (
 	"github.com/gohands/gohands/metrics"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/docker"
+	"github.com/gohands/gohands/sandbox/kube"
 	"github.com/gohands/gohands/security"
 	"github.com/gohands/gohands/server"
 	"github.com/gohands/gohands/session"
@@ -106,12 +108,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if err != nil {
 		return err
 	}
-	engine, sandboxes, err := startSandboxes(ctx, cfg, store.ServerID(), logger)
+	sandboxes, closeEngine, err := startSandboxes(ctx, cfg, store.ServerID(), logger)
 	if err != nil {
 		return err
 	}
 	reg.SandboxesRunning(sandboxes.Running)
-	defer engine.Close()
+	defer closeEngine()
 	defer closeSandboxes(sandboxes, logger)
 	opts := sessionOptions(cfg, store, sandboxes, webhooks, hooks, serverSkills, reg, logger)
 	opts.Checkpoints = checkpoints
@@ -308,7 +310,7 @@ func shutdown(srv *server.Server, hs *http.Server, manager *session.Conversation
 
 // closeSandboxes stops the sandbox backend's background work; the
 // conversations' sandboxes keep running, for the next server.
-func closeSandboxes(sandboxes *docker.Manager, logger *slog.Logger) {
+func closeSandboxes(sandboxes sandbox.Backend, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := sandboxes.Close(ctx); err != nil {
@@ -337,10 +339,56 @@ func allowedHosts(cfg Config) []string {
 	return hosts
 }
 
-// startSandboxes connects to the Docker engine and makes the sandbox
+// startSandboxes makes the sandbox backend the settings name, and returns
+// it with what closes its engine client.
+func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *slog.Logger) (sandbox.Backend, func(), error) {
+	if cfg.Sandbox.Backend == BackendKubernetes {
+		m, err := startKube(ctx, cfg, serverID, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, func() {}, nil
+	}
+	engine, m, err := startDocker(ctx, cfg, serverID, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, func() { engine.Close() }, nil
+}
+
+// startKube connects to the Kubernetes API server and makes the
+// Kubernetes backend. Unlike the Docker engine, an API server that does
+// not answer, or refuses the server's account, stops the start: the
+// server may be deployed before its Role, and should say so at once.
+func startKube(ctx context.Context, cfg Config, serverID string, logger *slog.Logger) (*kube.Manager, error) {
+	s := cfg.Sandbox
+	cs, rc, err := kube.Connect(s.Kube.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	opts := kube.DefaultOptions()
+	opts.ServerID = serverID
+	if s.Image != "" {
+		opts.Image = s.Image
+	}
+	opts.Namespace = cmp.Or(s.Kube.Namespace, opts.Namespace)
+	opts.AgentImage = cmp.Or(s.Kube.AgentImage, opts.AgentImage)
+	opts.PullPolicy = corev1.PullPolicy(cmp.Or(s.Kube.PullPolicy, string(opts.PullPolicy)))
+	opts.Transport = cmp.Or(s.Kube.Transport, opts.Transport)
+	opts.StorageClass, opts.RuntimeClass = s.Kube.StorageClass, s.Kube.RuntimeClass
+	opts.UserID, opts.GroupID = s.UserID, s.GroupID
+	opts.Env = s.Env
+	opts.Limits = sandbox.Limits{Memory: s.Memory, NanoCPUs: int64(s.CPUs * 1e9), PidsLimit: s.PidsLimit, Network: s.Network}
+	opts.PoolSize = s.PoolSize
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return kube.New(sctx, cs, rc, opts, logger)
+}
+
+// startDocker connects to the Docker engine and makes the sandbox
 // backend. An engine that does not answer yet is not fatal: the API comes
 // up, and sandbox work fails with a clear error until the engine is back.
-func startSandboxes(ctx context.Context, cfg Config, serverID string, logger *slog.Logger) (client.APIClient, *docker.Manager, error) {
+func startDocker(ctx context.Context, cfg Config, serverID string, logger *slog.Logger) (client.APIClient, *docker.Manager, error) {
 	engine, err := docker.Connect(ctx)
 	if err != nil {
 		logger.Error("the Docker engine does not answer; conversations cannot start sandboxes until it does", "err", err)

@@ -1,0 +1,385 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
+)
+
+// The tests in this file run against a real cluster: the one
+// GOHANDS_TEST_KUBECONFIG names, or, when that is unset, the single-node
+// cluster scripts/kube/cluster.sh brings up on this machine (see
+// GOHANDS_TEST_KUBE_SCRIPT). The agent image is built from this tree and
+// imported into the cluster by the script's load command; the sandbox
+// image is the one the script imports. Every object the tests make
+// carries this run's server id, and TestMain fails the run when any is
+// left at its end.
+
+// clusterEnv is what the cluster tests share, prepared on first use.
+type clusterEnv struct {
+	once     sync.Once
+	skip     string // why the cluster tests skip
+	fatal    string // why they fail
+	cs       kubernetes.Interface
+	cfg      *rest.Config
+	serverID string
+	ns       string
+	agentBin string // the runtime-agent built for the tests (the Docker baseline uses it)
+	dir      string
+}
+
+var cluster clusterEnv
+
+// testAgentImage is the agent image built for the tests.
+const testAgentImage = "gohands/runtime-agent:kubetest"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cluster.dir != "" {
+		os.RemoveAll(cluster.dir)
+	}
+	if cluster.cs != nil {
+		if left := leftovers(cluster.cs, cluster.ns, cluster.serverID); left != "" {
+			fmt.Fprintf(os.Stderr, "kube tests left objects of server %s in the cluster: %s\n", cluster.serverID, left)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leftovers names the Pods, Secrets and claims of serverID still in ns
+// (Pods on their way out count: the test waits for them), after waiting
+// up to a minute for terminating Pods to go.
+func leftovers(cs kubernetes.Interface, ns, serverID string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lo := metav1.ListOptions{LabelSelector: labelSandbox + "=1," + labelServer + "=" + labelValue(serverID)}
+	for {
+		var names []string
+		if pods, err := cs.CoreV1().Pods(ns).List(ctx, lo); err == nil {
+			for _, p := range pods.Items {
+				names = append(names, "pod/"+p.Name)
+			}
+		} else {
+			return err.Error()
+		}
+		if secrets, err := cs.CoreV1().Secrets(ns).List(ctx, lo); err == nil {
+			for _, s := range secrets.Items {
+				names = append(names, "secret/"+s.Name)
+			}
+		}
+		if claims, err := cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo); err == nil {
+			for _, c := range claims.Items {
+				names = append(names, "pvc/"+c.Name)
+			}
+		}
+		if len(names) == 0 {
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return strings.Join(names, " ")
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// clusterScript is the script that brings the test cluster up.
+func clusterScript() string {
+	if p := os.Getenv("GOHANDS_TEST_KUBE_SCRIPT"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../../scripts/kube/cluster.sh")
+	return p
+}
+
+func (e *clusterEnv) prepare() {
+	if testing.Short() {
+		e.skip = "cluster tests skipped under -short"
+		return
+	}
+	script := clusterScript()
+	_, scriptErr := os.Stat(script)
+	kubeconfig := os.Getenv("GOHANDS_TEST_KUBECONFIG")
+	if kubeconfig == "" {
+		if scriptErr != nil {
+			e.skip = fmt.Sprintf("no cluster: GOHANDS_TEST_KUBECONFIG is unset and there is no %s to bring one up", script)
+			return
+		}
+		out, err := runLogged(30*time.Minute, "bash", script, "up")
+		if err != nil {
+			e.fatal = fmt.Sprintf("%s up: %v\n%s", script, err, out)
+			return
+		}
+		out, err = runLogged(time.Minute, "bash", script, "env")
+		if err != nil {
+			e.fatal = fmt.Sprintf("%s env: %v\n%s", script, err, out)
+			return
+		}
+		for line := range strings.Lines(out) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KUBECONFIG="); ok {
+				kubeconfig = v
+			}
+		}
+		if kubeconfig == "" {
+			e.fatal = fmt.Sprintf("%s env printed no KUBECONFIG=: %s", script, out)
+			return
+		}
+	}
+	if err := e.buildAgentImage(); err != nil {
+		e.fatal = err.Error()
+		return
+	}
+	if scriptErr == nil {
+		if out, err := runLogged(5*time.Minute, "bash", script, "load", testAgentImage); err != nil {
+			e.fatal = fmt.Sprintf("%s load %s: %v\n%s", script, testAgentImage, err, out)
+			return
+		}
+	}
+	cs, cfg, err := Connect(kubeconfig)
+	if err != nil {
+		e.fatal = err.Error()
+		return
+	}
+	e.cs, e.cfg = cs, cfg
+	e.ns = "default"
+	e.serverID = "kubetest-" + strings.ToLower(rand.Text()[:10])
+}
+
+// buildAgentImage builds the runtime-agent of this tree and the agent
+// image from it, as make agent-image does.
+func (e *clusterEnv) buildAgentImage() error {
+	dir, err := os.MkdirTemp("", "gohands-kubetest-")
+	if err != nil {
+		return err
+	}
+	e.dir = dir
+	bin := filepath.Join(dir, "runtime-agent")
+	e.agentBin = bin
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "../../cmd/runtime-agent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build runtime-agent: %v\n%s", err, out)
+	}
+	if out, err := runLogged(10*time.Minute, "bash", "../../scripts/agent-image.sh", bin, testAgentImage); err != nil {
+		return fmt.Errorf("agent image: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func runLogged(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	return buf.String(), err
+}
+
+// needCluster skips or fails t as the cluster's preparation says.
+func needCluster(t testing.TB) {
+	t.Helper()
+	cluster.once.Do(cluster.prepare)
+	if cluster.skip != "" {
+		t.Skip(cluster.skip)
+	}
+	if cluster.fatal != "" {
+		t.Fatal(cluster.fatal)
+	}
+}
+
+// clusterManager returns a Manager of the test server on the cluster.
+func clusterManager(t testing.TB, edit func(*Options)) *Manager {
+	t.Helper()
+	needCluster(t)
+	o := DefaultOptions()
+	o.ServerID, o.Namespace = cluster.serverID, cluster.ns
+	o.AgentImage, o.PullPolicy = testAgentImage, corev1.PullNever
+	o.UserID, o.GroupID = 1000, 1000
+	o.PendingTimeout = 2 * time.Minute
+	o.StartTimeout = 2 * time.Minute
+	if edit != nil {
+		edit(&o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := New(ctx, cluster.cs, cluster.cfg, o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		m.Close(ctx)
+	})
+	return m
+}
+
+func clusterCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func echo(ctx context.Context, cl *agentapi.Client, cmd string) (string, error) {
+	res, err := cl.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: cmd, Timeout: 60})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return res.Output, fmt.Errorf("%q exited with %d: %s", cmd, res.ExitCode, res.Output)
+	}
+	return res.Output, nil
+}
+
+// TestClusterLifecycle: on each transport, a sandbox starts, runs a
+// command, writes and reads a file, stops (its Pod gone, its Secret kept)
+// and starts again, is recovered by a new Manager from a handle without
+// its token, and is destroyed with nothing left.
+func TestClusterLifecycle(t *testing.T) {
+	for _, tr := range []Transport{TransportPodIP, TransportAPIServer} {
+		t.Run(string(tr), func(t *testing.T) {
+			m := clusterManager(t, func(o *Options) { o.Transport = tr })
+			ctx := clusterCtx(t)
+			owner := "conv-life-" + string(tr)
+			sb, err := m.Start(ctx, owner, sandbox.Spec{Env: map[string]string{"GREETING": "hello from the secret"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sb.Handle()
+			cl, done, err := sb.Use(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err := echo(ctx, cl, "echo hi; echo $GREETING; id -u"); err != nil || !strings.Contains(out, "hi") ||
+				!strings.Contains(out, "hello from the secret") || !strings.Contains(out, "1000") {
+				t.Fatalf("echo: %q %v", out, err)
+			}
+			if out, _ := echo(ctx, cl, "echo token=${"+agentapi.TokenEnv+":-none}"); !strings.Contains(out, "token=none") {
+				t.Errorf("the sandbox's shell sees the agent token: %q", out)
+			}
+			if _, err := cl.WriteFile(ctx, "/workspace/note.txt", "kept\n"); err != nil {
+				t.Fatal(err)
+			}
+			if ft, err := cl.ReadFile(ctx, "/workspace/note.txt", 1, -1); err != nil || ft.Content != "kept\n" {
+				t.Fatalf("read back %q %v", ft.Content, err)
+			}
+			done()
+			if err := sb.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cluster.cs.CoreV1().Pods(cluster.ns).Get(ctx, h.ID, metav1.GetOptions{}); err == nil {
+				t.Error("pod still there after Stop")
+			}
+			if err := sb.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := echo(ctx, sb.Client(), "echo again"); err != nil || !strings.Contains(out, "again") {
+				t.Fatalf("after restart: %q %v", out, err)
+			}
+			m.Release(h)
+
+			next := clusterManager(t, func(o *Options) { o.Transport = tr })
+			got, err := next.Recover(ctx, sandbox.Handle{ID: h.ID, Owner: owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status() != sandbox.StatusRunning || got.Handle().Token != h.Token {
+				t.Fatalf("recovered as %s", got.Status())
+			}
+			if out, err := echo(ctx, got.Client(), "echo recovered"); err != nil || !strings.Contains(out, "recovered") {
+				t.Fatalf("after recover: %q %v", out, err)
+			}
+			if err := next.Destroy(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			if list, err := next.List(ctx); err != nil || len(list) != 0 {
+				t.Errorf("List after Destroy = %v %v", list, err)
+			}
+		})
+	}
+}
+
+// TestClusterPodDeletedUnderCommand: a Pod deleted while a command runs
+// gives an exited status on Changes, and the command an error.
+func TestClusterPodDeletedUnderCommand(t *testing.T) {
+	m := clusterManager(t, func(o *Options) { o.Transport = TransportPodIP })
+	ctx := clusterCtx(t)
+	sb, err := m.Start(ctx, "conv-deleted", sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Remove(context.Background()) })
+	cl := sb.Client()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cl.Exec(ctx, agentapi.DefaultTerminal, agentapi.ExecRequest{Command: "sleep 300", Timeout: 600})
+		errc <- err
+	}()
+	time.Sleep(time.Second) // let the command start; the test holds either way
+	zero := int64(0)
+	if err := cluster.cs.CoreV1().Pods(cluster.ns).Delete(ctx, sb.Handle().ID, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case c := <-m.Changes():
+			if c.Owner != "conv-deleted" || c.Status != sandbox.StatusExited {
+				continue
+			}
+			if !errors.Is(c.Err, sandbox.ErrExited) {
+				t.Fatalf("change error %v", c.Err)
+			}
+			select {
+			case err := <-errc:
+				if err == nil {
+					t.Error("the command in the deleted pod returned no error")
+				}
+			case <-ctx.Done():
+				t.Fatal("the command in the deleted pod never returned")
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("no exited change after the pod was deleted")
+		}
+	}
+}
+
+// TestClusterMissingImage: an image the node lacks fails the start with
+// ErrImageMissing naming it, well within the pending bound, and leaves
+// nothing.
+func TestClusterMissingImage(t *testing.T) {
+	m := clusterManager(t, func(o *Options) { o.PendingTimeout = 90 * time.Second })
+	ctx := clusterCtx(t)
+	start := time.Now()
+	_, err := m.Start(ctx, "conv-missing", sandbox.Spec{Image: "gohands/no-such-image:never"})
+	if !errors.Is(err, sandbox.ErrImageMissing) || !strings.Contains(err.Error(), "gohands/no-such-image:never") {
+		t.Fatalf("err = %v, want ErrImageMissing naming the image", err)
+	}
+	if d := time.Since(start); d > 90*time.Second {
+		t.Errorf("took %s, beyond the pending bound", d)
+	}
+	lo := metav1.ListOptions{LabelSelector: labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-missing"}
+	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
+		t.Errorf("left secrets after the failed start (%v)", err)
+	}
+}

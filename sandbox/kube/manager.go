@@ -1,0 +1,330 @@
+package kube
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
+)
+
+// Manager owns the sandboxes of one server on one cluster: the
+// Kubernetes sandbox.Backend. Its methods are safe for concurrent use.
+type Manager struct {
+	cs       kubernetes.Interface
+	cfg      *rest.Config // for port-forward; nil with a fake clientset
+	opts     Options
+	log      *slog.Logger
+	instance string
+	poolSpec resolved
+
+	// newClient makes the agent client of a running Pod; tests replace it.
+	newClient func(s *Sandbox, podIP string) *agentapi.Client
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	refill  chan struct{}
+	changes chan sandbox.StatusChange
+	pods    corelisters.PodNamespaceLister
+	synced  cache.InformerSynced
+	factory informers.SharedInformerFactory
+
+	mu       sync.Mutex // guards the fields below
+	closed   bool
+	byID     map[string]*Sandbox
+	byOwner  map[string]*Sandbox
+	starting map[string]bool
+	pool     []*Sandbox
+}
+
+// New returns a Manager for the cluster cs reaches (cfg is its REST
+// configuration, for port-forward; see Connect). It checks that the
+// server may work with Pods and Secrets in the namespace (a clear error
+// otherwise), then starts watching this server's Pods and fills the warm
+// pool (when Options.PoolSize > 0). Its owner recovers the sandboxes it
+// saved with Recover, and removes the others List shows with Destroy.
+func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Options, logger *slog.Logger) (*Manager, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{
+		cs:       cs,
+		cfg:      cfg,
+		opts:     opts,
+		log:      logger.With("component", "sandbox", "backend", "kubernetes"),
+		instance: strings.ToLower(rand.Text()[:12]),
+		refill:   make(chan struct{}, 1),
+		changes:  make(chan sandbox.StatusChange, changesQueue),
+		byID:     make(map[string]*Sandbox),
+		byOwner:  make(map[string]*Sandbox),
+		starting: make(map[string]bool),
+	}
+	m.newClient = m.agentClient
+	if opts.Transport == TransportAPIServer && cfg == nil {
+		return nil, errors.New("kubernetes sandbox options: the apiserver transport needs the REST configuration")
+	}
+	if m.poolSpec, err = opts.resolve(sandbox.Spec{}); err != nil {
+		return nil, fmt.Errorf("kubernetes sandbox options: %w", err)
+	}
+	if err := m.checkAccess(ctx); err != nil {
+		return nil, err
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.factory = informers.NewSharedInformerFactoryWithOptions(cs, 0,
+		informers.WithNamespace(opts.Namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.LabelSelector = m.serverSelector().String()
+		}))
+	inf := m.factory.Core().V1().Pods()
+	m.pods = inf.Lister().Pods(opts.Namespace)
+	reg, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { m.onPod(obj, false) },
+		UpdateFunc: func(_, obj any) { m.onPod(obj, false) },
+		DeleteFunc: func(obj any) { m.onPod(obj, true) },
+	})
+	if err != nil {
+		m.cancel()
+		return nil, fmt.Errorf("watch sandbox pods: %w", err)
+	}
+	m.synced = reg.HasSynced
+	m.factory.Start(m.ctx.Done())
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	ok := cache.WaitForCacheSync(sctx.Done(), m.synced)
+	scancel()
+	if !ok {
+		m.cancel()
+		m.factory.Shutdown()
+		return nil, fmt.Errorf("watch sandbox pods in namespace %s: no answer from the API server: %w", opts.Namespace, sandbox.ErrEngineDown)
+	}
+	if opts.PoolSize > 0 {
+		m.wg.Go(m.fillPool)
+	}
+	return m, nil
+}
+
+// checkAccess lists Pods and Secrets of the namespace once, so that a
+// server without the permissions (or a namespace that is not there) fails
+// at start with an error that says so, not at its first sandbox.
+func (m *Manager) checkAccess(ctx context.Context) error {
+	ns := m.opts.Namespace
+	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String(), Limit: 1}
+	if _, err := m.cs.CoreV1().Pods(ns).List(ctx, lo); err != nil {
+		return m.apiErr(fmt.Sprintf("list pods in namespace %s", ns), err)
+	}
+	if _, err := m.cs.CoreV1().Secrets(ns).List(ctx, lo); err != nil {
+		return m.apiErr(fmt.Sprintf("list secrets in namespace %s", ns), err)
+	}
+	return nil
+}
+
+// apiErr wraps an API error with what was being done, and says what a
+// refusal or an absent API server means.
+func (m *Manager) apiErr(what string, err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s: the server's Kubernetes account may not (see deploy/kubernetes.yaml for the Role it needs): %w", what, err)
+	case apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || isConnErr(err):
+		return fmt.Errorf("%s: %w: %w", what, sandbox.ErrEngineDown, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func isConnErr(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "no route to host") ||
+		strings.Contains(s, "i/o timeout") || strings.Contains(s, "EOF")
+}
+
+// Start gives owner a ready sandbox: one from the warm pool when spec
+// asks for nothing the pool's sandboxes lack, otherwise a new Pod. An
+// image the cluster does not have gives ErrImageMissing, and a Pod that
+// stays Pending longer than Options.PendingTimeout an error naming why.
+func (m *Manager) Start(ctx context.Context, owner string, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	s, err := m.start(ctx, owner, spec)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*Sandbox, error) {
+	if owner == "" {
+		return nil, errors.New("start sandbox: empty owner")
+	}
+	r, err := m.opts.resolve(spec)
+	if err != nil {
+		return nil, fmt.Errorf("start sandbox for %s: %w", owner, err)
+	}
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return nil, sandbox.ErrClosed
+	case m.byOwner[owner] != nil || m.starting[owner]:
+		m.mu.Unlock()
+		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	}
+	m.starting[owner] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.starting, owner)
+		m.mu.Unlock()
+	}()
+	if m.opts.PoolSize > 0 && r.equal(m.poolSpec) {
+		if s := m.take(ctx, owner); s != nil {
+			m.log.InfoContext(ctx, "sandbox from warm pool", "pod", s.id, "owner", owner)
+			return s, nil
+		}
+	}
+	s, err := m.create(ctx, owner, r, false)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if !m.closed {
+		m.byOwner[owner] = s
+	}
+	m.mu.Unlock()
+	m.log.InfoContext(ctx, "sandbox started", "pod", s.id, "owner", owner, "image", s.image)
+	return s, nil
+}
+
+// Running returns how many of the Manager's sandboxes, warm pool
+// included, are up.
+func (m *Manager) Running() int {
+	m.mu.Lock()
+	all := make([]*Sandbox, 0, len(m.byID))
+	for _, s := range m.byID {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	n := 0
+	for _, s := range all {
+		if s.Status() == sandbox.StatusRunning {
+			n++
+		}
+	}
+	return n
+}
+
+// PoolSize returns how many ready sandboxes wait in the warm pool.
+func (m *Manager) PoolSize() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.pool)
+}
+
+// Ready reports whether the API server answers.
+func (m *Manager) Ready(ctx context.Context) error {
+	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String(), Limit: 1}
+	if _, err := m.cs.CoreV1().Pods(m.opts.Namespace).List(ctx, lo); err != nil {
+		return m.apiErr("kubernetes API server", err)
+	}
+	return nil
+}
+
+// Close stops the watch and the pool, and removes the pool's sandboxes.
+// Sandboxes held for owners keep running, for the next server to Recover.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	pool := m.pool
+	m.pool = nil
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	m.factory.Shutdown()
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
+	for _, s := range pool {
+		wg.Go(func() {
+			if err := s.Remove(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	m.mu.Lock()
+	held := make([]*Sandbox, 0, len(m.byID))
+	for _, s := range m.byID {
+		held = append(held, s)
+	}
+	m.mu.Unlock()
+	for _, s := range held {
+		s.closeTunnel()
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) register(s *Sandbox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.byID[s.id] = s
+}
+
+func (m *Manager) forget(s *Sandbox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byID[s.id] == s {
+		delete(m.byID, s.id)
+	}
+	if o := s.Owner(); o != "" && m.byOwner[o] == s {
+		delete(m.byOwner, o)
+	}
+	m.pool = slices.DeleteFunc(m.pool, func(p *Sandbox) bool { return p == s })
+}
+
+func (m *Manager) lookup(id string) *Sandbox {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byID[id]
+}
+
+// changesQueue is how many status changes wait for the reader of Changes.
+const changesQueue = 256
+
+// Changes delivers the status changes of the sandboxes held for owners.
+func (m *Manager) Changes() <-chan sandbox.StatusChange { return m.changes }
+
+func (m *Manager) notify(c sandbox.StatusChange) {
+	if c.Owner == "" {
+		return
+	}
+	select {
+	case m.changes <- c:
+	default:
+		m.log.Warn("sandbox status change dropped: queue full", "owner", c.Owner, "status", c.Status)
+	}
+}
+
+var _ sandbox.Backend = (*Manager)(nil)

@@ -1,0 +1,260 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
+)
+
+// List returns the handles of this server's sandboxes that the Manager
+// does not hold: those an earlier run left, running or stopped. A
+// sandbox is found by any of its objects (Secret, Pod, claim), so a
+// half-made or half-removed one is listed too, for Destroy. Tokens are
+// not read.
+func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
+	ns := m.opts.Namespace
+	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String()}
+	seen := make(map[string]bool)
+	var out []sandbox.Handle
+	add := func(meta metav1.ObjectMeta, image string) {
+		id := meta.Labels[labelID]
+		if id == "" || seen[id] || meta.Labels[labelInstance] == m.instance || m.lookup(id) != nil {
+			return
+		}
+		seen[id] = true
+		out = append(out, sandbox.Handle{Owner: meta.Annotations[annotationOwner], ID: id, Image: image})
+	}
+	secrets, err := m.cs.CoreV1().Secrets(ns).List(ctx, lo)
+	if err != nil {
+		return nil, m.apiErr("list sandbox secrets", err)
+	}
+	for _, sec := range secrets.Items {
+		image := ""
+		if pod, err := templateOf(&sec); err == nil {
+			image = pod.Spec.Containers[0].Image
+		}
+		add(sec.ObjectMeta, image)
+	}
+	pods, err := m.cs.CoreV1().Pods(ns).List(ctx, lo)
+	if err != nil {
+		return nil, m.apiErr("list sandbox pods", err)
+	}
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp != nil {
+			continue // on its way out: nothing left to destroy
+		}
+		image := ""
+		if len(pod.Spec.Containers) > 0 {
+			image = pod.Spec.Containers[0].Image
+		}
+		add(pod.ObjectMeta, image)
+	}
+	claims, err := m.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo)
+	if err != nil {
+		return nil, m.apiErr("list sandbox workspace claims", err)
+	}
+	for _, c := range claims.Items {
+		add(c.ObjectMeta, "")
+	}
+	return out, nil
+}
+
+// Destroy removes a sandbox of this server by handle: its Pod, Secret and
+// workspace claim. One the Manager holds goes as Remove does. Objects not
+// labelled as this server's are left alone.
+func (m *Manager) Destroy(ctx context.Context, h sandbox.Handle) error {
+	if s := m.lookup(h.ID); s != nil {
+		return s.Remove(ctx)
+	}
+	if h.ID == "" {
+		return fmt.Errorf("remove sandbox of %s: no id", h.Owner)
+	}
+	ns := m.opts.Namespace
+	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String() + "," + labelID + "=" + h.ID}
+	secrets, err := m.cs.CoreV1().Secrets(ns).List(ctx, lo)
+	if err != nil {
+		return m.apiErr("remove sandbox "+h.ID, err)
+	}
+	pods, err := m.cs.CoreV1().Pods(ns).List(ctx, lo)
+	if err != nil {
+		return m.apiErr("remove sandbox "+h.ID, err)
+	}
+	claims, err := m.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo)
+	if err != nil {
+		return m.apiErr("remove sandbox "+h.ID, err)
+	}
+	if len(secrets.Items)+len(pods.Items)+len(claims.Items) == 0 {
+		return nil
+	}
+	if err := m.deleteObjects(ctx, h.ID, len(claims.Items) > 0); err != nil {
+		return err
+	}
+	m.log.InfoContext(ctx, "sandbox removed", "pod", h.ID, "owner", h.Owner)
+	return nil
+}
+
+// Release forgets the sandbox of h; its objects stay as they are, and
+// Recover takes it over again.
+func (m *Manager) Release(h sandbox.Handle) {
+	s := m.lookup(h.ID)
+	if s == nil {
+		return
+	}
+	m.forget(s)
+	s.closeTunnel()
+	if cl := s.Client(); cl != nil {
+		cl.CloseIdleConnections()
+	}
+}
+
+// Recover takes over a sandbox of this server for h.Owner: by h.ID, or,
+// when that is empty, the one whose Secret carries the owner's label.
+// With h.Token empty the token is read from the Secret. A running Pod
+// must answer its health check; a sandbox without a Pod (stopped) is
+// taken over as stopped, and one whose Pod ended as exited.
+func (m *Manager) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox, error) {
+	s, err := m.recover(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, error) {
+	sec, err := m.secretOf(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	owner := h.Owner
+	if owner == "" {
+		owner = sec.Annotations[annotationOwner]
+	}
+	if owner == "" {
+		return nil, fmt.Errorf("adopt sandbox %s: no owner", sec.Name)
+	}
+	token := h.Token
+	if token == "" {
+		token = string(sec.Data[agentapi.TokenEnv])
+	}
+	if token == "" {
+		return nil, fmt.Errorf("adopt sandbox %s: no token recorded or in its secret", sec.Name)
+	}
+	tmpl, err := templateOf(sec)
+	if err != nil {
+		return nil, fmt.Errorf("adopt sandbox %s: %w", sec.Name, err)
+	}
+	s := &Sandbox{m: m, id: sec.Name, image: tmpl.Spec.Containers[0].Image, token: token, pod: tmpl,
+		kick: make(chan struct{}, 1), owner: owner, status: sandbox.StatusStopped}
+	if held, err := m.hold(s); held != nil || err != nil {
+		return held, err
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	if sec.Annotations[annotationOwner] != owner {
+		// A pool sandbox handed out before its labels were updated.
+		if err := m.relabel(ctx, s, owner); err != nil {
+			m.log.WarnContext(ctx, "relabel adopted sandbox", "pod", s.id, "err", err)
+		}
+	}
+	pod, err := m.cs.CoreV1().Pods(m.opts.Namespace).Get(ctx, s.id, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		// Stopped: the next Use makes the Pod again.
+	case err != nil:
+		m.forget(s)
+		return nil, m.apiErr("adopt sandbox "+s.id, err)
+	case podEnded(pod):
+		s.setStatus(sandbox.StatusExited, s.exitError(ctx, pod, false, ""))
+	default:
+		s.setStatus(sandbox.StatusStarting, nil)
+		if pod, err = s.waitRunning(ctx, pod.UID); err == nil {
+			cl := m.newClient(s, pod.Status.PodIP)
+			if err = s.waitHealthy(ctx, cl, pod.UID); err == nil {
+				s.mu.Lock()
+				s.client, s.endpoint = cl, m.endpointOf(s, pod.Status.PodIP)
+				s.mu.Unlock()
+				s.setStatus(sandbox.StatusRunning, nil)
+			}
+		}
+		if err != nil {
+			s.closeTunnel()
+			m.forget(s)
+			return nil, fmt.Errorf("adopt sandbox %s: %w", s.id, err)
+		}
+	}
+	m.log.InfoContext(ctx, "sandbox adopted", "pod", s.id, "owner", owner, "status", s.Status())
+	return s, nil
+}
+
+// secretOf finds the Secret of h: by h.ID, or the one labelled with h.Owner.
+func (m *Manager) secretOf(ctx context.Context, h sandbox.Handle) (*corev1.Secret, error) {
+	secrets := m.cs.CoreV1().Secrets(m.opts.Namespace)
+	if h.ID != "" {
+		sec, err := secrets.Get(ctx, h.ID, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("adopt sandbox %s: %w", h.ID, sandbox.ErrRemoved)
+		}
+		if err != nil {
+			return nil, m.apiErr("adopt sandbox "+h.ID, err)
+		}
+		if sec.Labels[labelSandbox] != "1" || sec.Labels[labelServer] != labelValue(m.opts.ServerID) {
+			return nil, fmt.Errorf("adopt sandbox %s: not a sandbox of server %s", h.ID, m.opts.ServerID)
+		}
+		return sec, nil
+	}
+	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String() + "," + labelOwner + "=" + labelValue(h.Owner)}
+	list, err := secrets.List(ctx, lo)
+	if err != nil {
+		return nil, m.apiErr("adopt sandbox of "+h.Owner, err)
+	}
+	var found []*corev1.Secret
+	for i := range list.Items {
+		if list.Items[i].Annotations[annotationOwner] == h.Owner {
+			found = append(found, &list.Items[i])
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("adopt sandbox of %s: %w", h.Owner, sandbox.ErrRemoved)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("adopt sandbox of %s: %d sandboxes carry its label", h.Owner, len(found))
+}
+
+// templateOf reads the Pod template a Secret records.
+func templateOf(sec *corev1.Secret) (*corev1.Pod, error) {
+	var pod corev1.Pod
+	if err := json.Unmarshal([]byte(sec.Annotations[annotationPod]), &pod); err != nil {
+		return nil, fmt.Errorf("secret %s records no pod: %w", sec.Name, err)
+	}
+	if len(pod.Spec.Containers) == 0 || pod.Name != sec.Name {
+		return nil, fmt.Errorf("secret %s records no pod of its own", sec.Name)
+	}
+	return &pod, nil
+}
+
+// hold registers s as its owner's; when the Manager holds that sandbox
+// already, it returns the one it holds.
+func (m *Manager) hold(s *Sandbox) (*Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return nil, sandbox.ErrClosed
+	case m.byOwner[s.owner] != nil && m.byOwner[s.owner] != m.byID[s.id]:
+		return nil, fmt.Errorf("adopt sandbox %s for %s: %w", s.id, s.owner, sandbox.ErrExists)
+	case m.byID[s.id] != nil:
+		return m.byID[s.id], nil
+	}
+	m.byID[s.id] = s
+	m.byOwner[s.owner] = s
+	return nil, nil
+}

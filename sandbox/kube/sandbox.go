@@ -1,0 +1,450 @@
+package kube
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gohands/gohands/agentapi"
+	"github.com/gohands/gohands/sandbox"
+)
+
+// Sandbox is one sandbox: a Secret (its token, environment and Pod
+// template) for its whole life, a Pod while it runs, and a workspace
+// claim when the Manager has a storage class. Its methods are safe for
+// concurrent use.
+type Sandbox struct {
+	m     *Manager
+	id    string // the name of its Pod and Secret
+	image string
+	token string
+	pod   *corev1.Pod // the template each start creates
+	kick  chan struct{}
+
+	op sync.Mutex // serializes lifecycle operations
+
+	mu       sync.Mutex // guards the fields below
+	owner    string
+	status   sandbox.Status
+	err      error
+	client   *agentapi.Client
+	endpoint string
+	tunnel   *tunnel
+	conns    *conns // of the current Pod's agent client
+}
+
+// ID returns the sandbox's id, the name of its Pod.
+func (s *Sandbox) ID() string { return s.id }
+
+// Owner returns the owner key the sandbox serves, "" in the warm pool.
+func (s *Sandbox) Owner() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner
+}
+
+// Status returns the last known status, kept current by the Manager's
+// watch of its Pods.
+func (s *Sandbox) Status() sandbox.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Err returns why the sandbox exited, or nil.
+func (s *Sandbox) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Client returns the agent client while the sandbox runs, or nil.
+func (s *Sandbox) Client() *agentapi.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
+}
+
+// Endpoint returns where the agent is reached: "http://POD_IP:7000" or
+// "apiserver:NAMESPACE/POD", "" when not running.
+func (s *Sandbox) Endpoint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.endpoint
+}
+
+// Handle returns what the owner saves to recover this sandbox.
+func (s *Sandbox) Handle() sandbox.Handle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
+}
+
+// setStatus records a status change and reports it on Manager.Changes.
+func (s *Sandbox) setStatus(st sandbox.Status, err error) {
+	s.mu.Lock()
+	var old *agentapi.Client
+	if st != sandbox.StatusRunning {
+		old = s.client
+		s.client, s.endpoint = nil, ""
+	}
+	changed := s.status != st
+	s.status, s.err = st, err
+	owner := s.owner
+	s.mu.Unlock()
+	if old != nil {
+		old.CloseIdleConnections()
+	}
+	if changed {
+		s.m.notify(sandbox.StatusChange{Owner: owner, ID: s.id, Status: st, Err: err})
+	}
+}
+
+// wake tells a start waiting on the Pod that it changed.
+func (s *Sandbox) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// closeTunnel ends every connection to the agent of the current Pod (and
+// the port-forward they go through): calls in flight fail at once.
+func (s *Sandbox) closeTunnel() {
+	s.mu.Lock()
+	t, c := s.tunnel, s.conns
+	s.tunnel, s.conns = nil, nil
+	s.mu.Unlock()
+	if c != nil {
+		c.closeAll()
+	}
+	if t != nil {
+		t.Close()
+	}
+}
+
+// agentClient is the Manager's default newClient: by the Pod's IP, or
+// through the API server.
+func (m *Manager) agentClient(s *Sandbox, podIP string) *agentapi.Client {
+	onUnverified := agentapi.OnUnverified(func(err error) {
+		m.log.Warn("agent connection failed verification", "pod", s.id, "owner", s.Owner(), "err", err)
+	})
+	s.closeTunnel()
+	set := &conns{}
+	var dial func(ctx context.Context) (net.Conn, error)
+	if m.opts.Transport == TransportPodIP {
+		addr := net.JoinHostPort(podIP, strconv.Itoa(AgentPort))
+		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		dial = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	} else {
+		t := newTunnel(m.cfg, m.cs, m.opts.Namespace, s.id)
+		s.mu.Lock()
+		s.tunnel = t
+		s.mu.Unlock()
+		dial = t.DialContext
+	}
+	s.mu.Lock()
+	s.conns = set
+	s.mu.Unlock()
+	return agentapi.NewDialClient(func(ctx context.Context) (net.Conn, error) {
+		c, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return set.add(c), nil
+	}, s.token, onUnverified)
+}
+
+func (m *Manager) endpointOf(s *Sandbox, podIP string) string {
+	if m.opts.Transport == TransportPodIP {
+		return "http://" + net.JoinHostPort(podIP, strconv.Itoa(AgentPort))
+	}
+	return "apiserver:" + m.opts.Namespace + "/" + s.id
+}
+
+// create makes the Secret, the claim (with a storage class) and the Pod
+// of a new sandbox and waits for its agent. On failure nothing is left.
+func (m *Manager) create(ctx context.Context, owner string, r resolved, pooled bool) (*Sandbox, error) {
+	s := &Sandbox{
+		m:      m,
+		id:     "gohands-" + randomHex(6),
+		image:  r.image,
+		token:  rand.Text(),
+		kick:   make(chan struct{}, 1),
+		owner:  owner,
+		status: sandbox.StatusStarting,
+	}
+	s.pod = m.buildPod(s.id, owner, pooled, r)
+	secret, err := m.buildSecret(s.pod, s.token, r.env)
+	if err != nil {
+		return nil, err
+	}
+	ns := m.opts.Namespace
+	if _, err := m.cs.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		return nil, m.apiErr("create sandbox secret", err)
+	}
+	m.register(s)
+	ok := false
+	defer func() {
+		if !ok {
+			m.discard(ctx, s)
+		}
+	}()
+	if usesClaim(s.pod) {
+		if _, err := m.cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, m.buildClaim(s.pod), metav1.CreateOptions{}); err != nil {
+			return nil, m.apiErr("create sandbox workspace claim", err)
+		}
+	}
+	if err := s.boot(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// discard removes a sandbox that failed to start, even when ctx is done.
+func (m *Manager) discard(ctx context.Context, s *Sandbox) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.remove(ctx); err != nil {
+		m.log.WarnContext(ctx, "remove failed sandbox", "pod", s.id, "err", err)
+	}
+}
+
+// boot creates the Pod from the template and waits for it to run and its
+// agent to answer. The caller holds s.op or owns s exclusively.
+func (s *Sandbox) boot(ctx context.Context) error {
+	m := s.m
+	s.setStatus(sandbox.StatusStarting, nil)
+	pods := m.cs.CoreV1().Pods(m.opts.Namespace)
+	created, err := pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// A Pod that ended on its own (or is still going): make it afresh.
+		if err = s.deletePod(ctx); err == nil {
+			created, err = pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
+		}
+	}
+	if err != nil {
+		err = m.apiErr("create sandbox pod "+s.id, err)
+		s.setStatus(sandbox.StatusStopped, err)
+		return err
+	}
+	pod, err := s.waitRunning(ctx, created.UID)
+	if err != nil {
+		return s.failStart(ctx, err)
+	}
+	cl := m.newClient(s, pod.Status.PodIP)
+	if err := s.waitHealthy(ctx, cl, created.UID); err != nil {
+		return s.failStart(ctx, err)
+	}
+	s.mu.Lock()
+	s.client, s.endpoint = cl, m.endpointOf(s, pod.Status.PodIP)
+	s.mu.Unlock()
+	s.setStatus(sandbox.StatusRunning, nil)
+	return nil
+}
+
+// failStart deletes the Pod of a start that failed and records err.
+func (s *Sandbox) failStart(ctx context.Context, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	s.deletePod(ctx)
+	st := sandbox.StatusStopped
+	if errors.Is(err, sandbox.ErrExited) {
+		st = sandbox.StatusExited
+	}
+	s.setStatus(st, err)
+	return err
+}
+
+// waitRunning waits until the Pod runs, with an IP. It fails at once on a
+// missing image or a container that cannot be made, when the Pod ends,
+// and when the Pod has been Pending longer than Options.PendingTimeout.
+//
+// The watch's cache may still hold the Pod of the previous start for a
+// moment: only the Pod of uid counts (any, when uid is empty).
+func (s *Sandbox) waitRunning(ctx context.Context, uid types.UID) (*corev1.Pod, error) {
+	m := s.m
+	start := time.Now()
+	deadline := time.NewTimer(m.opts.PendingTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond) // in case the watch lags
+	defer tick.Stop()
+	var last *corev1.Pod
+	for {
+		pod, err := m.pods.Get(s.id)
+		if err == nil && (uid == "" || pod.UID == uid) {
+			last = pod
+			if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
+				return pod, nil
+			}
+			if err := startFailure(pod); err != nil {
+				return nil, fmt.Errorf("sandbox %s: %w", s.id, err)
+			}
+			if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+				return nil, s.exitError(ctx, pod, true, "")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("sandbox %s: waiting for its pod to run: %w", s.id, ctx.Err())
+		case <-deadline.C:
+			return nil, fmt.Errorf("%w: sandbox %s: its pod was still pending after %s: %s",
+				sandbox.ErrNotReady, s.id, time.Since(start).Round(time.Millisecond), pendingReason(last))
+		case <-s.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// imageMissing are the waiting reasons of a container whose image the
+// node does not have and will not get.
+var imageMissing = map[string]bool{
+	"ErrImageNeverPull": true,
+	"ImagePullBackOff":  true,
+	"InvalidImageName":  true,
+}
+
+// startFailure returns the error of a Pod that cannot start as it is: an
+// image missing (ErrImageMissing, naming it) or a container the kubelet
+// cannot make. nil while it may yet start.
+func startFailure(pod *corev1.Pod) error {
+	images := make(map[string]string)
+	for _, c := range pod.Spec.InitContainers {
+		images[c.Name] = c.Image
+	}
+	for _, c := range pod.Spec.Containers {
+		images[c.Name] = c.Image
+	}
+	statuses := append(append([]corev1.ContainerStatus(nil), pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		w := cs.State.Waiting
+		if w == nil {
+			continue
+		}
+		switch {
+		case imageMissing[w.Reason]:
+			return fmt.Errorf("%w: image %q (container %s) is not in the cluster: %s: %s", sandbox.ErrImageMissing, images[cs.Name], cs.Name, w.Reason, w.Message)
+		case w.Reason == "CreateContainerConfigError" || w.Reason == "CreateContainerError" || w.Reason == "RunContainerError":
+			return fmt.Errorf("container %s cannot start: %s: %s", cs.Name, w.Reason, w.Message)
+		}
+	}
+	return nil
+}
+
+// pendingReason says why a Pod is still pending, as well as its status
+// tells.
+func pendingReason(pod *corev1.Pod) string {
+	if pod == nil {
+		return "the pod was never seen"
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			return fmt.Sprintf("%s: %s: %s", c.Type, c.Reason, c.Message)
+		}
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus(nil), pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil {
+			return fmt.Sprintf("container %s: %s %s", cs.Name, w.Reason, w.Message)
+		}
+	}
+	return "phase " + string(pod.Status.Phase)
+}
+
+// waitHealthy polls the agent's /health until it answers, the Pod ends,
+// or Options.StartTimeout passes.
+func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client, uid types.UID) error {
+	m := s.m
+	ctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
+	defer cancel()
+	start := time.Now()
+	delay := 2 * time.Millisecond
+	var lastErr error
+	for {
+		hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
+		lastErr = cl.Health(hctx)
+		hcancel()
+		if lastErr == nil {
+			return nil
+		}
+		if errors.Is(lastErr, agentapi.ErrUnverified) {
+			return fmt.Errorf("sandbox %s: %w", s.id, lastErr)
+		}
+		if pod, err := m.pods.Get(s.id); err == nil && (uid == "" || pod.UID == uid) && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
+			return s.exitError(ctx, pod, true, "")
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: sandbox %s: runtime-agent did not answer /health within %s (last error: %v); last log lines:\n%s",
+				sandbox.ErrNotReady, s.id, time.Since(start).Round(time.Millisecond), lastErr, s.logs(context.WithoutCancel(ctx), 20))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-s.kick:
+		}
+		t.Stop()
+		delay = min(delay*3/2, 50*time.Millisecond)
+	}
+}
+
+// logs returns the last n lines of the sandbox container's output, best
+// effort.
+func (s *Sandbox) logs(ctx context.Context, n int) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tail := int64(n)
+	b, err := s.m.cs.CoreV1().Pods(s.m.opts.Namespace).GetLogs(s.id, &corev1.PodLogOptions{Container: containerName, TailLines: &tail}).DoRaw(ctx)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// deletePod deletes the Pod and waits until it is gone (its name is
+// reused at the next start). A Pod already gone is not an error.
+func (s *Sandbox) deletePod(ctx context.Context) error {
+	m := s.m
+	pods := m.cs.CoreV1().Pods(m.opts.Namespace)
+	grace := int64(max(m.opts.StopTimeout.Seconds(), 1))
+	err := pods.Delete(ctx, s.id, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return m.apiErr("delete sandbox pod "+s.id, err)
+	}
+	wait := time.Duration(grace)*time.Second + 2*time.Minute
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		_, err := pods.Get(ctx, s.id, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox %s: its pod was not gone after %s: %w", s.id, wait, ctx.Err())
+		case <-s.kick:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
