@@ -41,11 +41,13 @@ lint: $(STATICCHECK)
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# gofmt, vet and staticcheck; every test, the Docker ones included, with the race detector; then a
-# short run of every fuzz target.
+# gofmt, vet and staticcheck; every test, the Docker and Kubernetes ones included, with the race
+# detector; then a short run of every fuzz target.
 # vet runs with -race too, so that it reuses the packages the race build compiles (on a cold build
 # cache a plain vet would compile every dependency once more, about three minutes on two cores).
-test: fmt build sandbox-image browser-image
+# The Kubernetes backend's tests run against the single-node cluster kube-up brings up (its build,
+# long on a fresh machine, happens here rather than under the tests' timeout).
+test: fmt build sandbox-image browser-image kube-up
 	$(GO) vet -race $(PKGS)
 	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
