@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -173,6 +172,12 @@ type ConversationManager struct {
 	// evicted dropped first (in evictedOrder).
 	evictedBash  map[string]*bashHub
 	evictedOrder []string
+	// removalKick wakes keepRemoving when a delete leaves something to
+	// remove.
+	removalKick chan struct{}
+	// recovering counts the saved sandboxes Restore has yet to take
+	// over.
+	recovering atomic.Int64
 	// forks are the ids of forks being made: Get, View and Search do not
 	// show them until they are ready.
 	forks map[string]bool
@@ -219,11 +224,12 @@ func New(opts Options) (*ConversationManager, error) {
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
 		ctx: ctx, cancel: cancel, roots: roots,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
-		evictedBash: make(map[string]*bashHub),
+		evictedBash: make(map[string]*bashHub), removalKick: make(chan struct{}, 1),
 	}
 	m.workspaces = newWorkspaces(m)
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.keepLogMasker()
+	go m.keepRemoving()
 	if opts.Sandboxes != nil {
 		m.wg.Add(2)
 		go m.watchSandboxes(opts.Sandboxes.Changes())
@@ -787,21 +793,26 @@ func (m *ConversationManager) Count(status string) (int, error) {
 	return n, nil
 }
 
-// Delete stops a conversation's loop, deletes its stored state and removes
-// its sandbox. The store is the point of no return: when it refuses the
-// delete, the conversation stays as it was (but for its stopped run) and
-// the error says so, to be tried again. Once it is deleted, subscribers are
-// detached with ErrDeleted, and a sandbox the engine will not remove now
-// is removed in the background (and, should the server stop first, by the
-// re-adoption at its next start, since no record owns it any more).
+// Delete stops a conversation's loop and deletes its stored state; what
+// it leaves outside the store (its sandbox's container, a fork's host
+// folder) is removed in the background. The store is the point of no
+// return: when it refuses the delete, the conversation stays as it was
+// (but for its stopped run) and the error says so, to be tried again. The
+// same transaction records what is left to remove (storage.Removal), so
+// that a server stopped before the removal makes it at its next start.
+// Once deleted, subscribers are detached with ErrDeleted; the answer does
+// not wait for the engine.
 func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	a, err := m.get(id)
 	if err != nil {
 		return err
 	}
 	a.stopLoop(ctx)
-	sbHandle, hasSandbox := a.sb.handle()
-	if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	left := storage.Removal{HostDir: m.forkFolder(a)}
+	if h, ok := a.sb.handle(); ok {
+		left.ContainerID, left.Image = h.ID, h.Image
+	}
+	if _, err := m.store.DeleteConversationLeaving(id, left); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storeError("delete conversation", err)
 	}
 	a.stream.close(ErrDeleted)
@@ -815,11 +826,17 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
 	}
-	a.closeBrowser()
-	if hasSandbox {
-		a.sb.remove(ctx, sbHandle)
-	}
-	m.deleteFiles(a)
+	// The backend lets go of the sandbox now, so that a conversation
+	// made again under the same id gets its own; the container goes with
+	// the removal.
+	a.sb.release()
+	m.kickRemovals()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		a.closeBrowser()
+	}()
+	m.deleteCheckpoints(a)
 	if m.opts.Webhooks != nil {
 		info := a.Info()
 		info.ExecutionStatus = "deleted"
@@ -831,39 +848,23 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteFiles deletes the checkpoints of a deleted conversation and, for
-// a fork on a host folder, the folder made for it.
-func (m *ConversationManager) deleteFiles(a *AgentSession) {
+// deleteCheckpoints deletes the checkpoints of a deleted conversation.
+func (m *ConversationManager) deleteCheckpoints(a *AgentSession) {
 	if m.opts.Checkpoints != nil {
 		if err := m.opts.Checkpoints.DeleteOwner(a.id); err != nil {
 			a.log.Warn("checkpoints of a deleted conversation not deleted", "err", err)
 		}
 	}
-	f := a.Settings().ForkedFrom
-	if f == nil || f.HostCopy == "" || !m.roots.Has(f.HostCopy) {
-		return
-	}
-	if err := os.RemoveAll(f.HostCopy); err != nil {
-		a.log.Warn("host folder of a deleted fork not removed", "dir", f.HostCopy, "err", err)
-	}
 }
 
-// removeRetryMax bounds the wait between two tries of removeLater.
-const removeRetryMax = 30 * time.Second
-
-// removeLater removes the sandbox of a deleted conversation with rm,
-// trying again less and less often until the engine does it or the
-// manager closes.
-func (m *ConversationManager) removeLater(id string, rm func(context.Context) error) {
-	m.retryLater(removeRetryMax, func() bool {
-		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
-		defer cancel()
-		if err := rm(ctx); err != nil {
-			return false
-		}
-		m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", id)
-		return true
-	})
+// forkFolder is the host folder made for a fork, which goes with it, or
+// "".
+func (m *ConversationManager) forkFolder(a *AgentSession) string {
+	f := a.Settings().ForkedFrom
+	if f == nil || f.HostCopy == "" || !m.roots.Has(f.HostCopy) {
+		return ""
+	}
+	return f.HostCopy
 }
 
 // retryLater calls try in the background, first after a second and then

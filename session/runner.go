@@ -246,13 +246,22 @@ func (r *runner) recoverSaved(ctx context.Context) (sandbox.Sandbox, error) {
 	return nil, nil
 }
 
-// adopt makes sb, recovered by Restore, the runner's.
-func (r *runner) adopt(sb sandbox.Sandbox) {
+// takeOver recovers the sandbox of h for Restore, unless the runner holds
+// one already. It holds r.op throughout, as get does, so that a sandbox
+// is never recovered twice: a use that comes meanwhile waits for this one
+// recovery, not for Restore's queue.
+func (r *runner) takeOver(ctx context.Context, h sandbox.Handle) error {
 	r.op.Lock()
 	defer r.op.Unlock()
-	if r.current() == nil {
-		r.set(sb)
+	if r.current() != nil {
+		return nil
 	}
+	sb, err := r.be.Recover(ctx, h)
+	if err != nil {
+		return err
+	}
+	r.set(sb)
+	return nil
 }
 
 // startInBackground gets the sandbox without making the caller wait; the
@@ -302,8 +311,9 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 	return true
 }
 
-// release lets the backend forget the (stopped) sandbox of an evicted
-// conversation; its saved handle recovers it on next use.
+// release lets the backend forget the sandbox of an evicted conversation
+// (stopped; its saved handle recovers it on next use) or of a deleted one
+// (its pending removal removes it).
 func (r *runner) release() {
 	r.a.closeMCP()
 	r.op.Lock()
@@ -347,20 +357,6 @@ func (r *runner) handle() (sandbox.Handle, bool) {
 	}
 	h, ok, _ := r.savedHandle()
 	return h, ok
-}
-
-// remove removes the sandbox of h, that of a deleted conversation. One the
-// engine will not remove now is removed in the background.
-func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
-	r.a.closeMCP()
-	rm := func(ctx context.Context) error { return r.be.Destroy(ctx, h) }
-	if sb := r.current(); sb != nil && sb.Handle().ID == h.ID {
-		rm = sb.Remove
-	}
-	if err := rm(ctx); err != nil {
-		r.a.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "err", err)
-		r.a.m.removeLater(h.ID, rm)
-	}
 }
 
 // note turns a status change of the backend into an event.
