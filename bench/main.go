@@ -59,8 +59,13 @@ type Config struct {
 	// Scale.
 	ScaleConvs  int
 	ScaleEvents int
-	ScaleBig    int    // events of the one big conversation
-	ScaleDir    string // where the stores are made and kept; "": a temporary folder, removed
+	ScaleBig    int           // events of the one big conversation
+	ScaleDir    string        // where the stores are made and kept; "": a temporary folder, removed
+	ScaleIdle   time.Duration // the restarted server's idle window (GOHANDS_CONVERSATION_IDLE)
+	// ScaleSandboxes is how many sandbox containers the restart has to
+	// recover; 0 skips that restart.
+	ScaleSandboxes int
+	ScaleImage     string // the image of those containers
 
 	CPUProfile string
 	Trace      string
@@ -124,6 +129,9 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&cfg.ScaleEvents, "scale-events", 1000000, "scale: events in the store")
 	fs.IntVar(&cfg.ScaleBig, "scale-big", 100000, "scale: events of the one big conversation (of -scale-events)")
 	fs.StringVar(&cfg.ScaleDir, "scale-dir", "", "scale: make the stores in `folder` (new: small/ and big/) and keep them; default a temporary folder, removed")
+	fs.DurationVar(&cfg.ScaleIdle, "scale-idle", 10*time.Second, "scale: the idle window of the restarted server (GOHANDS_CONVERSATION_IDLE), waited once after touching every conversation")
+	fs.IntVar(&cfg.ScaleSandboxes, "scale-sandboxes", 500, "scale: sandbox containers (created, never started) the last restart recovers; 0 skips it")
+	fs.StringVar(&cfg.ScaleImage, "scale-image", "gohands/sandbox:bookworm", "scale: the image of the -scale-sandboxes containers (must be present)")
 	fs.StringVar(&cfg.Summary, "summary", "", "print one table of the figures and ratios in `file` (the output of go test -bench) and exit")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (server and clients of fanout) to `file`")
 	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of this process to `file` (large: use small sizes; go tool trace -pprof=syscall file)")
@@ -152,6 +160,8 @@ func parseFlags(args []string) (Config, error) {
 		return cfg, errors.New("-rps, -duration and -slice must be positive")
 	case cfg.ScaleConvs < 2, cfg.ScaleBig < 1, cfg.ScaleEvents < cfg.ScaleBig:
 		return cfg, errors.New("-scale-convs must be at least 2, -scale-big positive and -scale-events at least -scale-big")
+	case cfg.ScaleIdle < time.Second, cfg.ScaleSandboxes < 0, cfg.ScaleSandboxes >= cfg.ScaleConvs:
+		return cfg, errors.New("-scale-idle must be at least 1s and -scale-sandboxes between 0 and -scale-convs")
 	}
 	return cfg, nil
 }

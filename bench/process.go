@@ -63,8 +63,9 @@ func startGohands(ctx context.Context, bin string) (*gohands, error) {
 }
 
 // startGohandsOn starts the server on the state file at state ("": a new
-// one in the server's temporary folder) and waits until it listens.
-func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err error) {
+// one in the server's temporary folder), with extraEnv added to its
+// environment, and waits until it listens.
+func startGohandsOn(ctx context.Context, bin, state string, extraEnv ...string) (_ *gohands, err error) {
 	g := &gohands{done: make(chan error, 1)}
 	if g.dir, err = os.MkdirTemp("", "gohands-bench-server-"); err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func startGohandsOn(ctx context.Context, bin, state string) (_ *gohands, err err
 			env = append(env, name+"="+v)
 		}
 	}
-	g.cmd.Env = env
+	g.cmd.Env = append(env, extraEnv...)
 	g.cmd.Stdout = g.log
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {

@@ -178,6 +178,8 @@ type ConversationManager struct {
 	// recovering counts the saved sandboxes Restore has yet to take
 	// over.
 	recovering atomic.Int64
+	// listing says the Restore pass StartRestore began is not done.
+	listing atomic.Bool
 	// forks are the ids of forks being made: Get, View and Search do not
 	// show them until they are ready.
 	forks map[string]bool

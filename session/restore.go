@@ -32,6 +32,7 @@ func (m *ConversationManager) StartRestore() {
 	if m.opts.Sandboxes == nil {
 		return
 	}
+	m.listing.Store(true)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -40,9 +41,14 @@ func (m *ConversationManager) StartRestore() {
 }
 
 // Recovering returns how many saved sandboxes Restore has yet to take
-// over (0 once it is done, or when it did not run).
+// over: 0 once it is done, or when it did not run; at least 1 while the
+// pass StartRestore began runs (it may not have listed them yet).
 func (m *ConversationManager) Recovering() int {
-	return int(max(m.recovering.Load(), 0))
+	n := int(max(m.recovering.Load(), 0))
+	if m.listing.Load() {
+		n = max(n, 1)
+	}
+	return n
 }
 
 // Restore takes over, at start, the sandboxes this server's conversations
@@ -86,6 +92,7 @@ func (m *ConversationManager) restore(ctx context.Context) error {
 		return nil
 	}
 	list, err := be.List(ctx)
+	defer m.listing.Store(false)
 	if err != nil {
 		if !errors.Is(err, sandbox.ErrEngineDown) {
 			m.log.Warn("re-adopting sandboxes", "err", err)
