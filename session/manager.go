@@ -245,8 +245,9 @@ func New(opts Options) (*ConversationManager, error) {
 }
 
 // Close stops every run loop and detaches every subscriber (with
-// ErrClosed). Sandboxes are left running, to be re-adopted by the next
-// server on the same state.
+// ErrClosed), and makes the removals deleted conversations left that ctx
+// leaves time for (the next server makes the others). Sandboxes are left
+// running, to be re-adopted by the next server on the same state.
 func (m *ConversationManager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -273,6 +274,9 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 		s.remove(ctx)
 	}
 	m.workspaces.hub.close()
+	// What deletes left is removed now if it can be within ctx; the rest
+	// at the next start.
+	m.removePending(ctx)
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()

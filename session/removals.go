@@ -29,7 +29,7 @@ func (m *ConversationManager) keepRemoving() {
 	wait := time.Second
 	for {
 		var retry <-chan time.Time
-		if left := m.removePending(); left > 0 {
+		if left := m.removePending(m.ctx); left > 0 {
 			retry = time.After(wait)
 			wait = min(2*wait, removeRetryMax)
 		} else {
@@ -53,8 +53,8 @@ func (m *ConversationManager) kickRemovals() {
 }
 
 // removePending makes the pending removals, removeParallel at once, and
-// returns how many are left (failed).
-func (m *ConversationManager) removePending() (left int) {
+// returns how many are left (failed, or not tried before ctx ended).
+func (m *ConversationManager) removePending(ctx context.Context) (left int) {
 	rs, err := m.store.Removals()
 	if err != nil {
 		m.log.Error("reading the pending removals of deleted conversations", "err", err)
@@ -66,7 +66,7 @@ func (m *ConversationManager) removePending() (left int) {
 	for range min(removeParallel, len(rs)) {
 		wg.Go(func() {
 			for r := range work {
-				if m.ctx.Err() != nil || m.removeLeft(r) != nil {
+				if ctx.Err() != nil || m.removeLeft(ctx, r) != nil {
 					mu.Lock()
 					left++
 					mu.Unlock()
@@ -84,8 +84,8 @@ func (m *ConversationManager) removePending() (left int) {
 
 // removeLeft removes what one deleted conversation left, and then its
 // record.
-func (m *ConversationManager) removeLeft(r storage.Removal) error {
-	ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+func (m *ConversationManager) removeLeft(ctx context.Context, r storage.Removal) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	log := m.log.With("conversation", r.ConversationID)
 	if r.ContainerID != "" && m.opts.Sandboxes != nil {

@@ -400,6 +400,21 @@ func ownedBy(t *testing.T, engine *client.Client, serverID string) []container.S
 	return list
 }
 
+// waitNoneOwned waits up to a minute for a server id to have no
+// container left (deletes remove them in the background) and returns
+// those left then.
+func waitNoneOwned(t *testing.T, engine *client.Client, serverID string) []container.Summary {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left := ownedBy(t, engine, serverID)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // removeOwnedBy removes whatever a server id left on the engine.
 func removeOwnedBy(engine *client.Client, serverID string) {
 	if serverID == "" {
@@ -698,7 +713,7 @@ func TestFaultServerKilled(t *testing.T) {
 			t.Fatalf("delete %s: status %d: %s", id, st, data)
 		}
 	}
-	if left := ownedBy(t, engine, serverID); len(left) > 0 {
+	if left := waitNoneOwned(t, engine, serverID); len(left) > 0 {
 		t.Errorf("%d containers of server %s left after deleting every conversation: %v", len(left), serverID, left[0].Names)
 	}
 	g.stop()
@@ -1028,7 +1043,7 @@ func TestFaultEngineUnreachable(t *testing.T) {
 			t.Errorf("delete %s: status %d: %s", id, st, body)
 		}
 	}
-	if left := ownedBy(t, engine, serverID); len(left) > 0 {
+	if left := waitNoneOwned(t, engine, serverID); len(left) > 0 {
 		t.Errorf("%d containers of server %s left after deleting every conversation", len(left), serverID)
 	}
 }
@@ -1042,7 +1057,7 @@ func waitRemoved(t *testing.T, engine *client.Client, id, what string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%s is still there a minute after the engine came back (inspect: %v)", what, err)
+			t.Errorf("%s is still there after a minute (inspect: %v)", what, err)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
