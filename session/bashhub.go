@@ -48,6 +48,13 @@ func (h *bashHub) empty() bool {
 	return len(h.events) == 0
 }
 
+// size returns the bytes of the events h keeps.
+func (h *bashHub) size() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.bytes
+}
+
 // publish keeps raw, the JSON of a bash event, and sends it to every
 // subscriber.
 func (h *bashHub) publish(raw json.RawMessage) {

@@ -172,6 +172,7 @@ type ConversationManager struct {
 	// evicted dropped first (in evictedOrder).
 	evictedBash  map[string]*bashHub
 	evictedOrder []string
+	evictedBytes int // of the hubs in evictedBash
 	// removalKick wakes keepRemoving when a delete leaves something to
 	// remove.
 	removalKick chan struct{}
@@ -374,16 +375,27 @@ func (m *ConversationManager) evict(a *AgentSession) {
 }
 
 // keepBash keeps the bash events of an evicted conversation, if it has
-// any; the caller holds m.mu.
+// any: those of the last MaxLive evicted at most, and at most what one
+// conversation may hold (bashHubBytesPerLimit times the output bound) in
+// all, the oldest evicted dropped first, so that evicted conversations
+// do not keep their memory. The caller holds m.mu.
 func (m *ConversationManager) keepBash(id string, h *bashHub) {
-	if h.empty() {
+	n := h.size()
+	if n == 0 {
 		return
 	}
 	m.evictedBash[id] = h
 	m.evictedOrder = append(m.evictedOrder, id)
-	for len(m.evictedOrder) > m.opts.MaxLive {
-		delete(m.evictedBash, m.evictedOrder[0])
+	m.evictedBytes += n
+	budget := bashHubBytesPerLimit * m.opts.BashOutputMaxBytes
+	for len(m.evictedOrder) > m.opts.MaxLive || m.evictedBytes > budget && len(m.evictedOrder) > 0 {
+		old := m.evictedOrder[0]
+		m.evictedBytes -= m.evictedBash[old].size()
+		delete(m.evictedBash, old)
 		m.evictedOrder = m.evictedOrder[1:]
+	}
+	if len(m.evictedOrder) == 0 {
+		m.evictedOrder = nil // lets go of the array
 	}
 }
 
@@ -396,6 +408,7 @@ func (m *ConversationManager) takeBash(a *AgentSession) {
 	}
 	delete(m.evictedBash, a.id)
 	m.evictedOrder = slices.DeleteFunc(m.evictedOrder, func(id string) bool { return id == a.id })
+	m.evictedBytes -= h.size()
 	a.bash = h
 }
 
