@@ -56,6 +56,11 @@ func ensureBinaries(ctx context.Context, server string, progress io.Writer) erro
 	return nil
 }
 
+// listenWait bounds the wait for a started server to listen: a server
+// that takes its sandboxes over before it listens takes minutes with
+// hundreds of them.
+const listenWait = 10 * time.Minute
+
 // startGohands starts the server on a new state file and waits until it
 // listens.
 func startGohands(ctx context.Context, bin string) (*gohands, error) {
@@ -134,8 +139,8 @@ func startGohandsOn(ctx context.Context, bin, state string, extraEnv ...string) 
 	case err := <-g.done:
 		g.log.Close()
 		return nil, fmt.Errorf("%s exited before listening (%v); its log:\n%s", abs, err, g.logTail())
-	case <-time.After(30 * time.Second):
-		err = errors.New("not listening after 30s")
+	case <-time.After(listenWait):
+		err = fmt.Errorf("not listening after %s", listenWait)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -329,9 +328,9 @@ func restart(ctx context.Context, bin, dir string, env ...string) (*gohands, tim
 		if _, err := get(ctx, g.base, "", "/alive"); err == nil {
 			return g, time.Since(t), nil
 		}
-		if time.Since(t) > time.Minute || ctx.Err() != nil {
+		if time.Since(t) > listenWait || ctx.Err() != nil {
 			g.stop()
-			return nil, 0, errors.New("no answer from /alive within a minute")
+			return nil, 0, fmt.Errorf("no answer from /alive within %s", listenWait)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -478,7 +477,7 @@ func scaleBench(ctx context.Context, cfg Config, progress io.Writer) (res scaleR
 
 	if cfg.ScaleSandboxes > 0 {
 		if err := recoverBench(ctx, cfg, bigDir, ids, &res, progress); err != nil {
-			return res, fmt.Errorf("restart with sandboxes to recover: %w", err)
+			res.recoverNote = err.Error() // the other figures are printed still
 		}
 	}
 	load.stop()
