@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -319,18 +320,31 @@ func (m *ConversationManager) cleanIdle() {
 		first = m.opts.EvictAfter
 	}
 	m.everyQuarter(first, func() {
+		evicted := 0
 		for _, a := range m.loaded() {
 			idle := a.idleFor()
 			switch {
 			case idle <= 0:
 			case m.opts.EvictAfter > 0 && idle >= m.opts.EvictAfter:
-				m.evict(a)
+				if m.evict(a) {
+					evicted++
+				}
 			case m.opts.IdleTimeout > 0 && idle >= m.opts.IdleTimeout:
 				a.sb.stopIdle(m.ctx)
 			}
 		}
+		if evicted >= evictedToFree {
+			// An idle server allocates little, so its next collection
+			// could be minutes away: the memory of the conversations
+			// just dropped goes back to the system now.
+			debug.FreeOSMemory()
+		}
 	})
 }
+
+// evictedToFree is how many conversations one round of the idle policy
+// evicts before it hands their memory back to the system at once.
+const evictedToFree = 64
 
 // everyQuarter calls check every quarter of limit (at most a minute, at
 // least 10ms apart) until the manager closes, so that what has been idle
@@ -349,16 +363,17 @@ func (m *ConversationManager) everyQuarter(limit time.Duration, check func()) {
 }
 
 // evict drops an idle conversation from memory once its sandbox is
-// stopped; the next Get loads it again from the store, and its runner
-// recovers the stopped sandbox by its saved handle.
-func (m *ConversationManager) evict(a *AgentSession) {
+// stopped, and reports whether it did; the next Get loads it again from
+// the store, and its runner recovers the stopped sandbox by its saved
+// handle.
+func (m *ConversationManager) evict(a *AgentSession) bool {
 	if !a.sb.stopIdle(m.ctx) || a.busy() {
-		return // in use again, or the engine did not stop it: next round
+		return false // in use again, or the engine did not stop it: next round
 	}
 	m.mu.Lock()
 	if m.closed || m.convs[a.id] != a {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	delete(m.convs, a.id)
 	m.maskers.Delete(a.id)
@@ -372,6 +387,7 @@ func (m *ConversationManager) evict(a *AgentSession) {
 		m.opts.Meter.ConversationsLive(n)
 	}
 	a.log.Info("idle conversation evicted from memory")
+	return true
 }
 
 // keepBash keeps the bash events of an evicted conversation, if it has
