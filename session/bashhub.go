@@ -41,13 +41,6 @@ func newBashHub(maxBytes int) *bashHub {
 	return &bashHub{maxBytes: maxBytes, next: 1, subs: make(map[Subscriber]struct{})}
 }
 
-// empty reports whether h keeps no events.
-func (h *bashHub) empty() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.events) == 0
-}
-
 // size returns the bytes of the events h keeps.
 func (h *bashHub) size() int {
 	h.mu.Lock()
