@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -847,7 +848,8 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if h, ok := a.sb.handle(); ok {
 		left.ContainerID, left.Image = h.ID, h.Image
 	}
-	if _, err := m.store.DeleteConversationLeaving(id, left); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	removal, err := m.store.DeleteConversationLeaving(id, left)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storeError("delete conversation", err)
 	}
 	a.stream.close(ErrDeleted)
@@ -864,7 +866,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	// The backend lets go of the sandbox now, so that a conversation
 	// made again under the same id gets its own; the container goes with
 	// the removal.
-	a.sb.release()
+	a.sb.forget(cmp.Or(removal.ContainerID, left.ContainerID))
 	m.kickRemovals()
 	m.wg.Add(1)
 	go func() {

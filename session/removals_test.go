@@ -106,3 +106,60 @@ func TestRemovalsLeftAtStart(t *testing.T) {
 		t.Errorf("the fork's host folder after the removal: %v, want it gone", err)
 	}
 }
+
+// slowStart holds every Start until its gate opens.
+type slowStart struct {
+	*sandboxtest.Backend
+	gate chan struct{}
+}
+
+func (b *slowStart) Start(ctx context.Context, owner string, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	select {
+	case <-b.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return b.Backend.Start(ctx, owner, spec)
+}
+
+// TestDeleteDuringStart: a delete does not wait for a start under way;
+// the sandbox that start makes is removed once it ends, and no other is
+// started for the deleted conversation.
+func TestDeleteDuringStart(t *testing.T) {
+	be := sandboxtest.New(t)
+	slow := &slowStart{Backend: be, gate: make(chan struct{})}
+	m := newManagerOn(t, openStore(t), Options{Sandboxes: slow})
+	a, _, err := m.Create(testCtx(t), CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := make(chan error, 1)
+	go func() {
+		_, done, err := a.Sandbox(testCtx(t))
+		if err == nil {
+			done()
+		}
+		used <- err
+	}()
+	waitUntil(t, "the start to be under way", func() bool {
+		if a.sb.op.TryLock() {
+			a.sb.op.Unlock()
+			return false
+		}
+		return true
+	})
+	if err := m.Delete(testCtx(t), a.ID()); err != nil {
+		t.Fatal(err)
+	}
+	close(slow.gate)
+	<-used
+	waitUntil(t, "the sandbox started under the delete to be removed", func() bool {
+		return be.Engine().Lookup(a.ID()) == nil
+	})
+	if _, _, err := a.Sandbox(testCtx(t)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Sandbox of the deleted conversation: %v, want ErrNotFound", err)
+	}
+	if n := be.Engine().Starts(); n != 1 {
+		t.Errorf("%d sandboxes started, want 1", n)
+	}
+}

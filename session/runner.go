@@ -39,6 +39,9 @@ type runner struct {
 	// fresh says a new sandbox started and its first use has not come:
 	// the conversation's first checkpoint is taken then.
 	fresh bool
+	// deleted says the conversation is deleted: no sandbox is got for it
+	// any more.
+	deleted bool
 }
 
 // current returns the sandbox the runner holds, unless it is gone.
@@ -145,6 +148,12 @@ func (r *runner) get(ctx context.Context) (sandbox.Sandbox, error) {
 	defer r.op.Unlock()
 	if sb := r.current(); sb != nil {
 		return sb, nil
+	}
+	r.mu.Lock()
+	deleted := r.deleted
+	r.mu.Unlock()
+	if deleted {
+		return nil, notFound("conversation", r.a.id)
 	}
 	if sb, err := r.recoverSaved(ctx); sb != nil || err != nil {
 		return sb, err
@@ -318,10 +327,53 @@ func (r *runner) release() {
 	r.a.closeMCP()
 	r.op.Lock()
 	defer r.op.Unlock()
-	if sb := r.current(); sb != nil && r.be != nil {
+	r.releaseHeld()
+}
+
+// releaseHeld lets the backend forget the sandbox the runner holds, and
+// returns it (nil when none). The caller holds r.op.
+func (r *runner) releaseHeld() sandbox.Sandbox {
+	sb := r.current()
+	if sb != nil && r.be != nil {
 		r.be.Release(sb.Handle())
 	}
 	r.set(nil)
+	return sb
+}
+
+// forget lets the backend forget the sandbox of a deleted conversation,
+// whose pending removal names removing: at once, unless a start or a
+// recovery is under way, which the delete does not wait for; then once it
+// ends, in the background, and a sandbox it made that the removal does
+// not name is removed there (a server stopped meanwhile leaves it to the
+// next one's Restore, as an orphan).
+func (r *runner) forget(removing string) {
+	r.mu.Lock()
+	r.deleted = true
+	r.mu.Unlock()
+	r.a.closeMCP()
+	if r.op.TryLock() {
+		r.releaseHeld()
+		r.op.Unlock()
+		return
+	}
+	m := r.a.m
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		r.op.Lock()
+		sb := r.releaseHeld()
+		r.op.Unlock()
+		r.a.closeMCP()
+		if sb == nil || sb.Handle().ID == removing {
+			return
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+		defer cancel()
+		if err := r.be.Destroy(ctx, sb.Handle()); err != nil {
+			r.a.log.Warn("the sandbox started while its conversation was deleted was not removed", "sandbox", sb.Handle().ID, "err", err)
+		}
+	}()
 }
 
 // restart stops and starts the sandbox (same workspace), or gets one.
