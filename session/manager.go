@@ -320,6 +320,7 @@ func (m *ConversationManager) cleanIdle() {
 	if first <= 0 || m.opts.EvictAfter > 0 && m.opts.EvictAfter < first {
 		first = m.opts.EvictAfter
 	}
+	lastRelease := m.now()
 	m.everyQuarter(first, func() {
 		evicted := 0
 		for _, a := range m.loaded() {
@@ -339,6 +340,15 @@ func (m *ConversationManager) cleanIdle() {
 			// could be minutes away: the memory of the conversations
 			// just dropped goes back to the system now.
 			debug.FreeOSMemory()
+		}
+		// The pages of the store file that reads mapped in (reads of
+		// stored conversations too, which load nothing) leave the
+		// process's memory once a window; they stay in the page cache.
+		if evicted >= evictedToFree || m.now().Sub(lastRelease) >= first {
+			lastRelease = m.now()
+			if _, err := m.store.ReleaseMapped(); err != nil {
+				m.log.Debug("store pages not released", "err", err)
+			}
 		}
 	})
 }
