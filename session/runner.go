@@ -1,13 +1,13 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -211,15 +211,13 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 
 // savedHandle returns the handle saved for the conversation, if any.
 func (r *runner) savedHandle() (sandbox.Handle, bool, error) {
-	recs, err := r.a.m.store.Sandboxes()
+	rec, ok, err := r.a.m.store.Sandbox(r.a.id)
 	if err != nil {
-		return sandbox.Handle{}, false, storeError("read sandbox records", err)
+		return sandbox.Handle{}, false, storeError("read the sandbox record", err)
 	}
-	i := slices.IndexFunc(recs, func(rec storage.SandboxRecord) bool { return rec.ConversationID == r.a.id })
-	if i < 0 {
+	if !ok {
 		return sandbox.Handle{}, false, nil
 	}
-	rec := recs[i]
 	return sandbox.Handle{Owner: r.a.id, ID: rec.ContainerID, Token: rec.Token, Image: rec.Image}, true, nil
 }
 
@@ -483,6 +481,11 @@ func (r *runner) info(si *SandboxInfo) {
 	r.mu.Unlock()
 	sb := r.current()
 	if sb == nil {
+		// Not taken over yet (after a restart, or an eviction): the
+		// saved one's.
+		if h, ok, _ := r.savedHandle(); ok && r.be != nil {
+			si.ID, si.Image = h.ID, cmp.Or(h.Image, si.Image)
+		}
 		return
 	}
 	h := sb.Handle()

@@ -92,6 +92,35 @@ func (s *Store) Sandboxes() ([]SandboxRecord, error) {
 	return out, nil
 }
 
+// Sandbox returns the record of the conversation's sandbox; ok is false
+// when it has none. Its token is read as Sandboxes reads it.
+func (s *Store) Sandbox(convID string) (r SandboxRecord, ok bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketSandboxes).Get([]byte(convID))
+		if v == nil {
+			return nil
+		}
+		var rec sandboxRecord
+		if err := decodeRecord(v, &rec); err != nil {
+			return fmt.Errorf("sandbox of conversation %s: %w", convID, err)
+		}
+		r, ok = SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token}, true
+		if rec.SealedToken == nil || s.aead == nil {
+			return nil
+		}
+		token, err := s.open(rec.SealedToken, sandboxAD(rec.ConversationID))
+		if err != nil {
+			return fmt.Errorf("sandbox token of conversation %s does not decrypt: %w", convID, err)
+		}
+		r.Token = string(token)
+		return nil
+	})
+	if err != nil {
+		return SandboxRecord{}, false, fmt.Errorf("storage: sandbox: %w", err)
+	}
+	return r, ok, nil
+}
+
 // DeleteSandbox deletes the conversation's sandbox record; there being none
 // is not an error.
 func (s *Store) DeleteSandbox(convID string) error {

@@ -400,6 +400,22 @@ func ownedBy(t *testing.T, engine *client.Client, serverID string) []container.S
 	return list
 }
 
+// waitRecovered waits up to a minute for /ready to stop saying that
+// sandboxes are being recovered (the server takes them over in the
+// background after it listens).
+func waitRecovered(t *testing.T, g api) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var ready map[string]any
+		if st, _ := g.call("GET", "/ready", "", &ready); st == http.StatusOK && ready["sandboxes_recovering"] == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sandboxes still being recovered a minute after the restart")
+		}
+	}
+}
+
 // waitNoneOwned waits up to a minute for a server id to have no
 // container left (deletes remove them in the background) and returns
 // those left then.
@@ -647,6 +663,7 @@ func TestFaultServerKilled(t *testing.T) {
 	if g.serverID != serverID {
 		t.Fatalf("server id %s after the restart, was %s", g.serverID, serverID)
 	}
+	waitRecovered(t, g.api)
 	for id, ctr := range sandboxes {
 		stored := g.events(id)
 		checkSeqs(t, "after the kill", stored)
