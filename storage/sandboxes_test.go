@@ -61,3 +61,20 @@ func TestSandboxSealedTokenWithoutKey(t *testing.T) {
 		t.Errorf("Sandboxes without the key (-got +want):\n%s", diff)
 	}
 }
+
+// TestSandboxOne: Sandbox reads one conversation's record, its sealed
+// token opened, and says when there is none.
+func TestSandboxOne(t *testing.T) {
+	s, _ := openStore(t, Options{SecretKey: "k"})
+	mustCreate(t, s, "a", "b")
+	want := SandboxRecord{ConversationID: "a", ContainerID: "ctr", Token: "tok", Image: "img"}
+	if err := s.PutSandbox(want); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.Sandbox("a"); err != nil || !ok || got != want {
+		t.Errorf("Sandbox(a) = %+v %v %v, want %+v", got, ok, err, want)
+	}
+	if got, ok, err := s.Sandbox("b"); err != nil || ok {
+		t.Errorf("Sandbox(b) = %+v %v %v, want none", got, ok, err)
+	}
+}
