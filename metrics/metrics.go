@@ -32,6 +32,9 @@ type Registry struct {
 	sandboxStart     *prometheus.HistogramVec
 	sandboxesRunning prometheus.GaugeFunc
 	countSandboxes   atomic.Pointer[func() int] // see SandboxesRunning
+	sandboxStarting  prometheus.GaugeFunc
+	startQueue       prometheus.GaugeFunc
+	liveSandboxes    atomic.Pointer[func() (running, starting, queued int)] // see LiveSandboxes
 	workspaces       prometheus.GaugeFunc
 	countWorkspaces  atomic.Pointer[func() int] // see WorkspaceSandboxes
 	webhooks         *prometheus.CounterVec
@@ -103,6 +106,24 @@ func New() *Registry {
 		}
 		return 0
 	})
+	live := func(pick func(running, starting, queued int) int) func() float64 {
+		return func() float64 {
+			if f := r.liveSandboxes.Load(); f != nil {
+				return float64(pick((*f)()))
+			}
+			return 0
+		}
+	}
+	r.sandboxStarting = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "sandboxes_starting",
+		Help:      "Sandboxes of conversations and workspaces being started now, each on a reserved slot of the live cap.",
+	}, live(func(_, starting, _ int) int { return starting }))
+	r.startQueue = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "sandbox_start_queue",
+		Help:      "Sandbox starts waiting now for room under the live cap (max_live_sandboxes).",
+	}, live(func(_, _, queued int) int { return queued }))
 	r.workspaces = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gohands",
 		Name:      "workspace_sandboxes_running",
@@ -156,6 +177,8 @@ func New() *Registry {
 		r.conversations,
 		r.sandboxStart,
 		r.sandboxesRunning,
+		r.sandboxStarting,
+		r.startQueue,
 		r.webhooks,
 		r.storageDown,
 	)
@@ -248,6 +271,17 @@ func (r *Registry) SandboxesRunning(count func() int) {
 		return
 	}
 	r.countSandboxes.Store(&count)
+}
+
+// LiveSandboxes sets what counts the sandboxes under the live cap (the
+// session manager's LiveSandboxes), asked at every scrape: those being
+// started give gohands_sandboxes_starting, the starts waiting for room
+// gohands_sandbox_start_queue.
+func (r *Registry) LiveSandboxes(count func() (running, starting, queued int)) {
+	if r == nil {
+		return
+	}
+	r.liveSandboxes.Store(&count)
 }
 
 // WorkspaceSandboxes sets what counts the workspace sandboxes running

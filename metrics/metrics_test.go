@@ -105,6 +105,7 @@ func TestInstruments(t *testing.T) {
 	r.SandboxStart(50*time.Millisecond, true)
 	r.SandboxesRunning(func() int { return 4 })
 	r.WorkspaceSandboxes(func() int { return 2 })
+	r.LiveSandboxes(func() (int, int, int) { return 9, 3, 5 })
 	r.WebhookSent(true)
 	r.WebhookSent(true)
 	r.WebhookSent(false)
@@ -126,6 +127,8 @@ func TestInstruments(t *testing.T) {
 		{"gohands_sandbox_start_seconds", "pooled=true", sample{Count: 1, Value: 0.05}},
 		{"gohands_sandboxes_running", "", sample{Value: 4}},
 		{"gohands_workspace_sandboxes_running", "", sample{Value: 2}},
+		{"gohands_sandboxes_starting", "", sample{Value: 3}},
+		{"gohands_sandbox_start_queue", "", sample{Value: 5}},
 		{"gohands_webhooks_sent_total", "result=ok", sample{Value: 2}},
 		{"gohands_webhooks_sent_total", "result=error", sample{Value: 1}},
 		{"gohands_storage_unavailable_total", "", sample{Value: 1}},
@@ -155,6 +158,8 @@ func TestFreshRegistry(t *testing.T) {
 		"gohands_sockets_open",
 		"gohands_conversations_live",
 		"gohands_sandboxes_running",
+		"gohands_sandboxes_starting",
+		"gohands_sandbox_start_queue",
 		"gohands_storage_unavailable_total",
 	} {
 		if _, ok := fams[name]; !ok {

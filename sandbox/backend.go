@@ -29,11 +29,14 @@ type Backend interface {
 	// already holds is returned as it is. ErrRemoved when it is gone.
 	Recover(ctx context.Context, h Handle) (Sandbox, error)
 	// List returns the handles of this server's sandboxes that the backend
-	// does not hold (left by an earlier run), running or not. Their Token
-	// may be empty.
+	// does not hold (left by an earlier run), running or not, with the
+	// workspace volume each mounts; and, as handles with no ID, this
+	// server's workspace volumes that no sandbox mounts and none of the
+	// backend's own sandboxes uses. Their Token may be empty.
 	List(ctx context.Context) ([]Handle, error)
 	// Destroy removes a sandbox by handle, held or not (one held goes as
-	// Sandbox.Remove does).
+	// Sandbox.Remove does), and then its workspace volume h.Volume when
+	// that is set. A handle with no ID removes only the volume.
 	// Removing one that is gone is not an error.
 	Destroy(ctx context.Context, h Handle) error
 	// Release stops holding the sandbox of h, which keeps existing as it
@@ -75,8 +78,10 @@ type Sandbox interface {
 	Start(ctx context.Context) error
 	// Stop stops the sandbox; Use or Start starts it again.
 	Stop(ctx context.Context) error
-	// Remove destroys the sandbox and its anonymous storage. Removing
-	// twice is not an error.
+	// Remove destroys the sandbox and its anonymous storage; its
+	// workspace volume (Handle.Volume) stays for the next sandbox of the
+	// owner, unless the sandbox never had an owner (a warm pool's).
+	// Removing twice is not an error.
 	Remove(ctx context.Context) error
 	// Inspect asks the engine for the sandbox's state; a sandbox found
 	// dead is marked exited (see Err).
@@ -90,6 +95,16 @@ type Handle struct {
 	ID    string // the engine's id of the sandbox (a container id)
 	Token string // the runtime-agent's token; may be empty when recovering
 	Image string // the image it runs, for display
+	// Volume names the volume that holds the workspace (Spec.WorkingDir):
+	// made for the sandbox, or Spec.Volume. Empty when a mount covers the
+	// workspace or none was asked for.
+	Volume string
+	// Disposable says the workspace lives outside the sandbox (in Volume,
+	// or on a mount), so that removing the sandbox loses only the changes
+	// to its own filesystem. A sandbox started without Spec.WorkingDir,
+	// or made before workspaces lived outside sandboxes, is not: its
+	// owner stops it rather than removing it.
+	Disposable bool
 }
 
 // Status is a sandbox's life stage as its backend sees it.

@@ -83,6 +83,17 @@ type Spec struct {
 	AddMounts []Mount
 	// Env is added on top of the backend's default environment.
 	Env map[string]string
+	// WorkingDir is the absolute path of the owner's workspace inside the
+	// sandbox. When no mount covers it, the backend keeps it on a volume
+	// of the owner's (Handle.Volume), so that it outlives the sandbox:
+	// a new sandbox given that volume (Volume) finds the same files.
+	// Empty: the workspace is wherever the image has it (in the
+	// sandbox's own filesystem, gone with it).
+	WorkingDir string
+	// Volume is the Handle.Volume of the owner's earlier sandbox, to be
+	// mounted at WorkingDir instead of a new volume. A sandbox given one
+	// is always made afresh (never taken from a warm pool).
+	Volume string
 	// OnPull, if set, receives progress while a missing image is pulled.
 	OnPull func(PullProgress)
 }

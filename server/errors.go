@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -100,7 +102,20 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method,
 			"path", c.FullPath(), "status", status, "detail", detail, "err", cause)
 	}
+	if after := retryAfter(err); after != "" {
+		c.Header("Retry-After", after)
+	}
 	c.AbortWithStatusJSON(status, gin.H{"detail": detail})
+}
+
+// retryAfter is the Retry-After header of an error that says when to ask
+// again (a refusal of the live sandbox cap's), in whole seconds, or "".
+func retryAfter(err error) string {
+	var se *session.Error
+	if !errors.As(err, &se) || se.RetryAfter <= 0 {
+		return ""
+	}
+	return strconv.Itoa(int(math.Ceil(se.RetryAfter.Seconds())))
 }
 
 // bind decodes a JSON body into v: 413 past the size limit, 422 naming the

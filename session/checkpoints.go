@@ -104,6 +104,13 @@ type changedPaths struct {
 	asked     time.Time
 }
 
+// set keeps list as the paths listed for the sandbox id.
+func (c *changedPaths) set(id string, list []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sandboxID, c.list, c.asked = id, list, time.Now()
+}
+
 // get returns the paths listed for the sandbox id.
 func (c *changedPaths) get(id string) []string {
 	c.mu.Lock()
@@ -214,6 +221,12 @@ func (a *AgentSession) checkpointLocked(ctx context.Context, seq int64) (ck Chec
 		return Checkpoint{}, err
 	}
 	defer done()
+	return a.checkpointOf(ctx, seq, cl, sb)
+}
+
+// checkpointOf takes the checkpoint of checkpointLocked in sb, whose
+// agent client is cl. The caller holds a.ck.mu.
+func (a *AgentSession) checkpointOf(ctx context.Context, seq int64, cl *agentapi.Client, sb sandbox.Sandbox) (ck Checkpoint, err error) {
 	req := agentapi.SnapshotRequest{Roots: []string{a.WorkingDir()}, Exclude: snapshotExclude,
 		MaxBytes: a.m.checkpointMaxBytes()}
 	// The container's own changed paths, as the engine last listed them
@@ -277,12 +290,24 @@ func (a *AgentSession) restoreFiles(ctx context.Context, from string, to Checkpo
 		hdr.fm.from = f.HostDirs
 	}
 	hdr.paths = hdr.outside(fromState, toState)
+	files, res, err := a.sendRestore(ctx, cl, hdr, fromState, to.ID)
+	if err != nil {
+		return 0, err
+	}
+	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, res.Generation, sb.Handle().ID
+	return files, nil
+}
+
+// sendRestore has the agent of cl bring its files from the state from to
+// that of the conversation's checkpoint toID, the restore tar completed by
+// hdr. It returns how many entries it wrote.
+func (a *AgentSession) sendRestore(ctx context.Context, cl *agentapi.Client, hdr restoreHeader, from checkpoint.Manifest, toID string) (int, agentapi.RestoreResult, error) {
 	pr, pw := io.Pipe()
 	var files int
 	written := make(chan error, 1)
 	go func() {
 		var err error
-		files, _, err = cks.WriteRestore(pw, fromState, a.id, to.ID, nil)
+		files, _, err = a.m.opts.Checkpoints.WriteRestore(pw, from, a.id, toID, nil)
 		pw.CloseWithError(err)
 		written <- err
 	}()
@@ -298,16 +323,15 @@ func (a *AgentSession) restoreFiles(ctx context.Context, from string, to Checkpo
 	mr.CloseWithError(errors.New("restore ended"))
 	werr, rerr := <-written, <-rewritten
 	if werr != nil {
-		return 0, checkpointError("restore: read checkpoint", werr)
+		return 0, res, checkpointError("restore: read checkpoint", werr)
 	}
 	if err != nil {
-		return 0, sandboxError(fmt.Errorf("restore files: %w", err))
+		return 0, res, sandboxError(fmt.Errorf("restore files: %w", err))
 	}
 	if rerr != nil {
-		return 0, rerr
+		return 0, res, rerr
 	}
-	a.ck.last, a.ck.since, a.ck.sandboxID = to.ID, res.Generation, sb.Handle().ID
-	return files, nil
+	return files, res, nil
 }
 
 // hasCheckpoint reports whether owner still has the checkpoint id (the

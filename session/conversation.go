@@ -193,8 +193,8 @@ func (m *ConversationManager) addStoredSandbox(info *Info) {
 	if m.opts.Sandboxes == nil {
 		return
 	}
-	r, ok, err := m.store.Sandbox(info.ID)
-	if err != nil || !ok {
+	r, err := m.store.Sandbox(info.ID)
+	if err != nil {
 		return
 	}
 	info.Sandbox.ID = r.ContainerID

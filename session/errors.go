@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors callers branch on. Error values returned by this package wrap one
@@ -11,7 +12,7 @@ var (
 	ErrNotFound       = errors.New("not found")
 	ErrInvalid        = errors.New("invalid request")
 	ErrConflict       = errors.New("conflict")
-	ErrTooMany        = errors.New("too many live conversations")
+	ErrTooMany        = errors.New("too many live sandboxes")
 	ErrNoAgent        = errors.New("no agent loop")
 	ErrSlowSubscriber = errors.New("subscriber fell behind")
 	ErrClosed         = errors.New("conversation manager closed")
@@ -33,8 +34,10 @@ const (
 	// KindConflict is a request the conversation's state refuses now (it
 	// runs, it has no agent loop, its sandbox is paused).
 	KindConflict
-	// KindTooMany is a request refused because the server's limit of live
-	// conversations is reached and none can make room.
+	// KindTooMany is a request refused because the server's cap on live
+	// sandboxes is reached, none could be stopped to make room and the
+	// start could not wait its turn (the queue is full, or the wait was
+	// over). Error.RetryAfter says when to come back.
 	KindTooMany
 	// KindUnavailable is a request that needs what is down or absent: the
 	// state store, the sandbox engine, sandboxes at all.
@@ -74,6 +77,9 @@ type Error struct {
 	Kind   Kind
 	Detail string
 	Err    error // what it wraps, for errors.Is; it may name server internals
+	// RetryAfter, when not 0, is how long the client should wait before
+	// asking again (a KindTooMany refusal's).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Detail }

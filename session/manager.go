@@ -78,14 +78,28 @@ type Options struct {
 	// the stream).
 	Sandboxes sandbox.Backend
 	Defaults  Defaults
-	// MaxLive caps the conversations with a running sandbox; at the cap,
-	// the least recently used idle one is stopped, and when none is idle
-	// a new one is refused (KindTooMany). 0 means 100.
+	// MaxLive caps the sandboxes live at once: those of conversations
+	// and of the shared workspaces that are running, paused or being
+	// started (the warm pool's aside). A start reserves its slot first;
+	// at the cap the least recently used idle sandbox is stopped to make
+	// room, and the start waits its turn (see StartQueue, StartWait).
+	// It also bounds the evicted conversations whose bash events are
+	// kept. 0 means DefaultMaxLive.
 	MaxLive int
+	// StartQueue bounds the starts waiting for room under MaxLive; one
+	// more is refused at once (KindTooMany). 0 means DefaultStartQueue.
+	StartQueue int
+	// StartWait bounds how long a start waits for room; it is then
+	// refused (KindTooMany). 0 means DefaultStartWait.
+	StartWait time.Duration
 	// A conversation is idle while it has no run, no subscriber and no
-	// sandbox call in progress. IdleTimeout stops the sandbox of one idle
-	// that long (the next use starts it again, same workspace); 0 leaves
-	// it to eviction.
+	// sandbox call in progress. IdleTimeout removes the sandbox of one
+	// idle that long, keeping its workspace (a volume or host folder; a
+	// sandbox whose workspace is in its own filesystem is stopped
+	// instead): the next use starts a new one on the same workspace, with
+	// its changes outside the workspace brought back from the last
+	// checkpoint when the conversation keeps checkpoints. 0 leaves it to
+	// eviction.
 	IdleTimeout time.Duration
 	// EvictAfter drops from memory a conversation idle that long, its
 	// sandbox stopped first (its state is all in the store: the next use
@@ -149,9 +163,11 @@ type ConversationManager struct {
 	roots HostRoots // Options.HostRoots, cleaned
 	// workspaces are the shared workspace sandboxes of the global routes.
 	workspaces *workspaces
-	store      *storage.Store
-	log        *slog.Logger
-	now        func() time.Time
+	// live is the cap on live sandboxes (Options.MaxLive).
+	live  *liveCap
+	store *storage.Store
+	log   *slog.Logger
+	now   func() time.Time
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -205,7 +221,13 @@ func New(opts Options) (*ConversationManager, error) {
 		opts.Now = time.Now
 	}
 	if opts.MaxLive <= 0 {
-		opts.MaxLive = 100
+		opts.MaxLive = DefaultMaxLive
+	}
+	if opts.StartQueue <= 0 {
+		opts.StartQueue = DefaultStartQueue
+	}
+	if opts.StartWait <= 0 {
+		opts.StartWait = DefaultStartWait
 	}
 	if opts.Defaults.WorkingDir == "" {
 		opts.Defaults.WorkingDir = DefaultWorkingDir
@@ -232,6 +254,7 @@ func New(opts Options) (*ConversationManager, error) {
 		evictedBash: make(map[string]*bashHub), removalKick: make(chan struct{}, 1),
 	}
 	m.workspaces = newWorkspaces(m)
+	m.live = newLiveCap(m)
 	m.wg.Add(2)
 	go m.keepLogMasker()
 	go m.keepRemoving()
@@ -469,9 +492,11 @@ const apiKeySecret = "gohands.llm.api_key"
 var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Create makes a conversation, or returns the existing one when
-// req.ConversationID names one (created is then false). Its sandbox starts
-// in the background; an initial message is stored and, unless it says
-// run: false, starts the agent.
+// req.ConversationID names one (created is then false). It starts no
+// sandbox: the first thing that needs one (a run, a command, a file or git
+// route, a terminal) does. An initial message is stored and, unless it
+// says run: false, starts the agent, its sandbox starting in the
+// background meanwhile.
 func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a *AgentSession, created bool, err error) {
 	if m.isClosed() {
 		return nil, false, ErrClosed
@@ -541,15 +566,16 @@ func (m *ConversationManager) Create(ctx context.Context, req CreateRequest) (a 
 	}
 	m.log.InfoContext(ctx, "conversation created", "conversation", id)
 	a.publishInfo()
-	if m.opts.Sandboxes != nil {
-		a.sb.startInBackground()
-	}
 	if req.InitialMessage != nil {
 		msg := *req.InitialMessage
 		if msg.Run == nil {
 			// Run by default, when there is a model to run with.
 			run := s.Agent.LLM.Model != ""
 			msg.Run = &run
+		}
+		if *msg.Run && m.opts.Sandboxes != nil && m.opts.Loop != nil {
+			// The run needs it: it starts beside the first model call.
+			a.sb.startInBackground()
 		}
 		if _, err := a.SendMessage(ctx, msg); err != nil && !errors.Is(err, ErrNoAgent) {
 			return a, true, err
@@ -856,7 +882,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	a.stopLoop(ctx)
 	left := storage.Removal{HostDir: m.forkFolder(a)}
 	if h, ok := a.sb.handle(); ok {
-		left.ContainerID, left.Image = h.ID, h.Image
+		left.ContainerID, left.Image, left.Volume = h.ID, h.Image, h.Volume
 	}
 	removal, err := m.store.DeleteConversationLeaving(id, left)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -877,6 +903,7 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	// made again under the same id gets its own; the container goes with
 	// the removal.
 	a.sb.forget(cmp.Or(removal.ContainerID, left.ContainerID))
+	m.live.release(a.sb)
 	m.kickRemovals()
 	m.wg.Add(1)
 	go func() {
@@ -945,39 +972,6 @@ func (m *ConversationManager) Restart(ctx context.Context, id string) error {
 	}
 	a.stopLoop(ctx)
 	return a.sb.restart(ctx)
-}
-
-// makeRoom stops the least recently used idle sandbox when the cap on live
-// conversations is reached; it fails with KindTooMany when every live one
-// is busy.
-func (m *ConversationManager) makeRoom(ctx context.Context, except string) error {
-	if m.opts.Sandboxes == nil {
-		return nil
-	}
-	var live, idle []*AgentSession
-	for _, a := range m.loaded() {
-		if a.id == except {
-			continue
-		}
-		if a.sb.running() {
-			live = append(live, a)
-			if !a.busy() {
-				idle = append(idle, a)
-			}
-		}
-	}
-	if len(live) < m.opts.MaxLive {
-		return nil
-	}
-	if len(idle) == 0 {
-		return &Error{Kind: KindTooMany, Err: ErrTooMany,
-			Detail: fmt.Sprintf("%d conversations are live, the most this server allows, and none is idle", len(live))}
-	}
-	slices.SortFunc(idle, func(x, y *AgentSession) int { return x.lastActive().Compare(y.lastActive()) })
-	victim := idle[0]
-	m.log.InfoContext(ctx, "stopping the least recently used sandbox to make room", "conversation", victim.id)
-	victim.sb.stopIdle(ctx)
-	return nil
 }
 
 func (m *ConversationManager) isClosed() bool {

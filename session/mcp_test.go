@@ -98,12 +98,12 @@ func TestMCPServersFollowTheSandbox(t *testing.T) {
 	}
 
 	sb := be.Engine().Lookup(a.ID())
-	waitUntil(t, "the idle stop", func() bool { return sb.Status() == sandbox.StatusStopped })
+	waitUntil(t, "the idle removal", func() bool { return sb.Status() == sandbox.StatusRemoved })
 	if a.connectedMCP() != nil {
-		t.Error("the servers are still held after the sandbox stopped")
+		t.Error("the servers are still held after the sandbox was removed")
 	}
 	if got := greet(t, a, "three"); !strings.Contains(got, "Hi three") {
-		t.Fatalf("greet after the idle stop = %q", got)
+		t.Fatalf("greet after the idle removal = %q", got)
 	}
 	if n := len(running()); n != 1 {
 		t.Errorf("%d servers running after the next use, want 1", n)

@@ -20,8 +20,8 @@ const removeParallel = 4
 const removeRetryMax = 30 * time.Second
 
 // keepRemoving removes what deleted conversations left outside the store
-// (storage.Removal: their sandboxes' containers, their forks' host
-// folders) until Close: at start, what a stopped server left; then each
+// (storage.Removal: their sandboxes' containers and workspace volumes,
+// their forks' host folders) until Close: at start, what a stopped server left; then each
 // delete's as it comes (kickRemovals). What fails is tried again, less and
 // less often.
 func (m *ConversationManager) keepRemoving() {
@@ -88,15 +88,15 @@ func (m *ConversationManager) removeLeft(ctx context.Context, r storage.Removal)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	log := m.log.With("conversation", r.ConversationID)
-	if r.ContainerID != "" && m.opts.Sandboxes != nil {
-		h := sandbox.Handle{Owner: r.ConversationID, ID: r.ContainerID, Image: r.Image}
+	if (r.ContainerID != "" || r.Volume != "") && m.opts.Sandboxes != nil {
+		h := sandbox.Handle{Owner: r.ConversationID, ID: r.ContainerID, Image: r.Image, Volume: r.Volume}
 		if err := m.opts.Sandboxes.Destroy(ctx, h); err != nil {
 			if !errors.Is(err, sandbox.ErrEngineDown) {
 				log.Warn("the sandbox of a deleted conversation was not removed; trying again later", "sandbox", r.ContainerID, "err", err)
 			}
 			return err
 		}
-		log.Info("the sandbox of a deleted conversation is removed", "sandbox", r.ContainerID)
+		log.Info("the sandbox of a deleted conversation is removed", "sandbox", r.ContainerID, "volume", r.Volume)
 	}
 	if r.HostDir != "" && m.roots.Has(r.HostDir) {
 		if err := os.RemoveAll(r.HostDir); err != nil {

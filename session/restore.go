@@ -53,12 +53,13 @@ func (m *ConversationManager) Recovering() int {
 
 // Restore takes over, at start, the sandboxes this server's conversations
 // saved (their runners hold them from then on, so the idle policy covers
-// them) and removes the server's other sandboxes, which no conversation
-// owns, restoreParallel at a time; it returns once done. When the engine
-// does not answer, it says so (an error wrapping sandbox.ErrEngineDown)
-// and tries again in the background, less and less often, until the
-// engine answers or the manager closes: conversations do not wait for it,
-// each recovers its own saved sandbox on first use.
+// them) and removes the server's other sandboxes, and the workspace
+// volumes, which no conversation owns, restoreParallel at a time; it
+// returns once done. When the engine does not answer, it says so (an
+// error wrapping sandbox.ErrEngineDown) and tries again in the
+// background, less and less often, until the engine answers or the
+// manager closes: conversations do not wait for it, each recovers its own
+// saved sandbox on first use.
 func (m *ConversationManager) Restore(ctx context.Context) error {
 	if m.opts.Sandboxes == nil {
 		return nil
@@ -99,14 +100,28 @@ func (m *ConversationManager) restore(ctx context.Context) error {
 		}
 		return err
 	}
+	kept := make(map[string]bool) // workspace volumes of conversations
+	for _, r := range recs {
+		if r.Volume != "" {
+			kept[r.Volume] = true
+		}
+	}
 	saved := indexRecords(recs)
 	jobs := make([]restoreJob, 0, len(list))
 	for _, h := range list {
-		rec, ok := saved.owner(h)
-		jobs = append(jobs, restoreJob{h: h, rec: rec, orphan: !ok})
-		if ok {
-			m.recovering.Add(1)
+		if h.ID == "" && kept[h.Volume] {
+			continue // the workspace of a conversation whose container was removed
 		}
+		rec, ok := saved.owner(h)
+		if !ok || h.ID == "" {
+			if kept[h.Volume] {
+				h.Volume = "" // the container goes, the workspace stays
+			}
+			jobs = append(jobs, restoreJob{h: h, orphan: true})
+			continue
+		}
+		jobs = append(jobs, restoreJob{h: h, rec: rec})
+		m.recovering.Add(1)
 	}
 	var adopted, removed atomic.Int64
 	var down atomic.Bool
@@ -124,7 +139,7 @@ func (m *ConversationManager) restore(ctx context.Context) error {
 				var err error
 				if j.orphan {
 					if err = be.Destroy(ctx, j.h); err == nil {
-						m.log.Info("orphan sandbox removed", "sandbox", j.h.ID, "owner", j.h.Owner)
+						m.log.Info("orphan sandbox removed", "sandbox", j.h.ID, "volume", j.h.Volume, "owner", j.h.Owner)
 						removed.Add(1)
 					}
 				} else {

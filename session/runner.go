@@ -135,33 +135,44 @@ func (r *runner) drop(ctx context.Context, sb sandbox.Sandbox) {
 		r.sb = nil
 	}
 	r.mu.Unlock()
-	r.a.m.store.DeleteSandbox(r.a.id)
+	r.a.m.live.release(r)
+	r.forgetContainer(sb.Handle())
+}
+
+// forgetContainer updates the saved record once the container of h is
+// gone: what remains is its workspace volume, if any, which the next
+// sandbox mounts. The record, kept without a container, also tells the
+// next start that it replaces a sandbox (see revive).
+func (r *runner) forgetContainer(h sandbox.Handle) {
+	rec := storage.SandboxRecord{ConversationID: r.a.id, Image: h.Image, Volume: h.Volume}
+	if err := r.a.m.store.PutSandbox(rec); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		r.a.log.Warn("sandbox record not updated", "err", err)
+	}
 }
 
 // get returns the conversation's sandbox: the one the runner holds, the
-// one its saved handle names (recovered), or a new one.
+// one its saved handle names (recovered), or a new one. A sandbox that
+// is not up is started on a slot of the live cap (see liveSlot).
 func (r *runner) get(ctx context.Context) (sandbox.Sandbox, error) {
-	if sb := r.current(); sb != nil {
+	if sb := r.current(); sb != nil && r.a.m.live.holds(r) {
 		return sb, nil
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	if sb := r.current(); sb != nil {
-		return sb, nil
+	sb := r.current()
+	if sb == nil {
+		r.mu.Lock()
+		deleted := r.deleted
+		r.mu.Unlock()
+		if deleted {
+			return nil, notFound("conversation", r.a.id)
+		}
+		var err error
+		if sb, err = r.recoverSaved(ctx); err != nil {
+			return nil, err
+		}
 	}
-	r.mu.Lock()
-	deleted := r.deleted
-	r.mu.Unlock()
-	if deleted {
-		return nil, notFound("conversation", r.a.id)
-	}
-	if sb, err := r.recoverSaved(ctx); sb != nil || err != nil {
-		return sb, err
-	}
-	if err := r.a.m.makeRoom(ctx, r.a.id); err != nil {
-		return nil, err
-	}
-	return r.start(ctx)
+	return r.liveSlot(ctx, sb)
 }
 
 // start starts a new sandbox and saves its handle. The caller holds r.op.
@@ -191,6 +202,14 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 	if m, ok := a.m.hostMount(a.Settings().Workspace.WorkingDir); ok {
 		spec.AddMounts = []sandbox.Mount{m}
 	}
+	// The workspace outlives the sandbox: on the volume of the one
+	// before, when there was one.
+	spec.WorkingDir = a.WorkingDir()
+	prev, replaces, err := r.savedRecord()
+	if err != nil {
+		return nil, err
+	}
+	spec.Volume = prev.Volume
 	sb, err := r.be.Start(ctx, a.id, spec)
 	if err != nil {
 		r.event(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)
@@ -202,23 +221,39 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 	r.mu.Unlock()
 	h := sb.Handle()
 	if err := a.m.store.PutSandbox(storage.SandboxRecord{ConversationID: a.id, ContainerID: h.ID,
-		Token: h.Token, Image: h.Image}); err != nil {
+		Token: h.Token, Image: h.Image, Volume: h.Volume}); err != nil {
 		a.log.Warn("sandbox record not stored: it will not be re-adopted after a restart", "err", err)
+	}
+	if replaces {
+		r.revive(ctx, sb)
+		return sb, nil
 	}
 	r.event(event.SandboxRunning, "the sandbox is ready", sb)
 	return sb, nil
 }
 
-// savedHandle returns the handle saved for the conversation, if any.
+// savedRecord returns the record saved for the conversation, if any.
+func (r *runner) savedRecord() (storage.SandboxRecord, bool, error) {
+	rec, err := r.a.m.store.Sandbox(r.a.id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return rec, false, nil
+	case err != nil:
+		return rec, false, storeError("read the sandbox record", err)
+	}
+	return rec, true, nil
+}
+
+// savedHandle returns the handle saved for the conversation, if any. Its
+// ID is empty when the container was removed and only its workspace
+// volume (or nothing) remains.
 func (r *runner) savedHandle() (sandbox.Handle, bool, error) {
-	rec, ok, err := r.a.m.store.Sandbox(r.a.id)
-	if err != nil {
-		return sandbox.Handle{}, false, storeError("read the sandbox record", err)
+	rec, ok, err := r.savedRecord()
+	if err != nil || !ok {
+		return sandbox.Handle{}, false, err
 	}
-	if !ok {
-		return sandbox.Handle{}, false, nil
-	}
-	return sandbox.Handle{Owner: r.a.id, ID: rec.ContainerID, Token: rec.Token, Image: rec.Image}, true, nil
+	return sandbox.Handle{Owner: r.a.id, ID: rec.ContainerID, Token: rec.Token, Image: rec.Image,
+		Volume: rec.Volume, Disposable: rec.Volume != ""}, true, nil
 }
 
 // recoverSaved takes over the sandbox the saved handle names: one an
@@ -229,8 +264,8 @@ func (r *runner) savedHandle() (sandbox.Handle, bool, error) {
 // tell. The caller holds r.op.
 func (r *runner) recoverSaved(ctx context.Context) (sandbox.Sandbox, error) {
 	h, ok, err := r.savedHandle()
-	if err != nil || !ok {
-		return nil, err
+	if err != nil || !ok || h.ID == "" {
+		return nil, err // nothing to recover: the next sandbox starts
 	}
 	sb, err := r.be.Recover(ctx, h)
 	switch {
@@ -247,9 +282,7 @@ func (r *runner) recoverSaved(ctx context.Context) (sandbox.Sandbox, error) {
 	}
 	// The sandbox is gone, or is not this server's: start afresh.
 	r.a.log.Warn("recorded sandbox not re-adopted; starting a new one", "container", h.ID, "err", err)
-	if err := r.a.m.store.DeleteSandbox(r.a.id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		r.a.log.Warn("delete sandbox record", "err", err)
-	}
+	r.forgetContainer(h)
 	return nil, nil
 }
 
@@ -268,6 +301,9 @@ func (r *runner) takeOver(ctx context.Context, h sandbox.Handle) error {
 		return err
 	}
 	r.set(sb)
+	if up(sb) {
+		r.a.m.live.hold(r)
+	}
 	return nil
 }
 
@@ -290,31 +326,82 @@ func (r *runner) startInBackground() {
 		}()
 		ctx, cancel := context.WithTimeout(m.ctx, sandboxStartTimeout)
 		defer cancel()
-		if _, err := r.get(ctx); err != nil && m.ctx.Err() == nil {
-			r.a.log.Warn("sandbox start failed", "err", err)
+		// Made ahead of need, it takes a free slot of the live cap or
+		// none: it neither waits for room nor stops another sandbox.
+		if r.current() == nil && !m.live.free(r) {
+			r.a.log.Info("the live sandbox cap is reached: the sandbox starts on first use")
+			return
+		}
+		if _, err := r.get(ctx); err != nil {
+			if !r.sandboxUp() {
+				m.live.release(r)
+			}
+			if m.ctx.Err() == nil {
+				r.a.log.Warn("sandbox start failed", "err", err)
+			}
 		}
 	}()
 }
 
-// stopIdle stops the sandbox of an idle conversation unless a Use came
-// in meanwhile; the next use starts it again with the same workspace. It
-// reports whether the sandbox is down (or there is none).
+// stopIdle ends the sandbox of an idle conversation unless a Use came in
+// meanwhile, and reports whether the sandbox is down (or there is none).
+// A sandbox whose workspace lives outside it (Handle.Disposable) is
+// removed, its changes outside the workspace checkpointed first when the
+// conversation has checkpoints; the next use starts a new one on the
+// same workspace (see revive). Any other is stopped, and the next use
+// starts it again.
 func (r *runner) stopIdle(ctx context.Context) bool {
 	r.op.Lock()
 	defer r.op.Unlock()
 	sb := r.current()
-	if sb == nil || sb.Status() != sandbox.StatusRunning {
-		return sb == nil || sb.Status() != sandbox.StatusPaused
+	if sb == nil {
+		return true
 	}
-	if r.inUse() {
+	st := sb.Status()
+	if st == sandbox.StatusPaused || r.inUse() {
 		return false
 	}
-	r.a.closeMCP() // its servers stop with it
-	if err := sb.Stop(ctx); err != nil {
-		r.a.log.Warn("stop idle sandbox", "err", err)
+	h := sb.Handle()
+	if h.Disposable && st != sandbox.StatusRunning && r.a.CheckpointsOn() {
+		// Its changes outside the workspace are checkpointed running.
+		if err := sb.Start(ctx); err != nil {
+			r.a.log.Warn("idle sandbox not removed: it did not start to be checkpointed", "err", err)
+			return false
+		}
+		st = sandbox.StatusRunning
+	}
+	if !h.Disposable {
+		if st != sandbox.StatusRunning {
+			return true
+		}
+		r.a.closeMCP() // its servers stop with it
+		if err := sb.Stop(ctx); err != nil {
+			r.a.log.Warn("stop idle sandbox", "err", err)
+			return false
+		}
+		r.a.m.live.release(r)
+		r.a.log.Info("idle sandbox stopped")
+		return true
+	}
+	if st == sandbox.StatusRunning && r.a.CheckpointsOn() {
+		if err := r.a.checkpointBeforeRemoval(ctx, sb); err != nil {
+			// Not removed: what it holds outside the workspace would be lost.
+			r.a.log.Warn("idle sandbox not removed: its changes could not be checkpointed", "err", err)
+			return false
+		}
+		if r.inUse() {
+			return false
+		}
+	}
+	r.a.closeMCP()
+	if err := sb.Remove(ctx); err != nil && !errors.Is(err, sandbox.ErrRemoved) {
+		r.a.log.Warn("remove idle sandbox", "err", err)
 		return false
 	}
-	r.a.log.Info("idle sandbox stopped")
+	r.set(nil)
+	r.a.m.live.release(r)
+	r.forgetContainer(h)
+	r.a.log.Info("idle sandbox removed; its workspace is kept", "volume", h.Volume)
 	return true
 }
 
@@ -336,6 +423,7 @@ func (r *runner) releaseHeld() sandbox.Sandbox {
 		r.be.Release(sb.Handle())
 	}
 	r.set(nil)
+	r.a.m.live.release(r)
 	return sb
 }
 
@@ -384,13 +472,7 @@ func (r *runner) restart(ctx context.Context) error {
 	r.a.m.hostMount(r.a.WorkingDir())
 	r.a.closeMCP()
 	if sb := r.current(); sb != nil {
-		if err := sb.Stop(ctx); err != nil {
-			return sandboxError(err)
-		}
-		if err := sb.Start(ctx); err != nil {
-			return sandboxError(err)
-		}
-		return nil
+		return r.restartOn(ctx, sb)
 	}
 	_, err := r.get(ctx)
 	return err
@@ -419,6 +501,7 @@ func (r *runner) note(c sandbox.StatusChange) {
 		msg += ": " + c.Err.Error()
 	}
 	r.event(sandboxState(c.Status), msg, r.current())
+	r.wentDown(c.Status)
 }
 
 // sandboxMessages say what a sandbox's status means, for people.
@@ -428,7 +511,7 @@ var sandboxMessages = map[sandbox.Status]string{
 	sandbox.StatusPaused:   "the sandbox is paused",
 	sandbox.StatusStopped:  "the sandbox is stopped; it starts again on next use",
 	sandbox.StatusExited:   "the sandbox stopped unexpectedly",
-	sandbox.StatusRemoved:  "the sandbox was removed",
+	sandbox.StatusRemoved:  "the sandbox was removed; the next use starts a new one on the same workspace",
 }
 
 // event appends a SandboxStatusEvent unless the state is the one last

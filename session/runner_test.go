@@ -22,14 +22,18 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// create makes a conversation and waits for the sandbox its creation
-// starts in the background.
+// create makes a conversation, which starts no sandbox, and uses its
+// sandbox once, which starts one.
 func create(t *testing.T, m *ConversationManager, be *sandboxtest.Backend) *AgentSession {
 	t.Helper()
 	a, _, err := m.Create(testCtx(t), CreateRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s := be.Engine().Lookup(a.ID()); s != nil {
+		t.Fatalf("a sandbox %s started at create", s.Handle().ID)
+	}
+	useSandbox(t, a)
 	waitUntil(t, "the sandbox to start", func() bool {
 		s := be.Engine().Lookup(a.ID())
 		return s != nil && s.Status() == sandbox.StatusRunning
@@ -121,9 +125,13 @@ func TestFailedStartThenStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the failed start's event", func() bool {
-		return strings.Contains(strings.Join(sandboxEvents(t, store, a.ID()), "\n"), "could not start")
-	})
+	var e *Error
+	if _, _, err := a.Sandbox(testCtx(t)); !errors.As(err, &e) || e.Kind != KindUnavailable {
+		t.Fatalf("first use with a start that fails: %v, want KindUnavailable", err)
+	}
+	if evs := strings.Join(sandboxEvents(t, store, a.ID()), "\n"); !strings.Contains(evs, "could not start") {
+		t.Errorf("sandbox events do not say the start failed:\n%s", evs)
+	}
 	useSandbox(t, a)
 	if n := be.Engine().Starts(); n != 1 {
 		t.Errorf("%d sandboxes started, want 1", n)
@@ -186,10 +194,11 @@ func TestRecoverAfterRestart(t *testing.T) {
 	}
 }
 
-// TestIdleStopAndEvict: one idle clock stops the sandbox of an idle
-// conversation, never while it is in use, and later drops the
-// conversation from memory; the next use loads it and restarts the same
-// sandbox.
+// TestIdleStopAndEvict: one idle clock removes the sandbox of an idle
+// conversation, never while it is in use, keeping its workspace, and
+// later drops the conversation from memory; the next use loads it and
+// starts a new sandbox on the same workspace, saying that the changes
+// outside it were dropped (no checkpoints).
 func TestIdleStopAndEvict(t *testing.T) {
 	be := sandboxtest.New(t)
 	store := openStore(t)
@@ -209,9 +218,21 @@ func TestIdleStopAndEvict(t *testing.T) {
 	if st := sb.Status(); st != sandbox.StatusRunning || !loaded {
 		t.Fatalf("while in use: sandbox %s, loaded %v; want running and loaded", st, loaded)
 	}
+	if err := os.WriteFile(filepath.Join(sb.Workspace(), "kept"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	done()
 
-	waitUntil(t, "the idle stop", func() bool { return sb.Status() == sandbox.StatusStopped })
+	waitUntil(t, "the idle removal", func() bool { return sb.Status() == sandbox.StatusRemoved })
+	// The record is updated just after the removal: wait for it, then
+	// check it kept the volume.
+	waitUntil(t, "the record without its container", func() bool {
+		recs, _ := store.Sandboxes()
+		return len(recs) == 1 && recs[0].ContainerID == ""
+	})
+	if recs, _ := store.Sandboxes(); len(recs) != 1 || recs[0].Volume != sb.Handle().Volume {
+		t.Errorf("records after the idle removal %+v, want the volume %s and no container", recs, sb.Handle().Volume)
+	}
 	waitUntil(t, "the eviction", func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -229,8 +250,15 @@ func TestIdleStopAndEvict(t *testing.T) {
 		t.Fatal("Get returned the evicted session")
 	}
 	useSandbox(t, again)
-	if n := be.Engine().Starts(); n != 1 || be.Engine().Lookup(a.ID()) != sb {
-		t.Errorf("%d sandboxes started, want the first one restarted", n)
+	next := be.Engine().Lookup(a.ID())
+	if n := be.Engine().Starts(); n != 2 || next == nil || next.Handle().Volume != sb.Handle().Volume {
+		t.Fatalf("%d sandboxes started, the next %+v; want a second on volume %s", n, next, sb.Handle().Volume)
+	}
+	if b, err := os.ReadFile(filepath.Join(next.Workspace(), "kept")); err != nil || string(b) != "kept" {
+		t.Errorf("workspace of the next sandbox: %q %v", b, err)
+	}
+	if evs := strings.Join(sandboxEvents(t, store, a.ID()), "\n"); !strings.Contains(evs, "were dropped") {
+		t.Errorf("no event says the changes outside the workspace were dropped:\n%s", evs)
 	}
 }
 
@@ -353,8 +381,8 @@ func TestFakeSandboxRunsCommands(t *testing.T) {
 		t.Fatalf("exec: %+v %v", res, err)
 	}
 	sb := be.Engine().Lookup(a.ID())
-	if !a.sb.stopIdle(testCtx(t)) || sb.Status() != sandbox.StatusStopped {
-		t.Fatalf("the idle stop left the sandbox %s", sb.Status())
+	if !a.sb.stopIdle(testCtx(t)) || sb.Status() != sandbox.StatusRemoved {
+		t.Fatalf("the idle removal left the sandbox %s", sb.Status())
 	}
 	err = a.WithSandbox(testCtx(t), func(cl *agentapi.Client) (err error) {
 		res, err = cl.Exec(testCtx(t), "main", agentapi.ExecRequest{Command: "cat " + filepath.Join(sb.Workspace(), "greeting")})
@@ -362,5 +390,43 @@ func TestFakeSandboxRunsCommands(t *testing.T) {
 	})
 	if err != nil || !strings.Contains(res.Output, "hello") {
 		t.Fatalf("after the restart: %+v %v", res, err)
+	}
+}
+
+// TestRestoreReapsOrphanVolumes: Restore keeps the workspace volume of a
+// conversation whose idle sandbox was removed, and removes a volume no
+// conversation names.
+func TestRestoreReapsOrphanVolumes(t *testing.T) {
+	be := sandboxtest.New(t)
+	store := openStore(t)
+	m1, err := New(Options{Store: store, Sandboxes: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := create(t, m1, be)
+	if !kept.sb.stopIdle(testCtx(t)) {
+		t.Fatal("the idle sandbox was not removed")
+	}
+	gone := create(t, m1, be)
+	orphan := be.Engine().Lookup(gone.ID()).Handle().Volume
+	if err := store.DeleteSandbox(gone.ID()); err != nil {
+		t.Fatal(err)
+	}
+	m1.Close(testCtx(t))
+	if len(be.Engine().Volumes()) != 2 {
+		t.Fatalf("volumes %v, want two", be.Engine().Volumes())
+	}
+
+	m2 := newManagerOn(t, store, Options{Sandboxes: be.Reopen()})
+	if err := m2.Restore(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := store.Sandboxes()
+	vols := be.Engine().Volumes()
+	if len(recs) != 1 || len(vols) != 1 || vols[0] != recs[0].Volume || vols[0] == orphan {
+		t.Errorf("after Restore: volumes %v, records %+v; want only the idle conversation's", vols, recs)
+	}
+	if be.Engine().Lookup(gone.ID()) != nil {
+		t.Error("the sandbox no record names is left")
 	}
 }

@@ -217,16 +217,20 @@ func (s *SharedWorkspace) WithWorkspace(ctx context.Context, fn func(SandboxWork
 	return s.WithSandbox(ctx, func(cl *agentapi.Client) error { return fn(NewSandboxWorkspace(cl, s.root)) })
 }
 
-// get returns the sandbox, started if there is none.
+// get returns the sandbox, started if there is none; it is live under
+// the cap on live sandboxes like a conversation's.
 func (s *SharedWorkspace) get(ctx context.Context) (sandbox.Sandbox, error) {
-	if sb := s.current(); sb != nil {
+	live := s.ws.m.live
+	if sb := s.current(); sb != nil && live.holds(s) {
 		return sb, nil
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
-	if sb := s.current(); sb != nil {
-		return sb, nil
-	}
+	return live.admit(ctx, s, s.current(), s.start)
+}
+
+// start starts a new sandbox. The caller holds s.op.
+func (s *SharedWorkspace) start(ctx context.Context) (sandbox.Sandbox, error) {
 	spec := sandbox.Spec{}
 	if s.mount != nil {
 		// Made again if it went missing: the engine would refuse the mount.
@@ -256,23 +260,30 @@ func (s *SharedWorkspace) drop(ctx context.Context, sb sandbox.Sandbox) {
 		s.sb = nil
 	}
 	s.mu.Unlock()
+	s.ws.m.live.release(s)
 }
 
-// stopIdle stops the sandbox when it has been unused for idle.
-func (s *SharedWorkspace) stopIdle(ctx context.Context, now time.Time, idle time.Duration) {
-	s.op.Lock()
+// stopIdle stops the sandbox when it has been unused for idle; it
+// reports whether it stopped it. One being started (which may wait for
+// room under the live cap) is not idle.
+func (s *SharedWorkspace) stopIdle(ctx context.Context, now time.Time, idle time.Duration) bool {
+	if !s.op.TryLock() {
+		return false
+	}
 	defer s.op.Unlock()
 	s.mu.Lock()
 	sb, busy, since := s.sb, s.uses > 0, now.Sub(s.last)
 	s.mu.Unlock()
 	if sb == nil || busy || since < idle || sb.Status() != sandbox.StatusRunning {
-		return
+		return false
 	}
 	if err := sb.Stop(ctx); err != nil {
 		s.ws.m.log.Warn("stop idle workspace sandbox", "owner", s.owner, "err", err)
-		return
+		return false
 	}
+	s.ws.m.live.release(s)
 	s.ws.m.log.Info("idle workspace sandbox stopped", "owner", s.owner)
+	return true
 }
 
 // remove removes the sandbox, when the manager closes.
@@ -284,6 +295,7 @@ func (s *SharedWorkspace) remove(ctx context.Context) {
 			s.ws.m.log.Warn("remove workspace sandbox", "owner", s.owner, "err", err)
 		}
 	}
+	s.ws.m.live.release(s)
 }
 
 // keepIdle stops the unused workspace sandboxes until the manager closes.

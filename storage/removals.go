@@ -27,6 +27,8 @@ type Removal struct {
 	// ContainerID is the sandbox's container ("" when it had none).
 	ContainerID string
 	Image       string
+	// Volume is the sandbox's workspace volume ("" when none).
+	Volume string
 	// HostDir is a folder of the host made for the conversation alone.
 	HostDir string
 	// At is when the conversation was deleted.
@@ -38,15 +40,16 @@ type removalRecord struct {
 	ConversationID string    `json:"conversation_id"`
 	ContainerID    string    `json:"container_id,omitempty"`
 	Image          string    `json:"image,omitempty"`
+	Volume         string    `json:"volume,omitempty"`
 	HostDir        string    `json:"host_dir,omitempty"`
 	At             time.Time `json:"at"`
 }
 
 // DeleteConversationLeaving deletes the conversation as DeleteConversation
 // does and, in the same transaction, records left as a pending Removal,
-// which it returns with its Key. When left names no container, that of
-// the conversation's sandbox record is taken. Nothing is recorded when
-// there is nothing to remove.
+// which it returns with its Key. When left names no container and no
+// volume, those of the conversation's sandbox record are taken. Nothing is
+// recorded when there is nothing to remove.
 func (s *Store) DeleteConversationLeaving(id string, left Removal) (Removal, error) {
 	left.ConversationID = id
 	if left.At.IsZero() {
@@ -54,15 +57,15 @@ func (s *Store) DeleteConversationLeaving(id string, left Removal) (Removal, err
 	}
 	err := s.deleteConversation(id, func(tx *bbolt.Tx) error {
 		r := left
-		if r.ContainerID == "" {
+		if r.ContainerID == "" && r.Volume == "" {
 			if v := tx.Bucket(bucketSandboxes).Get([]byte(id)); v != nil {
 				var rec sandboxRecord
 				if err := decodeRecord(v, &rec); err == nil {
-					r.ContainerID, r.Image = rec.ContainerID, rec.Image
+					r.ContainerID, r.Image, r.Volume = rec.ContainerID, rec.Image, rec.Volume
 				}
 			}
 		}
-		if r.ContainerID == "" && r.HostDir == "" {
+		if r.ContainerID == "" && r.Volume == "" && r.HostDir == "" {
 			return nil
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketRemovals)
@@ -73,7 +76,7 @@ func (s *Store) DeleteConversationLeaving(id string, left Removal) (Removal, err
 		if err != nil {
 			return err
 		}
-		v, err := json.Marshal(removalRecord{ConversationID: id, ContainerID: r.ContainerID, Image: r.Image, HostDir: r.HostDir, At: r.At})
+		v, err := json.Marshal(removalRecord{ConversationID: id, ContainerID: r.ContainerID, Image: r.Image, Volume: r.Volume, HostDir: r.HostDir, At: r.At})
 		if err != nil {
 			return err
 		}
@@ -87,7 +90,7 @@ func (s *Store) DeleteConversationLeaving(id string, left Removal) (Removal, err
 	if err != nil {
 		return Removal{}, err
 	}
-	if left.ContainerID == "" && left.HostDir == "" {
+	if left.ContainerID == "" && left.Volume == "" && left.HostDir == "" {
 		return Removal{}, nil
 	}
 	return left, nil
@@ -107,7 +110,7 @@ func (s *Store) Removals() ([]Removal, error) {
 				return fmt.Errorf("removal %x: %w", k, err)
 			}
 			out = append(out, Removal{Key: readUint(k), ConversationID: rec.ConversationID, ContainerID: rec.ContainerID,
-				Image: rec.Image, HostDir: rec.HostDir, At: rec.At})
+				Image: rec.Image, Volume: rec.Volume, HostDir: rec.HostDir, At: rec.At})
 			return nil
 		})
 	})

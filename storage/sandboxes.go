@@ -17,9 +17,14 @@ import (
 // the token to anyone who may inspect the container anyway.
 type SandboxRecord struct {
 	ConversationID string
-	ContainerID    string
-	Token          string
-	Image          string
+	// ContainerID is empty once the container is removed (an idle
+	// conversation's) while Volume keeps the workspace for the next one.
+	ContainerID string
+	Token       string
+	Image       string
+	// Volume names the volume holding the conversation's workspace
+	// (sandbox.Handle.Volume), "" when there is none.
+	Volume string
 }
 
 // sandboxRecord is a SandboxRecord as stored.
@@ -27,6 +32,7 @@ type sandboxRecord struct {
 	ConversationID string `json:"conversation_id"`
 	ContainerID    string `json:"container_id"`
 	Image          string `json:"image,omitempty"`
+	Volume         string `json:"volume,omitempty"`
 	Token          string `json:"token,omitempty"`        // without a secret key
 	SealedToken    []byte `json:"sealed_token,omitempty"` // with one
 }
@@ -36,7 +42,7 @@ func sandboxAD(convID string) string { return "sandbox-token\x00" + convID }
 // PutSandbox stores the record of the conversation's sandbox, replacing any
 // earlier one. An unknown conversation fails with ErrNotFound.
 func (s *Store) PutSandbox(r SandboxRecord) error {
-	rec := sandboxRecord{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Image: r.Image}
+	rec := sandboxRecord{ConversationID: r.ConversationID, ContainerID: r.ContainerID, Image: r.Image, Volume: r.Volume}
 	if s.aead != nil {
 		rec.SealedToken = s.seal([]byte(r.Token), sandboxAD(r.ConversationID))
 	} else {
@@ -65,22 +71,9 @@ func (s *Store) Sandboxes() ([]SandboxRecord, error) {
 	var out []SandboxRecord
 	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketSandboxes).ForEach(func(k, v []byte) error {
-			var rec sandboxRecord
-			if err := decodeRecord(v, &rec); err != nil {
-				return fmt.Errorf("sandbox of conversation %s: %w", k, err)
-			}
-			r := SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token}
-			switch {
-			case rec.SealedToken == nil:
-			case s.aead == nil:
-				s.log.Warn("sandbox token is sealed and no secret key is set; the token is unknown",
-					"conversation_id", rec.ConversationID, "container_id", rec.ContainerID)
-			default:
-				token, err := s.open(rec.SealedToken, sandboxAD(rec.ConversationID))
-				if err != nil {
-					return fmt.Errorf("sandbox token of conversation %s does not decrypt: %w", k, err)
-				}
-				r.Token = string(token)
+			r, err := s.sandboxOf(k, v)
+			if err != nil {
+				return err
 			}
 			out = append(out, r)
 			return nil
@@ -92,33 +85,45 @@ func (s *Store) Sandboxes() ([]SandboxRecord, error) {
 	return out, nil
 }
 
-// Sandbox returns the record of the conversation's sandbox; ok is false
-// when it has none. Its token is read as Sandboxes reads it.
-func (s *Store) Sandbox(convID string) (r SandboxRecord, ok bool, err error) {
-	err = s.view(func(tx *bbolt.Tx) error {
+// Sandbox returns the sandbox record of one conversation, as Sandboxes
+// does; ErrNotFound when it has none.
+func (s *Store) Sandbox(convID string) (SandboxRecord, error) {
+	var r SandboxRecord
+	err := s.view(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketSandboxes).Get([]byte(convID))
 		if v == nil {
-			return nil
+			return ErrNotFound
 		}
-		var rec sandboxRecord
-		if err := decodeRecord(v, &rec); err != nil {
-			return fmt.Errorf("sandbox of conversation %s: %w", convID, err)
-		}
-		r, ok = SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token}, true
-		if rec.SealedToken == nil || s.aead == nil {
-			return nil
-		}
-		token, err := s.open(rec.SealedToken, sandboxAD(rec.ConversationID))
-		if err != nil {
-			return fmt.Errorf("sandbox token of conversation %s does not decrypt: %w", convID, err)
-		}
-		r.Token = string(token)
-		return nil
+		var err error
+		r, err = s.sandboxOf([]byte(convID), v)
+		return err
 	})
 	if err != nil {
-		return SandboxRecord{}, false, fmt.Errorf("storage: sandbox: %w", err)
+		return r, fmt.Errorf("storage: sandbox of conversation %s: %w", convID, err)
 	}
-	return r, ok, nil
+	return r, nil
+}
+
+// sandboxOf decodes the stored record v of key k.
+func (s *Store) sandboxOf(k, v []byte) (SandboxRecord, error) {
+	var rec sandboxRecord
+	if err := decodeRecord(v, &rec); err != nil {
+		return SandboxRecord{}, fmt.Errorf("sandbox of conversation %s: %w", k, err)
+	}
+	r := SandboxRecord{ConversationID: rec.ConversationID, ContainerID: rec.ContainerID, Image: rec.Image, Token: rec.Token, Volume: rec.Volume}
+	switch {
+	case rec.SealedToken == nil:
+	case s.aead == nil:
+		s.log.Warn("sandbox token is sealed and no secret key is set; the token is unknown",
+			"conversation_id", rec.ConversationID, "container_id", rec.ContainerID)
+	default:
+		token, err := s.open(rec.SealedToken, sandboxAD(rec.ConversationID))
+		if err != nil {
+			return SandboxRecord{}, fmt.Errorf("sandbox token of conversation %s does not decrypt: %w", k, err)
+		}
+		r.Token = string(token)
+	}
+	return r, nil
 }
 
 // DeleteSandbox deletes the conversation's sandbox record; there being none

@@ -13,7 +13,7 @@ func TestSandboxes(t *testing.T) {
 			s, path := openStore(t, Options{SecretKey: key})
 			mustCreate(t, s, "a", "b", "c")
 			puts := []SandboxRecord{
-				{ConversationID: "b", ContainerID: "ctr-b", Token: "tb", Image: "img"},
+				{ConversationID: "b", Token: "tb", Image: "img", Volume: "vol-b"}, // container removed, volume kept
 				{ConversationID: "a", ContainerID: "ctr-a0", Token: "ta0", Image: "img"},
 				{ConversationID: "a", ContainerID: "ctr-a", Token: "ta", Image: "img2"}, // replaces
 				{ConversationID: "c", ContainerID: "ctr-c"},
@@ -41,6 +41,13 @@ func TestSandboxes(t *testing.T) {
 			if diff := cmp.Diff(got, want); diff != "" {
 				t.Errorf("Sandboxes (-got +want):\n%s", diff)
 			}
+			one, err := s.Sandbox("b")
+			if diff := cmp.Diff(one, puts[0]); err != nil || diff != "" {
+				t.Errorf("Sandbox(b): %v (-got +want):\n%s", err, diff)
+			}
+			if _, err := s.Sandbox("c"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Sandbox of a deleted record: %v, want ErrNotFound", err)
+			}
 		})
 	}
 }
@@ -59,22 +66,5 @@ func TestSandboxSealedTokenWithoutKey(t *testing.T) {
 	want := []SandboxRecord{{ConversationID: "a", ContainerID: "ctr"}}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("Sandboxes without the key (-got +want):\n%s", diff)
-	}
-}
-
-// TestSandboxOne: Sandbox reads one conversation's record, its sealed
-// token opened, and says when there is none.
-func TestSandboxOne(t *testing.T) {
-	s, _ := openStore(t, Options{SecretKey: "k"})
-	mustCreate(t, s, "a", "b")
-	want := SandboxRecord{ConversationID: "a", ContainerID: "ctr", Token: "tok", Image: "img"}
-	if err := s.PutSandbox(want); err != nil {
-		t.Fatal(err)
-	}
-	if got, ok, err := s.Sandbox("a"); err != nil || !ok || got != want {
-		t.Errorf("Sandbox(a) = %+v %v %v, want %+v", got, ok, err, want)
-	}
-	if got, ok, err := s.Sandbox("b"); err != nil || ok {
-		t.Errorf("Sandbox(b) = %+v %v %v, want none", got, ok, err)
 	}
 }

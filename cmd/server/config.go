@@ -58,8 +58,15 @@ type Config struct {
 	LLM LLMConfig
 	// Sandbox configures the sandboxes.
 	Sandbox SandboxConfig
-	// MaxConversations bounds the conversations that exist at once.
-	MaxConversations int
+	// MaxLiveSandboxes caps the sandboxes live at once (running, paused
+	// or starting; the warm pool's aside): session.Options.MaxLive.
+	// Conversations themselves are not bounded: they live in the store.
+	MaxLiveSandboxes int
+	// StartQueueLength and StartQueueWait bound the starts waiting for
+	// room under MaxLiveSandboxes (session.Options.StartQueue,
+	// StartWait); past either a start is answered 429 with Retry-After.
+	StartQueueLength int
+	StartQueueWait   time.Duration
 	// Secrets bounds each conversation's secrets.
 	Secrets SecretsConfig
 	// ConversationIdle is how long a conversation may be idle (no run, no
@@ -289,7 +296,9 @@ func defaultConfig(getenv func(string) string) Config {
 		Host:             "0.0.0.0",
 		Port:             3000,
 		StatePath:        filepath.Join(cmp.Or(getenv(conversationsEnv), "state"), "gohands.db"),
-		MaxConversations: 100,
+		MaxLiveSandboxes: session.DefaultMaxLive,
+		StartQueueLength: session.DefaultStartQueue,
+		StartQueueWait:   session.DefaultStartWait,
 		Secrets: SecretsConfig{
 			MaxPerConversation: session.DefaultMaxSecrets,
 			MaxValueBytes:      session.DefaultMaxSecretValueBytes,
@@ -464,8 +473,14 @@ var settings = []setting{
 		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.Browser.IdleTimeout) }},
 	{key: "browser.load_timeout", env: []string{"BROWSER_LOAD_TIMEOUT"},
 		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.Browser.LoadTimeout) }},
-	{key: "max_conversations", env: []string{"GOHANDS_MAX_CONVERSATIONS"},
-		set: func(l *loader, v string) error { return parseInt(v, 1, math.MaxInt32, &l.cfg.MaxConversations) }},
+	{key: "max_live_sandboxes", env: []string{"GOHANDS_MAX_LIVE_SANDBOXES", "GOHANDS_MAX_CONVERSATIONS"},
+		set: func(l *loader, v string) error { return parseInt(v, 1, math.MaxInt32, &l.cfg.MaxLiveSandboxes) }},
+	// The old name of max_live_sandboxes, which the new one beats.
+	{key: "max_conversations",
+		set: func(l *loader, v string) error { return parseInt(v, 1, math.MaxInt32, &l.cfg.MaxLiveSandboxes) }},
+	{key: "start_queue_length", env: []string{"GOHANDS_START_QUEUE_LENGTH"},
+		set: func(l *loader, v string) error { return parseInt(v, 1, 1_000_000, &l.cfg.StartQueueLength) }},
+	{key: "start_queue_wait", env: []string{"GOHANDS_START_QUEUE_WAIT"}, set: parseStartQueueWait},
 	{key: "secrets.max_per_conversation", env: []string{"GOHANDS_MAX_SECRETS"},
 		set: func(l *loader, v string) error { return parseInt(v, 1, 1_000_000, &l.cfg.Secrets.MaxPerConversation) }},
 	{key: "secrets.max_value_bytes", env: []string{"GOHANDS_MAX_SECRET_VALUE_BYTES"},
@@ -506,6 +521,20 @@ var settings = []setting{
 		setRaw: func(l *loader, v json.RawMessage) error { return parseMCPServers(v, &l.cfg.MCPServers) }},
 	{key: "mcp_remote_direct", env: []string{"GOHANDS_MCP_REMOTE_DIRECT"},
 		set: func(l *loader, v string) error { return parseBool(v, &l.cfg.MCPRemoteDirect) }},
+}
+
+// parseStartQueueWait reads how long a sandbox start may wait for room:
+// a positive duration.
+func parseStartQueueWait(l *loader, v string) error {
+	var d time.Duration
+	if err := parseDuration(v, &d); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return fmt.Errorf("%q is not a positive duration", v)
+	}
+	l.cfg.StartQueueWait = d
+	return nil
 }
 
 func parseBool(v string, dst *bool) error {

@@ -58,7 +58,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Host:               "0.0.0.0",
 		Port:               3000,
 		StatePath:          "state/gohands.db",
-		MaxConversations:   100,
+		MaxLiveSandboxes:   100,
+		StartQueueLength:   100,
+		StartQueueWait:     2 * time.Minute,
 		Secrets:            SecretsConfig{MaxPerConversation: 1000, MaxValueBytes: 64 << 10, MaxTotalBytes: 1 << 20},
 		ConversationIdle:   30 * time.Minute,
 		MaxBodyBytes:       10 << 20,
@@ -229,7 +231,10 @@ var everyVariable = map[string]string{
 	"BROWSER_PIDS_LIMIT":                 "256",
 	"BROWSER_IDLE_TIMEOUT":               "2m",
 	"BROWSER_LOAD_TIMEOUT":               "45s",
-	"GOHANDS_MAX_CONVERSATIONS":          "7",
+	"GOHANDS_MAX_LIVE_SANDBOXES":         "7",
+	"GOHANDS_MAX_CONVERSATIONS":          "8", // the old name: the new one wins
+	"GOHANDS_START_QUEUE_LENGTH":         "9",
+	"GOHANDS_START_QUEUE_WAIT":           "45s",
 	"GOHANDS_MAX_SECRETS":                "50",
 	"GOHANDS_MAX_SECRET_VALUE_BYTES":     "8k",
 	"GOHANDS_MAX_SECRETS_TOTAL_BYTES":    "2m",
@@ -299,7 +304,9 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			AgentBinary: "/opt/bin/runtime-agent",
 			Env:         map[string]string{"FOO": "bar"},
 		},
-		MaxConversations:   7,
+		MaxLiveSandboxes:   7,
+		StartQueueLength:   9,
+		StartQueueWait:     45 * time.Second,
 		Secrets:            SecretsConfig{MaxPerConversation: 50, MaxValueBytes: 8 << 10, MaxTotalBytes: 2 << 20},
 		ConversationIdle:   time.Hour,
 		MaxBodyBytes:       1 << 20,
@@ -369,7 +376,8 @@ const everyKey = `{
 		"env": {"A": "1"}
 	},
 	"secrets": {"max_per_conversation": 20, "max_value_bytes": 4096, "max_total_bytes": "128k"},
-	"max_conversations": 5, "conversation_idle": "10m", "max_body_bytes": 2048,
+	"max_live_sandboxes": 5, "max_conversations": 6, "start_queue_length": 12, "start_queue_wait": "30s",
+	"conversation_idle": "10m", "max_body_bytes": 2048,
 	"max_upload_bytes": "1g", "bash_output_max_bytes": 8192, "allowed_upload_types": ".md", "log_level": "WARN", "log_format": "json",
 	"hooks_file": "/etc/gohands/hooks.json", "skills_dir": "/etc/gohands/skills", "allow_host_commands": "true",
 	"allowed_hosts": ["GoHands.Example."],
@@ -417,7 +425,9 @@ func TestLoadConfigEveryKey(t *testing.T) {
 			AgentBinary: "/b",
 			Env:         map[string]string{"A": "1"},
 		},
-		MaxConversations:   5,
+		MaxLiveSandboxes:   5,
+		StartQueueLength:   12,
+		StartQueueWait:     30 * time.Second,
 		Secrets:            SecretsConfig{MaxPerConversation: 20, MaxValueBytes: 4096, MaxTotalBytes: 128 << 10},
 		ConversationIdle:   10 * time.Minute,
 		MaxBodyBytes:       2048,
@@ -498,6 +508,9 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "SANDBOX_ENV_ bad name", env: map[string]string{"SANDBOX_ENV_A-B": "x"}, want: []string{"SANDBOX_ENV_", `"A-B"`}},
 		{name: "duration without unit", env: map[string]string{"GOHANDS_CONVERSATION_IDLE": "30"}, want: []string{"GOHANDS_CONVERSATION_IDLE"}},
 		{name: "max conversations zero", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "0"}, want: []string{"GOHANDS_MAX_CONVERSATIONS"}},
+		{name: "max live sandboxes zero", env: map[string]string{"GOHANDS_MAX_LIVE_SANDBOXES": "0"}, want: []string{"GOHANDS_MAX_LIVE_SANDBOXES"}},
+		{name: "start queue length zero", env: map[string]string{"GOHANDS_START_QUEUE_LENGTH": "0"}, want: []string{"GOHANDS_START_QUEUE_LENGTH"}},
+		{name: "start queue wait zero", file: `{"start_queue_wait": "0s"}`, want: []string{"start_queue_wait", "positive"}},
 		{name: "bash output bound below the least", env: map[string]string{"GOHANDS_BASH_OUTPUT_MAX_BYTES": "1k"},
 			want: []string{`GOHANDS_BASH_OUTPUT_MAX_BYTES="1k"`, "at least 4096 bytes"}},
 		{name: "bash output bound over the most", file: `{"bash_output_max_bytes": "2g"}`,
@@ -787,4 +800,47 @@ func FuzzConfigFile(f *testing.F) {
 			t.Errorf("out of range: %+v", cfg)
 		}
 	})
+}
+
+// TestMaxLiveSandboxesNames reads the live sandbox cap under its name and
+// its old one (max_conversations, GOHANDS_MAX_CONVERSATIONS); the new
+// name wins where both are given.
+func TestMaxLiveSandboxesNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		file string
+		want int
+	}{
+		{name: "new variable", env: map[string]string{"GOHANDS_MAX_LIVE_SANDBOXES": "12"}, want: 12},
+		{name: "old variable", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "13"}, want: 13},
+		{name: "both variables", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "13", "GOHANDS_MAX_LIVE_SANDBOXES": "12"}, want: 12},
+		{name: "new key", file: `{"max_live_sandboxes": 14}`, want: 14},
+		{name: "old key", file: `{"max_conversations": 15}`, want: 15},
+		{name: "both keys", file: `{"max_live_sandboxes": 14, "max_conversations": 15}`, want: 14},
+		{name: "variable beats key", env: map[string]string{"GOHANDS_MAX_CONVERSATIONS": "13"}, file: `{"max_live_sandboxes": 14}`, want: 13},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := maps.Clone(tt.env)
+			if env == nil {
+				env = map[string]string{}
+			}
+			if tt.file != "" {
+				path := filepath.Join(t.TempDir(), "config.json")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				env["OPENHANDS_AGENT_SERVER_CONFIG_PATH"] = path
+			}
+			cfg, err := LoadConfig(nil, func(k string) string { return env[k] }, os.ReadFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MaxLiveSandboxes != tt.want {
+				t.Errorf("MaxLiveSandboxes = %d, want %d", cfg.MaxLiveSandboxes, tt.want)
+			}
+		})
+	}
 }

@@ -120,6 +120,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		return err
 	}
 	reg.WorkspaceSandboxes(manager.WorkspaceSandboxes)
+	reg.LiveSandboxes(manager.LiveSandboxes)
 	reg.BrowserMemory(manager.BrowserMemory)
 	convs.Store(manager)
 	// Forks a killed server left half made go first: their sandboxes are
@@ -265,7 +266,8 @@ func sessionOptions(cfg Config, store *storage.Store, sandboxes sandbox.Backend,
 			AllowedBaseURLs: cfg.LLM.AllowedBaseURLs,
 			Image:           cmp.Or(cfg.Sandbox.Image, sandbox.DefaultImage),
 		},
-		MaxLive: cfg.MaxConversations, IdleTimeout: cfg.Sandbox.IdleTimeout, EvictAfter: cfg.ConversationIdle,
+		MaxLive: cfg.MaxLiveSandboxes, StartQueue: cfg.StartQueueLength, StartWait: cfg.StartQueueWait,
+		IdleTimeout: cfg.Sandbox.IdleTimeout, EvictAfter: cfg.ConversationIdle,
 		SecretLimits: session.SecretLimits{Count: cfg.Secrets.MaxPerConversation,
 			ValueBytes: int(cfg.Secrets.MaxValueBytes), TotalBytes: int(cfg.Secrets.MaxTotalBytes)},
 		Loop:               controller.New(controller.Options{Logger: logger, Hooks: hooks, ServerSkills: serverSkills}),

@@ -68,7 +68,28 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 		pooled:    pooled,
 		owner:     conv,
 		status:    sandbox.StatusStarting,
+		// A pool sandbox's owner says at handover (see take).
+		keep:       !pooled && r.workspace != "",
+		disposable: r.disposable,
 	}
+	made := false
+	if r.wantsVolume() {
+		given := r.volume
+		if given == newVolume {
+			given = ""
+		}
+		var err error
+		if s.volume, made, err = m.workspaceVolume(ctx, conv, given); err != nil {
+			return nil, err
+		}
+	}
+	ok := false
+	defer func() {
+		if !ok && made {
+			// After the failed container, removed first (deferred later).
+			m.removeVolume(context.WithoutCancel(ctx), s.volume)
+		}
+	}()
 	if r.transport == TransportUnix {
 		s.runDir = filepath.Join(m.opts.RunDir, s.name)
 		if err := os.MkdirAll(s.runDir, 0o700); err != nil {
@@ -92,7 +113,6 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 	}
 	s.id = resp.ID
 	m.register(s)
-	ok := false
 	defer func() {
 		if !ok {
 			m.discard(ctx, s)
@@ -328,6 +348,12 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	if s.pooled {
 		labels[labelPool] = "1"
 	}
+	switch {
+	case s.volume != "":
+		labels[labelWorkspace] = s.volume
+	case r.disposable:
+		labels[labelWorkspace] = workspaceOnMount
+	}
 	// The agent re-executes itself at once without the token in its
 	// environment (cmd/runtime-agent), so nothing in the sandbox can read
 	// it; the container's configuration keeps it for Adopt, seen only by
@@ -376,6 +402,9 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	}
 	if s.runDir != "" {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: s.runDir, Target: sandbox.RunDir})
+	}
+	if s.volume != "" {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: s.volume, Target: r.workspace})
 	}
 	for _, mt := range r.mounts {
 		if mt.Volume {

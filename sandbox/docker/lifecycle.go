@@ -157,7 +157,8 @@ func (s *Sandbox) flip(ctx context.Context, verb string, from, to sandbox.Status
 
 // Remove deletes the container (running or not), its anonymous volumes and
 // its run folder, and forgets the sandbox. Named volumes and host folders
-// stay. Removing twice is not an error.
+// stay, and so does its workspace volume when its owner keeps it (see
+// sandbox.Sandbox.Remove). Removing twice is not an error.
 func (s *Sandbox) Remove(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -176,6 +177,14 @@ func (s *Sandbox) remove(ctx context.Context) error {
 	}
 	if s.runDir != "" {
 		os.RemoveAll(s.runDir)
+	}
+	s.mu.Lock()
+	drop := s.volume != "" && !s.keep
+	s.mu.Unlock()
+	if drop {
+		if err := s.m.removeVolume(ctx, s.volume); err != nil {
+			s.m.log.WarnContext(ctx, "workspace volume of a removed sandbox not removed", "volume", s.volume, "err", err)
+		}
 	}
 	s.m.forget(s)
 	s.setStatus(sandbox.StatusRemoved, s.Err())

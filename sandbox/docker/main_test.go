@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/agentapi"
@@ -114,6 +115,15 @@ func reapTestContainers(f filters.KeyValuePair, before time.Time) {
 			env.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		}
 	}
+	vols, err := env.engine.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(f)})
+	if err != nil {
+		return
+	}
+	for _, v := range vols.Volumes {
+		if created, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil || created.Before(before) {
+			env.engine.VolumeRemove(ctx, v.Name, true)
+		}
+	}
 }
 
 // needDocker skips under -short or without an engine, and fails when the
@@ -189,6 +199,13 @@ func removeServer(ctx context.Context, serverID string) {
 	}
 	for _, c := range list {
 		env.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	vols, err := env.engine.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelServer+"="+serverID))})
+	if err != nil {
+		return
+	}
+	for _, v := range vols.Volumes {
+		env.engine.VolumeRemove(ctx, v.Name, true)
 	}
 }
 

@@ -87,7 +87,9 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 	if !m.local && (m.inject == InjectBind || m.opts.Transport == TransportUnix || opts.Limits.Network == sandbox.NetworkNone) {
 		return nil, fmt.Errorf("sandbox options: engine %s is not local: bind-mounting the agent and Unix sockets need a unix:// DOCKER_HOST", engine.DaemonHost())
 	}
-	if m.poolSpec, err = m.opts.resolve(sandbox.Spec{}); err != nil {
+	// Pool sandboxes have the default working dir, on a volume of their
+	// own unless a mount covers it.
+	if m.poolSpec, err = m.opts.resolve(sandbox.Spec{WorkingDir: sandbox.WorkspaceDir}); err != nil {
 		return nil, fmt.Errorf("sandbox options: %w", err)
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -140,8 +142,8 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 		m.mu.Unlock()
 	}()
 
-	if m.opts.PoolSize > 0 && r.equal(m.poolSpec) {
-		if s := m.take(ctx, owner); s != nil {
+	if m.opts.PoolSize > 0 && r.servedByPool(m.poolSpec) {
+		if s := m.take(ctx, owner, r.workspace != ""); s != nil {
 			m.log.InfoContext(ctx, "sandbox from warm pool", "container", s.name, "owner", owner)
 			return s, nil
 		}

@@ -1,10 +1,12 @@
 package docker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"time"
@@ -164,7 +166,20 @@ type resolved struct {
 	mounts    []sandbox.Mount
 	env       map[string]string
 	transport Transport
+	// workspace is Spec.WorkingDir, cleaned; volume is set when it needs
+	// a workspace volume (no mount covers it): Spec.Volume, or new for
+	// a new volume.
+	workspace string
+	volume    string
+	// disposable says the workspace lives outside the container.
+	disposable bool
 }
+
+// newVolume marks a resolved spec's volume still to be made.
+const newVolume = "\x00new"
+
+// wantsVolume reports whether the sandbox gets a workspace volume.
+func (r resolved) wantsVolume() bool { return r.volume != "" }
 
 // resolve merges s into o. Options.Transport must be TCP or Unix by now.
 func (o Options) resolve(s sandbox.Spec) (resolved, error) {
@@ -199,6 +214,16 @@ func (o Options) resolve(s sandbox.Spec) (resolved, error) {
 		}
 		maps.Copy(r.env, s.Env)
 	}
+	if s.WorkingDir != "" {
+		r.workspace = path.Clean(s.WorkingDir)
+		on := sandbox.Mount{Source: "workspace", Target: r.workspace, Volume: true}
+		switch {
+		case covered(r.mounts, r.workspace):
+			r.disposable = true
+		case on.Check() == nil:
+			r.volume, r.disposable = cmp.Or(s.Volume, newVolume), true
+		}
+	}
 	r.transport = o.Transport
 	if r.limits.Network == sandbox.NetworkNone {
 		r.transport = TransportUnix // no network, no port to publish
@@ -210,5 +235,17 @@ func (o Options) resolve(s sandbox.Spec) (resolved, error) {
 // (the warm pool serves a Spec only when it resolves to the pool's own).
 func (r resolved) equal(o resolved) bool {
 	return r.image == o.image && r.limits == o.limits && r.transport == o.transport &&
-		slices.Equal(r.mounts, o.mounts) && maps.Equal(r.env, o.env)
+		slices.Equal(r.mounts, o.mounts) && maps.Equal(r.env, o.env) &&
+		r.workspace == o.workspace && r.volume == o.volume
+}
+
+// servedByPool reports whether a sandbox of the warm pool (whose spec is
+// pool) serves r: the same sandbox, a new workspace volume (or none) at
+// the same place, or no working dir asked for at all (the owner then
+// does not keep the pool sandbox's volume).
+func (r resolved) servedByPool(pool resolved) bool {
+	if r.workspace == "" {
+		r.workspace, r.volume = pool.workspace, pool.volume
+	}
+	return r.equal(pool)
 }

@@ -58,8 +58,9 @@ func (m *Manager) fillPool() {
 }
 
 // take hands the oldest healthy pool sandbox to conv, or returns nil when
-// the pool is empty. It asks the pool to refill.
-func (m *Manager) take(ctx context.Context, conv string) *Sandbox {
+// the pool is empty. It asks the pool to refill. keep says conv keeps the
+// sandbox's workspace volume (it asked for a working dir).
+func (m *Manager) take(ctx context.Context, conv string, keep bool) *Sandbox {
 	defer m.kickPool()
 	for {
 		m.mu.Lock()
@@ -86,7 +87,7 @@ func (m *Manager) take(ctx context.Context, conv string) *Sandbox {
 			continue
 		}
 		s.mu.Lock()
-		s.owner = conv
+		s.owner, s.keep = conv, keep
 		s.mu.Unlock()
 		m.mu.Lock()
 		m.byOwner[conv] = s

@@ -18,27 +18,58 @@ import (
 
 // List returns the handles of this server's containers (label
 // gohands.server=ServerID) that this Manager does not hold: those an
-// earlier run left, running or not. The token is not read (Recover reads
-// it from the container's environment when the saved handle has none).
+// earlier run left, running or not, each with its workspace volume. Then,
+// as handles with no ID, the server's workspace volumes that no container
+// names and this Manager did not make. The token is not read (Recover
+// reads it from the container's environment when the saved handle has
+// none).
 func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 	list, err := m.engine.ContainerList(ctx, container.ListOptions{All: true, Filters: m.ownFilter()})
 	if err != nil {
 		return nil, fmt.Errorf("list sandboxes: %w", engineErr(m.engine, err))
 	}
 	var out []sandbox.Handle
+	mounted := make(map[string]bool)
 	for _, c := range list {
+		vol, onMount := c.Labels[labelWorkspace], false
+		if vol == workspaceOnMount {
+			vol, onMount = "", true
+		}
+		if vol != "" {
+			mounted[vol] = true
+		}
 		if c.Labels[labelInstance] == m.instance || m.lookup(c.ID) != nil {
 			continue
 		}
-		out = append(out, sandbox.Handle{Owner: c.Labels[labelOwner], ID: c.ID, Image: c.Image})
+		out = append(out, sandbox.Handle{Owner: c.Labels[labelOwner], ID: c.ID, Image: c.Image,
+			Volume: vol, Disposable: vol != "" || onMount})
 	}
-	return out, nil
+	vols, err := m.orphanVolumes(ctx, mounted)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, vols...), nil
 }
 
 // Destroy removes a container of this server that the Manager does not
 // hold, with its anonymous volumes and its run folder (when that lies
 // under Options.RunDir). One the Manager holds is removed as Remove does.
+// Then it removes the workspace volume h.Volume, when set and this
+// server's (with no h.ID, only that).
 func (m *Manager) Destroy(ctx context.Context, h sandbox.Handle) error {
+	if h.ID != "" {
+		if err := m.destroyContainer(ctx, h); err != nil {
+			return err
+		}
+	}
+	if h.Volume != "" {
+		return m.removeVolume(ctx, h.Volume)
+	}
+	return nil
+}
+
+// destroyContainer is Destroy of the container alone.
+func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error {
 	if s := m.lookup(h.ID); s != nil {
 		return s.Remove(ctx)
 	}
@@ -176,6 +207,12 @@ func (m *Manager) sandboxOf(info container.InspectResponse, h sandbox.Handle) (*
 		pooled:    labels[labelPool] == "1",
 		owner:     owner,
 		status:    sandbox.StatusStopped,
+	}
+	if ws, ok := labels[labelWorkspace]; ok {
+		s.keep, s.disposable = true, true
+		if ws != workspaceOnMount {
+			s.volume = ws
+		}
 	}
 	if s.transport != TransportUnix {
 		s.transport = TransportTCP

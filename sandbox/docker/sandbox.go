@@ -18,11 +18,19 @@ type Sandbox struct {
 	transport Transport
 	runDir    string // host run folder (Unix socket), "" for TCP
 	pooled    bool   // created for the warm pool (empty owner label)
+	// volume is the workspace volume mounted at the working dir, if any;
+	// disposable says the workspace lives outside the container.
+	volume     string
+	disposable bool
 
 	op sync.Mutex // serializes lifecycle operations (start, stop, pause, remove)
 
-	mu       sync.Mutex // guards the fields below
-	owner    string
+	mu    sync.Mutex // guards the fields below
+	owner string
+	// keep says the owner keeps the volume when the sandbox goes: it
+	// asked for a working dir. A pool sandbox's volume goes with it
+	// until it is handed to such an owner.
+	keep     bool
 	status   sandbox.Status
 	err      error
 	client   *agentapi.Client
@@ -81,7 +89,11 @@ func (s *Sandbox) Endpoint() string {
 func (s *Sandbox) Handle() sandbox.Handle {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
+	h := sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
+	if s.keep {
+		h.Volume, h.Disposable = s.volume, s.disposable
+	}
+	return h
 }
 
 // setStatus records a status change and reports it on Manager.Changes.

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/agentd"
@@ -36,11 +37,15 @@ type Engine struct {
 
 	mu         sync.Mutex
 	boxes      map[string]*Sandbox // by id, until removed
+	volumes    map[string]string   // workspace volumes: folders by name
 	seq        int
 	down       bool
 	failStarts int
 	starts     int
 	recovers   int
+	startDelay time.Duration // see SetStartDelay
+	creating   int           // sandboxes being made, not yet in boxes
+	peakLive   int           // see PeakLive
 }
 
 // Backend is a sandbox.Backend on an Engine.
@@ -63,7 +68,7 @@ func New(tb testing.TB) *Backend {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Engine{tb: tb, dir: dir, boxes: make(map[string]*Sandbox)}
+	e := &Engine{tb: tb, dir: dir, boxes: make(map[string]*Sandbox), volumes: make(map[string]string)}
 	tb.Cleanup(func() {
 		e.mu.Lock()
 		boxes := make([]*Sandbox, 0, len(e.boxes))
@@ -114,6 +119,50 @@ func (e *Engine) FailStarts(n int) {
 	e.failStarts = n
 }
 
+// SetStartDelay makes every boot (a new sandbox's, or a stopped one's
+// start) take d longer, as a container engine under load does, so that
+// starts overlap.
+func (e *Engine) SetStartDelay(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.startDelay = d
+}
+
+// Live returns how many sandboxes are live now: being made, starting,
+// running or paused.
+func (e *Engine) Live() int {
+	e.mu.Lock()
+	n := e.creating
+	boxes := make([]*Sandbox, 0, len(e.boxes))
+	for _, s := range e.boxes {
+		boxes = append(boxes, s)
+	}
+	e.mu.Unlock()
+	for _, s := range boxes {
+		switch s.Status() {
+		case sandbox.StatusStarting, sandbox.StatusRunning, sandbox.StatusPaused:
+			n++
+		}
+	}
+	return n
+}
+
+// PeakLive returns the most sandboxes Live counted, sampled each time
+// one began to be made or to start.
+func (e *Engine) PeakLive() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peakLive
+}
+
+// sampleLive records Live in PeakLive.
+func (e *Engine) sampleLive() {
+	n := e.Live()
+	e.mu.Lock()
+	e.peakLive = max(e.peakLive, n)
+	e.mu.Unlock()
+}
+
 // Starts returns how many sandboxes were started.
 func (e *Engine) Starts() int {
 	e.mu.Lock()
@@ -155,11 +204,52 @@ func (e *Engine) Lookup(owner string) *Sandbox {
 // one a crashed server left; it runs.
 func (e *Engine) Leave(owner string) *Sandbox {
 	e.tb.Helper()
-	s, err := e.create(context.Background(), owner)
+	s, err := e.create(context.Background(), owner, sandbox.Spec{})
 	if err != nil {
 		e.tb.Fatal(err)
 	}
 	return s
+}
+
+// Volumes returns the names of the workspace volumes on the engine.
+func (e *Engine) Volumes() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.volumes))
+	for name := range e.volumes {
+		out = append(out, name)
+	}
+	return out
+}
+
+// volume returns the folder of the workspace volume name, made when
+// new; "" names a new one.
+func (e *Engine) volume(name string) (string, string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if name == "" {
+		name = "vol" + rand.Text()[:10]
+	}
+	dir, ok := e.volumes[name]
+	if !ok {
+		dir = filepath.Join(e.dir, "vols", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", "", err
+		}
+		e.volumes[name] = dir
+	}
+	return name, dir, nil
+}
+
+// removeVolume removes a workspace volume.
+func (e *Engine) removeVolume(name string) {
+	e.mu.Lock()
+	dir, ok := e.volumes[name]
+	delete(e.volumes, name)
+	e.mu.Unlock()
+	if ok {
+		os.RemoveAll(dir)
+	}
 }
 
 func (e *Engine) check() error {
@@ -171,8 +261,10 @@ func (e *Engine) check() error {
 	return nil
 }
 
-// create makes and boots a sandbox for owner.
-func (e *Engine) create(ctx context.Context, owner string) (*Sandbox, error) {
+// create makes and boots a sandbox for owner. A spec with a working dir
+// gets a workspace volume (spec.Volume, or a new one) unless the engine
+// has a workspace folder for all (SetWorkspace).
+func (e *Engine) create(ctx context.Context, owner string, spec sandbox.Spec) (*Sandbox, error) {
 	e.mu.Lock()
 	if e.down {
 		e.mu.Unlock()
@@ -185,12 +277,31 @@ func (e *Engine) create(ctx context.Context, owner string) (*Sandbox, error) {
 	}
 	e.seq++
 	e.starts++
+	e.creating++
 	id := fmt.Sprintf("fake%04d%s", e.seq, rand.Text()[:8])
 	work := e.work
 	e.mu.Unlock()
+	e.sampleLive()
+	made := false
+	defer func() {
+		if !made {
+			e.mu.Lock()
+			e.creating--
+			e.mu.Unlock()
+		}
+	}()
 	s := &Sandbox{e: e, id: id, owner: owner, token: rand.Text(), image: sandbox.DefaultImage,
 		dir: filepath.Join(e.dir, id[:8]), status: sandbox.StatusStopped, work: work}
-	if s.work == "" {
+	switch {
+	case spec.WorkingDir != "" && s.work == "":
+		name, dir, err := e.volume(spec.Volume)
+		if err != nil {
+			return nil, err
+		}
+		s.volume, s.work, s.disposable = name, dir, true
+	case spec.WorkingDir != "":
+		s.disposable = true
+	case s.work == "":
 		s.work = filepath.Join(s.dir, "workspace")
 	}
 	for _, d := range []string{s.dir, s.work} {
@@ -203,6 +314,8 @@ func (e *Engine) create(ctx context.Context, owner string) (*Sandbox, error) {
 	}
 	e.mu.Lock()
 	e.boxes[id] = s
+	e.creating--
+	made = true
 	e.mu.Unlock()
 	return s, nil
 }
@@ -222,7 +335,7 @@ func (b *Backend) Start(ctx context.Context, owner string, spec sandbox.Spec) (s
 		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
 	}
 	b.mu.Unlock()
-	s, err := b.e.create(ctx, owner)
+	s, err := b.e.create(ctx, owner, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -285,13 +398,22 @@ func (b *Backend) List(ctx context.Context) ([]sandbox.Handle, error) {
 		held := b.held[s.owner] == s
 		b.mu.Unlock()
 		if !held {
-			out = append(out, sandbox.Handle{Owner: s.owner, ID: s.id, Image: s.image})
+			out = append(out, sandbox.Handle{Owner: s.owner, ID: s.id, Image: s.image, Volume: s.volume, Disposable: s.disposable})
+		}
+	}
+	used := make(map[string]bool)
+	for _, s := range b.e.Sandboxes() {
+		used[s.volume] = true
+	}
+	for _, name := range b.e.Volumes() {
+		if !used[name] {
+			out = append(out, sandbox.Handle{Volume: name, Disposable: true})
 		}
 	}
 	return out, nil
 }
 
-// Destroy removes the sandbox of h.
+// Destroy removes the sandbox of h, then its workspace volume h.Volume.
 func (b *Backend) Destroy(ctx context.Context, h sandbox.Handle) error {
 	if err := b.e.check(); err != nil {
 		return err
@@ -299,10 +421,15 @@ func (b *Backend) Destroy(ctx context.Context, h sandbox.Handle) error {
 	b.e.mu.Lock()
 	s := b.e.boxes[h.ID]
 	b.e.mu.Unlock()
-	if s == nil {
-		return nil
+	if s != nil {
+		if err := s.Remove(ctx); err != nil {
+			return err
+		}
 	}
-	return s.Remove(ctx)
+	if h.Volume != "" {
+		b.e.removeVolume(h.Volume)
+	}
+	return nil
 }
 
 // Release forgets the sandbox of h.
@@ -368,6 +495,10 @@ type Sandbox struct {
 	image string
 	dir   string // holds the socket, the agent's files and the workspace
 	work  string
+	// volume is the workspace volume work is, if any; disposable says
+	// the workspace lives outside the sandbox (a volume or SetWorkspace).
+	volume     string
+	disposable bool
 
 	op sync.Mutex // serialises boots, stops and removals
 
@@ -382,7 +513,7 @@ type Sandbox struct {
 
 // Handle returns the sandbox's handle.
 func (s *Sandbox) Handle() sandbox.Handle {
-	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
+	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image, Volume: s.volume, Disposable: s.disposable}
 }
 
 // Workspace returns the host folder the agent works in.
@@ -462,6 +593,18 @@ func (s *Sandbox) boot(ctx context.Context) error {
 		return err
 	}
 	s.setStatus(sandbox.StatusStarting, nil)
+	s.e.sampleLive()
+	s.e.mu.Lock()
+	delay := s.e.startDelay
+	s.e.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			s.setStatus(sandbox.StatusStopped, ctx.Err())
+			return ctx.Err()
+		}
+	}
 	sock := filepath.Join(s.dir, sandbox.SocketName)
 	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/sandbox"
@@ -138,7 +139,7 @@ func Manager(tb testing.TB, edit func(*docker.Options)) *docker.Manager {
 	return m
 }
 
-// Cleanup removes every container of this run and the built agent. Call
+// Cleanup removes every container and volume of this run and the built agent. Call
 // it from TestMain after m.Run.
 func Cleanup() {
 	if env.engine != nil {
@@ -150,7 +151,8 @@ func Cleanup() {
 	}
 }
 
-// reap removes the containers matching f created before the given time.
+// reap removes the containers and workspace volumes matching f created
+// before the given time.
 func reap(f filters.KeyValuePair, before time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -161,6 +163,15 @@ func reap(f filters.KeyValuePair, before time.Time) {
 	for _, c := range list {
 		if time.Unix(c.Created, 0).Before(before) {
 			env.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+	}
+	vols, err := env.engine.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(f)})
+	if err != nil {
+		return
+	}
+	for _, v := range vols.Volumes {
+		if created, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil || created.Before(before) {
+			env.engine.VolumeRemove(ctx, v.Name, true)
 		}
 	}
 }
