@@ -64,8 +64,13 @@ type Config struct {
 	// Scale.
 	ScaleConvs  int
 	ScaleEvents int
-	ScaleBig    int    // events of the one big conversation
-	ScaleDir    string // where the stores are made and kept; "": a temporary folder, removed
+	ScaleBig    int           // events of the one big conversation
+	ScaleDir    string        // where the stores are made and kept; "": a temporary folder, removed
+	ScaleIdle   time.Duration // the restarted server's idle window (GOHANDS_CONVERSATION_IDLE)
+	// ScaleSandboxes is how many sandbox containers the restart has to
+	// recover; 0 skips that restart.
+	ScaleSandboxes int
+	ScaleImage     string // the image of those containers
 
 	// Live sandboxes: idle and agents.
 	IdleConvs   int
@@ -155,6 +160,9 @@ func parseFlags(args []string) (Config, error) {
 		cfg.ServerEnv = append(cfg.ServerEnv, v)
 		return nil
 	})
+	fs.DurationVar(&cfg.ScaleIdle, "scale-idle", 10*time.Second, "scale: the idle window of the restarted server (GOHANDS_CONVERSATION_IDLE), waited once after touching every conversation")
+	fs.IntVar(&cfg.ScaleSandboxes, "scale-sandboxes", 500, "scale: sandbox containers (created, never started) the last restart recovers; 0 skips it")
+	fs.StringVar(&cfg.ScaleImage, "scale-image", "gohands/sandbox:bookworm", "scale: the image of the -scale-sandboxes containers (must be present)")
 	fs.StringVar(&cfg.Summary, "summary", "", "print one table of the figures and ratios in `file` (the output of go test -bench) and exit")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (server and clients of fanout) to `file`")
 	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of this process to `file` (large: use small sizes; go tool trace -pprof=syscall file)")
@@ -187,6 +195,8 @@ func parseFlags(args []string) (Config, error) {
 		return cfg, errors.New("-idle-convs, -idle-clients, -idle-timeout, -idle-budget and -live-cap must be positive")
 	case cfg.AgentConvs < 1, cfg.AgentSteps < 2, cfg.AgentSteps > 90, cfg.AgentBudget <= 0:
 		return cfg, errors.New("-agent-convs and -agent-budget must be positive, -agent-steps from 2 to 90")
+	case cfg.ScaleIdle < time.Second, cfg.ScaleSandboxes < 0, cfg.ScaleSandboxes >= cfg.ScaleConvs:
+		return cfg, errors.New("-scale-idle must be at least 1s and -scale-sandboxes between 0 and -scale-convs")
 	}
 	return cfg, nil
 }

@@ -59,6 +59,11 @@ func ensureBinaries(ctx context.Context, server string, progress io.Writer) erro
 	return nil
 }
 
+// listenWait bounds the wait for a started server to listen: a server
+// that takes its sandboxes over before it listens takes minutes with
+// hundreds of them.
+const listenWait = 10 * time.Minute
+
 // startGohands starts the server on a new state file and waits until it
 // listens.
 func startGohands(ctx context.Context, bin string) (*gohands, error) {
@@ -66,9 +71,10 @@ func startGohands(ctx context.Context, bin string) (*gohands, error) {
 }
 
 // startGohandsOn starts the server on the state file at state ("": a new
-// one in the server's temporary folder) and waits until it listens.
-func startGohandsOn(ctx context.Context, bin, state string) (*gohands, error) {
-	return startGohandsWith(ctx, bin, state, nil)
+// one in the server's temporary folder), with extraEnv added to its
+// environment, and waits until it listens.
+func startGohandsOn(ctx context.Context, bin, state string, extraEnv ...string) (*gohands, error) {
+	return startGohandsWith(ctx, bin, state, extraEnv)
 }
 
 // startGohandsWith is startGohandsOn with more settings in the server's
@@ -146,8 +152,8 @@ func startGohandsWith(ctx context.Context, bin, state string, extra []string) (_
 	case err := <-g.done:
 		g.log.Close()
 		return nil, fmt.Errorf("%s exited before listening (%v); its log:\n%s", abs, err, g.logTail())
-	case <-time.After(30 * time.Second):
-		err = errors.New("not listening after 30s")
+	case <-time.After(listenWait):
+		err = fmt.Errorf("not listening after %s", listenWait)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -57,7 +56,18 @@ type scaleResult struct {
 	rssAlive, rssTouched        memory
 	rssSmall                    memory
 	touch                       time.Duration // the GETs of every conversation
-	load                        string
+	change                      time.Duration // the PATCHes of every conversation
+	rssChanged, rssIdle         memory        // after the PATCHes; one idle window later
+	idle                        time.Duration // the idle window
+
+	// The restart with sandboxes to recover (recoverBench).
+	sandboxes          int
+	sandboxesCreate    time.Duration // making their containers
+	aliveRecover       time.Duration // process start -> first /alive answer
+	recovered          time.Duration // process start -> /ready says none is left
+	sandboxesRecovered int           // held by the server then (gohands_sandboxes... or the log)
+	recoverNote        string        // why it was not measured, if so
+	load               string
 }
 
 // latencies are a route's answer times, sorted.
@@ -308,9 +318,9 @@ func rss(pid int) memory {
 
 // restart starts the server binary on the state file in dir and returns
 // the time from its start to the first answer of /alive, and the server.
-func restart(ctx context.Context, bin, dir string) (*gohands, time.Duration, error) {
+func restart(ctx context.Context, bin, dir string, env ...string) (*gohands, time.Duration, error) {
 	t := time.Now()
-	g, err := startGohandsOn(ctx, bin, filepath.Join(dir, "state.db"))
+	g, err := startGohandsOn(ctx, bin, filepath.Join(dir, "state.db"), env...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -318,9 +328,9 @@ func restart(ctx context.Context, bin, dir string) (*gohands, time.Duration, err
 		if _, err := get(ctx, g.base, "", "/alive"); err == nil {
 			return g, time.Since(t), nil
 		}
-		if time.Since(t) > time.Minute || ctx.Err() != nil {
+		if time.Since(t) > listenWait || ctx.Err() != nil {
 			g.stop()
-			return nil, 0, errors.New("no answer from /alive within a minute")
+			return nil, 0, fmt.Errorf("no answer from /alive within %s", listenWait)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -422,15 +432,62 @@ func scaleBench(ctx context.Context, cfg Config, progress io.Writer) (res scaleR
 	}
 	res.aliveSmall, res.rssSmall = alive, rss(gs.cmd.Process.Pid)
 	gs.stop()
-	g, alive, err := restart(ctx, cfg.ServerBin, bigDir)
+	// The server forgets a conversation idle for cfg.ScaleIdle: one idle
+	// window, short so that the bench can wait for it.
+	idleEnv := "GOHANDS_CONVERSATION_IDLE=" + cfg.ScaleIdle.String()
+	g, alive, err := restart(ctx, cfg.ServerBin, bigDir, idleEnv, "OH_SECRET_KEY="+scaleSecretKey)
 	if err != nil {
 		return res, fmt.Errorf("restart: %w", err)
 	}
-	defer g.stop()
 	res.alive = alive
 	res.rssAlive = rss(g.cmd.Process.Pid)
 	fmt.Fprintf(progress, "  server binary restarted on the store: /alive after %s\n", ms(alive))
 	t = time.Now()
+	err = forEach(ids, func(id string) error {
+		_, err := get(ctx, g.base, g.key, "/api/conversations/"+id)
+		return err
+	})
+	if err != nil {
+		g.stop()
+		return res, fmt.Errorf("read every conversation: %w", err)
+	}
+	res.touch = time.Since(t)
+	res.rssTouched = rss(g.cmd.Process.Pid)
+	// A change of each conversation: it is loaded as a live session.
+	t = time.Now()
+	err = forEach(ids, func(id string) error {
+		return g.call(ctx, http.MethodPatch, "/api/conversations/"+id, map[string]any{"title": "touched " + id}, nil)
+	})
+	if err != nil {
+		g.stop()
+		return res, fmt.Errorf("change every conversation: %w", err)
+	}
+	res.change = time.Since(t)
+	res.rssChanged = rss(g.cmd.Process.Pid)
+	res.idle = cfg.ScaleIdle
+	fmt.Fprintf(progress, "  every conversation read and changed; waiting one idle window (%s)\n", cfg.ScaleIdle)
+	select {
+	case <-time.After(cfg.ScaleIdle + cfg.ScaleIdle/4 + time.Second):
+	case <-ctx.Done():
+		g.stop()
+		return res, ctx.Err()
+	}
+	res.rssIdle = rss(g.cmd.Process.Pid)
+	g.stop()
+
+	if cfg.ScaleSandboxes > 0 {
+		if err := recoverBench(ctx, cfg, bigDir, ids, &res, progress); err != nil {
+			res.recoverNote = err.Error() // the other figures are printed still
+		}
+	}
+	load.stop()
+	res.load = loadAverage()
+	return res, nil
+}
+
+// forEach calls fn with every id from 4 goroutines and returns the first
+// error.
+func forEach(ids []string, fn func(id string) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -441,7 +498,7 @@ func scaleBench(ctx context.Context, cfg Config, progress io.Writer) (res scaleR
 				if i >= len(ids) {
 					return
 				}
-				if _, err := get(ctx, g.base, g.key, "/api/conversations/"+ids[i]); err != nil {
+				if err := fn(ids[i]); err != nil {
 					errs <- err
 					return
 				}
@@ -450,14 +507,7 @@ func scaleBench(ctx context.Context, cfg Config, progress io.Writer) (res scaleR
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return res, fmt.Errorf("touch every conversation: %w", err)
-	}
-	res.touch = time.Since(t)
-	res.rssTouched = rss(g.cmd.Process.Pid)
-	load.stop()
-	res.load = loadAverage()
-	return res, nil
+	return <-errs
 }
 
 // smallConvs is the size of the store the figures are compared with.
@@ -485,5 +535,21 @@ func (r scaleResult) print(w io.Writer) {
 		fmt.Sprintf("%.2fx", float64(r.rssTouched.total())/float64(r.rssAlive.total())), "150 MiB")
 	row("  of it anonymous (baseline: at /alive)", mib(r.rssTouched.anon), mib(r.rssAlive.anon),
 		fmt.Sprintf("%.2fx", float64(r.rssTouched.anon)/float64(r.rssAlive.anon)), "")
+	row(fmt.Sprintf("RSS after a PATCH of each conversation (%s)", r.change.Round(time.Millisecond)), mib(r.rssChanged.total()), mib(r.rssAlive.total()),
+		fmt.Sprintf("%.2fx", float64(r.rssChanged.total())/float64(r.rssAlive.total())), "")
+	row("  of it anonymous (baseline: at /alive)", mib(r.rssChanged.anon), mib(r.rssAlive.anon),
+		fmt.Sprintf("%.2fx", float64(r.rssChanged.anon)/float64(r.rssAlive.anon)), "")
+	row(fmt.Sprintf("RSS one idle window (%s) after the PATCHes", r.idle), mib(r.rssIdle.total()), mib(r.rssAlive.total()),
+		fmt.Sprintf("%.2fx", float64(r.rssIdle.total())/float64(r.rssAlive.total())), "150 MiB")
+	row("  of it anonymous (baseline: at /alive)", mib(r.rssIdle.anon), mib(r.rssAlive.anon),
+		fmt.Sprintf("%.2fx", float64(r.rssIdle.anon)/float64(r.rssAlive.anon)), "")
+	if r.recoverNote != "" {
+		fmt.Fprintf(w, "restart with sandboxes to recover: not measured: %s\n", r.recoverNote)
+	} else if r.sandboxes > 0 {
+		row(fmt.Sprintf("/alive after a restart, %d sandboxes to recover (baseline: none)", r.sandboxes), ms(r.aliveRecover), ms(r.alive), ratio(r.aliveRecover, r.alive), "1 s")
+		row("  every sandbox recovered (/ready), from the process start", ms(r.recovered), ms(r.aliveRecover), ratio(r.recovered, r.aliveRecover), "")
+		fmt.Fprintf(w, "  %d created (never started) containers of the server, made in %s; %d adopted per the server's log\n",
+			r.sandboxes, r.sandboxesCreate.Round(time.Millisecond), r.sandboxesRecovered)
+	}
 	fmt.Fprintf(w, "load average after the scale benchmark: %s\n", r.load)
 }

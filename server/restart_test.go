@@ -106,10 +106,17 @@ func TestRestart(t *testing.T) {
 		}
 	}
 
-	// Deleting removes the adopted container too.
+	// Deleting removes the adopted container too, in the background.
 	e2.call(http.MethodDelete, "/api/conversations/"+c.ID, nil, http.StatusOK, nil)
-	if list := containers(t, serverID); len(list) != 0 {
-		t.Errorf("containers after deleting the conversation: %+v", list)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		list := containers(t, serverID)
+		if len(list) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("containers a minute after deleting the conversation: %+v", list)
+			break
+		}
 	}
 }
 

@@ -68,6 +68,11 @@ type Config struct {
 	// Ready reports whether the server can do its work (/ready); nil is
 	// always ready.
 	Ready func(context.Context) error
+	// Recovering returns how many sandboxes of the conversations are
+	// still being taken over after a restart; /ready says so while it is
+	// not 0, and stays ready (a conversation used meanwhile recovers its
+	// own sandbox at once). nil: none.
+	Recovering func() int
 	// Metrics, OpenAPI, Docs and Web are optional.
 	Metrics Metrics
 	OpenAPI []byte
@@ -208,7 +213,13 @@ func (s *Server) ready(c *gin.Context) {
 			return
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	out := gin.H{"status": "ready"}
+	if s.cfg.Recovering != nil {
+		if n := s.cfg.Recovering(); n > 0 {
+			out["sandboxes_recovering"] = n
+		}
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // Info is the answer of /server_info.

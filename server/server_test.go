@@ -50,3 +50,23 @@ func get(t *testing.T, url string, status int, out any) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadyWhileRecovering: /ready stays ready while sandboxes are being
+// taken over after a restart, and says how many are left.
+func TestReadyWhileRecovering(t *testing.T) {
+	left := 3
+	s := New(Config{Recovering: func() int { return left }})
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	var got map[string]any
+	get(t, hs.URL+"/ready", http.StatusOK, &got)
+	if diff := cmp.Diff(got, map[string]any{"status": "ready", "sandboxes_recovering": 3.0}); diff != "" {
+		t.Errorf("/ready while recovering (-got +want):\n%s", diff)
+	}
+	left = 0
+	got = nil
+	get(t, hs.URL+"/ready", http.StatusOK, &got)
+	if diff := cmp.Diff(got, map[string]any{"status": "ready"}); diff != "" {
+		t.Errorf("/ready once recovered (-got +want):\n%s", diff)
+	}
+}

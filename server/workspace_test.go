@@ -207,9 +207,17 @@ func TestWorkspace(t *testing.T) {
 			t.Fatalf("inspect the sandbox before the delete: %v", err)
 		}
 		e.call(http.MethodDelete, base, nil, http.StatusOK, nil)
-		_, err := docker.engine.ContainerInspect(ctx, info.Sandbox.ID)
-		if !errdefs.IsNotFound(err) {
-			t.Errorf("inspect the sandbox after the delete: %v, want not found", err)
+		// The container goes in the background.
+		for {
+			_, err := docker.engine.ContainerInspect(ctx, info.Sandbox.ID)
+			if errdefs.IsNotFound(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Errorf("inspect the sandbox after the delete: %v, want not found", err)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		e.detail(http.MethodGet, base, nil, http.StatusNotFound)
 		e.detail(http.MethodPost, base+"/bash/execute_bash_command", map[string]any{"command": "true"}, http.StatusNotFound)

@@ -41,11 +41,11 @@ func newBashHub(maxBytes int) *bashHub {
 	return &bashHub{maxBytes: maxBytes, next: 1, subs: make(map[Subscriber]struct{})}
 }
 
-// empty reports whether h keeps no events.
-func (h *bashHub) empty() bool {
+// size returns the bytes of the events h keeps.
+func (h *bashHub) size() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.events) == 0
+	return h.bytes
 }
 
 // publish keeps raw, the JSON of a bash event, and sends it to every

@@ -141,8 +141,15 @@ func TestConversationBrowser(t *testing.T) {
 	if err := m.Delete(ctx, a.ID()); err != nil {
 		t.Fatal(err)
 	}
-	list, err = engine.ContainerList(ctx, container.ListOptions{All: true, Filters: byConv})
-	if err != nil || len(list) != 0 {
-		t.Errorf("after delete: %d browser containers, %v", len(list), err)
+	// The browser goes in the background.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		list, err = engine.ContainerList(ctx, container.ListOptions{All: true, Filters: byConv})
+		if err == nil && len(list) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("a minute after delete: %d browser containers, %v", len(list), err)
+			break
+		}
 	}
 }

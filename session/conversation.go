@@ -193,18 +193,13 @@ func (m *ConversationManager) addStoredSandbox(info *Info) {
 	if m.opts.Sandboxes == nil {
 		return
 	}
-	recs, err := m.store.Sandboxes()
+	r, err := m.store.Sandbox(info.ID)
 	if err != nil {
 		return
 	}
-	for _, r := range recs {
-		if r.ConversationID == info.ID {
-			info.Sandbox.ID = r.ContainerID
-			info.Sandbox.Image = cmp.Or(r.Image, info.Sandbox.Image)
-			info.Sandbox.Status = string(event.SandboxStopped)
-			return
-		}
-	}
+	info.Sandbox.ID = r.ContainerID
+	info.Sandbox.Image = cmp.Or(r.Image, info.Sandbox.Image)
+	info.Sandbox.Status = string(event.SandboxStopped)
 }
 
 // sandboxState maps the sandbox package's states onto the event's.

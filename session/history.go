@@ -39,7 +39,10 @@ func (a *AgentSession) Leaf() (string, int64) {
 // storedLeaf reads a conversation's head from its newest events: the
 // newest event on a branch, unless a head move came after it.
 func (m *ConversationManager) storedLeaf(id string) (string, int64, error) {
-	q := storage.EventQuery{Desc: true, Limit: 100}
+	// The last event is nearly always on the branch: a first page of a
+	// few reads a few records, not a hundred (a GET of each of many
+	// conversations would page most of the store in).
+	q := storage.EventQuery{Desc: true, Limit: 4}
 	for {
 		evs, next, err := m.store.Events(id, q)
 		if err != nil {
@@ -56,7 +59,7 @@ func (m *ConversationManager) storedLeaf(id string) (string, int64, error) {
 		if next == "" {
 			return "", 0, nil
 		}
-		q.PageID = next
+		q.PageID, q.Limit = next, 100
 	}
 }
 

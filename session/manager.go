@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,6 +199,15 @@ type ConversationManager struct {
 	// evicted dropped first (in evictedOrder).
 	evictedBash  map[string]*bashHub
 	evictedOrder []string
+	evictedBytes int // of the hubs in evictedBash
+	// removalKick wakes keepRemoving when a delete leaves something to
+	// remove.
+	removalKick chan struct{}
+	// recovering counts the saved sandboxes Restore has yet to take
+	// over.
+	recovering atomic.Int64
+	// listing says the Restore pass StartRestore began is not done.
+	listing atomic.Bool
 	// forks are the ids of forks being made: Get, View and Search do not
 	// show them until they are ready.
 	forks map[string]bool
@@ -263,12 +273,13 @@ func New(opts Options) (*ConversationManager, error) {
 		opts: opts, store: opts.Store, log: opts.Logger.With("component", "session"), now: opts.Now,
 		ctx: ctx, cancel: cancel, roots: roots, trees: trees,
 		convs: make(map[string]*AgentSession), rebuildMasker: make(chan struct{}, 1),
-		evictedBash: make(map[string]*bashHub),
+		evictedBash: make(map[string]*bashHub), removalKick: make(chan struct{}, 1),
 	}
 	m.workspaces = newWorkspaces(m)
 	m.live = newLiveCap(m)
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.keepLogMasker()
+	go m.keepRemoving()
 	if opts.Sandboxes != nil {
 		m.wg.Add(2)
 		go m.watchSandboxes(opts.Sandboxes.Changes())
@@ -282,8 +293,9 @@ func New(opts Options) (*ConversationManager, error) {
 }
 
 // Close stops every run loop and detaches every subscriber (with
-// ErrClosed). Sandboxes are left running, to be re-adopted by the next
-// server on the same state.
+// ErrClosed), and makes the removals deleted conversations left that ctx
+// leaves time for (the next server makes the others). Sandboxes are left
+// running, to be re-adopted by the next server on the same state.
 func (m *ConversationManager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -310,6 +322,9 @@ func (m *ConversationManager) Close(ctx context.Context) error {
 		s.remove(ctx)
 	}
 	m.workspaces.hub.close()
+	// What deletes left is removed now if it can be within ctx; the rest
+	// at the next start.
+	m.removePending(ctx)
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -350,17 +365,23 @@ func (m *ConversationManager) cleanIdle() {
 	if first <= 0 || m.opts.EvictAfter > 0 && m.opts.EvictAfter < first {
 		first = m.opts.EvictAfter
 	}
+	lastRelease := m.now()
 	m.everyQuarter(first, func() {
 		// Removing a container takes the engine a while: a few at once.
 		var wg sync.WaitGroup
 		slots := make(chan struct{}, idleParallel)
+		var evicted atomic.Int64
 		for _, a := range m.loaded() {
 			idle := a.idleFor()
 			var end func()
 			switch {
 			case idle <= 0:
 			case m.opts.EvictAfter > 0 && idle >= m.opts.EvictAfter:
-				end = func() { m.evict(a) }
+				end = func() {
+					if m.evict(a) {
+						evicted.Add(1)
+					}
+				}
 			case m.opts.IdleTimeout > 0 && idle >= m.opts.IdleTimeout && a.sb.current() != nil:
 				end = func() { a.sb.stopIdle(m.ctx) }
 			}
@@ -374,11 +395,30 @@ func (m *ConversationManager) cleanIdle() {
 			})
 		}
 		wg.Wait()
+		if evicted.Load() >= evictedToFree {
+			// An idle server allocates little, so its next collection
+			// could be minutes away: the memory of the conversations
+			// just dropped goes back to the system now.
+			debug.FreeOSMemory()
+		}
+		// The pages of the store file that reads mapped in (reads of
+		// stored conversations too, which load nothing) leave the
+		// process's memory once a window; they stay in the page cache.
+		if evicted.Load() >= evictedToFree || m.now().Sub(lastRelease) >= first {
+			lastRelease = m.now()
+			if _, err := m.store.ReleaseMapped(); err != nil {
+				m.log.Debug("store pages not released", "err", err)
+			}
+		}
 	})
 }
 
 // idleParallel bounds the idle sandboxes ended at once.
 const idleParallel = 4
+
+// evictedToFree is how many conversations one round of the idle policy
+// evicts before it hands their memory back to the system at once.
+const evictedToFree = 64
 
 // everyQuarter calls check every quarter of limit (at most a minute, at
 // least 10ms apart) until the manager closes, so that what has been idle
@@ -397,16 +437,17 @@ func (m *ConversationManager) everyQuarter(limit time.Duration, check func()) {
 }
 
 // evict drops an idle conversation from memory once its sandbox is
-// stopped; the next Get loads it again from the store, and its runner
-// recovers the stopped sandbox by its saved handle.
-func (m *ConversationManager) evict(a *AgentSession) {
+// stopped, and reports whether it did; the next Get loads it again from
+// the store, and its runner recovers the stopped sandbox by its saved
+// handle.
+func (m *ConversationManager) evict(a *AgentSession) bool {
 	if !a.sb.stopIdle(m.ctx) || a.busy() {
-		return // in use again, or the engine did not stop it: next round
+		return false // in use again, or the engine did not stop it: next round
 	}
 	m.mu.Lock()
 	if m.closed || m.convs[a.id] != a {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	delete(m.convs, a.id)
 	m.maskers.Delete(a.id)
@@ -420,19 +461,31 @@ func (m *ConversationManager) evict(a *AgentSession) {
 		m.opts.Meter.ConversationsLive(n)
 	}
 	a.log.Info("idle conversation evicted from memory")
+	return true
 }
 
 // keepBash keeps the bash events of an evicted conversation, if it has
-// any; the caller holds m.mu.
+// any: those of the last MaxLive evicted at most, and at most what one
+// conversation may hold (bashHubBytesPerLimit times the output bound) in
+// all, the oldest evicted dropped first, so that evicted conversations
+// do not keep their memory. The caller holds m.mu.
 func (m *ConversationManager) keepBash(id string, h *bashHub) {
-	if h.empty() {
+	n := h.size()
+	if n == 0 {
 		return
 	}
 	m.evictedBash[id] = h
 	m.evictedOrder = append(m.evictedOrder, id)
-	for len(m.evictedOrder) > m.opts.MaxLive {
-		delete(m.evictedBash, m.evictedOrder[0])
+	m.evictedBytes += n
+	budget := bashHubBytesPerLimit * m.opts.BashOutputMaxBytes
+	for len(m.evictedOrder) > m.opts.MaxLive || m.evictedBytes > budget && len(m.evictedOrder) > 0 {
+		old := m.evictedOrder[0]
+		m.evictedBytes -= m.evictedBash[old].size()
+		delete(m.evictedBash, old)
 		m.evictedOrder = m.evictedOrder[1:]
+	}
+	if len(m.evictedOrder) == 0 {
+		m.evictedOrder = nil // lets go of the array
 	}
 }
 
@@ -445,6 +498,7 @@ func (m *ConversationManager) takeBash(a *AgentSession) {
 	}
 	delete(m.evictedBash, a.id)
 	m.evictedOrder = slices.DeleteFunc(m.evictedOrder, func(id string) bool { return id == a.id })
+	m.evictedBytes -= h.size()
 	a.bash = h
 }
 
@@ -851,21 +905,27 @@ func (m *ConversationManager) Count(status string) (int, error) {
 	return n, nil
 }
 
-// Delete stops a conversation's loop, deletes its stored state and removes
-// its sandbox. The store is the point of no return: when it refuses the
-// delete, the conversation stays as it was (but for its stopped run) and
-// the error says so, to be tried again. Once it is deleted, subscribers are
-// detached with ErrDeleted, and a sandbox the engine will not remove now
-// is removed in the background (and, should the server stop first, by the
-// re-adoption at its next start, since no record owns it any more).
+// Delete stops a conversation's loop and deletes its stored state; what
+// it leaves outside the store (its sandbox's container, a fork's host
+// folder) is removed in the background. The store is the point of no
+// return: when it refuses the delete, the conversation stays as it was
+// (but for its stopped run) and the error says so, to be tried again. The
+// same transaction records what is left to remove (storage.Removal), so
+// that a server stopped before the removal makes it at its next start.
+// Once deleted, subscribers are detached with ErrDeleted; the answer does
+// not wait for the engine.
 func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	a, err := m.get(id)
 	if err != nil {
 		return err
 	}
 	a.stopLoop(ctx)
-	sbHandle, hasSandbox := a.sb.handle()
-	if err := m.store.DeleteConversation(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	left := storage.Removal{HostDir: m.forkFolder(a)}
+	if h, ok := a.sb.handle(); ok {
+		left.ContainerID, left.Image, left.Volume = h.ID, h.Image, h.Volume
+	}
+	removal, err := m.store.DeleteConversationLeaving(id, left)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storeError("delete conversation", err)
 	}
 	a.stream.close(ErrDeleted)
@@ -879,14 +939,25 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	if m.opts.Meter != nil {
 		m.opts.Meter.ConversationsLive(n)
 	}
-	a.closeBrowser()
-	if hasSandbox {
-		a.sb.remove(ctx, sbHandle)
-	} else if err := m.trees.drop(ctx, id); err != nil {
-		a.log.Warn("workspace volume of a deleted fork not removed", "err", err)
+	// The backend lets go of the sandbox now, so that a conversation
+	// made again under the same id gets its own; the container goes with
+	// the removal.
+	a.sb.forget(cmp.Or(removal.ContainerID, left.ContainerID))
+	if removal.ContainerID == "" && removal.Volume == "" && removal.HostDir == "" {
+		// A fork with no sandbox left: its copy-on-write workspace goes
+		// now (one a stopped server leaves is found at the next start).
+		if err := m.trees.drop(ctx, id); err != nil {
+			a.log.Warn("workspace volume of a deleted fork not removed", "err", err)
+		}
 	}
 	m.live.release(a.sb)
-	m.deleteFiles(a)
+	m.kickRemovals()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		a.closeBrowser()
+	}()
+	m.deleteCheckpoints(a)
 	if m.opts.Webhooks != nil {
 		info := a.Info()
 		info.ExecutionStatus = "deleted"
@@ -898,39 +969,23 @@ func (m *ConversationManager) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteFiles deletes the checkpoints of a deleted conversation and, for
-// a fork on a host folder, the folder made for it.
-func (m *ConversationManager) deleteFiles(a *AgentSession) {
+// deleteCheckpoints deletes the checkpoints of a deleted conversation.
+func (m *ConversationManager) deleteCheckpoints(a *AgentSession) {
 	if m.opts.Checkpoints != nil {
 		if err := m.opts.Checkpoints.DeleteOwner(a.id); err != nil {
 			a.log.Warn("checkpoints of a deleted conversation not deleted", "err", err)
 		}
 	}
-	f := a.Settings().ForkedFrom
-	if f == nil || f.HostCopy == "" || !m.roots.Has(f.HostCopy) {
-		return
-	}
-	if err := os.RemoveAll(f.HostCopy); err != nil {
-		a.log.Warn("host folder of a deleted fork not removed", "dir", f.HostCopy, "err", err)
-	}
 }
 
-// removeRetryMax bounds the wait between two tries of removeLater.
-const removeRetryMax = 30 * time.Second
-
-// removeLater removes the sandbox of a deleted conversation with rm,
-// trying again less and less often until the engine does it or the
-// manager closes.
-func (m *ConversationManager) removeLater(id string, rm func(context.Context) error) {
-	m.retryLater(removeRetryMax, func() bool {
-		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
-		defer cancel()
-		if err := rm(ctx); err != nil {
-			return false
-		}
-		m.log.Info("the sandbox of a deleted conversation is removed", "sandbox", id)
-		return true
-	})
+// forkFolder is the host folder made for a fork, which goes with it, or
+// "".
+func (m *ConversationManager) forkFolder(a *AgentSession) string {
+	f := a.Settings().ForkedFrom
+	if f == nil || f.HostCopy == "" || !m.roots.Has(f.HostCopy) {
+		return ""
+	}
+	return f.HostCopy
 }
 
 // retryLater calls try in the background, first after a second and then

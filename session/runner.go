@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type runner struct {
 	// fresh says a new sandbox started and its first use has not come:
 	// the conversation's first checkpoint is taken then.
 	fresh bool
+	// deleted says the conversation is deleted: no sandbox is got for it
+	// any more.
+	deleted bool
 }
 
 // current returns the sandbox the runner holds, unless it is gone.
@@ -157,6 +161,12 @@ func (r *runner) get(ctx context.Context) (sandbox.Sandbox, error) {
 	defer r.op.Unlock()
 	sb := r.current()
 	if sb == nil {
+		r.mu.Lock()
+		deleted := r.deleted
+		r.mu.Unlock()
+		if deleted {
+			return nil, notFound("conversation", r.a.id)
+		}
 		var err error
 		if sb, err = r.recoverSaved(ctx); err != nil {
 			return nil, err
@@ -282,16 +292,25 @@ func (r *runner) recoverSaved(ctx context.Context) (sandbox.Sandbox, error) {
 	return nil, nil
 }
 
-// adopt makes sb, recovered by Restore, the runner's.
-func (r *runner) adopt(sb sandbox.Sandbox) {
+// takeOver recovers the sandbox of h for Restore, unless the runner holds
+// one already. It holds r.op throughout, as get does, so that a sandbox
+// is never recovered twice: a use that comes meanwhile waits for this one
+// recovery, not for Restore's queue.
+func (r *runner) takeOver(ctx context.Context, h sandbox.Handle) error {
 	r.op.Lock()
 	defer r.op.Unlock()
-	if r.current() == nil {
-		r.set(sb)
+	if r.current() != nil {
+		return nil
 	}
-	if up(r.current()) {
+	sb, err := r.be.Recover(ctx, h)
+	if err != nil {
+		return err
+	}
+	r.set(sb)
+	if up(sb) {
 		r.a.m.live.hold(r)
 	}
+	return nil
 }
 
 // startInBackground gets the sandbox without making the caller wait; the
@@ -398,17 +417,61 @@ func (r *runner) stopIdle(ctx context.Context) bool {
 	return true
 }
 
-// release lets the backend forget the (stopped) sandbox of an evicted
-// conversation; its saved handle recovers it on next use.
+// release lets the backend forget the sandbox of an evicted conversation
+// (stopped; its saved handle recovers it on next use) or of a deleted one
+// (its pending removal removes it).
 func (r *runner) release() {
 	r.a.closeMCP()
 	r.op.Lock()
 	defer r.op.Unlock()
-	if sb := r.current(); sb != nil && r.be != nil {
+	r.releaseHeld()
+}
+
+// releaseHeld lets the backend forget the sandbox the runner holds, and
+// returns it (nil when none). The caller holds r.op.
+func (r *runner) releaseHeld() sandbox.Sandbox {
+	sb := r.current()
+	if sb != nil && r.be != nil {
 		r.be.Release(sb.Handle())
 	}
 	r.set(nil)
 	r.a.m.live.release(r)
+	return sb
+}
+
+// forget lets the backend forget the sandbox of a deleted conversation,
+// whose pending removal names removing: at once, unless a start or a
+// recovery is under way, which the delete does not wait for; then once it
+// ends, in the background, and a sandbox it made that the removal does
+// not name is removed there (a server stopped meanwhile leaves it to the
+// next one's Restore, as an orphan).
+func (r *runner) forget(removing string) {
+	r.mu.Lock()
+	r.deleted = true
+	r.mu.Unlock()
+	r.a.closeMCP()
+	if r.op.TryLock() {
+		r.releaseHeld()
+		r.op.Unlock()
+		return
+	}
+	m := r.a.m
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		r.op.Lock()
+		sb := r.releaseHeld()
+		r.op.Unlock()
+		r.a.closeMCP()
+		if sb == nil || sb.Handle().ID == removing {
+			return
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+		defer cancel()
+		if err := r.be.Destroy(ctx, sb.Handle()); err != nil {
+			r.a.log.Warn("the sandbox started while its conversation was deleted was not removed", "sandbox", sb.Handle().ID, "err", err)
+		}
+	}()
 }
 
 // restart stops and starts the sandbox (same workspace), or gets one.
@@ -438,27 +501,6 @@ func (r *runner) handle() (sandbox.Handle, bool) {
 	}
 	h, ok, _ := r.savedHandle()
 	return h, ok
-}
-
-// remove removes the sandbox of h, that of a deleted conversation, and
-// its workspace volume. One the engine will not remove now is removed in
-// the background.
-func (r *runner) remove(ctx context.Context, h sandbox.Handle) {
-	r.a.closeMCP()
-	rm := func(ctx context.Context) error { return r.be.Destroy(ctx, h) }
-	// A fork's copy-on-write workspace goes once its sandbox has.
-	rmSandbox := rm
-	rm = func(ctx context.Context) error {
-		if err := rmSandbox(ctx); err != nil {
-			return err
-		}
-		return r.a.m.trees.drop(ctx, r.a.id)
-	}
-	if err := rm(ctx); err != nil {
-		r.a.log.WarnContext(ctx, "the sandbox of a deleted conversation was not removed; trying again in the background", "err", err)
-		r.a.m.removeLater(h.ID, rm)
-	}
-	r.a.m.live.release(r)
 }
 
 // note turns a status change of the backend into an event.
@@ -534,6 +576,11 @@ func (r *runner) info(si *SandboxInfo) {
 	r.mu.Unlock()
 	sb := r.current()
 	if sb == nil {
+		// Not taken over yet (after a restart, or an eviction): the
+		// saved one's.
+		if h, ok, _ := r.savedHandle(); ok && r.be != nil {
+			si.ID, si.Image = h.ID, cmp.Or(h.Image, si.Image)
+		}
 		return
 	}
 	h := sb.Handle()

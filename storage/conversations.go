@@ -243,6 +243,14 @@ func (s *Store) CountConversations(status string) (int, error) {
 // DeleteConversation deletes the conversation with its events, secrets and
 // sandbox record. An unknown id fails with ErrNotFound.
 func (s *Store) DeleteConversation(id string) error {
+	return s.deleteConversation(id, nil)
+}
+
+// deleteConversation is DeleteConversation; also, when it is not nil, runs
+// in the same transaction, before the sandbox record is deleted (it may
+// read it), and its error aborts the delete. It may run again in a new
+// transaction.
+func (s *Store) deleteConversation(id string, also func(tx *bbolt.Tx) error) error {
 	s.secMu.Lock()
 	defer s.secMu.Unlock()
 	err := s.update(func(tx *bbolt.Tx) error {
@@ -271,6 +279,11 @@ func (s *Store) DeleteConversation(id string) error {
 		}
 		if err := tx.Bucket(bucketSecrets).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return abort(err)
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return abort(err)
+			}
 		}
 		return abort(tx.Bucket(bucketSandboxes).Delete(key))
 	})

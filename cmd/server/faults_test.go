@@ -384,6 +384,37 @@ func ownedBy(t *testing.T, engine *client.Client, serverID string) []container.S
 	return list
 }
 
+// waitRecovered waits up to a minute for /ready to stop saying that
+// sandboxes are being recovered (the server takes them over in the
+// background after it listens).
+func waitRecovered(t *testing.T, g api) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var ready map[string]any
+		if st, _ := g.call("GET", "/ready", "", &ready); st == http.StatusOK && ready["sandboxes_recovering"] == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sandboxes still being recovered a minute after the restart")
+		}
+	}
+}
+
+// waitNoneOwned waits up to a minute for a server id to have no
+// container left (deletes remove them in the background) and returns
+// those left then.
+func waitNoneOwned(t *testing.T, engine *client.Client, serverID string) []container.Summary {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left := ownedBy(t, engine, serverID)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // removeOwnedBy removes whatever a server id left on the engine.
 func removeOwnedBy(engine *client.Client, serverID string) {
 	if serverID == "" {
@@ -616,6 +647,7 @@ func TestFaultServerKilled(t *testing.T) {
 	if g.serverID != serverID {
 		t.Fatalf("server id %s after the restart, was %s", g.serverID, serverID)
 	}
+	waitRecovered(t, g.api)
 	for id, ctr := range sandboxes {
 		stored := g.events(id)
 		checkSeqs(t, "after the kill", stored)
@@ -682,7 +714,7 @@ func TestFaultServerKilled(t *testing.T) {
 			t.Fatalf("delete %s: status %d: %s", id, st, data)
 		}
 	}
-	if left := ownedBy(t, engine, serverID); len(left) > 0 {
+	if left := waitNoneOwned(t, engine, serverID); len(left) > 0 {
 		t.Errorf("%d containers of server %s left after deleting every conversation: %v", len(left), serverID, left[0].Names)
 	}
 	g.stop()
@@ -1013,7 +1045,7 @@ func TestFaultEngineUnreachable(t *testing.T) {
 			t.Errorf("delete %s: status %d: %s", id, st, body)
 		}
 	}
-	if left := ownedBy(t, engine, serverID); len(left) > 0 {
+	if left := waitNoneOwned(t, engine, serverID); len(left) > 0 {
 		t.Errorf("%d containers of server %s left after deleting every conversation", len(left), serverID)
 	}
 }
@@ -1027,7 +1059,7 @@ func waitRemoved(t *testing.T, engine *client.Client, id, what string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%s is still there a minute after the engine came back (inspect: %v)", what, err)
+			t.Errorf("%s is still there after a minute (inspect: %v)", what, err)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -130,7 +130,6 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	if _, err := manager.RemovePendingForks(ctx); err != nil {
 		logger.Error("removing half-made forks", "err", err)
 	}
-	manager.Restore(ctx)
 	if n, err := manager.Resume(ctx); err != nil {
 		logger.Error("resuming conversations", "err", err)
 	} else if n > 0 {
@@ -141,7 +140,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 		AllowedHosts: allowedHosts(cfg), ReadTimeout: cfg.HTTP.ReadTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, AllowedUploadTypes: cfg.AllowedUploadTypes,
 		Metrics: reg, OpenAPI: apidoc.OpenAPI(), Docs: apidoc.Handler("/docs"),
-		Web: frontend.Handler(), Ready: sandboxes.Ready, ServerSkills: serverSkills,
+		Web: frontend.Handler(), Ready: sandboxes.Ready, Recovering: manager.Recovering, ServerSkills: serverSkills,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -151,6 +150,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, listening chan<- 
 	hs := httpServer(cfg.HTTP, srv)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	// The sandboxes of the last run are taken over in the background,
+	// while the server answers: reads need none, and a conversation used
+	// before its turn recovers its own at once.
+	manager.StartRestore()
 	logger.Info("gohands serving", "addr", "http://"+ln.Addr().String(), "version", server.Version, "state", cfg.StatePath,
 		"server_id", store.ServerID(), "sandbox_image", cmp.Or(cfg.Sandbox.Image, sandbox.DefaultImage))
 	if listening != nil {

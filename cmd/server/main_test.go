@@ -216,9 +216,7 @@ func TestRestartKeepsStateAndSandboxes(t *testing.T) {
 	if st := g.do("DELETE", "/api/conversations/"+id, "", nil); st != 200 {
 		t.Fatalf("delete: status %d", st)
 	}
-	if _, err := engine.ContainerInspect(ctx, containerID); err == nil {
-		t.Error("the sandbox is still there after delete")
-	}
+	waitRemoved(t, engine, containerID, "the sandbox of the deleted conversation")
 }
 
 // TestSeedsTaskEndToEnd runs the seeds' task over V1 and over V0 with the
