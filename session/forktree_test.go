@@ -183,16 +183,21 @@ func TestForkWorkspaceCopyOnWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 1 {
+			// A delete answers once the store has it; what the fork
+			// leaves goes in the background.
+			waitTrees(t, "the first base to go", func() bool {
+				return len(names(t, filepath.Join(trees, "forks"))) == 2
+			})
 			if got := names(t, filepath.Join(trees, "bases")); len(got) != 1 {
 				t.Errorf("bases after two deletions: %v, want the one the two forks left use", got)
 			}
 		}
 	}
+	waitTrees(t, "the fork folders to go", func() bool {
+		return len(names(t, filepath.Join(trees, "forks"))) == 0
+	})
 	if got := names(t, filepath.Join(trees, "bases")); len(got) != 0 {
 		t.Errorf("bases left: %v", got)
-	}
-	if got := names(t, filepath.Join(trees, "forks")); len(got) != 0 {
-		t.Errorf("fork folders left: %v", got)
 	}
 	for _, id := range ids {
 		vols, err := dockertest.Engine().VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.overlay-owner="+id))})
@@ -267,5 +272,15 @@ func TestForkWorkspaceRestoredWhole(t *testing.T) {
 	}
 	if n := broken.made.Load(); n != 1 {
 		t.Errorf("volumes made on the backend that cannot mount them: %d, want 1 (the first fork's)", n)
+	}
+}
+
+// waitTrees waits up to a minute for cond, which what names.
+func waitTrees(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
