@@ -136,8 +136,10 @@ func TestKillDuringRecord(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if got := len(blobFiles(t, dir)); got != 4 {
-			t.Fatalf("%d blobs before the kill, want 4", got)
+		// kept and the three new ones; between blobs, the child may
+		// already have written the pad's too.
+		if got := len(blobFiles(t, dir)); got < 4 {
+			t.Fatalf("%d blobs before the kill, want at least 4", got)
 		}
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
