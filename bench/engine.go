@@ -194,33 +194,11 @@ func (e *engine) removeAll(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		removed int
-		first   error
-	)
-	sem := make(chan struct{}, 8)
-	for _, id := range c.ids {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-			defer cancel()
-			err := e.cli.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && !cerrdefs.IsNotFound(err) {
-				if first == nil {
-					first = err
-				}
-				return
-			}
-			removed++
-		})
-	}
-	wg.Wait()
-	return removed, first
+	return removeEach(c.ids, func(id string) error {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		return e.cli.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	})
 }
 
 // removeVolumes removes the server's volumes (workspaces it keeps for
@@ -230,18 +208,26 @@ func (e *engine) removeVolumes(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list volumes: %w", err)
 	}
+	names := make([]string, 0, len(list.Volumes))
+	for _, v := range list.Volumes {
+		names = append(names, v.Name)
+	}
+	return removeEach(names, func(name string) error { return e.cli.VolumeRemove(ctx, name, true) })
+}
+
+// removeEach calls rm on every name, 8 at a time, and returns how many
+// were removed (or were gone already) and the first other error.
+func removeEach(names []string, rm func(string) error) (removed int, first error) {
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		removed int
-		first   error
+		wg sync.WaitGroup
+		mu sync.Mutex
 	)
 	sem := make(chan struct{}, 8)
-	for _, v := range list.Volumes {
+	for _, name := range names {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			err := e.cli.VolumeRemove(ctx, v.Name, true)
+			err := rm(name)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && !cerrdefs.IsNotFound(err) {
