@@ -474,7 +474,8 @@ func (a MCPToolAction) MarshalJSON() ([]byte, error) {
 	return encode(plain(a))
 }
 
-// UnmarshalJSON reads a, refusing arguments that are not an object.
+// UnmarshalJSON reads a, refusing arguments that are not an object;
+// missing or null arguments read as {}, as MarshalJSON writes them.
 func (a *MCPToolAction) UnmarshalJSON(data []byte) error {
 	type plain MCPToolAction
 	var p plain
@@ -485,7 +486,7 @@ func (a *MCPToolAction) UnmarshalJSON(data []byte) error {
 	case "object":
 		p.Data = compact(p.Data)
 	case "nothing", "null":
-		p.Data = nil
+		p.Data = json.RawMessage("{}")
 	default:
 		return &json.UnmarshalTypeError{Value: kindOf(p.Data), Type: reflect.TypeFor[map[string]any](), Field: "data"}
 	}
