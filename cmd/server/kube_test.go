@@ -280,6 +280,10 @@ func TestKubeConversations(t *testing.T) {
 		})
 		first := waitSandboxRunning(t, g.api, id)
 		time.Sleep(time.Second) // into the command; the test holds either way
+		p := kubePod(t, c, first)
+		if p == nil {
+			t.Fatalf("no Pod %s", first)
+		}
 		zero := int64(0)
 		if err := c.Client.CoreV1().Pods(c.Namespace).Delete(context.Background(), first, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 			t.Fatal(err)
@@ -300,7 +304,9 @@ func TestKubeConversations(t *testing.T) {
 		if o, ok := find(evs, "ObservationEvent", "after-the-deletion"); !ok || bytes.Contains(o.Raw, []byte(`"is_error":true`)) {
 			t.Errorf("the next action did not run: %s", o.Raw)
 		}
-		if second := g.info(id).Sandbox.ID; second == "" || second == first {
+		// A new Pod, whether under the same name or another.
+		second := g.info(id).Sandbox.ID
+		if np := kubePod(t, c, second); np == nil || np.UID == p.UID {
 			t.Errorf("sandbox after the deletion is %q, want a new Pod (the deleted one was %s)", second, first)
 		}
 	})
