@@ -292,8 +292,8 @@ func TestKubeConversations(t *testing.T) {
 			return f.Kind == "SandboxStatusEvent" && bytes.Contains(f.Raw, []byte(`"status":"error"`))
 		})
 		t.Logf("after the deletion: %s", dead.Raw)
-		if !bytes.Contains(dead.Raw, []byte(first)) {
-			t.Errorf("the sandbox error event does not name the deleted Pod %s: %s", first, dead.Raw)
+		if !bytes.Contains(dead.Raw, []byte(first)) || !bytes.Contains(dead.Raw, []byte("pod deleted")) {
+			t.Errorf("the sandbox error event does not say that Pod %s was deleted: %s", first, dead.Raw)
 		}
 		g.waitStatus(id, 3*time.Minute, "finished")
 		evs := g.events(id)
@@ -319,7 +319,7 @@ func TestKubeConversations(t *testing.T) {
 		start := time.Now()
 		for i := range ids {
 			model := llmtest.New(t,
-				llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: fmt.Sprintf(`{"command":"echo conv-%d > /workspace/mark.txt; cat /workspace/mark.txt"}`, i)}}},
+				llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: fmt.Sprintf(`{"command":"echo mark-$((%d+100)) > /workspace/mark.txt; cat /workspace/mark.txt"}`, i)}}},
 				llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
 			)
 			ids[i] = g.createWith(model, "")
@@ -350,7 +350,7 @@ func TestKubeConversations(t *testing.T) {
 		t.Logf("%d conversations at once: all finished %s after the first was created; at most %d Pods of the server at a time", n, time.Since(start).Round(time.Millisecond), peak)
 		seen := map[string]bool{}
 		for i, id := range ids {
-			if _, ok := find(g.events(id), "ObservationEvent", fmt.Sprintf(`conv-%d\n`, i)); !ok {
+			if _, ok := find(g.events(id), "ObservationEvent", fmt.Sprintf("mark-%d", i+100)); !ok {
 				t.Errorf("conversation %d (%s): no observation of its own mark", i, id)
 			}
 			sb := g.info(id).Sandbox.ID
