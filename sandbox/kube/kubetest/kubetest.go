@@ -62,7 +62,8 @@ var (
 
 // Ensure returns the cluster, preparing it on first use. It skips t under
 // -short, or when there is neither GOHANDS_TEST_KUBECONFIG nor the script
-// to bring a cluster up; it fails t when the preparation failed.
+// to bring a cluster up (a failure instead under CI=true); it fails t
+// when the preparation failed.
 func Ensure(t testing.TB) *Cluster {
 	t.Helper()
 	if testing.Short() {
@@ -73,6 +74,8 @@ func Ensure(t testing.TB) *Cluster {
 		switch {
 		case err != nil:
 			fatal = err.Error()
+		case why != "" && os.Getenv("CI") == "true":
+			fatal = why + " (CI=true: the cluster tests must run)"
 		case why != "":
 			skip = why
 		default:
