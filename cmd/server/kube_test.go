@@ -77,7 +77,7 @@ func (c api) upload(id, path string, content []byte) (int, []byte) {
 	return resp.StatusCode, out.Bytes()
 }
 
-// pod returns a Pod of the test namespace, nil when there is none.
+// kubePod returns a Pod of the test namespace, nil when there is none.
 func kubePod(t *testing.T, c *kubetest.Cluster, name string) *corev1.Pod {
 	t.Helper()
 	p, err := c.Client.CoreV1().Pods(c.Namespace).Get(context.Background(), name, metav1.GetOptions{})
