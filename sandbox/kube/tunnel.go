@@ -77,6 +77,9 @@ func (t *tunnel) dial() (httpstream.Connection, error) {
 	}
 	conn, proto, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
 	if err != nil {
+		if isConnErr(err) {
+			return nil, fmt.Errorf("port-forward to pod %s: %w: %w", t.name, ErrAPIServerDown, err)
+		}
 		return nil, fmt.Errorf("port-forward to pod %s: %w", t.name, err)
 	}
 	if proto != portforward.PortForwardProtocolV1Name {
