@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -117,6 +118,16 @@ func (t *tunnel) DialContext(ctx context.Context) (net.Conn, error) {
 }
 
 func (t *tunnel) open() (net.Conn, error) {
+	c, err := t.openOnce()
+	if err != nil && !errors.Is(err, ErrAPIServerDown) {
+		// The connection broke before it said so (the API server went
+		// or restarted): once more, on a connection dialled afresh.
+		c, err = t.openOnce()
+	}
+	return c, err
+}
+
+func (t *tunnel) openOnce() (net.Conn, error) {
 	conn, id, err := t.connection()
 	if err != nil {
 		return nil, err
