@@ -154,8 +154,9 @@ func (p permission) String() string {
 }
 
 // permissions lists what the backend does in its namespace (the Role of
-// deploy/kubernetes.yaml grants each): claims are made and deleted only
-// with a storage class, but always listed (a later server reaps them).
+// deploy/kubernetes.yaml grants each): claims are made and patched only
+// with a storage class, but always listed and deleted (the workspaces of
+// conversations from when the server had one are reaped).
 func (o Options) permissions() []permission {
 	var ps []permission
 	for _, v := range []string{"create", "get", "list", "watch", "delete", "patch"} {
@@ -165,7 +166,7 @@ func (o Options) permissions() []permission {
 	for _, v := range []string{"create", "get", "list", "patch", "delete"} {
 		ps = append(ps, permission{v, "secrets", ""})
 	}
-	claimVerbs := []string{"list", "delete"}
+	claimVerbs := []string{"get", "list", "delete"}
 	if o.StorageClass != "" {
 		claimVerbs = []string{"create", "get", "list", "patch", "delete"}
 	}
