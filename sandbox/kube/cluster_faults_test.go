@@ -324,7 +324,9 @@ func TestClusterWorkspaceClaim(t *testing.T) {
 	if _, err := cluster.cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cluster.cs.StorageV1().StorageClasses().Delete(context.Background(), class, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		cluster.cs.StorageV1().StorageClasses().Delete(context.Background(), class, metav1.DeleteOptions{})
+	})
 	hostPath := corev1.HostPathDirectoryOrCreate
 	for i := range 2 {
 		name := class + "-" + string(rune('a'+i))
