@@ -291,7 +291,8 @@ func TestClusterNoPermission(t *testing.T) {
 
 // TestClusterPendingBound: a Pod no node can take (it asks for more
 // memory than the node has) fails the start after PendingTimeout with the
-// scheduler's reason, and leaves nothing.
+// scheduler's reason, and a Pod whose agent never answers after
+// StartTimeout; neither leaves anything.
 func TestClusterPendingBound(t *testing.T) {
 	m := clusterManager(t, func(o *Options) { o.PendingTimeout = 10 * time.Second })
 	ctx := clusterCtx(t)
@@ -300,6 +301,18 @@ func TestClusterPendingBound(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotReady with the scheduler's reason", err)
 	}
 	lo := metav1.ListOptions{LabelSelector: labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-pending"}
+	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
+		t.Errorf("left secrets after the failed start (%v)", err)
+	}
+
+	// A Pod that runs but whose agent does not answer within the bound
+	// (here one too short for any agent) is deleted with its Secret.
+	m = clusterManager(t, func(o *Options) { o.StartTimeout = time.Millisecond })
+	_, err = m.Start(ctx, "conv-unhealthy", sandbox.Spec{})
+	if !errors.Is(err, sandbox.ErrNotReady) || !strings.Contains(err.Error(), "did not answer /health") {
+		t.Fatalf("err = %v, want ErrNotReady from the health check", err)
+	}
+	lo.LabelSelector = labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-unhealthy"
 	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
 		t.Errorf("left secrets after the failed start (%v)", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
 )
 
@@ -326,4 +327,20 @@ func waitPool(t *testing.T, m *Manager, n int) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// TestAgentNeverHealthy: a Pod that runs but whose agent never answers
+// fails the start after StartTimeout, and leaves nothing.
+func TestAgentNeverHealthy(t *testing.T) {
+	fc := newFakeCluster()
+	ctx := testCtx(t)
+	m := newFakeManager(t, fc, Options{StartTimeout: 300 * time.Millisecond, StorageClass: "standard"})
+	m.newClient = func(s *Sandbox, _ string) *agentapi.Client {
+		return agentapi.NewClient("http://127.0.0.1:1", s.token) // nothing listens there
+	}
+	_, err := m.Start(ctx, "conv-unhealthy", sandbox.Spec{})
+	if !errors.Is(err, sandbox.ErrNotReady) || !strings.Contains(err.Error(), "did not answer /health") {
+		t.Fatalf("err = %v, want ErrNotReady", err)
+	}
+	assertEmpty(t, fc)
 }
