@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
 )
 
@@ -305,9 +306,13 @@ func TestClusterPendingBound(t *testing.T) {
 		t.Errorf("left secrets after the failed start (%v)", err)
 	}
 
-	// A Pod that runs but whose agent does not answer within the bound
-	// (here one too short for any agent) is deleted with its Secret.
-	m = clusterManager(t, func(o *Options) { o.StartTimeout = time.Millisecond })
+	// A Pod that runs but whose agent never answers (the client is
+	// pointed where nothing listens) is deleted with its Secret after
+	// StartTimeout.
+	m = clusterManager(t, func(o *Options) { o.StartTimeout, o.Transport = 5*time.Second, TransportPodIP })
+	m.newClient = func(s *Sandbox, _ string) *agentapi.Client {
+		return agentapi.NewClient("http://127.0.0.1:1", s.token)
+	}
 	_, err = m.Start(ctx, "conv-unhealthy", sandbox.Spec{})
 	if !errors.Is(err, sandbox.ErrNotReady) || !strings.Contains(err.Error(), "did not answer /health") {
 		t.Fatalf("err = %v, want ErrNotReady from the health check", err)
