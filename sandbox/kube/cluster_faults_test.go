@@ -398,7 +398,20 @@ func TestClusterWorkspaceClaim(t *testing.T) {
 	if err := m.Destroy(ctx, second.Handle()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cluster.cs.CoreV1().PersistentVolumeClaims(cluster.ns).Get(ctx, h.Volume, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("Destroy left the claim: %v", err)
+	// The claim goes once the Pod that mounts it has ended (the
+	// cluster's pvc-protection finalizer).
+	for {
+		c, err := cluster.cs.CoreV1().PersistentVolumeClaims(cluster.ns).Get(ctx, h.Volume, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if err == nil && c.DeletionTimestamp == nil {
+			t.Fatal("Destroy did not delete the claim")
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the claim was never gone: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
