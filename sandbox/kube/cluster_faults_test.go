@@ -25,6 +25,7 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/kube/kubetest"
 )
 
 // The faults of the cluster, against the real one (see cluster_test.go).
@@ -156,7 +157,7 @@ func TestClusterAPIServerAway(t *testing.T) {
 	cs, cfg, proxy := proxiedClient(t)
 	o := DefaultOptions()
 	o.ServerID, o.Namespace = cluster.serverID, cluster.ns
-	o.AgentImage, o.PullPolicy = testAgentImage, corev1.PullNever
+	o.AgentImage, o.PullPolicy = cluster.image, corev1.PullNever
 	o.UserID, o.GroupID = 1000, 1000
 	o.Transport = TransportAPIServer
 	o.PendingTimeout, o.StartTimeout = 2*time.Minute, 2*time.Minute
@@ -264,7 +265,7 @@ func TestClusterQuota(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ResourceQuota sandbox-pods of namespace "+ns) {
 		t.Fatalf("start over the quota: %v, want an error naming the quota", err)
 	}
-	if left := leftovers(cluster.cs, ns, cluster.serverID); left != "" {
+	if left := kubetest.Prepared().LeftoversIn(ns, ServerSelector(cluster.serverID), time.Minute); left != "" {
 		t.Errorf("the refused start left %s", left)
 	}
 }

@@ -238,24 +238,29 @@ func (c *Cluster) makeNamespace() error {
 // selector matches (e.g. the labels of a server id), after waiting up to
 // wait for them to go (Pods being deleted count until they are gone).
 func (c *Cluster) Leftovers(selector string, wait time.Duration) string {
+	return c.LeftoversIn(c.Namespace, selector, wait)
+}
+
+// LeftoversIn is Leftovers for another namespace ns, one a test made.
+func (c *Cluster) LeftoversIn(ns, selector string, wait time.Duration) string {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	lo := metav1.ListOptions{LabelSelector: selector}
 	for {
 		var names []string
-		pods, err := c.Client.CoreV1().Pods(c.Namespace).List(ctx, lo)
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, lo)
 		if err != nil {
 			return "cannot list: " + err.Error()
 		}
 		for _, p := range pods.Items {
 			names = append(names, "pod/"+p.Name)
 		}
-		if secrets, err := c.Client.CoreV1().Secrets(c.Namespace).List(ctx, lo); err == nil {
+		if secrets, err := c.Client.CoreV1().Secrets(ns).List(ctx, lo); err == nil {
 			for _, s := range secrets.Items {
 				names = append(names, "secret/"+s.Name)
 			}
 		}
-		if claims, err := c.Client.CoreV1().PersistentVolumeClaims(c.Namespace).List(ctx, lo); err == nil {
+		if claims, err := c.Client.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo); err == nil {
 			for _, p := range claims.Items {
 				names = append(names, "pvc/"+p.Name)
 			}
