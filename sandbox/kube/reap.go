@@ -38,7 +38,7 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 	for _, sec := range secrets.Items {
 		image := ""
 		if pod, err := templateOf(&sec); err == nil {
-			image = pod.Spec.Containers[0].Image
+			image = imageOf(pod)
 		}
 		add(sec.ObjectMeta, image)
 	}
@@ -50,11 +50,7 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 		if pod.DeletionTimestamp != nil {
 			continue // on its way out: nothing left to destroy
 		}
-		image := ""
-		if len(pod.Spec.Containers) > 0 {
-			image = pod.Spec.Containers[0].Image
-		}
-		add(pod.ObjectMeta, image)
+		add(pod.ObjectMeta, imageOf(&pod))
 	}
 	claims, err := m.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo)
 	if err != nil {
@@ -150,7 +146,7 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 	if err != nil {
 		return nil, fmt.Errorf("adopt sandbox %s: %w", sec.Name, err)
 	}
-	s := &Sandbox{m: m, id: sec.Name, image: tmpl.Spec.Containers[0].Image, token: token, pod: tmpl,
+	s := &Sandbox{m: m, id: sec.Name, image: imageOf(tmpl), token: token, pod: tmpl,
 		kick: make(chan struct{}, 1), owner: owner, status: sandbox.StatusStopped}
 	if held, err := m.hold(s); held != nil || err != nil {
 		return held, err
@@ -174,14 +170,15 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 		s.setStatus(sandbox.StatusExited, s.exitError(ctx, pod, false, ""))
 	default:
 		s.setStatus(sandbox.StatusStarting, nil)
-		if pod, err = s.waitRunning(ctx, pod.UID); err == nil {
-			cl := m.newClient(s, pod.Status.PodIP)
-			if err = s.waitHealthy(ctx, cl, pod.UID); err == nil {
-				s.mu.Lock()
-				s.client, s.endpoint = cl, m.endpointOf(s, pod.Status.PodIP)
-				s.mu.Unlock()
-				s.setStatus(sandbox.StatusRunning, nil)
-			}
+		var (
+			cl    *agentapi.Client
+			podIP string
+		)
+		if cl, podIP, err = s.waitAgent(ctx, pod.UID); err == nil {
+			s.mu.Lock()
+			s.client, s.endpoint = cl, m.endpointOf(s, podIP)
+			s.mu.Unlock()
+			s.setStatus(sandbox.StatusRunning, nil)
 		}
 		if err != nil {
 			s.closeTunnel()
@@ -235,7 +232,7 @@ func templateOf(sec *corev1.Secret) (*corev1.Pod, error) {
 	if err := json.Unmarshal([]byte(sec.Annotations[annotationPod]), &pod); err != nil {
 		return nil, fmt.Errorf("secret %s records no pod: %w", sec.Name, err)
 	}
-	if len(pod.Spec.Containers) == 0 || pod.Name != sec.Name {
+	if sandboxContainer(&pod) == nil || pod.Name != sec.Name {
 		return nil, fmt.Errorf("secret %s records no pod of its own", sec.Name)
 	}
 	return &pod, nil
