@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,8 +50,10 @@ type clusterEnv struct {
 
 var cluster clusterEnv
 
-// testAgentImage is the agent image built for the tests.
-const testAgentImage = "gohands/runtime-agent:kubetest"
+// testAgentImage is the agent image built for the tests, tagged with a
+// digest of the binary: test runs of other trees on the same cluster
+// load their own agent under their own tag, never over this one.
+var testAgentImage = "gohands/runtime-agent:kubetest"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -179,6 +183,12 @@ func (e *clusterEnv) buildAgentImage() error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build runtime-agent: %v\n%s", err, out)
 	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	testAgentImage = "gohands/runtime-agent:kubetest-" + hex.EncodeToString(sum[:6])
 	if out, err := runLogged(10*time.Minute, "bash", "../../scripts/agent-image.sh", bin, testAgentImage); err != nil {
 		return fmt.Errorf("agent image: %v\n%s", err, out)
 	}
@@ -276,6 +286,12 @@ func TestClusterLifecycle(t *testing.T) {
 			}
 			if out, _ := echo(ctx, cl, "echo token=${"+agentapi.TokenEnv+":-none}"); !strings.Contains(out, "token=none") {
 				t.Errorf("the sandbox's shell sees the agent token: %q", out)
+			}
+			// The agent's hand-over leaves nothing a command may change:
+			// the shared copy is gone and the installed one is root's.
+			if out, err := echo(ctx, cl, "test -e "+sharedAgent+" && echo shared-left; test -w "+sandbox.AgentPath+" && echo agent-writable; echo checked"); err != nil ||
+				!strings.Contains(out, "checked") || strings.Contains(out, "shared-left") || strings.Contains(out, "agent-writable") {
+				t.Errorf("agent hand-over: %q %v", out, err)
 			}
 			if _, err := cl.WriteFile(ctx, "/workspace/note.txt", "kept\n"); err != nil {
 				t.Fatal(err)
@@ -379,6 +395,22 @@ func TestClusterMissingImage(t *testing.T) {
 		t.Errorf("took %s, beyond the pending bound", d)
 	}
 	lo := metav1.ListOptions{LabelSelector: labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-missing"}
+	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
+		t.Errorf("left secrets after the failed start (%v)", err)
+	}
+}
+
+// TestClusterNoShellImage: an image without /bin/sh (the agent image: the
+// static binary on scratch) fails the start with an error naming the
+// image and the missing shell, and leaves nothing.
+func TestClusterNoShellImage(t *testing.T) {
+	m := clusterManager(t, nil)
+	ctx := clusterCtx(t)
+	_, err := m.Start(ctx, "conv-no-sh", sandbox.Spec{Image: testAgentImage})
+	if err == nil || !strings.Contains(err.Error(), "has no /bin/sh") || !strings.Contains(err.Error(), testAgentImage) {
+		t.Fatalf("err = %v, want one naming the image and /bin/sh", err)
+	}
+	lo := metav1.ListOptions{LabelSelector: labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-no-sh"}
 	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
 		t.Errorf("left secrets after the failed start (%v)", err)
 	}
