@@ -40,11 +40,6 @@
 // finds a sandbox by any of its objects, so Destroy also reaps what a
 // crash left half made.
 //
-// A start tries the agent as soon as it may be reached (by Pod IP once
-// the Pod has one; through the API server once the Pod is on a node), not
-// when the kubelet reports the Pod Running, which it does only at its
-// next relist; the agent's token handshake makes early tries safe.
-//
 // A watch of the server's Pods (a shared informer) wakes starts waiting
 // on a Pod and turns a sandbox container that ends, or a Pod that fails,
 // is evicted, is deleted or loses its node, under a running sandbox into

@@ -265,26 +265,17 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 	return err
 }
 
-// earlyWindow is how long after a Pod is bound to a node the API server
-// transport tries the agent before the kubelet reports the sandbox
-// container running. Past it (an image being pulled, say) it waits for
-// that report, so a slow start does not cost the API server a dial every
-// 50 ms.
-const earlyWindow = 3 * time.Second
-
 // waitAgent waits until the Pod of uid (any, when uid is empty) runs the
 // agent and the agent answers /health, and returns the agent's client and
 // the Pod's IP ("" if not known yet).
 //
-// It tries the agent as soon as it may be reached, not when the Pod's
-// phase says Running: the kubelet reports a started container only at its
-// next pod-lifecycle relist, up to a second after the start. By Pod IP,
-// that is when the Pod has an IP and the sandbox container has started
-// (the kubelet reports both at once). Through the API server, the
-// port-forward reaches the Pod's network as soon as its sandbox exists, so
-// it is as soon as the Pod is bound to a node (for earlyWindow, then once
-// the container runs). Failed tries are expected then; trying early is
-// safe because nothing is trusted before the agent's handshake proves the
+// It tries the agent as soon as the kubelet reports the sandbox container
+// started (and, by Pod IP, the Pod's IP: the kubelet reports both at
+// once), whatever the Pod's phase says. Through the API server the
+// port-forward could reach the Pod's network earlier, as soon as its
+// sandbox exists, but tries made then were measured to hang for up to
+// half a minute (BENCHMARKS.md), so it waits as the Pod IP transport
+// does. Nothing is trusted before the agent's handshake proves the
 // sandbox's token (ErrUnverified ends the start).
 //
 // It fails at once on a missing image, a container that cannot be made
@@ -306,7 +297,6 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 		last        *corev1.Pod
 		lastErr     error
 		running     time.Time // when the sandbox container was first seen running
-		bound       time.Time // when the Pod was first seen on a node
 		healthTimer <-chan time.Time
 	)
 	health := time.NewTimer(m.opts.StartTimeout)
@@ -322,9 +312,6 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 			if cs := mainStatus(pod); (cs != nil && cs.State.Terminated != nil) || podEnded(pod) {
 				return nil, "", s.exitError(ctx, pod, true, startEngineError(pod))
 			}
-			if bound.IsZero() && pod.Spec.NodeName != "" {
-				bound = time.Now()
-			}
 			if cs := mainStatus(pod); running.IsZero() && cs != nil && cs.State.Running != nil {
 				running = time.Now()
 				pending.Stop()
@@ -335,10 +322,10 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 				podIP = pod.Status.PodIP
 			}
 		}
-		if cl == nil && reachable(m.opts.Transport, podIP, bound, running) {
+		if cl == nil && reachable(m.opts.Transport, podIP, running) {
 			cl = m.newClient(s, podIP)
 		}
-		polling := cl != nil && (!running.IsZero() || time.Since(bound) < earlyWindow)
+		polling := cl != nil
 		if polling {
 			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
 			lastErr = cl.Health(hctx)
@@ -378,14 +365,10 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 	}
 }
 
-// reachable reports whether the agent may be tried: by Pod IP once the
-// Pod has one and the sandbox container runs; through the API server once
-// the Pod is on a node.
-func reachable(tr Transport, podIP string, bound, running time.Time) bool {
-	if tr == TransportPodIP {
-		return podIP != "" && !running.IsZero()
-	}
-	return !bound.IsZero()
+// reachable reports whether the agent may be tried: once the sandbox
+// container runs, and by Pod IP once the Pod has an IP.
+func reachable(tr Transport, podIP string, running time.Time) bool {
+	return !running.IsZero() && (tr != TransportPodIP || podIP != "")
 }
 
 // imageMissing are the waiting reasons of a container whose image the
