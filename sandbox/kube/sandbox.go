@@ -135,6 +135,18 @@ func (s *Sandbox) closeTunnel() {
 	}
 }
 
+// redialTunnel drops the port-forward connection of the API server
+// transport, so that the next agent connection dials a new one: after a
+// failed try during a start, the connection it went through may be stuck.
+func (s *Sandbox) redialTunnel() {
+	s.mu.Lock()
+	t := s.tunnel
+	s.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+}
+
 // agentClient is the Manager's default newClient: by the Pod's IP, or
 // through the API server.
 func (m *Manager) agentClient(s *Sandbox, podIP string) *agentapi.Client {
@@ -303,6 +315,11 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 	health.Stop()
 	defer health.Stop()
 	delay := 2 * time.Millisecond
+	// A try through the API server that reaches the Pod before its agent
+	// listens was measured to hang now and then rather than fail: the
+	// first tries get a short bound, doubled up to 5 s at each failure,
+	// so a hang costs little and a slow cluster still gets through.
+	try := 500 * time.Millisecond
 	for {
 		if pod, err := m.pods.Get(s.id); err == nil && (uid == "" || pod.UID == uid) {
 			last = pod
@@ -327,15 +344,17 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 		}
 		polling := cl != nil
 		if polling {
-			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
+			hctx, hcancel := context.WithTimeout(ctx, try)
 			lastErr = cl.Health(hctx)
 			hcancel()
+			try = min(2*try, 5*time.Second)
 			if lastErr == nil {
 				return cl, podIP, nil
 			}
 			if errors.Is(lastErr, agentapi.ErrUnverified) {
 				return nil, "", fmt.Errorf("sandbox %s: %w", s.id, lastErr)
 			}
+			s.redialTunnel()
 		}
 		wait := 250 * time.Millisecond // in case the watch lags
 		if polling {
