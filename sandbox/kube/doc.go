@@ -10,9 +10,9 @@
 // containers share, and stays asleep; the sandbox container's command, a
 // few lines of the image's sh, waits for that copy, puts it at
 // sandbox.AgentPath and execs it. Both containers start in one pass of the
-// kubelet, so a start costs about what a bare Pod of the image costs (an
-// init container, or any volume, costs the kubelet a second pass or a
-// mount poll: see buildPod and BENCHMARKS.md). The image needs /bin/sh
+// kubelet, as a bare Pod's one container does (an init container, or any
+// volume, costs the kubelet a second pass or a mount poll: see buildPod
+// and BENCHMARKS.md). The image needs /bin/sh
 // and cp; one without sh fails to start with an error saying so.
 //
 // The server reaches the agent in one of two ways (Options.Transport):

@@ -141,8 +141,8 @@ func claimName(id string) string { return id + "-workspace" }
 // containerd 1.7), and only then starts the sandbox container; and any
 // volume makes the kubelet's first pass wait for the mount, which it
 // checks every 300 ms. With two plain containers and no volume the Pod
-// goes Running as fast as a bare Pod of the image, give or take the small
-// container's start. An image volume would avoid the copy but needs
+// goes Running in one pass, as a bare Pod of the image does, plus the
+// small container's start. An image volume would avoid the copy but needs
 // containerd 2.1.
 //
 // The workspace is therefore the container's own filesystem (gone with
