@@ -50,7 +50,8 @@ func main() {
 	flag.StringVar(&cfg.workdir, "workdir", "/workspace", "where terminals start (made if missing)")
 	flag.StringVar(&cfg.outputDir, "output-dir", "/tmp/gohands", "where cut command output is kept")
 	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
-	installTo := flag.String("install", "", "copy this binary to the given path and exit (a Kubernetes init container's job)")
+	installTo := flag.String("install", "", "copy this binary to the given path and exit (a Kubernetes Pod's agent-install container's job)")
+	stay := flag.Bool("stay", false, "with --install: stay asleep after the copy until SIGTERM or SIGINT, then exit 0 (so the Pod's containers all stay running)")
 	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+agentapi.TokenEnv+" to itself this way)")
 	flag.Parse()
 
@@ -59,6 +60,9 @@ func main() {
 		if err := install(*installTo); err != nil {
 			logger.Error("runtime-agent", "err", err)
 			os.Exit(1)
+		}
+		if *stay {
+			waitForStop()
 		}
 		return
 	}

@@ -264,3 +264,50 @@ func TestInstallCopiesItself(t *testing.T) {
 		t.Errorf("installed copy does not run as the agent: %s", out)
 	}
 }
+
+// TestInstallStays: with --stay the installer copies, keeps running, and
+// exits 0 at once on SIGTERM (a Pod's deletion must not wait for its grace
+// period on it).
+func TestInstallStays(t *testing.T) {
+	bin := buildAgent(t)
+	dest := filepath.Join(t.TempDir(), "shm", ".gohands", "runtime-agent")
+	cmd := exec.Command(bin, "--install", dest, "--stay")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if st, err := os.Stat(dest); err == nil && st.Mode().Perm() == 0o755 {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("installer exited before SIGTERM: %v: %s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no copy at %s: %s", dest, out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("installer did not stay after the copy: %v: %s", err, out.String())
+	case <-time.After(200 * time.Millisecond):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("installer exited with %v after SIGTERM, want 0: %s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("installer did not exit on SIGTERM")
+	}
+}

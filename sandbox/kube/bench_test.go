@@ -34,40 +34,109 @@ func median(d []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// BenchmarkClusterStart: Manager.Start (Secret, Pod with the agent's init
-// container, Running, agent healthy by Pod IP) against a bare Pod of the
-// same image (sleep infinity, no init container) from create to Running,
-// seen by a watch.
+// BenchmarkClusterStart: Manager.Start (Secret, Pod of the agent-install
+// and sandbox containers, agent healthy) by Pod IP and through the API
+// server, against a bare Pod of the same image (sleep infinity, one
+// container, no volume) from create to Running, seen by a watch. The
+// three are interleaved sample by sample, in a rotating order.
 func BenchmarkClusterStart(b *testing.B) {
-	m := clusterManager(b, func(o *Options) { o.Transport = TransportPodIP })
-	const samples = 7
+	byIP := clusterManager(b, func(o *Options) { o.Transport = TransportPodIP })
+	viaAPI := clusterManager(b, func(o *Options) { o.Transport = TransportAPIServer })
+	const samples = 9
 	for b.Loop() {
-		var ours, bare []time.Duration
-		for i := range samples {
-			measure := func() {
+		var ip, api, bare []time.Duration
+		measure := func(m *Manager, into *[]time.Duration) func() {
+			return func() {
 				t0 := time.Now()
 				s, err := m.start(context.Background(), "bench-"+randomHex(4), sandbox.Spec{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				ours = append(ours, time.Since(t0))
+				*into = append(*into, time.Since(t0))
 				removeAndWait(b, s)
 			}
-			baseline := func() { bare = append(bare, barePod(b, m)) }
-			if i%2 == 0 {
-				measure()
-				baseline()
-			} else {
-				baseline()
-				measure()
+		}
+		steps := []func(){measure(byIP, &ip), func() { bare = append(bare, timePod(b, barePodSpec(byIP))) }, measure(viaAPI, &api)}
+		for i := range samples {
+			for j := range steps {
+				steps[(i+j)%len(steps)]()
 			}
 		}
-		o, p := median(ours), median(bare)
-		b.ReportMetric(ms(o), "ms-start-p50")
-		b.ReportMetric(ms(p), "ms-bare-pod-p50")
-		b.ReportMetric(float64(o)/float64(p), "ratio")
-		b.Logf("start to healthy p50 %s %v; bare pod create to Running p50 %s %v", o, ours, p, bare)
+		pi, pa, pb := median(ip), median(api), median(bare)
+		b.ReportMetric(ms(pi), "ms-podip-p50")
+		b.ReportMetric(ms(pa), "ms-apiserver-p50")
+		b.ReportMetric(ms(pb), "ms-bare-pod-p50")
+		b.ReportMetric(float64(pi)/float64(pb), "podip/bare")
+		b.ReportMetric(float64(pa)/float64(pb), "apiserver/bare")
+		b.Logf("start to healthy p50: by Pod IP %s %v, through the API server %s %v; bare pod create to Running p50 %s %v", pi, ip, pa, api, pb, bare)
 	}
+}
+
+// BenchmarkClusterPodShapes: create to Running (by a watch) of the Pod
+// shapes the agent's delivery was chosen among, the same image each time,
+// interleaved: a bare Pod (one container, no volume); the same with one
+// emptyDir mounted; an init container of the agent image then the
+// container, sharing an emptyDir (the earlier design); the agent-install
+// container beside the sandbox container, sharing an emptyDir; and the
+// same sharing /dev/shm only, no volume (the design kept).
+func BenchmarkClusterPodShapes(b *testing.B) {
+	m := clusterManager(b, nil)
+	const samples = 7
+	shapes := []struct {
+		name string
+		pod  func() *corev1.Pod
+	}{
+		{"bare", func() *corev1.Pod { return barePodSpec(m) }},
+		{"bare+emptydir", func() *corev1.Pod { return withVolume(barePodSpec(m)) }},
+		{"init+emptydir", func() *corev1.Pod {
+			p := withVolume(barePodSpec(m))
+			p.Spec.InitContainers = []corev1.Container{installer(m, "/shared/runtime-agent", false)}
+			p.Spec.InitContainers[0].VolumeMounts = p.Spec.Containers[0].VolumeMounts
+			return p
+		}},
+		{"two+emptydir", func() *corev1.Pod {
+			p := withVolume(barePodSpec(m))
+			p.Spec.Containers = append([]corev1.Container{installer(m, "/shared/runtime-agent", true)}, p.Spec.Containers...)
+			p.Spec.Containers[0].VolumeMounts = p.Spec.Containers[1].VolumeMounts
+			return p
+		}},
+		{"two+shm", func() *corev1.Pod {
+			p := barePodSpec(m)
+			p.Spec.Containers = append([]corev1.Container{installer(m, sharedAgent, true)}, p.Spec.Containers...)
+			return p
+		}},
+	}
+	for b.Loop() {
+		took := make([][]time.Duration, len(shapes))
+		for i := range samples {
+			for j := range shapes {
+				k := (i + j) % len(shapes)
+				took[k] = append(took[k], timePod(b, shapes[k].pod()))
+			}
+		}
+		base := median(took[0])
+		for k, sh := range shapes {
+			p := median(took[k])
+			b.ReportMetric(ms(p), "ms-"+sh.name+"-p50")
+			b.Logf("%s: create to Running p50 %s (%.2fx bare) %v", sh.name, p, float64(p)/float64(base), took[k])
+		}
+	}
+}
+
+// installer is an agent-install container copying the agent to dest.
+func installer(m *Manager, dest string, stay bool) corev1.Container {
+	cmd := []string{agentInImage, "--install", dest}
+	if stay {
+		cmd = append(cmd, "--stay")
+	}
+	return corev1.Container{Name: installerName, Image: m.opts.AgentImage, ImagePullPolicy: m.opts.PullPolicy, Command: cmd}
+}
+
+// withVolume mounts an emptyDir at /shared in pod's container.
+func withVolume(pod *corev1.Pod) *corev1.Pod {
+	pod.Spec.Volumes = []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}}
+	return pod
 }
 
 // removeAndWait removes s and waits for its Pod to be gone, so samples do
@@ -96,15 +165,13 @@ func waitGone(b *testing.B, name string) {
 	}
 }
 
-// barePod creates a Pod of the default image running sleep, times create
-// to Running (by a watch), and deletes it.
-func barePod(b *testing.B, m *Manager) time.Duration {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+// barePodSpec is a Pod of m's default image running sleep: one
+// container, no volume.
+func barePodSpec(m *Manager) *corev1.Pod {
 	name := "gohands-bare-" + randomHex(4)
 	no := false
 	grace := int64(0)
-	pod := &corev1.Pod{
+	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cluster.ns, Labels: m.objectLabels(name, "", false)},
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: &no, EnableServiceLinks: &no,
@@ -113,6 +180,15 @@ func barePod(b *testing.B, m *Manager) time.Duration {
 				Command: []string{"sleep", "infinity"}}},
 		},
 	}
+}
+
+// timePod creates pod, times create to Running (by a watch), and deletes
+// it.
+func timePod(b *testing.B, pod *corev1.Pod) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	name := pod.Name
+	grace := int64(0)
 	pods := cluster.cs.CoreV1().Pods(cluster.ns)
 	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
 	if err != nil {
@@ -130,10 +206,10 @@ func barePod(b *testing.B, m *Manager) time.Duration {
 			break
 		}
 	}
-	if took == 0 {
-		b.Fatal("bare pod never ran")
-	}
 	pods.Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if took == 0 {
+		b.Fatalf("pod %s never ran", name)
+	}
 	waitGone(b, name)
 	return took
 }

@@ -141,6 +141,12 @@ func TestClusterLifecycle(t *testing.T) {
 			if out, _ := echo(ctx, cl, "echo token=${"+agentapi.TokenEnv+":-none}"); !strings.Contains(out, "token=none") {
 				t.Errorf("the sandbox's shell sees the agent token: %q", out)
 			}
+			// The agent's hand-over leaves nothing a command may change:
+			// the shared copy is gone and the installed one is root's.
+			if out, err := echo(ctx, cl, "test -e "+sharedAgent+" && echo shared-left; test -w "+sandbox.AgentPath+" && echo agent-writable; echo checked"); err != nil ||
+				!strings.Contains(out, "checked") || strings.Contains(out, "shared-left") || strings.Contains(out, "agent-writable") {
+				t.Errorf("agent hand-over: %q %v", out, err)
+			}
 			if _, err := cl.WriteFile(ctx, "/workspace/note.txt", "kept\n"); err != nil {
 				t.Fatal(err)
 			}
@@ -243,6 +249,22 @@ func TestClusterMissingImage(t *testing.T) {
 		t.Errorf("took %s, beyond the pending bound", d)
 	}
 	lo := metav1.ListOptions{LabelSelector: labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-missing"}
+	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
+		t.Errorf("left secrets after the failed start (%v)", err)
+	}
+}
+
+// TestClusterNoShellImage: an image without /bin/sh (the agent image: the
+// static binary on scratch) fails the start with an error naming the
+// image and the missing shell, and leaves nothing.
+func TestClusterNoShellImage(t *testing.T) {
+	m := clusterManager(t, nil)
+	ctx := clusterCtx(t)
+	_, err := m.Start(ctx, "conv-no-sh", sandbox.Spec{Image: cluster.image})
+	if err == nil || !strings.Contains(err.Error(), "has no /bin/sh") || !strings.Contains(err.Error(), cluster.image) {
+		t.Fatalf("err = %v, want one naming the image and /bin/sh", err)
+	}
+	lo := metav1.ListOptions{LabelSelector: labelServer + "=" + labelValue(cluster.serverID) + "," + labelOwner + "=conv-no-sh"}
 	if secrets, err := cluster.cs.CoreV1().Secrets(cluster.ns).List(ctx, lo); err != nil || len(secrets.Items) != 0 {
 		t.Errorf("left secrets after the failed start (%v)", err)
 	}

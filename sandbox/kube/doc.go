@@ -3,11 +3,17 @@
 // runtime-agent as its command. The package talks to the cluster only
 // through client-go; the cluster schedules, GoHands does not.
 //
-// The agent gets into the Pod without a rebuild of the user's image: an
-// init container of the agent image (make agent-image: the static binary
-// alone, FROM scratch) runs `runtime-agent --install` into an emptyDir,
-// which the sandbox container mounts read-only at sandbox.AgentDir and
-// runs the agent from (see buildPod for why this and not another way).
+// The agent gets into the Pod without a rebuild of the user's image and
+// without a volume: the Pod's first container, agent-install, from the
+// agent image (make agent-image: the static binary alone, FROM scratch),
+// runs `runtime-agent --install` into the Pod's /dev/shm, which all its
+// containers share, and stays asleep; the sandbox container's command, a
+// few lines of the image's sh, waits for that copy, puts it at
+// sandbox.AgentPath and execs it. Both containers start in one pass of the
+// kubelet, as a bare Pod's one container does (an init container, or any
+// volume, costs the kubelet a second pass or a mount poll: see buildPod
+// and BENCHMARKS.md). The image needs /bin/sh
+// and cp; one without sh fails to start with an error saying so.
 //
 // The server reaches the agent in one of two ways (Options.Transport):
 // through the API server's port-forward of the Pod (TransportAPIServer,
@@ -20,13 +26,13 @@
 // the agent's token and the sandbox's environment (envFrom), and, in an
 // annotation, the Pod to make at each start. A stopped sandbox has no
 // Pod; Use or Start makes it again from the Secret, so Recover works for a
-// stopped sandbox as for a running one. The workspace is an emptyDir
-// (gone with the Pod), or, with Options.StorageClass, a
-// PersistentVolumeClaim that outlives the Pod and the sandbox: it is the
-// owner's (Handle.Volume, Disposable), kept by Remove, mounted again by
-// the owner's next sandbox (Spec.Volume) and deleted by Destroy with
-// the handle that names it. Resources map to the container's limits,
-// Options.RuntimeClass to runtimeClassName.
+// stopped sandbox as for a running one. The workspace is a folder of the
+// sandbox container's own filesystem (gone with the Pod), or, with
+// Options.StorageClass, a PersistentVolumeClaim that outlives the Pod and
+// the sandbox: it is the owner's (Handle.Volume, Disposable), kept by
+// Remove, mounted again by the owner's next sandbox (Spec.Volume) and
+// deleted by Destroy with the handle that names it. Resources map to the
+// container's limits, Options.RuntimeClass to runtimeClassName.
 //
 // Every object carries the labels gohands.sandbox=1, gohands.server, the
 // owner in gohands.conversation (a digest when the key is not a valid
@@ -37,9 +43,10 @@
 // crash left half made.
 //
 // A watch of the server's Pods (a shared informer) wakes starts waiting
-// on a Pod and turns a Pod that fails, is evicted, is deleted or loses its
-// node under a running sandbox into a StatusExited change on Changes, with
-// an *sandbox.ExitError saying which. A start is bounded: a Pod Pending
+// on a Pod and turns a sandbox container that ends, or a Pod that fails,
+// is evicted, is deleted or loses its node, under a running sandbox into
+// a StatusExited change on Changes, with an *sandbox.ExitError saying
+// which. A start is bounded: a Pod Pending
 // longer than Options.PendingTimeout fails naming why, and an image the
 // node lacks (ErrImageNeverPull, ImagePullBackOff) fails at once with
 // sandbox.ErrImageMissing naming the image.

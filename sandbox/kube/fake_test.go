@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -59,17 +62,23 @@ func fakeAgent(token string) http.Handler {
 }
 
 // fakeCluster is a fake clientset whose Pods run at once, unless their
-// image is in missing (ErrImageNeverPull) or pending (unschedulable).
+// image is in missing (ErrImageNeverPull), in noShell (the sandbox
+// container fails to start as an image without /bin/sh does), or pending
+// (unschedulable), or unless early is set: then they stay Pending on a
+// node with their containers being created, as the kubelet reports a Pod
+// until its next relist.
 type fakeCluster struct {
 	*fake.Clientset
 	mu      sync.Mutex
 	missing map[string]bool
+	noShell map[string]bool
 	pending bool
 	denied  map[string]bool // permissions ("verb resource[/sub]") the account lacks
+	early   bool
 }
 
 func newFakeCluster() *fakeCluster {
-	fc := &fakeCluster{Clientset: fake.NewClientset(), missing: make(map[string]bool), denied: make(map[string]bool)}
+	fc := &fakeCluster{Clientset: fake.NewClientset(), missing: make(map[string]bool), noShell: make(map[string]bool), denied: make(map[string]bool)}
 	fc.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
 		ra := r.Spec.ResourceAttributes
@@ -83,19 +92,34 @@ func newFakeCluster() *fakeCluster {
 		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
 		fc.mu.Lock()
 		defer fc.mu.Unlock()
-		switch {
-		case fc.missing[pod.Spec.Containers[0].Image]:
+		installer := corev1.ContainerStatus{Name: installerName, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}
+		creating := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+		switch image := imageOf(pod); {
+		case fc.missing[image]:
 			pod.Status.Phase = corev1.PodPending
 			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName, State: corev1.ContainerState{
 				Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: "Container image is not present with pull policy of Never"}}}}
+		case fc.noShell[image]:
+			pod.Spec.NodeName = "node-1"
+			pod.Status.Phase = corev1.PodRunning // the agent-install container runs
+			pod.Status.PodIP = "10.244.0.9"
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{installer, {Name: containerName, State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError",
+					Message: `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown`}}}}
 		case fc.pending:
 			pod.Status.Phase = corev1.PodPending
 			pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 				Reason: "Unschedulable", Message: "0/1 nodes are available: 1 Insufficient memory."}}
+		case fc.early:
+			pod.Spec.NodeName = "node-1"
+			pod.Status.Phase = corev1.PodPending
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: installerName, State: creating}, {Name: containerName, State: creating}}
 		default:
+			pod.Spec.NodeName = "node-1"
 			pod.Status.Phase = corev1.PodRunning
 			pod.Status.PodIP = "10.244.0.9"
-			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName, Ready: true,
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{installer, {Name: containerName, Ready: true,
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}
 		}
 		return false, nil, nil
@@ -162,12 +186,23 @@ func TestPodSpec(t *testing.T) {
 	if pod.Annotations[annotationOwner] != "conv/1 with spaces" {
 		t.Errorf("owner annotation %q", pod.Annotations[annotationOwner])
 	}
-	init := pod.Spec.InitContainers[0]
-	if init.Image != DefaultAgentImage || strings.Join(init.Command, " ") != "/runtime-agent --install "+sandbox.AgentPath || init.ImagePullPolicy != corev1.PullNever {
-		t.Errorf("init container %s %v %s", init.Image, init.Command, init.ImagePullPolicy)
+	if len(pod.Spec.InitContainers) != 0 {
+		t.Errorf("init containers %v: the kubelet starts the next container only at its next relist, a second later", pod.Spec.InitContainers)
 	}
-	c := pod.Spec.Containers[0]
-	if c.Image != "python:3.12" || c.Command[0] != sandbox.AgentPath || !strings.Contains(strings.Join(c.Command, " "), "--user-id 1000") {
+	if len(pod.Spec.Containers) != 2 || pod.Spec.Containers[0].Name != installerName || pod.Spec.Containers[1].Name != containerName {
+		t.Fatalf("containers %v, want %s then %s (the kubelet starts them in order)", pod.Spec.Containers, installerName, containerName)
+	}
+	inst := pod.Spec.Containers[0]
+	if inst.Image != DefaultAgentImage || strings.Join(inst.Command, " ") != "/runtime-agent --install "+sharedAgent+" --stay" || inst.ImagePullPolicy != corev1.PullNever ||
+		len(inst.EnvFrom)+len(inst.Env)+len(inst.VolumeMounts) != 0 {
+		t.Errorf("agent-install container %s %v %s env %v %v mounts %v", inst.Image, inst.Command, inst.ImagePullPolicy, inst.EnvFrom, inst.Env, inst.VolumeMounts)
+	}
+	if isc := inst.SecurityContext; !*isc.ReadOnlyRootFilesystem || *isc.AllowPrivilegeEscalation || len(isc.Capabilities.Add) != 0 || isc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("agent-install security context %+v", isc)
+	}
+	c := *sandboxContainer(pod)
+	if c.Image != "python:3.12" || c.Command[0] != launcherShell || c.Command[1] != "-c" || c.Command[2] != launcher ||
+		!strings.Contains(strings.Join(c.Command[3:], " "), "--user-id 1000") {
 		t.Errorf("container %s %v", c.Image, c.Command)
 	}
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef.Name != "gohands-abc" || len(c.Env) != 0 {
@@ -187,8 +222,8 @@ func TestPodSpec(t *testing.T) {
 	for _, vm := range c.VolumeMounts {
 		mounts[vm.MountPath] = vm
 	}
-	if vm := mounts[sandbox.AgentDir]; vm.Name != volumeAgent || !vm.ReadOnly {
-		t.Errorf("agent mount %+v, want read-only %s", vm, volumeAgent)
+	if _, ok := mounts[sandbox.AgentDir]; ok {
+		t.Errorf("a volume at the agent's folder: %v", c.VolumeMounts)
 	}
 	if vm := mounts["/data"]; !vm.ReadOnly {
 		t.Errorf("claim mount %+v", vm)
@@ -204,17 +239,24 @@ func TestPodSpec(t *testing.T) {
 		t.Errorf("claim size %s", q.String())
 	}
 	m.opts.StorageClass = ""
-	if c, disposable := workspaceOf(m.buildPod("gohands-abd", "c", false, r)); c != "" || disposable {
-		t.Error("without a storage class the workspace must be an emptyDir")
+	if bare := m.buildPod("gohands-abd", "c", false, r); len(bare.Spec.Volumes) != 1 {
+		t.Errorf("without a storage class, volumes %v: want only the spec's claim (a volume costs the kubelet's mount check)", bare.Spec.Volumes)
+	} else if c, disposable := workspaceOf(bare); c != "" || disposable {
+		t.Errorf("without a storage class the workspace is the container's own (claim %q, disposable %v)", c, disposable)
 	}
+	m.opts.StorageClass = "fast"
 	r, err = o.resolve(sandbox.Spec{WorkingDir: "/home/user/project"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wd := m.buildPod("gohands-abe", "c", false, r).Spec.Containers[0]
-	if wd.WorkingDir != "/home/user/project" || !strings.Contains(strings.Join(wd.Command, " "), "--workdir /home/user/project") ||
+	wd := *sandboxContainer(m.buildPod("gohands-abe", "c", false, r))
+	if !strings.Contains(strings.Join(wd.Command, " "), "--workdir /home/user/project") ||
 		!slices.ContainsFunc(wd.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.Name == volumeWS && vm.MountPath == "/home/user/project" }) {
 		t.Errorf("the workspace is not at the spec's working directory: %v %v", wd.Command, wd.VolumeMounts)
+	}
+	m.opts.StorageClass = ""
+	if none := m.buildPod("gohands-abf", "c", false, r); len(none.Spec.Volumes) != 0 || len(sandboxContainer(none).VolumeMounts) != 0 {
+		t.Errorf("default pod has volumes %v", none.Spec.Volumes)
 	}
 	if _, err := o.resolve(sandbox.Spec{WorkingDir: sandbox.AgentDir}); err == nil {
 		t.Error("a working directory over the agent's folder was accepted")
@@ -421,7 +463,7 @@ func TestRecoverStopped(t *testing.T) {
 		done()
 	}
 	pod, err := fc.CoreV1().Pods(testNS).Get(ctx, h.ID, metav1.GetOptions{})
-	if err != nil || pod.Spec.Containers[0].Image != "debian:12" {
+	if err != nil || imageOf(pod) != "debian:12" {
 		t.Fatalf("pod after Use: %v", err)
 	}
 }
@@ -614,5 +656,136 @@ func TestConnsCloseAll(t *testing.T) {
 	late := set.add(x)
 	if _, err := late.Write([]byte("x")); err == nil {
 		t.Error("a connection added after closeAll is open")
+	}
+}
+
+// TestNoShellImage: an image without /bin/sh fails the start with an
+// error naming the image and the missing shell, and leaves nothing.
+func TestNoShellImage(t *testing.T) {
+	fc := newFakeCluster()
+	fc.noShell["gcr.io/distroless/static"] = true
+	ctx := testCtx(t)
+	m := newFakeManager(t, fc, Options{})
+	_, err := m.Start(ctx, "conv-sh", sandbox.Spec{Image: "gcr.io/distroless/static"})
+	if err == nil || !strings.Contains(err.Error(), `image "gcr.io/distroless/static" has no /bin/sh`) || !errors.Is(err, sandbox.ErrExited) {
+		t.Fatalf("err = %v, want an exit during start naming the image and /bin/sh", err)
+	}
+	assertEmpty(t, fc)
+}
+
+// TestNoTriesBeforeStarted: while the kubelet has not reported the
+// sandbox container started, the agent is not tried on either transport
+// (early port-forwards were measured to hang), and the start fails at the
+// pending bound.
+func TestNoTriesBeforeStarted(t *testing.T) {
+	fc := newFakeCluster()
+	fc.early = true
+	ctx := testCtx(t)
+	m := newFakeManager(t, fc, Options{PendingTimeout: 300 * time.Millisecond})
+	made := 0
+	fakeClient := m.newClient
+	m.newClient = func(s *Sandbox, ip string) *agentapi.Client { made++; return fakeClient(s, ip) }
+	for _, tr := range []Transport{TransportAPIServer, TransportPodIP} {
+		m.opts.Transport = tr // the fake agents stand in for the tunnel
+		if _, err := m.Start(ctx, "conv-early-"+string(tr), sandbox.Spec{}); !errors.Is(err, sandbox.ErrNotReady) {
+			t.Fatalf("%s: err = %v, want the pending bound", tr, err)
+		}
+	}
+	if made != 0 {
+		t.Errorf("%d agent clients made before the container started", made)
+	}
+}
+
+// TestSandboxContainerEnded: the sandbox container ending while the
+// agent-install container sleeps on (the Pod stays Running) is an exit,
+// with the container's code.
+func TestSandboxContainerEnded(t *testing.T) {
+	fc := newFakeCluster()
+	ctx := testCtx(t)
+	m := newFakeManager(t, fc, Options{})
+	sb, err := m.Start(ctx, "conv-end", sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := fc.CoreV1().Pods(testNS).Get(ctx, sb.Handle().ID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range pod.Status.ContainerStatuses {
+		if pod.Status.ContainerStatuses[i].Name == containerName {
+			pod.Status.ContainerStatuses[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error"}}
+		}
+	}
+	if _, err := fc.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case c := <-m.Changes():
+			if c.Owner != "conv-end" || c.Status != sandbox.StatusExited {
+				continue
+			}
+			var e *sandbox.ExitError
+			if !errors.As(c.Err, &e) || e.ExitCode != 3 {
+				t.Fatalf("change error %v, want the container's exit code 3", c.Err)
+			}
+			if st, err := sb.Inspect(ctx); err != nil || st.Running {
+				t.Errorf("inspect: running %v (%v)", st.Running, err)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("no exited change after the sandbox container ended")
+		}
+	}
+}
+
+// TestLauncher runs the sandbox container's launcher with the system's
+// sh, its paths moved into a temporary folder: it waits for the agent's
+// copy, installs it, frees the shared copy and execs it with the
+// arguments and the environment it was given.
+func TestLauncher(t *testing.T) {
+	dir := t.TempDir()
+	shared := dir + "/shm/.gohands/runtime-agent"
+	agentDir := dir + "/opt/gohands"
+	vars := "s=" + sharedAgent + "; d=" + sandbox.AgentDir + "; a=" + sandbox.AgentPath + ";"
+	script := strings.Replace(launcher, vars, "s="+shared+"; d="+agentDir+"; a="+agentDir+"/runtime-agent;", 1)
+	if script == launcher {
+		t.Fatalf("paths not moved:\n%s", script)
+	}
+	cmd := exec.Command(launcherShell, "-c", script, "gohands-launcher", "--listen", "tcp://0.0.0.0:7000")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "GREETING=hi"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(120 * time.Millisecond) // the launcher waits
+	fake := "#!/bin/sh\necho \"agent $0 $* $GREETING\"\n"
+	os.MkdirAll(dir+"/shm/.gohands", 0o755)
+	if err := os.WriteFile(shared+".tmp", []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(shared+".tmp", shared); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("launcher: %v: %s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("launcher never ran the agent: %s", out.String())
+	}
+	if got, want := strings.TrimSpace(out.String()), "agent "+agentDir+"/runtime-agent --listen tcp://0.0.0.0:7000 hi"; got != want {
+		t.Errorf("launcher ran %q, want %q", got, want)
+	}
+	if _, err := os.Stat(shared); !os.IsNotExist(err) {
+		t.Errorf("the shared copy is still there (%v)", err)
+	}
+	if st, err := os.Stat(agentDir + "/runtime-agent"); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("installed agent: %v", err)
 	}
 }

@@ -69,7 +69,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 
 // Stop deletes the Pod (SIGTERM, SIGKILL after Options.StopTimeout) and
 // waits until it is gone. The Secret and the workspace claim stay; the
-// next Use or Start makes the Pod again. Files in an emptyDir workspace
+// next Use or Start makes the Pod again. Files in a workspace without a claim
 // go with the Pod.
 func (s *Sandbox) Stop(ctx context.Context) error {
 	s.op.Lock()
@@ -189,8 +189,9 @@ func (s *Sandbox) Inspect(ctx context.Context) (sandbox.State, error) {
 		return sandbox.State{Status: s.Status()}, m.apiErr("inspect sandbox "+s.id, err)
 	}
 	var st sandbox.State
-	st.Running = pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil
-	if cs := mainStatus(pod); cs != nil {
+	cs := mainStatus(pod)
+	st.Running = pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil && cs != nil && cs.State.Running != nil
+	if cs != nil {
 		if r := cs.State.Running; r != nil {
 			st.StartedAt = r.StartedAt.Time
 		}
@@ -300,11 +301,15 @@ func exitOf(pod *corev1.Pod) *sandbox.ExitError {
 	return e
 }
 
-// podEnded reports whether a Pod no longer runs the sandbox: it failed,
-// succeeded, lost its node, or is being deleted.
+// podEnded reports whether a Pod no longer runs the sandbox: its sandbox
+// container ended (the Pod stays Running then, its agent-install container
+// asleep), it failed, succeeded, lost its node, or is being deleted.
 func podEnded(pod *corev1.Pod) bool {
 	switch pod.Status.Phase {
 	case corev1.PodFailed, corev1.PodSucceeded, corev1.PodUnknown:
+		return true
+	}
+	if cs := mainStatus(pod); cs != nil && cs.State.Terminated != nil {
 		return true
 	}
 	return pod.DeletionTimestamp != nil || pod.Status.Reason == "NodeLost"

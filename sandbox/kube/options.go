@@ -51,7 +51,8 @@ type Options struct {
 	// Image is the default sandbox image: any image the cluster can run.
 	Image string
 	// AgentImage holds the static runtime-agent at /runtime-agent (make
-	// agent-image); its init container copies it into each Pod.
+	// agent-image); each Pod's agent-install container copies it into the
+	// Pod's /dev/shm, where the sandbox container takes it from.
 	AgentImage string
 	// PullPolicy of both images. Default IfNotPresent.
 	PullPolicy corev1.PullPolicy
@@ -59,8 +60,8 @@ type Options struct {
 	Transport Transport
 	// StorageClass, when set, gives each sandbox's workspace a
 	// PersistentVolumeClaim of that class (StorageSize big), which outlives
-	// the Pod: a stopped sandbox keeps its files. Empty: an emptyDir, lost
-	// when the Pod goes (at Stop).
+	// the Pod: a stopped sandbox keeps its files. Empty: a folder of the
+	// sandbox container's filesystem, lost when the Pod goes (at Stop).
 	StorageClass string
 	// StorageSize is the size each workspace claim asks for. Default 10Gi.
 	StorageSize resource.Quantity

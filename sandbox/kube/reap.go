@@ -28,7 +28,7 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 	add := func(meta metav1.ObjectMeta, pod *corev1.Pod) {
 		h := sandbox.Handle{Owner: meta.Annotations[annotationOwner], ID: meta.Labels[labelID]}
 		if pod != nil {
-			h.Image = pod.Spec.Containers[0].Image
+			h.Image = imageOf(pod)
 			h.Volume, h.Disposable = workspaceOf(pod)
 			if h.Volume != "" {
 				mounted[h.Volume] = true
@@ -180,7 +180,7 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 	if err != nil {
 		return nil, fmt.Errorf("adopt sandbox %s: %w", sec.Name, err)
 	}
-	s := &Sandbox{m: m, id: sec.Name, image: tmpl.Spec.Containers[0].Image, token: token, pod: tmpl,
+	s := &Sandbox{m: m, id: sec.Name, image: imageOf(tmpl), token: token, pod: tmpl,
 		kick: make(chan struct{}, 1), owner: owner, status: sandbox.StatusStopped}
 	s.volume, s.disposable = workspaceOf(tmpl)
 	if held, err := m.hold(s); held != nil || err != nil {
@@ -205,14 +205,15 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 		s.setStatus(sandbox.StatusExited, s.exitError(ctx, pod, false, ""))
 	default:
 		s.setStatus(sandbox.StatusStarting, nil)
-		if pod, err = s.waitRunning(ctx, pod.UID); err == nil {
-			cl := m.newClient(s, pod.Status.PodIP)
-			if err = s.waitHealthy(ctx, cl, pod.UID); err == nil {
-				s.mu.Lock()
-				s.client, s.endpoint = cl, m.endpointOf(s, pod.Status.PodIP)
-				s.mu.Unlock()
-				s.setStatus(sandbox.StatusRunning, nil)
-			}
+		var (
+			cl    *agentapi.Client
+			podIP string
+		)
+		if cl, podIP, err = s.waitAgent(ctx, pod.UID); err == nil {
+			s.mu.Lock()
+			s.client, s.endpoint = cl, m.endpointOf(s, podIP)
+			s.mu.Unlock()
+			s.setStatus(sandbox.StatusRunning, nil)
 		}
 		if err != nil {
 			s.closeTunnel()
@@ -266,7 +267,7 @@ func templateOf(sec *corev1.Secret) (*corev1.Pod, error) {
 	if err := json.Unmarshal([]byte(sec.Annotations[annotationPod]), &pod); err != nil {
 		return nil, fmt.Errorf("secret %s records no pod: %w", sec.Name, err)
 	}
-	if len(pod.Spec.Containers) == 0 || pod.Name != sec.Name {
+	if sandboxContainer(&pod) == nil || pod.Name != sec.Name {
 		return nil, fmt.Errorf("secret %s records no pod of its own", sec.Name)
 	}
 	return &pod, nil

@@ -140,6 +140,18 @@ func (s *Sandbox) closeTunnel() {
 	}
 }
 
+// redialTunnel drops the port-forward connection of the API server
+// transport, so that the next agent connection dials a new one: after a
+// failed try during a start, the connection it went through may be stuck.
+func (s *Sandbox) redialTunnel() {
+	s.mu.Lock()
+	t := s.tunnel
+	s.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+}
+
 // agentClient is the Manager's default newClient: by the Pod's IP, or
 // through the API server.
 func (m *Manager) agentClient(s *Sandbox, podIP string) *agentapi.Client {
@@ -283,16 +295,12 @@ func (s *Sandbox) boot(ctx context.Context) error {
 		s.setStatus(sandbox.StatusStopped, err)
 		return err
 	}
-	pod, err := s.waitRunning(ctx, created.UID)
+	cl, podIP, err := s.waitAgent(ctx, created.UID)
 	if err != nil {
 		return s.failStart(ctx, err)
 	}
-	cl := m.newClient(s, pod.Status.PodIP)
-	if err := s.waitHealthy(ctx, cl, created.UID); err != nil {
-		return s.failStart(ctx, err)
-	}
 	s.mu.Lock()
-	s.client, s.endpoint = cl, m.endpointOf(s, pod.Status.PodIP)
+	s.client, s.endpoint = cl, m.endpointOf(s, podIP)
 	s.mu.Unlock()
 	s.setStatus(sandbox.StatusRunning, nil)
 	return nil
@@ -311,44 +319,117 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 	return err
 }
 
-// waitRunning waits until the Pod runs, with an IP. It fails at once on a
-// missing image or a container that cannot be made, when the Pod ends,
-// and when the Pod has been Pending longer than Options.PendingTimeout.
+// waitAgent waits until the Pod of uid (any, when uid is empty) runs the
+// agent and the agent answers /health, and returns the agent's client and
+// the Pod's IP ("" if not known yet).
+//
+// It tries the agent as soon as the kubelet reports the sandbox container
+// started (and, by Pod IP, the Pod's IP: the kubelet reports both at
+// once), whatever the Pod's phase says. Through the API server the
+// port-forward could reach the Pod's network earlier, as soon as its
+// sandbox exists, but tries made then were measured to hang for up to
+// half a minute (BENCHMARKS.md), so it waits as the Pod IP transport
+// does. Nothing is trusted before the agent's handshake proves the
+// sandbox's token (ErrUnverified ends the start).
+//
+// It fails at once on a missing image, a container that cannot be made
+// (an image without /bin/sh, say), when the sandbox container or the Pod
+// ends, when the Pod has been waiting for its sandbox container longer
+// than Options.PendingTimeout, and when the agent has not answered within
+// Options.StartTimeout of the container's start.
 //
 // The watch's cache may still hold the Pod of the previous start for a
-// moment: only the Pod of uid counts (any, when uid is empty).
-func (s *Sandbox) waitRunning(ctx context.Context, uid types.UID) (*corev1.Pod, error) {
+// moment: only the Pod of uid counts.
+func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Client, string, error) {
 	m := s.m
 	start := time.Now()
-	deadline := time.NewTimer(m.opts.PendingTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(250 * time.Millisecond) // in case the watch lags
-	defer tick.Stop()
-	var last *corev1.Pod
+	pending := time.NewTimer(m.opts.PendingTimeout)
+	defer pending.Stop()
+	var (
+		cl          *agentapi.Client
+		podIP       string
+		last        *corev1.Pod
+		lastErr     error
+		running     time.Time // when the sandbox container was first seen running
+		healthTimer <-chan time.Time
+	)
+	health := time.NewTimer(m.opts.StartTimeout)
+	health.Stop()
+	defer health.Stop()
+	delay := 2 * time.Millisecond
+	// A try through the API server that reaches the Pod before its agent
+	// listens was measured to hang now and then rather than fail: the
+	// first tries get a short bound, doubled up to 5 s at each failure,
+	// so a hang costs little and a slow cluster still gets through.
+	try := 500 * time.Millisecond
 	for {
-		pod, err := m.pods.Get(s.id)
-		if err == nil && (uid == "" || pod.UID == uid) {
+		if pod, err := m.pods.Get(s.id); err == nil && (uid == "" || pod.UID == uid) {
 			last = pod
-			if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
-				return pod, nil
-			}
 			if err := startFailure(pod); err != nil {
-				return nil, fmt.Errorf("sandbox %s: %w", s.id, err)
+				return nil, "", fmt.Errorf("sandbox %s: %w", s.id, err)
 			}
-			if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
-				return nil, s.exitError(ctx, pod, true, "")
+			if cs := mainStatus(pod); (cs != nil && cs.State.Terminated != nil) || podEnded(pod) {
+				return nil, "", s.exitError(ctx, pod, true, startEngineError(pod))
+			}
+			if cs := mainStatus(pod); running.IsZero() && cs != nil && cs.State.Running != nil {
+				running = time.Now()
+				pending.Stop()
+				health.Reset(m.opts.StartTimeout)
+				healthTimer = health.C
+			}
+			if pod.Status.PodIP != "" {
+				podIP = pod.Status.PodIP
 			}
 		}
+		if cl == nil && reachable(m.opts.Transport, podIP, running) {
+			cl = m.newClient(s, podIP)
+		}
+		polling := cl != nil
+		if polling {
+			hctx, hcancel := context.WithTimeout(ctx, try)
+			lastErr = cl.Health(hctx)
+			hcancel()
+			try = min(2*try, 5*time.Second)
+			if lastErr == nil {
+				return cl, podIP, nil
+			}
+			if errors.Is(lastErr, agentapi.ErrUnverified) {
+				return nil, "", fmt.Errorf("sandbox %s: %w", s.id, lastErr)
+			}
+			s.redialTunnel()
+		}
+		wait := 250 * time.Millisecond // in case the watch lags
+		if polling {
+			wait = delay
+			delay = min(delay*3/2, 50*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("sandbox %s: waiting for its pod to run: %w", s.id, ctx.Err())
-		case <-deadline.C:
-			return nil, fmt.Errorf("%w: sandbox %s: its pod was still pending after %s: %s",
+			t.Stop()
+			if running.IsZero() {
+				return nil, "", fmt.Errorf("sandbox %s: waiting for its pod to run: %w", s.id, ctx.Err())
+			}
+			return nil, "", fmt.Errorf("sandbox %s: waiting for its runtime-agent: %w", s.id, ctx.Err())
+		case <-pending.C:
+			t.Stop()
+			return nil, "", fmt.Errorf("%w: sandbox %s: its pod was still pending after %s: %s",
 				sandbox.ErrNotReady, s.id, time.Since(start).Round(time.Millisecond), pendingReason(last))
+		case <-healthTimer:
+			t.Stop()
+			return nil, "", fmt.Errorf("%w: sandbox %s: runtime-agent did not answer /health within %s of its container's start (last error: %v); last log lines:\n%s",
+				sandbox.ErrNotReady, s.id, time.Since(running).Round(time.Millisecond), lastErr, s.logs(context.WithoutCancel(ctx), 20))
 		case <-s.kick:
-		case <-tick.C:
+			t.Stop()
+		case <-t.C:
 		}
 	}
+}
+
+// reachable reports whether the agent may be tried: once the sandbox
+// container runs, and by Pod IP once the Pod has an IP.
+func reachable(tr Transport, podIP string, running time.Time) bool {
+	return !running.IsZero() && (tr != TransportPodIP || podIP != "")
 }
 
 // imageMissing are the waiting reasons of a container whose image the
@@ -372,6 +453,9 @@ func startFailure(pod *corev1.Pod) error {
 	}
 	statuses := append(append([]corev1.ContainerStatus(nil), pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
 	for _, cs := range statuses {
+		if t := cs.State.Terminated; t != nil && cs.Name == installerName && t.ExitCode != 0 {
+			return fmt.Errorf("container %s (image %q), which installs the runtime-agent, failed with code %d: %s %s", cs.Name, images[cs.Name], t.ExitCode, t.Reason, t.Message)
+		}
 		w := cs.State.Waiting
 		if w == nil {
 			continue
@@ -380,10 +464,36 @@ func startFailure(pod *corev1.Pod) error {
 		case imageMissing[w.Reason]:
 			return fmt.Errorf("%w: image %q (container %s) is not in the cluster: %s: %s", sandbox.ErrImageMissing, images[cs.Name], cs.Name, w.Reason, w.Message)
 		case w.Reason == "CreateContainerConfigError" || w.Reason == "CreateContainerError" || w.Reason == "RunContainerError":
+			if cs.Name == containerName && noShell(w.Message) {
+				return fmt.Errorf("%s: %s: %s", noShellError(images[cs.Name]), w.Reason, w.Message)
+			}
 			return fmt.Errorf("container %s cannot start: %s: %s", cs.Name, w.Reason, w.Message)
 		}
 	}
 	return nil
+}
+
+// noShell reports whether a container runtime's message says the
+// launcher's shell is not in the image.
+func noShell(msg string) bool {
+	return strings.Contains(msg, launcherShell) &&
+		(strings.Contains(msg, "no such file") || strings.Contains(msg, "not found"))
+}
+
+func noShellError(image string) string {
+	return fmt.Sprintf("image %q has no %s: a Kubernetes sandbox starts its runtime-agent with the image's sh (and runs commands with its bash)", image, launcherShell)
+}
+
+// startEngineError is what the runtime said of a sandbox container that
+// ended before its agent answered, made plain when it is the image
+// lacking /bin/sh; "" to leave the exit's own description.
+func startEngineError(pod *corev1.Pod) string {
+	cs := mainStatus(pod)
+	if cs == nil || cs.State.Terminated == nil || !noShell(cs.State.Terminated.Message) {
+		return ""
+	}
+	t := cs.State.Terminated
+	return fmt.Sprintf("%s: %s: %s", noShellError(imageOf(pod)), t.Reason, t.Message)
 }
 
 // pendingReason says why a Pod is still pending, as well as its status
@@ -403,43 +513,6 @@ func pendingReason(pod *corev1.Pod) string {
 		}
 	}
 	return "phase " + string(pod.Status.Phase)
-}
-
-// waitHealthy polls the agent's /health until it answers, the Pod ends,
-// or Options.StartTimeout passes.
-func (s *Sandbox) waitHealthy(ctx context.Context, cl *agentapi.Client, uid types.UID) error {
-	m := s.m
-	ctx, cancel := context.WithTimeout(ctx, m.opts.StartTimeout)
-	defer cancel()
-	start := time.Now()
-	delay := 2 * time.Millisecond
-	var lastErr error
-	for {
-		hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
-		lastErr = cl.Health(hctx)
-		hcancel()
-		if lastErr == nil {
-			return nil
-		}
-		if errors.Is(lastErr, agentapi.ErrUnverified) {
-			return fmt.Errorf("sandbox %s: %w", s.id, lastErr)
-		}
-		if pod, err := m.pods.Get(s.id); err == nil && (uid == "" || pod.UID == uid) && (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) {
-			return s.exitError(ctx, pod, true, "")
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: sandbox %s: runtime-agent did not answer /health within %s (last error: %v); last log lines:\n%s",
-				sandbox.ErrNotReady, s.id, time.Since(start).Round(time.Millisecond), lastErr, s.logs(context.WithoutCancel(ctx), 20))
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		case <-s.kick:
-		}
-		t.Stop()
-		delay = min(delay*3/2, 50*time.Millisecond)
-	}
 }
 
 // logs returns the last n lines of the sandbox container's output, best

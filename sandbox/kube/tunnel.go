@@ -38,10 +38,12 @@ func newTunnel(cfg *rest.Config, cs kubernetes.Interface, ns, name string) *tunn
 }
 
 // connection returns the open port-forward connection, dialling one when
-// there is none or it closed.
+// there is none or it closed. The dial is not made under the lock: a dial
+// to a Pod whose sandbox is not made yet may hang (for half a minute),
+// and must not hold up the next try, which DialContext's caller makes
+// when its context ends; of dials that race, the first to succeed is kept.
 func (t *tunnel) connection() (httpstream.Connection, int, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.conn != nil {
 		select {
 		case <-t.conn.CloseChan():
@@ -50,12 +52,19 @@ func (t *tunnel) connection() (httpstream.Connection, int, error) {
 		}
 	}
 	if t.conn == nil {
+		t.mu.Unlock()
 		conn, err := t.dial()
 		if err != nil {
 			return nil, 0, err
 		}
-		t.conn = conn
+		t.mu.Lock()
+		if t.conn == nil {
+			t.conn = conn
+		} else {
+			conn.Close()
+		}
 	}
+	defer t.mu.Unlock()
 	id := t.nextID
 	t.nextID++
 	return t.conn, id, nil
@@ -153,9 +162,10 @@ func (t *tunnel) openOnce() (net.Conn, error) {
 	done := make(chan struct{})
 	go func() {
 		// The kubelet says on the error stream why it could not connect
-		// (nothing listens on the port yet, say): end the pipe with it.
-		msg, _ := io.ReadAll(errStream)
-		if len(msg) > 0 {
+		// (nothing listens on the port yet, say), and may leave the
+		// stream open after: its first byte ends the pipe.
+		var b [512]byte
+		if n, _ := errStream.Read(b[:]); n > 0 {
 			remote.Close()
 			data.Reset()
 		}
