@@ -22,8 +22,11 @@
 // Pod; Use or Start makes it again from the Secret, so Recover works for a
 // stopped sandbox as for a running one. The workspace is an emptyDir
 // (gone with the Pod), or, with Options.StorageClass, a
-// PersistentVolumeClaim per sandbox that outlives the Pod. Resources map
-// to the container's limits, Options.RuntimeClass to runtimeClassName.
+// PersistentVolumeClaim that outlives the Pod and the sandbox: it is the
+// owner's (Handle.Volume, Disposable), kept by Remove, mounted again by
+// the owner's next sandbox (Spec.Volume) and deleted by Destroy with
+// the handle that names it. Resources map to the container's limits,
+// Options.RuntimeClass to runtimeClassName.
 //
 // Every object carries the labels gohands.sandbox=1, gohands.server, the
 // owner in gohands.conversation (a digest when the key is not a valid
@@ -40,6 +43,13 @@
 // longer than Options.PendingTimeout fails naming why, and an image the
 // node lacks (ErrImageNeverPull, ImagePullBackOff) fails at once with
 // sandbox.ErrImageMissing naming the image.
+//
+// New checks, by SelfSubjectAccessReviews, that the server's account may
+// do all the backend does in the namespace, and fails naming what it may
+// not. An API server that does not answer gives errors that are
+// ErrAPIServerDown (and so sandbox.ErrEngineDown); the watch and the
+// port-forwards are made again when it is back. A create a ResourceQuota
+// refuses fails naming the quota.
 //
 // The package knows nothing of conversations or the HTTP server.
 package kube

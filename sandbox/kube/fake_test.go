@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -64,10 +65,20 @@ type fakeCluster struct {
 	mu      sync.Mutex
 	missing map[string]bool
 	pending bool
+	denied  map[string]bool // permissions ("verb resource[/sub]") the account lacks
 }
 
 func newFakeCluster() *fakeCluster {
-	fc := &fakeCluster{Clientset: fake.NewClientset(), missing: make(map[string]bool)}
+	fc := &fakeCluster{Clientset: fake.NewClientset(), missing: make(map[string]bool), denied: make(map[string]bool)}
+	fc.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+		ra := r.Spec.ResourceAttributes
+		p := permission{ra.Verb, ra.Resource, ra.Subresource}
+		fc.mu.Lock()
+		r.Status.Allowed = !fc.denied[p.String()]
+		fc.mu.Unlock()
+		return true, r, nil
+	})
 	fc.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
 		fc.mu.Lock()
@@ -182,18 +193,18 @@ func TestPodSpec(t *testing.T) {
 	if vm := mounts["/data"]; !vm.ReadOnly {
 		t.Errorf("claim mount %+v", vm)
 	}
-	if _, ok := mounts[sandbox.WorkspaceDir]; !ok || !usesClaim(pod) {
+	if c, disposable := workspaceOf(pod); mounts[sandbox.WorkspaceDir].Name != volumeWS || c != "gohands-abc-workspace" || !disposable {
 		t.Errorf("workspace must be the sandbox's claim with a storage class: %v", pod.Spec.Volumes)
 	}
-	claim := m.buildClaim(pod)
-	if claim.Name != "gohands-abc-workspace" || *claim.Spec.StorageClassName != "fast" || claim.Labels[labelID] != "gohands-abc" {
+	claim := m.buildClaim(claimName("gohands-abc"), pod)
+	if claim.Name != "gohands-abc-workspace" || *claim.Spec.StorageClassName != "fast" || claim.Labels[labelVolume] != "1" || claim.Labels[labelID] != "" {
 		t.Errorf("claim %s class %s labels %v", claim.Name, *claim.Spec.StorageClassName, claim.Labels)
 	}
 	if q := claim.Spec.Resources.Requests[corev1.ResourceStorage]; q.Cmp(resource.MustParse("10Gi")) != 0 {
 		t.Errorf("claim size %s", q.String())
 	}
 	m.opts.StorageClass = ""
-	if usesClaim(m.buildPod("gohands-abd", "c", false, r)) {
+	if c, disposable := workspaceOf(m.buildPod("gohands-abd", "c", false, r)); c != "" || disposable {
 		t.Error("without a storage class the workspace must be an emptyDir")
 	}
 	r, err = o.resolve(sandbox.Spec{WorkingDir: "/home/user/project"})
@@ -480,8 +491,9 @@ func assertEmpty(t *testing.T, fc *fakeCluster) {
 	ctx := context.Background()
 	pods, _ := fc.CoreV1().Pods(testNS).List(ctx, metav1.ListOptions{})
 	secrets, _ := fc.CoreV1().Secrets(testNS).List(ctx, metav1.ListOptions{})
-	if len(pods.Items)+len(secrets.Items) != 0 {
-		t.Errorf("left %d pods and %d secrets", len(pods.Items), len(secrets.Items))
+	claims, _ := fc.CoreV1().PersistentVolumeClaims(testNS).List(ctx, metav1.ListOptions{})
+	if len(pods.Items)+len(secrets.Items)+len(claims.Items) != 0 {
+		t.Errorf("left %d pods, %d secrets and %d claims", len(pods.Items), len(secrets.Items), len(claims.Items))
 	}
 }
 

@@ -91,8 +91,10 @@ func (s *Sandbox) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Remove deletes the Pod, the Secret and the workspace claim, and forgets
-// the sandbox. Removing twice is not an error.
+// Remove deletes the Pod and the Secret, and forgets the sandbox. The
+// workspace claim (Handle.Volume) stays for the owner's next sandbox, but
+// for a warm pool sandbox that never had an owner. Removing twice is not
+// an error.
 func (s *Sandbox) Remove(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -105,17 +107,26 @@ func (s *Sandbox) remove(ctx context.Context) error {
 	}
 	s.setStatus(sandbox.StatusStopping, s.Err())
 	s.closeTunnel()
-	if err := s.m.deleteObjects(ctx, s.id, usesClaim(s.pod)); err != nil {
+	if err := s.m.deleteObjects(ctx, s.id); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	claim := s.volume
+	drop := s.dropClaim || s.owner == ""
+	s.mu.Unlock()
+	if claim != "" && drop {
+		if err := s.m.removeClaim(ctx, claim); err != nil {
+			return err
+		}
 	}
 	s.m.forget(s)
 	s.setStatus(sandbox.StatusRemoved, s.Err())
 	return nil
 }
 
-// deleteObjects deletes the Pod, Secret and claim of sandbox id without
+// deleteObjects deletes the Pod and the Secret of sandbox id without
 // waiting for the Pod to end. Those already gone are no error.
-func (m *Manager) deleteObjects(ctx context.Context, id string, claim bool) error {
+func (m *Manager) deleteObjects(ctx context.Context, id string) error {
 	ns := m.opts.Namespace
 	grace := int64(max(m.opts.StopTimeout.Seconds(), 1))
 	var errs []error
@@ -125,12 +136,39 @@ func (m *Manager) deleteObjects(ctx context.Context, id string, claim bool) erro
 	if err := m.cs.CoreV1().Secrets(ns).Delete(ctx, id, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, m.apiErr("delete sandbox secret "+id, err))
 	}
-	if claim {
-		if err := m.cs.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, claimName(id), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, m.apiErr("delete sandbox workspace claim "+claimName(id), err))
-		}
-	}
 	return errors.Join(errs...)
+}
+
+// removeClaim deletes a workspace claim of this server; one that is gone
+// is not an error, one of another server's (or not a workspace) is
+// refused. A Pod still mounting it keeps it until the Pod ends.
+func (m *Manager) removeClaim(ctx context.Context, name string) error {
+	claims := m.cs.CoreV1().PersistentVolumeClaims(m.opts.Namespace)
+	c, err := claims.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return m.apiErr("remove workspace claim "+name, err)
+	}
+	if !m.ownClaim(c) {
+		return fmt.Errorf("remove workspace claim %s: not a workspace of server %s", name, m.opts.ServerID)
+	}
+	if err := claims.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return m.apiErr("remove workspace claim "+name, err)
+	}
+	m.log.InfoContext(ctx, "workspace claim removed", "claim", name)
+	return nil
+}
+
+// ownClaim reports whether c is a workspace claim of this server: one
+// made with gohands.volume, or, from before claims outlived sandboxes,
+// the claim a sandbox of this server made under claimName.
+func (m *Manager) ownClaim(c *corev1.PersistentVolumeClaim) bool {
+	if c.Labels[labelSandbox] != "1" || c.Labels[labelServer] != labelValue(m.opts.ServerID) {
+		return false
+	}
+	return c.Labels[labelVolume] == "1" || c.Labels[labelID] != "" && c.Name == claimName(c.Labels[labelID])
 }
 
 // Inspect asks the API server for the Pod. A sandbox thought running

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -122,11 +123,16 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 	return m, nil
 }
 
-// checkAccess lists Pods and Secrets of the namespace once, so that a
-// server without the permissions (or a namespace that is not there) fails
-// at start with an error that says so, not at its first sandbox.
+// checkAccess makes sure, before anything else, that the server may do
+// in the namespace all the backend does: it asks the API server (a
+// SelfSubjectAccessReview each, which every account may make) and names
+// each permission missing. Then it lists the server's Pods and Secrets
+// once, so an API server that does not answer fails the start too.
 func (m *Manager) checkAccess(ctx context.Context) error {
 	ns := m.opts.Namespace
+	if err := m.checkPermissions(ctx); err != nil {
+		return err
+	}
 	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String(), Limit: 1}
 	if _, err := m.cs.CoreV1().Pods(ns).List(ctx, lo); err != nil {
 		return m.apiErr(fmt.Sprintf("list pods in namespace %s", ns), err)
@@ -137,22 +143,65 @@ func (m *Manager) checkAccess(ctx context.Context) error {
 	return nil
 }
 
-// apiErr wraps an API error with what was being done, and says what a
-// refusal or an absent API server means.
-func (m *Manager) apiErr(what string, err error) error {
-	switch {
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: the server's Kubernetes account may not (see deploy/kubernetes.yaml for the Role it needs): %w", what, err)
-	case apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || isConnErr(err):
-		return fmt.Errorf("%s: %w: %w", what, sandbox.ErrEngineDown, err)
+// permission is one thing the backend does in its namespace.
+type permission struct{ verb, resource, subresource string }
+
+func (p permission) String() string {
+	if p.subresource != "" {
+		return p.verb + " " + p.resource + "/" + p.subresource
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return p.verb + " " + p.resource
 }
 
-func isConnErr(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "no route to host") ||
-		strings.Contains(s, "i/o timeout") || strings.Contains(s, "EOF")
+// permissions lists what the backend does in its namespace (the Role of
+// deploy/kubernetes.yaml grants each): claims are made and patched only
+// with a storage class, but always listed and deleted (the workspaces of
+// conversations from when the server had one are reaped).
+func (o Options) permissions() []permission {
+	var ps []permission
+	for _, v := range []string{"create", "get", "list", "watch", "delete", "patch"} {
+		ps = append(ps, permission{v, "pods", ""})
+	}
+	ps = append(ps, permission{"create", "pods", "portforward"}, permission{"get", "pods", "log"})
+	for _, v := range []string{"create", "get", "list", "patch", "delete"} {
+		ps = append(ps, permission{v, "secrets", ""})
+	}
+	claimVerbs := []string{"get", "list", "delete"}
+	if o.StorageClass != "" {
+		claimVerbs = []string{"create", "get", "list", "patch", "delete"}
+	}
+	for _, v := range claimVerbs {
+		ps = append(ps, permission{v, "persistentvolumeclaims", ""})
+	}
+	return ps
+}
+
+// checkPermissions asks the API server whether the server's account may
+// do each of Options.permissions, and fails naming those it may not. An
+// API server that cannot answer such a question (the authorization API
+// refused or absent) leaves the check to the lists of checkAccess.
+func (m *Manager) checkPermissions(ctx context.Context) error {
+	ns := m.opts.Namespace
+	var denied []string
+	for _, p := range m.opts.permissions() {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: p.verb, Resource: p.resource, Subresource: p.subresource}}}
+		got, err := m.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		switch {
+		case err != nil && (apierrors.IsForbidden(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err)):
+			m.log.WarnContext(ctx, "the API server does not review permissions; checking by listing", "err", err)
+			return nil
+		case err != nil:
+			return m.apiErr("review the server's permissions in namespace "+ns, err)
+		case !got.Status.Allowed:
+			denied = append(denied, p.String())
+		}
+	}
+	if len(denied) > 0 {
+		return fmt.Errorf("namespace %s: the server's Kubernetes account may not %s (see deploy/kubernetes.yaml for the Role it needs)",
+			ns, strings.Join(denied, ", "))
+	}
+	return nil
 }
 
 // Start gives owner a ready sandbox: one from the warm pool when spec

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,7 @@ const (
 	labelID       = "gohands.id"           // the sandbox's id: the name of its Pod and Secret
 	labelInstance = "gohands.instance"     // the Manager that created it
 	labelPool     = "gohands.pool"         // "1" when created for the warm pool
+	labelVolume   = "gohands.volume"       // "1" on a workspace claim
 	// annotationOwner keeps the owner key as given (a label value is at
 	// most 63 characters of a narrow alphabet).
 	annotationOwner = "gohands.owner"
@@ -67,6 +69,12 @@ func (m *Manager) serverSelector() labels.Set {
 	return labels.Set{labelSandbox: "1", labelServer: labelValue(m.opts.ServerID)}
 }
 
+// ServerSelector is the label selector of every Pod, Secret and claim
+// the backend makes for a server id (as kubectl get -l takes it).
+func ServerSelector(serverID string) string {
+	return labels.Set{labelSandbox: "1", labelServer: labelValue(serverID)}.String()
+}
+
 // objectLabels are the labels of each object of sandbox id.
 func (m *Manager) objectLabels(id, owner string, pooled bool) map[string]string {
 	l := maps.Clone(m.opts.Labels)
@@ -89,7 +97,9 @@ func (m *Manager) objectLabels(id, owner string, pooled bool) map[string]string 
 	return l
 }
 
-// claimName is the name of sandbox id's workspace claim.
+// claimName is the name of the workspace claim made for sandbox id. The
+// claim outlives the sandbox: the owner's next sandbox mounts it again
+// (Spec.Volume), whatever its own id.
 func claimName(id string) string { return id + "-workspace" }
 
 // buildPod returns the Pod of sandbox id: the user's image, with the
@@ -119,14 +129,10 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 	volumes := []corev1.Volume{
 		{Name: volumeAgent, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
-	covered := false
-	for _, mt := range r.mounts {
-		covered = covered || mt.Target == r.workdir
-	}
-	if !covered {
+	if !r.covered {
 		ws := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 		if o.StorageClass != "" {
-			ws = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName(id)}}
+			ws = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: cmp.Or(r.volume, claimName(id))}}
 		}
 		volumes = append(volumes, corev1.Volume{Name: volumeWS, VolumeSource: ws})
 		mounts = append(mounts, corev1.VolumeMount{Name: volumeWS, MountPath: r.workdir})
@@ -238,14 +244,20 @@ func podTemplate(pod *corev1.Pod) (string, error) {
 	return string(b), nil
 }
 
-// buildClaim returns the workspace claim of sandbox id.
-func (m *Manager) buildClaim(pod *corev1.Pod) *corev1.PersistentVolumeClaim {
+// buildClaim returns the workspace claim name of the sandbox pod runs.
+// It carries the server's labels, the owner's and gohands.volume, but not
+// the sandbox's id: it is the owner's workspace, not the sandbox's.
+func (m *Manager) buildClaim(name string, pod *corev1.Pod) *corev1.PersistentVolumeClaim {
 	sc := m.opts.StorageClass
+	labels := maps.Clone(pod.Labels)
+	delete(labels, labelID)
+	delete(labels, labelPool)
+	labels[labelVolume] = "1"
 	return &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        claimName(pod.Name),
+			Name:        name,
 			Namespace:   pod.Namespace,
-			Labels:      maps.Clone(pod.Labels),
+			Labels:      labels,
 			Annotations: map[string]string{annotationOwner: pod.Annotations[annotationOwner]},
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -258,12 +270,18 @@ func (m *Manager) buildClaim(pod *corev1.Pod) *corev1.PersistentVolumeClaim {
 	}
 }
 
-// usesClaim reports whether pod mounts its own workspace claim.
-func usesClaim(pod *corev1.Pod) bool {
+// workspaceOf says where the workspace of the sandbox pod runs lives: in
+// the claim it names, on a mount (no workspace volume of its own), or
+// in an emptyDir that goes with the Pod (not disposable).
+func workspaceOf(pod *corev1.Pod) (claim string, disposable bool) {
 	for _, v := range pod.Spec.Volumes {
-		if v.Name == volumeWS && v.PersistentVolumeClaim != nil {
-			return true
+		if v.Name != volumeWS {
+			continue
 		}
+		if v.PersistentVolumeClaim != nil {
+			return v.PersistentVolumeClaim.ClaimName, true
+		}
+		return "", false
 	}
-	return false
+	return "", true
 }

@@ -8,10 +8,12 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/gohands/gohands/sandbox"
 )
@@ -182,6 +184,8 @@ func checkLimits(l sandbox.Limits) error {
 // resolved is a Spec merged with Options: everything a Pod needs.
 type resolved struct {
 	workdir string // where the workspace is mounted and terminals start
+	covered bool   // a mount holds workdir: the sandbox makes no workspace of its own
+	volume  string // Spec.Volume: the claim of an earlier sandbox to mount at workdir
 	image   string
 	limits  sandbox.Limits
 	mounts  []sandbox.Mount
@@ -220,6 +224,15 @@ func (o Options) resolve(s sandbox.Spec) (resolved, error) {
 	if err := checkLimits(r.limits); err != nil {
 		return r, err
 	}
+	r.covered = covered(r.mounts, r.workdir)
+	if s.Volume != "" && o.StorageClass != "" && !r.covered {
+		// Without a storage class the workspace is an emptyDir: there is
+		// no claim to mount again.
+		if errs := validation.IsDNS1123Subdomain(s.Volume); len(errs) > 0 {
+			return r, fmt.Errorf("workspace volume %q is not a claim name: %s: %w", s.Volume, strings.Join(errs, "; "), sandbox.ErrBadVolume)
+		}
+		r.volume = s.Volume
+	}
 	r.env = maps.Clone(o.Env)
 	if len(s.Env) > 0 {
 		if r.env == nil {
@@ -235,11 +248,21 @@ func (o Options) resolve(s sandbox.Spec) (resolved, error) {
 	return r, nil
 }
 
+// covered reports whether one of mounts holds dir (is it or a parent).
+func covered(mounts []sandbox.Mount, dir string) bool {
+	for _, m := range mounts {
+		if dir == m.Target || m.Target == "/" || strings.HasPrefix(dir, m.Target+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // envName is a variable name a Secret key and a shell both accept.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // equal reports whether two resolved specs make interchangeable sandboxes.
 func (r resolved) equal(o resolved) bool {
-	return r.workdir == o.workdir && r.image == o.image && r.limits == o.limits &&
+	return r.workdir == o.workdir && r.covered == o.covered && r.volume == o.volume && r.image == o.image && r.limits == o.limits &&
 		slices.Equal(r.mounts, o.mounts) && maps.Equal(r.env, o.env)
 }

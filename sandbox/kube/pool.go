@@ -121,8 +121,8 @@ func (m *Manager) relabel(ctx context.Context, s *Sandbox, owner string) error {
 	if _, err := m.cs.CoreV1().Pods(ns).Patch(ctx, s.id, types.MergePatchType, podPatch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return m.apiErr("relabel sandbox pod "+s.id, err)
 	}
-	if usesClaim(tmpl) {
-		if _, err := m.cs.CoreV1().PersistentVolumeClaims(ns).Patch(ctx, claimName(s.id), types.MergePatchType, podPatch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if claim, _ := workspaceOf(tmpl); claim != "" {
+		if _, err := m.cs.CoreV1().PersistentVolumeClaims(ns).Patch(ctx, claim, types.MergePatchType, podPatch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return m.apiErr("relabel sandbox claim "+s.id, err)
 		}
 	}

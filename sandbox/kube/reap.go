@@ -14,67 +14,101 @@ import (
 )
 
 // List returns the handles of this server's sandboxes that the Manager
-// does not hold: those an earlier run left, running or stopped. A
-// sandbox is found by any of its objects (Secret, Pod, claim), so a
-// half-made or half-removed one is listed too, for Destroy. Tokens are
-// not read.
+// does not hold: those an earlier run left, running or stopped, each with
+// its workspace claim. A sandbox is found by its Secret or its Pod, so a
+// half-made or half-removed one is listed too, for Destroy. Then, as
+// handles with no ID, the server's workspace claims that no sandbox
+// mounts and this Manager did not make. Tokens are not read.
 func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 	ns := m.opts.Namespace
 	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String()}
 	seen := make(map[string]bool)
+	mounted := make(map[string]bool)
 	var out []sandbox.Handle
-	add := func(meta metav1.ObjectMeta, image string) {
-		id := meta.Labels[labelID]
-		if id == "" || seen[id] || meta.Labels[labelInstance] == m.instance || m.lookup(id) != nil {
+	add := func(meta metav1.ObjectMeta, pod *corev1.Pod) {
+		h := sandbox.Handle{Owner: meta.Annotations[annotationOwner], ID: meta.Labels[labelID]}
+		if pod != nil {
+			h.Image = pod.Spec.Containers[0].Image
+			h.Volume, h.Disposable = workspaceOf(pod)
+			if h.Volume != "" {
+				mounted[h.Volume] = true
+			}
+		}
+		if h.ID == "" || seen[h.ID] || meta.Labels[labelInstance] == m.instance || m.lookup(h.ID) != nil {
 			return
 		}
-		seen[id] = true
-		out = append(out, sandbox.Handle{Owner: meta.Annotations[annotationOwner], ID: id, Image: image})
+		seen[h.ID] = true
+		out = append(out, h)
 	}
 	secrets, err := m.cs.CoreV1().Secrets(ns).List(ctx, lo)
 	if err != nil {
 		return nil, m.apiErr("list sandbox secrets", err)
 	}
 	for _, sec := range secrets.Items {
-		image := ""
-		if pod, err := templateOf(&sec); err == nil {
-			image = pod.Spec.Containers[0].Image
-		}
-		add(sec.ObjectMeta, image)
+		pod, _ := templateOf(&sec)
+		add(sec.ObjectMeta, pod)
 	}
 	pods, err := m.cs.CoreV1().Pods(ns).List(ctx, lo)
 	if err != nil {
 		return nil, m.apiErr("list sandbox pods", err)
 	}
 	for _, pod := range pods.Items {
+		if len(pod.Spec.Containers) == 0 {
+			continue
+		}
 		if pod.DeletionTimestamp != nil {
-			continue // on its way out: nothing left to destroy
+			// On its way out: nothing left to destroy, but its claim
+			// is still in use.
+			if c, _ := workspaceOf(&pod); c != "" {
+				mounted[c] = true
+			}
+			continue
 		}
-		image := ""
-		if len(pod.Spec.Containers) > 0 {
-			image = pod.Spec.Containers[0].Image
-		}
-		add(pod.ObjectMeta, image)
+		add(pod.ObjectMeta, &pod)
 	}
 	claims, err := m.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo)
 	if err != nil {
 		return nil, m.apiErr("list sandbox workspace claims", err)
 	}
+	m.mu.Lock()
+	for _, s := range m.byID {
+		if s.volume != "" {
+			mounted[s.volume] = true
+		}
+	}
+	m.mu.Unlock()
 	for _, c := range claims.Items {
-		add(c.ObjectMeta, "")
+		if mounted[c.Name] || c.Labels[labelInstance] == m.instance || c.DeletionTimestamp != nil || !m.ownClaim(&c) {
+			continue
+		}
+		out = append(out, sandbox.Handle{Owner: c.Annotations[annotationOwner], Volume: c.Name, Disposable: true})
 	}
 	return out, nil
 }
 
-// Destroy removes a sandbox of this server by handle: its Pod, Secret and
-// workspace claim. One the Manager holds goes as Remove does. Objects not
-// labelled as this server's are left alone.
+// Destroy removes a sandbox of this server by handle: its Pod and Secret
+// (one the Manager holds goes as Remove does), then the workspace claim
+// h.Volume when that is set. A handle with no ID removes only the claim.
+// Objects not labelled as this server's are left alone.
 func (m *Manager) Destroy(ctx context.Context, h sandbox.Handle) error {
+	if h.ID == "" && h.Volume == "" {
+		return fmt.Errorf("remove sandbox of %s: no id and no workspace claim", h.Owner)
+	}
+	if h.ID != "" {
+		if err := m.destroySandbox(ctx, h); err != nil {
+			return err
+		}
+	}
+	if h.Volume != "" {
+		return m.removeClaim(ctx, h.Volume)
+	}
+	return nil
+}
+
+// destroySandbox is Destroy of the Pod and Secret alone.
+func (m *Manager) destroySandbox(ctx context.Context, h sandbox.Handle) error {
 	if s := m.lookup(h.ID); s != nil {
 		return s.Remove(ctx)
-	}
-	if h.ID == "" {
-		return fmt.Errorf("remove sandbox of %s: no id", h.Owner)
 	}
 	ns := m.opts.Namespace
 	lo := metav1.ListOptions{LabelSelector: m.serverSelector().String() + "," + labelID + "=" + h.ID}
@@ -86,14 +120,10 @@ func (m *Manager) Destroy(ctx context.Context, h sandbox.Handle) error {
 	if err != nil {
 		return m.apiErr("remove sandbox "+h.ID, err)
 	}
-	claims, err := m.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo)
-	if err != nil {
-		return m.apiErr("remove sandbox "+h.ID, err)
-	}
-	if len(secrets.Items)+len(pods.Items)+len(claims.Items) == 0 {
+	if len(secrets.Items)+len(pods.Items) == 0 {
 		return nil
 	}
-	if err := m.deleteObjects(ctx, h.ID, len(claims.Items) > 0); err != nil {
+	if err := m.deleteObjects(ctx, h.ID); err != nil {
 		return err
 	}
 	m.log.InfoContext(ctx, "sandbox removed", "pod", h.ID, "owner", h.Owner)
@@ -152,6 +182,7 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 	}
 	s := &Sandbox{m: m, id: sec.Name, image: tmpl.Spec.Containers[0].Image, token: token, pod: tmpl,
 		kick: make(chan struct{}, 1), owner: owner, status: sandbox.StatusStopped}
+	s.volume, s.disposable = workspaceOf(tmpl)
 	if held, err := m.hold(s); held != nil || err != nil {
 		return held, err
 	}

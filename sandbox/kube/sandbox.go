@@ -35,14 +35,19 @@ type Sandbox struct {
 
 	op sync.Mutex // serializes lifecycle operations
 
-	mu       sync.Mutex // guards the fields below
-	owner    string
-	status   sandbox.Status
-	err      error
-	client   *agentapi.Client
-	endpoint string
-	tunnel   *tunnel
-	conns    *conns // of the current Pod's agent client
+	mu         sync.Mutex // guards the fields below
+	owner      string
+	volume     string // the workspace claim, "" for an emptyDir or a mount
+	disposable bool   // the workspace outlives the Pod's (claim or mount)
+	// dropClaim: the claim was made for a start that has not succeeded
+	// yet; removing the sandbox removes it too.
+	dropClaim bool
+	status    sandbox.Status
+	err       error
+	client    *agentapi.Client
+	endpoint  string
+	tunnel    *tunnel
+	conns     *conns // of the current Pod's agent client
 }
 
 // ID returns the sandbox's id, the name of its Pod.
@@ -89,7 +94,7 @@ func (s *Sandbox) Endpoint() string {
 func (s *Sandbox) Handle() sandbox.Handle {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
+	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image, Volume: s.volume, Disposable: s.disposable}
 }
 
 // setStatus records a status change and reports it on Manager.Changes.
@@ -174,8 +179,9 @@ func (m *Manager) endpointOf(s *Sandbox, podIP string) string {
 	return "apiserver:" + m.opts.Namespace + "/" + s.id
 }
 
-// create makes the Secret, the claim (with a storage class) and the Pod
-// of a new sandbox and waits for its agent. On failure nothing is left.
+// create makes the Secret, the workspace claim (with a storage class,
+// unless r names the owner's claim and it is there) and the Pod of a new
+// sandbox and waits for its agent. On failure nothing it made is left.
 func (m *Manager) create(ctx context.Context, owner string, r resolved, pooled bool) (*Sandbox, error) {
 	s := &Sandbox{
 		m:      m,
@@ -187,6 +193,7 @@ func (m *Manager) create(ctx context.Context, owner string, r resolved, pooled b
 		status: sandbox.StatusStarting,
 	}
 	s.pod = m.buildPod(s.id, owner, pooled, r)
+	s.volume, s.disposable = workspaceOf(s.pod)
 	secret, err := m.buildSecret(s.pod, s.token, r.env)
 	if err != nil {
 		return nil, err
@@ -202,16 +209,51 @@ func (m *Manager) create(ctx context.Context, owner string, r resolved, pooled b
 			m.discard(ctx, s)
 		}
 	}()
-	if usesClaim(s.pod) {
-		if _, err := m.cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, m.buildClaim(s.pod), metav1.CreateOptions{}); err != nil {
-			return nil, m.apiErr("create sandbox workspace claim", err)
+	if s.volume != "" {
+		made, err := m.workspaceClaim(ctx, s.volume, s.pod)
+		if err != nil {
+			return nil, err
 		}
+		s.mu.Lock()
+		s.dropClaim = made
+		s.mu.Unlock()
 	}
 	if err := s.boot(ctx); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.dropClaim = false
+	s.mu.Unlock()
 	ok = true
 	return s, nil
+}
+
+// workspaceClaim makes sure the workspace claim name of the sandbox pod
+// runs is there: an owner's claim from an earlier sandbox is used as it
+// is (made again, empty, when it is gone), and refused when it is not
+// this server's. It reports whether it made the claim.
+func (m *Manager) workspaceClaim(ctx context.Context, name string, pod *corev1.Pod) (made bool, err error) {
+	claims := m.cs.CoreV1().PersistentVolumeClaims(m.opts.Namespace)
+	if name != claimName(pod.Name) {
+		c, err := claims.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			if !m.ownClaim(c) {
+				return false, fmt.Errorf("workspace claim %s: not a workspace of server %s", name, m.opts.ServerID)
+			}
+			if c.DeletionTimestamp != nil {
+				return false, fmt.Errorf("workspace claim %s is being deleted", name)
+			}
+			return false, nil
+		case !apierrors.IsNotFound(err):
+			return false, m.apiErr("workspace claim "+name, err)
+		}
+		m.log.WarnContext(ctx, "workspace claim gone; making it again, empty", "claim", name, "owner", pod.Annotations[annotationOwner])
+	}
+	if _, err := claims.Create(ctx, m.buildClaim(name, pod), metav1.CreateOptions{}); err != nil {
+		return false, m.apiErr("create sandbox workspace claim "+name, err)
+	}
+	return true, nil
 }
 
 // discard removes a sandbox that failed to start, even when ctx is done.

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -77,6 +78,9 @@ func (t *tunnel) dial() (httpstream.Connection, error) {
 	}
 	conn, proto, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
 	if err != nil {
+		if isConnErr(err) {
+			return nil, fmt.Errorf("port-forward to pod %s: %w: %w", t.name, ErrAPIServerDown, err)
+		}
 		return nil, fmt.Errorf("port-forward to pod %s: %w", t.name, err)
 	}
 	if proto != portforward.PortForwardProtocolV1Name {
@@ -114,6 +118,16 @@ func (t *tunnel) DialContext(ctx context.Context) (net.Conn, error) {
 }
 
 func (t *tunnel) open() (net.Conn, error) {
+	c, err := t.openOnce()
+	if err != nil && !errors.Is(err, ErrAPIServerDown) {
+		// The connection broke before it said so (the API server went
+		// or restarted): once more, on a connection dialled afresh.
+		c, err = t.openOnce()
+	}
+	return c, err
+}
+
+func (t *tunnel) openOnce() (net.Conn, error) {
 	conn, id, err := t.connection()
 	if err != nil {
 		return nil, err
