@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -351,12 +352,18 @@ func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, nil)
 	s := start(t, m, sandbox.Spec{})
-	res := run(t, s, "(while :; do n=$((n+1)); echo $n > /tmp/count; sleep 0.05; done) >/dev/null 2>&1 & echo pid=$!")
+	// The counter is written to a new file that replaces the old one in
+	// one rename: a reader sees a whole number, never a file the shell
+	// has just truncated.
+	res := run(t, s, "(while :; do n=$((n+1)); echo $n > /tmp/count.new; mv -f /tmp/count.new /tmp/count; sleep 0.05; done) >/dev/null 2>&1 & echo pid=$!")
 	pid := field(res.Output, "pid=")
 	if pid == "" {
 		t.Fatalf("no pid in %q", res.Output)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, time.Minute, "the counter's first number", func() bool {
+		_, err := strconv.Atoi(lastLine(run(t, s, "cat /tmp/count 2>/dev/null").Output))
+		return err == nil
+	})
 	if err := s.Pause(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -371,16 +378,28 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := run(t, s, "kill -0 "+pid+" && echo alive; cat /tmp/count")
-	time.Sleep(300 * time.Millisecond)
-	second := run(t, s, "cat /tmp/count")
 	if !strings.Contains(first.Output, "alive") {
 		t.Fatalf("counter process %s gone after unpause: %q", pid, first.Output)
 	}
-	a, _ := strconv.Atoi(lastLine(first.Output))
-	b, _ := strconv.Atoi(lastLine(second.Output))
-	if b <= a {
-		t.Errorf("counter did not advance after unpause: %d then %d", a, b)
+	a, err := strconv.Atoi(lastLine(first.Output))
+	if err != nil {
+		t.Fatalf("counter after unpause: %q: %v", first.Output, err)
 	}
+	// The counter goes on: a later read finds a higher number (the wait
+	// is bounded generously, for a loaded machine).
+	b := a
+	waitFor(t, time.Minute, fmt.Sprintf("the counter to pass %d after unpause", a), func() bool {
+		out := run(t, s, "cat /tmp/count").Output
+		n, err := strconv.Atoi(lastLine(out))
+		if err != nil {
+			t.Fatalf("counter: %q: %v", out, err)
+		}
+		if n < b {
+			t.Fatalf("counter went back from %d to %d", b, n)
+		}
+		b = n
+		return n > a
+	})
 }
 
 // TestRunningCount follows Running, which the server's
