@@ -8,6 +8,10 @@
 # number of CPUs), each with one fuzz worker, so that the CPUs stay busy
 # fuzzing while another target compiles, links or gathers its baseline.
 #
+# A new interesting input is shrunk for at most 2 s (Go's default is 60 s,
+# which leaves targets that write files on every run, as the upload and
+# checkpoint ones do, next to no time to fuzz in a short run).
+#
 # A target fails when the fuzzer finds a failing input (it writes it under
 # testdata/fuzz/<target>/) or the run fails for any other reason. One case
 # is not a failure: Go 1.26's fuzz coordinator can end a run that found
@@ -26,7 +30,7 @@ fuzz_one() {
   local dir=$1 target=$2 pkg=./$1 log="$work/$2.$BASHPID.log"
   local corpus="$dir/testdata/fuzz/$target" before after verdict=""
   before=$(ls "$corpus" 2>/dev/null | sort || true)
-  if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >"$log" 2>&1; then
+  if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" >"$log" 2>&1; then
     after=$(ls "$corpus" 2>/dev/null | sort || true)
     if [ "$before" = "$after" ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -q 'Failing input written' "$log"; then
       verdict="fuzz $pkg $target: the run ended on the fuzz coordinator's deadline race (golang/go#75804) with no failing input; not a failure"
