@@ -168,6 +168,22 @@ func (t *forkTrees) volume(id string) (string, bool) {
 	return ft.Volume, err == nil
 }
 
+// overlay describes the fork id's workspace volume, target being where
+// its sandbox mounts it, for a backend that mounts it on a sandbox
+// already running (sandbox.OverlayStarter).
+func (t *forkTrees) overlay(id, target string) (sandbox.OverlayVolume, bool) {
+	if t.be == nil {
+		return sandbox.OverlayVolume{}, false
+	}
+	ft, err := t.read(id)
+	if err != nil {
+		return sandbox.OverlayVolume{}, false
+	}
+	dir := t.forkDir(id)
+	return sandbox.OverlayVolume{Name: ft.Volume, Owner: id, Target: target,
+		Lower: filepath.Join(t.dir, "bases", ft.Base), Upper: filepath.Join(dir, "up"), Work: filepath.Join(dir, "work")}, true
+}
+
 // acquire counts one more fork using the base key, made first by fill
 // (given a folder that does not exist yet) unless it is made or being
 // made: K forks of one point wait for one fill.
