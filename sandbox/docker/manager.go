@@ -36,6 +36,7 @@ type Manager struct {
 	// slotRefill wakes fillSlots; slotOn says the fork pool is on.
 	slotRefill chan struct{}
 	slotOn     atomic.Bool
+	slotWanted atomic.Bool // a fork asked: fillSlots fills from then on
 	changes    chan sandbox.StatusChange
 
 	tarOnce sync.Once
@@ -265,9 +266,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if m.opts.ForkPoolSize > 0 && m.slotsOn() {
-		m.releaseSlotDir()
-	}
+	m.ReleaseSlots(ctx)
 	return errors.Join(errs...)
 }
 

@@ -86,8 +86,9 @@ type Options struct {
 	PoolSize int
 	// ForkPoolSize is the number of running sandboxes of the default
 	// Spec kept for forks whose workspace is a copy-on-write overlay
-	// (StartOverlay), which then start no container. 0 disables it; it
-	// needs SlotDir, a local engine and a root server.
+	// (StartOverlay), which then start no container; filled from the
+	// first StartOverlay on. 0 disables it; it needs SlotDir, a local
+	// engine and a root server.
 	ForkPoolSize int
 	// SlotDir is the host folder under which the fork pool's workspaces
 	// are mounted (see slots.go). The Manager makes it, 0700, and binds

@@ -155,12 +155,13 @@ func slotMount(s *Sandbox, target string) mount.Mount {
 }
 
 // fillSlots runs until Close, creating fork pool sandboxes one at a time
-// whenever the pool is short. Failures back off from 1s to 30s.
+// whenever the pool is short, from the first StartOverlay on (a server
+// that never forks keeps no fork pool). Failures back off from 1s to 30s.
 func (m *Manager) fillSlots() {
 	backoff := time.Second
 	for {
 		m.mu.Lock()
-		short := !m.closed && m.slotsOn() && len(m.slots) < m.opts.ForkPoolSize
+		short := !m.closed && m.slotsOn() && m.slotWanted.Load() && len(m.slots) < m.opts.ForkPoolSize
 		m.mu.Unlock()
 		if !short {
 			select {
@@ -213,12 +214,16 @@ func (m *Manager) kickSlots() {
 // StartOverlay gives owner a sandbox of the fork pool whose working
 // folder shows v, mounted on its slot: no container is started. It
 // answers sandbox.ErrNoOverlay when it cannot (the pool is off or empty,
+// as it is until the first call has it filled,
 // spec, without its mount of v, asks for what pool sandboxes lack, or the
 // mount fails): the caller then starts one with Start. A mount refused
 // for want of rights turns the pool off.
 func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.Spec, v sandbox.OverlayVolume) (sandbox.Sandbox, error) {
 	if !m.slotsOn() {
 		return nil, fmt.Errorf("%w: no fork pool", sandbox.ErrNoOverlay)
+	}
+	if !m.slotWanted.Swap(true) {
+		m.kickSlots()
 	}
 	if owner == "" {
 		return nil, errors.New("start sandbox: empty owner")
@@ -379,10 +384,18 @@ func (m *Manager) dropStaleSlots(ctx context.Context) {
 	}
 }
 
-// releaseSlotDir unmounts the bind of Options.SlotDir when no slot is
-// left in it; Close calls it, so that a server that stops with no fork
-// on a slot leaves no mount behind.
-func (m *Manager) releaseSlotDir() {
+// ReleaseSlots removes the slots whose container is gone, then unmounts
+// the bind of Options.SlotDir when no slot is left in it. Close calls
+// it, so that a server that stops with no fork on a slot leaves no mount
+// behind; so do tests after removing their containers.
+func (m *Manager) ReleaseSlots(ctx context.Context) {
+	if m.opts.ForkPoolSize == 0 || m.opts.SlotDir == "" {
+		return
+	}
+	if _, err := os.Stat(m.opts.SlotDir); err != nil {
+		return
+	}
+	m.dropStaleSlots(ctx)
 	dir := m.opts.SlotDir
 	entries, err := os.ReadDir(dir)
 	if err != nil || len(entries) > 0 {
