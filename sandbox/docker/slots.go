@@ -260,29 +260,26 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 		m.mu.Unlock()
 	}()
 	defer m.kickSlots()
-	for {
-		s := m.takeSlot(ctx)
-		if s == nil {
-			return nil, fmt.Errorf("%w: the fork pool is empty", sandbox.ErrNoOverlay)
-		}
-		err := m.mountSlot(s, owner, v)
-		if err != nil {
-			m.discard(ctx, s)
-			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENODEV) {
-				m.slotOn.Store(false)
-				m.log.WarnContext(ctx, "fork pool off: the server cannot mount a fork's workspace", "err", err)
-			}
-			return nil, fmt.Errorf("%w: %w", sandbox.ErrNoOverlay, err)
-		}
-		s.mu.Lock()
-		s.owner, s.keep = owner, true
-		s.mu.Unlock()
-		m.mu.Lock()
-		m.byOwner[owner] = s
-		m.mu.Unlock()
-		m.log.InfoContext(ctx, "sandbox from fork pool", "container", s.name, "owner", owner, "volume", v.Name)
-		return s, nil
+	s := m.takeSlot(ctx)
+	if s == nil {
+		return nil, fmt.Errorf("%w: the fork pool is empty", sandbox.ErrNoOverlay)
 	}
+	if err := m.mountSlot(s, owner, v); err != nil {
+		m.discard(ctx, s)
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENODEV) {
+			m.slotOn.Store(false)
+			m.log.WarnContext(ctx, "fork pool off: the server cannot mount a fork's workspace", "err", err)
+		}
+		return nil, fmt.Errorf("%w: %w", sandbox.ErrNoOverlay, err)
+	}
+	s.mu.Lock()
+	s.owner, s.keep = owner, true
+	s.mu.Unlock()
+	m.mu.Lock()
+	m.byOwner[owner] = s
+	m.mu.Unlock()
+	m.log.InfoContext(ctx, "sandbox from fork pool", "container", s.name, "owner", owner, "volume", v.Name)
+	return s, nil
 }
 
 // takeSlot takes the oldest healthy sandbox of the fork pool, or nil.
