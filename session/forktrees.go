@@ -27,7 +27,10 @@ import (
 // a base folder; each fork's workspace is then a volume of the backend's
 // (sandbox.OverlayVolumes) whose reads come from the base and whose
 // writes land in the fork's own upper folder. Only the paths outside the
-// workspace are still restored by the sandbox's agent.
+// workspace are still restored by the sandbox's agent. A backend with a
+// fork pool (sandbox.OverlayStarter) gives the fork's first sandbox
+// already running, the same folders mounted on its working folder, so
+// that the fork starts no container (runner.startOverlay).
 //
 // Layout under its folder (Options.ForkTreesDir), which no sandbox
 // reaches:
