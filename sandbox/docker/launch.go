@@ -94,6 +94,15 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 		if s.slot = m.slotDirOf(s.name); s.slot == "" {
 			return nil, errors.New("sandbox slot folder: no Options.SlotDir")
 		}
+		// Not stale while its container is being made (dropStaleSlots).
+		m.mu.Lock()
+		m.makingSlots[s.slot] = true
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			delete(m.makingSlots, s.slot)
+			m.mu.Unlock()
+		}()
 		if err := os.MkdirAll(filepath.Join(s.slot, "ws"), 0o755); err != nil {
 			return nil, fmt.Errorf("sandbox slot folder: %w", err)
 		}

@@ -45,12 +45,14 @@ type Manager struct {
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
-	byID     map[string]*Sandbox     // every known sandbox, pool included
-	byOwner  map[string]*Sandbox     // held for owners
-	starting map[string]bool         // owners whose sandbox is being made
-	pool     []*Sandbox              // ready, unassigned
-	slots    []*Sandbox              // the fork pool: ready, unassigned
-	browsers map[string]*browserConn // by owner; see StartBrowser
+	byID     map[string]*Sandbox // every known sandbox, pool included
+	byOwner  map[string]*Sandbox // held for owners
+	starting map[string]bool     // owners whose sandbox is being made
+	pool     []*Sandbox          // ready, unassigned
+	slots    []*Sandbox          // the fork pool: ready, unassigned
+	// makingSlots holds the slot folders whose container is being made.
+	makingSlots map[string]bool
+	browsers    map[string]*browserConn // by owner; see StartBrowser
 }
 
 // New returns a Manager using engine (see Connect). It starts the event

@@ -82,6 +82,11 @@ func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error 
 	}
 	info, err := m.engine.ContainerInspect(ctx, h.ID)
 	if isGone(err) {
+		// Removed by another (an earlier server whose request the
+		// engine finished): its slot, if it had one, goes now.
+		if m.slotsOn() {
+			m.dropStaleSlots(ctx)
+		}
 		return nil
 	}
 	if err != nil {

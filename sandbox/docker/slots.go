@@ -368,7 +368,10 @@ func (m *Manager) dropStaleSlots(ctx context.Context) {
 	}
 	for _, e := range entries {
 		dir := m.slotDirOf(e.Name())
-		if dir == "" {
+		m.mu.Lock()
+		making := m.makingSlots[dir]
+		m.mu.Unlock()
+		if dir == "" || making {
 			continue
 		}
 		_, err := m.engine.ContainerInspect(ctx, e.Name())
