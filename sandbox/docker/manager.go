@@ -68,19 +68,20 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		engine:     engine,
-		opts:       opts,
-		log:        logger.With("component", "sandbox"),
-		instance:   strings.ToLower(rand.Text()[:12]),
-		local:      localEngine(engine),
-		inject:     opts.Inject,
-		refill:     make(chan struct{}, 1),
-		slotRefill: make(chan struct{}, 1),
-		changes:    make(chan sandbox.StatusChange, changesQueue),
-		byID:       make(map[string]*Sandbox),
-		byOwner:    make(map[string]*Sandbox),
-		starting:   make(map[string]bool),
-		caps:       capabilities,
+		engine:      engine,
+		opts:        opts,
+		log:         logger.With("component", "sandbox"),
+		instance:    strings.ToLower(rand.Text()[:12]),
+		local:       localEngine(engine),
+		inject:      opts.Inject,
+		refill:      make(chan struct{}, 1),
+		slotRefill:  make(chan struct{}, 1),
+		changes:     make(chan sandbox.StatusChange, changesQueue),
+		byID:        make(map[string]*Sandbox),
+		byOwner:     make(map[string]*Sandbox),
+		starting:    make(map[string]bool),
+		makingSlots: make(map[string]bool),
+		caps:        capabilities,
 	}
 	if m.inject == InjectAuto {
 		m.inject = InjectCopy
