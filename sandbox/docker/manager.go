@@ -36,7 +36,8 @@ type Manager struct {
 	// slotRefill wakes fillSlots; slotOn says the fork pool is on.
 	slotRefill chan struct{}
 	slotOn     atomic.Bool
-	slotWanted atomic.Bool // a fork asked: fillSlots fills from then on
+	slotWanted atomic.Bool  // a fork asked: fillSlots fills from then on
+	slotTaken  atomic.Int64 // when StartOverlay last took one, unix ns
 	changes    chan sandbox.StatusChange
 
 	tarOnce sync.Once

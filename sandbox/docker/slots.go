@@ -171,6 +171,16 @@ func (m *Manager) fillSlots() {
 				continue
 			}
 		}
+		// Not while forks that just took sandboxes restore their files:
+		// a container's start is CPU the engine takes from them.
+		if wait := time.Until(time.Unix(0, m.slotTaken.Load()).Add(slotRefillDelay)); wait > 0 {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
 		s, err := m.create(m.ctx, "", m.slotSpec, nil, true)
 		if err != nil {
 			if m.ctx.Err() != nil {
@@ -196,6 +206,10 @@ func (m *Manager) fillSlots() {
 		m.mu.Unlock()
 	}
 }
+
+// slotRefillDelay is how long after a sandbox was taken from the fork
+// pool its refill waits.
+const slotRefillDelay = time.Second
 
 // ForkPoolReady returns how many sandboxes wait in the fork pool.
 func (m *Manager) ForkPoolReady() int {
@@ -260,6 +274,7 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 		m.mu.Unlock()
 	}()
 	defer m.kickSlots()
+	m.slotTaken.Store(time.Now().UnixNano())
 	s := m.takeSlot(ctx)
 	if s == nil {
 		return nil, fmt.Errorf("%w: the fork pool is empty", sandbox.ErrNoOverlay)
