@@ -1,15 +1,12 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,188 +19,55 @@ import (
 
 	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/kube/kubetest"
 )
 
-// The tests in this file run against a real cluster: the one
-// GOHANDS_TEST_KUBECONFIG names, or, when that is unset, the single-node
-// cluster scripts/kube/cluster.sh brings up on this machine (see
-// GOHANDS_TEST_KUBE_SCRIPT). The agent image is built from this tree and
-// imported into the cluster by the script's load command; the sandbox
-// image is the one the script imports. Every object the tests make
-// carries this run's server id, and TestMain fails the run when any is
-// left at its end.
+// The tests in this file run against a real cluster, which kubetest
+// prepares (see there): the one GOHANDS_TEST_KUBECONFIG names, or the
+// single-node cluster scripts/kube/cluster.sh brings up on this machine,
+// with the agent image of this tree, in a namespace of this test
+// binary's own. Every object the tests make carries this run's server
+// id, and TestMain fails the run when any is left at its end.
 
 // clusterEnv is what the cluster tests share, prepared on first use.
 type clusterEnv struct {
 	once     sync.Once
-	skip     string // why the cluster tests skip
-	fatal    string // why they fail
 	cs       kubernetes.Interface
 	cfg      *rest.Config
+	err      error
 	serverID string
 	ns       string
 	agentBin string // the runtime-agent built for the tests (the Docker baseline uses it)
-	dir      string
+	image    string // the agent image built for the tests
 }
 
 var cluster clusterEnv
 
-// testAgentImage is the agent image built for the tests.
-const testAgentImage = "gohands/runtime-agent:kubetest"
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if cluster.dir != "" {
-		os.RemoveAll(cluster.dir)
-	}
-	if cluster.cs != nil {
-		if left := leftovers(cluster.cs, cluster.ns, cluster.serverID); left != "" {
-			fmt.Fprintf(os.Stderr, "kube tests left objects of server %s in the cluster: %s\n", cluster.serverID, left)
-			code = 1
+	if c := kubetest.Prepared(); c != nil {
+		if cluster.serverID != "" {
+			if left := c.Leftovers(ServerSelector(cluster.serverID), 2*time.Minute); left != "" {
+				fmt.Fprintf(os.Stderr, "kube tests left objects of server %s in the cluster: %s\n", cluster.serverID, left)
+				code = 1
+			}
 		}
+		c.Close()
 	}
 	os.Exit(code)
-}
-
-// leftovers names the Pods, Secrets and claims of serverID still in ns
-// (Pods on their way out count: the test waits for them), after waiting
-// up to a minute for terminating Pods to go.
-func leftovers(cs kubernetes.Interface, ns, serverID string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lo := metav1.ListOptions{LabelSelector: labelSandbox + "=1," + labelServer + "=" + labelValue(serverID)}
-	for {
-		var names []string
-		if pods, err := cs.CoreV1().Pods(ns).List(ctx, lo); err == nil {
-			for _, p := range pods.Items {
-				names = append(names, "pod/"+p.Name)
-			}
-		} else {
-			return err.Error()
-		}
-		if secrets, err := cs.CoreV1().Secrets(ns).List(ctx, lo); err == nil {
-			for _, s := range secrets.Items {
-				names = append(names, "secret/"+s.Name)
-			}
-		}
-		if claims, err := cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo); err == nil {
-			for _, c := range claims.Items {
-				names = append(names, "pvc/"+c.Name)
-			}
-		}
-		if len(names) == 0 {
-			return ""
-		}
-		select {
-		case <-ctx.Done():
-			return strings.Join(names, " ")
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// clusterScript is the script that brings the test cluster up.
-func clusterScript() string {
-	if p := os.Getenv("GOHANDS_TEST_KUBE_SCRIPT"); p != "" {
-		return p
-	}
-	p, _ := filepath.Abs("../../scripts/kube/cluster.sh")
-	return p
-}
-
-func (e *clusterEnv) prepare() {
-	if testing.Short() {
-		e.skip = "cluster tests skipped under -short"
-		return
-	}
-	script := clusterScript()
-	_, scriptErr := os.Stat(script)
-	kubeconfig := os.Getenv("GOHANDS_TEST_KUBECONFIG")
-	if kubeconfig == "" {
-		if scriptErr != nil {
-			e.skip = fmt.Sprintf("no cluster: GOHANDS_TEST_KUBECONFIG is unset and there is no %s to bring one up", script)
-			return
-		}
-		out, err := runLogged(30*time.Minute, "bash", script, "up")
-		if err != nil {
-			e.fatal = fmt.Sprintf("%s up: %v\n%s", script, err, out)
-			return
-		}
-		out, err = runLogged(time.Minute, "bash", script, "env")
-		if err != nil {
-			e.fatal = fmt.Sprintf("%s env: %v\n%s", script, err, out)
-			return
-		}
-		for line := range strings.Lines(out) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KUBECONFIG="); ok {
-				kubeconfig = v
-			}
-		}
-		if kubeconfig == "" {
-			e.fatal = fmt.Sprintf("%s env printed no KUBECONFIG=: %s", script, out)
-			return
-		}
-	}
-	if err := e.buildAgentImage(); err != nil {
-		e.fatal = err.Error()
-		return
-	}
-	if scriptErr == nil {
-		if out, err := runLogged(5*time.Minute, "bash", script, "load", testAgentImage); err != nil {
-			e.fatal = fmt.Sprintf("%s load %s: %v\n%s", script, testAgentImage, err, out)
-			return
-		}
-	}
-	cs, cfg, err := Connect(kubeconfig)
-	if err != nil {
-		e.fatal = err.Error()
-		return
-	}
-	e.cs, e.cfg = cs, cfg
-	e.ns = "default"
-	e.serverID = "kubetest-" + strings.ToLower(rand.Text()[:10])
-}
-
-// buildAgentImage builds the runtime-agent of this tree and the agent
-// image from it, as make agent-image does.
-func (e *clusterEnv) buildAgentImage() error {
-	dir, err := os.MkdirTemp("", "gohands-kubetest-")
-	if err != nil {
-		return err
-	}
-	e.dir = dir
-	bin := filepath.Join(dir, "runtime-agent")
-	e.agentBin = bin
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "../../cmd/runtime-agent")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build runtime-agent: %v\n%s", err, out)
-	}
-	if out, err := runLogged(10*time.Minute, "bash", "../../scripts/agent-image.sh", bin, testAgentImage); err != nil {
-		return fmt.Errorf("agent image: %v\n%s", err, out)
-	}
-	return nil
-}
-
-func runLogged(timeout time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var buf bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	return buf.String(), err
 }
 
 // needCluster skips or fails t as the cluster's preparation says.
 func needCluster(t testing.TB) {
 	t.Helper()
-	cluster.once.Do(cluster.prepare)
-	if cluster.skip != "" {
-		t.Skip(cluster.skip)
-	}
-	if cluster.fatal != "" {
-		t.Fatal(cluster.fatal)
+	c := kubetest.Ensure(t)
+	cluster.once.Do(func() {
+		cluster.cs, cluster.cfg, cluster.err = Connect(c.Kubeconfig)
+		cluster.ns, cluster.agentBin, cluster.image = c.Namespace, c.AgentBinary, c.AgentImage
+		cluster.serverID = "kubetest-" + strings.ToLower(rand.Text()[:10])
+	})
+	if cluster.err != nil {
+		t.Fatal(cluster.err)
 	}
 }
 
@@ -213,7 +77,7 @@ func clusterManager(t testing.TB, edit func(*Options)) *Manager {
 	needCluster(t)
 	o := DefaultOptions()
 	o.ServerID, o.Namespace = cluster.serverID, cluster.ns
-	o.AgentImage, o.PullPolicy = testAgentImage, corev1.PullNever
+	o.AgentImage, o.PullPolicy = cluster.image, corev1.PullNever
 	o.UserID, o.GroupID = 1000, 1000
 	o.PendingTimeout = 2 * time.Minute
 	o.StartTimeout = 2 * time.Minute

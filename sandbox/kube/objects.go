@@ -67,6 +67,12 @@ func (m *Manager) serverSelector() labels.Set {
 	return labels.Set{labelSandbox: "1", labelServer: labelValue(m.opts.ServerID)}
 }
 
+// ServerSelector is the label selector of every Pod, Secret and claim
+// the backend makes for a server id (as kubectl get -l takes it).
+func ServerSelector(serverID string) string {
+	return labels.Set{labelSandbox: "1", labelServer: labelValue(serverID)}.String()
+}
+
 // objectLabels are the labels of each object of sandbox id.
 func (m *Manager) objectLabels(id, owner string, pooled bool) map[string]string {
 	l := maps.Clone(m.opts.Labels)
