@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -301,6 +302,20 @@ func mountsUnder(t *testing.T, dir string) int {
 	return n
 }
 
+// unmountUnder unmounts every mount at or under dir, the deepest first.
+func unmountUnder(dir string) {
+	raw, _ := os.ReadFile("/proc/self/mountinfo")
+	var points []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
+}
+
 // TestFaultForkPoolKilled: a fork whose sandbox came from the fork pool
 // (its overlay mounted on a running sandbox's slot) survives a SIGKILL of
 // gohands: the next one takes it over with its files. Killed again right
@@ -331,6 +346,8 @@ func TestFaultForkPoolKilled(t *testing.T) {
 		for _, v := range vols.Volumes {
 			engine.VolumeRemove(context.Background(), v.Name, true)
 		}
+		// A test that failed half way may leave the slots mounted.
+		unmountUnder(slots)
 	})
 	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
 		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
