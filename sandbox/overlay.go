@@ -38,3 +38,15 @@ type OverlayVolumes interface {
 	// other); one that is gone is not an error. The folders stay.
 	RemoveOverlayVolume(ctx context.Context, name string) error
 }
+
+// OverlayStarter is a Backend that can also give an owner a sandbox
+// already running whose working folder is made to show an OverlayVolume
+// (the Docker backend's fork pool), so that a fork starts no sandbox.
+type OverlayStarter interface {
+	// StartOverlay is Start for a spec whose working folder is the
+	// volume v (spec's mount of v.Name at v.Target included). It fails
+	// with ErrNoOverlay when it cannot serve it (no ready sandbox, a spec
+	// its sandboxes do not match, a mount refused): the caller then
+	// calls Start.
+	StartOverlay(ctx context.Context, owner string, spec Spec, v OverlayVolume) (Sandbox, error)
+}

@@ -25,9 +25,16 @@ type benchConversation struct {
 	m   *session.ConversationManager
 	a   *session.AgentSession
 	cks *checkpoint.Store
+	sbs *docker.Manager
 }
 
 func newBenchConversation(b *testing.B) benchConversation {
+	return newBenchConversationPool(b, 0)
+}
+
+// newBenchConversationPool is newBenchConversation with a fork pool of
+// forkPool sandboxes (0: none).
+func newBenchConversationPool(b *testing.B, forkPool int) benchConversation {
 	b.Helper()
 	store, err := storage.Open(filepath.Join(b.TempDir(), "state.db"), storage.Options{})
 	if err != nil {
@@ -37,7 +44,12 @@ func newBenchConversation(b *testing.B) benchConversation {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sbs := dockertest.Manager(b, func(o *docker.Options) { o.PoolSize = 0 })
+	sbs := dockertest.Manager(b, func(o *docker.Options) {
+		o.PoolSize = 0
+		if forkPool > 0 {
+			o.ForkPoolSize, o.SlotDir = forkPool, filepath.Join(b.TempDir(), "slots")
+		}
+	})
 	m, err := session.New(session.Options{Store: store, Sandboxes: sbs, Checkpoints: cks, CheckpointsDefault: true,
 		ForkTreesDir: filepath.Join(b.TempDir(), "fork-trees")})
 	if err != nil {
@@ -59,7 +71,7 @@ func newBenchConversation(b *testing.B) benchConversation {
 	}
 	bash(b, a, "mkdir -p /workspace/src && for i in $(seq 1 500); do head -c 100000 /dev/urandom > /workspace/src/f$i; done; du -sm /workspace/src")
 	step(b, a, event.ToolTerminal)
-	return benchConversation{m: m, a: a, cks: cks}
+	return benchConversation{m: m, a: a, cks: cks, sbs: sbs}
 }
 
 func all(m *session.ConversationManager) []session.Info {
@@ -134,9 +146,18 @@ func BenchmarkCheckpointStep(b *testing.B) {
 // BenchmarkForkCost times, in the same run: a fork of a conversation with
 // a 50 MB workspace to a ready, restored sandbox; a bare engine commit of
 // its container plus a copy of its workspace; four forks at once; and a
-// rewind to the event forked from (and the move back, not timed).
+// rewind to the event forked from (and the move back, not timed). It
+// runs twice: with a fork pool of 4 sandboxes (fork-pool; each timed
+// fork waits for the pool to be full first, so that it measures a warm
+// pool, and pool-warm-% says how many found it so) and without
+// (no-pool: every fork starts its own container).
 func BenchmarkForkCost(b *testing.B) {
-	c := newBenchConversation(b)
+	b.Run("fork-pool", func(b *testing.B) { benchForkCost(b, 4) })
+	b.Run("no-pool", func(b *testing.B) { benchForkCost(b, 0) })
+}
+
+func benchForkCost(b *testing.B, pool int) {
+	c := newBenchConversationPool(b, pool)
 	ctx := context.Background()
 	at := step(b, c.a, event.ToolTerminal)
 	bash(b, c.a, edit)
@@ -157,13 +178,34 @@ func BenchmarkForkCost(b *testing.B) {
 			}
 		}
 	}
+	warm, forks := 0, 0
+	// waitPool waits (untimed) for the fork pool to be full again.
+	waitPool := func() {
+		if pool == 0 {
+			return
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for c.sbs.ForkPoolReady() < pool && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		forks++
+		if c.sbs.ForkPoolReady() >= pool {
+			warm++
+		}
+	}
+	if pool > 0 {
+		drop(fork(1)) // the first fork has the pool filled
+	}
 	var one, four, base, rewind []time.Duration
 	for i := 0; b.Loop(); i++ {
 		var infos []session.Info
+		waitPool()
 		one = append(one, timed(func() { infos = fork(1) }))
 		drop(infos)
+		waitPool()
 		four = append(four, timed(func() { infos = fork(4) }))
 		drop(infos)
+		waitPool() // no refill inside the times below either
 		var img string
 		base = append(base, timed(func() {
 			res, err := engine.ContainerCommit(ctx, ctr, container.CommitOptions{Reference: fmt.Sprintf("gohands-bench:%d", i)})
@@ -194,5 +236,8 @@ func BenchmarkForkCost(b *testing.B) {
 	b.ReportMetric(p50(one)/p50(base), "x-commit+copy")
 	b.ReportMetric(p50(four)/p50(one), "k4-x-fork")
 	b.ReportMetric(p50(rewind)/p50(one), "rewind-x-fork")
+	if forks > 0 {
+		b.ReportMetric(float64(100*warm)/float64(forks), "pool-warm-%")
+	}
 	b.ReportMetric(0, "ns/op")
 }

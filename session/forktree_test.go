@@ -87,11 +87,11 @@ func names(t *testing.T, dir string) []string {
 	return out
 }
 
-// workspaceMount returns the file system type /workspace is mounted as
+// workspaceMount returns the file system type /workspace is mounted as (the top one)
 // in a conversation's sandbox, "" when it is no mount of its own.
 func workspaceMount(t *testing.T, a *session.AgentSession) string {
 	t.Helper()
-	return run(t, a, "awk '$2 == \"/workspace\" {print $3}' /proc/mounts")
+	return run(t, a, "awk '$2 == \"/workspace\" {m = $3} END {print m}' /proc/mounts")
 }
 
 // TestForkWorkspaceCopyOnWrite forks a conversation three times at once:
@@ -281,6 +281,94 @@ func waitTrees(t *testing.T, what string, cond func() bool) {
 	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestForkWorkspaceFromForkPool forks on a backend with a fork pool of
+// two: the first fork starts its own sandbox (the pool fills from then
+// on); of three forks at once, two take running sandboxes of the pool,
+// on whose slots their overlays are mounted, and the third starts its
+// own. Every fork sees the base's files; a write stays in its fork;
+// deleting the forks unmounts and removes their slots.
+func TestForkWorkspaceFromForkPool(t *testing.T) {
+	slots := filepath.Join(t.TempDir(), "slots")
+	be := dockertest.Manager(t, func(o *docker.Options) { o.PoolSize, o.ForkPoolSize, o.SlotDir = 0, 2, slots })
+	m, trees := newForkManager(t, be)
+	ctx := context.Background()
+	a, _, err := m.Create(ctx, session.CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a, "mkdir -p /workspace/src && echo base > /workspace/src/base.txt")
+	checkpointed(t, a)
+	fromPool := func(info session.Info) bool {
+		c, err := dockertest.Engine().ContainerInspect(ctx, info.Sandbox.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Config.Labels["gohands.slot"] == "1"
+	}
+	first, err := a.Fork(ctx, session.ForkRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromPool(first[0]) {
+		t.Error("the first fork's sandbox came from a fork pool that nothing had asked to fill")
+	}
+	for deadline := time.Now().Add(time.Minute); be.ForkPoolReady() < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			if os.Getenv("CI") == "" && os.Geteuid() != 0 {
+				t.Skip("no fork pool on this host (the tests are not root)")
+			}
+			t.Fatalf("fork pool: %d ready after a minute, want 2", be.ForkPoolReady())
+		}
+	}
+	infos, err := a.Fork(ctx, session.ForkRequest{Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pooled := 0
+	forks := make([]*session.AgentSession, len(infos))
+	for i, info := range infos {
+		if fromPool(info) {
+			pooled++
+		}
+		if forks[i], err = m.Get(info.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := workspaceMount(t, forks[i]); got != "overlay" {
+			t.Errorf("fork %d: /workspace is mounted as %q, want overlay", i, got)
+		}
+		if got := run(t, forks[i], "cat src/base.txt"); got != "base" {
+			t.Errorf("fork %d: base.txt: %q", i, got)
+		}
+	}
+	if pooled != 2 {
+		t.Errorf("%d of three forks from the fork pool of two, want 2", pooled)
+	}
+	if got := len(names(t, slots)); got < 2 {
+		t.Errorf("slots: %d, want the two forks' at least", got)
+	}
+	run(t, forks[0], "echo mine > /workspace/src/mine.txt && echo more >> /workspace/src/base.txt")
+	for i, f := range []*session.AgentSession{a, forks[1], forks[2]} {
+		if got := run(t, f, "ls /workspace/src | tr '\\n' ' '; cat /workspace/src/base.txt"); got != "base.txt base" {
+			t.Errorf("conversation %d: %q, want base.txt alone, unchanged", i, got)
+		}
+	}
+	for _, info := range append(first, infos...) {
+		if err := m.Delete(ctx, info.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTrees(t, "the fork folders to go", func() bool {
+		return len(names(t, filepath.Join(trees, "forks"))) == 0
+	})
+	// What is left in the slot folder is the pool's refill: slots
+	// that are not mounted.
+	for _, name := range names(t, slots) {
+		if b, err := os.ReadFile(filepath.Join(slots, name, "slot.json")); err == nil {
+			t.Errorf("slot %s of a deleted fork left: %s", name, b)
 		}
 	}
 }

@@ -27,7 +27,10 @@ import (
 // a base folder; each fork's workspace is then a volume of the backend's
 // (sandbox.OverlayVolumes) whose reads come from the base and whose
 // writes land in the fork's own upper folder. Only the paths outside the
-// workspace are still restored by the sandbox's agent.
+// workspace are still restored by the sandbox's agent. A backend with a
+// fork pool (sandbox.OverlayStarter) gives the fork's first sandbox
+// already running, the same folders mounted on its working folder, so
+// that the fork starts no container (runner.startOverlay).
 //
 // Layout under its folder (Options.ForkTreesDir), which no sandbox
 // reaches:
@@ -166,6 +169,22 @@ func (t *forkTrees) volume(id string) (string, bool) {
 	}
 	ft, err := t.read(id)
 	return ft.Volume, err == nil
+}
+
+// overlay describes the fork id's workspace volume, target being where
+// its sandbox mounts it, for a backend that mounts it on a sandbox
+// already running (sandbox.OverlayStarter).
+func (t *forkTrees) overlay(id, target string) (sandbox.OverlayVolume, bool) {
+	if t.be == nil {
+		return sandbox.OverlayVolume{}, false
+	}
+	ft, err := t.read(id)
+	if err != nil {
+		return sandbox.OverlayVolume{}, false
+	}
+	dir := t.forkDir(id)
+	return sandbox.OverlayVolume{Name: ft.Volume, Owner: id, Target: target,
+		Lower: filepath.Join(t.dir, "bases", ft.Base), Upper: filepath.Join(dir, "up"), Work: filepath.Join(dir, "work")}, true
 }
 
 // acquire counts one more fork using the base key, made first by fill

@@ -216,7 +216,10 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 		return nil, err
 	}
 	spec.Volume = prev.Volume
-	sb, err := r.be.Start(ctx, a.id, spec)
+	sb, err := r.startOverlay(ctx, spec, replaces)
+	if sb == nil && err == nil {
+		sb, err = r.be.Start(ctx, a.id, spec)
+	}
 	if err != nil {
 		r.event(event.SandboxError, "the sandbox could not start: "+err.Error(), nil)
 		return nil, sandboxError(err)
@@ -236,6 +239,30 @@ func (r *runner) start(ctx context.Context) (sandbox.Sandbox, error) {
 	}
 	r.event(event.SandboxRunning, "the sandbox is ready", sb)
 	return sb, nil
+}
+
+// startOverlay gives the first sandbox of a fork with a copy-on-write
+// workspace from the backend's fork pool (sandbox.OverlayStarter): a
+// sandbox already running, on whose working folder the backend mounts
+// the fork's overlay. It returns no sandbox and no error when the
+// backend cannot (no pool, none ready, the mount refused): the caller
+// starts one then. Later starts of the fork's sandbox (after an idle
+// removal, say) mount the same folders as a volume.
+func (r *runner) startOverlay(ctx context.Context, spec sandbox.Spec, replaces bool) (sandbox.Sandbox, error) {
+	ov, ok := r.be.(sandbox.OverlayStarter)
+	if !ok || replaces {
+		return nil, nil
+	}
+	v, ok := r.a.m.trees.overlay(r.a.id, r.a.WorkingDir())
+	if !ok {
+		return nil, nil
+	}
+	sb, err := ov.StartOverlay(ctx, r.a.id, spec, v)
+	if errors.Is(err, sandbox.ErrNoOverlay) {
+		r.a.log.DebugContext(ctx, "the fork's sandbox is started, not taken from the fork pool", "err", err)
+		return nil, nil
+	}
+	return sb, err
 }
 
 // savedRecord returns the record saved for the conversation, if any.

@@ -204,6 +204,10 @@ type SandboxConfig struct {
 	Network string
 	// PoolSize is the number of warm sandboxes kept ready; 0 disables the pool.
 	PoolSize int
+	// ForkPoolSize is the number of running sandboxes kept, from the
+	// first fork on, for forks' copy-on-write workspaces (docker only);
+	// 0 disables it.
+	ForkPoolSize int
 	// IdleTimeout stops the sandbox of a conversation idle that long (the
 	// clock of ConversationIdle; session.Options.IdleTimeout); 0 leaves it
 	// to ConversationIdle.
@@ -354,14 +358,15 @@ func defaultConfig(getenv func(string) string) Config {
 			IdleTimeout: browser.DefaultIdleTimeout, LoadTimeout: browser.DefaultLoadTimeout,
 		},
 		Sandbox: SandboxConfig{
-			Backend:     BackendDocker,
-			Image:       o.Image,
-			UserID:      o.UserID,
-			GroupID:     o.GroupID,
-			PidsLimit:   o.Limits.PidsLimit,
-			Network:     o.Limits.Network,
-			PoolSize:    1,
-			IdleTimeout: 15 * time.Minute,
+			Backend:      BackendDocker,
+			Image:        o.Image,
+			UserID:       o.UserID,
+			GroupID:      o.GroupID,
+			PidsLimit:    o.Limits.PidsLimit,
+			Network:      o.Limits.Network,
+			PoolSize:     1,
+			ForkPoolSize: 4,
+			IdleTimeout:  15 * time.Minute,
 		},
 	}
 }
@@ -490,6 +495,8 @@ var settings = []setting{
 	{key: "sandbox.network", env: []string{"SANDBOX_NETWORK"}, set: parseNetwork},
 	{key: "sandbox.pool_size", env: []string{"SANDBOX_POOL_SIZE"},
 		set: func(l *loader, v string) error { return parseInt(v, 0, 1000, &l.cfg.Sandbox.PoolSize) }},
+	{key: "sandbox.fork_pool_size", env: []string{"SANDBOX_FORK_POOL_SIZE"},
+		set: func(l *loader, v string) error { return parseInt(v, 0, 64, &l.cfg.Sandbox.ForkPoolSize) }},
 	{key: "sandbox.idle_timeout", env: []string{"SANDBOX_IDLE_TIMEOUT"},
 		set: func(l *loader, v string) error { return parseDuration(v, &l.cfg.Sandbox.IdleTimeout) }},
 	{key: "sandbox.transport", env: []string{"SANDBOX_TRANSPORT"}, set: parseTransport},

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,4 +274,142 @@ func TestFaultForkKilledCopyOnWrite(t *testing.T) {
 		}
 	}
 	g.stop()
+}
+
+// slotOf returns the slot folder under slots that the fork id's sandbox
+// took from the fork pool, "" when none did.
+func slotOf(t *testing.T, slots, id string) string {
+	t.Helper()
+	entries, _ := os.ReadDir(slots)
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(slots, e.Name(), "slot.json"))
+		if err == nil && strings.Contains(string(raw), `"owner":"`+id+`"`) {
+			return filepath.Join(slots, e.Name())
+		}
+	}
+	return ""
+}
+
+// mountsUnder counts the mounts of this namespace at or under dir.
+func mountsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			n++
+		}
+	}
+	return n
+}
+
+// unmountUnder unmounts every mount at or under dir, the deepest first.
+func unmountUnder(dir string) {
+	raw, _ := os.ReadFile("/proc/self/mountinfo")
+	var points []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
+}
+
+// TestFaultForkPoolKilled: a fork whose sandbox came from the fork pool
+// (its overlay mounted on a running sandbox's slot) survives a SIGKILL of
+// gohands: the next one takes it over with its files. Killed again right
+// after the fork's delete answered, the next gohands removes its sandbox
+// and unmounts and removes its slot; stopped, it leaves no mount.
+func TestFaultForkPoolKilled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the fork pool needs a root server")
+	}
+	engine, dir, agent := dockerSetup(t)
+	bin := buildServer(t, dir)
+	model := llmtest.New(t,
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo A > /workspace/a.txt"}`}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
+	)
+	state := filepath.Join(dir, "state")
+	slots := filepath.Join(state, "fork-slots")
+	env := map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(state, "state.db"),
+		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_FORK_POOL_SIZE": "1",
+		"SANDBOX_RUN_DIR": filepath.Join(dir, "run"), "LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
+	}
+	g := startChild(t, []string{bin}, env)
+	serverID := g.serverID
+	t.Cleanup(func() {
+		removeOwnedBy(engine, serverID)
+		vols, _ := engine.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+serverID))})
+		for _, v := range vols.Volumes {
+			engine.VolumeRemove(context.Background(), v.Name, true)
+		}
+		// A test that failed half way may leave the slots mounted.
+		unmountUnder(slots)
+	})
+	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
+		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
+	g.waitStatus(id, 2*time.Minute, "finished")
+	obs, ok := find(g.events(id), "ObservationEvent", "a.txt")
+	if !ok {
+		t.Fatal("no observation of the write")
+	}
+	// The first fork starts its own sandbox and has the pool filled; a
+	// later one takes the pool's.
+	pooled, slot := "", ""
+	for i := 0; slot == "" && i < 60; i++ {
+		fid := fmt.Sprintf("pool-fork-%d", i)
+		if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":%q,"from_event_id":%q}`, fid, obs.ID), nil); st != http.StatusCreated {
+			t.Fatalf("fork: %d %s", st, data)
+		}
+		if slot = slotOf(t, slots, fid); slot != "" {
+			pooled = fid
+			break
+		}
+		if st, data := g.call("DELETE", "/api/conversations/"+fid, "", nil); st != http.StatusOK {
+			t.Fatalf("delete %s: %d %s", fid, st, data)
+		}
+		time.Sleep(time.Second)
+	}
+	if slot == "" {
+		t.Fatal("no fork took a sandbox of the fork pool in a minute")
+	}
+	if st, out, _ := g.bash(pooled, "cat a.txt; echo B > b.txt"); st != http.StatusOK || strings.TrimSpace(out) != "A" {
+		t.Fatalf("the pooled fork's a.txt: %d %q", st, out)
+	}
+	g.kill()
+
+	g = startChild(t, []string{bin}, env)
+	if st, out, _ := g.bash(pooled, "cat a.txt b.txt"); st != http.StatusOK || strings.TrimSpace(out) != "A\nB" {
+		t.Errorf("the pooled fork after a kill: %d %q, want its files", st, out)
+	}
+	if st, data := g.call("DELETE", "/api/conversations/"+pooled, "", nil); st != http.StatusOK {
+		t.Fatalf("delete the pooled fork: %d %s", st, data)
+	}
+	g.kill()
+
+	g = startChild(t, []string{bin}, env)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		_, err := os.Stat(slot)
+		if os.IsNotExist(err) && mountsUnder(t, slot) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted fork's slot a minute after the restart: %v, %d mounts", err, mountsUnder(t, slot))
+		}
+	}
+	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+serverID), filters.Arg("label", "gohands.slot=1"))
+	g.stop()
+	if n := mountsUnder(t, slots); n != 0 {
+		t.Errorf("%d mounts under %s after a stop with no fork left", n, slots)
+	}
+	if list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned}); err != nil || len(list) != 0 {
+		t.Errorf("fork pool sandboxes after the stop: %d %v", len(list), err)
+	}
 }

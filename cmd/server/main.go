@@ -418,6 +418,8 @@ func startDocker(ctx context.Context, cfg Config, serverID string, logger *slog.
 	opts.Limits = sandbox.Limits{Memory: s.Memory, NanoCPUs: int64(s.CPUs * 1e9), PidsLimit: s.PidsLimit, Network: s.Network}
 	opts.Transport, opts.Inject, opts.RunDir = s.Transport, s.Inject, s.RunDir
 	opts.PoolSize = s.PoolSize
+	opts.ForkPoolSize = s.ForkPoolSize
+	opts.SlotDir = filepath.Join(filepath.Dir(cfg.StatePath), "fork-slots")
 	opts.Browser = docker.BrowserOptions{Image: cfg.Browser.Image, Memory: cfg.Browser.Memory, PidsLimit: cfg.Browser.PidsLimit}
 	m, err := docker.New(engine, opts, logger)
 	if err != nil {

@@ -90,6 +90,28 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 			m.removeVolume(context.WithoutCancel(ctx), s.volume)
 		}
 	}()
+	if r.slot {
+		if s.slot = m.slotDirOf(s.name); s.slot == "" {
+			return nil, errors.New("sandbox slot folder: no Options.SlotDir")
+		}
+		// Not stale while its container is being made (dropStaleSlots).
+		m.mu.Lock()
+		m.makingSlots[s.slot] = true
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			delete(m.makingSlots, s.slot)
+			m.mu.Unlock()
+		}()
+		if err := os.MkdirAll(filepath.Join(s.slot, "ws"), 0o755); err != nil {
+			return nil, fmt.Errorf("sandbox slot folder: %w", err)
+		}
+		defer func() {
+			if !ok {
+				m.dropSlot(s.slot)
+			}
+		}()
+	}
 	if r.transport == TransportUnix {
 		s.runDir = filepath.Join(m.opts.RunDir, s.name)
 		if err := os.MkdirAll(s.runDir, 0o700); err != nil {
@@ -348,6 +370,9 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	if s.pooled {
 		labels[labelPool] = "1"
 	}
+	if s.slot != "" {
+		labels[labelSlot] = "1"
+	}
 	switch {
 	case s.volume != "":
 		labels[labelWorkspace] = s.volume
@@ -405,6 +430,9 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	}
 	if s.volume != "" {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: s.volume, Target: r.workspace})
+	}
+	if s.slot != "" {
+		hc.Mounts = append(hc.Mounts, slotMount(s, r.workspace))
 	}
 	for _, mt := range r.mounts {
 		if mt.Volume {

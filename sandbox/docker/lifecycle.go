@@ -178,6 +178,11 @@ func (s *Sandbox) remove(ctx context.Context) error {
 	if s.runDir != "" {
 		os.RemoveAll(s.runDir)
 	}
+	if s.slot != "" {
+		if err := s.m.dropSlot(s.slot); err != nil {
+			s.m.log.WarnContext(ctx, "slot of a removed sandbox not removed", "slot", s.slot, "err", err)
+		}
+	}
 	s.mu.Lock()
 	drop := s.volume != "" && !s.keep
 	s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/docker/docker/client"
 
@@ -25,13 +26,19 @@ type Manager struct {
 	local    bool   // the engine shares this host's filesystem
 	inject   Inject // resolved: bind or copy
 	poolSpec resolved
+	slotSpec resolved // poolSpec with the working folder on a slot
 	caps     []string // capabilities kept; tests vary it
 
-	ctx     context.Context // cancelled by Close; parent of background work
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	refill  chan struct{}
-	changes chan sandbox.StatusChange
+	ctx    context.Context // cancelled by Close; parent of background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	refill chan struct{}
+	// slotRefill wakes fillSlots; slotOn says the fork pool is on.
+	slotRefill chan struct{}
+	slotOn     atomic.Bool
+	slotWanted atomic.Bool  // a fork asked: fillSlots fills from then on
+	slotTaken  atomic.Int64 // when StartOverlay last took one, unix ns
+	changes    chan sandbox.StatusChange
 
 	tarOnce sync.Once
 	tarball []byte
@@ -39,11 +46,14 @@ type Manager struct {
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
-	byID     map[string]*Sandbox     // every known sandbox, pool included
-	byOwner  map[string]*Sandbox     // held for owners
-	starting map[string]bool         // owners whose sandbox is being made
-	pool     []*Sandbox              // ready, unassigned
-	browsers map[string]*browserConn // by owner; see StartBrowser
+	byID     map[string]*Sandbox // every known sandbox, pool included
+	byOwner  map[string]*Sandbox // held for owners
+	starting map[string]bool     // owners whose sandbox is being made
+	pool     []*Sandbox          // ready, unassigned
+	slots    []*Sandbox          // the fork pool: ready, unassigned
+	// makingSlots holds the slot folders whose container is being made.
+	makingSlots map[string]bool
+	browsers    map[string]*browserConn // by owner; see StartBrowser
 }
 
 // New returns a Manager using engine (see Connect). It starts the event
@@ -59,18 +69,20 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		engine:   engine,
-		opts:     opts,
-		log:      logger.With("component", "sandbox"),
-		instance: strings.ToLower(rand.Text()[:12]),
-		local:    localEngine(engine),
-		inject:   opts.Inject,
-		refill:   make(chan struct{}, 1),
-		changes:  make(chan sandbox.StatusChange, changesQueue),
-		byID:     make(map[string]*Sandbox),
-		byOwner:  make(map[string]*Sandbox),
-		starting: make(map[string]bool),
-		caps:     capabilities,
+		engine:      engine,
+		opts:        opts,
+		log:         logger.With("component", "sandbox"),
+		instance:    strings.ToLower(rand.Text()[:12]),
+		local:       localEngine(engine),
+		inject:      opts.Inject,
+		refill:      make(chan struct{}, 1),
+		slotRefill:  make(chan struct{}, 1),
+		changes:     make(chan sandbox.StatusChange, changesQueue),
+		byID:        make(map[string]*Sandbox),
+		byOwner:     make(map[string]*Sandbox),
+		starting:    make(map[string]bool),
+		makingSlots: make(map[string]bool),
+		caps:        capabilities,
 	}
 	if m.inject == InjectAuto {
 		m.inject = InjectCopy
@@ -97,6 +109,16 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 	m.wg.Go(func() { m.reapBrowsers(m.ctx, false) })
 	if opts.PoolSize > 0 {
 		m.wg.Go(m.fillPool)
+	}
+	if opts.ForkPoolSize > 0 {
+		m.slotSpec = m.poolSpec
+		m.slotSpec.volume, m.slotSpec.disposable, m.slotSpec.slot = "", true, true
+		if err := m.setupSlots(); err != nil {
+			m.log.Warn("no fork pool: forks start their own sandboxes", "err", err)
+		} else {
+			m.slotOn.Store(true)
+			m.wg.Go(m.fillSlots)
+		}
 	}
 	return m, nil
 }
@@ -222,8 +244,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.cancel()
 	m.wg.Wait()
 	m.mu.Lock()
-	pool := m.pool
-	m.pool = nil
+	pool := append(m.pool, m.slots...)
+	m.pool, m.slots = nil, nil
 	browsers := make([]*browserConn, 0, len(m.browsers))
 	for _, b := range m.browsers {
 		browsers = append(browsers, b)
@@ -248,6 +270,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	m.ReleaseSlots(ctx)
 	return errors.Join(errs...)
 }
 
@@ -265,6 +288,7 @@ func (m *Manager) forget(s *Sandbox) {
 		delete(m.byOwner, conv)
 	}
 	m.pool = slices.DeleteFunc(m.pool, func(p *Sandbox) bool { return p == s })
+	m.slots = slices.DeleteFunc(m.slots, func(p *Sandbox) bool { return p == s })
 }
 
 func (m *Manager) lookup(containerID string) *Sandbox {

@@ -84,6 +84,16 @@ type Options struct {
 	// PoolSize is the number of pre-started sandboxes of the default Spec
 	// kept ready. 0 disables the warm pool.
 	PoolSize int
+	// ForkPoolSize is the number of running sandboxes of the default
+	// Spec kept for forks whose workspace is a copy-on-write overlay
+	// (StartOverlay), which then start no container; filled from the
+	// first StartOverlay on. 0 disables it; it needs SlotDir, a local
+	// engine and a root server.
+	ForkPoolSize int
+	// SlotDir is the host folder under which the fork pool's workspaces
+	// are mounted (see slots.go). The Manager makes it, 0700, and binds
+	// it on itself as a shared mount.
+	SlotDir string
 	// Browser configures the browsers started beside sandboxes.
 	Browser BrowserOptions
 }
@@ -153,6 +163,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PoolSize < 0 {
 		errs = append(errs, fmt.Errorf("pool size %d is negative", o.PoolSize))
 	}
+	if o.ForkPoolSize < 0 {
+		errs = append(errs, fmt.Errorf("fork pool size %d is negative", o.ForkPoolSize))
+	}
 	if len(errs) > 0 {
 		return o, fmt.Errorf("sandbox options: %w", errors.Join(errs...))
 	}
@@ -173,6 +186,8 @@ type resolved struct {
 	volume    string
 	// disposable says the workspace lives outside the container.
 	disposable bool
+	// slot says the workspace is a slot of the fork pool (slots.go).
+	slot bool
 }
 
 // newVolume marks a resolved spec's volume still to be made.

@@ -41,7 +41,14 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 		if c.Labels[labelInstance] == m.instance || m.lookup(c.ID) != nil {
 			continue
 		}
-		out = append(out, sandbox.Handle{Owner: c.Labels[labelOwner], ID: c.ID, Image: c.Image,
+		owner := c.Labels[labelOwner]
+		if c.Labels[labelSlot] == "1" && owner == "" && len(c.Names) > 0 {
+			// A fork pool sandbox taken for an owner says so in its slot.
+			if si, ok := m.readSlot(strings.TrimPrefix(c.Names[0], "/")); ok {
+				owner = si.Owner
+			}
+		}
+		out = append(out, sandbox.Handle{Owner: owner, ID: c.ID, Image: c.Image,
 			Volume: vol, Disposable: vol != "" || onMount})
 	}
 	vols, err := m.orphanVolumes(ctx, mounted)
@@ -75,6 +82,11 @@ func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error 
 	}
 	info, err := m.engine.ContainerInspect(ctx, h.ID)
 	if isGone(err) {
+		// Removed by another (an earlier server whose request the
+		// engine finished): its slot, if it had one, goes now.
+		if m.slotsOn() {
+			m.dropStaleSlots(ctx)
+		}
 		return nil
 	}
 	if err != nil {
@@ -90,6 +102,13 @@ func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error 
 	}
 	if dir := m.runDirOf(info.Mounts); dir != "" {
 		os.RemoveAll(dir)
+	}
+	if info.Config.Labels[labelSlot] == "1" {
+		if dir := m.slotDirOf(name); dir != "" {
+			if err := m.dropSlot(dir); err != nil {
+				m.log.WarnContext(ctx, "slot of a removed sandbox not removed", "slot", dir, "err", err)
+			}
+		}
 	}
 	m.log.InfoContext(ctx, "sandbox removed", "container", name, "owner", info.Config.Labels[labelOwner])
 	return nil
@@ -207,6 +226,13 @@ func (m *Manager) sandboxOf(info container.InspectResponse, h sandbox.Handle) (*
 		pooled:    labels[labelPool] == "1",
 		owner:     owner,
 		status:    sandbox.StatusStopped,
+	}
+	if labels[labelSlot] == "1" {
+		if dir := m.slotDirOf(s.name); dir != "" {
+			if _, err := os.Stat(dir); err == nil {
+				s.slot = dir
+			}
+		}
 	}
 	if ws, ok := labels[labelWorkspace]; ok {
 		s.keep, s.disposable = true, true

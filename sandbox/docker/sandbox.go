@@ -22,6 +22,9 @@ type Sandbox struct {
 	// disposable says the workspace lives outside the container.
 	volume     string
 	disposable bool
+	// slot is the host folder of a fork pool sandbox's slot (its working
+	// folder is slot/ws), "" for others.
+	slot string
 
 	op sync.Mutex // serializes lifecycle operations (start, stop, pause, remove)
 

@@ -135,6 +135,9 @@ func Manager(tb testing.TB, edit func(*docker.Options)) *docker.Manager {
 		defer cancel()
 		m.Close(ctx)
 		reap(filters.Arg("label", "gohands.server="+opts.ServerID), time.Now().Add(time.Hour))
+		// The slots of the fork pool's sandboxes, unmounted once their
+		// containers are gone.
+		m.ReleaseSlots(ctx)
 	})
 	return m
 }
