@@ -470,20 +470,7 @@ var (
 func startChild(t *testing.T, argv []string, env map[string]string) *child {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case strings.HasPrefix(k, "GOHANDS_"), strings.HasPrefix(k, "SANDBOX_"), strings.HasPrefix(k, "LLM_"),
-			strings.HasPrefix(k, "OH_"), strings.HasPrefix(k, "OPENHANDS_"), strings.HasPrefix(k, "WORKSPACE_"),
-			k == "SESSION_API_KEY", k == "OPENAI_API_KEY", k == "HOST", k == "PORT":
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	cmd.Env = append(cmd.Env, "HOST=127.0.0.1", "PORT=0")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = childEnv(env)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -532,6 +519,27 @@ func startChild(t *testing.T, argv []string, env map[string]string) *child {
 		t.Fatalf("gohands did not listen within 90s:\n%s", c.log())
 	}
 	return c
+}
+
+// childEnv is the environment of a gohands child: this process's, less
+// every setting of gohands, plus env, listening on a free local port.
+func childEnv(env map[string]string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "GOHANDS_"), strings.HasPrefix(k, "SANDBOX_"), strings.HasPrefix(k, "LLM_"),
+			strings.HasPrefix(k, "OH_"), strings.HasPrefix(k, "OPENHANDS_"), strings.HasPrefix(k, "WORKSPACE_"),
+			k == "SESSION_API_KEY", k == "OPENAI_API_KEY", k == "HOST", k == "PORT":
+			continue
+		}
+		out = append(out, kv)
+	}
+	out = append(out, "HOST=127.0.0.1", "PORT=0")
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 func (c *child) log() string {
@@ -831,11 +839,13 @@ func TestFaultSandboxKilled(t *testing.T) {
 // engineProxy stands between gohands and the Docker engine: a Unix socket
 // the test can take away (every connection cut, the socket file gone) and
 // bring back, which is what gohands sees of an engine that stops and
-// starts again.
+// starts again. On network "tcp" it stands so before the Kubernetes API
+// server (newAPIServerProxy).
 type engineProxy struct {
-	t      *testing.T
-	path   string // where gohands dials (DOCKER_HOST=unix://path)
-	target string // the real engine's socket
+	t       *testing.T
+	network string // "unix" or "tcp"
+	path    string // where gohands dials (DOCKER_HOST=unix://path, or host:port)
+	target  string // the real engine's socket, or the API server's host:port
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -848,7 +858,7 @@ func newEngineProxy(t *testing.T, engine *client.Client, path string) *enginePro
 	if !ok {
 		t.Skipf("the engine is at %s, not on a local Unix socket this test can stand in front of", engine.DaemonHost())
 	}
-	p := &engineProxy{t: t, path: path, target: target, conns: make(map[net.Conn]bool)}
+	p := &engineProxy{t: t, network: "unix", path: path, target: target, conns: make(map[net.Conn]bool)}
 	t.Cleanup(p.down)
 	return p
 }
@@ -856,12 +866,13 @@ func newEngineProxy(t *testing.T, engine *client.Client, path string) *enginePro
 // up starts forwarding.
 func (p *engineProxy) up() {
 	p.t.Helper()
-	ln, err := net.Listen("unix", p.path)
+	ln, err := net.Listen(p.network, p.path)
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	p.mu.Lock()
 	p.ln = ln
+	p.path = ln.Addr().String() // a TCP port chosen by the first listen is kept
 	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
@@ -871,7 +882,7 @@ func (p *engineProxy) up() {
 			if err != nil {
 				return
 			}
-			e, err := net.Dial("unix", p.target)
+			e, err := net.DialTimeout(p.network, p.target, 5*time.Second)
 			if err != nil {
 				c.Close()
 				continue
