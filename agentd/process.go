@@ -37,6 +37,7 @@ type process struct {
 	stdout   *os.File // the read end of its standard output
 	stderr   *ring
 	errPipe  *os.File      // the read end of its standard error
+	errDone  chan struct{} // closed once its standard error is read to the end
 	done     chan struct{} // closed once it exited and its status is known
 
 	mu       sync.Mutex
@@ -180,6 +181,7 @@ func (s *Server) spawn(spec agentapi.ProcessSpec, path, dir string, env []string
 		stdout:  stdoutR,
 		stderr:  &ring{size: agentapi.MaxProcessStderr},
 		errPipe: stderrR,
+		errDone: make(chan struct{}),
 		done:    make(chan struct{}),
 		running: true,
 	}
@@ -187,6 +189,7 @@ func (s *Server) spawn(spec agentapi.ProcessSpec, path, dir string, env []string
 	s.procWG.Add(2)
 	go func() {
 		defer s.procWG.Done()
+		defer close(p.errDone)
 		defer stderrR.Close()
 		io.Copy(p.stderr, stderrR)
 	}()
@@ -219,6 +222,10 @@ func (s *Server) wait(p *process, cmd *exec.Cmd, started time.Time) {
 	p.kill()
 	p.stdout.SetReadDeadline(time.Now().Add(outputGrace))
 	p.errPipe.SetReadDeadline(time.Now().Add(outputGrace))
+	// What it wrote to standard error before it ended belongs to its exit
+	// status; the deadline bounds the wait for a descendant that holds the
+	// pipe open.
+	<-p.errDone
 	p.mu.Lock()
 	p.running, p.exitCode = false, code
 	p.mu.Unlock()

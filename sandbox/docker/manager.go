@@ -147,22 +147,11 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 	if r.transport == TransportUnix && !m.local {
 		return nil, fmt.Errorf("start sandbox for %s: network none needs the Unix socket transport, which needs a local engine (not %s)", owner, m.engine.DaemonHost())
 	}
-	m.mu.Lock()
-	switch {
-	case m.closed:
-		m.mu.Unlock()
-		return nil, sandbox.ErrClosed
-	case m.byOwner[owner] != nil || m.starting[owner]:
-		m.mu.Unlock()
-		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	release, err := m.claimOwner(owner)
+	if err != nil {
+		return nil, err
 	}
-	m.starting[owner] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.starting, owner)
-		m.mu.Unlock()
-	}()
+	defer release()
 
 	if m.opts.PoolSize > 0 && r.servedByPool(m.poolSpec) {
 		if s := m.take(ctx, owner, r.workspace != ""); s != nil {
@@ -324,3 +313,23 @@ func (m *Manager) Ready(ctx context.Context) error {
 }
 
 var _ sandbox.Backend = (*Manager)(nil)
+
+// claimOwner marks owner's sandbox as being started, so that no other
+// start for owner runs meanwhile, or fails with sandbox.ErrClosed or
+// sandbox.ErrExists; release ends the mark.
+func (m *Manager) claimOwner(owner string) (release func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return nil, sandbox.ErrClosed
+	case m.byOwner[owner] != nil || m.starting[owner]:
+		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	}
+	m.starting[owner] = true
+	return func() {
+		m.mu.Lock()
+		delete(m.starting, owner)
+		m.mu.Unlock()
+	}, nil
+}

@@ -14,27 +14,62 @@ import (
 // saves Sandbox.Handle for Recover).
 
 // fillPool runs until Close, creating pool sandboxes one at a time whenever
-// the pool is short. Failures back off from 1s to 30s.
+// the pool is short.
 func (m *Manager) fillPool() {
+	m.fill(filler{
+		name:  "warm pool",
+		spec:  m.poolSpec,
+		wake:  m.refill,
+		short: func() bool { return len(m.pool) < m.opts.PoolSize },
+		add:   func(s *Sandbox) int { m.pool = append(m.pool, s); return len(m.pool) },
+	})
+}
+
+// filler is one of the Manager's pools, as fill keeps it full.
+type filler struct {
+	name string   // for the log
+	spec resolved // of the pool's sandboxes
+	wake <-chan struct{}
+	// short says, under m.mu, whether the pool wants one more.
+	short func() bool
+	// hold says how long to wait before the next create (0: now).
+	hold func() time.Duration
+	// add puts s in the pool, under m.mu, and returns its new size.
+	add func(s *Sandbox) int
+}
+
+// fill runs until Close, creating p's sandboxes one at a time whenever p
+// is short. Failures back off from 1s to 30s.
+func (m *Manager) fill(p filler) {
 	backoff := time.Second
 	for {
 		m.mu.Lock()
-		short := !m.closed && len(m.pool) < m.opts.PoolSize
+		short := !m.closed && p.short()
 		m.mu.Unlock()
 		if !short {
 			select {
 			case <-m.ctx.Done():
 				return
-			case <-m.refill:
+			case <-p.wake:
 				continue
 			}
 		}
-		s, err := m.create(m.ctx, "", m.poolSpec, nil, true)
+		if p.hold != nil {
+			if wait := p.hold(); wait > 0 {
+				select {
+				case <-m.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				continue
+			}
+		}
+		s, err := m.create(m.ctx, "", p.spec, nil, true)
 		if err != nil {
 			if m.ctx.Err() != nil {
 				return
 			}
-			m.log.Warn("warm pool: create sandbox", "err", err, "retry_in", backoff)
+			m.log.Warn(p.name+": create sandbox", "err", err, "retry_in", backoff)
 			select {
 			case <-m.ctx.Done():
 				return
@@ -50,10 +85,9 @@ func (m *Manager) fillPool() {
 			m.discard(m.ctx, s)
 			return
 		}
-		m.pool = append(m.pool, s)
-		n := len(m.pool)
+		n := p.add(s)
 		m.mu.Unlock()
-		m.log.Debug("warm pool: sandbox ready", "container", s.name, "pool", n)
+		m.log.Debug(p.name+": sandbox ready", "container", s.name, "size", n)
 	}
 }
 

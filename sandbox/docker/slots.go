@@ -156,55 +156,22 @@ func slotMount(s *Sandbox, target string) mount.Mount {
 
 // fillSlots runs until Close, creating fork pool sandboxes one at a time
 // whenever the pool is short, from the first StartOverlay on (a server
-// that never forks keeps no fork pool). Failures back off from 1s to 30s.
+// that never forks keeps no fork pool).
 func (m *Manager) fillSlots() {
-	backoff := time.Second
-	for {
-		m.mu.Lock()
-		short := !m.closed && m.slotsOn() && m.slotWanted.Load() && len(m.slots) < m.opts.ForkPoolSize
-		m.mu.Unlock()
-		if !short {
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-m.slotRefill:
-				continue
-			}
-		}
+	m.fill(filler{
+		name: "fork pool",
+		spec: m.slotSpec,
+		wake: m.slotRefill,
+		short: func() bool {
+			return m.slotsOn() && m.slotWanted.Load() && len(m.slots) < m.opts.ForkPoolSize
+		},
 		// Not while forks that just took sandboxes restore their files:
 		// a container's start is CPU the engine takes from them.
-		if wait := time.Until(time.Unix(0, m.slotTaken.Load()).Add(slotRefillDelay)); wait > 0 {
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			continue
-		}
-		s, err := m.create(m.ctx, "", m.slotSpec, nil, true)
-		if err != nil {
-			if m.ctx.Err() != nil {
-				return
-			}
-			m.log.Warn("fork pool: create sandbox", "err", err, "retry_in", backoff)
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 30*time.Second)
-			continue
-		}
-		backoff = time.Second
-		m.mu.Lock()
-		if m.closed {
-			m.mu.Unlock()
-			m.discard(m.ctx, s)
-			return
-		}
-		m.slots = append(m.slots, s)
-		m.mu.Unlock()
-	}
+		hold: func() time.Duration {
+			return time.Until(time.Unix(0, m.slotTaken.Load()).Add(slotRefillDelay))
+		},
+		add: func(s *Sandbox) int { m.slots = append(m.slots, s); return len(m.slots) },
+	})
 }
 
 // slotRefillDelay is how long after a sandbox was taken from the fork
@@ -257,22 +224,11 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 	if r.workspace != v.Target || !r.servedByPool(m.poolSpec) {
 		return nil, fmt.Errorf("%w: the fork pool's sandboxes do not serve this spec", sandbox.ErrNoOverlay)
 	}
-	m.mu.Lock()
-	switch {
-	case m.closed:
-		m.mu.Unlock()
-		return nil, sandbox.ErrClosed
-	case m.byOwner[owner] != nil || m.starting[owner]:
-		m.mu.Unlock()
-		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	release, err := m.claimOwner(owner)
+	if err != nil {
+		return nil, err
 	}
-	m.starting[owner] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.starting, owner)
-		m.mu.Unlock()
-	}()
+	defer release()
 	defer m.kickSlots()
 	m.slotTaken.Store(time.Now().UnixNano())
 	s := m.takeSlot(ctx)
