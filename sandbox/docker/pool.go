@@ -96,18 +96,33 @@ func (m *Manager) fill(p filler) {
 // sandbox's workspace volume (it asked for a working dir).
 func (m *Manager) take(ctx context.Context, conv string, keep bool) *Sandbox {
 	defer m.kickPool()
+	s := m.takeHealthy(ctx, &m.pool, "warm pool")
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.owner, s.keep = conv, keep
+	s.mu.Unlock()
+	m.mu.Lock()
+	m.byOwner[conv] = s
+	m.mu.Unlock()
+	return s
+}
+
+// takeHealthy takes the oldest healthy sandbox out of *pool (one of the
+// Manager's pools, guarded by m.mu), discarding dead ones on the way, or
+// returns nil when none is left. The watcher marks dead ones; a health
+// call (about a millisecond) also catches a wedged agent.
+func (m *Manager) takeHealthy(ctx context.Context, pool *[]*Sandbox, name string) *Sandbox {
 	for {
 		m.mu.Lock()
-		if len(m.pool) == 0 {
+		if len(*pool) == 0 {
 			m.mu.Unlock()
 			return nil
 		}
-		s := m.pool[0]
-		m.pool = m.pool[1:]
+		s := (*pool)[0]
+		*pool = (*pool)[1:]
 		m.mu.Unlock()
-
-		// The watcher marks dead ones; a health call (about a millisecond)
-		// also catches a wedged agent.
 		cl := s.Client()
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := errNotRunning
@@ -115,18 +130,11 @@ func (m *Manager) take(ctx context.Context, conv string, keep bool) *Sandbox {
 			err = cl.Health(hctx)
 		}
 		cancel()
-		if err != nil {
-			m.log.WarnContext(ctx, "warm pool: dropping unhealthy sandbox", "container", s.name, "err", err)
-			m.discard(ctx, s)
-			continue
+		if err == nil {
+			return s
 		}
-		s.mu.Lock()
-		s.owner, s.keep = conv, keep
-		s.mu.Unlock()
-		m.mu.Lock()
-		m.byOwner[conv] = s
-		m.mu.Unlock()
-		return s
+		m.log.WarnContext(ctx, name+": dropping unhealthy sandbox", "container", s.name, "err", err)
+		m.discard(ctx, s)
 	}
 }
 

@@ -255,28 +255,7 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 
 // takeSlot takes the oldest healthy sandbox of the fork pool, or nil.
 func (m *Manager) takeSlot(ctx context.Context) *Sandbox {
-	for {
-		m.mu.Lock()
-		if len(m.slots) == 0 {
-			m.mu.Unlock()
-			return nil
-		}
-		s := m.slots[0]
-		m.slots = m.slots[1:]
-		m.mu.Unlock()
-		cl := s.Client()
-		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := errNotRunning
-		if cl != nil && s.Status() == sandbox.StatusRunning {
-			err = cl.Health(hctx)
-		}
-		cancel()
-		if err == nil {
-			return s
-		}
-		m.log.WarnContext(ctx, "fork pool: dropping unhealthy sandbox", "container", s.name, "err", err)
-		m.discard(ctx, s)
-	}
+	return m.takeHealthy(ctx, &m.slots, "fork pool")
 }
 
 // mountSlot records owner and v in s's slot and mounts v's overlay on it.
