@@ -86,7 +86,7 @@ func BenchmarkColdStart(b *testing.B) {
 // the agent: `sleep infinity`, no agent mount, nothing to wait for.
 func bareStart(b *testing.B, m *Manager, r resolved) (time.Duration, string) {
 	b.Helper()
-	s := &Sandbox{m: m, name: "gohands-bare-" + randomHex(4), token: "x", transport: r.transport}
+	s := &Sandbox{m: m, name: "gohands-bare-" + randomHex(4), token: "x", transport: r.transport, cell: sandbox.NewStatusCell("", "", nil)}
 	if r.transport == TransportUnix {
 		s.runDir = b.TempDir()
 	}

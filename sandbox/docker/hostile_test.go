@@ -306,7 +306,7 @@ func TestNewClientVerifies(t *testing.T) {
 	if err := os.Symlink("real.sock", filepath.Join(dir, sandbox.SocketName)); err != nil {
 		t.Fatal(err)
 	}
-	s := &Sandbox{m: m, name: "gohands-test", token: token, transport: TransportUnix, runDir: dir, owner: "conv-1"}
+	s := &Sandbox{m: m, name: "gohands-test", token: token, transport: TransportUnix, runDir: dir, cell: sandbox.NewStatusCell("conv-1", "", nil)}
 	cl, endpoint := s.newClient("")
 	if want := "unix://" + filepath.Join(dir, sandbox.SocketName); endpoint != want {
 		t.Errorf("endpoint %q, want %q", endpoint, want)
@@ -328,7 +328,7 @@ func TestNewClientVerifies(t *testing.T) {
 	}
 
 	addr := serveAgent(t, "tcp", "127.0.0.1:0", "another-token")
-	s = &Sandbox{m: m, name: "gohands-tcp", token: token, transport: TransportTCP, owner: "conv-2"}
+	s = &Sandbox{m: m, name: "gohands-tcp", token: token, transport: TransportTCP, cell: sandbox.NewStatusCell("conv-2", "", nil)}
 	cl, _ = s.newClient("http://" + addr)
 	if err := cl.Health(testCtx(t)); !errors.Is(err, agentapi.ErrUnverified) {
 		t.Errorf("TCP peer with another token: err = %v, want ErrUnverified", err)

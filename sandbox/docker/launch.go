@@ -66,12 +66,11 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 		token:     rand.Text(),
 		transport: r.transport,
 		pooled:    pooled,
-		owner:     conv,
-		status:    sandbox.StatusStarting,
 		// A pool sandbox's owner says at handover (see take).
 		keep:       !pooled && r.workspace != "",
 		disposable: r.disposable,
 	}
+	s.cell = sandbox.NewStatusCell(conv, sandbox.StatusStarting, s.report)
 	made := false
 	if r.wantsVolume() {
 		given := r.volume
@@ -134,7 +133,7 @@ func (m *Manager) create(ctx context.Context, conv string, r resolved, onPull fu
 		return nil, fmt.Errorf("create sandbox from %s: %w", r.image, engineErr(m.engine, err))
 	}
 	s.id = resp.ID
-	m.register(s)
+	m.reg.Add(s)
 	defer func() {
 		if !ok {
 			m.discard(ctx, s)
@@ -363,7 +362,7 @@ func (m *Manager) containerConfig(s *Sandbox, r resolved) (*container.Config, *c
 	maps.Copy(labels, map[string]string{
 		labelSandbox:   "1",
 		labelServer:    m.opts.ServerID,
-		labelOwner:     s.owner,
+		labelOwner:     s.Owner(),
 		labelInstance:  m.instance,
 		labelTransport: string(r.transport),
 	})

@@ -54,12 +54,8 @@ func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), er
 
 // acquire is Use's fast path: the client of a running sandbox.
 func (s *Sandbox) acquire() (*agentapi.Client, func(), bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status != sandbox.StatusRunning {
-		return nil, nil, false
-	}
-	return s.client, func() {}, true
+	cl := s.cell.RunningClient()
+	return cl, func() {}, cl != nil
 }
 
 // Start starts a stopped or exited sandbox again (same container, same
@@ -191,7 +187,7 @@ func (s *Sandbox) remove(ctx context.Context) error {
 			s.m.log.WarnContext(ctx, "workspace volume of a removed sandbox not removed", "volume", s.volume, "err", err)
 		}
 	}
-	s.m.forget(s)
+	s.m.reg.Forget(s)
 	s.setStatus(sandbox.StatusRemoved, s.Err())
 	return nil
 }
@@ -253,16 +249,13 @@ func (s *Sandbox) Check(ctx context.Context) error {
 // noticeExit marks a running or paused sandbox whose container stopped
 // without being asked to as exited, with the reason and last log lines.
 func (s *Sandbox) noticeExit(ctx context.Context, info container.InspectResponse) {
-	if st := s.Status(); st != sandbox.StatusRunning && st != sandbox.StatusPaused {
+	if !s.Status().Up() {
 		return
 	}
 	err := s.exitError(ctx, info, false, nil)
-	s.mu.Lock()
-	if s.status != sandbox.StatusRunning && s.status != sandbox.StatusPaused {
-		s.mu.Unlock()
+	if !s.Status().Up() {
 		return // stopped or removed by us meanwhile
 	}
-	s.mu.Unlock()
 	s.setStatus(sandbox.StatusExited, err)
 	s.m.log.WarnContext(ctx, "sandbox exited unexpectedly", "container", s.name, "owner", s.Owner(), "err", err)
 }
@@ -280,7 +273,7 @@ func (s *Sandbox) noticeGone() {
 	if s.runDir != "" {
 		os.RemoveAll(s.runDir)
 	}
-	s.m.forget(s)
+	s.m.reg.Forget(s)
 	s.setStatus(sandbox.StatusRemoved, err)
 }
 
@@ -289,7 +282,7 @@ func (s *Sandbox) resync(ctx context.Context) {
 	info, err := s.m.engine.ContainerInspect(ctx, s.id)
 	switch {
 	case isGone(err):
-		s.m.forget(s)
+		s.m.reg.Forget(s)
 		s.setStatus(sandbox.StatusRemoved, s.Err())
 	case err != nil || info.State == nil:
 	case info.State.Paused:

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,25 +31,21 @@ type Manager struct {
 	ctx    context.Context // cancelled by Close; parent of background work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	refill chan struct{}
-	// slotRefill wakes fillSlots; slotOn says the fork pool is on.
-	slotRefill chan struct{}
+	// reg holds the sandboxes by id and by owner, the owner claims and
+	// the status changes; pool is the warm pool, slots the fork pool.
+	reg   *sandbox.Registry[*Sandbox]
+	pool  *sandbox.Pool[*Sandbox]
+	slots *sandbox.Pool[*Sandbox]
+	// slotOn says the fork pool is on.
 	slotOn     atomic.Bool
 	slotWanted atomic.Bool  // a fork asked: fillSlots fills from then on
 	slotTaken  atomic.Int64 // when StartOverlay last took one, unix ns
-	changes    chan sandbox.StatusChange
 
 	tarOnce sync.Once
 	tarball []byte
 	tarErr  error
 
-	mu       sync.Mutex // guards the fields below
-	closed   bool
-	byID     map[string]*Sandbox // every known sandbox, pool included
-	byOwner  map[string]*Sandbox // held for owners
-	starting map[string]bool     // owners whose sandbox is being made
-	pool     []*Sandbox          // ready, unassigned
-	slots    []*Sandbox          // the fork pool: ready, unassigned
+	mu sync.Mutex // guards the fields below
 	// makingSlots holds the slot folders whose container is being made.
 	makingSlots map[string]bool
 	browsers    map[string]*browserConn // by owner; see StartBrowser
@@ -75,12 +70,6 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 		instance:    strings.ToLower(rand.Text()[:12]),
 		local:       localEngine(engine),
 		inject:      opts.Inject,
-		refill:      make(chan struct{}, 1),
-		slotRefill:  make(chan struct{}, 1),
-		changes:     make(chan sandbox.StatusChange, changesQueue),
-		byID:        make(map[string]*Sandbox),
-		byOwner:     make(map[string]*Sandbox),
-		starting:    make(map[string]bool),
 		makingSlots: make(map[string]bool),
 		caps:        capabilities,
 	}
@@ -104,11 +93,14 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 	if m.poolSpec, err = m.opts.resolve(sandbox.Spec{WorkingDir: sandbox.WorkspaceDir}); err != nil {
 		return nil, fmt.Errorf("sandbox options: %w", err)
 	}
+	m.reg = sandbox.NewRegistry[*Sandbox](m.log)
+	m.pool = m.newPool()
+	m.slots = m.newSlotPool()
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Go(m.watch)
 	m.wg.Go(func() { m.reapBrowsers(m.ctx, false) })
 	if opts.PoolSize > 0 {
-		m.wg.Go(m.fillPool)
+		m.wg.Go(func() { m.pool.Fill(m.ctx) })
 	}
 	if opts.ForkPoolSize > 0 {
 		m.slotSpec = m.poolSpec
@@ -117,7 +109,7 @@ func New(engine client.APIClient, opts Options, logger *slog.Logger) (*Manager, 
 			m.log.Warn("no fork pool: forks start their own sandboxes", "err", err)
 		} else {
 			m.slotOn.Store(true)
-			m.wg.Go(m.fillSlots)
+			m.wg.Go(func() { m.slots.Fill(m.ctx) })
 		}
 	}
 	return m, nil
@@ -147,7 +139,7 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 	if r.transport == TransportUnix && !m.local {
 		return nil, fmt.Errorf("start sandbox for %s: network none needs the Unix socket transport, which needs a local engine (not %s)", owner, m.engine.DaemonHost())
 	}
-	release, err := m.claimOwner(owner)
+	release, err := m.reg.Claim(owner)
 	if err != nil {
 		return nil, err
 	}
@@ -163,49 +155,27 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if !m.reg.Assign(owner, s) {
 		// Close raced us; the sandbox is the caller's anyway, like any
 		// assigned one (Close leaves those running).
 		return s, nil
 	}
-	m.byOwner[owner] = s
-	m.mu.Unlock()
 	m.log.InfoContext(ctx, "sandbox started", "container", s.name, "owner", owner, "image", s.image)
 	return s, nil
 }
 
 // Get returns the sandbox held for owner, or nil.
-func (m *Manager) Get(owner string) *Sandbox {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.byOwner[owner]
-}
+func (m *Manager) Get(owner string) *Sandbox { return m.reg.OfOwner(owner) }
 
 // Sandboxes returns the sandboxes held for owners.
-func (m *Manager) Sandboxes() []*Sandbox {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]*Sandbox, 0, len(m.byOwner))
-	for _, s := range m.byOwner {
-		out = append(out, s)
-	}
-	return out
-}
+func (m *Manager) Sandboxes() []*Sandbox { return m.reg.Owned() }
 
 // Running returns how many of the Manager's sandboxes, warm pool included,
 // have a container up: running, or paused (it still holds its memory).
 func (m *Manager) Running() int {
-	m.mu.Lock()
-	all := make([]*Sandbox, 0, len(m.byID))
-	for _, s := range m.byID {
-		all = append(all, s)
-	}
-	m.mu.Unlock()
 	n := 0
-	for _, s := range all {
-		if st := s.Status(); st == sandbox.StatusRunning || st == sandbox.StatusPaused {
+	for _, s := range m.reg.All() {
+		if s.Status().Up() {
 			n++
 		}
 	}
@@ -213,28 +183,19 @@ func (m *Manager) Running() int {
 }
 
 // PoolSize returns how many ready sandboxes wait in the warm pool.
-func (m *Manager) PoolSize() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.pool)
-}
+func (m *Manager) PoolSize() int { return m.pool.Len() }
 
 // Close stops the Manager's background work and removes the warm pool's
 // sandboxes and every browser. Sandboxes held for owners keep running, so the next Manager
 // can take them over with Recover; Remove those that should go.
 func (m *Manager) Close(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if !m.reg.Close() {
 		return nil
 	}
-	m.closed = true
-	m.mu.Unlock()
 	m.cancel()
 	m.wg.Wait()
+	pool := append(m.pool.Drain(), m.slots.Drain()...)
 	m.mu.Lock()
-	pool := append(m.pool, m.slots...)
-	m.pool, m.slots = nil, nil
 	browsers := make([]*browserConn, 0, len(m.browsers))
 	for _, b := range m.browsers {
 		browsers = append(browsers, b)
@@ -244,65 +205,14 @@ func (m *Manager) Close(ctx context.Context) error {
 	for _, b := range browsers {
 		b.close(ctx)
 	}
-	var (
-		wg   sync.WaitGroup
-		emu  sync.Mutex
-		errs []error
-	)
-	for _, s := range pool {
-		wg.Go(func() {
-			if err := s.Remove(ctx); err != nil {
-				emu.Lock()
-				errs = append(errs, err)
-				emu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	err := sandbox.RemoveAll(ctx, pool)
 	m.ReleaseSlots(ctx)
-	return errors.Join(errs...)
+	return err
 }
-
-func (m *Manager) register(s *Sandbox) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byID[s.id] = s
-}
-
-func (m *Manager) forget(s *Sandbox) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.byID, s.id)
-	if conv := s.Owner(); conv != "" && m.byOwner[conv] == s {
-		delete(m.byOwner, conv)
-	}
-	m.pool = slices.DeleteFunc(m.pool, func(p *Sandbox) bool { return p == s })
-	m.slots = slices.DeleteFunc(m.slots, func(p *Sandbox) bool { return p == s })
-}
-
-func (m *Manager) lookup(containerID string) *Sandbox {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.byID[containerID]
-}
-
-// changesQueue is how many status changes wait for the reader of Changes.
-const changesQueue = 256
 
 // Changes delivers the status changes of the sandboxes held for owners.
 // A change the reader is too slow for is dropped, and logged.
-func (m *Manager) Changes() <-chan sandbox.StatusChange { return m.changes }
-
-func (m *Manager) notify(c sandbox.StatusChange) {
-	if c.Owner == "" {
-		return // a pool sandbox: nobody to tell
-	}
-	select {
-	case m.changes <- c:
-	default:
-		m.log.Warn("sandbox status change dropped: queue full", "owner", c.Owner, "status", c.Status)
-	}
-}
+func (m *Manager) Changes() <-chan sandbox.StatusChange { return m.reg.Changes() }
 
 // Ready reports whether the engine answers.
 func (m *Manager) Ready(ctx context.Context) error {
@@ -313,23 +223,3 @@ func (m *Manager) Ready(ctx context.Context) error {
 }
 
 var _ sandbox.Backend = (*Manager)(nil)
-
-// claimOwner marks owner's sandbox as being started, so that no other
-// start for owner runs meanwhile, or fails with sandbox.ErrClosed or
-// sandbox.ErrExists; release ends the mark.
-func (m *Manager) claimOwner(owner string) (release func(), err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.closed:
-		return nil, sandbox.ErrClosed
-	case m.byOwner[owner] != nil || m.starting[owner]:
-		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
-	}
-	m.starting[owner] = true
-	return func() {
-		m.mu.Lock()
-		delete(m.starting, owner)
-		m.mu.Unlock()
-	}, nil
-}

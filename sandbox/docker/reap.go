@@ -38,7 +38,7 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 		if vol != "" {
 			mounted[vol] = true
 		}
-		if c.Labels[labelInstance] == m.instance || m.lookup(c.ID) != nil {
+		if c.Labels[labelInstance] == m.instance || m.reg.Lookup(c.ID) != nil {
 			continue
 		}
 		owner := c.Labels[labelOwner]
@@ -77,7 +77,7 @@ func (m *Manager) Destroy(ctx context.Context, h sandbox.Handle) error {
 
 // destroyContainer is Destroy of the container alone.
 func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error {
-	if s := m.lookup(h.ID); s != nil {
+	if s := m.reg.Lookup(h.ID); s != nil {
 		return s.Remove(ctx)
 	}
 	info, err := m.engine.ContainerInspect(ctx, h.ID)
@@ -117,11 +117,11 @@ func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error 
 // Release forgets the sandbox of h; its container stays as it is, and
 // Recover takes it over again.
 func (m *Manager) Release(h sandbox.Handle) {
-	s := m.lookup(h.ID)
+	s := m.reg.Lookup(h.ID)
 	if s == nil {
 		return
 	}
-	m.forget(s)
+	m.reg.Forget(s)
 	if cl := s.Client(); cl != nil {
 		cl.CloseIdleConnections()
 	}
@@ -160,20 +160,20 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 	if err != nil {
 		return nil, err
 	}
-	if held, err := m.hold(s); held != nil || err != nil {
+	if held, err := m.reg.Hold(s); held != nil || err != nil {
 		return held, err
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
 	if info.State.Running {
 		if err := s.reconnect(ctx, info); err != nil {
-			m.forget(s)
+			m.reg.Forget(s)
 			return nil, fmt.Errorf("adopt sandbox %s: %w", s.name, err)
 		}
 	} else {
 		s.setStatus(sandbox.StatusStopped, nil)
 	}
-	m.log.InfoContext(ctx, "sandbox adopted", "container", s.name, "owner", s.owner, "status", s.Status())
+	m.log.InfoContext(ctx, "sandbox adopted", "container", s.name, "owner", s.Owner(), "status", s.Status())
 	return s, nil
 }
 
@@ -224,9 +224,8 @@ func (m *Manager) sandboxOf(info container.InspectResponse, h sandbox.Handle) (*
 		token:     token,
 		transport: Transport(labels[labelTransport]),
 		pooled:    labels[labelPool] == "1",
-		owner:     owner,
-		status:    sandbox.StatusStopped,
 	}
+	s.cell = sandbox.NewStatusCell(owner, sandbox.StatusStopped, s.report)
 	if labels[labelSlot] == "1" {
 		if dir := m.slotDirOf(s.name); dir != "" {
 			if _, err := os.Stat(dir); err == nil {
@@ -255,24 +254,6 @@ func (m *Manager) sandboxOf(info container.InspectResponse, h sandbox.Handle) (*
 	return s, nil
 }
 
-// hold registers s as its owner's. When the Manager holds that container
-// already, it returns the one it holds.
-func (m *Manager) hold(s *Sandbox) (*Sandbox, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.closed:
-		return nil, sandbox.ErrClosed
-	case m.byOwner[s.owner] != nil && m.byOwner[s.owner] != m.byID[s.id]:
-		return nil, fmt.Errorf("adopt sandbox %s for %s: %w", s.name, s.owner, sandbox.ErrExists)
-	case m.byID[s.id] != nil:
-		return m.byID[s.id], nil
-	}
-	m.byID[s.id] = s
-	m.byOwner[s.owner] = s
-	return nil, nil
-}
-
 // reconnect reaches the agent of an adopted running (or paused)
 // container. The caller holds s.op.
 func (s *Sandbox) reconnect(ctx context.Context, info container.InspectResponse) error {
@@ -286,10 +267,7 @@ func (s *Sandbox) reconnect(ctx context.Context, info container.InspectResponse)
 	}
 	cl, endpoint := s.newClient(endpoint)
 	if info.State.Paused {
-		s.mu.Lock()
-		s.client, s.endpoint = cl, endpoint
-		s.mu.Unlock()
-		s.setStatus(sandbox.StatusPaused, nil)
+		s.cell.SetAgent(sandbox.StatusPaused, cl, endpoint)
 		return nil
 	}
 	err := s.waitHealthy(ctx, cl)
@@ -298,7 +276,7 @@ func (s *Sandbox) reconnect(ctx context.Context, info container.InspectResponse)
 		// upgrade), or the sandbox moved its socket. A restart runs the
 		// current agent afresh (see boot), keeps the workspace, and ends
 		// whatever the sandbox put in the agent's place.
-		s.m.log.WarnContext(ctx, "restarting sandbox whose agent failed verification", "container", s.name, "owner", s.owner, "err", err)
+		s.m.log.WarnContext(ctx, "restarting sandbox whose agent failed verification", "container", s.name, "owner", s.Owner(), "err", err)
 		return s.restart(ctx)
 	}
 	if err != nil {

@@ -204,10 +204,8 @@ func TestWarmPool(t *testing.T) {
 }
 
 func poolIDs(m *Manager) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var ids []string
-	for _, s := range m.pool {
+	for _, s := range m.pool.Ready() {
 		ids = append(ids, s.id)
 	}
 	return ids

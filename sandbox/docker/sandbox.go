@@ -28,16 +28,14 @@ type Sandbox struct {
 
 	op sync.Mutex // serializes lifecycle operations (start, stop, pause, remove)
 
-	mu    sync.Mutex // guards the fields below
-	owner string
+	// cell holds the owner, the status and the agent's client.
+	cell *sandbox.StatusCell
+
+	mu sync.Mutex // guards keep
 	// keep says the owner keeps the volume when the sandbox goes: it
 	// asked for a working dir. A pool sandbox's volume goes with it
 	// until it is handed to such an owner.
-	keep     bool
-	status   sandbox.Status
-	err      error
-	client   *agentapi.Client
-	endpoint string
+	keep bool
 }
 
 // ID returns the container id.
@@ -50,83 +48,50 @@ func (s *Sandbox) Name() string { return s.name }
 func (s *Sandbox) Image() string { return s.image }
 
 // Owner returns the owner key the sandbox serves, "" in the warm pool.
-func (s *Sandbox) Owner() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.owner
-}
+func (s *Sandbox) Owner() string { return s.cell.Owner() }
 
 // Status returns the last known status. It is kept current by the
 // Manager's event watcher; Inspect asks the engine.
-func (s *Sandbox) Status() sandbox.Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
-}
+func (s *Sandbox) Status() sandbox.Status { return s.cell.Status() }
 
 // Err returns why the sandbox exited, or nil.
-func (s *Sandbox) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
+func (s *Sandbox) Err() error { return s.cell.Err() }
 
-// Client returns the runtime-agent client of the running sandbox, or nil
-// when it is not running. A restart can change the endpoint, so prefer
-// Use, which also restarts a stopped sandbox.
-func (s *Sandbox) Client() *agentapi.Client {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.client
-}
+// Client returns the runtime-agent client of the running (or paused)
+// sandbox, or nil when it is not running. A restart can change the
+// endpoint, so prefer Use, which also restarts a stopped sandbox.
+func (s *Sandbox) Client() *agentapi.Client { return s.cell.Client() }
 
 // Endpoint returns where the agent listens, as seen from the host
 // ("http://127.0.0.1:PORT" or "unix:///path/agent.sock"), "" when not running.
-func (s *Sandbox) Endpoint() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.endpoint
-}
+func (s *Sandbox) Endpoint() string { return s.cell.Endpoint() }
 
 // Handle returns what the owner saves to recover this sandbox.
 func (s *Sandbox) Handle() sandbox.Handle {
+	h := sandbox.Handle{Owner: s.Owner(), ID: s.id, Token: s.token, Image: s.image}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image}
 	if s.keep {
 		h.Volume, h.Disposable = s.volume, s.disposable
 	}
 	return h
 }
 
-// setStatus records a status change and reports it on Manager.Changes.
-// It must be called without s.mu held.
-func (s *Sandbox) setStatus(st sandbox.Status, err error) {
-	s.mu.Lock()
-	var old *agentapi.Client
-	if st != sandbox.StatusRunning && st != sandbox.StatusPaused {
-		old = s.client
-		s.client, s.endpoint = nil, ""
-	}
-	changed := s.status != st
-	s.status, s.err = st, err
-	conv := s.owner
-	s.mu.Unlock()
-	if old != nil {
-		old.CloseIdleConnections() // a restart makes a new client
-	}
-	if changed && conv != "" && st != sandbox.StatusRunning && st != sandbox.StatusPaused && st != sandbox.StatusStarting {
-		s.m.stopBrowserOf(conv) // its network goes with the sandbox
-	}
-	if changed {
-		s.m.notify(sandbox.StatusChange{Owner: conv, ID: s.id, Status: st, Err: err})
-	}
-}
+// setStatus records a status change, reported by report.
+func (s *Sandbox) setStatus(st sandbox.Status, err error) { s.cell.Set(st, err) }
 
 // setRunning records a healthy agent at endpoint.
 func (s *Sandbox) setRunning(cl *agentapi.Client, endpoint string) {
-	s.mu.Lock()
-	s.client, s.endpoint = cl, endpoint
-	s.mu.Unlock()
-	s.setStatus(sandbox.StatusRunning, nil)
+	s.cell.SetAgent(sandbox.StatusRunning, cl, endpoint)
+}
+
+// report passes a status change on to Manager.Changes. A sandbox going
+// down takes its owner's browser with it: the browser lives in its
+// network.
+func (s *Sandbox) report(c sandbox.StatusChange) {
+	c.ID = s.id
+	if c.Owner != "" && !c.Status.Up() && c.Status != sandbox.StatusStarting {
+		s.m.stopBrowserOf(c.Owner)
+	}
+	s.m.reg.Notify(c)
 }

@@ -154,24 +154,22 @@ func slotMount(s *Sandbox, target string) mount.Mount {
 		BindOptions: &mount.BindOptions{Propagation: mount.PropagationRSlave}}
 }
 
-// fillSlots runs until Close, creating fork pool sandboxes one at a time
-// whenever the pool is short, from the first StartOverlay on (a server
-// that never forks keeps no fork pool).
-func (m *Manager) fillSlots() {
-	m.fill(filler{
-		name: "fork pool",
-		spec: m.slotSpec,
-		wake: m.slotRefill,
-		short: func() bool {
-			return m.slotsOn() && m.slotWanted.Load() && len(m.slots) < m.opts.ForkPoolSize
-		},
-		// Not while forks that just took sandboxes restore their files:
-		// a container's start is CPU the engine takes from them.
-		hold: func() time.Duration {
-			return time.Until(time.Unix(0, m.slotTaken.Load()).Add(slotRefillDelay))
-		},
-		add: func(s *Sandbox) int { m.slots = append(m.slots, s); return len(m.slots) },
+// newSlotPool returns the fork pool, which m.slots.Fill keeps full
+// from the first StartOverlay on (a server that never forks keeps no fork
+// pool).
+func (m *Manager) newSlotPool() *sandbox.Pool[*Sandbox] {
+	cfg := m.poolConfig("fork pool", func() resolved { return m.slotSpec }, func() int {
+		if !m.slotsOn() || !m.slotWanted.Load() {
+			return 0
+		}
+		return m.opts.ForkPoolSize
 	})
+	// Not while forks that just took sandboxes restore their files:
+	// a container's start is CPU the engine takes from them.
+	cfg.Hold = func() time.Duration {
+		return time.Until(time.Unix(0, m.slotTaken.Load()).Add(slotRefillDelay))
+	}
+	return m.reg.NewPool(cfg)
 }
 
 // slotRefillDelay is how long after a sandbox was taken from the fork
@@ -179,18 +177,7 @@ func (m *Manager) fillSlots() {
 const slotRefillDelay = time.Second
 
 // ForkPoolReady returns how many sandboxes wait in the fork pool.
-func (m *Manager) ForkPoolReady() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.slots)
-}
-
-func (m *Manager) kickSlots() {
-	select {
-	case m.slotRefill <- struct{}{}:
-	default:
-	}
-}
+func (m *Manager) ForkPoolReady() int { return m.slots.Len() }
 
 // StartOverlay gives owner a sandbox of the fork pool whose working
 // folder shows v, mounted on its slot: no container is started. It
@@ -204,7 +191,7 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 		return nil, fmt.Errorf("%w: no fork pool", sandbox.ErrNoOverlay)
 	}
 	if !m.slotWanted.Swap(true) {
-		m.kickSlots()
+		m.slots.Kick()
 	}
 	if owner == "" {
 		return nil, errors.New("start sandbox: empty owner")
@@ -224,15 +211,15 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 	if r.workspace != v.Target || !r.servedByPool(m.poolSpec) {
 		return nil, fmt.Errorf("%w: the fork pool's sandboxes do not serve this spec", sandbox.ErrNoOverlay)
 	}
-	release, err := m.claimOwner(owner)
+	release, err := m.reg.Claim(owner)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	defer m.kickSlots()
+	defer m.slots.Kick()
 	m.slotTaken.Store(time.Now().UnixNano())
-	s := m.takeSlot(ctx)
-	if s == nil {
+	s, ok := m.slots.Take(ctx)
+	if !ok {
 		return nil, fmt.Errorf("%w: the fork pool is empty", sandbox.ErrNoOverlay)
 	}
 	if err := m.mountSlot(s, owner, v); err != nil {
@@ -243,19 +230,9 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 		}
 		return nil, fmt.Errorf("%w: %w", sandbox.ErrNoOverlay, err)
 	}
-	s.mu.Lock()
-	s.owner, s.keep = owner, true
-	s.mu.Unlock()
-	m.mu.Lock()
-	m.byOwner[owner] = s
-	m.mu.Unlock()
+	m.assign(s, owner, true)
 	m.log.InfoContext(ctx, "sandbox from fork pool", "container", s.name, "owner", owner, "volume", v.Name)
 	return s, nil
-}
-
-// takeSlot takes the oldest healthy sandbox of the fork pool, or nil.
-func (m *Manager) takeSlot(ctx context.Context) *Sandbox {
-	return m.takeHealthy(ctx, &m.slots, "fork pool")
 }
 
 // mountSlot records owner and v in s's slot and mounts v's overlay on it.

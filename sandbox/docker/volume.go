@@ -112,13 +112,11 @@ func (m *Manager) orphanVolumes(ctx context.Context, mounted map[string]bool) ([
 	if err != nil {
 		return nil, fmt.Errorf("list workspace volumes: %w", engineErr(m.engine, err))
 	}
-	m.mu.Lock()
-	for _, s := range m.byID {
+	for _, s := range m.reg.All() {
 		if s.volume != "" {
 			mounted[s.volume] = true
 		}
 	}
-	m.mu.Unlock()
 	var out []sandbox.Handle
 	for _, v := range list.Volumes {
 		if v == nil || mounted[v.Name] || v.Labels[labelInstance] == m.instance {

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/gohands/gohands/sandbox"
 )
-
-var errNotRunning = errors.New("not running")
 
 // watch follows the engine's container events for this server's sandboxes
 // until Close, so a container that dies or is removed behind our back is
@@ -77,13 +74,13 @@ func (m *Manager) watch() {
 }
 
 func (m *Manager) onEvent(ctx context.Context, msg events.Message) {
-	s := m.lookup(msg.Actor.ID)
+	s := m.reg.Lookup(msg.Actor.ID)
 	if s == nil {
 		return
 	}
 	switch msg.Action {
 	case events.ActionDie:
-		if st := s.Status(); st != sandbox.StatusRunning && st != sandbox.StatusPaused {
+		if !s.Status().Up() {
 			return // our own stop, start or remove
 		}
 		info, err := m.engine.ContainerInspect(ctx, s.id)
@@ -99,17 +96,11 @@ func (m *Manager) onEvent(ctx context.Context, msg events.Message) {
 	case events.ActionDestroy:
 		s.noticeGone()
 	case events.ActionPause:
-		s.mu.Lock()
-		ext := s.status == sandbox.StatusRunning
-		s.mu.Unlock()
-		if ext { // paused by someone else
+		if s.Status() == sandbox.StatusRunning { // paused by someone else
 			s.setStatus(sandbox.StatusPaused, nil)
 		}
 	case events.ActionUnPause:
-		s.mu.Lock()
-		ext := s.status == sandbox.StatusPaused && s.client != nil
-		s.mu.Unlock()
-		if ext {
+		if s.Status() == sandbox.StatusPaused && s.Client() != nil {
 			s.setStatus(sandbox.StatusRunning, nil)
 		}
 	}
@@ -118,14 +109,8 @@ func (m *Manager) onEvent(ctx context.Context, msg events.Message) {
 // recheck inspects every sandbox believed running, after events may have
 // been missed.
 func (m *Manager) recheck(ctx context.Context) {
-	m.mu.Lock()
-	all := make([]*Sandbox, 0, len(m.byID))
-	for _, s := range m.byID {
-		all = append(all, s)
-	}
-	m.mu.Unlock()
-	for _, s := range all {
-		if st := s.Status(); st == sandbox.StatusRunning || st == sandbox.StatusPaused {
+	for _, s := range m.reg.All() {
+		if s.Status().Up() {
 			s.Inspect(ctx)
 		}
 	}

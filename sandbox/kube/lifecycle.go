@@ -44,14 +44,8 @@ func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), er
 	return nil, nil, fmt.Errorf("sandbox %s is %s", s.id, s.Status())
 }
 
-func (s *Sandbox) running() *agentapi.Client {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status != sandbox.StatusRunning {
-		return nil
-	}
-	return s.client
-}
+// running returns the agent client of a running sandbox, or nil.
+func (s *Sandbox) running() *agentapi.Client { return s.cell.RunningClient() }
 
 // Start starts a stopped or exited sandbox again (same Secret, same
 // workspace claim if any) and waits for its agent.
@@ -112,14 +106,14 @@ func (s *Sandbox) remove(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	claim := s.volume
-	drop := s.dropClaim || s.owner == ""
+	drop := s.dropClaim || s.Owner() == ""
 	s.mu.Unlock()
 	if claim != "" && drop {
 		if err := s.m.removeClaim(ctx, claim); err != nil {
 			return err
 		}
 	}
-	s.m.forget(s)
+	s.m.reg.Forget(s)
 	s.setStatus(sandbox.StatusRemoved, s.Err())
 	return nil
 }
@@ -224,12 +218,9 @@ func (s *Sandbox) noticeExit(ctx context.Context, pod *corev1.Pod) {
 		return // stopped, removed or started by us meanwhile
 	}
 	err := s.exitError(ctx, pod, false, "")
-	s.mu.Lock()
-	if s.status != sandbox.StatusRunning {
-		s.mu.Unlock()
+	if s.Status() != sandbox.StatusRunning {
 		return
 	}
-	s.mu.Unlock()
 	s.closeTunnel()
 	s.setStatus(sandbox.StatusExited, err)
 	s.m.log.WarnContext(ctx, "sandbox exited unexpectedly", "pod", s.id, "owner", s.Owner(), "err", err)
@@ -246,7 +237,7 @@ func (s *Sandbox) noticeGone() {
 		err = fmt.Errorf("sandbox %s: removed outside GoHands", s.id)
 	}
 	s.closeTunnel()
-	s.m.forget(s)
+	s.m.reg.Forget(s)
 	s.setStatus(sandbox.StatusRemoved, err)
 }
 
@@ -325,7 +316,7 @@ func (m *Manager) onPod(obj any, deleted bool) {
 	if !ok {
 		return
 	}
-	s := m.lookup(pod.Name)
+	s := m.reg.Lookup(pod.Name)
 	if s == nil {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,18 +39,14 @@ type Manager struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	refill  chan struct{}
-	changes chan sandbox.StatusChange
 	pods    corelisters.PodNamespaceLister
 	synced  cache.InformerSynced
 	factory informers.SharedInformerFactory
 
-	mu       sync.Mutex // guards the fields below
-	closed   bool
-	byID     map[string]*Sandbox
-	byOwner  map[string]*Sandbox
-	starting map[string]bool
-	pool     []*Sandbox
+	// reg holds the sandboxes by id and by owner, the owner claims and
+	// the status changes; pool is the warm pool.
+	reg  *sandbox.Registry[*Sandbox]
+	pool *sandbox.Pool[*Sandbox]
 }
 
 // New returns a Manager for the cluster cs reaches (cfg is its REST
@@ -74,12 +69,9 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 		opts:     opts,
 		log:      logger.With("component", "sandbox", "backend", "kubernetes"),
 		instance: strings.ToLower(rand.Text()[:12]),
-		refill:   make(chan struct{}, 1),
-		changes:  make(chan sandbox.StatusChange, changesQueue),
-		byID:     make(map[string]*Sandbox),
-		byOwner:  make(map[string]*Sandbox),
-		starting: make(map[string]bool),
 	}
+	m.reg = sandbox.NewRegistry[*Sandbox](m.log)
+	m.pool = m.newPool()
 	m.newClient = m.agentClient
 	if opts.Transport == TransportAPIServer && cfg == nil {
 		return nil, errors.New("kubernetes sandbox options: the apiserver transport needs the REST configuration")
@@ -118,7 +110,7 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 		return nil, fmt.Errorf("watch sandbox pods in namespace %s: no answer from the API server: %w", opts.Namespace, sandbox.ErrEngineDown)
 	}
 	if opts.PoolSize > 0 {
-		m.wg.Go(m.fillPool)
+		m.wg.Go(func() { m.pool.Fill(m.ctx) })
 	}
 	return m, nil
 }
@@ -224,22 +216,11 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox for %s: %w", owner, err)
 	}
-	m.mu.Lock()
-	switch {
-	case m.closed:
-		m.mu.Unlock()
-		return nil, sandbox.ErrClosed
-	case m.byOwner[owner] != nil || m.starting[owner]:
-		m.mu.Unlock()
-		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	release, err := m.reg.Claim(owner)
+	if err != nil {
+		return nil, err
 	}
-	m.starting[owner] = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.starting, owner)
-		m.mu.Unlock()
-	}()
+	defer release()
 	if m.opts.PoolSize > 0 && r.equal(m.poolSpec) {
 		if s := m.take(ctx, owner); s != nil {
 			m.log.InfoContext(ctx, "sandbox from warm pool", "pod", s.id, "owner", owner)
@@ -250,11 +231,7 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	if !m.closed {
-		m.byOwner[owner] = s
-	}
-	m.mu.Unlock()
+	m.reg.Assign(owner, s)
 	m.log.InfoContext(ctx, "sandbox started", "pod", s.id, "owner", owner, "image", s.image)
 	return s, nil
 }
@@ -262,14 +239,8 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 // Running returns how many of the Manager's sandboxes, warm pool
 // included, are up.
 func (m *Manager) Running() int {
-	m.mu.Lock()
-	all := make([]*Sandbox, 0, len(m.byID))
-	for _, s := range m.byID {
-		all = append(all, s)
-	}
-	m.mu.Unlock()
 	n := 0
-	for _, s := range all {
+	for _, s := range m.reg.All() {
 		if s.Status() == sandbox.StatusRunning {
 			n++
 		}
@@ -278,11 +249,7 @@ func (m *Manager) Running() int {
 }
 
 // PoolSize returns how many ready sandboxes wait in the warm pool.
-func (m *Manager) PoolSize() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.pool)
-}
+func (m *Manager) PoolSize() int { return m.pool.Len() }
 
 // Ready reports whether the API server answers.
 func (m *Manager) Ready(ctx context.Context) error {
@@ -296,84 +263,21 @@ func (m *Manager) Ready(ctx context.Context) error {
 // Close stops the watch and the pool, and removes the pool's sandboxes.
 // Sandboxes held for owners keep running, for the next server to Recover.
 func (m *Manager) Close(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if !m.reg.Close() {
 		return nil
 	}
-	m.closed = true
-	pool := m.pool
-	m.pool = nil
-	m.mu.Unlock()
+	pool := m.pool.Drain()
 	m.cancel()
 	m.wg.Wait()
 	m.factory.Shutdown()
-	var (
-		wg   sync.WaitGroup
-		emu  sync.Mutex
-		errs []error
-	)
-	for _, s := range pool {
-		wg.Go(func() {
-			if err := s.Remove(ctx); err != nil {
-				emu.Lock()
-				errs = append(errs, err)
-				emu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	m.mu.Lock()
-	held := make([]*Sandbox, 0, len(m.byID))
-	for _, s := range m.byID {
-		held = append(held, s)
-	}
-	m.mu.Unlock()
-	for _, s := range held {
+	err := sandbox.RemoveAll(ctx, pool)
+	for _, s := range m.reg.All() {
 		s.closeTunnel()
 	}
-	return errors.Join(errs...)
+	return err
 }
-
-func (m *Manager) register(s *Sandbox) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byID[s.id] = s
-}
-
-func (m *Manager) forget(s *Sandbox) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.byID[s.id] == s {
-		delete(m.byID, s.id)
-	}
-	if o := s.Owner(); o != "" && m.byOwner[o] == s {
-		delete(m.byOwner, o)
-	}
-	m.pool = slices.DeleteFunc(m.pool, func(p *Sandbox) bool { return p == s })
-}
-
-func (m *Manager) lookup(id string) *Sandbox {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.byID[id]
-}
-
-// changesQueue is how many status changes wait for the reader of Changes.
-const changesQueue = 256
 
 // Changes delivers the status changes of the sandboxes held for owners.
-func (m *Manager) Changes() <-chan sandbox.StatusChange { return m.changes }
-
-func (m *Manager) notify(c sandbox.StatusChange) {
-	if c.Owner == "" {
-		return
-	}
-	select {
-	case m.changes <- c:
-	default:
-		m.log.Warn("sandbox status change dropped: queue full", "owner", c.Owner, "status", c.Status)
-	}
-}
+func (m *Manager) Changes() <-chan sandbox.StatusChange { return m.reg.Changes() }
 
 var _ sandbox.Backend = (*Manager)(nil)

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,81 +17,38 @@ import (
 // sandbox handed to an owner is relabelled (Secret and Pod), so List,
 // Recover by owner and reaping see it as the owner's.
 
-// fillPool runs until Close, creating pool sandboxes one at a time
-// whenever the pool is short. Failures back off from 1s to 30s.
-func (m *Manager) fillPool() {
-	backoff := time.Second
-	for {
-		m.mu.Lock()
-		short := !m.closed && len(m.pool) < m.opts.PoolSize
-		m.mu.Unlock()
-		if !short {
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-m.refill:
-				continue
-			}
-		}
-		s, err := m.create(m.ctx, "", m.poolSpec, true)
-		if err != nil {
-			if m.ctx.Err() != nil {
-				return
-			}
-			m.log.Warn("warm pool: create sandbox", "err", err, "retry_in", backoff)
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 30*time.Second)
-			continue
-		}
-		backoff = time.Second
-		m.mu.Lock()
-		if m.closed {
-			m.mu.Unlock()
-			m.discard(m.ctx, s)
-			return
-		}
-		m.pool = append(m.pool, s)
-		m.mu.Unlock()
-	}
+// newPool returns the warm pool, which m.pool.Fill keeps full.
+func (m *Manager) newPool() *sandbox.Pool[*Sandbox] {
+	return m.reg.NewPool(sandbox.PoolConfig[*Sandbox]{
+		Name: "warm pool",
+		Log:  m.log,
+		Size: func() int { return m.opts.PoolSize },
+		Create: func(ctx context.Context) (*Sandbox, error) {
+			return m.create(ctx, "", m.poolSpec, true)
+		},
+		Check: func(ctx context.Context, s *Sandbox) error {
+			return s.cell.Healthy(ctx, 5*time.Second)
+		},
+		Discard: m.discard,
+	})
 }
 
-// take hands the oldest healthy pool sandbox to owner, or returns nil
-// when the pool is empty. It asks the pool to refill.
+// take hands the oldest healthy pool sandbox to owner, relabelled as
+// the owner's, or returns nil when the pool is empty. It asks the pool
+// to refill.
 func (m *Manager) take(ctx context.Context, owner string) *Sandbox {
-	defer m.kickPool()
 	for {
-		m.mu.Lock()
-		if len(m.pool) == 0 {
-			m.mu.Unlock()
+		s, ok := m.pool.Take(ctx)
+		if !ok {
 			return nil
 		}
-		s := m.pool[0]
-		m.pool = m.pool[1:]
-		m.mu.Unlock()
-		err := errors.New("not running")
-		if cl := s.running(); cl != nil {
-			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = cl.Health(hctx)
-			cancel()
-		}
-		if err == nil {
-			err = m.relabel(ctx, s, owner)
-		}
-		if err != nil {
+		if err := m.relabel(ctx, s, owner); err != nil {
 			m.log.WarnContext(ctx, "warm pool: dropping sandbox", "pod", s.id, "err", err)
 			m.discard(ctx, s)
 			continue
 		}
-		s.mu.Lock()
-		s.owner = owner
-		s.mu.Unlock()
-		m.mu.Lock()
-		m.byOwner[owner] = s
-		m.mu.Unlock()
+		s.cell.SetOwner(owner)
+		m.reg.Assign(owner, s)
 		return s
 	}
 }
@@ -127,13 +83,6 @@ func (m *Manager) relabel(ctx context.Context, s *Sandbox, owner string) error {
 		}
 	}
 	return nil
-}
-
-func (m *Manager) kickPool() {
-	select {
-	case m.refill <- struct{}{}:
-	default:
-	}
 }
 
 var _ sandbox.Sandbox = (*Sandbox)(nil)

@@ -34,7 +34,7 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 				mounted[h.Volume] = true
 			}
 		}
-		if h.ID == "" || seen[h.ID] || meta.Labels[labelInstance] == m.instance || m.lookup(h.ID) != nil {
+		if h.ID == "" || seen[h.ID] || meta.Labels[labelInstance] == m.instance || m.reg.Lookup(h.ID) != nil {
 			return
 		}
 		seen[h.ID] = true
@@ -70,13 +70,11 @@ func (m *Manager) List(ctx context.Context) ([]sandbox.Handle, error) {
 	if err != nil {
 		return nil, m.apiErr("list sandbox workspace claims", err)
 	}
-	m.mu.Lock()
-	for _, s := range m.byID {
+	for _, s := range m.reg.All() {
 		if s.volume != "" {
 			mounted[s.volume] = true
 		}
 	}
-	m.mu.Unlock()
 	for _, c := range claims.Items {
 		if mounted[c.Name] || c.Labels[labelInstance] == m.instance || c.DeletionTimestamp != nil || !m.ownClaim(&c) {
 			continue
@@ -107,7 +105,7 @@ func (m *Manager) Destroy(ctx context.Context, h sandbox.Handle) error {
 
 // destroySandbox is Destroy of the Pod and Secret alone.
 func (m *Manager) destroySandbox(ctx context.Context, h sandbox.Handle) error {
-	if s := m.lookup(h.ID); s != nil {
+	if s := m.reg.Lookup(h.ID); s != nil {
 		return s.Remove(ctx)
 	}
 	ns := m.opts.Namespace
@@ -133,11 +131,11 @@ func (m *Manager) destroySandbox(ctx context.Context, h sandbox.Handle) error {
 // Release forgets the sandbox of h; its objects stay as they are, and
 // Recover takes it over again.
 func (m *Manager) Release(h sandbox.Handle) {
-	s := m.lookup(h.ID)
+	s := m.reg.Lookup(h.ID)
 	if s == nil {
 		return
 	}
-	m.forget(s)
+	m.reg.Forget(s)
 	s.closeTunnel()
 	if cl := s.Client(); cl != nil {
 		cl.CloseIdleConnections()
@@ -180,10 +178,10 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 	if err != nil {
 		return nil, fmt.Errorf("adopt sandbox %s: %w", sec.Name, err)
 	}
-	s := &Sandbox{m: m, id: sec.Name, image: imageOf(tmpl), token: token, pod: tmpl,
-		kick: make(chan struct{}, 1), owner: owner, status: sandbox.StatusStopped}
+	s := &Sandbox{m: m, id: sec.Name, image: imageOf(tmpl), token: token, pod: tmpl, kick: make(chan struct{}, 1)}
+	s.cell = sandbox.NewStatusCell(owner, sandbox.StatusStopped, s.report)
 	s.volume, s.disposable = workspaceOf(tmpl)
-	if held, err := m.hold(s); held != nil || err != nil {
+	if held, err := m.reg.Hold(s); held != nil || err != nil {
 		return held, err
 	}
 	s.op.Lock()
@@ -199,7 +197,7 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 	case apierrors.IsNotFound(err):
 		// Stopped: the next Use makes the Pod again.
 	case err != nil:
-		m.forget(s)
+		m.reg.Forget(s)
 		return nil, m.apiErr("adopt sandbox "+s.id, err)
 	case podEnded(pod):
 		s.setStatus(sandbox.StatusExited, s.exitError(ctx, pod, false, ""))
@@ -210,14 +208,11 @@ func (m *Manager) recover(ctx context.Context, h sandbox.Handle) (*Sandbox, erro
 			podIP string
 		)
 		if cl, podIP, err = s.waitAgent(ctx, pod.UID); err == nil {
-			s.mu.Lock()
-			s.client, s.endpoint = cl, m.endpointOf(s, podIP)
-			s.mu.Unlock()
-			s.setStatus(sandbox.StatusRunning, nil)
+			s.cell.SetAgent(sandbox.StatusRunning, cl, m.endpointOf(s, podIP))
 		}
 		if err != nil {
 			s.closeTunnel()
-			m.forget(s)
+			m.reg.Forget(s)
 			return nil, fmt.Errorf("adopt sandbox %s: %w", s.id, err)
 		}
 	}
@@ -271,22 +266,4 @@ func templateOf(sec *corev1.Secret) (*corev1.Pod, error) {
 		return nil, fmt.Errorf("secret %s records no pod of its own", sec.Name)
 	}
 	return &pod, nil
-}
-
-// hold registers s as its owner's; when the Manager holds that sandbox
-// already, it returns the one it holds.
-func (m *Manager) hold(s *Sandbox) (*Sandbox, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.closed:
-		return nil, sandbox.ErrClosed
-	case m.byOwner[s.owner] != nil && m.byOwner[s.owner] != m.byID[s.id]:
-		return nil, fmt.Errorf("adopt sandbox %s for %s: %w", s.id, s.owner, sandbox.ErrExists)
-	case m.byID[s.id] != nil:
-		return m.byID[s.id], nil
-	}
-	m.byID[s.id] = s
-	m.byOwner[s.owner] = s
-	return nil, nil
 }

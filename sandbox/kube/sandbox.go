@@ -35,17 +35,15 @@ type Sandbox struct {
 
 	op sync.Mutex // serializes lifecycle operations
 
+	// cell holds the owner, the status and the agent's client.
+	cell *sandbox.StatusCell
+
 	mu         sync.Mutex // guards the fields below
-	owner      string
-	volume     string // the workspace claim, "" for an emptyDir or a mount
-	disposable bool   // the workspace outlives the Pod's (claim or mount)
+	volume     string     // the workspace claim, "" for an emptyDir or a mount
+	disposable bool       // the workspace outlives the Pod's (claim or mount)
 	// dropClaim: the claim was made for a start that has not succeeded
 	// yet; removing the sandbox removes it too.
 	dropClaim bool
-	status    sandbox.Status
-	err       error
-	client    *agentapi.Client
-	endpoint  string
 	tunnel    *tunnel
 	conns     *conns // of the current Pod's agent client
 }
@@ -54,67 +52,38 @@ type Sandbox struct {
 func (s *Sandbox) ID() string { return s.id }
 
 // Owner returns the owner key the sandbox serves, "" in the warm pool.
-func (s *Sandbox) Owner() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.owner
-}
+func (s *Sandbox) Owner() string { return s.cell.Owner() }
 
 // Status returns the last known status, kept current by the Manager's
 // watch of its Pods.
-func (s *Sandbox) Status() sandbox.Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
-}
+func (s *Sandbox) Status() sandbox.Status { return s.cell.Status() }
 
 // Err returns why the sandbox exited, or nil.
-func (s *Sandbox) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
+func (s *Sandbox) Err() error { return s.cell.Err() }
 
 // Client returns the agent client while the sandbox runs, or nil.
-func (s *Sandbox) Client() *agentapi.Client {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.client
-}
+func (s *Sandbox) Client() *agentapi.Client { return s.cell.Client() }
 
 // Endpoint returns where the agent is reached: "http://POD_IP:7000" or
 // "apiserver:NAMESPACE/POD", "" when not running.
-func (s *Sandbox) Endpoint() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.endpoint
-}
+func (s *Sandbox) Endpoint() string { return s.cell.Endpoint() }
 
 // Handle returns what the owner saves to recover this sandbox.
 func (s *Sandbox) Handle() sandbox.Handle {
+	h := sandbox.Handle{Owner: s.Owner(), ID: s.id, Token: s.token, Image: s.image}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image, Volume: s.volume, Disposable: s.disposable}
+	h.Volume, h.Disposable = s.volume, s.disposable
+	return h
 }
 
-// setStatus records a status change and reports it on Manager.Changes.
-func (s *Sandbox) setStatus(st sandbox.Status, err error) {
-	s.mu.Lock()
-	var old *agentapi.Client
-	if st != sandbox.StatusRunning {
-		old = s.client
-		s.client, s.endpoint = nil, ""
-	}
-	changed := s.status != st
-	s.status, s.err = st, err
-	owner := s.owner
-	s.mu.Unlock()
-	if old != nil {
-		old.CloseIdleConnections()
-	}
-	if changed {
-		s.m.notify(sandbox.StatusChange{Owner: owner, ID: s.id, Status: st, Err: err})
-	}
+// setStatus records a status change, which report passes on.
+func (s *Sandbox) setStatus(st sandbox.Status, err error) { s.cell.Set(st, err) }
+
+// report passes a status change on to Manager.Changes.
+func (s *Sandbox) report(c sandbox.StatusChange) {
+	c.ID = s.id
+	s.m.reg.Notify(c)
 }
 
 // wake tells a start waiting on the Pod that it changed.
@@ -196,14 +165,13 @@ func (m *Manager) endpointOf(s *Sandbox, podIP string) string {
 // sandbox and waits for its agent. On failure nothing it made is left.
 func (m *Manager) create(ctx context.Context, owner string, r resolved, pooled bool) (*Sandbox, error) {
 	s := &Sandbox{
-		m:      m,
-		id:     "gohands-" + randomHex(6),
-		image:  r.image,
-		token:  rand.Text(),
-		kick:   make(chan struct{}, 1),
-		owner:  owner,
-		status: sandbox.StatusStarting,
+		m:     m,
+		id:    "gohands-" + randomHex(6),
+		image: r.image,
+		token: rand.Text(),
+		kick:  make(chan struct{}, 1),
 	}
+	s.cell = sandbox.NewStatusCell(owner, sandbox.StatusStarting, s.report)
 	s.pod = m.buildPod(s.id, owner, pooled, r)
 	s.volume, s.disposable = workspaceOf(s.pod)
 	secret, err := m.buildSecret(s.pod, s.token, r.env)
@@ -214,7 +182,7 @@ func (m *Manager) create(ctx context.Context, owner string, r resolved, pooled b
 	if _, err := m.cs.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		return nil, m.apiErr("create sandbox secret", err)
 	}
-	m.register(s)
+	m.reg.Add(s)
 	ok := false
 	defer func() {
 		if !ok {
@@ -299,10 +267,7 @@ func (s *Sandbox) boot(ctx context.Context) error {
 	if err != nil {
 		return s.failStart(ctx, err)
 	}
-	s.mu.Lock()
-	s.client, s.endpoint = cl, m.endpointOf(s, podIP)
-	s.mu.Unlock()
-	s.setStatus(sandbox.StatusRunning, nil)
+	s.cell.SetAgent(sandbox.StatusRunning, cl, m.endpointOf(s, podIP))
 	return nil
 }
 

@@ -50,12 +50,8 @@ type Engine struct {
 
 // Backend is a sandbox.Backend on an Engine.
 type Backend struct {
-	e       *Engine
-	changes chan sandbox.StatusChange
-
-	mu     sync.Mutex
-	held   map[string]*Sandbox // by owner
-	closed bool
+	e   *Engine
+	reg *sandbox.Registry[*Sandbox] // the sandboxes it holds
 }
 
 var _ sandbox.Backend = (*Backend)(nil)
@@ -86,7 +82,7 @@ func New(tb testing.TB) *Backend {
 
 // Backend returns a new Backend on e that holds nothing yet.
 func (e *Engine) Backend() *Backend {
-	return &Backend{e: e, changes: make(chan sandbox.StatusChange, 256), held: make(map[string]*Sandbox)}
+	return &Backend{e: e, reg: sandbox.NewRegistry[*Sandbox](nil)}
 }
 
 // Engine returns the engine b runs on.
@@ -193,7 +189,7 @@ func (e *Engine) Lookup(owner string) *Sandbox {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.boxes {
-		if s.owner == owner {
+		if s.Owner() == owner {
 			return s
 		}
 	}
@@ -290,8 +286,9 @@ func (e *Engine) create(ctx context.Context, owner string, spec sandbox.Spec) (*
 			e.mu.Unlock()
 		}
 	}()
-	s := &Sandbox{e: e, id: id, owner: owner, token: rand.Text(), image: sandbox.DefaultImage,
-		dir: filepath.Join(e.dir, id[:8]), status: sandbox.StatusStopped, work: work}
+	s := &Sandbox{e: e, id: id, token: rand.Text(), image: sandbox.DefaultImage,
+		dir: filepath.Join(e.dir, id[:8]), work: work}
+	s.cell = sandbox.NewStatusCell(owner, sandbox.StatusStopped, s.report)
 	switch {
 	case spec.WorkingDir != "" && s.work == "":
 		name, dir, err := e.volume(spec.Volume)
@@ -325,31 +322,19 @@ func (b *Backend) Start(ctx context.Context, owner string, spec sandbox.Spec) (s
 	if owner == "" {
 		return nil, errors.New("start sandbox: empty owner")
 	}
-	b.mu.Lock()
-	switch {
-	case b.closed:
-		b.mu.Unlock()
-		return nil, sandbox.ErrClosed
-	case b.held[owner] != nil:
-		b.mu.Unlock()
-		return nil, fmt.Errorf("start sandbox for %s: %w", owner, sandbox.ErrExists)
+	release, err := b.reg.Claim(owner)
+	if err != nil {
+		return nil, err
 	}
-	b.mu.Unlock()
+	defer release()
 	s, err := b.e.create(ctx, owner, spec)
 	if err != nil {
 		return nil, err
 	}
-	b.hold(s)
+	s.setBackend(b)
+	b.reg.Add(s)
+	b.reg.Assign(owner, s)
 	return s, nil
-}
-
-func (b *Backend) hold(s *Sandbox) {
-	s.mu.Lock()
-	s.b = b
-	s.mu.Unlock()
-	b.mu.Lock()
-	b.held[s.owner] = s
-	b.mu.Unlock()
 }
 
 // Recover takes over the sandbox of h (by id, or by owner when h.ID is
@@ -358,17 +343,14 @@ func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbo
 	if err := b.e.check(); err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	if s := b.held[h.Owner]; s != nil && (h.ID == "" || s.id == h.ID) {
-		b.mu.Unlock()
+	if s := b.reg.OfOwner(h.Owner); s != nil && (h.ID == "" || s.id == h.ID) {
 		return s, nil
 	}
-	b.mu.Unlock()
 	b.e.mu.Lock()
 	s := b.e.boxes[h.ID]
 	if h.ID == "" {
 		for _, c := range b.e.boxes {
-			if c.owner == h.Owner {
+			if c.Owner() == h.Owner {
 				s = c
 			}
 		}
@@ -383,7 +365,14 @@ func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbo
 	if h.Token != "" && h.Token != s.token {
 		return nil, fmt.Errorf("adopt sandbox %s: the token does not match", h.ID)
 	}
-	b.hold(s)
+	s.setBackend(b)
+	held, err := b.reg.Hold(s)
+	switch {
+	case err != nil:
+		return nil, err
+	case held != nil:
+		return held, nil
+	}
 	return s, nil
 }
 
@@ -394,11 +383,8 @@ func (b *Backend) List(ctx context.Context) ([]sandbox.Handle, error) {
 	}
 	var out []sandbox.Handle
 	for _, s := range b.e.Sandboxes() {
-		b.mu.Lock()
-		held := b.held[s.owner] == s
-		b.mu.Unlock()
-		if !held {
-			out = append(out, sandbox.Handle{Owner: s.owner, ID: s.id, Image: s.image, Volume: s.volume, Disposable: s.disposable})
+		if b.reg.OfOwner(s.Owner()) != s {
+			out = append(out, sandbox.Handle{Owner: s.Owner(), ID: s.id, Image: s.image, Volume: s.volume, Disposable: s.disposable})
 		}
 	}
 	used := make(map[string]bool)
@@ -434,41 +420,22 @@ func (b *Backend) Destroy(ctx context.Context, h sandbox.Handle) error {
 
 // Release forgets the sandbox of h.
 func (b *Backend) Release(h sandbox.Handle) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s := b.held[h.Owner]; s != nil && s.id == h.ID {
-		delete(b.held, h.Owner)
+	if s := b.reg.OfOwner(h.Owner); s != nil && s.id == h.ID {
+		b.reg.Forget(s)
 	}
 }
 
 // Held returns how many sandboxes b holds.
-func (b *Backend) Held() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.held)
-}
+func (b *Backend) Held() int { return len(b.reg.Owned()) }
 
 // Changes delivers the status changes of the sandboxes b holds.
-func (b *Backend) Changes() <-chan sandbox.StatusChange { return b.changes }
-
-func (b *Backend) notify(c sandbox.StatusChange) {
-	b.mu.Lock()
-	held := b.held[c.Owner] != nil && b.held[c.Owner].id == c.ID
-	b.mu.Unlock()
-	if !held {
-		return
-	}
-	select {
-	case b.changes <- c:
-	default:
-	}
-}
+func (b *Backend) Changes() <-chan sandbox.StatusChange { return b.reg.Changes() }
 
 // Running returns how many sandboxes on the engine run.
 func (b *Backend) Running() int {
 	n := 0
 	for _, s := range b.e.Sandboxes() {
-		if st := s.Status(); st == sandbox.StatusRunning || st == sandbox.StatusPaused {
+		if s.Status().Up() {
 			n++
 		}
 	}
@@ -480,9 +447,7 @@ func (b *Backend) Ready(ctx context.Context) error { return b.e.check() }
 
 // Close stops holding sandboxes; they keep running.
 func (b *Backend) Close(ctx context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
+	b.reg.Close()
 	return nil
 }
 
@@ -490,7 +455,6 @@ func (b *Backend) Close(ctx context.Context) error {
 type Sandbox struct {
 	e     *Engine
 	id    string
-	owner string
 	token string
 	image string
 	dir   string // holds the socket, the agent's files and the workspace
@@ -502,55 +466,56 @@ type Sandbox struct {
 
 	op sync.Mutex // serialises boots, stops and removals
 
-	mu     sync.Mutex
-	b      *Backend // the Backend holding it, for its changes
-	status sandbox.Status
-	err    error
-	client *agentapi.Client
-	srv    *agentd.Server
-	hs     *http.Server
+	// cell holds the owner, the status and the agent's client.
+	cell *sandbox.StatusCell
+
+	mu  sync.Mutex
+	b   *Backend // the Backend holding it, for its changes
+	srv *agentd.Server
+	hs  *http.Server
 }
+
+// ID returns the sandbox's id.
+func (s *Sandbox) ID() string { return s.id }
+
+// Owner returns the owner key given to Start.
+func (s *Sandbox) Owner() string { return s.cell.Owner() }
 
 // Handle returns the sandbox's handle.
 func (s *Sandbox) Handle() sandbox.Handle {
-	return sandbox.Handle{Owner: s.owner, ID: s.id, Token: s.token, Image: s.image, Volume: s.volume, Disposable: s.disposable}
+	return sandbox.Handle{Owner: s.Owner(), ID: s.id, Token: s.token, Image: s.image, Volume: s.volume, Disposable: s.disposable}
 }
 
 // Workspace returns the host folder the agent works in.
 func (s *Sandbox) Workspace() string { return s.work }
 
 // Status returns the sandbox's status.
-func (s *Sandbox) Status() sandbox.Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
-}
+func (s *Sandbox) Status() sandbox.Status { return s.cell.Status() }
 
 // Err returns why the sandbox died.
-func (s *Sandbox) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
+func (s *Sandbox) Err() error { return s.cell.Err() }
 
 // Client returns the agent client while the sandbox runs.
-func (s *Sandbox) Client() *agentapi.Client {
+func (s *Sandbox) Client() *agentapi.Client { return s.cell.RunningClient() }
+
+func (s *Sandbox) setStatus(st sandbox.Status, err error) { s.cell.Set(st, err) }
+
+// setBackend makes b the Backend told of the sandbox's changes.
+func (s *Sandbox) setBackend(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.status != sandbox.StatusRunning {
-		return nil
-	}
-	return s.client
+	s.b = b
 }
 
-func (s *Sandbox) setStatus(st sandbox.Status, err error) {
+// report tells the Backend holding the sandbox of a change, if it holds
+// it still.
+func (s *Sandbox) report(c sandbox.StatusChange) {
+	c.ID = s.id
 	s.mu.Lock()
-	changed := s.status != st
-	s.status, s.err = st, err
 	b := s.b
 	s.mu.Unlock()
-	if changed && b != nil {
-		b.notify(sandbox.StatusChange{Owner: s.owner, ID: s.id, Status: st, Err: err})
+	if b != nil && b.reg.OfOwner(c.Owner) == s {
+		b.reg.Notify(c)
 	}
 }
 
@@ -632,21 +597,23 @@ func (s *Sandbox) boot(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", sandbox.ErrNotReady, err)
 	}
 	s.mu.Lock()
-	s.client, s.srv, s.hs = cl, srv, hs
+	s.srv, s.hs = srv, hs
 	s.mu.Unlock()
-	s.setStatus(sandbox.StatusRunning, nil)
+	s.cell.SetAgent(sandbox.StatusRunning, cl, "unix://"+sock)
 	return nil
 }
 
 // halt stops the agent server, if it runs.
 func (s *Sandbox) halt() {
 	s.mu.Lock()
-	srv, hs, cl := s.srv, s.hs, s.client
-	s.srv, s.hs, s.client = nil, nil, nil
+	srv, hs := s.srv, s.hs
+	s.srv, s.hs = nil, nil
 	s.mu.Unlock()
 	if hs != nil {
 		hs.Close()
 		srv.Close()
+	}
+	if cl := s.cell.Client(); cl != nil {
 		cl.CloseIdleConnections()
 	}
 }
@@ -715,7 +682,7 @@ func (s *Sandbox) Kill() {
 	s.op.Lock()
 	defer s.op.Unlock()
 	s.halt()
-	s.setStatus(sandbox.StatusExited, &sandbox.ExitError{Container: s.id, Owner: s.owner, ExitCode: 137})
+	s.setStatus(sandbox.StatusExited, &sandbox.ExitError{Container: s.id, Owner: s.Owner(), ExitCode: 137})
 }
 
 // Vanish removes the sandbox behind its owner's back.

@@ -1,0 +1,130 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/gohands/gohands/sandbox"
+	"github.com/gohands/gohands/sandbox/sandboxtest"
+)
+
+// recorder collects the changes a StatusCell reports.
+type recorder struct {
+	mu      sync.Mutex
+	changes []sandbox.StatusChange
+}
+
+func (r *recorder) report(c sandbox.StatusChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes = append(r.changes, c)
+}
+
+func (r *recorder) got() []sandbox.StatusChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sandbox.StatusChange(nil), r.changes...)
+}
+
+func TestStatusCellReportsChanges(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	c := sandbox.NewStatusCell("", sandbox.StatusStarting, rec.report)
+	c.Set(sandbox.StatusRunning, nil)
+	c.Set(sandbox.StatusRunning, nil) // no change
+	c.SetOwner("alice")
+	died := errors.New("killed")
+	c.Set(sandbox.StatusExited, died)
+	stale := errors.New("still exited")
+	c.Set(sandbox.StatusExited, stale) // no change, but the error is kept
+	want := []sandbox.StatusChange{
+		{Owner: "", Status: sandbox.StatusRunning},
+		{Owner: "alice", Status: sandbox.StatusExited, Err: died},
+	}
+	if diff := cmp.Diff(rec.got(), want, cmpopts.EquateErrors()); diff != "" {
+		t.Fatalf("changes (-got +want):\n%s", diff)
+	}
+	if c.Owner() != "alice" || c.Status() != sandbox.StatusExited || c.Err() != stale {
+		t.Fatalf("cell is %q, %s, %v; want alice, exited, %v", c.Owner(), c.Status(), c.Err(), stale)
+	}
+}
+
+// TestStatusCellClient follows a real agent's client through a
+// sandbox's statuses: kept while up, dropped when not.
+func TestStatusCellClient(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb, err := sandboxtest.New(t).Start(ctx, "alice", sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := sb.Client()
+	c := sandbox.NewStatusCell("alice", sandbox.StatusStarting, nil)
+	if err := c.Healthy(ctx, time.Second); err == nil {
+		t.Fatal("a starting sandbox is healthy")
+	}
+	c.SetAgent(sandbox.StatusRunning, cl, "unix:///agent.sock")
+	if c.Client() != cl || c.RunningClient() != cl || c.Endpoint() != "unix:///agent.sock" {
+		t.Fatalf("running: client %p, running client %p, endpoint %q; want %p twice and the endpoint", c.Client(), c.RunningClient(), c.Endpoint(), cl)
+	}
+	if err := c.Healthy(ctx, 5*time.Second); err != nil {
+		t.Fatalf("running sandbox not healthy: %v", err)
+	}
+	c.Set(sandbox.StatusPaused, nil)
+	if c.Client() != cl || c.RunningClient() != nil {
+		t.Fatal("paused: the client should stay, but not be handed out for work")
+	}
+	if err := c.Healthy(ctx, time.Second); err == nil {
+		t.Fatal("a paused sandbox is healthy")
+	}
+	c.Set(sandbox.StatusRunning, nil)
+	if c.RunningClient() != cl {
+		t.Fatal("unpaused: the client was lost")
+	}
+	c.Set(sandbox.StatusStopping, nil)
+	if c.Client() != nil || c.RunningClient() != nil || c.Endpoint() != "" {
+		t.Fatal("stopping: the client and endpoint should be dropped")
+	}
+	c.Set(sandbox.StatusRunning, nil)
+	if c.Client() != nil {
+		t.Fatal("running again without SetAgent: an old client came back")
+	}
+}
+
+// TestStatusCellConcurrent sets and reads a cell from many goroutines,
+// for the race detector.
+func TestStatusCellConcurrent(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	c := sandbox.NewStatusCell("alice", sandbox.StatusStopped, rec.report)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 100 {
+				if (i+j)%2 == 0 {
+					c.Set(sandbox.StatusRunning, nil)
+				} else {
+					c.Set(sandbox.StatusStopped, nil)
+				}
+				_, _, _ = c.Status(), c.Client(), c.Owner()
+			}
+		})
+	}
+	wg.Wait()
+	got := rec.got()
+	if len(got) == 0 || len(got) > 800 {
+		t.Fatalf("%d changes reported for 800 sets that changed the status at least once", len(got))
+	}
+	for i, ch := range got {
+		if ch.Owner != "alice" || (ch.Status != sandbox.StatusRunning && ch.Status != sandbox.StatusStopped) {
+			t.Fatalf("change %d = %+v", i, ch)
+		}
+	}
+}
