@@ -140,3 +140,58 @@ func (c *StatusCell) set(st Status, err error, cl *agentapi.Client, endpoint str
 		c.report(change)
 	}
 }
+
+// Use is Sandbox.Use for a backend whose sandbox is named name, whose
+// lifecycle operations op serializes, and whose boot starts a stopped
+// sandbox (called with op held). It gives the client of a running
+// sandbox at once, starts a stopped one first, and fails for one that is
+// paused (ErrPaused), exited (its error), removed (ErrRemoved) or on its
+// way. done does nothing.
+func (c *StatusCell) Use(ctx context.Context, op sync.Locker, name string, boot func(context.Context) error) (cl *agentapi.Client, done func(), err error) {
+	if cl := c.RunningClient(); cl != nil {
+		return cl, func() {}, nil
+	}
+	op.Lock()
+	defer op.Unlock()
+	if cl := c.RunningClient(); cl != nil {
+		return cl, func() {}, nil
+	}
+	switch st, err := c.Status(), c.Err(); st {
+	case StatusStopped:
+		if err := boot(ctx); err != nil {
+			return nil, nil, err
+		}
+	case StatusPaused:
+		return nil, nil, fmt.Errorf("sandbox %s: %w", name, ErrPaused)
+	case StatusExited:
+		return nil, nil, err
+	case StatusRemoved:
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox %s: %w (%w)", name, ErrRemoved, err)
+		}
+		return nil, nil, fmt.Errorf("sandbox %s: %w", name, ErrRemoved)
+	default:
+		return nil, nil, fmt.Errorf("sandbox %s is %s", name, st)
+	}
+	if cl := c.RunningClient(); cl != nil {
+		return cl, func() {}, nil
+	}
+	return nil, nil, fmt.Errorf("sandbox %s is %s", name, c.Status())
+}
+
+// Start is Sandbox.Start for a backend, as Use is Sandbox.Use: with op
+// held, it runs boot for a sandbox that is neither running (nothing to
+// do), paused (ErrPaused) nor removed (ErrRemoved).
+func (c *StatusCell) Start(ctx context.Context, op sync.Locker, name string, boot func(context.Context) error) error {
+	op.Lock()
+	defer op.Unlock()
+	switch c.Status() {
+	case StatusRunning:
+		return nil
+	case StatusPaused:
+		return fmt.Errorf("sandbox %s: %w", name, ErrPaused)
+	case StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", name, ErrRemoved)
+	}
+	return boot(ctx)
+}

@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/gohands/gohands/agentapi"
 	"github.com/gohands/gohands/sandbox"
 	"github.com/gohands/gohands/sandbox/sandboxtest"
 )
@@ -126,5 +128,109 @@ func TestStatusCellConcurrent(t *testing.T) {
 		if ch.Owner != "alice" || (ch.Status != sandbox.StatusRunning && ch.Status != sandbox.StatusStopped) {
 			t.Fatalf("change %d = %+v", i, ch)
 		}
+	}
+}
+
+func TestStatusCellUse(t *testing.T) {
+	t.Parallel()
+	cl := agentapi.NewClient("http://127.0.0.1:1", "token")
+	died := errors.New("killed by the kernel")
+	tests := []struct {
+		name     string
+		status   sandbox.Status
+		err      error
+		bootErr  error
+		bootUp   bool // boot brings the agent up
+		wantBoot bool
+		wantErr  []error // errors.Is targets; none: the client
+		wantText string  // in the error
+	}{
+		{name: "running", status: sandbox.StatusRunning},
+		{name: "stopped", status: sandbox.StatusStopped, bootUp: true, wantBoot: true},
+		{name: "stopped, boot fails", status: sandbox.StatusStopped, bootErr: sandbox.ErrNotReady, wantBoot: true, wantErr: []error{sandbox.ErrNotReady}},
+		{name: "stopped, boot leaves it down", status: sandbox.StatusStopped, wantBoot: true, wantText: "sandbox box-1 is stopped"},
+		{name: "paused", status: sandbox.StatusPaused, wantErr: []error{sandbox.ErrPaused}},
+		{name: "exited", status: sandbox.StatusExited, err: died, wantErr: []error{died}},
+		{name: "removed", status: sandbox.StatusRemoved, wantErr: []error{sandbox.ErrRemoved}},
+		{name: "removed after dying", status: sandbox.StatusRemoved, err: died, wantErr: []error{sandbox.ErrRemoved, died}},
+		{name: "stopping", status: sandbox.StatusStopping, wantText: "sandbox box-1 is stopping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := sandbox.NewStatusCell("alice", sandbox.StatusStarting, nil)
+			if tt.status == sandbox.StatusRunning {
+				c.SetAgent(sandbox.StatusRunning, cl, "")
+			} else {
+				c.Set(tt.status, tt.err)
+			}
+			var op sync.Mutex
+			booted := false
+			boot := func(context.Context) error {
+				if op.TryLock() {
+					t.Error("boot called without op held")
+				}
+				booted = true
+				if tt.bootUp {
+					c.SetAgent(sandbox.StatusRunning, cl, "")
+				}
+				return tt.bootErr
+			}
+			got, done, err := c.Use(context.Background(), &op, "box-1", boot)
+			if booted != tt.wantBoot {
+				t.Errorf("booted = %v, want %v", booted, tt.wantBoot)
+			}
+			if len(tt.wantErr) == 0 && tt.wantText == "" {
+				if err != nil || got != cl || done == nil {
+					t.Fatalf("Use = %p, %v; want the client", got, err)
+				}
+				done()
+				return
+			}
+			if err == nil || got != nil {
+				t.Fatalf("Use = %p, %v; want an error", got, err)
+			}
+			for _, target := range tt.wantErr {
+				if !errors.Is(err, target) {
+					t.Errorf("Use: err = %v, want it to be %v", err, target)
+				}
+			}
+			if !strings.Contains(err.Error(), tt.wantText) {
+				t.Errorf("Use: err = %v, want it to say %q", err, tt.wantText)
+			}
+		})
+	}
+}
+
+func TestStatusCellStart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status   sandbox.Status
+		wantBoot bool
+		wantErr  error
+	}{
+		{status: sandbox.StatusRunning},
+		{status: sandbox.StatusStopped, wantBoot: true},
+		{status: sandbox.StatusExited, wantBoot: true},
+		{status: sandbox.StatusPaused, wantErr: sandbox.ErrPaused},
+		{status: sandbox.StatusRemoved, wantErr: sandbox.ErrRemoved},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.status), func(t *testing.T) {
+			t.Parallel()
+			c := sandbox.NewStatusCell("alice", tt.status, nil)
+			var op sync.Mutex
+			booted := false
+			err := c.Start(context.Background(), &op, "box-1", func(context.Context) error {
+				if op.TryLock() {
+					t.Error("boot called without op held")
+				}
+				booted = true
+				return nil
+			})
+			if booted != tt.wantBoot || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Start: booted %v, err %v; want booted %v, err %v", booted, err, tt.wantBoot, tt.wantErr)
+			}
+		})
 	}
 }

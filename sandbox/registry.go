@@ -9,12 +9,13 @@ import (
 	"sync"
 )
 
-// Member is what a Registry asks of a backend's sandbox: its engine id
-// and its owner key ("" while it waits in a pool).
+// Member is what a Registry asks of a backend's sandbox: its engine id,
+// its owner key ("" while it waits in a pool) and its status.
 type Member interface {
 	comparable
 	ID() string
 	Owner() string
+	Status() Status
 }
 
 // Registry is the bookkeeping a Backend keeps of its sandboxes: every
@@ -115,6 +116,16 @@ func (r *Registry[S]) Forget(s S) {
 	}
 }
 
+// Release forgets the sandbox of id, as Backend.Release does, and
+// returns it; ok is false when the Registry did not know it.
+func (r *Registry[S]) Release(id string) (s S, ok bool) {
+	if s = r.Lookup(id); s == *new(S) {
+		return s, false
+	}
+	r.Forget(s)
+	return s, true
+}
+
 // Lookup returns the sandbox of id, or the zero S.
 func (r *Registry[S]) Lookup(id string) S {
 	r.mu.Lock()
@@ -140,6 +151,18 @@ func (r *Registry[S]) All() []S {
 	return out
 }
 
+// CountUp returns how many of the sandboxes the Registry knows, pools
+// included, are up (see Status.Up): what Backend.Running counts.
+func (r *Registry[S]) CountUp() int {
+	n := 0
+	for _, s := range r.All() {
+		if s.Status().Up() {
+			n++
+		}
+	}
+	return n
+}
+
 // Owned returns the sandboxes held for owners.
 func (r *Registry[S]) Owned() []S {
 	r.mu.Lock()
@@ -152,11 +175,14 @@ func (r *Registry[S]) Owned() []S {
 }
 
 // Claim marks owner's sandbox as being started, so that no other start
-// for owner runs meanwhile. It fails with ErrClosed once the Registry is
-// closed, and with ErrExists while owner holds a sandbox or another
-// claim. release ends the claim; the start records its sandbox with
-// Assign before.
+// for owner runs meanwhile. It fails for an empty owner, with ErrClosed
+// once the Registry is closed, and with ErrExists while owner holds a
+// sandbox or another claim. release ends the claim; the start records
+// its sandbox with Assign before.
 func (r *Registry[S]) Claim(owner string) (release func(), err error) {
+	if owner == "" {
+		return nil, errors.New("start sandbox: empty owner")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var none S

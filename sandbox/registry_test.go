@@ -19,8 +19,9 @@ import (
 
 // box is a sandbox as a Registry sees it.
 type box struct {
-	id    string
-	owner string
+	id     string
+	owner  string
+	status sandbox.Status
 	// removeErr is what Remove returns; removed counts the calls.
 	removeErr error
 	removed   atomic.Int32
@@ -32,6 +33,8 @@ func newBox(id, owner string) *box { return &box{id: id, owner: owner} }
 
 func (b *box) ID() string    { return b.id }
 func (b *box) Owner() string { return b.owner }
+
+func (b *box) Status() sandbox.Status { return b.status }
 
 func (b *box) Remove(ctx context.Context) error {
 	b.removed.Add(1)
@@ -57,6 +60,9 @@ func ids(boxes []*box) []string {
 func TestRegistryClaim(t *testing.T) {
 	t.Parallel()
 	r := sandbox.NewRegistry[*box](nil)
+	if _, err := r.Claim(""); err == nil {
+		t.Fatal("claim of the empty owner accepted")
+	}
 	release, err := r.Claim("alice")
 	if err != nil {
 		t.Fatalf("first claim: %v", err)
@@ -174,6 +180,29 @@ func TestRegistryForget(t *testing.T) {
 	}
 	if _, err := r.Claim("alice"); err != nil {
 		t.Fatalf("claim after the owner's sandbox was forgotten: %v", err)
+	}
+	if got, ok := r.Release("c2"); !ok || got != b {
+		t.Fatalf("Release(c2) = %v, %v; want bob's sandbox", got, ok)
+	}
+	if r.Lookup("c2") != nil || r.OfOwner("bob") != nil {
+		t.Fatal("Release left bob's sandbox")
+	}
+	if _, ok := r.Release("c2"); ok {
+		t.Fatal("Release of a sandbox released already found it")
+	}
+}
+
+func TestRegistryCountUp(t *testing.T) {
+	t.Parallel()
+	r := sandbox.NewRegistry[*box](nil)
+	for i, st := range []sandbox.Status{sandbox.StatusRunning, sandbox.StatusPaused, sandbox.StatusStarting,
+		sandbox.StatusStopped, sandbox.StatusExited, sandbox.StatusRunning} {
+		b := newBox(string(rune('a'+i)), "")
+		b.status = st
+		r.Add(b)
+	}
+	if n := r.CountUp(); n != 3 {
+		t.Fatalf("CountUp = %d, want 3 (two running, one paused)", n)
 	}
 }
 

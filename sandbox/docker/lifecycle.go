@@ -21,57 +21,13 @@ import (
 // here). A paused sandbox gives ErrPaused; one that died gives its
 // *ExitError (restart it with Start).
 func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), err error) {
-	if cl, done, ok := s.acquire(); ok {
-		return cl, done, nil
-	}
-	s.op.Lock()
-	defer s.op.Unlock()
-	if cl, done, ok := s.acquire(); ok {
-		return cl, done, nil
-	}
-	switch st, err := s.Status(), s.Err(); st {
-	case sandbox.StatusStopped:
-		if err := s.boot(ctx); err != nil {
-			return nil, nil, err
-		}
-	case sandbox.StatusPaused:
-		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrPaused)
-	case sandbox.StatusExited:
-		return nil, nil, err
-	case sandbox.StatusRemoved:
-		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox %s: %w (%w)", s.name, sandbox.ErrRemoved, err)
-		}
-		return nil, nil, fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
-	default:
-		return nil, nil, fmt.Errorf("sandbox %s is %s", s.name, st)
-	}
-	if cl, done, ok := s.acquire(); ok {
-		return cl, done, nil
-	}
-	return nil, nil, fmt.Errorf("sandbox %s is %s", s.name, s.Status())
-}
-
-// acquire is Use's fast path: the client of a running sandbox.
-func (s *Sandbox) acquire() (*agentapi.Client, func(), bool) {
-	cl := s.cell.RunningClient()
-	return cl, func() {}, cl != nil
+	return s.cell.Use(ctx, &s.op, s.name, s.boot)
 }
 
 // Start starts a stopped or exited sandbox again (same container, same
 // workspace) and waits for its agent. Starting a running sandbox does nothing.
 func (s *Sandbox) Start(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch st := s.Status(); st {
-	case sandbox.StatusRunning:
-		return nil
-	case sandbox.StatusPaused:
-		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrPaused)
-	case sandbox.StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
-	}
-	return s.boot(ctx)
+	return s.cell.Start(ctx, &s.op, s.name, s.boot)
 }
 
 // Stop stops the container (SIGTERM, then SIGKILL after

@@ -3,7 +3,6 @@ package docker
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -129,9 +128,6 @@ func (m *Manager) Start(ctx context.Context, owner string, spec sandbox.Spec) (s
 
 // start is Start giving the concrete sandbox.
 func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*Sandbox, error) {
-	if owner == "" {
-		return nil, errors.New("start sandbox: empty owner")
-	}
 	r, err := m.opts.resolve(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox for %s: %w", owner, err)
@@ -173,13 +169,7 @@ func (m *Manager) Sandboxes() []*Sandbox { return m.reg.Owned() }
 // Running returns how many of the Manager's sandboxes, warm pool included,
 // have a container up: running, or paused (it still holds its memory).
 func (m *Manager) Running() int {
-	n := 0
-	for _, s := range m.reg.All() {
-		if s.Status().Up() {
-			n++
-		}
-	}
-	return n
+	return m.reg.CountUp()
 }
 
 // PoolSize returns how many ready sandboxes wait in the warm pool.

@@ -117,11 +117,10 @@ func (m *Manager) destroyContainer(ctx context.Context, h sandbox.Handle) error 
 // Release forgets the sandbox of h; its container stays as it is, and
 // Recover takes it over again.
 func (m *Manager) Release(h sandbox.Handle) {
-	s := m.reg.Lookup(h.ID)
-	if s == nil {
+	s, ok := m.reg.Release(h.ID)
+	if !ok {
 		return
 	}
-	m.reg.Forget(s)
 	if cl := s.Client(); cl != nil {
 		cl.CloseIdleConnections()
 	}

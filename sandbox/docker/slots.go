@@ -193,9 +193,6 @@ func (m *Manager) StartOverlay(ctx context.Context, owner string, spec sandbox.S
 	if !m.slotWanted.Swap(true) {
 		m.slots.Kick()
 	}
-	if owner == "" {
-		return nil, errors.New("start sandbox: empty owner")
-	}
 	for _, p := range []string{v.Lower, v.Upper, v.Work} {
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsAny(p, ",:\\\n") {
 			return nil, fmt.Errorf("%w: folder %q cannot be an overlay option", sandbox.ErrNoOverlay, p)

@@ -18,47 +18,13 @@ import (
 // when it was stopped (a new Pod from its template). One that died gives
 // its *ExitError (restart it with Start), one that is gone ErrRemoved.
 func (s *Sandbox) Use(ctx context.Context) (cl *agentapi.Client, done func(), err error) {
-	if cl := s.running(); cl != nil {
-		return cl, func() {}, nil
-	}
-	s.op.Lock()
-	defer s.op.Unlock()
-	if cl := s.running(); cl != nil {
-		return cl, func() {}, nil
-	}
-	switch st, err := s.Status(), s.Err(); st {
-	case sandbox.StatusStopped:
-		if err := s.boot(ctx); err != nil {
-			return nil, nil, err
-		}
-	case sandbox.StatusExited:
-		return nil, nil, err
-	case sandbox.StatusRemoved:
-		return nil, nil, fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
-	default:
-		return nil, nil, fmt.Errorf("sandbox %s is %s", s.id, st)
-	}
-	if cl := s.running(); cl != nil {
-		return cl, func() {}, nil
-	}
-	return nil, nil, fmt.Errorf("sandbox %s is %s", s.id, s.Status())
+	return s.cell.Use(ctx, &s.op, s.id, s.boot)
 }
-
-// running returns the agent client of a running sandbox, or nil.
-func (s *Sandbox) running() *agentapi.Client { return s.cell.RunningClient() }
 
 // Start starts a stopped or exited sandbox again (same Secret, same
 // workspace claim if any) and waits for its agent.
 func (s *Sandbox) Start(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch s.Status() {
-	case sandbox.StatusRunning:
-		return nil
-	case sandbox.StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
-	}
-	return s.boot(ctx)
+	return s.cell.Start(ctx, &s.op, s.id, s.boot)
 }
 
 // Stop deletes the Pod (SIGTERM, SIGKILL after Options.StopTimeout) and

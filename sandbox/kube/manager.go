@@ -209,9 +209,6 @@ func (m *Manager) Start(ctx context.Context, owner string, spec sandbox.Spec) (s
 }
 
 func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*Sandbox, error) {
-	if owner == "" {
-		return nil, errors.New("start sandbox: empty owner")
-	}
 	r, err := m.opts.resolve(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox for %s: %w", owner, err)
@@ -239,13 +236,7 @@ func (m *Manager) start(ctx context.Context, owner string, spec sandbox.Spec) (*
 // Running returns how many of the Manager's sandboxes, warm pool
 // included, are up.
 func (m *Manager) Running() int {
-	n := 0
-	for _, s := range m.reg.All() {
-		if s.Status() == sandbox.StatusRunning {
-			n++
-		}
-	}
-	return n
+	return m.reg.CountUp()
 }
 
 // PoolSize returns how many ready sandboxes wait in the warm pool.

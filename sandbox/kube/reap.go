@@ -131,11 +131,10 @@ func (m *Manager) destroySandbox(ctx context.Context, h sandbox.Handle) error {
 // Release forgets the sandbox of h; its objects stay as they are, and
 // Recover takes it over again.
 func (m *Manager) Release(h sandbox.Handle) {
-	s := m.reg.Lookup(h.ID)
-	if s == nil {
+	s, ok := m.reg.Release(h.ID)
+	if !ok {
 		return
 	}
-	m.reg.Forget(s)
 	s.closeTunnel()
 	if cl := s.Client(); cl != nil {
 		cl.CloseIdleConnections()

@@ -14,7 +14,6 @@ package sandboxtest
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -319,9 +318,6 @@ func (e *Engine) create(ctx context.Context, owner string, spec sandbox.Spec) (*
 
 // Start starts a sandbox for owner.
 func (b *Backend) Start(ctx context.Context, owner string, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	if owner == "" {
-		return nil, errors.New("start sandbox: empty owner")
-	}
 	release, err := b.reg.Claim(owner)
 	if err != nil {
 		return nil, err
@@ -419,11 +415,7 @@ func (b *Backend) Destroy(ctx context.Context, h sandbox.Handle) error {
 }
 
 // Release forgets the sandbox of h.
-func (b *Backend) Release(h sandbox.Handle) {
-	if s := b.reg.OfOwner(h.Owner); s != nil && s.id == h.ID {
-		b.reg.Forget(s)
-	}
-}
+func (b *Backend) Release(h sandbox.Handle) { b.reg.Release(h.ID) }
 
 // Held returns how many sandboxes b holds.
 func (b *Backend) Held() int { return len(b.reg.Owned()) }
@@ -521,35 +513,12 @@ func (s *Sandbox) report(c sandbox.StatusChange) {
 
 // Use returns the agent client, starting a stopped sandbox first.
 func (s *Sandbox) Use(ctx context.Context) (*agentapi.Client, func(), error) {
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch st := s.Status(); st {
-	case sandbox.StatusRunning:
-	case sandbox.StatusStopped:
-		if err := s.boot(ctx); err != nil {
-			return nil, nil, err
-		}
-	case sandbox.StatusExited:
-		return nil, nil, s.Err()
-	case sandbox.StatusRemoved:
-		return nil, nil, fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
-	default:
-		return nil, nil, fmt.Errorf("sandbox %s is %s", s.id, st)
-	}
-	return s.Client(), func() {}, nil
+	return s.cell.Use(ctx, &s.op, s.id, s.boot)
 }
 
 // Start starts a stopped or dead sandbox again.
 func (s *Sandbox) Start(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch s.Status() {
-	case sandbox.StatusRunning:
-		return nil
-	case sandbox.StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
-	}
-	return s.boot(ctx)
+	return s.cell.Start(ctx, &s.op, s.id, s.boot)
 }
 
 // boot starts the agent server. The caller holds s.op or owns s.
