@@ -195,3 +195,21 @@ func (c *StatusCell) Start(ctx context.Context, op sync.Locker, name string, boo
 	}
 	return boot(ctx)
 }
+
+// Stop is Sandbox.Stop for a backend, as Use is Sandbox.Use: with op
+// held, a sandbox neither stopped nor exited (nothing to do) nor removed
+// (ErrRemoved) is marked StatusStopping, and halt stops it; from is the
+// status it had. halt sets the status it ends at.
+func (c *StatusCell) Stop(ctx context.Context, op sync.Locker, name string, halt func(ctx context.Context, from Status) error) error {
+	op.Lock()
+	defer op.Unlock()
+	st := c.Status()
+	switch st {
+	case StatusStopped, StatusExited:
+		return nil
+	case StatusRemoved:
+		return fmt.Errorf("sandbox %s: %w", name, ErrRemoved)
+	}
+	c.Set(StatusStopping, nil)
+	return halt(ctx, st)
+}

@@ -234,3 +234,59 @@ func TestStatusCellStart(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusCellStop(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status   sandbox.Status
+		wantHalt bool
+		wantErr  error
+	}{
+		{status: sandbox.StatusRunning, wantHalt: true},
+		{status: sandbox.StatusPaused, wantHalt: true},
+		{status: sandbox.StatusStarting, wantHalt: true},
+		{status: sandbox.StatusStopped},
+		{status: sandbox.StatusExited},
+		{status: sandbox.StatusRemoved, wantErr: sandbox.ErrRemoved},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.status), func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{}
+			c := sandbox.NewStatusCell("alice", tt.status, rec.report)
+			var op sync.Mutex
+			var from sandbox.Status
+			halted := false
+			err := c.Stop(context.Background(), &op, "box-1", func(_ context.Context, st sandbox.Status) error {
+				if op.TryLock() {
+					t.Error("halt called without op held")
+				}
+				if c.Status() != sandbox.StatusStopping {
+					t.Errorf("halt called at status %s, want stopping", c.Status())
+				}
+				halted, from = true, st
+				c.Set(sandbox.StatusStopped, nil)
+				return nil
+			})
+			if halted != tt.wantHalt || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Stop: halted %v, err %v; want halted %v, err %v", halted, err, tt.wantHalt, tt.wantErr)
+			}
+			if !tt.wantHalt {
+				if len(rec.got()) != 0 {
+					t.Fatalf("Stop with nothing to stop reported %v", rec.got())
+				}
+				return
+			}
+			if from != tt.status {
+				t.Errorf("halt told the sandbox was %s, want %s", from, tt.status)
+			}
+			var got []sandbox.Status
+			for _, ch := range rec.got() {
+				got = append(got, ch.Status)
+			}
+			if diff := cmp.Diff(got, []sandbox.Status{sandbox.StatusStopping, sandbox.StatusStopped}); diff != "" {
+				t.Errorf("changes (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

@@ -33,22 +33,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 // Stop stops the container (SIGTERM, then SIGKILL after
 // Options.StopTimeout). The next Use or Start restarts it.
 func (s *Sandbox) Stop(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
-	return s.stop(ctx)
-}
-
-// stop is Stop with s.op held.
-func (s *Sandbox) stop(ctx context.Context) error {
-	st := s.Status()
-	switch st {
-	case sandbox.StatusStopped, sandbox.StatusExited:
-		return nil
-	case sandbox.StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.name, sandbox.ErrRemoved)
-	}
-	s.setStatus(sandbox.StatusStopping, nil)
-	return s.stopFrom(ctx, st)
+	return s.cell.Stop(ctx, &s.op, s.name, s.stopFrom)
 }
 
 // stopFrom stops a container whose status was st and is now

@@ -32,15 +32,12 @@ func (s *Sandbox) Start(ctx context.Context) error {
 // next Use or Start makes the Pod again. Files in a workspace without a claim
 // go with the Pod.
 func (s *Sandbox) Stop(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch s.Status() {
-	case sandbox.StatusStopped, sandbox.StatusExited:
-		return nil
-	case sandbox.StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
-	}
-	s.setStatus(sandbox.StatusStopping, nil)
+	return s.cell.Stop(ctx, &s.op, s.id, s.stopPod)
+}
+
+// stopPod is Stop's work once the sandbox is marked stopping, with s.op
+// held.
+func (s *Sandbox) stopPod(ctx context.Context, _ sandbox.Status) error {
 	s.closeTunnel()
 	if err := s.deletePod(ctx); err != nil {
 		s.setStatus(sandbox.StatusStopped, err)

@@ -592,17 +592,11 @@ func (s *Sandbox) Stop(ctx context.Context) error {
 	if err := s.e.check(); err != nil {
 		return err
 	}
-	s.op.Lock()
-	defer s.op.Unlock()
-	switch s.Status() {
-	case sandbox.StatusStopped, sandbox.StatusExited:
+	return s.cell.Stop(ctx, &s.op, s.id, func(context.Context, sandbox.Status) error {
+		s.halt()
+		s.setStatus(sandbox.StatusStopped, nil)
 		return nil
-	case sandbox.StatusRemoved:
-		return fmt.Errorf("sandbox %s: %w", s.id, sandbox.ErrRemoved)
-	}
-	s.halt()
-	s.setStatus(sandbox.StatusStopped, nil)
-	return nil
+	})
 }
 
 // Remove removes the sandbox.
