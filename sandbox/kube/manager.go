@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +46,11 @@ type Manager struct {
 	pods    corelisters.PodNamespaceLister
 	synced  cache.InformerSynced
 	factory informers.SharedInformerFactory
+
+	// announceSrv serves the announce listener at announceBase (nil and
+	// "" without Options.Announce).
+	announceSrv  *http.Server
+	announceBase string
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
@@ -91,6 +97,12 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if opts.Announce != "" {
+		if err := m.listenAnnounce(opts.Announce); err != nil {
+			m.cancel()
+			return nil, err
+		}
+	}
 	m.factory = informers.NewSharedInformerFactoryWithOptions(cs, 0,
 		informers.WithNamespace(opts.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
@@ -105,6 +117,7 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 	})
 	if err != nil {
 		m.cancel()
+		m.closeAnnounce()
 		return nil, fmt.Errorf("watch sandbox pods: %w", err)
 	}
 	m.synced = reg.HasSynced
@@ -115,6 +128,7 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 	if !ok {
 		m.cancel()
 		m.factory.Shutdown()
+		m.closeAnnounce()
 		return nil, fmt.Errorf("watch sandbox pods in namespace %s: no answer from the API server: %w", opts.Namespace, sandbox.ErrEngineDown)
 	}
 	if opts.PoolSize > 0 {
@@ -306,6 +320,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.pool = nil
 	m.mu.Unlock()
 	m.cancel()
+	m.closeAnnounce()
 	m.wg.Wait()
 	m.factory.Shutdown()
 	var (
