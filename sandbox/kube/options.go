@@ -54,6 +54,12 @@ type Options struct {
 	// agent-image); each Pod's agent-install container copies it into the
 	// Pod's /dev/shm, where the sandbox container takes it from.
 	AgentImage string
+	// ImagesWithAgent are images (as Image or a Spec names them) that
+	// carry this server's runtime-agent at sandbox.AgentPath, as `make
+	// sandbox-agent-image` builds one: their Pods have the sandbox
+	// container alone, no agent-install container, and start as fast as
+	// a bare Pod of the image. The agent must be the server's build.
+	ImagesWithAgent []string
 	// PullPolicy of both images. Default IfNotPresent.
 	PullPolicy corev1.PullPolicy
 	// Transport: see its constants. Default TransportAPIServer.
