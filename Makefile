@@ -6,8 +6,9 @@ GOFLAGS_AGENT = CGO_ENABLED=0 GOOS=linux
 SANDBOX_IMAGE ?= gohands/sandbox:bookworm
 BROWSER_IMAGE ?= gohands/browser:bookworm
 AGENT_IMAGE   ?= gohands/runtime-agent:local
+SANDBOX_AGENT_IMAGE ?= gohands/sandbox-agent:local
 
-.PHONY: all build agent server run test test-short bench bench-live fuzz vet fmt lint sandbox-image browser-image agent-image clean kube-build kube-up kube-down
+.PHONY: all build agent server run test test-short bench bench-live fuzz vet fmt lint sandbox-image browser-image agent-image sandbox-agent-image clean kube-build kube-up kube-down
 
 all: build
 
@@ -81,6 +82,11 @@ sandbox-image:
 # The runtime-agent alone on scratch: what a Kubernetes sandbox's init container copies the agent from.
 agent-image: agent
 	@bash scripts/agent-image.sh $(BIN)/runtime-agent $(AGENT_IMAGE)
+
+# The sandbox image with the runtime-agent in it: a Kubernetes sandbox of an image that carries the
+# agent (SANDBOX_IMAGES_WITH_AGENT) is one container, without the agent-install one.
+sandbox-agent-image: agent sandbox-image
+	@bash scripts/sandbox-agent-image.sh $(BIN)/runtime-agent $(SANDBOX_IMAGE) $(SANDBOX_AGENT_IMAGE)
 
 # Debian's Chromium on the sandbox image, for the agent's browser (one container per conversation).
 browser-image: sandbox-image

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,9 @@ func readToken(fd int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read the token from --token-fd %d: %w", fd, err)
 	}
+	// A shell's here-document (the Kubernetes launcher's way) ends in a
+	// newline, which no token has.
+	data = bytes.TrimSuffix(data, []byte("\n"))
 	if len(data) == 0 {
 		return "", errors.New("--token-fd: empty token")
 	}

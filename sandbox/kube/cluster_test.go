@@ -39,6 +39,8 @@ type clusterEnv struct {
 	ns       string
 	agentBin string // the runtime-agent built for the tests (the Docker baseline uses it)
 	image    string // the agent image built for the tests
+	announce string // the announce address of a server on the node, or ""
+	carrying string // the sandbox image with the test agent in it
 }
 
 var cluster clusterEnv
@@ -64,6 +66,7 @@ func needCluster(t testing.TB) {
 	cluster.once.Do(func() {
 		cluster.cs, cluster.cfg, cluster.err = Connect(c.Kubeconfig)
 		cluster.ns, cluster.agentBin, cluster.image = c.Namespace, c.AgentBinary, c.AgentImage
+		cluster.announce, cluster.carrying = c.Announce, c.SandboxAgentImage
 		cluster.serverID = "kubetest-" + strings.ToLower(rand.Text()[:10])
 	})
 	if cluster.err != nil {
@@ -81,6 +84,7 @@ func clusterManager(t testing.TB, edit func(*Options)) *Manager {
 	o.UserID, o.GroupID = 1000, 1000
 	o.PendingTimeout = 2 * time.Minute
 	o.StartTimeout = 2 * time.Minute
+	o.Announce = cluster.announce // as the deploy/ manifest has it
 	if edit != nil {
 		edit(&o)
 	}
@@ -120,16 +124,37 @@ func echo(ctx context.Context, cl *agentapi.Client, cmd string) (string, error) 
 // and starts again, is recovered by a new Manager from a handle without
 // its token, and is destroyed with nothing left.
 func TestClusterLifecycle(t *testing.T) {
-	for _, tr := range []Transport{TransportPodIP, TransportAPIServer} {
-		t.Run(string(tr), func(t *testing.T) {
-			m := clusterManager(t, func(o *Options) { o.Transport = tr })
+	needCluster(t)
+	for _, c := range []struct {
+		name string
+		edit func(*Options)
+	}{
+		{string(TransportPodIP), func(o *Options) { o.Transport = TransportPodIP }},
+		{string(TransportAPIServer), func(o *Options) { o.Transport = TransportAPIServer }},
+		// An image that carries the agent: a Pod of one container.
+		{"carried", func(o *Options) {
+			o.Transport, o.Image, o.ImagesWithAgent = TransportPodIP, cluster.carrying, []string{cluster.carrying}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := clusterManager(t, c.edit)
 			ctx := clusterCtx(t)
-			owner := "conv-life-" + string(tr)
+			owner := "conv-life-" + c.name
 			sb, err := m.Start(ctx, owner, sandbox.Spec{Env: map[string]string{"GREETING": "hello from the secret"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			h := sb.Handle()
+			pod, err := cluster.cs.CoreV1().Pods(cluster.ns).Get(ctx, h.ID, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1, false: 2}[c.name == "carried"]; len(pod.Spec.Containers) != want {
+				t.Errorf("%d containers, want %d", len(pod.Spec.Containers), want)
+			}
+			if cluster.announce != "" && sb.(*Sandbox).announcedFrom() != pod.Status.PodIP {
+				t.Errorf("the agent announced itself from %q, want its Pod's IP %s", sb.(*Sandbox).announcedFrom(), pod.Status.PodIP)
+			}
 			cl, done, err := sb.Use(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -168,7 +193,7 @@ func TestClusterLifecycle(t *testing.T) {
 			}
 			m.Release(h)
 
-			next := clusterManager(t, func(o *Options) { o.Transport = tr })
+			next := clusterManager(t, c.edit)
 			got, err := next.Recover(ctx, sandbox.Handle{ID: h.ID, Owner: owner})
 			if err != nil {
 				t.Fatal(err)

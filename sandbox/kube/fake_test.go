@@ -742,7 +742,8 @@ func TestSandboxContainerEnded(t *testing.T) {
 // TestLauncher runs the sandbox container's launcher with the system's
 // sh, its paths moved into a temporary folder: it waits for the agent's
 // copy, installs it, frees the shared copy and execs it with the
-// arguments and the environment it was given.
+// arguments and the environment it was given, but the token, which
+// comes on fd 3.
 func TestLauncher(t *testing.T) {
 	dir := t.TempDir()
 	shared := dir + "/shm/.gohands/runtime-agent"
@@ -753,14 +754,14 @@ func TestLauncher(t *testing.T) {
 		t.Fatalf("paths not moved:\n%s", script)
 	}
 	cmd := exec.Command(launcherShell, "-c", script, "gohands-launcher", "--listen", "tcp://0.0.0.0:7000")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "GREETING=hi"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "GREETING=hi", agentapi.TokenEnv + "=tok-123"}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(120 * time.Millisecond) // the launcher waits
-	fake := "#!/bin/sh\necho \"agent $0 $* $GREETING\"\n"
+	fake := "#!/bin/sh\necho \"agent $0 $* $GREETING token=${" + agentapi.TokenEnv + ":-none} fd3=$(cat <&3)\"\n"
 	os.MkdirAll(dir+"/shm/.gohands", 0o755)
 	if err := os.WriteFile(shared+".tmp", []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
@@ -779,7 +780,7 @@ func TestLauncher(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("launcher never ran the agent: %s", out.String())
 	}
-	if got, want := strings.TrimSpace(out.String()), "agent "+agentDir+"/runtime-agent --listen tcp://0.0.0.0:7000 hi"; got != want {
+	if got, want := strings.TrimSpace(out.String()), "agent "+agentDir+"/runtime-agent --token-fd 3 --listen tcp://0.0.0.0:7000 hi token=none fd3=tok-123"; got != want {
 		t.Errorf("launcher ran %q, want %q", got, want)
 	}
 	if _, err := os.Stat(shared); !os.IsNotExist(err) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,24 +56,46 @@ const (
 // the agent-install container's copy of the agent (complete when it is
 // there: the copy is renamed into place), copies it to sandbox.AgentPath
 // (/dev/shm is mounted noexec), frees /dev/shm of it, and becomes the
-// agent (exec: the agent is PID 1). It waits at most about a minute
-// (1,200 sleeps of 50 ms, or of 1 s where sleep takes whole seconds only).
-// What goes wrong is said on stderr, which the start's error quotes.
+// agent (handOver). It waits at most about a minute (6,000 sleeps of
+// 10 ms, or of 1 s where sleep takes whole seconds only). What goes wrong
+// is said on stderr, which the start's error quotes.
 const launcher = `s=` + sharedAgent + `; d=` + sandbox.AgentDir + `; a=` + sandbox.AgentPath + `; i=0
 while [ ! -f "$s" ]; do
   i=$((i+1))
-  if [ "$i" -gt 1200 ]; then
+  if [ "$i" -gt 6000 ]; then
     echo "gohands: the runtime-agent did not appear in $s: the agent-install container failed, or this runtime does not share /dev/shm between a Pod's containers" >&2
     exit 125
   fi
-  sleep 0.05 2>/dev/null || sleep 1
+  sleep 0.01 2>/dev/null || sleep 1
 done
 mkdir -p "$d" && cp "$s" "$a.new" && chmod 755 "$a.new" && mv -f "$a.new" "$a" || {
   echo "gohands: cannot install the runtime-agent at $a (the image needs mkdir, cp, chmod and mv, and a writable $d)" >&2
   exit 126
 }
 rm -f "$s"
-exec "$a" "$@"
+` + handOver
+
+// carriedLauncher is the command of a sandbox container whose image
+// carries the agent (Options.ImagesWithAgent): no copy to wait for.
+const carriedLauncher = `a=` + sandbox.AgentPath + `
+[ -x "$a" ] || {
+  echo "gohands: the image has no runtime-agent at $a, though the server is configured to take it as carrying one (images with agent)" >&2
+  exit 127
+}
+` + handOver
+
+// handOver ends both launchers: the shell becomes the agent at $a (exec:
+// the agent is PID 1). The agent's token comes in the environment (from
+// the Secret); it is handed to the agent on a pipe (fd 3, a
+// here-document) and left out of the agent's environment, which any
+// process of the sandbox could read in /proc/1/environ. The agent would
+// otherwise do the same by executing itself a second time (see
+// cmd/runtime-agent): one Go start less.
+const handOver = `t=$` + agentapi.TokenEnv + `
+unset ` + agentapi.TokenEnv + `
+exec "$a" --token-fd 3 "$@" 3<<GOHANDS_TOKEN
+$t
+GOHANDS_TOKEN
 `
 
 // launcherShell runs the launcher.
@@ -155,6 +178,10 @@ func claimName(id string) string { return id + "-workspace" }
 // small container's start. An image volume would avoid the copy but needs
 // containerd 2.1.
 //
+// An image that carries the agent already (Options.ImagesWithAgent)
+// needs none of this: its Pod is the sandbox container alone, whose
+// launcher only hands the token over and execs the agent.
+//
 // The workspace is therefore the container's own filesystem (gone with
 // the Pod, as an emptyDir would be), unless Options.StorageClass gives it
 // a claim or a mount covers it. The sandbox image needs /bin/sh (it needs
@@ -194,6 +221,10 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 			res.Limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(max(r.limits.NanoCPUs/1e6, 1), resource.DecimalSI)
 		}
 	}
+	script := launcher
+	if slices.Contains(o.ImagesWithAgent, r.image) {
+		script = carriedLauncher
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        id,
@@ -223,7 +254,7 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 				Name:            containerName,
 				Image:           r.image,
 				ImagePullPolicy: o.PullPolicy,
-				Command: []string{launcherShell, "-c", launcher, "gohands-launcher",
+				Command: []string{launcherShell, "-c", script, "gohands-launcher",
 					"--listen", listen,
 					"--user-id", strconv.Itoa(o.UserID),
 					"--group-id", strconv.Itoa(o.GroupID),
@@ -246,10 +277,28 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 			Volumes: volumes,
 		},
 	}
+	if script == carriedLauncher {
+		// Nothing to install: the sandbox container alone, as fast to
+		// start as a bare Pod of its image.
+		pod.Spec.Containers = pod.Spec.Containers[1:]
+	}
 	if o.RuntimeClass != "" {
 		rc := o.RuntimeClass
 		pod.Spec.RuntimeClassName = &rc
 	}
+	return pod
+}
+
+// withAnnounce returns pod with its agent told to announce itself at url
+// (see announce.go), or pod itself when url is "". The announce URL names
+// one start, so it is added to each Pod made, not to the template.
+func withAnnounce(pod *corev1.Pod, url string) *corev1.Pod {
+	if url == "" {
+		return pod
+	}
+	pod = pod.DeepCopy()
+	c := sandboxContainer(pod)
+	c.Command = append(c.Command, "--announce", url)
 	return pod
 }
 

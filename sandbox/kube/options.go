@@ -54,6 +54,12 @@ type Options struct {
 	// agent-image); each Pod's agent-install container copies it into the
 	// Pod's /dev/shm, where the sandbox container takes it from.
 	AgentImage string
+	// ImagesWithAgent are images (as Image or a Spec names them) that
+	// carry this server's runtime-agent at sandbox.AgentPath, as `make
+	// sandbox-agent-image` builds one: their Pods have the sandbox
+	// container alone, no agent-install container, and start as fast as
+	// a bare Pod of the image. The agent must be the server's build.
+	ImagesWithAgent []string
 	// PullPolicy of both images. Default IfNotPresent.
 	PullPolicy corev1.PullPolicy
 	// Transport: see its constants. Default TransportAPIServer.
@@ -90,6 +96,12 @@ type Options struct {
 	// PoolSize is the number of pre-started sandboxes of the default Spec
 	// kept ready. 0 disables the warm pool.
 	PoolSize int
+	// Announce, when set, is the HOST:PORT the Pods reach this server at
+	// (port 0: any free one): the Manager listens there for its agents to
+	// announce themselves, so a start tries its agent the moment it
+	// serves rather than when the kubelet next reports the Pod (see
+	// announce.go). Empty: no listener.
+	Announce string
 }
 
 // DefaultOptions returns Options with the defaults filled in. ServerID

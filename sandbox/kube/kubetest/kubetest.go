@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,8 +48,16 @@ type Cluster struct {
 	AgentImage string
 	// AgentBinary is the static runtime-agent it holds.
 	AgentBinary string
+	// SandboxAgentImage is the sandbox image (SandboxImage) with that
+	// agent at /opt/gohands/runtime-agent, in the cluster's image store:
+	// an image that carries the agent (kube.Options.ImagesWithAgent).
+	SandboxAgentImage string
 	// Client is an admin client of the cluster.
 	Client kubernetes.Interface
+	// Announce is an address of this machine the cluster's Pods reach,
+	// with port 0, for a server's announce listener (kube.Options.Announce):
+	// the node's internal IP when this machine is the node, "" otherwise.
+	Announce string
 
 	dir string
 }
@@ -156,9 +165,9 @@ func prepare() (*Cluster, string, error) {
 		return nil, "", err
 	}
 	if scriptErr == nil {
-		if out, err := run(5*time.Minute, "bash", sc, "load", c.AgentImage); err != nil {
+		if out, err := run(5*time.Minute, "bash", sc, "load", c.AgentImage, c.SandboxAgentImage); err != nil {
 			c.Close()
-			return nil, "", fmt.Errorf("%s load %s: %v\n%s", sc, c.AgentImage, err, out)
+			return nil, "", fmt.Errorf("%s load %s %s: %v\n%s", sc, c.AgentImage, c.SandboxAgentImage, err, out)
 		}
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -175,7 +184,37 @@ func prepare() (*Cluster, string, error) {
 		c.Close()
 		return nil, "", err
 	}
+	c.Announce = c.localNodeAddress()
 	return c, "", nil
+}
+
+// localNodeAddress returns "IP:0" for the internal IP of a node of the
+// cluster that is an address of this machine, "" when there is none.
+func (c *Cluster) localNodeAddress() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	local := make(map[string]bool)
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok {
+			local[p.IP.String()] = true
+		}
+	}
+	for _, n := range nodes.Items {
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && local[a.Address] {
+				return net.JoinHostPort(a.Address, "0")
+			}
+		}
+	}
+	return ""
 }
 
 // buildAgentImage builds the runtime-agent of this tree and the agent
@@ -204,8 +243,16 @@ func (c *Cluster) buildAgentImage(root string) error {
 	if out, err := run(10*time.Minute, "bash", filepath.Join(root, "scripts", "agent-image.sh"), bin, c.AgentImage); err != nil {
 		return fmt.Errorf("agent image: %v\n%s", err, out)
 	}
+	c.SandboxAgentImage = "gohands/sandbox-agent:kubetest-" + hex.EncodeToString(sum[:6])
+	if out, err := run(10*time.Minute, "bash", filepath.Join(root, "scripts", "sandbox-agent-image.sh"), bin, SandboxImage, c.SandboxAgentImage); err != nil {
+		return fmt.Errorf("sandbox image with the agent: %v\n%s", err, out)
+	}
 	return nil
 }
+
+// SandboxImage is the sandbox image the cluster script imports
+// (make sandbox-image builds it).
+const SandboxImage = "gohands/sandbox:bookworm"
 
 // makeNamespace makes the test binary's namespace and waits for its
 // default service account, without which no Pod is admitted.
