@@ -167,9 +167,7 @@ func TestStatusCellUse(t *testing.T) {
 			var op sync.Mutex
 			booted := false
 			boot := func(context.Context) error {
-				if op.TryLock() {
-					t.Error("boot called without op held")
-				}
+				mustHold(t, &op)
 				booted = true
 				if tt.bootUp {
 					c.SetAgent(sandbox.StatusRunning, cl, "")
@@ -222,9 +220,7 @@ func TestStatusCellStart(t *testing.T) {
 			var op sync.Mutex
 			booted := false
 			err := c.Start(context.Background(), &op, "box-1", func(context.Context) error {
-				if op.TryLock() {
-					t.Error("boot called without op held")
-				}
+				mustHold(t, &op)
 				booted = true
 				return nil
 			})
@@ -258,9 +254,7 @@ func TestStatusCellStop(t *testing.T) {
 			var from sandbox.Status
 			halted := false
 			err := c.Stop(context.Background(), &op, "box-1", func(_ context.Context, st sandbox.Status) error {
-				if op.TryLock() {
-					t.Error("halt called without op held")
-				}
+				mustHold(t, &op)
 				if c.Status() != sandbox.StatusStopping {
 					t.Errorf("halt called at status %s, want stopping", c.Status())
 				}
@@ -288,5 +282,14 @@ func TestStatusCellStop(t *testing.T) {
 				t.Errorf("changes (-got +want):\n%s", diff)
 			}
 		})
+	}
+}
+
+// mustHold fails the test unless op is locked (by the caller's caller).
+func mustHold(t *testing.T, op *sync.Mutex) {
+	t.Helper()
+	if op.TryLock() {
+		op.Unlock()
+		t.Error("called without op held")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 )
@@ -144,11 +145,7 @@ func (r *Registry[S]) OfOwner(owner string) S {
 func (r *Registry[S]) All() []S {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]S, 0, len(r.byID))
-	for _, s := range r.byID {
-		out = append(out, s)
-	}
-	return out
+	return slices.Collect(maps.Values(r.byID))
 }
 
 // CountUp returns how many of the sandboxes the Registry knows, pools
@@ -167,11 +164,7 @@ func (r *Registry[S]) CountUp() int {
 func (r *Registry[S]) Owned() []S {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]S, 0, len(r.byOwner))
-	for _, s := range r.byOwner {
-		out = append(out, s)
-	}
-	return out
+	return slices.Collect(maps.Values(r.byOwner))
 }
 
 // Claim marks owner's sandbox as being started, so that no other start
