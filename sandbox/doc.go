@@ -17,6 +17,13 @@
 // drives it). A backend without browsers simply lacks the interface, and
 // its callers answer ErrNoBrowser.
 //
+// What every backend keeps of its sandboxes is here once: a Registry of
+// them by id and by owner (with the claim of an owner whose sandbox is
+// being started, and the stream of status changes), its warm Pools, and
+// for each sandbox a StatusCell (owner, status, exit error and agent
+// client), whose Use, Start and Stop do the status checks of the
+// Sandbox methods of those names.
+//
 // Backends: sandbox/docker (the Docker engine, the first), and
 // sandbox/sandboxtest (in memory, for tests). A Kubernetes backend, a
 // sandbox being a Pod, is meant to implement the same interface.
