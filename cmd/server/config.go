@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -244,6 +245,12 @@ type KubeConfig struct {
 	StorageClass string
 	// RuntimeClass is passed through as runtimeClassName.
 	RuntimeClass string
+	// ImagesWithAgent are images that carry this build's runtime-agent
+	// (make sandbox-agent-image): one container per Pod.
+	ImagesWithAgent []string
+	// AnnounceAddress is the HOST:PORT the Pods reach the server at, where
+	// their agents announce themselves; empty: none.
+	AnnounceAddress string
 }
 
 // Redacted returns c with keys and secrets replaced by "**********", for
@@ -511,6 +518,9 @@ var settings = []setting{
 		set: func(l *loader, v string) error { l.cfg.Sandbox.Kube.StorageClass = v; return nil }},
 	{key: "sandbox.runtime_class", env: []string{"SANDBOX_RUNTIME_CLASS"},
 		set: func(l *loader, v string) error { l.cfg.Sandbox.Kube.RuntimeClass = v; return nil }},
+	{key: "sandbox.images_with_agent", env: []string{"SANDBOX_IMAGES_WITH_AGENT"},
+		setList: func(l *loader, v []string) error { return noEmptyItems(v, &l.cfg.Sandbox.Kube.ImagesWithAgent) }},
+	{key: "sandbox.announce_address", env: []string{"SANDBOX_ANNOUNCE_ADDRESS"}, set: parseAnnounceAddress},
 	{key: "sandbox.inject", env: []string{"SANDBOX_INJECT"}, set: parseInject},
 	{key: "sandbox.run_dir", env: []string{"SANDBOX_RUN_DIR"},
 		set: func(l *loader, v string) error { l.cfg.Sandbox.RunDir = v; return nil }},
@@ -1057,6 +1067,27 @@ func parseNamespace(l *loader, v string) error {
 		return errors.New("want a Kubernetes namespace name (lower-case letters, digits and -, at most 63)")
 	}
 	l.cfg.Sandbox.Kube.Namespace = v
+	return nil
+}
+
+// parseAnnounceAddress takes HOST:PORT, where HOST is an address the
+// Pods reach (not a wildcard) and PORT may be 0 (any free one).
+func parseAnnounceAddress(l *loader, v string) error {
+	if v == "" {
+		l.cfg.Sandbox.Kube.AnnounceAddress = ""
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want HOST:PORT, the address the sandboxes' Pods reach this server at")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q is not 0 to 65535", port)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		return errors.New("want the address the Pods reach this server at, not a wildcard")
+	}
+	l.cfg.Sandbox.Kube.AnnounceAddress = v
 	return nil
 }
 
