@@ -86,11 +86,12 @@ func (m *Manager) announceURL(id, key string) string {
 	return m.announceBase + announcePrefix + id + "/" + key + announceSuffix
 }
 
-// serveAnnounce takes an agent's announce: POST /agents/ID/ready with
-// the proof of the sandbox ID's token. It answers 204 when it took it,
-// 404 for a sandbox it does not know (or no longer waits for), 403 for a
-// bad proof; it records the address the announce came from and wakes
-// the sandbox's start.
+// serveAnnounce takes an agent's announce: POST /agents/ID/KEY/ready
+// with the proof of the sandbox ID's token. It answers 204 when it took
+// it: it records the address the announce came from and wakes the
+// sandbox's start. Anything else (no such sandbox, a start that is over
+// or not this one, a bad proof) gets the same 404 after the same work,
+// so the Pods, which may be hostile, learn nothing of the others.
 func (m *Manager) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -99,31 +100,28 @@ func (m *Manager) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.URL.EscapedPath()
 	id, key, ok := announcePath(path)
-	if !ok {
-		http.Error(w, "no such announce route", http.StatusNotFound)
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
+	if !ok || err != nil {
+		http.Error(w, "no announce awaited here", http.StatusNotFound)
 		return
 	}
 	s := m.reg.Lookup(id)
-	if s == nil {
-		http.Error(w, "no such sandbox", http.StatusNotFound)
-		return
+	token := noSandboxToken
+	if s != nil {
+		token = s.token
 	}
-	if !agentapi.VerifyAnnounce(s.token, path, r.Header.Get(agentapi.AnnounceHeader)) {
-		m.log.Warn("announce with a bad proof", "pod", id, "from", r.RemoteAddr)
-		http.Error(w, "bad announce proof", http.StatusForbidden)
-		return
-	}
-	addr, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		http.Error(w, "announce from an address that is not IP", http.StatusBadRequest)
-		return
-	}
-	if !s.announced(key, addr.Addr().Unmap().String()) {
-		http.Error(w, "not the sandbox's current start", http.StatusNotFound)
+	if !agentapi.VerifyAnnounce(token, path, r.Header.Get(agentapi.AnnounceHeader)) || s == nil ||
+		!s.announced(key, addr.Addr().Unmap().String()) {
+		m.log.Debug("announce refused", "pod", id, "from", r.RemoteAddr, "known", s != nil)
+		http.Error(w, "no announce awaited here", http.StatusNotFound)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// noSandboxToken stands in for the token of a sandbox that is not there,
+// so a refusal costs the same work either way.
+const noSandboxToken = "no sandbox"
 
 // announcePath returns the sandbox id and start key of an announce
 // path.

@@ -72,7 +72,8 @@ func proofOf(token, u string) string {
 // TestAnnounceStartsTheAgent: a Pod whose status never says its
 // container runs (the kubelet has not reported it yet) still starts when
 // its agent announces itself with its token's proof: the agent is tried
-// at the announce's source. Bad announces change nothing.
+// at the announce's source. Bad announces change nothing, and all get
+// the same answer.
 func TestAnnounceStartsTheAgent(t *testing.T) {
 	fc := newFakeCluster()
 	fc.early = true
@@ -110,8 +111,8 @@ func TestAnnounceStartsTheAgent(t *testing.T) {
 		method, u, proof string
 		want             int
 	}{
-		{http.MethodPost, u, "", http.StatusForbidden},
-		{http.MethodPost, u, proofOf("not-the-token", u), http.StatusForbidden},
+		{http.MethodPost, u, "", http.StatusNotFound},
+		{http.MethodPost, u, proofOf("not-the-token", u), http.StatusNotFound},
 		{http.MethodGet, u, proofOf(tok, u), http.StatusMethodNotAllowed},
 		{http.MethodPost, other, proofOf(tok, other), http.StatusNotFound},
 		{http.MethodPost, stale, proofOf(tok, stale), http.StatusNotFound},
@@ -205,4 +206,25 @@ func TestAnnounceAddressRefused(t *testing.T) {
 			t.Errorf("announce address %q: err %v, want a refusal naming it", addr, err)
 		}
 	}
+}
+
+// FuzzAnnouncePath: whatever path an announce comes with, a path taken
+// is exactly the announce route of its id and key, neither of which
+// holds a slash, and no path longer than the bound is taken.
+func FuzzAnnouncePath(f *testing.F) {
+	for _, s := range []string{"/agents/gohands-abc/0011aabb/ready", "/agents//k/ready", "/agents/a/b/c/ready", "/agents/a/ready", "/ready", "/agents/%2f/k/ready"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		id, key, ok := announcePath(path)
+		if !ok {
+			return
+		}
+		if id == "" || key == "" || strings.Contains(id, "/") || strings.Contains(key, "/") {
+			t.Fatalf("%q: id %q key %q", path, id, key)
+		}
+		if announcePrefix+id+"/"+key+announceSuffix != path || len(path) > agentapi.AnnounceMaxPath {
+			t.Fatalf("%q taken as id %q key %q", path, id, key)
+		}
+	})
 }
