@@ -185,16 +185,17 @@ func TestForkWorkspaceCopyOnWrite(t *testing.T) {
 		if i == 1 {
 			// A delete answers once the store has it; what the fork
 			// leaves goes in the background.
+			// The fork's folder goes before the base it used.
 			waitTrees(t, "the first base to go", func() bool {
-				return len(names(t, filepath.Join(trees, "forks"))) == 2
+				return len(names(t, filepath.Join(trees, "forks"))) == 2 && len(names(t, filepath.Join(trees, "bases"))) <= 1
 			})
 			if got := names(t, filepath.Join(trees, "bases")); len(got) != 1 {
 				t.Errorf("bases after two deletions: %v, want the one the two forks left use", got)
 			}
 		}
 	}
-	waitTrees(t, "the fork folders to go", func() bool {
-		return len(names(t, filepath.Join(trees, "forks"))) == 0
+	waitTrees(t, "the fork folders and then their bases to go", func() bool {
+		return len(names(t, filepath.Join(trees, "forks"))) == 0 && len(names(t, filepath.Join(trees, "bases"))) == 0
 	})
 	if got := names(t, filepath.Join(trees, "bases")); len(got) != 0 {
 		t.Errorf("bases left: %v", got)
@@ -361,8 +362,8 @@ func TestForkWorkspaceFromForkPool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitTrees(t, "the fork folders to go", func() bool {
-		return len(names(t, filepath.Join(trees, "forks"))) == 0
+	waitTrees(t, "the fork folders and then their bases to go", func() bool {
+		return len(names(t, filepath.Join(trees, "forks"))) == 0 && len(names(t, filepath.Join(trees, "bases"))) == 0
 	})
 	// What is left in the slot folder is the pool's refill: slots
 	// that are not mounted.
