@@ -790,3 +790,22 @@ func TestLauncher(t *testing.T) {
 		t.Errorf("installed agent: %v", err)
 	}
 }
+
+// TestStartFailureSecretCacheLag: a kubelet that has not seen the
+// sandbox's Secret yet is waited for; a container config it refuses
+// for good ends the start.
+func TestStartFailureSecretCacheLag(t *testing.T) {
+	pod := func(msg string) *corev1.Pod {
+		return &corev1.Pod{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: containerName, Image: "img:1"}}},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: containerName, State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: msg}}}}},
+		}
+	}
+	if err := startFailure(pod("failed to sync secret cache: timed out waiting for the condition")); err != nil {
+		t.Errorf("cache lag ended the start: %v", err)
+	}
+	if err := startFailure(pod(`secret "gohands-x" not found`)); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("a missing secret: %v, want the kubelet's reason", err)
+	}
+}

@@ -461,6 +461,11 @@ func startFailure(pod *corev1.Pod) error {
 		switch {
 		case imageMissing[w.Reason]:
 			return fmt.Errorf("%w: image %q (container %s) is not in the cluster: %s: %s", sandbox.ErrImageMissing, images[cs.Name], cs.Name, w.Reason, w.Message)
+		case w.Reason == "CreateContainerConfigError" && kubeletCacheLag(w.Message):
+			// The kubelet's copy of the Secret is late (a busy API server
+			// or kubelet); it tries again at its next pass over the Pod,
+			// and the pending bound still holds.
+			continue
 		case w.Reason == "CreateContainerConfigError" || w.Reason == "CreateContainerError" || w.Reason == "RunContainerError":
 			if cs.Name == containerName && noShell(w.Message) {
 				return fmt.Errorf("%s: %s: %s", noShellError(images[cs.Name]), w.Reason, w.Message)
@@ -469,6 +474,13 @@ func startFailure(pod *corev1.Pod) error {
 		}
 	}
 	return nil
+}
+
+// kubeletCacheLag reports whether a kubelet's message says it could not
+// yet see a Secret or ConfigMap the container takes its environment from:
+// a delay, not a refusal.
+func kubeletCacheLag(msg string) bool {
+	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
 }
 
 // noShell reports whether a container runtime's message says the
