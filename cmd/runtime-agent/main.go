@@ -36,7 +36,6 @@ type config struct {
 	maxUpload int64
 	tokenFD   int
 	token     string
-	announce  string // URL to announce the agent to, or ""
 }
 
 // reservedThreads is how many OS threads the agent starts ahead when it
@@ -53,8 +52,7 @@ func main() {
 	flag.Int64Var(&cfg.maxUpload, "max-upload", 1<<30, "largest upload in bytes")
 	installTo := flag.String("install", "", "copy this binary to the given path and exit (a Kubernetes Pod's agent-install container's job)")
 	stay := flag.Bool("stay", false, "with --install: stay asleep after the copy until SIGTERM or SIGINT, then exit 0 (so the Pod's containers all stay running)")
-	flag.StringVar(&cfg.announce, "announce", "", "once serving, say so to the server at this http:// URL (see agentapi.Announce)")
-	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+agentapi.TokenEnv+" to itself this way)")
+	flag.IntVar(&cfg.tokenFD, "token-fd", -1, "read the token from this file descriptor (the agent passes "+agentapi.TokenEnv+" to itself this way, and the Kubernetes launcher to the agent)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -143,9 +141,6 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	logger.Info("runtime-agent serving", "listen", cfg.listen, "uid", cfg.uid, "workdir", cfg.workdir, "version", agentd.Version)
-	if cfg.announce != "" {
-		go announce(ctx, cfg.announce, cfg.token, logger)
-	}
 	select {
 	case err := <-errc:
 		return err

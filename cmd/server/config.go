@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -248,9 +247,6 @@ type KubeConfig struct {
 	// ImagesWithAgent are images that carry this build's runtime-agent
 	// (make sandbox-agent-image): one container per Pod.
 	ImagesWithAgent []string
-	// AnnounceAddress is the HOST:PORT the Pods reach the server at, where
-	// their agents announce themselves; empty: none.
-	AnnounceAddress string
 }
 
 // Redacted returns c with keys and secrets replaced by "**********", for
@@ -520,7 +516,6 @@ var settings = []setting{
 		set: func(l *loader, v string) error { l.cfg.Sandbox.Kube.RuntimeClass = v; return nil }},
 	{key: "sandbox.images_with_agent", env: []string{"SANDBOX_IMAGES_WITH_AGENT"},
 		setList: func(l *loader, v []string) error { return noEmptyItems(v, &l.cfg.Sandbox.Kube.ImagesWithAgent) }},
-	{key: "sandbox.announce_address", env: []string{"SANDBOX_ANNOUNCE_ADDRESS"}, set: parseAnnounceAddress},
 	{key: "sandbox.inject", env: []string{"SANDBOX_INJECT"}, set: parseInject},
 	{key: "sandbox.run_dir", env: []string{"SANDBOX_RUN_DIR"},
 		set: func(l *loader, v string) error { l.cfg.Sandbox.RunDir = v; return nil }},
@@ -1067,27 +1062,6 @@ func parseNamespace(l *loader, v string) error {
 		return errors.New("want a Kubernetes namespace name (lower-case letters, digits and -, at most 63)")
 	}
 	l.cfg.Sandbox.Kube.Namespace = v
-	return nil
-}
-
-// parseAnnounceAddress takes HOST:PORT, where HOST is an address the
-// Pods reach (not a wildcard) and PORT may be 0 (any free one).
-func parseAnnounceAddress(l *loader, v string) error {
-	if v == "" {
-		l.cfg.Sandbox.Kube.AnnounceAddress = ""
-		return nil
-	}
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		return errors.New("want HOST:PORT, the address the sandboxes' Pods reach this server at")
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("port %q is not 0 to 65535", port)
-	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		return errors.New("want the address the Pods reach this server at, not a wildcard")
-	}
-	l.cfg.Sandbox.Kube.AnnounceAddress = v
 	return nil
 }
 

@@ -235,7 +235,6 @@ var everyVariable = map[string]string{
 	"SANDBOX_STORAGE_CLASS":              "fast-ssd",
 	"SANDBOX_RUNTIME_CLASS":              "gvisor",
 	"SANDBOX_IMAGES_WITH_AGENT":          "team/sandbox-agent:1, team/py-agent:2",
-	"SANDBOX_ANNOUNCE_ADDRESS":           "10.0.0.5:7070",
 	"SANDBOX_RUN_DIR":                    "/run/gohands-test",
 	"GOHANDS_AGENT_BINARY":               "/opt/bin/runtime-agent",
 	"SANDBOX_ENV_FOO":                    "bar",
@@ -300,7 +299,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			Backend: BackendDocker,
 			Kube: KubeConfig{Kubeconfig: "/etc/kube/config", Namespace: "agents", PullPolicy: "Never",
 				AgentImage: "registry.example/gohands/runtime-agent:1", StorageClass: "fast-ssd", RuntimeClass: "gvisor",
-				ImagesWithAgent: []string{"team/sandbox-agent:1", "team/py-agent:2"}, AnnounceAddress: "10.0.0.5:7070"},
+				ImagesWithAgent: []string{"team/sandbox-agent:1", "team/py-agent:2"}},
 			Image: "python:3.12-bookworm",
 			Volumes: []sandbox.Mount{
 				{Source: "cache", Target: "/root/.cache", Volume: true},
@@ -393,7 +392,7 @@ const everyKey = `{
 		"transport": "tcp", "inject": "bind", "run_dir": "/r", "agent_binary": "/b",
 		"env": {"A": "1"}, "backend": "docker", "kubeconfig": "/k", "namespace": "ns1",
 		"image_pull_policy": "Always", "agent_image": "a:1", "storage_class": "sc", "runtime_class": "kata",
-		"images_with_agent": ["img:1"], "announce_address": "gohands.agents.svc:0"
+		"images_with_agent": ["img:1"]
 	},
 	"secrets": {"max_per_conversation": 20, "max_value_bytes": 4096, "max_total_bytes": "128k"},
 	"max_live_sandboxes": 5, "max_conversations": 6, "start_queue_length": 12, "start_queue_wait": "30s",
@@ -432,7 +431,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		Sandbox: SandboxConfig{
 			Backend: BackendDocker,
 			Kube: KubeConfig{Kubeconfig: "/k", Namespace: "ns1", PullPolicy: "Always", AgentImage: "a:1",
-				StorageClass: "sc", RuntimeClass: "kata", ImagesWithAgent: []string{"img:1"}, AnnounceAddress: "gohands.agents.svc:0"},
+				StorageClass: "sc", RuntimeClass: "kata", ImagesWithAgent: []string{"img:1"}},
 			Image: "img:1",
 			Volumes: []sandbox.Mount{
 				{Source: "/a", Target: "/a", ReadOnly: true},
@@ -531,9 +530,6 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{name: "SANDBOX_INJECT", env: map[string]string{"SANDBOX_INJECT": "mount"}, want: []string{"SANDBOX_INJECT"}},
 		{name: "SANDBOX_BACKEND", env: map[string]string{"SANDBOX_BACKEND": "podman"}, want: []string{"SANDBOX_BACKEND"}},
 		{name: "SANDBOX_NAMESPACE", env: map[string]string{"SANDBOX_NAMESPACE": "Bad_NS"}, want: []string{"SANDBOX_NAMESPACE"}},
-		{name: "SANDBOX_ANNOUNCE_ADDRESS wildcard", env: map[string]string{"SANDBOX_ANNOUNCE_ADDRESS": "0.0.0.0:7070"}, want: []string{"SANDBOX_ANNOUNCE_ADDRESS", "wildcard"}},
-		{name: "SANDBOX_ANNOUNCE_ADDRESS no port", env: map[string]string{"SANDBOX_ANNOUNCE_ADDRESS": "10.0.0.5"}, want: []string{"SANDBOX_ANNOUNCE_ADDRESS", "HOST:PORT"}},
-		{name: "SANDBOX_ANNOUNCE_ADDRESS bad port", env: map[string]string{"SANDBOX_ANNOUNCE_ADDRESS": "10.0.0.5:99999"}, want: []string{"SANDBOX_ANNOUNCE_ADDRESS", "99999"}},
 		{name: "SANDBOX_IMAGE_PULL_POLICY", env: map[string]string{"SANDBOX_IMAGE_PULL_POLICY": "Sometimes"}, want: []string{"SANDBOX_IMAGE_PULL_POLICY"}},
 		{name: "kube transport on docker", env: map[string]string{"SANDBOX_TRANSPORT": "podip"}, want: []string{"SANDBOX_TRANSPORT", "kubernetes"}},
 		{name: "docker transport on kubernetes", env: map[string]string{"SANDBOX_BACKEND": "kubernetes", "SANDBOX_TRANSPORT": "unix"}, want: []string{"SANDBOX_TRANSPORT", "apiserver"}},

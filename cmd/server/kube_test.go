@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 // kubeServerEnv is the environment of a server on the test cluster, its
 // state in dir.
 func kubeServerEnv(c *kubetest.Cluster, dir string) map[string]string {
-	env := map[string]string{
+	return map[string]string{
 		"SESSION_API_KEY": "key", "OH_SECRET_KEY": "kube-test-secret",
 		"GOHANDS_STATE":   filepath.Join(dir, "state.db"),
 		"SANDBOX_BACKEND": "kubernetes", "SANDBOX_KUBECONFIG": c.Kubeconfig, "SANDBOX_NAMESPACE": c.Namespace,
@@ -46,10 +46,6 @@ func kubeServerEnv(c *kubetest.Cluster, dir string) map[string]string {
 		"SANDBOX_TRANSPORT": "podip", "SANDBOX_POOL_SIZE": "0",
 		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
 	}
-	if c.Announce != "" {
-		env["SANDBOX_ANNOUNCE_ADDRESS"] = c.Announce // as the deploy manifest has it
-	}
-	return env
 }
 
 // createWith makes a conversation whose agent asks model, with a first

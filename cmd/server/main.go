@@ -379,7 +379,7 @@ func startKube(ctx context.Context, cfg Config, serverID string, logger *slog.Lo
 	opts.PullPolicy = corev1.PullPolicy(cmp.Or(s.Kube.PullPolicy, string(opts.PullPolicy)))
 	opts.Transport = cmp.Or(s.Kube.Transport, opts.Transport)
 	opts.StorageClass, opts.RuntimeClass = s.Kube.StorageClass, s.Kube.RuntimeClass
-	opts.ImagesWithAgent, opts.Announce = s.Kube.ImagesWithAgent, s.Kube.AnnounceAddress
+	opts.ImagesWithAgent = s.Kube.ImagesWithAgent
 	opts.UserID, opts.GroupID = s.UserID, s.GroupID
 	opts.Env = s.Env
 	opts.Limits = sandbox.Limits{Memory: s.Memory, NanoCPUs: int64(s.CPUs * 1e9), PidsLimit: s.PidsLimit, Network: s.Network}

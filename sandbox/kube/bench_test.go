@@ -35,28 +35,22 @@ func median(d []time.Duration) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // BenchmarkClusterStart: Manager.Start (Secret, Pod of the agent-install
-// and sandbox containers, agent healthy) by Pod IP with the agent's
-// announce (the deploy/ manifest's way), by Pod IP without it, and
-// through the API server without it, against a bare Pod of the same
-// image (sleep infinity, one container, no volume) from create to
-// Running, seen by a watch; and the start of an image that carries the
-// agent (one container, by Pod IP with the announce) against a bare Pod
-// of that image. The six are interleaved sample by sample, in a
-// rotating order.
+// and sandbox containers, agent healthy) by Pod IP and through the API
+// server, against a bare Pod of the same image (sleep infinity, one
+// container, no volume) from create to Running, seen by a watch; and the
+// start of an image that carries the agent (one container, by Pod IP)
+// against a bare Pod of that image. The five are interleaved sample by
+// sample, in a rotating order.
 func BenchmarkClusterStart(b *testing.B) {
 	needCluster(b)
-	if cluster.announce == "" {
-		b.Fatal("this machine is not the cluster's node: no announce address to measure with")
-	}
 	carried := clusterManager(b, func(o *Options) {
 		o.Transport, o.Image, o.ImagesWithAgent = TransportPodIP, cluster.carrying, []string{cluster.carrying}
 	})
-	announced := clusterManager(b, func(o *Options) { o.Transport = TransportPodIP })
-	byIP := clusterManager(b, func(o *Options) { o.Transport = TransportPodIP; o.Announce = "" })
-	viaAPI := clusterManager(b, func(o *Options) { o.Transport = TransportAPIServer; o.Announce = "" })
+	byIP := clusterManager(b, func(o *Options) { o.Transport = TransportPodIP })
+	viaAPI := clusterManager(b, func(o *Options) { o.Transport = TransportAPIServer })
 	const samples = 9
 	for b.Loop() {
-		var car, bareCar, ann, ip, api, bare []time.Duration
+		var car, bareCar, ip, api, bare []time.Duration
 		measure := func(m *Manager, into *[]time.Duration) func() {
 			return func() {
 				t0 := time.Now()
@@ -70,7 +64,7 @@ func BenchmarkClusterStart(b *testing.B) {
 		}
 		steps := []func(){
 			measure(carried, &car), func() { bareCar = append(bareCar, timePod(b, barePodSpec(carried))) },
-			measure(announced, &ann), measure(byIP, &ip), func() { bare = append(bare, timePod(b, barePodSpec(byIP))) }, measure(viaAPI, &api),
+			measure(byIP, &ip), func() { bare = append(bare, timePod(b, barePodSpec(byIP))) }, measure(viaAPI, &api),
 		}
 		for i := range samples {
 			for j := range steps {
@@ -82,15 +76,12 @@ func BenchmarkClusterStart(b *testing.B) {
 		b.ReportMetric(ms(pcb), "ms-carried-bare-pod-p50")
 		b.ReportMetric(float64(pc)/float64(pcb), "carried/bare")
 		b.Logf("image carrying the agent: start to healthy p50 %s %v; bare pod of that image create to Running p50 %s %v", pc, car, pcb, bareCar)
-		pn, pi, pa, pb := median(ann), median(ip), median(api), median(bare)
-		b.ReportMetric(ms(pn), "ms-announced-p50")
-		b.ReportMetric(float64(pn)/float64(pb), "announced/bare")
+		pi, pa, pb := median(ip), median(api), median(bare)
 		b.ReportMetric(ms(pi), "ms-podip-p50")
 		b.ReportMetric(ms(pa), "ms-apiserver-p50")
 		b.ReportMetric(ms(pb), "ms-bare-pod-p50")
 		b.ReportMetric(float64(pi)/float64(pb), "podip/bare")
 		b.ReportMetric(float64(pa)/float64(pb), "apiserver/bare")
-		b.Logf("start to healthy p50: by Pod IP, announced %s %v", pn, ann)
 		b.Logf("start to healthy p50: by Pod IP %s %v, through the API server %s %v; bare pod create to Running p50 %s %v", pi, ip, pa, api, pb, bare)
 	}
 }

@@ -39,7 +39,6 @@ type clusterEnv struct {
 	ns       string
 	agentBin string // the runtime-agent built for the tests (the Docker baseline uses it)
 	image    string // the agent image built for the tests
-	announce string // the announce address of a server on the node, or ""
 	carrying string // the sandbox image with the test agent in it
 }
 
@@ -66,7 +65,7 @@ func needCluster(t testing.TB) {
 	cluster.once.Do(func() {
 		cluster.cs, cluster.cfg, cluster.err = Connect(c.Kubeconfig)
 		cluster.ns, cluster.agentBin, cluster.image = c.Namespace, c.AgentBinary, c.AgentImage
-		cluster.announce, cluster.carrying = c.Announce, c.SandboxAgentImage
+		cluster.carrying = c.SandboxAgentImage
 		cluster.serverID = "kubetest-" + strings.ToLower(rand.Text()[:10])
 	})
 	if cluster.err != nil {
@@ -84,7 +83,6 @@ func clusterManager(t testing.TB, edit func(*Options)) *Manager {
 	o.UserID, o.GroupID = 1000, 1000
 	o.PendingTimeout = 2 * time.Minute
 	o.StartTimeout = 2 * time.Minute
-	o.Announce = cluster.announce // as the deploy/ manifest has it
 	if edit != nil {
 		edit(&o)
 	}
@@ -151,9 +149,6 @@ func TestClusterLifecycle(t *testing.T) {
 			}
 			if want := map[bool]int{true: 1, false: 2}[c.name == "carried"]; len(pod.Spec.Containers) != want {
 				t.Errorf("%d containers, want %d", len(pod.Spec.Containers), want)
-			}
-			if cluster.announce != "" && sb.(*Sandbox).announcedFrom() != pod.Status.PodIP {
-				t.Errorf("the agent announced itself from %q, want its Pod's IP %s", sb.(*Sandbox).announcedFrom(), pod.Status.PodIP)
 			}
 			cl, done, err := sb.Use(ctx)
 			if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -43,11 +42,6 @@ type Manager struct {
 	pods    corelisters.PodNamespaceLister
 	synced  cache.InformerSynced
 	factory informers.SharedInformerFactory
-
-	// announceSrv serves the announce listener at announceBase (nil and
-	// "" without Options.Announce).
-	announceSrv  *http.Server
-	announceBase string
 
 	// reg holds the sandboxes by id and by owner, the owner claims and
 	// the status changes; pool is the warm pool.
@@ -89,12 +83,6 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	if opts.Announce != "" {
-		if err := m.listenAnnounce(opts.Announce); err != nil {
-			m.cancel()
-			return nil, err
-		}
-	}
 	m.factory = informers.NewSharedInformerFactoryWithOptions(cs, 0,
 		informers.WithNamespace(opts.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
@@ -109,7 +97,6 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 	})
 	if err != nil {
 		m.cancel()
-		m.closeAnnounce()
 		return nil, fmt.Errorf("watch sandbox pods: %w", err)
 	}
 	m.synced = reg.HasSynced
@@ -120,7 +107,6 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Op
 	if !ok {
 		m.cancel()
 		m.factory.Shutdown()
-		m.closeAnnounce()
 		return nil, fmt.Errorf("watch sandbox pods in namespace %s: no answer from the API server: %w", opts.Namespace, sandbox.ErrEngineDown)
 	}
 	if opts.PoolSize > 0 {
@@ -273,7 +259,6 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	pool := m.pool.Drain()
 	m.cancel()
-	m.closeAnnounce()
 	m.wg.Wait()
 	m.factory.Shutdown()
 	err := sandbox.RemoveAll(ctx, pool)

@@ -289,19 +289,6 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 	return pod
 }
 
-// withAnnounce returns pod with its agent told to announce itself at url
-// (see announce.go), or pod itself when url is "". The announce URL names
-// one start, so it is added to each Pod made, not to the template.
-func withAnnounce(pod *corev1.Pod, url string) *corev1.Pod {
-	if url == "" {
-		return pod
-	}
-	pod = pod.DeepCopy()
-	c := sandboxContainer(pod)
-	c.Command = append(c.Command, "--announce", url)
-	return pod
-}
-
 // buildSecret returns the Secret of sandbox id: the agent's token and the
 // sandbox's environment, and the Pod to make at each start.
 func (m *Manager) buildSecret(pod *corev1.Pod, token string, env map[string]string) (*corev1.Secret, error) {

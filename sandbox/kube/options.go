@@ -96,12 +96,6 @@ type Options struct {
 	// PoolSize is the number of pre-started sandboxes of the default Spec
 	// kept ready. 0 disables the warm pool.
 	PoolSize int
-	// Announce, when set, is the HOST:PORT the Pods reach this server at
-	// (port 0: any free one): the Manager listens there for its agents to
-	// announce themselves, so a start tries its agent the moment it
-	// serves rather than when the kubelet next reports the Pod (see
-	// announce.go). Empty: no listener.
-	Announce string
 }
 
 // DefaultOptions returns Options with the defaults filled in. ServerID

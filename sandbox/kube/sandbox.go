@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -47,11 +46,6 @@ type Sandbox struct {
 	dropClaim bool
 	tunnel    *tunnel
 	conns     *conns // of the current Pod's agent client
-	// startKey names the current start in its announce URL, and
-	// announcedIP is where that start's agent announced itself from (see
-	// announce.go).
-	startKey    string
-	announcedIP string
 }
 
 // ID returns the sandbox's id, the name of its Pod.
@@ -256,17 +250,12 @@ func (m *Manager) discard(ctx context.Context, s *Sandbox) {
 func (s *Sandbox) boot(ctx context.Context) error {
 	m := s.m
 	s.setStatus(sandbox.StatusStarting, nil)
-	key := randomHex(8)
-	s.mu.Lock()
-	s.startKey, s.announcedIP = key, ""
-	s.mu.Unlock()
-	pod := withAnnounce(s.pod, m.announceURL(s.id, key))
 	pods := m.cs.CoreV1().Pods(m.opts.Namespace)
-	created, err := pods.Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
+	created, err := pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// A Pod that ended on its own (or is still going): make it afresh.
 		if err = s.deletePod(ctx); err == nil {
-			created, err = pods.Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
+			created, err = pods.Create(ctx, s.pod.DeepCopy(), metav1.CreateOptions{})
 		}
 	}
 	if err != nil {
@@ -275,9 +264,6 @@ func (s *Sandbox) boot(ctx context.Context) error {
 		return err
 	}
 	cl, podIP, err := s.waitAgent(ctx, created.UID)
-	s.mu.Lock()
-	s.startKey = "" // the start's announce is over
-	s.mu.Unlock()
 	if err != nil {
 		return s.failStart(ctx, err)
 	}
@@ -302,11 +288,9 @@ func (s *Sandbox) failStart(ctx context.Context, err error) error {
 // agent and the agent answers /health, and returns the agent's client and
 // the Pod's IP ("" if not known yet).
 //
-// It tries the agent as soon as the agent announces itself (see
-// announce.go; by Pod IP at the announce's source until the Pod's status
-// has its IP) or the kubelet reports the sandbox container started (and,
-// by Pod IP, the Pod's IP: the kubelet reports both at once), whatever
-// the Pod's phase says. Through the API server the
+// It tries the agent as soon as the kubelet reports the sandbox container
+// started (and, by Pod IP, the Pod's IP: the kubelet reports both at
+// once), whatever the Pod's phase says. Through the API server the
 // port-forward could reach the Pod's network earlier, as soon as its
 // sandbox exists, but tries made then were measured to hang for up to
 // half a minute (BENCHMARKS.md), so it waits as the Pod IP transport
@@ -328,8 +312,7 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 	defer pending.Stop()
 	var (
 		cl          *agentapi.Client
-		clIP        string // the address cl dials, by Pod IP
-		podIP       string // the Pod's IP in its status
+		podIP       string
 		last        *corev1.Pod
 		lastErr     error
 		running     time.Time // when the sandbox container was first seen running
@@ -363,21 +346,8 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 				podIP = pod.Status.PodIP
 			}
 		}
-		announced := s.announcedFrom()
-		if announced != "" && running.IsZero() {
-			// The agent said it serves: it runs, whatever the Pod's
-			// status says yet.
-			running = time.Now()
-			pending.Stop()
-			health.Reset(m.opts.StartTimeout)
-			healthTimer = health.C
-		}
-		// The Pod's IP in its status is the address; an announce's source
-		// stands in for it until the status has it.
-		ip := cmp.Or(podIP, announced)
-		byIP := m.opts.Transport == TransportPodIP
-		if reachable(m.opts.Transport, ip, running) && (cl == nil || (byIP && ip != clIP)) {
-			cl, clIP = m.newClient(s, ip), ip
+		if cl == nil && reachable(m.opts.Transport, podIP, running) {
+			cl = m.newClient(s, podIP)
 		}
 		polling := cl != nil
 		if polling {
@@ -386,12 +356,9 @@ func (s *Sandbox) waitAgent(ctx context.Context, uid types.UID) (*agentapi.Clien
 			hcancel()
 			try = min(2*try, 5*time.Second)
 			if lastErr == nil {
-				return cl, clIP, nil
+				return cl, podIP, nil
 			}
-			// What answers at an announce's source (a NAT's address, say)
-			// is not the agent's word: only a failed handshake at the
-			// Pod's own address ends the start.
-			if errors.Is(lastErr, agentapi.ErrUnverified) && (!byIP || clIP == podIP) {
+			if errors.Is(lastErr, agentapi.ErrUnverified) {
 				return nil, "", fmt.Errorf("sandbox %s: %w", s.id, lastErr)
 			}
 			s.redialTunnel()

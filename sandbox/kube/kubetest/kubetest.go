@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,10 +53,6 @@ type Cluster struct {
 	SandboxAgentImage string
 	// Client is an admin client of the cluster.
 	Client kubernetes.Interface
-	// Announce is an address of this machine the cluster's Pods reach,
-	// with port 0, for a server's announce listener (kube.Options.Announce):
-	// the node's internal IP when this machine is the node, "" otherwise.
-	Announce string
 
 	dir string
 }
@@ -184,37 +179,7 @@ func prepare() (*Cluster, string, error) {
 		c.Close()
 		return nil, "", err
 	}
-	c.Announce = c.localNodeAddress()
 	return c, "", nil
-}
-
-// localNodeAddress returns "IP:0" for the internal IP of a node of the
-// cluster that is an address of this machine, "" when there is none.
-func (c *Cluster) localNodeAddress() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return ""
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return ""
-	}
-	local := make(map[string]bool)
-	for _, a := range addrs {
-		if p, ok := a.(*net.IPNet); ok {
-			local[p.IP.String()] = true
-		}
-	}
-	for _, n := range nodes.Items {
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP && local[a.Address] {
-				return net.JoinHostPort(a.Address, "0")
-			}
-		}
-	}
-	return ""
 }
 
 // buildAgentImage builds the runtime-agent of this tree and the agent
