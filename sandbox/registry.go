@@ -207,13 +207,6 @@ func (r *Registry[S]) Close() bool {
 	return true
 }
 
-// Closed reports whether Close was called.
-func (r *Registry[S]) Closed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
-}
-
 // Changes is the stream Backend.Changes returns: every change Notify
 // passes on, for one reader.
 func (r *Registry[S]) Changes() <-chan StatusChange { return r.changes }

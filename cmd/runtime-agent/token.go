@@ -22,7 +22,8 @@ import (
 // given GOHANDS_AGENT_TOKEN re-executes itself (still PID 1) with the
 // token removed from the environment and written to a pipe it inherits
 // instead; that second run, given --token-fd, reads the pipe and closes
-// it. Before it reads, the agent makes itself non-dumpable: processes
+// it. (A Kubernetes sandbox's launcher does the same in its shell and
+// starts the agent with --token-fd at once.) Before it reads, the agent makes itself non-dumpable: processes
 // without CAP_SYS_PTRACE (which no sandbox has) can then neither read its
 // memory nor its environ, even as root.
 //

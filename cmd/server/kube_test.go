@@ -48,6 +48,25 @@ func kubeServerEnv(c *kubetest.Cluster, dir string) map[string]string {
 	}
 }
 
+// startKubeServer starts the server binary bin with env on the test
+// cluster and returns it and the label selector of its objects, which
+// the test's end deletes: whatever a failed step left, the namespace
+// goes only at the end of the run, and the next steps should not see it.
+func startKubeServer(t *testing.T, c *kubetest.Cluster, bin string, env map[string]string) (*child, string) {
+	t.Helper()
+	g := startChild(t, []string{bin}, env)
+	if g.serverID == "" {
+		t.Fatal("gohands did not log its server id")
+	}
+	selector := kube.ServerSelector(g.serverID)
+	t.Cleanup(func() {
+		ctx, opts := context.Background(), metav1.ListOptions{LabelSelector: selector}
+		c.Client.CoreV1().Pods(c.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, opts)
+		c.Client.CoreV1().Secrets(c.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, opts)
+	})
+	return g, selector
+}
+
 // createWith makes a conversation whose agent asks model, with a first
 // message that runs it.
 func (c api) createWith(model *llmtest.Server, extra string) string {
@@ -115,18 +134,8 @@ func TestKubeConversations(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildServer(t, dir)
 	env := kubeServerEnv(c, dir)
-	g := startChild(t, []string{bin}, env)
+	g, selector := startKubeServer(t, c, bin, env)
 	serverID := g.serverID
-	if serverID == "" {
-		t.Fatal("gohands did not log its server id")
-	}
-	selector := kube.ServerSelector(serverID)
-	t.Cleanup(func() {
-		// Whatever a failed step left: the namespace goes at the end of
-		// the run, but the next steps should not see it.
-		c.Client.CoreV1().Pods(c.Namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: selector})
-		c.Client.CoreV1().Secrets(c.Namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: selector})
-	})
 	var convs []string
 
 	// The seeds' task: write a script, run it, finish.

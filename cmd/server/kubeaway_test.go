@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/gohands/gohands/sandbox/kube"
 	"github.com/gohands/gohands/sandbox/kube/kubetest"
 )
 
@@ -94,16 +93,8 @@ func TestKubeAPIServerAway(t *testing.T) {
 	}
 
 	proxy.up()
-	g := startChild(t, []string{bin}, env)
+	g, selector := startKubeServer(t, c, bin, env)
 	serverID := g.serverID
-	if serverID == "" {
-		t.Fatal("gohands did not log its server id")
-	}
-	selector := kube.ServerSelector(serverID)
-	t.Cleanup(func() {
-		c.Client.CoreV1().Pods(c.Namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: selector})
-		c.Client.CoreV1().Secrets(c.Namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: selector})
-	})
 	const noRun = `{"initial_message":{"role":"user","content":[{"type":"text","text":"hi"}],"run":false}}`
 	before := g.create(noRun)
 	if st, _, body := g.bash(before, "echo kept > /workspace/kept"); st != http.StatusOK {

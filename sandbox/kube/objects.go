@@ -221,9 +221,52 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 			res.Limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(max(r.limits.NanoCPUs/1e6, 1), resource.DecimalSI)
 		}
 	}
+	carried := slices.Contains(o.ImagesWithAgent, r.image)
 	script := launcher
-	if slices.Contains(o.ImagesWithAgent, r.image) {
+	if carried {
 		script = carriedLauncher
+	}
+	containers := []corev1.Container{{
+		Name:            containerName,
+		Image:           r.image,
+		ImagePullPolicy: o.PullPolicy,
+		Command: []string{launcherShell, "-c", script, "gohands-launcher",
+			"--listen", listen,
+			"--user-id", strconv.Itoa(o.UserID),
+			"--group-id", strconv.Itoa(o.GroupID),
+			"--workdir", r.workdir,
+		},
+		// The token and the sandbox's variables come from its Secret, not
+		// the Pod spec, which more people may read. The launcher hands
+		// the token to the agent on a pipe, out of the agent's
+		// environment (handOver).
+		EnvFrom:      []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: id}}}},
+		Ports:        []corev1.ContainerPort{{Name: "agent", ContainerPort: AgentPort, Protocol: corev1.ProtocolTCP}},
+		Resources:    res,
+		VolumeMounts: mounts,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                &root,
+			AllowPrivilegeEscalation: &no,
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: capabilities},
+		},
+	}}
+	if !carried {
+		// First: the kubelet starts a Pod's containers in order, so the
+		// copy is usually there before the launcher looks. An image that
+		// carries the agent has nothing to install: its sandbox container
+		// alone starts as fast as a bare Pod of it.
+		containers = append([]corev1.Container{{
+			Name:            installerName,
+			Image:           o.AgentImage,
+			ImagePullPolicy: o.PullPolicy,
+			Command:         []string{agentInImage, "--install", sharedAgent, "--stay"},
+			SecurityContext: &corev1.SecurityContext{
+				RunAsUser:                &root,
+				AllowPrivilegeEscalation: &no,
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				ReadOnlyRootFilesystem:   &yes,
+			},
+		}}, containers...)
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -237,50 +280,9 @@ func (m *Manager) buildPod(id, owner string, pooled bool, r resolved) *corev1.Po
 			AutomountServiceAccountToken:  &no,
 			EnableServiceLinks:            &no,
 			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				// First: the kubelet starts a Pod's containers in order, so
-				// the copy is usually there before the launcher looks.
-				Name:            installerName,
-				Image:           o.AgentImage,
-				ImagePullPolicy: o.PullPolicy,
-				Command:         []string{agentInImage, "--install", sharedAgent, "--stay"},
-				SecurityContext: &corev1.SecurityContext{
-					RunAsUser:                &root,
-					AllowPrivilegeEscalation: &no,
-					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-					ReadOnlyRootFilesystem:   &yes,
-				},
-			}, {
-				Name:            containerName,
-				Image:           r.image,
-				ImagePullPolicy: o.PullPolicy,
-				Command: []string{launcherShell, "-c", script, "gohands-launcher",
-					"--listen", listen,
-					"--user-id", strconv.Itoa(o.UserID),
-					"--group-id", strconv.Itoa(o.GroupID),
-					"--workdir", r.workdir,
-				},
-				// The token and the sandbox's variables come from its
-				// Secret, not the Pod spec, which more people may read.
-				// The agent takes the token out of its environment before
-				// anything else runs (see cmd/runtime-agent).
-				EnvFrom:      []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: id}}}},
-				Ports:        []corev1.ContainerPort{{Name: "agent", ContainerPort: AgentPort, Protocol: corev1.ProtocolTCP}},
-				Resources:    res,
-				VolumeMounts: mounts,
-				SecurityContext: &corev1.SecurityContext{
-					RunAsUser:                &root,
-					AllowPrivilegeEscalation: &no,
-					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: capabilities},
-				},
-			}},
-			Volumes: volumes,
+			Containers:                    containers,
+			Volumes:                       volumes,
 		},
-	}
-	if script == carriedLauncher {
-		// Nothing to install: the sandbox container alone, as fast to
-		// start as a bare Pod of its image.
-		pod.Spec.Containers = pod.Spec.Containers[1:]
 	}
 	if o.RuntimeClass != "" {
 		rc := o.RuntimeClass
