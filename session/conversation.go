@@ -68,6 +68,13 @@ type runState struct {
 	// interrupt cancels the actions in flight too (ActionContext).
 	interrupt context.CancelFunc
 	done      chan struct{}
+	// ending is set, under the session's lock, when the loop has
+	// returned and its outcome is being recorded; cleared is closed once
+	// the run no longer counts as running. A start that finds a run
+	// ending waits for cleared rather than refusing: the client saw the
+	// run's final status and is right to start the next.
+	ending  bool
+	cleared chan struct{}
 }
 
 func newAgentSession(m *ConversationManager, conv storage.Conversation, s Settings, secrets map[string]string) *AgentSession {
@@ -512,13 +519,18 @@ func (a *AgentSession) start(confirmed bool) error {
 			Detail: "this server has no agent loop configured; the conversation stores messages and runs commands only"}
 	}
 	a.mu.Lock()
-	if a.run != nil {
+	for a.run != nil {
+		r, ending := a.run, a.run.ending
 		a.mu.Unlock()
-		return conflict("conversation %s is already running", a.id)
+		if !ending {
+			return conflict("conversation %s is already running", a.id)
+		}
+		<-r.cleared
+		a.mu.Lock()
 	}
 	actx, interrupt := context.WithCancel(a.m.ctx)
 	ctx, cancel := context.WithCancel(context.WithValue(actx, actionContextKey{}, actx))
-	r := &runState{cancel: cancel, interrupt: interrupt, done: make(chan struct{})}
+	r := &runState{cancel: cancel, interrupt: interrupt, done: make(chan struct{}), cleared: make(chan struct{})}
 	a.run = r
 	a.mu.Unlock()
 	if err := a.settle(Outcome{Kind: startedRun}); err != nil {
@@ -538,7 +550,11 @@ func (a *AgentSession) start(confirmed bool) error {
 		if err == nil {
 			// Settled while the run still counts as running, so that a
 			// run started by a client who saw the new status is not
-			// overtaken by this one's end.
+			// overtaken by this one's end; such a start waits for
+			// cleared.
+			a.mu.Lock()
+			r.ending = true
+			a.mu.Unlock()
 			if err := a.settle(out); err != nil {
 				a.log.Warn("record the end of a run", "err", err)
 			}
@@ -546,6 +562,7 @@ func (a *AgentSession) start(confirmed bool) error {
 		a.mu.Lock()
 		a.run = nil
 		a.mu.Unlock()
+		close(r.cleared)
 		a.touch()
 		a.listChangedPaths()
 		if err != nil && ctx.Err() == nil { // after a pause or at shutdown, the pauser sets the status

@@ -130,3 +130,75 @@ func TestStatusAfter(t *testing.T) {
 		}
 	}
 }
+
+// answerOnWait is a Webhooks that, told of a conversation waiting for
+// confirmation, accepts at once from another goroutine, as a client that
+// saw the new status would, and holds the status change up a while so
+// that the acceptance comes while the ending run is still recorded.
+type answerOnWait struct {
+	a       func() *AgentSession
+	answers chan error
+}
+
+func (*answerOnWait) Event(string, []byte) {}
+
+func (w *answerOnWait) Conversation(info []byte) {
+	var c struct {
+		Status string `json:"execution_status"`
+	}
+	if json.Unmarshal(info, &c) != nil || c.Status != StatusWaitingForConfirmation {
+		return
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.a().RespondToConfirmation(context.Background(), true, "") }()
+	select {
+	case err := <-done:
+		w.answers <- err
+	case <-time.After(200 * time.Millisecond):
+		go func() { w.answers <- <-done }()
+	}
+}
+
+// TestConfirmationAsTheRunEnds: an acceptance sent the moment the status
+// says waiting_for_confirmation, while the run that stopped for it is
+// still being recorded, starts the confirmed run rather than being
+// refused as a conflict.
+func TestConfirmationAsTheRunEnds(t *testing.T) {
+	ctx := context.Background()
+	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := &scriptedLoop{outcomes: make(chan Outcome, 2), confirmed: make(chan bool, 2), rejected: make(chan string, 1)}
+	var a *AgentSession
+	hooks := &answerOnWait{answers: make(chan error, 1)}
+	m, err := New(Options{Store: store, Loop: loop, Webhooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(ctx); store.Close() })
+	a, _, err = m.Create(ctx, CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks.a = func() *AgentSession { return a }
+	loop.outcomes <- Outcome{Kind: Waiting}
+	loop.outcomes <- Outcome{Kind: Finished}
+	if err := a.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-hooks.answers:
+		if err != nil {
+			t.Fatalf("acceptance as the run ended: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acceptance did not return")
+	}
+	if <-loop.confirmed {
+		t.Error("the first run is confirmed")
+	}
+	if !<-loop.confirmed {
+		t.Error("the run after the acceptance is not confirmed")
+	}
+}

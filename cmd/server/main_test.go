@@ -124,7 +124,12 @@ func dockerSetup(t *testing.T) (*client.Client, string, string) {
 	// (pool sandboxes, ones being created): remove every sandbox whose
 	// run folder is under dir once the test ends (registered after
 	// engine.Close, so it runs before it).
-	t.Cleanup(func() { removeSandboxesUnder(engine, dir) })
+	// A server killed with its fork pool on leaves the slot folder's
+	// mounts, which the folder's removal would trip over.
+	t.Cleanup(func() {
+		removeSandboxesUnder(engine, dir)
+		unmountUnder(dir)
+	})
 	agent := filepath.Join(dir, "runtime-agent")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "github.com/gohands/gohands/cmd/runtime-agent")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
