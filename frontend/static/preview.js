@@ -30,15 +30,16 @@ export async function showPreview(c, target) {
   // A later call (another target asked for while this one waited for
   // the URLs) has the last word.
   if (app.conv !== c || c.previewTarget !== target) return;
-  let frame = $('#preview-frame');
-  if (!frame) {
-    frame = document.createElement('iframe');
-    frame.id = 'preview-frame';
-    frame.className = 'preview-frame';
-    frame.title = 'Preview';
-    frame.setAttribute('sandbox', FRAME_SANDBOX);
-    frame.setAttribute('referrerpolicy', 'no-referrer');
-    $('#preview-box').replaceChildren(frame);
-  }
+  // A new frame for every target: pointing a frame whose first page is
+  // still loading at another URL can leave it on the first (Chromium,
+  // under load, commits the navigation it had started), and the user
+  // sees the wrong page.
+  const frame = document.createElement('iframe');
+  frame.id = 'preview-frame';
+  frame.className = 'preview-frame';
+  frame.title = 'Preview';
+  frame.setAttribute('sandbox', FRAME_SANDBOX);
+  frame.setAttribute('referrerpolicy', 'no-referrer');
   frame.src = app.api.previewURL(c.previewURLs, target);
+  $('#preview-box').replaceChildren(frame);
 }
