@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
 
 	"github.com/gohands/gohands/llm/llmtest"
 )
@@ -36,48 +38,86 @@ func checkpointCount(t *testing.T, g api) int {
 	return n
 }
 
-// TestFaultForkKilled kills gohands with SIGKILL while it makes a fork
-// (its sandbox exists, its files are not restored yet). The next gohands
-// on the same state removes everything of the fork: no conversation, no
-// sandbox, no checkpoint, no host folder; the original is as it was.
-func TestFaultForkKilled(t *testing.T) {
+// forkFault is a gohands for the fork-fault tests, on a state folder of
+// its own, and a conversation on it whose one action wrote a.txt in its
+// working folder, finished.
+type forkFault struct {
+	engine   *client.Client
+	bin      string
+	state    string            // the state folder: state.db, fork-trees, fork-slots
+	env      map[string]string // the server's environment, for its restarts
+	work     string            // the conversation's host folder, if it has one
+	g        *child
+	serverID string
+	id       string // the conversation
+	obs      frame  // its observation of the write
+}
+
+// startForkFault starts gohands with extra added to the environment the
+// fork-fault tests share and runs the conversation, in a host folder
+// under GOHANDS_WORKSPACE_ROOTS when hostFolder says so, else in the
+// sandbox's /workspace. The test's end removes the server's sandboxes and
+// volumes (dockerSetup unmounts what a killed server left mounted).
+func startForkFault(t *testing.T, hostFolder bool, extra map[string]string) *forkFault {
+	t.Helper()
 	engine, dir, agent := dockerSetup(t)
-	bin := buildServer(t, dir)
-	root := filepath.Join(dir, "roots")
-	work := filepath.Join(root, "proj")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
+	f := &forkFault{engine: engine, bin: buildServer(t, dir), state: filepath.Join(dir, "state")}
+	f.env = map[string]string{
+		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(f.state, "state.db"),
+		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
+		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
+	}
+	maps.Copy(f.env, extra)
+	target, workspace := "/workspace/a.txt", ""
+	if hostFolder {
+		root := filepath.Join(dir, "roots")
+		f.work = filepath.Join(root, "proj")
+		if err := os.MkdirAll(f.work, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f.env["GOHANDS_WORKSPACE_ROOTS"] = root
+		target = f.work + "/a.txt"
+		workspace = fmt.Sprintf(`"workspace":{"working_dir":%q},`, f.work)
 	}
 	model := llmtest.New(t,
-		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: fmt.Sprintf(`{"command":"echo A > %s/a.txt"}`, work)}}},
+		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: fmt.Sprintf(`{"command":"echo A > %s"}`, target)}}},
 		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
 	)
-	env := map[string]string{
-		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(dir, "state", "state.db"),
-		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
-		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test", "GOHANDS_WORKSPACE_ROOTS": root,
-	}
-	g := startChild(t, []string{bin}, env)
-	serverID := g.serverID
-	t.Cleanup(func() { removeOwnedBy(engine, serverID) })
-	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
-		"workspace":{"working_dir":%q},
-		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1", work))
-	g.waitStatus(id, 2*time.Minute, "finished")
-	before := checkpointCount(t, g.api)
-	if before == 0 {
-		t.Fatal("no checkpoint after an action")
-	}
-	obs, ok := find(g.events(id), "ObservationEvent", "a.txt")
-	if !ok {
+	f.g = startChild(t, []string{f.bin}, f.env)
+	f.serverID = f.g.serverID
+	t.Cleanup(func() {
+		removeOwnedBy(engine, f.serverID)
+		vols, _ := engine.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+f.serverID))})
+		for _, v := range vols.Volumes {
+			engine.VolumeRemove(context.Background(), v.Name, true)
+		}
+	})
+	f.id = f.g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},%s
+		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1", workspace))
+	f.g.waitStatus(f.id, 2*time.Minute, "finished")
+	var ok bool
+	if f.obs, ok = find(f.g.events(f.id), "ObservationEvent", "a.txt"); !ok {
 		t.Fatal("no observation of the write")
 	}
+	return f
+}
 
-	// The fork's request, cut by the kill.
+// restart starts gohands again on the same state.
+func (f *forkFault) restart(t *testing.T) {
+	t.Helper()
+	f.g = startChild(t, []string{f.bin}, f.env)
+}
+
+// killMidFork asks for the fork "mid-fork" of the conversation at its
+// write and kills gohands with SIGKILL as soon as the fork's sandbox
+// exists, before the fork is answered. It returns the filter of the
+// fork's containers.
+func (f *forkFault) killMidFork(t *testing.T) filters.Args {
+	t.Helper()
 	answered := make(chan string, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", g.url+"/api/conversations/"+id+"/fork",
-			strings.NewReader(fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID)))
+		req, _ := http.NewRequest("POST", f.g.url+"/api/conversations/"+f.id+"/fork",
+			strings.NewReader(fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, f.obs.ID)))
 		req.Header.Set("X-Session-API-Key", "key")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -87,10 +127,9 @@ func TestFaultForkKilled(t *testing.T) {
 		resp.Body.Close()
 		answered <- fmt.Sprintf("%d %s", resp.StatusCode, data)
 	}()
-	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+serverID), filters.Arg("label", "gohands.conversation=mid-fork"))
-	deadline := time.Now().Add(time.Minute)
-	for {
-		list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned})
+	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+f.serverID), filters.Arg("label", "gohands.conversation=mid-fork"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		list, err := f.engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,11 +144,26 @@ func TestFaultForkKilled(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the fork's sandbox never appeared")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	g.kill()
+	f.g.kill()
+	return owned
+}
 
-	g = startChild(t, []string{bin}, env)
+// TestFaultForkKilled kills gohands with SIGKILL while it makes a fork
+// (its sandbox exists, its files are not restored yet). The next gohands
+// on the same state removes everything of the fork: no conversation, no
+// sandbox, no checkpoint, no host folder; the original is as it was.
+func TestFaultForkKilled(t *testing.T) {
+	f := startForkFault(t, true, nil)
+	engine, g, id, obs, work := f.engine, f.g, f.id, f.obs, f.work
+	before := checkpointCount(t, g.api)
+	if before == 0 {
+		t.Fatal("no checkpoint after an action")
+	}
+	owned := f.killMidFork(t)
+
+	f.restart(t)
+	g = f.g
 	if st, data := g.call("GET", "/api/conversations/mid-fork", "", nil); st != http.StatusNotFound {
 		t.Errorf("the half-made fork after the restart: %d %s, want 404", st, data)
 	}
@@ -135,8 +189,7 @@ func TestFaultForkKilled(t *testing.T) {
 		t.Errorf("the half-made fork's host folder: %v, want it gone", err)
 	}
 	// The original is whole, and a fork now works.
-	var f convInfo
-	if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID), &f); st != http.StatusCreated {
+	if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID), nil); st != http.StatusCreated {
 		t.Fatalf("fork after the restart: %d %s", st, data)
 	}
 	if st, out, _ := g.bash("mid-fork", "cat "+work+".fork-mid-fork/a.txt"); st != http.StatusOK || strings.TrimSpace(out) != "A" {
@@ -180,63 +233,17 @@ func containerNames(list []container.Summary) []string {
 // volume, exists). The next gohands removes the fork's sandbox, its
 // volume, its folders and the base they were over; a fork then works.
 func TestFaultForkKilledCopyOnWrite(t *testing.T) {
-	engine, dir, agent := dockerSetup(t)
-	bin := buildServer(t, dir)
-	model := llmtest.New(t,
-		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo A > /workspace/a.txt"}`}}},
-		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
-	)
-	state := filepath.Join(dir, "state")
-	env := map[string]string{
-		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(state, "state.db"),
-		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_RUN_DIR": filepath.Join(dir, "run"),
-		"LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
-	}
-	g := startChild(t, []string{bin}, env)
-	serverID := g.serverID
-	t.Cleanup(func() {
-		removeOwnedBy(engine, serverID)
-		vols, _ := engine.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+serverID))})
-		for _, v := range vols.Volumes {
-			engine.VolumeRemove(context.Background(), v.Name, true)
-		}
-	})
-	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
-		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
-	g.waitStatus(id, 2*time.Minute, "finished")
-	obs, ok := find(g.events(id), "ObservationEvent", "a.txt")
-	if !ok {
-		t.Fatal("no observation of the write")
-	}
-	go func() {
-		req, _ := http.NewRequest("POST", g.url+"/api/conversations/"+id+"/fork",
-			strings.NewReader(fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID)))
-		req.Header.Set("X-Session-API-Key", "key")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	owned := filters.NewArgs(filters.Arg("label", "gohands.server="+serverID), filters.Arg("label", "gohands.conversation=mid-fork"))
+	f := startForkFault(t, false, nil)
+	engine, id, obs := f.engine, f.id, f.obs
 	volumes := filters.NewArgs(filters.Arg("label", "gohands.overlay-owner=mid-fork"))
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		list, err := engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owned})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the fork's sandbox never appeared")
-		}
-	}
-	g.kill()
-	trees := filepath.Join(state, "fork-trees")
+	owned := f.killMidFork(t)
+	trees := filepath.Join(f.state, "fork-trees")
 	if vols, err := engine.VolumeList(context.Background(), volume.ListOptions{Filters: volumes}); err != nil || len(vols.Volumes) != 1 {
 		t.Fatalf("the fork's workspace volume before the restart: %v %v, want one", vols.Volumes, err)
 	}
 
-	g = startChild(t, []string{bin}, env)
+	f.restart(t)
+	g := f.g
 	if st, data := g.call("GET", "/api/conversations/mid-fork", "", nil); st != http.StatusNotFound {
 		t.Errorf("the half-made fork after the restart: %d %s, want 404", st, data)
 	}
@@ -251,8 +258,7 @@ func TestFaultForkKilledCopyOnWrite(t *testing.T) {
 			t.Errorf("%s after the restart: %d entries, %v; want none", sub, len(entries), err)
 		}
 	}
-	var f convInfo
-	if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID), &f); st != http.StatusCreated {
+	if st, data := g.call("POST", "/api/conversations/"+id+"/fork", fmt.Sprintf(`{"id":"mid-fork","from_event_id":%q}`, obs.ID), nil); st != http.StatusCreated {
 		t.Fatalf("fork after the restart: %d %s", st, data)
 	}
 	if st, out, _ := g.bash("mid-fork", "cat /workspace/a.txt; awk '$2 == \"/workspace\" {print $3}' /proc/mounts"); st != http.StatusOK || strings.TrimSpace(out) != "A\noverlay" {
@@ -329,37 +335,9 @@ func TestFaultForkPoolKilled(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the fork pool needs a root server")
 	}
-	engine, dir, agent := dockerSetup(t)
-	bin := buildServer(t, dir)
-	model := llmtest.New(t,
-		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "terminal", Args: `{"command":"echo A > /workspace/a.txt"}`}}},
-		llmtest.Reply{ToolCalls: []llmtest.Call{{Name: "finish", Args: `{"message":"done"}`}}},
-	)
-	state := filepath.Join(dir, "state")
-	slots := filepath.Join(state, "fork-slots")
-	env := map[string]string{
-		"SESSION_API_KEY": "key", "GOHANDS_STATE": filepath.Join(state, "state.db"),
-		"GOHANDS_AGENT_BINARY": agent, "SANDBOX_POOL_SIZE": "0", "SANDBOX_FORK_POOL_SIZE": "1",
-		"SANDBOX_RUN_DIR": filepath.Join(dir, "run"), "LLM_MODEL": "openai/scripted", "LLM_API_KEY": "test",
-	}
-	g := startChild(t, []string{bin}, env)
-	serverID := g.serverID
-	t.Cleanup(func() {
-		removeOwnedBy(engine, serverID)
-		vols, _ := engine.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "gohands.server="+serverID))})
-		for _, v := range vols.Volumes {
-			engine.VolumeRemove(context.Background(), v.Name, true)
-		}
-		// A test that failed half way may leave the slots mounted.
-		unmountUnder(slots)
-	})
-	id := g.create(fmt.Sprintf(`{"agent":{"llm":{"model":"openai/scripted","base_url":%q,"api_key":"own-key"}},
-		"initial_message":{"role":"user","content":[{"type":"text","text":"go"}]}}`, model.URL()+"/v1"))
-	g.waitStatus(id, 2*time.Minute, "finished")
-	obs, ok := find(g.events(id), "ObservationEvent", "a.txt")
-	if !ok {
-		t.Fatal("no observation of the write")
-	}
+	f := startForkFault(t, false, map[string]string{"SANDBOX_FORK_POOL_SIZE": "1"})
+	engine, g, id, obs, serverID := f.engine, f.g, f.id, f.obs, f.serverID
+	slots := filepath.Join(f.state, "fork-slots")
 	// The first fork starts its own sandbox and has the pool filled; a
 	// later one takes the pool's.
 	pooled, slot := "", ""
@@ -385,7 +363,8 @@ func TestFaultForkPoolKilled(t *testing.T) {
 	}
 	g.kill()
 
-	g = startChild(t, []string{bin}, env)
+	f.restart(t)
+	g = f.g
 	if st, out, _ := g.bash(pooled, "cat a.txt b.txt"); st != http.StatusOK || strings.TrimSpace(out) != "A\nB" {
 		t.Errorf("the pooled fork after a kill: %d %q, want its files", st, out)
 	}
@@ -394,7 +373,8 @@ func TestFaultForkPoolKilled(t *testing.T) {
 	}
 	g.kill()
 
-	g = startChild(t, []string{bin}, env)
+	f.restart(t)
+	g = f.g
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		_, err := os.Stat(slot)
 		if os.IsNotExist(err) && mountsUnder(t, slot) == 0 {
