@@ -46,12 +46,14 @@ fmt:
 # detector; then a short run of every fuzz target.
 # vet runs with -race too, so that it reuses the packages the race build compiles (on a cold build
 # cache a plain vet would compile every dependency once more, about three minutes on two cores).
+# -trimpath keeps the checkout's folder out of the build cache's keys: a new clone of a tree built
+# before compiles only what changed (without it, every package of the module again).
 # The Kubernetes backend's tests run against the single-node cluster kube-up brings up (its build,
 # long on a fresh machine, happens here rather than under the tests' timeout).
 test: fmt build sandbox-image browser-image kube-up
-	$(GO) vet -race $(PKGS)
+	$(GO) vet -race -trimpath $(PKGS)
 	$(MAKE) lint
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -trimpath -count=1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz
 
 test-short:

@@ -30,7 +30,7 @@ fuzz_one() {
   local dir=$1 target=$2 pkg=./$1 log="$work/$2.$BASHPID.log"
   local corpus="$dir/testdata/fuzz/$target" before after verdict=""
   before=$(ls "$corpus" 2>/dev/null | sort || true)
-  if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" >"$log" 2>&1; then
+  if ! go test -trimpath -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" >"$log" 2>&1; then
     after=$(ls "$corpus" 2>/dev/null | sort || true)
     if [ "$before" = "$after" ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -q 'Failing input written' "$log"; then
       verdict="fuzz $pkg $target: the run ended on the fuzz coordinator's deadline race (golang/go#75804) with no failing input; not a failure"
