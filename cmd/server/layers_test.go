@@ -2,9 +2,26 @@ package main
 
 import (
 	"go/build"
+	"os/exec"
 	"strings"
 	"testing"
 )
+
+// goContext is the build context of the go command that runs the tests.
+// A test binary built with -trimpath does not know GOROOT, without which
+// go/build finds no package of the module: it is asked of go env.
+func goContext(t *testing.T) build.Context {
+	t.Helper()
+	ctx := build.Default
+	if ctx.GOROOT == "" {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			t.Fatalf("go env GOROOT: %v", err)
+		}
+		ctx.GOROOT = strings.TrimSpace(string(out))
+	}
+	return ctx
+}
 
 // TestImportRules checks the layers' import rules: what a package must not
 // import directly (tests aside), a forbidden path with everything below it.
@@ -34,8 +51,9 @@ func TestImportRules(t *testing.T) {
 		{"../../session", "session runs sandboxes through the sandbox.Backend interface, on any engine",
 			[]string{"github.com/gohands/gohands/sandbox/docker", "github.com/docker/docker", "github.com/gohands/gohands/sandbox/sandboxtest"}},
 	}
+	ctx := goContext(t)
 	for _, r := range rules {
-		pkg, err := build.Default.ImportDir(r.dir, 0)
+		pkg, err := ctx.ImportDir(r.dir, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,6 +74,7 @@ func TestServerLinksNoDaemon(t *testing.T) {
 	const module = "github.com/gohands/gohands/"
 	forbid := []string{module + "agentd", module + "sandbox/sandboxtest"}
 	seen := map[string]bool{}
+	ctx := goContext(t)
 	var walk func(path, dir string, from string)
 	walk = func(path, dir, from string) {
 		if seen[path] {
@@ -67,7 +86,7 @@ func TestServerLinksNoDaemon(t *testing.T) {
 				t.Errorf("the server binary links %s (imported by %s)", path, from)
 			}
 		}
-		pkg, err := build.Default.Import(path, dir, 0)
+		pkg, err := ctx.Import(path, dir, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
