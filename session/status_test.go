@@ -33,18 +33,17 @@ func (*scriptedLoop) Ask(context.Context, *AgentSession, string) (string, error)
 func (*scriptedLoop) Title(context.Context, *AgentSession, int) (string, error)  { return "", nil }
 func (*scriptedLoop) Condense(context.Context, *AgentSession) error              { return nil }
 
-// TestStatusFollowsOutcomes: the session moves the status from how each
-// run ended, records why a run failed, and takes the user's answer to a
-// confirmation: a rejection goes to the loop and leaves the conversation
-// idle, an acceptance starts a confirmed run.
-func TestStatusFollowsOutcomes(t *testing.T) {
+// scriptedConversation creates a conversation on a manager with opts
+// and a store of its own, both closed when the test ends.
+func scriptedConversation(t *testing.T, opts Options) *AgentSession {
+	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop := &scriptedLoop{outcomes: make(chan Outcome, 1), confirmed: make(chan bool, 1), rejected: make(chan string, 1)}
-	m, err := New(Options{Store: store, Loop: loop})
+	opts.Store = store
+	m, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +52,17 @@ func TestStatusFollowsOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// TestStatusFollowsOutcomes: the session moves the status from how each
+// run ended, records why a run failed, and takes the user's answer to a
+// confirmation: a rejection goes to the loop and leaves the conversation
+// idle, an acceptance starts a confirmed run.
+func TestStatusFollowsOutcomes(t *testing.T) {
+	ctx := context.Background()
+	loop := &scriptedLoop{outcomes: make(chan Outcome, 1), confirmed: make(chan bool, 1), rejected: make(chan string, 1)}
+	a := scriptedConversation(t, Options{Loop: loop})
 	settled := func(want string) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -165,23 +175,10 @@ func (w *answerOnWait) Conversation(info []byte) {
 // refused as a conflict.
 func TestConfirmationAsTheRunEnds(t *testing.T) {
 	ctx := context.Background()
-	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	loop := &scriptedLoop{outcomes: make(chan Outcome, 2), confirmed: make(chan bool, 2), rejected: make(chan string, 1)}
 	var a *AgentSession
-	hooks := &answerOnWait{answers: make(chan error, 1)}
-	m, err := New(Options{Store: store, Loop: loop, Webhooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(ctx); store.Close() })
-	a, _, err = m.Create(ctx, CreateRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks.a = func() *AgentSession { return a }
+	hooks := &answerOnWait{answers: make(chan error, 1), a: func() *AgentSession { return a }}
+	a = scriptedConversation(t, Options{Loop: loop, Webhooks: hooks})
 	loop.outcomes <- Outcome{Kind: Waiting}
 	loop.outcomes <- Outcome{Kind: Finished}
 	if err := a.Run(ctx); err != nil {
